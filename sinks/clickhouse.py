@@ -1,0 +1,302 @@
+"""ClickHouse: schema migrations and idempotent writers.
+
+Production talks HTTP to a ClickHouse server; the embedded default is chDB in-process through the
+same clickhouse-connect client (`chdb://` DSN). Only one process may open a chDB path, so in the
+embedded stack only the running service opens it and other commands use its HTTP API.
+
+Every table that a replay could write twice is a ReplacingMergeTree keyed by what makes a row unique,
+and rows carry absolute values (never deltas), so writing the same batch again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from models.activity import ATTENDED, N_SOURCES
+from models.alerts import Alert
+from models.events import SOURCES
+from models.roster import Absence, RosterRecord
+from ops.settings import Settings
+from streams.evaluator import PartitionProgress
+
+log = logging.getLogger(__name__)
+
+#: Versioned, idempotent migrations: (version, statements). Applied in order at start-up.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE IF NOT EXISTS activity_daily (
+                student_id String,
+                day Date,
+                source LowCardinality(String),
+                events UInt32,
+                attended UInt32,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (student_id, day, source)""",
+            """CREATE TABLE IF NOT EXISTS students (
+                student_id String,
+                given_name String,
+                family_name String,
+                email String,
+                programme_code LowCardinality(String),
+                programme_name String,
+                school LowCardinality(String),
+                year_of_study UInt8,
+                mode LowCardinality(String),
+                status LowCardinality(String),
+                start_date Date,
+                leave_date Nullable(Date),
+                personal_tutor_id String,
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY student_id""",
+            """CREATE TABLE IF NOT EXISTS absences (
+                student_id String,
+                from_date Date,
+                to_date Date,
+                reason LowCardinality(String),
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY (student_id, from_date, reason)""",
+            """CREATE TABLE IF NOT EXISTS alerts (
+                alert_id String,
+                student_id String,
+                rule LowCardinality(String),
+                raised_on Date,
+                episode_start Date,
+                days_silent UInt16,
+                last_active_on Nullable(Date),
+                programme_code LowCardinality(String),
+                year_of_study UInt8,
+                mode LowCardinality(String),
+                school LowCardinality(String),
+                personal_tutor_id String,
+                explanation String,
+                created_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (student_id, rule, episode_start, alert_id)""",
+            """CREATE TABLE IF NOT EXISTS evaluator_progress (
+                partition UInt16,
+                started_on Date,
+                evaluated_through Date,
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY partition""",
+        ],
+    ),
+]
+
+
+def connect(settings: Settings) -> Client:
+    """A clickhouse-connect client for the configured ClickHouse (chDB when no URL is set)."""
+    url = settings.clickhouse_url.get_secret_value()
+    if url:
+        return clickhouse_connect.get_client(dsn=url, database=settings.clickhouse_database)
+    settings.chdb_path.parent.mkdir(parents=True, exist_ok=True)
+    dsn = f"chdb://{settings.chdb_path}"
+    clickhouse_connect.get_client(dsn=dsn).command(
+        f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}"
+    )
+    return clickhouse_connect.get_client(dsn=dsn, database=settings.clickhouse_database)
+
+
+def migrate(client: Client) -> int:
+    """Apply pending migrations; safe to run any number of times. Returns the schema version."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime64(3, 'UTC')) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    applied = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+    for version, statements in MIGRATIONS:
+        if version in applied:
+            continue
+        for statement in statements:
+            client.command(statement)
+        client.insert(
+            "schema_migrations", [[version, datetime.now(UTC)]], column_names=["version", "applied_at"]
+        )
+        log.info("schema migrated version=%d", version)
+    return max(v for v, _ in MIGRATIONS)
+
+
+class ClickHouseStore:
+    """Thread-safe writers and readers over one client (chDB connections are not shared across threads)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+
+    def _insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            self.client.insert(table, list(rows), column_names=list(columns))
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return [tuple(r) for r in self.client.query(sql, parameters=parameters).result_rows]
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self.client.command(sql, parameters=parameters)
+
+    # -- writers ------------------------------------------------------------------------------------
+    def write_activity(self, rows: Iterable[tuple[str, int, list[int], int]]) -> int:
+        """Absolute per-student per-day per-source counts. rows: (student, day ordinal, counts, version)."""
+        out = []
+        for student_id, day, counts, version in rows:
+            as_date = date.fromordinal(day)
+            for i, source in enumerate(SOURCES):
+                if counts[i]:
+                    attended = counts[ATTENDED] if i == N_SOURCES - 1 else 0
+                    out.append((student_id, as_date, source.value, counts[i], attended, version))
+        self._insert("activity_daily", out, ("student_id", "day", "source", "events", "attended", "version"))
+        return len(out)
+
+    def write_students(self, records: Iterable[RosterRecord]) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            (
+                r.student_id,
+                r.given_name,
+                r.family_name,
+                r.email,
+                r.programme_code,
+                r.programme_name,
+                r.school,
+                r.year_of_study,
+                r.mode.value,
+                r.status.value,
+                r.start_date,
+                r.leave_date,
+                r.personal_tutor_id,
+                now,
+            )
+            for r in records
+        ]
+        self._insert("students", rows, STUDENT_COLUMNS)
+
+    def write_absences(self, absences: Iterable[Absence]) -> None:
+        now = datetime.now(UTC)
+        rows = [(a.student_id, a.from_date, a.to_date, a.reason.value, now) for a in absences]
+        self._insert("absences", rows, ("student_id", "from_date", "to_date", "reason", "updated_at"))
+
+    def write_alerts(self, alerts: Iterable[Alert]) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            (
+                a.alert_id,
+                a.student_id,
+                a.rule.value,
+                a.raised_on,
+                a.episode_start,
+                a.days_silent,
+                a.last_active_on,
+                a.programme_code,
+                a.year_of_study,
+                a.mode,
+                a.school,
+                a.personal_tutor_id,
+                a.explanation,
+                now,
+            )
+            for a in alerts
+        ]
+        self._insert("alerts", rows, ALERT_COLUMNS)
+
+    def write_progress(self, partition: int, progress: PartitionProgress) -> None:
+        self._insert(
+            "evaluator_progress",
+            [(partition, progress.started_on, progress.evaluated_through, datetime.now(UTC))],
+            ("partition", "started_on", "evaluated_through", "updated_at"),
+        )
+
+    # -- readers ------------------------------------------------------------------------------------
+    def progress(self) -> dict[int, PartitionProgress]:
+        rows = self.query("SELECT partition, started_on, evaluated_through FROM evaluator_progress FINAL")
+        return {int(p): PartitionProgress(s, d) for p, s, d in rows}
+
+    def alerts(self, limit: int = 10_000) -> list[dict[str, Any]]:
+        rows = self.query(
+            f"SELECT {', '.join(ALERT_COLUMNS[:-1])} FROM alerts FINAL "
+            "ORDER BY raised_on, student_id, rule LIMIT {limit:UInt32}",
+            {"limit": limit},
+        )
+        return [dict(zip(ALERT_COLUMNS[:-1], row, strict=True)) for row in rows]
+
+    def alert_keys(self) -> set[str]:
+        return {row[0] for row in self.query("SELECT alert_id FROM alerts FINAL")}
+
+    def students(self) -> list[RosterRecord]:
+        rows = self.query(f"SELECT {', '.join(STUDENT_COLUMNS[:-1])} FROM students FINAL")
+        return [RosterRecord.model_validate(dict(zip(STUDENT_COLUMNS[:-1], r, strict=True))) for r in rows]
+
+    def all_absences(self) -> list[Absence]:
+        rows = self.query("SELECT student_id, from_date, to_date, reason FROM absences FINAL")
+        return [Absence(student_id=s, from_date=f, to_date=t, reason=r) for s, f, t, r in rows]
+
+    def activity_since(self, first_day: date) -> list[tuple[str, date, str, int, int, int]]:
+        """Rows for rebuilding state: (student, day, source, events, attended, version)."""
+        return self.query(
+            "SELECT student_id, day, source, events, attended, version FROM activity_daily FINAL "
+            "WHERE day >= {first:Date}",
+            {"first": first_day},
+        )  # type: ignore[return-value]
+
+    def last_active_days(self) -> dict[str, date]:
+        """Each student's latest day with engagement (any source but unattended sessions)."""
+        rows = self.query(
+            "SELECT student_id, max(day) FROM activity_daily FINAL "
+            "WHERE source != 'attendance' OR attended > 0 GROUP BY student_id"
+        )
+        return {s: d for s, d in rows}
+
+    def activity_counts(self, student_id: str) -> dict[tuple[date, str], tuple[int, int]]:
+        rows = self.query(
+            "SELECT day, source, events, attended FROM activity_daily FINAL WHERE student_id = {s:String}",
+            {"s": student_id},
+        )
+        return {(d, s): (e, a) for d, s, e, a in rows}
+
+
+STUDENT_COLUMNS = (
+    "student_id",
+    "given_name",
+    "family_name",
+    "email",
+    "programme_code",
+    "programme_name",
+    "school",
+    "year_of_study",
+    "mode",
+    "status",
+    "start_date",
+    "leave_date",
+    "personal_tutor_id",
+    "updated_at",
+)
+ALERT_COLUMNS = (
+    "alert_id",
+    "student_id",
+    "rule",
+    "raised_on",
+    "episode_start",
+    "days_silent",
+    "last_active_on",
+    "programme_code",
+    "year_of_study",
+    "mode",
+    "school",
+    "personal_tutor_id",
+    "explanation",
+    "created_at",
+)

