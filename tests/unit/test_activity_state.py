@@ -1,0 +1,120 @@
+"""Per-student rolling state: bucketing, de-duplication, replay safety, trimming, serialisation."""
+
+from datetime import date
+
+from models.activity import ATTENDED, ROW_WIDTH, StudentActivity
+from models.events import SOURCE_INDEX, ActivityEvent
+from models.timebuckets import zone
+
+LONDON = zone("Europe/London")
+
+
+def event(eid: str, source: str, when: str, **attributes: object) -> ActivityEvent:
+    return ActivityEvent.model_validate(
+        {"event_id": eid, "student_id": "s1", "source": source, "occurred_at": when,
+         "attributes": attributes or None}
+    )
+
+
+def day(text: str) -> int:
+    return date.fromisoformat(text).toordinal()
+
+
+def test_counts_land_on_local_days_by_source() -> None:
+    state = StudentActivity()
+    result = state.apply(
+        [
+            event("a", "vle", "2026-10-24T23:30:41Z"),  # BST: 25 October
+            event("b", "vle", "2026-10-24T12:00:00Z"),
+            event("c", "print", "2026-10-24T12:05:00Z", pages=3),
+        ],
+        offset=10,
+        tz=LONDON,
+    )
+    assert result.applied == 3
+    assert result.by_source == {"vle": 2, "print": 1}
+    assert state.counts(day("2026-10-25"))[SOURCE_INDEX["vle"]] == 1
+    assert state.counts(day("2026-10-24"))[SOURCE_INDEX["vle"]] == 1
+    assert state.counts(day("2026-10-24"))[SOURCE_INDEX["print"]] == 1
+    assert state.last_active == day("2026-10-25")
+    assert state.offset == 10
+
+
+def test_same_event_id_twice_counts_once() -> None:
+    state = StudentActivity()
+    state.apply([event("dup", "vle", "2026-10-20T10:00:00Z")], offset=1, tz=LONDON)
+    again = state.apply([event("dup", "vle", "2026-10-20T10:00:00Z")], offset=2, tz=LONDON)
+    assert again.duplicates == 1
+    assert again.applied == 0
+    assert state.counts(day("2026-10-20"))[SOURCE_INDEX["vle"]] == 1
+
+
+def test_replayed_offset_changes_nothing() -> None:
+    state = StudentActivity()
+    state.apply([event("a", "vle", "2026-10-20T10:00:00Z")], offset=5, tz=LONDON)
+    before = state.to_dict()
+    replay = state.apply([event("z", "vle", "2026-10-20T11:00:00Z")], offset=5, tz=LONDON)
+    assert replay.duplicates == 1
+    assert state.to_dict() == before
+
+
+def test_attendance_counts_expected_and_attended_and_absence_is_not_engagement() -> None:
+    state = StudentActivity()
+    state.apply(
+        [
+            event("p", "attendance", "2026-10-27T09:03:00Z", status="present"),
+            event("l", "attendance", "2026-10-27T13:21:00Z", status="late"),
+            event("x", "attendance", "2026-10-28T14:00:00Z", status="absent"),
+        ],
+        offset=1,
+        tz=LONDON,
+    )
+    assert state.counts(day("2026-10-27"))[SOURCE_INDEX["attendance"]] == 2
+    assert state.counts(day("2026-10-27"))[ATTENDED] == 2
+    assert state.counts(day("2026-10-28"))[SOURCE_INDEX["attendance"]] == 1
+    assert state.counts(day("2026-10-28"))[ATTENDED] == 0
+    # Being marked absent is not engagement: the last active day stays the 27th.
+    assert state.last_active == day("2026-10-27")
+
+
+def test_too_late_events_are_returned_not_counted() -> None:
+    state = StudentActivity()
+    result = state.apply(
+        [event("old", "library", "2026-10-01T10:00:00Z"), event("new", "library", "2026-10-20T10:00:00Z")],
+        offset=1,
+        tz=LONDON,
+        oldest_accepted_day=day("2026-10-18"),
+    )
+    assert [e.event_id for e in result.too_late] == ["old"]
+    assert result.applied == 1
+
+
+def test_trim_keeps_last_active_and_rolling_totals() -> None:
+    state = StudentActivity()
+    events = [event(f"e{d}", "vle", f"2026-10-{d:02d}T10:00:00Z") for d in range(1, 21)]
+    state.apply(events, offset=1, tz=LONDON)
+    assert state.window_totals(day("2026-10-20"), 7)[SOURCE_INDEX["vle"]] == 7
+    state.trim(day("2026-10-15"))
+    assert min(state.days) == day("2026-10-15")
+    assert state.last_active == day("2026-10-20")
+    assert state.last_active_on_or_before(day("2026-10-17")) == day("2026-10-17")
+    assert state.last_active_on_or_before(day("2026-10-20")) == day("2026-10-20")
+
+
+def test_serialisation_round_trip() -> None:
+    state = StudentActivity()
+    state.apply([event("a", "remote", "2026-10-20T10:00:00Z")], offset=3, tz=LONDON)
+    copy = StudentActivity.from_dict(state.to_dict())
+    assert copy == state
+    assert len(copy.counts(day("2026-10-20"))) == ROW_WIDTH
+
+
+def test_restore_day_sets_absolute_counts() -> None:
+    state = StudentActivity()
+    row = [0] * ROW_WIDTH
+    row[SOURCE_INDEX["vle"]] = 4
+    state.restore_day(day("2026-10-20"), row, revision=9)
+    state.restore_day(day("2026-10-20"), row, revision=9)
+    assert state.counts(day("2026-10-20"))[SOURCE_INDEX["vle"]] == 4
+    assert state.last_active == day("2026-10-20")
+    assert state.revision == 9

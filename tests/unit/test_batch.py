@@ -1,0 +1,80 @@
+"""The batch core the activity agent wraps: one state per touched student, rows, dead letters."""
+
+from datetime import date
+
+from models.activity import StudentActivity
+from models.events import SOURCE_INDEX, encode_envelope, parse_event
+from models.partitioning import partition_for
+from models.timebuckets import zone
+from streams.batch import RawMessage, process_batch
+
+LONDON = zone("Europe/London")
+PARTITIONS = 4
+
+
+def ev(eid: str, sid: str, when: str = "2026-10-20T10:00:00Z", source: str = "vle"):
+    return parse_event({"event_id": eid, "student_id": sid, "source": source, "occurred_at": when})
+
+
+def message(offset: int, events, partition: int | None = None) -> RawMessage:
+    part = partition if partition is not None else partition_for(events[0].student_id, PARTITIONS)
+    return RawMessage(part, offset, encode_envelope(events))
+
+
+def test_batch_updates_each_student_once_and_emits_absolute_rows() -> None:
+    store: dict[str, StudentActivity] = {}
+    loads: list[str] = []
+
+    def load(sid: str) -> StudentActivity | None:
+        loads.append(sid)
+        return store.get(sid)
+
+    batch = [message(0, [ev("a", "s1"), ev("b", "s1")]), message(1, [ev("c", "s1")])]
+    out = process_batch(batch, load, LONDON, PARTITIONS, None)
+    assert loads == ["s1"]
+    assert out.rows == [("s1", date(2026, 10, 20).toordinal(), [3, 0, 0, 0, 0, 0, 0, 0], 2)]
+    assert out.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 3
+    assert out.applied_by_source == {"vle": 3}
+
+
+def test_replaying_the_batch_on_the_resulting_state_changes_nothing() -> None:
+    batch = [message(0, [ev("a", "s1")]), message(1, [ev("b", "s1")])]
+    first = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, None)
+    state = first.states["s1"]
+    again = process_batch(batch, lambda sid: state, LONDON, PARTITIONS, None)
+    assert again.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 2
+    assert again.duplicates == 2
+    assert again.applied_by_source == {}
+
+
+def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
+    good = ev("a", "s1")
+    batch = [
+        RawMessage(partition_for("s1", PARTITIONS), 5, b"garbage"),
+        RawMessage(
+            partition_for("s1", PARTITIONS),
+            6,
+            b'{"events": [' + good.model_dump_json().encode() + b', {"event_id": "x"}]}',
+        ),
+        RawMessage(0, 7, None),
+    ]
+    out = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, None)
+    reasons = [(d.offset, d.index) for d in out.dead_letters]
+    assert reasons == [(5, None), (6, 1), (7, None)]
+    assert out.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 1
+
+
+def test_events_on_the_wrong_partition_are_rerouted_not_applied() -> None:
+    wrong = (partition_for("s1", PARTITIONS) + 1) % PARTITIONS
+    out = process_batch([message(0, [ev("a", "s1")], partition=wrong)], lambda s: None, LONDON, PARTITIONS, None)
+    assert [e.event_id for e in out.misrouted] == ["a"]
+    assert out.states == {}
+
+
+def test_late_events_are_dead_lettered_with_the_reason() -> None:
+    out = process_batch(
+        [message(0, [ev("old", "s1", "2026-09-01T10:00:00Z")])],
+        lambda s: None, LONDON, PARTITIONS, date(2026, 10, 1).toordinal(),
+    )
+    assert len(out.dead_letters) == 1
+    assert out.dead_letters[0].reason.startswith("too late")

@@ -1,0 +1,108 @@
+"""The no_engagement rule, its exemptions, and the evaluator's once-per-episode sweep."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from models.activity import StudentActivity
+from models.alerts import alert_id, Rule
+from models.roster import Absence, RosterRecord
+from models.rules import RuleSettings, exempt, no_engagement
+from streams.evaluator import PartitionProgress, StudentView, evaluate_day, next_days_to_evaluate
+
+RULES = RuleSettings(no_engagement_days=7, start_exemption_days=14)
+START = date(2026, 9, 21)
+
+
+def student(sid: str = "s1", **changes: object) -> RosterRecord:
+    base = {
+        "student_id": sid, "programme_code": "BSC-CS", "school": "Computing", "year_of_study": 1,
+        "mode": "FT", "status": "active", "start_date": START, "personal_tutor_id": "T1",
+    }
+    return RosterRecord.model_validate({**base, **changes})
+
+
+def test_last_activity_on_d_alerts_on_d_plus_7() -> None:
+    last = date(2026, 10, 12)
+    assert no_engagement(student(), [], last, last + timedelta(days=6), RULES) is None
+    alert = no_engagement(student(), [], last, last + timedelta(days=7), RULES)
+    assert alert is not None
+    assert alert.raised_on == date(2026, 10, 19)
+    assert alert.episode_start == date(2026, 10, 13)
+    assert alert.days_silent == 7
+    assert alert.last_active_on == last
+    assert "last active on Monday 12 October 2026" in alert.explanation
+    assert alert.alert_id == alert_id("s1", Rule.NO_ENGAGEMENT, date(2026, 10, 13))
+
+
+def test_never_active_student_alerted_on_first_day_after_exemption() -> None:
+    assert no_engagement(student(), [], None, START + timedelta(days=13), RULES) is None
+    alert = no_engagement(student(), [], None, START + timedelta(days=14), RULES)
+    assert alert is not None
+    assert alert.raised_on == date(2026, 10, 5)
+    assert "since the course started" in alert.explanation
+
+
+def test_continuing_student_silence_counts_from_monitoring_start() -> None:
+    record = student(start_date=date(2024, 9, 23), year_of_study=3)
+    monitoring = date(2026, 9, 21)
+    assert no_engagement(record, [], None, monitoring + timedelta(days=5), RULES, monitoring) is None
+    alert = no_engagement(record, [], None, monitoring + timedelta(days=6), RULES, monitoring)
+    assert alert is not None
+    assert alert.episode_start == monitoring
+    assert "since monitoring began" in alert.explanation
+
+
+@pytest.mark.parametrize(
+    ("changes", "absences", "reason"),
+    [
+        ({"status": "withdrawn"}, [], "status is withdrawn"),
+        ({"status": "interrupted"}, [], "status is interrupted"),
+        ({"leave_date": date(2026, 10, 1)}, [], "has left"),
+        ({}, [Absence(student_id="s1", from_date=date(2026, 10, 10), to_date=date(2026, 11, 1),
+                      reason="placement")], "approved placement"),
+    ],
+)
+def test_exemptions_stop_alerts(changes: dict, absences: list[Absence], reason: str) -> None:
+    day = date(2026, 10, 20)
+    assert exempt(student(**changes), absences, day, RULES) == reason
+    assert no_engagement(student(**changes), absences, None, day, RULES) is None
+
+
+def test_evaluator_raises_each_episode_once_and_includes_silent_students() -> None:
+    active = StudentActivity(
+        last_active=date(2026, 10, 19).toordinal(),
+        days={date(2026, 10, d).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0] for d in (1, 19)},
+    )
+    views = [
+        StudentView(student("silent"), (), None),
+        StudentView(student("active"), (), active),
+    ]
+    raised: set[str] = set()
+    first = evaluate_day(date(2026, 10, 5), views, RULES, raised)
+    assert [a.student_id for a in first] == ["silent"]
+    # The same episode is not raised again on later days.
+    assert evaluate_day(date(2026, 10, 6), views, RULES, raised) == []
+    # The active student (last active 19 Oct) is alerted on 26 Oct, once.
+    assert [a.student_id for a in evaluate_day(date(2026, 10, 26), views, RULES, raised)] == ["active"]
+
+
+def test_evaluating_a_past_day_ignores_later_activity() -> None:
+    # Active on 1 Oct and again on 20 Oct: judging 12 Oct (after the fact) still sees the silence.
+    state = StudentActivity(
+        last_active=date(2026, 10, 20).toordinal(),
+        days={date(2026, 10, 1).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0],
+              date(2026, 10, 20).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0]},
+    )
+    alerts = evaluate_day(date(2026, 10, 8), [StudentView(student(), (), state)], RULES, set())
+    assert len(alerts) == 1
+    assert alerts[0].last_active_on == date(2026, 10, 1)
+
+
+def test_days_still_to_evaluate() -> None:
+    through = date(2026, 10, 10)
+    assert next_days_to_evaluate({}, 0, through, None) == (through, through)
+    assert next_days_to_evaluate({}, 0, through, date(2026, 10, 1)) == (date(2026, 10, 1), through)
+    done = {0: PartitionProgress(date(2026, 10, 1), date(2026, 10, 8))}
+    assert next_days_to_evaluate(done, 0, through, None) == (date(2026, 10, 9), through)
+    assert next_days_to_evaluate({0: PartitionProgress(date(2026, 10, 1), through)}, 0, through, None) is None
