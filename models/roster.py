@@ -108,7 +108,7 @@ def _load(model: type[_Row], rows: Iterable[tuple[int, dict[str, str]]]) -> Iter
 
 
 def load_roster(path: Path) -> Iterator[RosterRecord | CsvRowError]:
-    """Read a roster CSV; invalid rows are yielded as errors, never raised, so one bad row costs only itself."""
+    """Read a roster CSV; invalid rows are yielded as errors, never raised: a bad row costs only itself."""
     return _load(RosterRecord, _read_rows(path))
 
 

@@ -35,7 +35,10 @@ def _load_csv(settings: Settings, path: Path, kind: str) -> int:
     good: list[Any] = []
     errors: list[CsvRowError] = []
     for item in loader(path):
-        (errors if isinstance(item, CsvRowError) else good).append(item)
+        if isinstance(item, CsvRowError):
+            errors.append(item)
+        else:
+            good.append(item)
     publisher = Publisher(settings)
     try:
         sent = publisher.send_roster(good) if kind == "roster" else publisher.send_absences(good)
@@ -111,7 +114,8 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
         for row in rows:
             print(
                 f"{row['raised_on']}  {row['rule']:<14} student {row['student_id']:<10} "
-                f"{row['programme_code']} y{row['year_of_study']} {row['mode']}  tutor {row['personal_tutor_id']}"
+                f"{row['programme_code']} y{row['year_of_study']} {row['mode']}  "
+                f"tutor {row['personal_tutor_id']}"
                 f"  {row['explanation']}"
             )
     return 0
@@ -123,7 +127,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     sim = simulate(students=args.students, weeks=args.weeks, seed=args.seed, timezone=settings.timezone)
     paths = write_files(sim, Path(args.out))
     print(
-        f"simulated {len(sim.students)} students over {sim.weeks} weeks from {sim.term_start} (seed {sim.seed})"
+        f"simulated {len(sim.students)} students over {sim.weeks} weeks "
+        f"from {sim.term_start} (seed {sim.seed})"
     )
     for name, path in paths.items():
         print(f"  {name}: {path}")

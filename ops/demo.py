@@ -85,10 +85,13 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
                 d >= last_day.isoformat() for d in through.values()
             )
 
-        if not wait_until(judged_through_end, 120, 0.5):
+        def all_recorded() -> bool:
+            status = client.get("/v1/status")
+            return bool(status["alerts_recorded"] >= status["alerts_sent"])
+
+        if not (wait_until(judged_through_end, 120, 0.5) and wait_until(all_recorded, 60, 0.5)):
             print("lde demo: the evaluator did not finish in time; see the service log", file=sys.stderr)
             return 1
-        time.sleep(1.0)
         show_new_alerts()
         status = client.get("/v1/status")
         _summary(sim, status, shown, client.get("/v1/alerts"), published, settings, started)

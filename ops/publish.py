@@ -6,6 +6,7 @@ the producer; each message goes to an explicit partition computed like Kafka's d
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -41,12 +42,10 @@ def ensure_topics(settings: Settings) -> bool:
         existing = set(admin.list_topics())
         missing = [settings.topic(t) for t in TOPICS if settings.topic(t) not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(
                     [NewTopic(name, settings.partitions, 1) for name in missing], timeout_ms=10_000
                 )
-            except TopicAlreadyExistsError:
-                pass
         return settings.topic("activity") in missing
     finally:
         admin.close()

@@ -27,6 +27,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
     )
     import os
+
     for noisy in ("faust", "mode", "aiokafka", "aiohttp", "clickhouse_connect"):
         logging.getLogger(noisy).setLevel(os.environ.get("LDE_DEBUG_LEVEL", "WARNING"))
     # kafka-python logs every refused connection while the broker starts; failures surface as errors.
@@ -94,7 +95,10 @@ def run(settings: Settings) -> int:
                 settings.service_url,
             )
             worker = faust.Worker(
-                lde.app, loglevel=os.environ.get("LDE_DEBUG_LEVEL", "WARN"), quiet=True, redirect_stdouts=False
+                lde.app,
+                loglevel=os.environ.get("LDE_DEBUG_LEVEL", "WARN"),
+                quiet=True,
+                redirect_stdouts=False,
             )
             try:
                 worker.execute_from_commandline()

@@ -14,14 +14,14 @@ import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event  # see _table_write_context
-from faust.types import EventT
+from faust.types import EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
@@ -101,6 +101,8 @@ class LdeApp:
         self.evaluated: dict[int, PartitionProgress] = store.progress()
         self.raised: set[str] = store.alert_keys()
         self.events_applied = 0
+        self.alerts_sent = 0
+        self.alerts_recorded = 0
         self.app = self._build()
 
     # -- construction --------------------------------------------------------------------------------
@@ -198,9 +200,14 @@ class LdeApp:
             return result
 
     # -- agents --------------------------------------------------------------------------------------
-    async def _activity_agent(self, stream: faust.Stream) -> None:
+    def _batches(self, stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
+        """Batches of up to batch_max_messages events, or what arrived within batch_max_seconds."""
         s = self.settings
-        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+        # take_events is on the concrete Stream (faust's StreamT protocol does not declare it).
+        return cast(faust.Stream, stream).take_events(s.batch_max_messages, within=s.batch_max_seconds)
+
+    async def _activity_agent(self, stream: StreamT) -> None:
+        async for events in self._batches(stream):
             started = time.perf_counter()
             await self._apply_activity(events)
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -248,17 +255,17 @@ class LdeApp:
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
 
     async def _reroute(self, events: list[ActivityEvent]) -> None:
-        """Events published to the wrong partition go to their student's partition (state is per partition)."""
+        """Events published to the wrong partition go to their student's (state lives per partition)."""
         by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
         for event in events:
             by_partition[partition_for(event.student_id, self.settings.partitions)].append(event)
         for partition, group in by_partition.items():
             await self.activity_topic.send(value=encode_envelope(group), partition=partition)
 
-    async def _roster_agent(self, stream: faust.Stream) -> None:
+    async def _roster_agent(self, stream: StreamT) -> None:
         s = self.settings
         topic = s.topic("roster")
-        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+        async for events in self._batches(stream):
             records: list[RosterRecord] = []
             letters: list[DeadLetter] = []
             for event in events:
@@ -285,11 +292,11 @@ class LdeApp:
             await self._dead_letter(topic, letters)
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
 
-    async def _absences_agent(self, stream: faust.Stream) -> None:
+    async def _absences_agent(self, stream: StreamT) -> None:
         """Each message holds a student's full list of absences (absolute, so re-sending is harmless)."""
         s = self.settings
         topic = s.topic("absences")
-        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+        async for events in self._batches(stream):
             letters: list[DeadLetter] = []
             for event in events:
                 message = event.message
@@ -314,11 +321,11 @@ class LdeApp:
             await self._dead_letter(topic, letters)
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
 
-    async def _alerts_agent(self, stream: faust.Stream) -> None:
+    async def _alerts_agent(self, stream: StreamT) -> None:
         """Store every alert (idempotent by id) and announce each alert id once (Redis ledger)."""
         s = self.settings
         topic = s.topic("alerts")
-        async for events in stream.take_events(s.batch_max_messages, within=s.batch_max_seconds):
+        async for events in self._batches(stream):
             alerts: list[Alert] = []
             letters: list[DeadLetter] = []
             for event in events:
@@ -335,6 +342,7 @@ class LdeApp:
                     )
             if alerts:
                 await self._sink("alerts", self.store.write_alerts, alerts)
+                self.alerts_recorded += len(alerts)
                 self.metrics.sink_rows.labels(sink="alerts").inc(len(alerts))
                 for alert in alerts:
                     if self.ledger.first_time(alert.alert_id):
@@ -380,6 +388,7 @@ class LdeApp:
                 self.metrics.sweep_seconds.observe(time.perf_counter() - started)
                 self.metrics.students_evaluated.inc(len(views))
                 for alert in alerts:
+                    self.alerts_sent += 1
                     await self.alerts_topic.send(
                         key=alert.student_id.encode(),
                         value=alert.model_dump_json().encode(),
@@ -413,6 +422,8 @@ class LdeApp:
                 str(p): r.evaluated_through.isoformat() for p, r in sorted(self.evaluated.items())
             },
             "events_applied": self.events_applied,
+            "alerts_sent": self.alerts_sent,
+            "alerts_recorded": self.alerts_recorded,
             "students": len(self.roster),
         }
 
@@ -430,7 +441,10 @@ class LdeApp:
 
         @app.page("/metrics")
         async def metrics(self: Any, request: Any) -> Any:
-            return self.bytes(generate_latest(lde.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+            # aiohttp refuses a charset inside content_type; the exposition format is plain text 0.0.4.
+            return self.bytes(
+                generate_latest(lde.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
 
         @app.page("/v1/status")
         async def status(self: Any, request: Any) -> Any:

@@ -11,8 +11,13 @@ LONDON = zone("Europe/London")
 
 def event(eid: str, source: str, when: str, **attributes: object) -> ActivityEvent:
     return ActivityEvent.model_validate(
-        {"event_id": eid, "student_id": "s1", "source": source, "occurred_at": when,
-         "attributes": attributes or None}
+        {
+            "event_id": eid,
+            "student_id": "s1",
+            "source": source,
+            "occurred_at": when,
+            "attributes": attributes or None,
+        }
     )
 
 

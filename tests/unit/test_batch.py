@@ -66,7 +66,9 @@ def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
 
 def test_events_on_the_wrong_partition_are_rerouted_not_applied() -> None:
     wrong = (partition_for("s1", PARTITIONS) + 1) % PARTITIONS
-    out = process_batch([message(0, [ev("a", "s1")], partition=wrong)], lambda s: None, LONDON, PARTITIONS, None)
+    out = process_batch(
+        [message(0, [ev("a", "s1")], partition=wrong)], lambda s: None, LONDON, PARTITIONS, None
+    )
     assert [e.event_id for e in out.misrouted] == ["a"]
     assert out.states == {}
 
@@ -74,7 +76,10 @@ def test_events_on_the_wrong_partition_are_rerouted_not_applied() -> None:
 def test_late_events_are_dead_lettered_with_the_reason() -> None:
     out = process_batch(
         [message(0, [ev("old", "s1", "2026-09-01T10:00:00Z")])],
-        lambda s: None, LONDON, PARTITIONS, date(2026, 10, 1).toordinal(),
+        lambda s: None,
+        LONDON,
+        PARTITIONS,
+        date(2026, 10, 1).toordinal(),
     )
     assert len(out.dead_letters) == 1
     assert out.dead_letters[0].reason.startswith("too late")

@@ -7,7 +7,9 @@ import pytest
 from models.events import InvalidMessage, decode_message, encode_envelope, parse_event
 
 GOOD = {
-    "event_id": "e1", "student_id": "900412771", "source": "vle",
+    "event_id": "e1",
+    "student_id": "900412771",
+    "source": "vle",
     "occurred_at": "2026-10-24T23:30:41Z",
 }
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 
 from models.activity import StudentActivity
-from models.alerts import alert_id, Rule
+from models.alerts import Rule, alert_id
 from models.roster import Absence, RosterRecord
 from models.rules import RuleSettings, exempt, no_engagement
 from streams.evaluator import PartitionProgress, StudentView, evaluate_day, next_days_to_evaluate
@@ -16,8 +16,14 @@ START = date(2026, 9, 21)
 
 def student(sid: str = "s1", **changes: object) -> RosterRecord:
     base = {
-        "student_id": sid, "programme_code": "BSC-CS", "school": "Computing", "year_of_study": 1,
-        "mode": "FT", "status": "active", "start_date": START, "personal_tutor_id": "T1",
+        "student_id": sid,
+        "programme_code": "BSC-CS",
+        "school": "Computing",
+        "year_of_study": 1,
+        "mode": "FT",
+        "status": "active",
+        "start_date": START,
+        "personal_tutor_id": "T1",
     }
     return RosterRecord.model_validate({**base, **changes})
 
@@ -59,8 +65,18 @@ def test_continuing_student_silence_counts_from_monitoring_start() -> None:
         ({"status": "withdrawn"}, [], "status is withdrawn"),
         ({"status": "interrupted"}, [], "status is interrupted"),
         ({"leave_date": date(2026, 10, 1)}, [], "has left"),
-        ({}, [Absence(student_id="s1", from_date=date(2026, 10, 10), to_date=date(2026, 11, 1),
-                      reason="placement")], "approved placement"),
+        (
+            {},
+            [
+                Absence(
+                    student_id="s1",
+                    from_date=date(2026, 10, 10),
+                    to_date=date(2026, 11, 1),
+                    reason="placement",
+                )
+            ],
+            "approved placement",
+        ),
     ],
 )
 def test_exemptions_stop_alerts(changes: dict, absences: list[Absence], reason: str) -> None:
@@ -91,8 +107,10 @@ def test_evaluating_a_past_day_ignores_later_activity() -> None:
     # Active on 1 Oct and again on 20 Oct: judging 12 Oct (after the fact) still sees the silence.
     state = StudentActivity(
         last_active=date(2026, 10, 20).toordinal(),
-        days={date(2026, 10, 1).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0],
-              date(2026, 10, 20).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0]},
+        days={
+            date(2026, 10, 1).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0],
+            date(2026, 10, 20).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0],
+        },
     )
     alerts = evaluate_day(date(2026, 10, 8), [StudentView(student(), (), state)], RULES, set())
     assert len(alerts) == 1

@@ -47,6 +47,9 @@ def test_days_are_25_and_23_hours_long_on_clock_change_days() -> None:
 def test_last_complete_day_and_ranges() -> None:
     assert last_complete_day(datetime(2026, 10, 24, 23, 30, tzinfo=UTC), LONDON) == date(2026, 10, 24)
     assert days_between(date(2026, 1, 30), date(2026, 2, 2)) == [
-        date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1), date(2026, 2, 2)
+        date(2026, 1, 30),
+        date(2026, 1, 31),
+        date(2026, 2, 1),
+        date(2026, 2, 2),
     ]
     assert days_between(date(2026, 2, 2), date(2026, 2, 1)) == []

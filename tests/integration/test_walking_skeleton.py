@@ -1,0 +1,71 @@
+"""End to end on the embedded engines: roster and events in through Kafka, exact ClickHouse counts
+and alerts out, silent students included."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from models.roster import Absence
+from tests.integration.conftest import TERM_START, Harness, activity, roster_record
+
+pytestmark = pytest.mark.integration
+
+
+def daily_vle(sid: str, first: date, last: date, tz) -> list:
+    events = []
+    day = first
+    while day <= last:
+        events.append(activity(f"{sid}-{day}", sid, datetime.combine(day, time(14), tzinfo=tz)))
+        day += timedelta(days=1)
+    return events
+
+
+def test_counts_alerts_and_silent_students(harness: Harness) -> None:
+    tz = harness.tz
+    roster = [
+        roster_record("A-active"),
+        roster_record("B-silent"),
+        roster_record("C-stops"),
+        roster_record("D-placement"),
+        roster_record("E-withdrawn", status="withdrawn"),
+    ]
+    last_day = date(2026, 10, 31)
+    events = daily_vle("A-active", TERM_START, last_day, tz) + daily_vle("C-stops", TERM_START, date(2026, 10, 9), tz)
+    # Awkward rows: 23:30Z in BST is the next local day; a duplicate delivery; a library loan;
+    # an attendance mark of 'absent' (not engagement).
+    events += [
+        activity("late-night", "A-active", "2026-10-24T23:30:41Z"),
+        activity("late-night", "A-active", "2026-10-24T23:30:41Z"),
+        activity("loan-1", "A-active", "2026-10-26T16:41:12Z", source="library"),
+        activity("att-1", "D-placement", "2026-10-01T09:00:00Z", source="attendance", status="absent"),
+    ]
+    absences = [Absence(student_id="D-placement", from_date=date(2026, 9, 28), to_date=date(2026, 12, 18),
+                        reason="placement")]
+    harness.publish(roster=roster, absences=absences)
+    harness.publish(events=events, through=last_day)
+    harness.wait_evaluated_through(last_day)
+
+    counts = harness.activity("A-active")
+    assert counts[("2026-10-25", "vle")] == 2  # its own day + the 23:30Z event, counted once
+    assert counts[("2026-10-24", "vle")] == 1
+    assert counts[("2026-10-26", "library")] == 1
+    assert sum(v for (d, s), v in counts.items() if s == "vle") == 41 + 1
+    assert harness.activity("D-placement") == {("2026-10-01", "attendance"): 1}
+
+    alerts = {(a["student_id"], a["rule"]): a for a in harness.alerts()}
+    assert set(alerts) == {("B-silent", "no_engagement"), ("C-stops", "no_engagement")}
+    # Never active: alerted on the first day after the 14-day start-of-course exemption.
+    assert alerts[("B-silent", "no_engagement")]["raised_on"] == "2026-10-05"
+    # Last active 9 October: alerted 7 local days later, on the 16th.
+    assert alerts[("C-stops", "no_engagement")]["raised_on"] == "2026-10-16"
+    assert alerts[("C-stops", "no_engagement")]["last_active_on"] == "2026-10-09"
+    assert alerts[("C-stops", "no_engagement")]["personal_tutor_id"] == "S1042"
+    status = harness.status()
+    assert status["students"] == 5
+    assert status["events_applied"] == len(events) - 1  # the duplicate is not applied
+
+    metrics = harness.client.text("/metrics")
+    assert 'lde_events_processed_total{source="vle"}' in metrics
+    assert 'lde_alerts_raised_total{rule="no_engagement"} 2.0' in metrics
