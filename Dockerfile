@@ -1,0 +1,12 @@
+# The LDE worker image: the same code as the embedded stack, pointed at real servers by settings.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY models ./models
+COPY streams ./streams
+COPY sinks ./sinks
+COPY ops ./ops
+RUN pip install --no-cache-dir .
+ENV LDE_MODE=production LDE_WEB_HOST=0.0.0.0 LDE_DATA_DIR=/var/lib/lde
+EXPOSE 6066
+CMD ["lde", "up"]
