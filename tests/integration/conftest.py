@@ -125,15 +125,29 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
 def roster_record(sid: str, **changes: Any) -> RosterRecord:
     base = {
-        "student_id": sid, "given_name": "Test", "family_name": sid, "programme_code": "BSC-CS",
-        "school": "School of Computing", "year_of_study": 1, "mode": "FT", "status": "active",
-        "start_date": TERM_START, "personal_tutor_id": "S1042",
+        "student_id": sid,
+        "given_name": "Test",
+        "family_name": sid,
+        "programme_code": "BSC-CS",
+        "school": "School of Computing",
+        "year_of_study": 1,
+        "mode": "FT",
+        "status": "active",
+        "start_date": TERM_START,
+        "personal_tutor_id": "S1042",
     }
     return RosterRecord.model_validate({**base, **changes})
 
 
-def activity(eid: str, sid: str, when: datetime | str, source: str = "vle", **attributes: Any) -> ActivityEvent:
+def activity(
+    eid: str, sid: str, when: datetime | str, source: str = "vle", **attributes: Any
+) -> ActivityEvent:
     return ActivityEvent.model_validate(
-        {"event_id": eid, "student_id": sid, "source": source, "occurred_at": when,
-         "attributes": attributes or None}
+        {
+            "event_id": eid,
+            "student_id": sid,
+            "source": source,
+            "occurred_at": when,
+            "attributes": attributes or None,
+        }
     )

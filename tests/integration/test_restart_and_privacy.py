@@ -81,12 +81,27 @@ def test_private_fields_are_stored_nowhere_and_resent_files_count_once(tmp_path:
         result = lde(harness, "roster", "load", str(roster_csv))
         assert result.returncode == 0, result.stderr
         lines = [
-            {"event_id": "p1", "student_id": "900412771", "source": "library",
-             "occurred_at": "2026-10-26T16:41:12Z", "title": SECRETS[0]},
-            {"event_id": "p2", "student_id": "900412771", "source": "eresource",
-             "occurred_at": "2026-10-27T21:17:45Z", "url": SECRETS[1]},
-            {"event_id": "p3", "student_id": "900412771", "source": "print",
-             "occurred_at": "2026-10-27T10:14:02Z", "attributes": {"pages": 12, "document_name": SECRETS[2]}},
+            {
+                "event_id": "p1",
+                "student_id": "900412771",
+                "source": "library",
+                "occurred_at": "2026-10-26T16:41:12Z",
+                "title": SECRETS[0],
+            },
+            {
+                "event_id": "p2",
+                "student_id": "900412771",
+                "source": "eresource",
+                "occurred_at": "2026-10-27T21:17:45Z",
+                "url": SECRETS[1],
+            },
+            {
+                "event_id": "p3",
+                "student_id": "900412771",
+                "source": "print",
+                "occurred_at": "2026-10-27T10:14:02Z",
+                "attributes": {"pages": 12, "document_name": SECRETS[2]},
+            },
         ]
         jsonl = "\n".join(json.dumps(line) for line in lines) + "\n"
         for _ in range(2):  # the same file sent twice
@@ -96,7 +111,9 @@ def test_private_fields_are_stored_nowhere_and_resent_files_count_once(tmp_path:
         harness.publish(through=date(2026, 10, 28))
         harness.wait_evaluated_through(date(2026, 10, 28))
         assert harness.activity("900412771") == {
-            ("2026-10-26", "library"): 1, ("2026-10-27", "eresource"): 1, ("2026-10-27", "print"): 1,
+            ("2026-10-26", "library"): 1,
+            ("2026-10-27", "eresource"): 1,
+            ("2026-10-27", "print"): 1,
         }
         found = search_topics(harness, SECRETS)
         assert found == [], found

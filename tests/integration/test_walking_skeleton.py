@@ -32,7 +32,9 @@ def test_counts_alerts_and_silent_students(harness: Harness) -> None:
         roster_record("E-withdrawn", status="withdrawn"),
     ]
     last_day = date(2026, 10, 31)
-    events = daily_vle("A-active", TERM_START, last_day, tz) + daily_vle("C-stops", TERM_START, date(2026, 10, 9), tz)
+    events = daily_vle("A-active", TERM_START, last_day, tz) + daily_vle(
+        "C-stops", TERM_START, date(2026, 10, 9), tz
+    )
     # Awkward rows: 23:30Z in BST is the next local day; a duplicate delivery; a library loan;
     # an attendance mark of 'absent' (not engagement).
     events += [
@@ -41,8 +43,14 @@ def test_counts_alerts_and_silent_students(harness: Harness) -> None:
         activity("loan-1", "A-active", "2026-10-26T16:41:12Z", source="library"),
         activity("att-1", "D-placement", "2026-10-01T09:00:00Z", source="attendance", status="absent"),
     ]
-    absences = [Absence(student_id="D-placement", from_date=date(2026, 9, 28), to_date=date(2026, 12, 18),
-                        reason="placement")]
+    absences = [
+        Absence(
+            student_id="D-placement",
+            from_date=date(2026, 9, 28),
+            to_date=date(2026, 12, 18),
+            reason="placement",
+        )
+    ]
     harness.publish(roster=roster, absences=absences)
     harness.publish(events=events, through=last_day)
     harness.wait_evaluated_through(last_day)
