@@ -135,6 +135,38 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    import tempfile
+    from datetime import date
+
+    from ops.replay import read_replay_input, replay, write_alerts_jsonl
+
+    roster_items = list(load_roster(Path(args.roster)))
+    absence_items = list(load_absences(Path(args.absences))) if args.absences else []
+    bad = [i for i in roster_items + absence_items if isinstance(i, CsvRowError)]
+    for error in bad:
+        print(f"  invalid row skipped: {error}", file=sys.stderr)
+    with Path(args.events).open(encoding="utf-8", errors="replace") as handle:
+        data = read_replay_input(
+            (r for r in roster_items if not isinstance(r, CsvRowError)),
+            (a for a in absence_items if not isinstance(a, CsvRowError)),
+            handle,
+            settings.timezone,
+        )
+    through = date.fromisoformat(args.through)
+    first = date.fromisoformat(args.first) if args.first else None
+    with tempfile.TemporaryDirectory(prefix="lde-replay-") as work:
+        alerts = replay(settings, data, through, Path(work) / "data", first)
+    with Path(args.out).open("w") as out:
+        count = write_alerts_jsonl(alerts, out)
+    events = sum(len(v) for v in data.events_by_day.values())
+    print(
+        f"replayed {events} events for {len(data.roster)} students through {through}: "
+        f"{count} alerts written to {args.out} ({data.invalid_lines} invalid lines skipped)"
+    )
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ops.demo import run_demo
 
@@ -176,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="simulation")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("replay", help="run a history through the agents and rules on the event-time clock")
+    p.add_argument("--roster", required=True, help="roster CSV")
+    p.add_argument("--absences", help="absences CSV")
+    p.add_argument("--events", required=True, help="canonical events, JSONL")
+    p.add_argument("--through", required=True, help="last local day to judge (YYYY-MM-DD)")
+    p.add_argument("--from", dest="first", help="first local day to judge (default: the first event's day)")
+    p.add_argument("--out", required=True, help="where to write the alerts (JSONL)")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("demo", help="run the service on a simulated term and show the alerts")
     p.add_argument("--students", type=int, default=600)

@@ -10,25 +10,13 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from datetime import date, timedelta
 from typing import Any
 
-from models.timebuckets import day_end
-from ops.api import ServiceClient, ServiceUnavailable
-from ops.embedded import wait_until
-from ops.service_process import ServiceProcess
+from ops.api import ServiceUnavailable
+from ops.replay import EventTimeRun
 from ops.settings import Settings
 from ops.simulator import Simulation, simulate
-
-
-def demo_settings(base: Settings, sim: Simulation) -> tuple[Settings, dict[str, str]]:
-    data_dir = (base.data_dir / "demo").resolve()
-    env = {
-        "LDE_DATA_DIR": str(data_dir),
-        "LDE_CLOCK": "event",
-        "LDE_EVALUATE_FROM": sim.term_start.isoformat(),
-        "LDE_EVALUATOR_INTERVAL_SECONDS": "0.5",
-    }
-    return base.model_copy(update={"data_dir": data_dir, "clock": "event"}), env
 
 
 def _print_alert(row: dict[str, Any], names: dict[str, str]) -> None:
@@ -41,73 +29,50 @@ def _print_alert(row: dict[str, Any], names: dict[str, str]) -> None:
 
 
 def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7) -> int:
-    from ops.publish import Publisher
-
     started = time.monotonic()
     sim = simulate(students=students, weeks=weeks, seed=seed, timezone=base.timezone)
-    settings, env = demo_settings(base, sim)
-    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    data_dir = (base.data_dir / "demo").resolve()
+    shutil.rmtree(data_dir, ignore_errors=True)
     print(f"LDE demo: {students} simulated students, {weeks} weeks from {sim.term_start}, seed {seed}")
-    print(f"starting the service on the embedded stack (data in {settings.data_dir}) ...", flush=True)
-    service = ServiceProcess(settings, env, settings.data_dir / "service.log")
-    service.start()
-    client = ServiceClient(settings)
+    print(f"starting the service on the embedded stack (data in {data_dir}) ...", flush=True)
+    run = EventTimeRun(base, data_dir, evaluate_from=sim.term_start)
+    run.start()
     names = {s.record.student_id: f"{s.record.given_name} {s.record.family_name}" for s in sim.students}
     shown: set[str] = set()
     published = 0
 
     def show_new_alerts() -> None:
-        for row in client.get("/v1/alerts"):
+        for row in run.alerts():
             if row["alert_id"] not in shown:
                 shown.add(row["alert_id"])
                 _print_alert(row, names)
 
     try:
-        publisher = Publisher(settings)
-        publisher.send_roster(s.record for s in sim.students)
-        publisher.flush()
+        run.publish(roster=[s.record for s in sim.students])
         print(f"roster loaded: {len(sim.students)} students; streaming the term ...", flush=True)
-        for day in sim.days():
-            events = sim.events_on(day)
-            publisher.send_events(events, watermark=day_end(day, sim.tz))
-            publisher.flush()
-            published += len(events)
-            if day.weekday() == 6:
-                show_new_alerts()
-                print(f"  ... week ending {day}: {published} events published", flush=True)
-        last_day = sim.term_end
+        for week_start in sim.days()[::7]:
+            week = [week_start + timedelta(days=i) for i in range(7)]
+            published += run.publish_days({d: sim.events_on(d) for d in week}, week[0], week[-1])
+            show_new_alerts()
+            print(f"  ... week ending {week[-1]}: {published} events published", flush=True)
         print("term published; waiting for the evaluator to judge the last day ...", flush=True)
-
-        def judged_through_end() -> bool:
-            status = client.get("/v1/status")
-            through = status.get("evaluated_through", {})
-            return len(through) == settings.partitions and all(
-                d >= last_day.isoformat() for d in through.values()
-            )
-
-        def all_recorded() -> bool:
-            status = client.get("/v1/status")
-            return bool(status["alerts_recorded"] >= status["alerts_sent"])
-
-        if not (wait_until(judged_through_end, 120, 0.5) and wait_until(all_recorded, 60, 0.5)):
+        if not run.wait_judged_through(sim.term_end):
             print("lde demo: the evaluator did not finish in time; see the service log", file=sys.stderr)
             return 1
         show_new_alerts()
-        status = client.get("/v1/status")
-        _summary(sim, status, shown, client.get("/v1/alerts"), published, settings, started)
+        _summary(sim, run.status(), run.alerts(), published, run.settings, started)
         return 0
     except ServiceUnavailable as error:
         print(f"lde demo: the service stopped answering: {error}", file=sys.stderr)
         return 1
     finally:
-        code = service.stop()
+        code = run.stop()
         print(f"service stopped (exit code {code})")
 
 
 def _summary(
     sim: Simulation,
     status: dict[str, Any],
-    shown: set[str],
     alerts: list[dict[str, Any]],
     published: int,
     settings: Settings,
@@ -138,7 +103,5 @@ def _summary(
     print(f"  run time: {time.monotonic() - started:.0f} s")
 
 
-def _date(text: str) -> Any:
-    from datetime import date
-
+def _date(text: str) -> date:
     return date.fromisoformat(text)

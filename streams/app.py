@@ -228,9 +228,7 @@ class LdeApp:
             written = await self._sink("activity_daily", self.store.write_activity, outcome.rows)
             self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
         context_by_partition = {e.message.partition: e for e in events}
-        keep_from = None
-        if now is not None:
-            keep_from = now.astimezone(self.tz).toordinal() - s.state_horizon_days
+        keep_from = self._trim_floor(now)
         for student_id, state in outcome.states.items():
             if keep_from is not None:
                 state.trim(keep_from)
@@ -253,6 +251,22 @@ class LdeApp:
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
+
+    def _trim_floor(self, now: datetime | None) -> int | None:
+        """The oldest local day a student's state must keep: the horizon before the earliest day the
+        evaluator has yet to judge (ingestion may run far ahead of judging in a replay), or None."""
+        if now is None:
+            return None
+        pending = now.astimezone(self.tz).date()
+        for partition in self._owned(self.settings.topic("activity")):
+            done = self.evaluated.get(partition)
+            first_unjudged = (
+                date.fromordinal(done.evaluated_through.toordinal() + 1)
+                if done is not None
+                else (self.settings.evaluate_from or pending)
+            )
+            pending = min(pending, first_unjudged)
+        return pending.toordinal() - self.settings.state_horizon_days
 
     async def _reroute(self, events: list[ActivityEvent]) -> None:
         """Events published to the wrong partition go to their student's (state lives per partition)."""

@@ -10,14 +10,15 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ops.embedded import wait_until
-from tests.integration.conftest import Harness, activity, roster_record
+from ops.replay import EventTimeRun
+from tests.integration.conftest import activity, make_run, roster_record
 from tests.integration.test_restart_and_privacy import lde
 
 pytestmark = pytest.mark.integration
 
 
 def test_port_in_use_gives_a_clear_message(tmp_path: Path) -> None:
-    harness = Harness(tmp_path / "lde")
+    harness = make_run(tmp_path / "lde")
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", harness.settings.kafka_port))
         squatter.listen(1)
@@ -29,7 +30,7 @@ def test_port_in_use_gives_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_commands_without_a_service_say_what_to_do(tmp_path: Path) -> None:
-    harness = Harness(tmp_path / "lde")
+    harness = make_run(tmp_path / "lde")
     roster = tmp_path / "roster.csv"
     roster.write_text(
         "student_id,programme_code,year_of_study,mode,status,start_date\n1,X,1,FT,active,2026-09-21\n"
@@ -43,7 +44,7 @@ def test_commands_without_a_service_say_what_to_do(tmp_path: Path) -> None:
     assert "0 alerts, read directly from chDB (no service running)" in listed.stdout
 
 
-def read_dead_letters(harness: Harness, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
+def read_dead_letters(harness: EventTimeRun, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
     consumer = KafkaConsumer(bootstrap_servers=harness.settings.kafka_bootstrap)
     topic = harness.settings.topic("dead-letter")
     tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
@@ -63,7 +64,7 @@ def read_dead_letters(harness: Harness, expected: int) -> list[tuple[bytes, dict
     return out
 
 
-def test_poison_messages_are_dead_lettered_and_the_stream_continues(harness: Harness) -> None:
+def test_poison_messages_are_dead_lettered_and_the_stream_continues(harness: EventTimeRun) -> None:
     settings = harness.settings
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     poison = [b"\x00\xff random bytes", b'{"events": "nope"}', b"null", b"x" * 200_000]
@@ -79,7 +80,7 @@ def test_poison_messages_are_dead_lettered_and_the_stream_continues(harness: Har
         roster=[roster_record("after")],
         events=[activity("ok-1", "after", "2026-10-01T10:00:00Z")],
     )
-    harness.wait_events_applied(1)
+    assert harness.wait_events_applied(1)
     assert harness.activity("after") == {("2026-10-01", "vle"): 1}
     letters = read_dead_letters(harness, len(poison) * settings.partitions + 2)
     sources = sorted({h["source_topic"].decode() for _, h in letters})

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from ops.replay import EventTimeRun
 from sinks import clickhouse
-from tests.integration.conftest import TERM_START, Harness, activity, roster_record
+from tests.integration.conftest import TERM_START, activity, make_run, roster_record
 
 pytestmark = pytest.mark.integration
 
 
 def test_restart_on_empty_broker_rebuilds_state_and_raises_no_false_alert(tmp_path: Path) -> None:
-    harness = Harness(tmp_path / "lde")
+    harness = make_run(tmp_path / "lde")
     tz = harness.tz
     harness.start()
     try:
@@ -30,7 +31,7 @@ def test_restart_on_empty_broker_rebuilds_state_and_raises_no_false_alert(tmp_pa
         ]
         last_active = TERM_START + timedelta(days=29)  # 20 October
         harness.publish(roster=[roster_record("A")], events=events, through=last_active)
-        harness.wait_evaluated_through(last_active)
+        assert harness.wait_judged_through(last_active)
         before = harness.activity("A")
         assert harness.alerts() == []
     finally:
@@ -42,12 +43,12 @@ def test_restart_on_empty_broker_rebuilds_state_and_raises_no_false_alert(tmp_pa
         assert harness.activity("A") == before
         # Three silent days after the restart: without the rebuilt state A would look never active.
         harness.publish(through=last_active + timedelta(days=3))
-        harness.wait_evaluated_through(last_active + timedelta(days=3))
+        assert harness.wait_judged_through(last_active + timedelta(days=3))
         assert harness.alerts() == []
         assert harness.status()["students"] == 1
         # The silence continues: the alert comes exactly 7 days after the last activity.
         harness.publish(through=last_active + timedelta(days=8))
-        harness.wait_evaluated_through(last_active + timedelta(days=8))
+        assert harness.wait_judged_through(last_active + timedelta(days=8))
         alerts = harness.alerts()
         assert [(a["student_id"], a["raised_on"]) for a in alerts] == [("A", "2026-10-27")]
     finally:
@@ -57,7 +58,7 @@ def test_restart_on_empty_broker_rebuilds_state_and_raises_no_false_alert(tmp_pa
 SECRETS = ("Introduction to Algorithms SECRET-TITLE", "https://journals.example.org/doi/SECRET", "notes.docx")
 
 
-def lde(harness: Harness, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def lde(harness: EventTimeRun, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ops.cli", *args],
         env={**os.environ, **harness.env},
@@ -70,7 +71,7 @@ def lde(harness: Harness, *args: str, stdin: str | None = None) -> subprocess.Co
 
 
 def test_private_fields_are_stored_nowhere_and_resent_files_count_once(tmp_path: Path) -> None:
-    harness = Harness(tmp_path / "lde")
+    harness = make_run(tmp_path / "lde")
     harness.start()
     try:
         roster_csv = tmp_path / "roster.csv"
@@ -109,7 +110,7 @@ def test_private_fields_are_stored_nowhere_and_resent_files_count_once(tmp_path:
             assert result.returncode == 0, result.stderr
             assert "accepted:   3" in result.stdout
         harness.publish(through=date(2026, 10, 28))
-        harness.wait_evaluated_through(date(2026, 10, 28))
+        assert harness.wait_judged_through(date(2026, 10, 28))
         assert harness.activity("900412771") == {
             ("2026-10-26", "library"): 1,
             ("2026-10-27", "eresource"): 1,
@@ -141,7 +142,7 @@ def test_private_fields_are_stored_nowhere_and_resent_files_count_once(tmp_path:
         redis.shutdown()
 
 
-def search_topics(harness: Harness, needles: tuple[str, ...]) -> list[tuple[str, int]]:
+def search_topics(harness: EventTimeRun, needles: tuple[str, ...]) -> list[tuple[str, int]]:
     """Read every topic on the broker from the beginning and report where any needle occurs."""
     bootstrap = harness.settings.kafka_bootstrap
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)

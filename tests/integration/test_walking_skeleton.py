@@ -8,7 +8,8 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from models.roster import Absence
-from tests.integration.conftest import TERM_START, Harness, activity, roster_record
+from ops.replay import EventTimeRun
+from tests.integration.conftest import TERM_START, activity, roster_record
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def daily_vle(sid: str, first: date, last: date, tz) -> list:
     return events
 
 
-def test_counts_alerts_and_silent_students(harness: Harness) -> None:
+def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
     tz = harness.tz
     roster = [
         roster_record("A-active"),
@@ -53,7 +54,7 @@ def test_counts_alerts_and_silent_students(harness: Harness) -> None:
     ]
     harness.publish(roster=roster, absences=absences)
     harness.publish(events=events, through=last_day)
-    harness.wait_evaluated_through(last_day)
+    assert harness.wait_judged_through(last_day)
 
     counts = harness.activity("A-active")
     assert counts[("2026-10-25", "vle")] == 2  # its own day + the 23:30Z event, counted once
