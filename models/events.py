@@ -103,6 +103,7 @@ class Envelope(BaseModel):
     events: list[ActivityEvent] = Field(default_factory=list)
     watermark: AwareDatetime | None = None
     restore: list[StudentRestore] | None = None
+    forget: list[StudentId] | None = None  # retention: erase these students' state
 
 
 _ENVELOPE = TypeAdapter(Envelope)
@@ -144,6 +145,7 @@ class Decoded(NamedTuple):
     watermark: datetime | None
     invalid: list[tuple[int, str]]
     restore: list[StudentRestore]
+    forget: list[str] = []
 
 
 def decode_message(value: bytes | None) -> Decoded:
@@ -157,8 +159,10 @@ def decode_message(value: bytes | None) -> Decoded:
         raise InvalidMessage("empty message")
     try:
         envelope = _ENVELOPE.validate_json(value)
-        if envelope.events or envelope.watermark is not None or envelope.restore:
-            return Decoded(envelope.events, envelope.watermark, [], envelope.restore or [])
+        if envelope.events or envelope.watermark is not None or envelope.restore or envelope.forget:
+            return Decoded(
+                envelope.events, envelope.watermark, [], envelope.restore or [], list(envelope.forget or [])
+            )
     except ValidationError:
         pass
     try:

@@ -21,8 +21,15 @@ class ServiceClient:
         self.timeout = timeout
 
     def get(self, path: str) -> Any:
+        return self._call(urllib.request.Request(self.base + path))
+
+    def post(self, path: str, body: bytes = b"") -> Any:
+        return self._call(urllib.request.Request(self.base + path, data=body, method="POST"))
+
+    def _call(self, request: urllib.request.Request) -> Any:
+        path = request.full_url[len(self.base) :]
         try:
-            with urllib.request.urlopen(self.base + path, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             body = error.read().decode(errors="replace")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from models.roster import CsvRowError, load_absences, load_roster
-from ops.api import ServiceClient, ServiceUnavailable
+from ops.api import ServiceClient
 from ops.embedded import StackError
 from ops.settings import Settings
 
@@ -86,12 +86,8 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _alerts_rows(settings: Settings) -> tuple[list[dict[str, Any]], str]:
-    client = ServiceClient(settings)
-    try:
-        return client.get("/v1/alerts"), f"from the running service at {settings.service_url}"
-    except ServiceUnavailable:
-        pass
+def _direct_store(settings: Settings) -> tuple[Any, str]:
+    """Open ClickHouse from this process (only when no service holds the chDB folder)."""
     from sinks import clickhouse
 
     try:
@@ -100,8 +96,86 @@ def _alerts_rows(settings: Settings) -> tuple[list[dict[str, Any]], str]:
     except Exception as error:
         raise StackError(f"no service is running and ClickHouse could not be opened: {error}") from None
     where = "directly from chDB (no service running)" if settings.mode == "embedded" else "from ClickHouse"
-    rows = json.loads(json.dumps(store.alerts(), default=str))
-    return rows, where
+    return store, where
+
+
+def _service(settings: Settings) -> ServiceClient | None:
+    client = ServiceClient(settings, timeout=600)
+    return client if client.running() else None
+
+
+def _alerts_rows(settings: Settings) -> tuple[list[dict[str, Any]], str]:
+    client = _service(settings)
+    if client is not None:
+        return client.get("/v1/alerts"), f"from the running service at {settings.service_url}"
+    store, where = _direct_store(settings)
+    return json.loads(json.dumps(store.alerts(), default=str)), where
+
+
+def cmd_db_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if _service(settings) is not None:
+        print("the running service applied the migrations at start-up; nothing to do")
+        return 0
+    from sinks import clickhouse
+
+    store, where = _direct_store(settings)
+    print(f"schema at version {clickhouse.migrate(store.client)} ({where})")
+    return 0
+
+
+def cmd_job_daily(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    client = _service(settings)
+    if client is not None:
+        query = f"?dry_run={'1' if args.dry_run else '0'}" + (f"&as_of={as_of}" if as_of else "")
+        run = client.post("/v1/jobs/daily" + query)
+        where = f"in the running service at {settings.service_url}"
+    else:
+        from datetime import UTC, datetime
+
+        from models.timebuckets import zone
+        from ops.jobs import DailyJob
+        from sinks import redis_store
+
+        store, where = _direct_store(settings)
+        as_of = as_of or datetime.now(UTC).astimezone(zone(settings.timezone)).date()
+        ledger = redis_store.AlertLedger(redis_store.connect(settings))
+        # Without the service the embedded broker is not running (and kept nothing): no tombstones to send.
+        tombstones = None
+        if settings.mode == "production":
+            from ops.publish import Publisher
+
+            def tombstones(ids: Any) -> None:
+                publisher = Publisher(settings)
+                try:
+                    publisher.send_tombstones(ids)
+                finally:
+                    publisher.close()
+
+        job = DailyJob(store, ledger, settings.retention, tombstones, max(1, settings.lateness_hours // 24))
+        run = job.run(as_of, args.dry_run).as_dict()
+    print(f"daily job {run['status']} ({'dry run, ' if run['dry_run'] else ''}as of {run['as_of']}, {where})")
+    for step, figures in run["steps"].items():
+        print(f"  {step}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    return 0 if run["status"] == "success" else 1
+
+
+def cmd_privacy_check(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.privacy import report, search_clickhouse, search_redis
+
+    client = _service(settings)
+    if client is not None:
+        places = client.get(f"/v1/privacy/{args.student_id}")
+    else:
+        from sinks import redis_store
+
+        store, _ = _direct_store(settings)
+        places = search_clickhouse(store, args.student_id)
+        places.update(search_redis(redis_store.connect(settings), args.student_id))
+    print(report(places, args.student_id))
+    return 1 if places else 0
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
@@ -201,6 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="list alerts")
     p.add_argument("--format", choices=("table", "jsonl"), default="table")
     p.set_defaults(func=cmd_alerts)
+
+    db = sub.add_parser("db", help="ClickHouse schema").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=cmd_db_migrate)
+
+    job = sub.add_parser("job", help="scheduled jobs, on demand").add_subparsers(dest="action", required=True)
+    p = job.add_parser("daily", help="trends, compaction and retention (normally at 02:30 local)")
+    p.add_argument("--as-of", help="the day to run as (YYYY-MM-DD; default today)")
+    p.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    p.set_defaults(func=cmd_job_daily)
+
+    privacy = sub.add_parser("privacy", help="personal data checks").add_subparsers(
+        dest="action", required=True
+    )
+    p = privacy.add_parser("check", help="list every store where a student's data remains")
+    p.add_argument("student_id")
+    p.set_defaults(func=cmd_privacy_check)
 
     p = sub.add_parser("simulate", help="write a synthetic university's roster, events and ground truth")
     p.add_argument("--students", type=int, default=500)

@@ -63,6 +63,17 @@ class Metrics:
         self.evaluated_through = Gauge(
             "lde_evaluated_through_timestamp_seconds", "Start of the last local day judged", registry=r
         )
+        self.job_runs = Counter("lde_job_runs_total", "Scheduled job runs", ["job", "status"], registry=r)
+        self.job_seconds = Histogram(
+            "lde_job_duration_seconds",
+            "Duration of a job run",
+            ["job"],
+            registry=r,
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
+        )
+        self.job_last_success = Gauge(
+            "lde_job_last_success_timestamp_seconds", "When a job last succeeded", ["job"], registry=r
+        )
         self.caught_up = Gauge(
             "lde_caught_up", "1 once the worker has consumed what was in its partitions at start", registry=r
         )

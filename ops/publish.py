@@ -166,6 +166,21 @@ class Publisher:
                 self._send("activity", value, partition)
         return len(states)
 
+    def send_tombstones(self, student_ids: Sequence[str]) -> None:
+        """Erase students from the keyed topics and Faust tables (retention): a tombstone per student
+        on the roster and absences topics, and a 'forget' envelope on each activity partition."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for student_id in student_ids:
+            partition = partition_for(student_id, self.partitions)
+            by_partition[partition].append(student_id)
+            for name in ("roster", "absences"):
+                self.producer.send(
+                    self.settings.topic(name), key=student_id.encode(), value=None, partition=partition
+                )
+        for partition, ids in by_partition.items():
+            self._send("activity", json.dumps({"forget": ids}).encode(), partition)
+        self.flush()
+
     def flush(self, timeout: float = 60.0) -> None:
         try:
             self.producer.flush(timeout=timeout)

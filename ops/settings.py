@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
 
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     window_days_full_time: int = Field(7, ge=1, description="rolling window, full-time students")
     window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
 
+    # -- retention and jobs ----------------------------------------------------------------------
+    retention_months: int = Field(6, ge=0, description="months after leaving until personal data is erased")
+    compact_after_days: int = Field(56, ge=7, description="per-student daily rows older than this go weekly")
+    daily_job_time: str = Field("02:30", pattern=r"^\d{2}:\d{2}$", description="local time of the daily job")
+
     # -- stream and sinks ------------------------------------------------------------------------
     batch_max_messages: int = Field(500, ge=1, description="messages per stream batch")
     batch_max_seconds: float = Field(0.25, gt=0, description="longest wait to fill a stream batch")
@@ -66,6 +72,12 @@ class Settings(BaseSettings):
     def rules(self) -> RuleSettings:
         return RuleSettings(
             no_engagement_days=self.no_engagement_days, start_exemption_days=self.start_exemption_days
+        )
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            months_after_leaving=self.retention_months, compact_after_days=self.compact_after_days
         )
 
     @property

@@ -96,6 +96,68 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 
 
+MIGRATIONS.append(
+    (
+        2,
+        [
+            # Weekly roll-up of per-student rows older than the compaction age (personal data).
+            """CREATE TABLE IF NOT EXISTS activity_weekly (
+                student_id String,
+                week Date,
+                source LowCardinality(String),
+                events UInt32,
+                attended UInt32,
+                last_day Date,
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (student_id, week, source)""",
+            # Anonymised trend data: cohort x week x source, disclosure-controlled, no identifiers.
+            """CREATE TABLE IF NOT EXISTS trend_weekly (
+                week Date,
+                programme_code LowCardinality(String),
+                year_of_study UInt8,
+                mode LowCardinality(String),
+                school LowCardinality(String),
+                source LowCardinality(String),
+                students_rounded UInt32,
+                events_rounded UInt64,
+                mean_events Nullable(Float64),
+                computed_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(computed_at)
+            ORDER BY (week, programme_code, year_of_study, mode, source)""",
+            """CREATE TABLE IF NOT EXISTS job_runs (
+                run_id String,
+                job LowCardinality(String),
+                as_of Date,
+                dry_run Bool,
+                started_at DateTime64(3, 'UTC'),
+                finished_at DateTime64(3, 'UTC'),
+                status LowCardinality(String),
+                details String
+            ) ENGINE = MergeTree
+            ORDER BY (job, started_at)""",
+            """CREATE TABLE IF NOT EXISTS access_audit (
+                at DateTime64(3, 'UTC'),
+                staff_id String,
+                action LowCardinality(String),
+                via LowCardinality(String),
+                student_ids Array(String)
+            ) ENGINE = MergeTree
+            ORDER BY at""",
+        ],
+    )
+)
+
+#: Every table that holds personal data, with the column naming the student (retention deletes here).
+PERSONAL_TABLES: dict[str, str] = {
+    "activity_daily": "student_id",
+    "activity_weekly": "student_id",
+    "students": "student_id",
+    "absences": "student_id",
+    "alerts": "student_id",
+}
+
+
 def connect(settings: Settings) -> Client:
     """A clickhouse-connect client for the configured ClickHouse (chDB when no URL is set)."""
     url = settings.clickhouse_url.get_secret_value()
@@ -135,11 +197,16 @@ class ClickHouseStore:
         self.client = client
         self._lock = threading.Lock()
 
-    def _insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if not rows:
             return
         with self._lock:
             self.client.insert(table, list(rows), column_names=list(columns))
+
+    def close(self) -> None:
+        """Release the client (chDB: only one data folder may be open per process at a time)."""
+        with self._lock:
+            self.client.close()
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -159,7 +226,7 @@ class ClickHouseStore:
                 if counts[i]:
                     attended = counts[ATTENDED] if i == N_SOURCES - 1 else 0
                     out.append((student_id, as_date, source.value, counts[i], attended, version))
-        self._insert("activity_daily", out, ("student_id", "day", "source", "events", "attended", "version"))
+        self.insert("activity_daily", out, ("student_id", "day", "source", "events", "attended", "version"))
         return len(out)
 
     def write_students(self, records: Iterable[RosterRecord]) -> None:
@@ -183,12 +250,12 @@ class ClickHouseStore:
             )
             for r in records
         ]
-        self._insert("students", rows, STUDENT_COLUMNS)
+        self.insert("students", rows, STUDENT_COLUMNS)
 
     def write_absences(self, absences: Iterable[Absence]) -> None:
         now = datetime.now(UTC)
         rows = [(a.student_id, a.from_date, a.to_date, a.reason.value, now) for a in absences]
-        self._insert("absences", rows, ("student_id", "from_date", "to_date", "reason", "updated_at"))
+        self.insert("absences", rows, ("student_id", "from_date", "to_date", "reason", "updated_at"))
 
     def write_alerts(self, alerts: Iterable[Alert]) -> None:
         now = datetime.now(UTC)
@@ -211,10 +278,10 @@ class ClickHouseStore:
             )
             for a in alerts
         ]
-        self._insert("alerts", rows, ALERT_COLUMNS)
+        self.insert("alerts", rows, ALERT_COLUMNS)
 
     def write_progress(self, partition: int, progress: PartitionProgress) -> None:
-        self._insert(
+        self.insert(
             "evaluator_progress",
             [(partition, progress.started_on, progress.evaluated_through, datetime.now(UTC))],
             ("partition", "started_on", "evaluated_through", "updated_at"),
@@ -253,10 +320,15 @@ class ClickHouseStore:
         )  # type: ignore[return-value]
 
     def last_active_days(self) -> dict[str, date]:
-        """Each student's latest day with engagement (any source but unattended sessions)."""
+        """Each student's latest day with engagement (any source but unattended sessions), daily rows
+        and compacted weekly rows alike."""
         rows = self.query(
-            "SELECT student_id, max(day) FROM activity_daily FINAL "
-            "WHERE source != 'attendance' OR attended > 0 GROUP BY student_id"
+            "SELECT student_id, max(d) FROM ("
+            " SELECT student_id, day AS d FROM activity_daily FINAL"
+            "  WHERE source != 'attendance' OR attended > 0"
+            " UNION ALL"
+            " SELECT student_id, last_day AS d FROM activity_weekly FINAL WHERE last_day > toDate(0)"
+            ") GROUP BY student_id"
         )
         return {s: d for s, d in rows}
 

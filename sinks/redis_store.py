@@ -40,13 +40,27 @@ class AlertLedger:
         self.client = client
         self._fallback: set[str] = set()
 
-    def first_time(self, alert_id: str) -> bool:
-        if alert_id in self._fallback:
+    def first_time(self, student_id: str, alert_id: str) -> bool:
+        """True exactly once per alert id. Keys name the student so retention can erase them."""
+        key = f"{self.KEY_PREFIX}{student_id}:{alert_id}"
+        if key in self._fallback:
             return False
         if self.client is not None:
             try:
-                return bool(self.client.set(self.KEY_PREFIX + alert_id, 1, nx=True, ex=self.TTL_SECONDS))
+                return bool(self.client.set(key, 1, nx=True, ex=self.TTL_SECONDS))
             except redis.RedisError as error:
                 log.error("redis_unavailable op=alert_ledger error=%r fallback=memory", error)
-        self._fallback.add(alert_id)
+        self._fallback.add(key)
         return True
+
+    def forget(self, student_ids: list[str]) -> int:
+        """Delete every key of these students (retention). Returns how many keys were deleted."""
+        deleted = 0
+        for student_id in student_ids:
+            prefix = f"{self.KEY_PREFIX}{student_id}:"
+            self._fallback = {k for k in self._fallback if not k.startswith(prefix)}
+            if self.client is not None:
+                keys = list(self.client.scan_iter(match=prefix + "*", count=1000))
+                if keys:
+                    deleted += int(self.client.delete(*keys))
+        return deleted

@@ -32,7 +32,10 @@ from models.events import ActivityEvent, describe_validation_error, encode_envel
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_start, days_between, last_complete_day, zone
+from ops.jobs import DailyJob
 from ops.metrics import Metrics
+from ops.privacy import search_clickhouse, search_redis
+from ops.publish import Publisher
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import AlertLedger
@@ -101,6 +104,7 @@ class LdeApp:
         self.evaluated: dict[int, PartitionProgress] = store.progress()
         self.raised: set[str] = store.alert_keys()
         self.events_applied = 0
+        self._job_lock = asyncio.Lock()
         self.alerts_sent = 0
         self.alerts_recorded = 0
         self.app = self._build()
@@ -147,6 +151,10 @@ class LdeApp:
         app.agent(self.absences_topic, name="apply_absences")(self._absences_agent)
         app.agent(self.alerts_topic, name="record_alerts")(self._alerts_agent)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
+        hour, minute = s.daily_job_time.split(":")
+        app.crontab(f"{int(minute)} {int(hour)} * * *", timezone=self.tz, on_leader=True)(
+            self._daily_job_tick
+        )
         self._register_views(app)
         return app
 
@@ -229,6 +237,10 @@ class LdeApp:
             self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
         context_by_partition = {e.message.partition: e for e in events}
         keep_from = self._trim_floor(now)
+        for student_id, partition in outcome.forget.items():
+            with _table_write_context(context_by_partition[partition]):
+                if student_id in self.activity:
+                    del self.activity[student_id]
         for student_id, state in outcome.states.items():
             if keep_from is not None:
                 state.trim(keep_from)
@@ -285,6 +297,10 @@ class LdeApp:
             for event in events:
                 message = event.message
                 self.progress.record(topic, message.partition, message.offset)
+                if event.value is None and message.key:  # tombstone: the student was erased
+                    with _table_write_context(event):
+                        self.roster.pop(message.key.decode(), None)
+                    continue
                 try:
                     record = RosterRecord.model_validate_json(event.value or b"")
                 except ValidationError as error:
@@ -315,6 +331,10 @@ class LdeApp:
             for event in events:
                 message = event.message
                 self.progress.record(topic, message.partition, message.offset)
+                if event.value is None and message.key:  # tombstone: the student was erased
+                    with _table_write_context(event):
+                        self.absences.pop(message.key.decode(), None)
+                    continue
                 try:
                     payload = json.loads(event.value or b"")
                     absences = [Absence.model_validate(a) for a in payload["absences"]]
@@ -359,7 +379,7 @@ class LdeApp:
                 self.alerts_recorded += len(alerts)
                 self.metrics.sink_rows.labels(sink="alerts").inc(len(alerts))
                 for alert in alerts:
-                    if self.ledger.first_time(alert.alert_id):
+                    if self.ledger.first_time(alert.student_id, alert.alert_id):
                         self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
                         log.info(
                             "alert rule=%s student=%s raised_on=%s tutor=%s id=%s",
@@ -425,6 +445,47 @@ class LdeApp:
             views[partition].append(StudentView(record, absences, self._state(student_id)))
         return views
 
+    # -- daily job -----------------------------------------------------------------------------------
+    def _publish_tombstones(self, student_ids: Sequence[str]) -> None:
+        publisher = Publisher(self.settings)
+        try:
+            publisher.send_tombstones(student_ids)
+        finally:
+            publisher.close()
+
+    def daily_job(self) -> DailyJob:
+        return DailyJob(
+            self.store,
+            self.ledger,
+            self.settings.retention,
+            self._publish_tombstones,
+            lateness_days=max(1, self.settings.lateness_hours // 24),
+        )
+
+    async def run_daily_job(self, as_of: date | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Run the daily job off the event loop; one at a time."""
+        if as_of is None:
+            now = self.clock.now() or datetime.now(UTC)
+            as_of = now.astimezone(self.tz).date()
+        async with self._job_lock:
+            started = time.perf_counter()
+            try:
+                run = await asyncio.to_thread(self.daily_job().run, as_of, dry_run)
+            except Exception:
+                self.metrics.job_runs.labels(job="daily", status="failed").inc()
+                raise
+            self.metrics.job_runs.labels(job="daily", status=run.status).inc()
+            self.metrics.job_seconds.labels(job="daily").observe(time.perf_counter() - started)
+            if run.status == "success" and not dry_run:
+                self.metrics.job_last_success.labels(job="daily").set(time.time())
+            return run.as_dict()
+
+    async def _daily_job_tick(self) -> None:
+        try:
+            await self.run_daily_job()
+        except Exception as error:  # logged and counted; the next day's run retries everything
+            log.error("daily_job_failed error=%r", error)
+
     # -- HTTP API ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -468,6 +529,27 @@ class LdeApp:
         async def alerts(self: Any, request: Any) -> Any:
             rows = await asyncio.to_thread(lde.store.alerts)
             return self.json(json.loads(json.dumps(rows, default=_json_default)))
+
+        @app.page("/v1/jobs/daily")
+        class DailyJobView(faust.web.View):
+            async def post(self, request: Any) -> Any:
+                query = request.query
+                as_of = date.fromisoformat(query["as_of"]) if query.get("as_of") else None
+                dry_run = query.get("dry_run", "") in ("1", "true", "yes")
+                return self.json(await lde.run_daily_job(as_of, dry_run))
+
+        @app.page("/v1/privacy/{student_id}")
+        async def privacy(self: Any, request: Any, student_id: str) -> Any:
+            places = await asyncio.to_thread(search_clickhouse, lde.store, student_id)
+            places.update(await asyncio.to_thread(search_redis, lde.ledger.client, student_id))
+            for name, table in (
+                ("activity", lde.activity),
+                ("roster", lde.roster),
+                ("absences", lde.absences),
+            ):
+                if student_id in table:
+                    places[f"faust-table:{name}"] = 1
+            return self.json(places)
 
         @app.page("/v1/activity/{student_id}")
         async def activity(self: Any, request: Any, student_id: str) -> Any:

