@@ -8,10 +8,11 @@ windowed tables do. Pure: no I/O, serialisable to a compact JSON-ready dict.
 from __future__ import annotations
 
 import hashlib
+import struct
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.events import SOURCE_INDEX, ActivityEvent, Source
@@ -21,6 +22,11 @@ N_SOURCES = len(SOURCE_INDEX)
 ATTENDED = N_SOURCES
 ROW_WIDTH = N_SOURCES + 1
 ATTENDANCE = SOURCE_INDEX[Source.ATTENDANCE.value]
+
+
+_FORMAT_VERSION = 1
+_HEADER = struct.Struct("<BqqqII")  # version, offset, last_active (-1 none), revision, days, seen days
+_SEEN_DAY = struct.Struct("<II")  # day ordinal, number of fingerprints
 
 
 def fingerprint(event_id: str) -> int:
@@ -108,12 +114,65 @@ class StudentActivity:
             self.last_active = day
         self.revision = max(self.revision, revision)
 
-    def trim(self, keep_from_day: int) -> None:
-        """Forget buckets and fingerprints older than keep_from_day (last_active is kept)."""
+    def trim(self, keep_from_day: int, seen_from_day: int | None = None) -> None:
+        """Forget buckets older than keep_from_day and fingerprints older than seen_from_day (events
+        that old are refused as too late, so their ids need no remembering). last_active is kept."""
         for day in [d for d in self.days if d < keep_from_day]:
             del self.days[day]
-        for day in [d for d in self.seen if d < keep_from_day]:
+        seen_floor = keep_from_day if seen_from_day is None else max(keep_from_day, seen_from_day)
+        for day in [d for d in self.seen if d < seen_floor]:
             del self.seen[day]
+
+    # -- compact binary form (changelog) -------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """A compact binary encoding: the changelog record written once per student per batch."""
+        flat_days = array("I")
+        for day in sorted(self.days):
+            flat_days.append(day)
+            flat_days.extend(self.days[day])
+        parts = [
+            _HEADER.pack(
+                _FORMAT_VERSION,
+                self.offset,
+                -1 if self.last_active is None else self.last_active,
+                self.revision,
+                len(self.days),
+                len(self.seen),
+            ),
+            flat_days.tobytes(),
+        ]
+        for day in sorted(self.seen):
+            marks = array("Q", sorted(self.seen[day]))
+            parts.append(_SEEN_DAY.pack(day, len(marks)))
+            parts.append(marks.tobytes())
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StudentActivity:
+        version, offset, last_active, revision, n_days, n_seen = _HEADER.unpack_from(data, 0)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown student state format {version}")
+        position = _HEADER.size
+        flat = array("I")
+        width = (ROW_WIDTH + 1) * n_days
+        flat.frombytes(data[position : position + 4 * width])
+        position += 4 * width
+        days = {flat[i]: flat[i + 1 : i + 1 + ROW_WIDTH].tolist() for i in range(0, width, ROW_WIDTH + 1)}
+        seen: dict[int, set[int]] = {}
+        for _ in range(n_seen):
+            day, count = _SEEN_DAY.unpack_from(data, position)
+            position += _SEEN_DAY.size
+            marks = array("Q")
+            marks.frombytes(data[position : position + 8 * count])
+            position += 8 * count
+            seen[day] = set(marks)
+        return cls(
+            days=days,
+            seen=seen,
+            offset=offset,
+            last_active=None if last_active < 0 else last_active,
+            revision=revision,
+        )
 
     # -- reads ---------------------------------------------------------------------------------------
     def last_active_on_or_before(self, day: int) -> int | None:
@@ -137,30 +196,6 @@ class StudentActivity:
                 for i, value in enumerate(row):
                     totals[i] += value
         return totals
-
-    # -- serialisation -------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "d": {str(k): v for k, v in self.days.items()},
-            "s": {str(k): sorted(v) for k, v in self.seen.items()},
-            "o": self.offset,
-            "l": self.last_active,
-            "r": self.revision,
-        }
-
-    def __json__(self) -> dict[str, Any]:
-        """Faust's JSON codec calls this when writing the changelog."""
-        return self.to_dict()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StudentActivity:
-        return cls(
-            days={int(k): list(v) for k, v in data.get("d", {}).items()},
-            seen={int(k): set(v) for k, v in data.get("s", {}).items()},
-            offset=int(data.get("o", -1)),
-            last_active=data.get("l"),
-            revision=int(data.get("r", 0)),
-        )
 
 
 def is_engaged(row: list[int]) -> bool:

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import faust
+from faust.serializers import codecs
 from faust.streams import _current_event  # see _table_write_context
 from faust.types import EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -43,6 +44,21 @@ from streams.batch import DeadLetter, RawMessage, process_batch
 from streams.evaluator import PartitionProgress, StudentView, evaluate_day, next_days_to_evaluate
 
 log = logging.getLogger("lde.stream")
+
+
+class StudentStateCodec(codecs.Codec):
+    """Changelog encoding of per-student state: compact binary, not JSON (written once per student
+    per batch, so its size and speed are on the hot path)."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return obj.to_bytes()  # type: ignore[no-any-return]
+
+    def _loads(self, s: bytes) -> Any:
+        return StudentActivity.from_bytes(s)
+
+
+STATE_CODEC = "lde-student-state"
+codecs.register(STATE_CODEC, StudentStateCodec())
 
 
 @contextlib.contextmanager
@@ -143,6 +159,8 @@ class LdeApp:
             s.topic("dead-letter"), value_serializer="raw", key_serializer="raw"
         )
         self.activity = app.Table("activity", partitions=s.partitions, key_type=str)
+        # Tables take no serializer argument; the changelog topic and recovery read this attribute.
+        self.activity.value_serializer = STATE_CODEC
         self.roster = app.Table("roster", partitions=s.partitions, key_type=str)
         self.absences = app.Table("absences", partitions=s.partitions, key_type=str)
 
@@ -163,10 +181,8 @@ class LdeApp:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     def _state(self, student_id: str) -> StudentActivity | None:
-        value = self.activity.get(student_id)
-        if value is None or isinstance(value, StudentActivity):
-            return value
-        return StudentActivity.from_dict(value)
+        value: StudentActivity | None = self.activity.get(student_id)
+        return value
 
     async def _dead_letter(self, topic: str, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
@@ -237,13 +253,14 @@ class LdeApp:
             self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
         context_by_partition = {e.message.partition: e for e in events}
         keep_from = self._trim_floor(now)
+        seen_from = oldest
         for student_id, partition in outcome.forget.items():
             with _table_write_context(context_by_partition[partition]):
                 if student_id in self.activity:
                     del self.activity[student_id]
         for student_id, state in outcome.states.items():
             if keep_from is not None:
-                state.trim(keep_from)
+                state.trim(keep_from, seen_from)
             with _table_write_context(context_by_partition[outcome.partition_of[student_id]]):
                 self.activity[student_id] = state
         await self._dead_letter(topic, outcome.dead_letters)

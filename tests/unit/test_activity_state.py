@@ -57,10 +57,10 @@ def test_same_event_id_twice_counts_once() -> None:
 def test_replayed_offset_changes_nothing() -> None:
     state = StudentActivity()
     state.apply([event("a", "vle", "2026-10-20T10:00:00Z")], offset=5, tz=LONDON)
-    before = state.to_dict()
+    before = state.to_bytes()
     replay = state.apply([event("z", "vle", "2026-10-20T11:00:00Z")], offset=5, tz=LONDON)
     assert replay.duplicates == 1
-    assert state.to_dict() == before
+    assert state.to_bytes() == before
 
 
 def test_attendance_counts_expected_and_attended_and_absence_is_not_engagement() -> None:
@@ -109,7 +109,7 @@ def test_trim_keeps_last_active_and_rolling_totals() -> None:
 def test_serialisation_round_trip() -> None:
     state = StudentActivity()
     state.apply([event("a", "remote", "2026-10-20T10:00:00Z")], offset=3, tz=LONDON)
-    copy = StudentActivity.from_dict(state.to_dict())
+    copy = StudentActivity.from_bytes(state.to_bytes())
     assert copy == state
     assert len(copy.counts(day("2026-10-20"))) == ROW_WIDTH
 
@@ -123,3 +123,24 @@ def test_restore_day_sets_absolute_counts() -> None:
     assert state.counts(day("2026-10-20"))[SOURCE_INDEX["vle"]] == 4
     assert state.last_active == day("2026-10-20")
     assert state.revision == 9
+
+
+def test_binary_round_trip_and_size() -> None:
+    state = StudentActivity()
+    events = [event(f"e{i}", "vle", f"2026-10-{1 + i % 20:02d}T10:{i % 60:02d}:00Z") for i in range(200)]
+    state.apply(events, offset=41, tz=LONDON)
+    encoded = state.to_bytes()
+    assert StudentActivity.from_bytes(encoded) == state
+    assert StudentActivity.from_bytes(StudentActivity().to_bytes()) == StudentActivity()
+    # 20 days of counts and 200 fingerprints: 36 bytes a day and 8 per remembered event id.
+    assert len(encoded) < 20 * 40 + 200 * 8 + 20 * 8 + 64
+
+
+def test_trim_forgets_fingerprints_sooner_than_counts() -> None:
+    state = StudentActivity()
+    state.apply(
+        [event(f"e{d}", "vle", f"2026-10-{d:02d}T10:00:00Z") for d in range(1, 21)], offset=1, tz=LONDON
+    )
+    state.trim(day("2026-10-01"), seen_from_day=day("2026-10-17"))
+    assert len(state.days) == 20
+    assert sorted(state.seen) == [day(f"2026-10-{d}") for d in (17, 18, 19, 20)]
