@@ -1,0 +1,723 @@
+"""Adapters: every sample file gives the counts and events we read in it by hand; nothing private gets
+through; no input, however broken, makes an adapter raise; local times cross the clock changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models.adapters import (
+    ADAPTERS,
+    DEFAULT_TIMEZONE,
+    Invalid,
+    Parsed,
+    Record,
+    Skipped,
+    read_attendance,
+    read_caliper,
+    read_ezproxy,
+    read_lde_jsonl,
+    read_library_loans,
+    read_papercut,
+    read_pc_logons,
+    read_xapi,
+)
+from models.events import ActivityEvent, AttendanceStatus, Source
+from models.timebuckets import local_day, zone
+
+
+def _samples_dir() -> Path | None:
+    beside = Path(__file__).resolve().parents[3] / "shared" / "samples"
+    if beside.is_dir():
+        return beside
+    configured = os.environ.get("LDE_SAMPLES_DIR")
+    if configured and Path(configured).is_dir():
+        return Path(configured)
+    return None
+
+
+SAMPLES = _samples_dir()
+needs_samples = pytest.mark.skipif(SAMPLES is None, reason="no ../shared/samples and no LDE_SAMPLES_DIR")
+LONDON = zone(DEFAULT_TIMEZONE)
+
+#: Sample file per adapter, and the counts read off each file by hand:
+#: (accepted, skipped by reason, invalid).
+SAMPLE_FILES = {
+    "caliper": "caliper-canvas-envelope.json",
+    "xapi": "xapi-statements.json",
+    "ezproxy": "ezproxy.log",
+    "papercut": "papercut-print-log.csv",
+    "pc-logons": "pc-logons.csv",
+    "remote-sessions": "remote-sessions.csv",
+    "library-loans": "library-loans.csv",
+    "attendance": "attendance.csv",
+}
+EXPECTED: dict[str, tuple[int, dict[str, int], int]] = {
+    # 5 events: the duplicate delivery counts twice (the stream de-duplicates); the staff account
+    # has no SIS id.
+    "caliper": (4, {"no user": 1}, 0),
+    # statement 6 has no account name and a timestamp that is not one: malformed, so Invalid.
+    "xapi": (5, {}, 1),
+    # "-" user (which is also an asset), a 403, and the garbage line.
+    "ezproxy": (3, {"no user": 1, "denied": 1}, 1),
+    # the unknown user 900999999 is kept: the stream decides unknown students.
+    "papercut": (3, {}, 0),
+    # the repeated logon is a duplicate delivery: passed through with the same id.
+    "pc-logons": (3, {"logoff": 2}, 0),
+    "remote-sessions": (2, {}, 0),
+    # the unknown patron 900000000 is kept.
+    "library-loans": (3, {}, 0),
+    "attendance": (5, {}, 0),
+}
+#: Sample files that are not activity feeds (read by models.roster and friends).
+NOT_ACTIVITY = {"README.md", "roster.csv", "staff.csv", "absences.csv"}
+
+#: Private strings from the samples, beyond those extracted programmatically below.
+PRIVATE_LITERALS = (
+    "Week 5: recursion exercises",
+    "recursion",
+    "Quiz 3",
+    "Introduction to Algorithms",
+    "Research Methods in Psychology",
+    "Unknown patron test item",
+    "Attention and working memory",
+    "4001COMP Lecture",
+    "Assignment 2 draft",
+    "Reading notes week 5",
+    "test page",
+    "journals.example.org",
+    "ebooks.example.com",
+    "xge0001234",
+    "9780262046305",
+    "app.js",
+    "doi.org",
+    "cmpkhan",
+    "http",
+)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def run(name: str, lines: Iterable[str], **options: Any) -> list[Record]:
+    """All results of an adapter; each must be one of the three result types."""
+    records = list(ADAPTERS[name](lines, **options))
+    for record in records:
+        assert isinstance(record, Parsed | Skipped | Invalid), record
+    return records
+
+
+def lines_of(text: str) -> io.StringIO:
+    """Text as a file opened with newline='' would give it: one item per physical line."""
+    return io.StringIO(text, newline="")
+
+
+def sample_text(name: str) -> str:
+    assert SAMPLES is not None
+    return (SAMPLES / SAMPLE_FILES[name]).read_text(encoding="utf-8-sig")
+
+
+def run_sample(name: str) -> list[Record]:
+    return run(name, lines_of(sample_text(name)))
+
+
+def counts(records: list[Record]) -> tuple[int, dict[str, int], int]:
+    accepted = sum(isinstance(r, Parsed) for r in records)
+    skipped = Counter(r.reason for r in records if isinstance(r, Skipped))
+    invalid = sum(isinstance(r, Invalid) for r in records)
+    return accepted, dict(skipped), invalid
+
+
+def events(records: list[Record]) -> list[ActivityEvent]:
+    return [r.event for r in records if isinstance(r, Parsed)]
+
+
+def by_position(records: list[Record]) -> dict[str, Record]:
+    return {r.position: r for r in records}
+
+
+def event_at(records: list[Record], position: str) -> ActivityEvent:
+    record = by_position(records)[position]
+    assert isinstance(record, Parsed), record
+    return record.event
+
+
+def day(event: ActivityEvent) -> date:
+    return local_day(event.occurred_at, LONDON)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def private_strings() -> set[str]:
+    """Titles, document names, item and page names and URLs found in the sample files."""
+    assert SAMPLES is not None
+    found = set(PRIVATE_LITERALS)
+    for name in ("papercut", "library-loans"):
+        for row in csv.DictReader(lines_of(sample_text(name))):
+            found.update(v for k, v in row.items() if k in ("Document Name", "title") and v)
+    for line in sample_text("ezproxy").splitlines():
+        found.update(re.findall(r"https?://[^ \"]+", line))
+    caliper = json.loads(sample_text("caliper"))
+    for item in caliper["data"]:
+        obj = item.get("object", {})
+        found.add(obj.get("name"))
+        found.add(obj.get("extensions", {}).get("com.instructure.canvas", {}).get("asset_name"))
+    for statement in json.loads(sample_text("xapi")):
+        found.add(statement["object"]["id"])
+        found.update(statement["object"].get("definition", {}).get("name", {}).values())
+    return {s for s in found if isinstance(s, str)}
+
+
+# -- sample files --------------------------------------------------------------------------------------
+
+
+@needs_samples
+def test_every_sample_file_is_accounted_for() -> None:
+    """A new sample file must get an expectation here (or be declared not an activity feed)."""
+    assert SAMPLES is not None
+    present = {p.name for p in SAMPLES.iterdir() if p.is_file()}
+    assert present == set(SAMPLE_FILES.values()) | NOT_ACTIVITY
+    assert set(SAMPLE_FILES) | {"lde-jsonl"} == set(ADAPTERS)
+
+
+@needs_samples
+@pytest.mark.parametrize("name", sorted(SAMPLE_FILES))
+def test_sample_counts(name: str) -> None:
+    assert counts(run_sample(name)) == EXPECTED[name]
+
+
+@needs_samples
+@pytest.mark.parametrize("name", sorted(SAMPLE_FILES))
+def test_nothing_private_in_events_or_reasons(name: str) -> None:
+    private = private_strings()
+    assert {"Assignment 2 draft - recursion.docx", "Unknown patron test item"} <= private
+    for record in run_sample(name):
+        shown = repr(record.event) if isinstance(record, Parsed) else record.reason
+        leaked = [p for p in private if p in shown]
+        assert not leaked, (record.position, leaked)
+
+
+@needs_samples
+def test_caliper_sample_rows() -> None:
+    records = run_sample("caliper")
+    near_midnight = event_at(records, "data[0]")
+    assert near_midnight.event_id == "urn:uuid:6f1c2a0e-3b7d-4a8e-9d51-0c2f4b7e9a11"
+    assert (near_midnight.student_id, near_midnight.source) == ("900412771", Source.VLE)
+    assert near_midnight.occurred_at == utc("2026-10-24T23:30:41Z")
+    assert day(near_midnight) == date(2026, 10, 25)  # 00:30 BST
+    first, again = event_at(records, "data[1]"), event_at(records, "data[2]")
+    assert first.event_id == again.event_id == "urn:uuid:0b5e8a3c-1f42-4c6d-8e7a-2d9b6c1f0e22"
+    assert event_at(records, "data[3]").student_id == "900398004"
+    assert by_position(records)["data[4]"] == Skipped("data[4]", "no user")  # staff, no SIS id
+    assert {e.source for e in events(records)} == {Source.VLE}
+
+
+@needs_samples
+def test_xapi_sample_rows() -> None:
+    records = run_sample("xapi")
+    present = event_at(records, "statement 1")
+    assert present.event_id == "5b1f3c9e-8a2d-4f6b-9c0e-1d2a3b4c5d01"
+    assert present.source is Source.ATTENDANCE and present.attended()
+    assert present.attributes is not None and present.attributes.status is AttendanceStatus.PRESENT
+    absent = event_at(records, "statement 2")
+    assert absent.attributes is not None and absent.attributes.status is AttendanceStatus.ABSENT
+    assert not absent.attended()
+    borrowed = event_at(records, "statement 3")
+    assert (borrowed.source, borrowed.occurred_at) == (Source.LIBRARY, utc("2026-10-26T16:41:12Z"))
+    assert event_at(records, "statement 4").source is Source.ERESOURCE  # an e-journal article
+    remote = event_at(records, "statement 5")
+    assert (remote.student_id, remote.source) == ("900555123", Source.REMOTE)  # remote desktop login
+    broken = by_position(records)["statement 6"]
+    assert isinstance(broken, Invalid) and broken.reason.startswith("timestamp")
+    assert "5b1f3c9e-8a2d-4f6b-9c0e-1d2a3b4c5d06" in broken.raw
+
+
+@needs_samples
+def test_ezproxy_sample_rows() -> None:
+    records = run_sample("ezproxy")
+    full, pdf, night = (event_at(records, f"line {n}") for n in (1, 2, 3))
+    assert {e.source for e in (full, pdf, night)} == {Source.ERESOURCE}
+    assert full.event_id != pdf.event_id  # same article, two requests a second apart
+    assert all(e.event_id.startswith("ezproxy:") for e in (full, pdf, night))
+    assert night.occurred_at == utc("2026-10-25T00:45:10Z") and day(night) == date(2026, 10, 25)
+    assert by_position(records)["line 4"] == Skipped("line 4", "no user")
+    assert by_position(records)["line 5"] == Skipped("line 5", "denied")
+    garbage = by_position(records)["line 6"]
+    assert isinstance(garbage, Invalid) and garbage.raw == "garbage line without the usual fields"
+
+
+@needs_samples
+def test_papercut_sample_rows() -> None:
+    records = run_sample("papercut")
+    assert [e.attributes.pages if e.attributes else None for e in events(records)] == [12, 6, 1]
+    first = event_at(records, "line 2")
+    assert first.occurred_at == utc("2026-10-27T10:14:02Z")  # local GMT: after the clocks went back
+    assert first.source is Source.PRINT and first.event_id.startswith("papercut:")
+    assert event_at(records, "line 4").student_id == "900999999"  # unknown: kept for the stream
+    assert event_at(records, "line 2").event_id == event_at(run_sample("papercut"), "line 2").event_id
+
+
+@needs_samples
+def test_pc_logons_sample_rows() -> None:
+    records = run_sample("pc-logons")
+    late_night = event_at(records, "line 2")
+    assert late_night.occurred_at == utc("2026-10-24T23:58:31Z") and day(late_night) == date(2026, 10, 25)
+    assert event_at(records, "line 4").event_id == event_at(records, "line 5").event_id  # re-delivery
+    assert event_at(records, "line 2").event_id != event_at(records, "line 4").event_id
+    assert {r.position for r in records if isinstance(r, Skipped)} == {"line 3", "line 6"}
+
+
+@needs_samples
+def test_remote_sessions_sample_rows() -> None:
+    records = run_sample("remote-sessions")
+    assert [(e.student_id, e.source, e.occurred_at) for e in events(records)] == [
+        ("900555123", Source.REMOTE, utc("2026-10-27T19:02:00Z")),
+        ("900412771", Source.REMOTE, utc("2026-10-28T08:15:09Z")),
+    ]
+
+
+@needs_samples
+def test_library_loans_sample_rows() -> None:
+    records = run_sample("library-loans")
+    assert [(e.event_id, e.student_id, e.occurred_at) for e in events(records)] == [
+        ("library-loans:L-2026-778120", "900412771", utc("2026-10-26T16:41:12Z")),
+        ("library-loans:L-2026-778121", "900398004", utc("2026-10-26T17:05:55Z")),
+        ("library-loans:L-2026-778122", "900000000", utc("2026-10-26T17:30:00Z")),
+    ]
+    assert {e.source for e in events(records)} == {Source.LIBRARY}
+
+
+@needs_samples
+def test_attendance_sample_rows() -> None:
+    records = run_sample("attendance")
+    statuses = [(e.event_id, e.attributes.status if e.attributes else None) for e in events(records)]
+    assert statuses == [
+        ("attendance:900412771:4001COMP-LEC-W05-1", AttendanceStatus.PRESENT),
+        ("attendance:900412771:4001COMP-LAB-W05-2", AttendanceStatus.LATE),
+        ("attendance:900398004:5102PSY-SEM-W05-3", AttendanceStatus.ABSENT),
+        ("attendance:900398004:5102PSY-LEC-W05-1", AttendanceStatus.AUTHORISED_ABSENCE),
+        ("attendance:900555123:6003NUR-PLC-W05-1", AttendanceStatus.PRESENT),
+    ]
+    # recorded two days later, but the event is when the session happened
+    assert event_at(records, "line 6").occurred_at == utc("2026-10-27T08:00:00Z")
+
+
+# -- local times and the clock changes -----------------------------------------------------------------
+
+LOANS_HEADER = "loan_id,user_id,item_barcode,title,loan_datetime,due_date,return_datetime,branch\n"
+
+
+@pytest.mark.parametrize(
+    ("local", "instant"),
+    [
+        ("2026-10-25 00:59:59", "2026-10-24T23:59:59Z"),  # BST
+        ("2026-10-25 01:30:00", "2026-10-25T00:30:00Z"),  # happens twice: fold=0 is the first (BST)
+        ("2026-10-25 02:00:00", "2026-10-25T02:00:00Z"),  # GMT
+        ("2026-03-29 00:59:59", "2026-03-29T00:59:59Z"),  # GMT
+        ("2026-03-29 01:30:00", "2026-03-29T01:30:00Z"),  # never happens: read with the GMT offset
+        ("2026-03-29 02:00:00", "2026-03-29T01:00:00Z"),  # BST
+        ("2026-10-26T16:41:12+00:00", "2026-10-26T16:41:12Z"),  # an explicit offset is respected
+    ],
+)
+def test_library_loan_local_times_across_clock_changes(local: str, instant: str) -> None:
+    records = list(
+        read_library_loans([LOANS_HEADER, f"L-1,900412771,390,A Title,{local},2026-11-23,,Main\n"])
+    )
+    assert [r.event.occurred_at for r in records if isinstance(r, Parsed)] == [utc(instant)]
+
+
+def test_papercut_local_time_and_another_zone() -> None:
+    header = '"Time","User","Pages","Copies","Printer","Document Name"\n'
+    row = '"2026-10-25 01:30:00","900412771","2","3","P1","secret.docx"\n'
+    [london] = events(list(read_papercut([header, row])))
+    [new_york] = events(list(read_papercut([header, row], timezone="America/New_York")))
+    assert london.occurred_at == utc("2026-10-25T00:30:00Z")
+    assert new_york.occurred_at == utc("2026-10-25T05:30:00Z")
+    assert london.attributes is not None and london.attributes.pages == 6
+
+
+def test_unknown_time_zone_fails_when_the_adapter_is_called() -> None:
+    with pytest.raises(ZoneInfoNotFoundError):
+        read_library_loans([], timezone="Mars/Olympus_Mons")
+
+
+# -- mapping decisions ---------------------------------------------------------------------------------
+
+
+def statement(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "s-1",
+        "actor": {"objectType": "Agent", "account": {"homePage": "https://x", "name": "900412771"}},
+        "verb": {"id": "http://id.tincanapi.com/verb/viewed"},
+        "object": {"objectType": "Activity", "id": "https://x/y", "definition": {"type": "http://x/z"}},
+        "timestamp": "2026-10-27T10:00:00Z",
+    }
+    base.update(changes)
+    return base
+
+
+def xapi_one(document: Any) -> Record:
+    [record] = list(read_xapi([json.dumps(document)]))
+    return record
+
+
+def xapi_source(**changes: Any) -> Source:
+    record = xapi_one(statement(**changes))
+    assert isinstance(record, Parsed), record
+    return record.event.source
+
+
+@pytest.mark.parametrize(
+    ("verb", "definition", "context", "source"),
+    [
+        ("http://id.tincanapi.com/verb/viewed", {"type": "http://xapi.jisc.ac.uk/vle/forum"}, None, "vle"),
+        (
+            "http://id.tincanapi.com/verb/viewed",
+            {"type": "http://adlnet.gov/expapi/activities/course"},
+            None,
+            "vle",
+        ),
+        ("http://id.tincanapi.com/verb/viewed", {"type": "http://xapi.jisc.ac.uk/e-book"}, None, "eresource"),
+        ("http://id.tincanapi.com/verb/viewed", None, None, "eresource"),
+        ("http://xapi.jisc.ac.uk/borrowed", {"type": "http://xapi.jisc.ac.uk/library_item"}, None, "library"),
+        (
+            "https://brindlewaye.com/xAPITerms/verbs/loggedin/",
+            {
+                "type": "http://activitystrea.ms/schema/1.0/application",
+                "extensions": {"http://xapi.jisc.ac.uk/subType": "http://id.tincanapi.com/activitytype/lms"},
+            },
+            {"platform": "Moodle"},
+            "vle",
+        ),
+        (
+            "https://w3id.org/xapi/adl/verbs/logged-in",
+            {"type": "http://activitystrea.ms/schema/1.0/application"},
+            {"platform": "Campus PC (Active Directory)"},
+            "pc_logon",
+        ),
+        (
+            "https://brindlewaye.com/xAPITerms/verbs/loggedin",
+            {"type": "http://activitystrea.ms/schema/1.0/application"},
+            {"platform": "AppsAnywhere"},
+            "remote",
+        ),
+    ],
+)
+def test_xapi_verb_and_object_mapping(
+    verb: str, definition: dict[str, Any] | None, context: dict[str, Any] | None, source: str
+) -> None:
+    obj: dict[str, Any] = {"objectType": "Activity", "id": "https://x/y"}
+    if definition is not None:
+        obj["definition"] = definition
+    changes: dict[str, Any] = {"verb": {"id": verb}, "object": obj}
+    if context is not None:
+        changes["context"] = context
+    assert xapi_source(**changes) == Source(source)
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [
+        (None, AttendanceStatus.PRESENT),
+        ({"completion": True}, AttendanceStatus.PRESENT),
+        ({"extensions": {"http://xapi.jisc.ac.uk/attendance_late": True}}, AttendanceStatus.LATE),
+        ({"completion": False, "extensions": {"http://xapi.jisc.ac.uk/attendance_late": True}}, "absent"),
+    ],
+)
+def test_xapi_attendance_status(result: dict[str, Any] | None, status: str) -> None:
+    changes: dict[str, Any] = {"verb": {"id": "http://adlnet.gov/expapi/verbs/attended"}}
+    if result is not None:
+        changes["result"] = result
+    record = xapi_one(statement(**changes))
+    assert isinstance(record, Parsed) and record.event.attributes is not None
+    assert record.event.attributes.status == AttendanceStatus(status)
+
+
+def test_xapi_documents_and_edge_cases() -> None:
+    assert isinstance(xapi_one(statement()), Parsed)  # a single statement
+    result = list(read_xapi([json.dumps({"statements": [statement(), statement(id="s-2")], "more": ""})]))
+    assert [r.position for r in result] == ["statement 1", "statement 2"]
+    stored = xapi_one(statement(timestamp=None, stored="2026-10-28T02:05:00Z"))
+    assert isinstance(stored, Parsed) and stored.event.occurred_at == utc("2026-10-28T02:05:00Z")
+    assert xapi_one(statement(verb={"id": "http://adlnet.gov/expapi/verbs/answered"})) == Skipped(
+        "statement 1", "unmapped verb"
+    )
+    assert xapi_one(statement(actor={"mbox": "mailto:someone@example.ac.uk"})) == Skipped(
+        "statement 1", "no user"
+    )
+    naive = xapi_one(statement(timestamp="2026-10-27T10:00:00"))
+    assert isinstance(naive, Invalid) and naive.reason == "timestamp: no UTC offset"
+    assert isinstance(xapi_one(statement(actor=None)), Invalid)
+    assert isinstance(xapi_one("just a string"), Invalid)
+    [broken] = list(read_xapi(["[{", "\n"]))
+    assert isinstance(broken, Invalid) and broken.position == "document" and broken.raw == "[{\n"
+    assert list(read_xapi(["  \n"])) == []
+
+
+def test_caliper_document_shapes() -> None:
+    [not_envelope] = list(read_caliper(['{"sensor": "x"}']))
+    assert isinstance(not_envelope, Invalid) and not_envelope.position == "document"
+    logout = {
+        "id": "urn:uuid:1",
+        "action": "LoggedOut",
+        "eventTime": "2026-10-25T08:02:17.000Z",
+        "actor": {"extensions": {"com.instructure.canvas": {"user_sis_id": "900398004"}}},
+    }
+    bad_time = {**logout, "id": "urn:uuid:2", "action": "LoggedIn", "eventTime": "2026-10-25T08:02:17"}
+    records = list(read_caliper([json.dumps({"data": [logout, bad_time, 7]})]))
+    assert records[0] == Skipped("data[0]", "logoff")
+    assert isinstance(records[1], Invalid) and records[1].reason == "eventTime: no UTC offset"
+    assert isinstance(records[2], Invalid) and records[2].raw == "7"
+
+
+EZ = '10.0.0.1 - {user} [27/Oct/2026:21:17:44 +0100] "GET {url} HTTP/1.1" {status} 512{extra}\n'
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, None),
+        (206, None),
+        (302, None),
+        (304, None),
+        (401, "denied"),
+        (403, "denied"),
+        (404, "not found"),
+        (410, "not found"),
+        (400, "failed request"),
+        (429, "failed request"),
+        (500, "server error"),
+        (503, "server error"),
+        (101, "failed request"),
+    ],
+)
+def test_ezproxy_statuses(status: int, outcome: str | None) -> None:
+    line = EZ.format(user="900412771", url="https://j.example.org/a/1", status=status, extra="")
+    [record] = list(read_ezproxy([line]))
+    if outcome is None:
+        assert isinstance(record, Parsed)
+        assert record.event.occurred_at == utc("2026-10-27T20:17:44Z")
+    else:
+        assert record == Skipped("line 1", outcome)
+
+
+def test_ezproxy_assets_ids_and_bad_lines() -> None:
+    url = "https://j.example.org/doi/full/10.1/abc?x=1"
+    extra = ' "https://referer.example/" "Mozilla/5.0 (X11)"'
+    lines = [
+        EZ.format(user="900412771", url=url, status=200, extra=extra),
+        EZ.format(user="900412771", url=url, status=200, extra=""),
+        EZ.format(user="900398004", url=url, status=200, extra=""),
+        EZ.format(user="900412771", url="https://j.example.org/static/site.CSS?v=3", status=200, extra=""),
+        EZ.format(user="900412771", url="https://j.example.org/logo.png", status=404, extra=""),
+        EZ.format(user="900412771", url=url, status=999, extra=""),
+        EZ.format(user="900412771", url=url, status=200, extra="").replace("Oct", "Foo"),
+        "\n",
+        EZ.format(user="900412771", url=url, status=200, extra="").replace('"GET ', '"'),
+    ]
+    records = list(read_ezproxy(lines))
+    first, same, other = (event_at(records, f"line {n}") for n in (1, 2, 3))
+    assert first.event_id == same.event_id  # deterministic: a re-sent log de-duplicates
+    assert first.event_id != other.event_id  # two students, same article: unrelated ids
+    assert "j.example.org" not in first.event_id and "doi" not in repr(first)
+    assert by_position(records)["line 4"] == Skipped("line 4", "asset request")
+    assert by_position(records)["line 5"] == Skipped("line 5", "not found")
+    assert [r.position for r in records if isinstance(r, Invalid)] == ["line 6", "line 7", "line 9"]
+    assert all(url not in r.reason for r in records if isinstance(r, Invalid))
+
+
+PAPERCUT_HEADER = '"Time","User","Pages","Copies","Printer","Document Name","Client"\n'
+
+
+def test_papercut_rows() -> None:
+    rows = [
+        '"2026-10-27 10:14:02","-","1","1","P1","My Secret Essay.docx","C1"\n',
+        '"2026-10-27 10:14:02","","1","1","P1","My Secret Essay.docx","C1"\n',
+        '"2026-10-27 10:14:02","900412771","0","3","P1","My Secret Essay.docx","C1"\n',
+        '"2026-10-27 10:14:02","900412771","1_0","1","P1","My Secret Essay.docx","C1"\n',
+        '"2026-10-27 10:14:02","900412771","50000","3","P1","My Secret Essay.docx","C1"\n',
+        '"yesterday","900412771","1","1","P1","My Secret Essay.docx","C1"\n',
+    ]
+    records = list(read_papercut([PAPERCUT_HEADER, *rows]))
+    assert counts(records) == (0, {"no user": 2, "nothing printed": 1}, 3)
+    assert [r.reason for r in records if isinstance(r, Invalid)] == [
+        "Pages: not a whole number",
+        "pages: Input should be less than or equal to 100000",
+        "Time: not an ISO 8601 date-time",
+    ]
+    assert all("Secret" in r.raw for r in records if isinstance(r, Invalid))  # raw goes to dead letters
+
+
+def test_csv_structure_problems_cost_only_their_rows() -> None:
+    header = "timestamp,username,computer,event,site\n"
+    good = "2026-10-27T09:55:12Z,900398004,PC-1,logon,Main\n"
+    lines = [
+        "\ufeff" + header,  # a BOM decoded as text
+        good,
+        "\n",
+        "2026-10-27T09:55:12Z,900398004,PC-1,unlock,Main\n",
+        "2026-10-27T09:55:12Z,900398004,PC-1,logon\n",
+        '2026-10-27T09:55:12Z,900398004,"PC\n',
+        '1",logon,Main\n',  # a quoted field over two lines: one record, at its first line
+        good,
+    ]
+    records = list(read_pc_logons(lines))
+    assert [(type(r).__name__, r.position) for r in records] == [
+        ("Parsed", "line 2"),
+        ("Invalid", "line 4"),
+        ("Invalid", "line 5"),
+        ("Parsed", "line 6"),
+        ("Parsed", "line 8"),
+    ]
+    assert [r.reason for r in records if isinstance(r, Invalid)] == [
+        "event: neither logon nor logoff",
+        "4 fields where the header has 5",
+    ]
+
+
+def test_an_oversized_csv_field_costs_only_its_row() -> None:
+    header = "timestamp,username,computer,event,site\n"
+    good = "2026-10-27T09:55:12Z,900398004,PC-1,logon,Main\n"
+    huge = '2026-10-27T09:55:12Z,900398004,"' + "x" * 200_000 + '",logon,Main\n'
+    records = list(read_pc_logons([header, good, huge, good]))
+    assert [type(r) for r in records] == [Parsed, Invalid, Parsed]
+    assert isinstance(records[1], Invalid) and records[1].reason.startswith("unreadable CSV: field larger")
+
+
+def test_csv_header_without_a_required_column_makes_every_row_invalid() -> None:
+    records = list(
+        read_attendance(["student,session_id,session_start,status\n", "1,S,2026-10-27T09:00Z,present\n"])
+    )
+    assert [(r.position, r.reason) for r in records if isinstance(r, Invalid)] == [
+        ("line 1", "header lacks column(s): student_id"),
+        ("line 2", "header lacks column(s): student_id"),
+    ]
+    unclosed = list(read_attendance(["student_id,session_id,session_start,status\n", '"1,S,2026\n', "x\n"]))
+    assert [type(r) for r in unclosed] == [Invalid]
+
+
+def test_lde_jsonl_drops_private_fields_and_reports_bad_lines() -> None:
+    good = {"event_id": "e1", "student_id": "1", "source": "vle", "occurred_at": "2026-10-01T10:00:00Z"}
+    lines = [
+        json.dumps({**good, "title": "A Private Title", "url": "https://x/doc"}) + "\n",
+        "\n",
+        "{broken\n",
+    ]
+    records = list(read_lde_jsonl(lines))
+    assert [r.position for r in records] == ["line 1", "line 3"]
+    assert isinstance(records[0], Parsed) and "Private" not in repr(records[0].event)
+    assert isinstance(records[1], Invalid) and records[1].raw == "{broken"
+
+
+@needs_samples
+@pytest.mark.parametrize(
+    "name", ["ezproxy", "papercut", "pc-logons", "remote-sessions", "library-loans", "attendance"]
+)
+def test_line_formats_stream(name: str) -> None:
+    """An endless input still yields results one by one: nothing reads the whole input first."""
+    header, *body = sample_text(name).splitlines(keepends=True)
+    endless = itertools.chain([] if name == "ezproxy" else [header], itertools.cycle(body))
+    assert len(list(itertools.islice(ADAPTERS[name](endless), 25))) == 25
+
+
+def test_lde_jsonl_streams() -> None:
+    line = '{"event_id":"e","student_id":"1","source":"vle","occurred_at":"2026-10-01T10:00:00Z"}\n'
+    assert len(list(itertools.islice(read_lde_jsonl(itertools.repeat(line)), 10))) == 10
+
+
+# -- no input makes an adapter raise -------------------------------------------------------------------
+# Each example runs every adapter, so each of them sees ~200 inputs per property while the whole file
+# stays fast.
+
+PROPERTY = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+JSONL_SAMPLE = (
+    '{"event_id":"e1","student_id":"900412771","source":"print","occurred_at":"2026-10-25T00:30:00+01:00",'
+    '"attributes":{"pages":3},"title":"Private"}\n'
+    '{"event_id":"e2","student_id":"900398004","source":"attendance","occurred_at":"2026-10-27T09:00:00Z",'
+    '"attributes":{"status":"late"}}\n'
+)
+ALL_FORMATS = sorted(ADAPTERS)
+LINE_FORMATS = [name for name in ALL_FORMATS if name not in ("caliper", "xapi")]
+
+random_input = st.one_of(
+    st.lists(st.text(max_size=120), max_size=8),
+    st.binary(max_size=400)
+    .map(lambda b: b.decode("utf-8", "surrogateescape"))
+    .map(lambda t: list(lines_of(t))),
+    st.text(max_size=400).map(lambda t: list(lines_of(t))),
+)
+
+
+@PROPERTY
+@given(lines=random_input)
+def test_random_input_never_raises(lines: list[str]) -> None:
+    for name in ALL_FORMATS:
+        run(name, lines)
+
+
+#: One edit: (kind, where as a fraction of the text, how many characters, what to insert).
+Edit = tuple[str, float, int, str]
+edits = st.lists(
+    st.tuples(
+        st.sampled_from(["delete", "insert", "replace", "truncate", "repeat"]),
+        st.floats(min_value=0, max_value=1),
+        st.integers(min_value=1, max_value=80),
+        st.one_of(st.sampled_from(list(',"-:[]{} \n\r\t\\xZ0\ufeff')), st.text(min_size=1, max_size=6)),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def mutate(text: str, plan: list[Edit]) -> str:
+    """The text with characters deleted, inserted, replaced or repeated, or cut short."""
+    for kind, where, size, fragment in plan:
+        at = int(where * len(text))
+        if kind == "delete":
+            text = text[:at] + text[at + min(size, 8) :]
+        elif kind == "insert":
+            text = text[:at] + fragment + text[at:]
+        elif kind == "replace":
+            text = text[:at] + fragment[0] + text[at + 1 :]
+        elif kind == "truncate":
+            text = text[:at]
+        else:
+            text = text[:at] + text[at : at + size] + text[at:]
+    return text
+
+
+def _sample_or_default(name: str) -> str:
+    if name == "lde-jsonl":
+        return JSONL_SAMPLE
+    return sample_text(name) if SAMPLES is not None else ""
+
+
+@PROPERTY
+@given(plan=edits)
+def test_mutated_samples_never_raise(plan: list[Edit]) -> None:
+    for name in ALL_FORMATS:
+        lines = list(lines_of(mutate(_sample_or_default(name), plan)))
+        for record in run(name, lines):
+            if isinstance(record, Skipped | Invalid):
+                assert "example.org" not in record.reason and "recursion" not in record.reason
+            if name in LINE_FORMATS:
+                assert re.fullmatch(r"line [0-9]+", record.position)
+                assert 1 <= int(record.position.split()[1]) <= len(lines)
