@@ -33,6 +33,7 @@ from models.events import ActivityEvent, describe_validation_error, encode_envel
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_start, days_between, last_complete_day, zone
+from ops.collector import register_collector
 from ops.jobs import DailyJob
 from ops.metrics import Metrics
 from ops.privacy import search_clickhouse, search_redis
@@ -521,6 +522,7 @@ class LdeApp:
 
     def _register_views(self, app: faust.App) -> None:
         lde = self
+        register_collector(app, self)
 
         @app.page("/health/live")
         async def live(self: Any, request: Any) -> Any:
