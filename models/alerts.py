@@ -6,7 +6,9 @@ import uuid
 from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 #: Namespace for deterministic alert ids: the same student, rule and episode always give the same id.
 ALERT_NAMESPACE = uuid.UUID("6a0f3a52-8f0e-4c55-9d8e-4b1d2f7c9e10")
@@ -14,11 +16,19 @@ ALERT_NAMESPACE = uuid.UUID("6a0f3a52-8f0e-4c55-9d8e-4b1d2f7c9e10")
 
 class Rule(StrEnum):
     NO_ENGAGEMENT = "no_engagement"
+    LOW_ENGAGEMENT = "low_engagement"
+    LOW_ATTENDANCE = "low_attendance"
+    RE_ENGAGED = "re_engaged"  # an open episode closed: the student is back
+    ESCALATION = "escalation"  # an episode still open 14 days after its alert
 
 
-def alert_id(student_id: str, rule: Rule, episode_start: date) -> str:
-    """Deterministic id, so a re-sent or re-evaluated alert is recognised everywhere."""
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{student_id}|{rule.value}|{episode_start.isoformat()}"))
+def alert_id(student_id: str, rule: Rule, episode_start: date, about: Rule | None = None) -> str:
+    """Deterministic id, so a re-sent or re-evaluated alert is recognised everywhere.
+
+    `about` names the episode's rule for re_engaged and escalation alerts.
+    """
+    suffix = f"|{about.value}" if about is not None else ""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{student_id}|{rule.value}|{episode_start.isoformat()}{suffix}"))
 
 
 class Alert(BaseModel):
@@ -39,3 +49,7 @@ class Alert(BaseModel):
     school: str
     personal_tutor_id: str
     explanation: str
+    about_rule: Rule | None = None  # the episode's rule, for re_engaged and escalation
+    score: float | None = None
+    band: str | None = None
+    figures: dict[str, Any] = Field(default_factory=dict)  # the numbers behind the explanation

@@ -20,6 +20,7 @@ class RuleSettings:
 
     no_engagement_days: int = 7
     start_exemption_days: int = 14
+    non_teaching_weeks: frozenset[date] = frozenset()  # Mondays of weeks with no teaching
 
 
 def exempt(record: RosterRecord, absences: Iterable[Absence], day: date, rules: RuleSettings) -> str | None:
@@ -30,6 +31,8 @@ def exempt(record: RosterRecord, absences: Iterable[Absence], day: date, rules: 
         return "has left"
     if day < record.start_date + timedelta(days=rules.start_exemption_days):
         return "first days of the course"
+    if day - timedelta(days=day.weekday()) in rules.non_teaching_weeks:
+        return "non-teaching week"
     for absence in absences:
         if absence.covers(day):
             return f"approved {absence.reason.value.replace('_', ' ')}"

@@ -239,6 +239,30 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.student import render_text, student_report
+
+    client = _service(settings)
+    if client is not None:
+        report = client.get(f"/v1/students/{args.student_id}")
+        report = report if report.get("student_id") else None
+    else:
+        store, _ = _direct_store(settings)
+        report = student_report(store, args.student_id)
+    if report is None:
+        return _fail(f"no student {args.student_id} on the roster")
+    print(json.dumps(report, indent=2, default=str) if args.format == "json" else render_text(report))
+    return 0
+
+
+def cmd_quality(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.quality import measure, table
+
+    results = measure(settings, args.students, args.weeks, args.seeds)
+    print(table(results, args.students, args.weeks, args.seeds))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ops.demo import run_demo
 
@@ -294,6 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = privacy.add_parser("check", help="list every store where a student's data remains")
     p.add_argument("student_id")
     p.set_defaults(func=cmd_privacy_check)
+
+    student = sub.add_parser("student", help="one student's view").add_subparsers(
+        dest="action", required=True
+    )
+    p = student.add_parser("show", help="band, score, activity against comparable students, alerts")
+    p.add_argument("student_id")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_student_show)
+
+    p = sub.add_parser("quality", help="alert recall/precision against the simulator's ground truth")
+    p.add_argument("--students", type=int, default=2000)
+    p.add_argument("--weeks", type=int, default=10)
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.set_defaults(func=cmd_quality)
 
     p = sub.add_parser("simulate", help="write a synthetic university's roster, events and ground truth")
     p.add_argument("--students", type=int, default=500)

@@ -6,13 +6,14 @@ current folder; production sets LDE_MODE=production and the three engine address
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.engagement import EngagementSettings, Weights
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
@@ -56,6 +57,14 @@ class Settings(BaseSettings):
     start_exemption_days: int = Field(14, ge=0, description="days after a student's start with no alerts")
     window_days_full_time: int = Field(7, ge=1, description="rolling window, full-time students")
     window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
+    min_cohort_size: int = Field(8, ge=2, description="smaller cohorts fall back to programme, then school")
+    low_engagement_days: int = Field(3, ge=1, description="consecutive low days before low_engagement")
+    engagement_weights: dict[str, float] = Field(
+        default_factory=dict, description='per-source weights, JSON, e.g. {"attendance": 3, "vle": 2}'
+    )
+    non_teaching_weeks: list[date] = Field(
+        default_factory=list, description="any day of each non-teaching week, JSON list; no alerts then"
+    )
 
     # -- retention and jobs ----------------------------------------------------------------------
     retention_months: int = Field(6, ge=0, description="months after leaving until personal data is erased")
@@ -70,8 +79,21 @@ class Settings(BaseSettings):
 
     @property
     def rules(self) -> RuleSettings:
+        mondays = frozenset(d - timedelta(days=d.weekday()) for d in self.non_teaching_weeks)
         return RuleSettings(
-            no_engagement_days=self.no_engagement_days, start_exemption_days=self.start_exemption_days
+            no_engagement_days=self.no_engagement_days,
+            start_exemption_days=self.start_exemption_days,
+            non_teaching_weeks=mondays,
+        )
+
+    @property
+    def engagement(self) -> EngagementSettings:
+        return EngagementSettings(
+            full_time_window_days=self.window_days_full_time,
+            part_time_window_days=self.window_days_part_time,
+            min_cohort_size=self.min_cohort_size,
+            weights=Weights(**self.engagement_weights),
+            low_consecutive_days=self.low_engagement_days,
         )
 
     @property

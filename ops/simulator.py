@@ -41,6 +41,10 @@ BASE_RATES = {
 }
 
 
+#: Habits below half the typical level count as disengagement in the ground truth.
+LOW_ENGAGEMENT = 0.5
+
+
 @dataclass(frozen=True)
 class SimulatedStudent:
     record: RosterRecord
@@ -65,10 +69,22 @@ class Simulation:
         return [self.term_start + timedelta(days=i) for i in range(7 * self.weeks)]
 
     def ground_truth(self) -> list[dict[str, str]]:
-        """Who disengaged and from which day (first silent day)."""
+        """Who disengaged and from which day (first silent day).
+
+        Patterns: `stops` (engaged, then silent from a day), `never_engages`, and `low_engagement`
+        (engaged all term at under half the typical level: at risk, though never silent).
+        """
         rows = []
         for s in self.students:
-            if s.never_engages:
+            if s.engagement < LOW_ENGAGEMENT and not s.never_engages and s.stops_on is None:
+                rows.append(
+                    {
+                        "student_id": s.record.student_id,
+                        "pattern": "low_engagement",
+                        "disengaged_from": self.term_start.isoformat(),
+                    }
+                )
+            elif s.never_engages:
                 rows.append(
                     {
                         "student_id": s.record.student_id,
@@ -121,7 +137,8 @@ class Simulation:
                     out.append(self._event(sid, source, day, rng, f"{source.value}-{i}"))
         # Timetabled sessions: full-time students have one most weekdays, part-time on their study days.
         if not weekend and (not part_time or weekday in {0, 2}):
-            attended = not silent and rng.random() < min(0.95, 0.55 + 0.3 * student.engagement)
+            # UK attendance runs at about 80-95% for students who are engaged at all.
+            attended = not silent and rng.random() < min(0.97, 0.8 + 0.12 * student.engagement)
             status = AttendanceStatus.PRESENT if attended else AttendanceStatus.ABSENT
             if attended and rng.random() < 0.1:
                 status = AttendanceStatus.LATE
@@ -207,7 +224,8 @@ def simulate(
             start_date=start,
             personal_tutor_id=f"S{1000 + (n % 40)}",
         )
-        engagement = max(0.15, rng.lognormvariate(0.0, 0.45))
+        # Habits differ (about a third either side of typical), but a steady student is never near zero.
+        engagement = max(0.3, rng.lognormvariate(0.0, 0.35))
         roll = rng.random()
         never = roll < never_share
         stops_on = None

@@ -10,6 +10,7 @@ and rows carry absolute values (never deltas), so writing the same batch again c
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,7 @@ from models.alerts import Alert
 from models.events import SOURCES
 from models.roster import Absence, RosterRecord
 from ops.settings import Settings
-from streams.evaluator import PartitionProgress
+from streams.evaluator import PartitionProgress, ScoreRow
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,51 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        [
+            "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS about_rule LowCardinality(String) DEFAULT ''",
+            "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS score Nullable(Float32)",
+            "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS band LowCardinality(String) DEFAULT ''",
+            "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS figures String DEFAULT '{}'",
+            # A student's standing per day: the score and band the reports and `lde student show` read.
+            """CREATE TABLE IF NOT EXISTS daily_scores (
+                student_id String,
+                day Date,
+                score Float32,
+                band LowCardinality(String),
+                basis LowCardinality(String),
+                overall_percentile Float32,
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY (student_id, day)""",
+            # The rules' memory (open episodes, streaks): survives restarts of the service.
+            """CREATE TABLE IF NOT EXISTS rule_memory (
+                student_id String,
+                memory String,
+                day Date,
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY student_id""",
+            # Comparison-group statistics per day and source (no identifiers; internal benchmarks).
+            """CREATE TABLE IF NOT EXISTS cohort_daily (
+                day Date,
+                basis LowCardinality(String),
+                group_key String,
+                source LowCardinality(String),
+                students UInt32,
+                mean Nullable(Float64),
+                median Nullable(Float64),
+                q1 Nullable(Float64),
+                q3 Nullable(Float64),
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY (day, basis, group_key, source)""",
+        ],
+    )
+)
+
 #: Every table that holds personal data, with the column naming the student (retention deletes here).
 PERSONAL_TABLES: dict[str, str] = {
     "activity_daily": "student_id",
@@ -155,6 +201,8 @@ PERSONAL_TABLES: dict[str, str] = {
     "students": "student_id",
     "absences": "student_id",
     "alerts": "student_id",
+    "daily_scores": "student_id",
+    "rule_memory": "student_id",
 }
 
 
@@ -275,6 +323,10 @@ class ClickHouseStore:
                 a.personal_tutor_id,
                 a.explanation,
                 now,
+                a.about_rule.value if a.about_rule else "",
+                a.score,
+                a.band or "",
+                json.dumps(a.figures, sort_keys=True),
             )
             for a in alerts
         ]
@@ -292,13 +344,49 @@ class ClickHouseStore:
         rows = self.query("SELECT partition, started_on, evaluated_through FROM evaluator_progress FINAL")
         return {int(p): PartitionProgress(s, d) for p, s, d in rows}
 
-    def alerts(self, limit: int = 10_000) -> list[dict[str, Any]]:
+    def alerts(self, limit: int = 100_000, student_id: str | None = None) -> list[dict[str, Any]]:
+        where = "WHERE student_id = {sid:String} " if student_id else ""
         rows = self.query(
-            f"SELECT {', '.join(ALERT_COLUMNS[:-1])} FROM alerts FINAL "
+            f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts FINAL {where}"
             "ORDER BY raised_on, student_id, rule LIMIT {limit:UInt32}",
-            {"limit": limit},
+            {"limit": limit, "sid": student_id or ""},
         )
-        return [dict(zip(ALERT_COLUMNS[:-1], row, strict=True)) for row in rows]
+        out = []
+        for row in rows:
+            alert = dict(zip(ALERT_FIELDS, row, strict=True))
+            alert["figures"] = json.loads(alert["figures"] or "{}")
+            alert["about_rule"] = alert["about_rule"] or None
+            alert["band"] = alert["band"] or None
+            out.append(alert)
+        return out
+
+    def write_scores(self, rows: Iterable[ScoreRow]) -> None:
+        now = datetime.now(UTC)
+        self.insert(
+            "daily_scores",
+            [(r.student_id, r.day, r.score, r.band, r.basis, r.overall_percentile, now) for r in rows],
+            ("student_id", "day", "score", "band", "basis", "overall_percentile", "updated_at"),
+        )
+
+    def write_memory(self, day: date, memories: dict[str, str]) -> None:
+        now = datetime.now(UTC)
+        self.insert(
+            "rule_memory",
+            [(sid, memory, day, now) for sid, memory in memories.items()],
+            ("student_id", "memory", "day", "updated_at"),
+        )
+
+    def memories(self) -> dict[str, str]:
+        rows = self.query("SELECT student_id, memory FROM rule_memory FINAL WHERE memory != ''")
+        return {sid: memory for sid, memory in rows}
+
+    def write_cohort_stats(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        now = datetime.now(UTC)
+        self.insert(
+            "cohort_daily",
+            [(*row, now) for row in rows],
+            ("day", "basis", "group_key", "source", "students", "mean", "median", "q1", "q3", "updated_at"),
+        )
 
     def alert_keys(self) -> set[str]:
         return {row[0] for row in self.query("SELECT alert_id FROM alerts FINAL")}
@@ -371,4 +459,10 @@ ALERT_COLUMNS = (
     "personal_tutor_id",
     "explanation",
     "created_at",
+    "about_rule",
+    "score",
+    "band",
+    "figures",
 )
+#: What the alert readers return (everything but the write timestamp).
+ALERT_FIELDS = tuple(c for c in ALERT_COLUMNS if c != "created_at")

@@ -39,10 +39,18 @@ from ops.metrics import Metrics
 from ops.privacy import search_clickhouse, search_redis
 from ops.publish import Publisher
 from ops.settings import Settings
+from ops.student import student_report
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import AlertLedger
 from streams.batch import DeadLetter, RawMessage, process_batch
-from streams.evaluator import PartitionProgress, StudentView, evaluate_day, next_days_to_evaluate
+from streams.evaluator import (
+    Evaluator,
+    PartitionProgress,
+    StudentMemory,
+    StudentView,
+    cohort_rows,
+    next_days_to_evaluate,
+)
 
 log = logging.getLogger("lde.stream")
 
@@ -119,7 +127,12 @@ class LdeApp:
         self.clock: Clock = clock or (self.watermarks if settings.clock == "event" else WallClock())
         self.progress = Progress(end_offsets_at_start=dict(end_offsets_at_start or {}))
         self.evaluated: dict[int, PartitionProgress] = store.progress()
-        self.raised: set[str] = store.alert_keys()
+        self.evaluator = Evaluator(
+            settings.rules,
+            settings.engagement,
+            memory={sid: StudentMemory.from_json(m) for sid, m in store.memories().items()},
+            already_raised=store.alert_keys(),
+        )
         self.events_applied = 0
         self._job_lock = asyncio.Lock()
         self.alerts_sent = 0
@@ -424,31 +437,62 @@ class LdeApp:
         if now is None:
             return
         through = last_complete_day(now, self.tz)
-        views_by_partition: dict[int, list[StudentView]] | None = None
-        for partition in sorted(owned):
+        pending: dict[int, tuple[date, date]] = {}
+        for partition in owned:
             todo = next_days_to_evaluate(self.evaluated, partition, through, s.evaluate_from)
-            if todo is None:
-                continue
-            if views_by_partition is None:
-                views_by_partition = self._student_views(owned)
-            views = views_by_partition.get(partition, [])
+            if todo is not None:
+                pending[partition] = todo
+        if not pending:
+            return
+        views_by_partition = self._student_views(owned)
+        everyone = [v for views in views_by_partition.values() for v in views]
+        for day in days_between(min(r[0] for r in pending.values()), through):
+            parts = sorted(p for p, r in pending.items() if r[0] <= day)
+            await self._judge_day(day, parts, views_by_partition, everyone)
+
+    async def _judge_day(
+        self,
+        day: date,
+        partitions: list[int],
+        views_by_partition: dict[int, list[StudentView]],
+        everyone: list[StudentView],
+    ) -> None:
+        """Judge one day for the given partitions, then record it (alerts, scores, memory, progress).
+
+        Everyone the worker owns is the comparison group (the whole institution when it owns every
+        partition, as the embedded stack does).
+        """
+        views = [v for p in partitions for v in views_by_partition.get(p, [])]
+        starts = [self.evaluated[p].started_on for p in partitions if p in self.evaluated]
+        monitoring_start = min(starts) if starts else day
+        started = time.perf_counter()
+        result = self.evaluator.judge_day(day, views, monitoring_start, comparison=everyone)
+        self.metrics.sweep_seconds.observe(time.perf_counter() - started)
+        self.metrics.students_evaluated.inc(len(views))
+        for alert in result.alerts:
+            self.alerts_sent += 1
+            await self.alerts_topic.send(
+                key=alert.student_id.encode(),
+                value=alert.model_dump_json().encode(),
+                partition=partition_for(alert.student_id, self.settings.partitions),
+            )
+        if result.scores:
+            await self._sink("daily_scores", self.store.write_scores, result.scores)
+        if result.changed:
+            memories = {
+                sid: (self.evaluator.memory[sid].to_json() if sid in self.evaluator.memory else "")
+                for sid in result.changed
+            }
+            await self._sink("rule_memory", self.store.write_memory, day, memories)
+        stats = cohort_rows(day, result.benchmarks.values())
+        if stats:
+            await self._sink("cohort_daily", self.store.write_cohort_stats, stats)
+        for partition in partitions:
             previous = self.evaluated.get(partition)
-            record = PartitionProgress(previous.started_on if previous else todo[0], todo[1])
-            for day in days_between(*todo):
-                started = time.perf_counter()
-                alerts = evaluate_day(day, views, s.rules, self.raised, record.started_on)
-                self.metrics.sweep_seconds.observe(time.perf_counter() - started)
-                self.metrics.students_evaluated.inc(len(views))
-                for alert in alerts:
-                    self.alerts_sent += 1
-                    await self.alerts_topic.send(
-                        key=alert.student_id.encode(),
-                        value=alert.model_dump_json().encode(),
-                        partition=partition,
-                    )
+            record = PartitionProgress(previous.started_on if previous else day, day)
             await self._sink("evaluator_progress", self.store.write_progress, partition, record)
             self.evaluated[partition] = record
-            self.metrics.evaluated_through.set(day_start(todo[1], self.tz).timestamp())
+        self.metrics.evaluated_through.set(day_start(day, self.tz).timestamp())
 
     def _student_views(self, owned: set[int]) -> dict[int, list[StudentView]]:
         """Every rostered student of the owned partitions, silent ones included."""
@@ -569,6 +613,13 @@ class LdeApp:
                 if student_id in table:
                     places[f"faust-table:{name}"] = 1
             return self.json(places)
+
+        @app.page("/v1/students/{student_id}")
+        async def student(self: Any, request: Any, student_id: str) -> Any:
+            report = await asyncio.to_thread(student_report, lde.store, student_id)
+            if report is None:
+                return self.json({"error": f"no student {student_id}"}, status=404)
+            return self.json(json.loads(json.dumps(report, default=_json_default)))
 
         @app.page("/v1/activity/{student_id}")
         async def activity(self: Any, request: Any, student_id: str) -> Any:

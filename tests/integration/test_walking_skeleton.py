@@ -64,7 +64,16 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
     assert harness.activity("D-placement") == {("2026-10-01", "attendance"): 1}
 
     alerts = {(a["student_id"], a["rule"]): a for a in harness.alerts()}
-    assert set(alerts) == {("B-silent", "no_engagement"), ("C-stops", "no_engagement")}
+    assert set(alerts) == {
+        ("B-silent", "no_engagement"),
+        ("C-stops", "no_engagement"),
+        ("B-silent", "escalation"),
+        ("C-stops", "escalation"),
+    }
+    # Still silent 14 days after the alert: escalated once.
+    assert alerts[("B-silent", "escalation")]["raised_on"] == "2026-10-19"
+    assert alerts[("C-stops", "escalation")]["raised_on"] == "2026-10-30"
+    assert alerts[("C-stops", "escalation")]["about_rule"] == "no_engagement"
     # Never active: alerted on the first day after the 14-day start-of-course exemption.
     assert alerts[("B-silent", "no_engagement")]["raised_on"] == "2026-10-05"
     # Last active 9 October: alerted 7 local days later, on the 16th.
