@@ -84,6 +84,13 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
     assert status["students"] == 5
     assert status["events_applied"] == len(events) - 1  # the duplicate is not applied
 
+    view = harness.client.get("/v1/students/C-stops")
+    assert view["band"] == "None" and view["score"] == 0.0
+    assert [a["rule"] for a in view["alerts"]] == ["no_engagement", "escalation"]
+    # Active Monday to Friday 9 October; the cohort of 5 is too small to show an average.
+    assert view["activity"]["vle"]["2026-10-05"] == {"student": 5, "average": None}
+    assert "A-active" not in str(view)  # nothing about any other individual
+
     metrics = harness.client.text("/metrics")
     assert 'lde_events_processed_total{source="vle"}' in metrics
     assert 'lde_alerts_raised_total{rule="no_engagement"} 2.0' in metrics
