@@ -74,6 +74,15 @@ class Metrics:
         self.job_last_success = Gauge(
             "lde_job_last_success_timestamp_seconds", "When a job last succeeded", ["job"], registry=r
         )
+        self.consumer_lag = Gauge(
+            "lde_consumer_lag_messages",
+            "Messages not yet consumed, per partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.stack_up = Gauge(
+            "lde_stack_component_up", "1 when a part of the stack answers", ["component"], registry=r
+        )
         self.caught_up = Gauge(
             "lde_caught_up", "1 once the worker has consumed what was in its partitions at start", registry=r
         )

@@ -183,6 +183,7 @@ class LdeApp:
         app.agent(self.absences_topic, name="apply_absences")(self._absences_agent)
         app.agent(self.alerts_topic, name="record_alerts")(self._alerts_agent)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
+        app.timer(15.0, name="stack_health")(self._stack_health)
         hour, minute = s.daily_job_time.split(":")
         app.crontab(f"{int(minute)} {int(hour)} * * *", timezone=self.tz, on_leader=True)(
             self._daily_job_tick
@@ -423,11 +424,48 @@ class LdeApp:
             await self._dead_letter(topic, letters)
 
     # -- evaluator -----------------------------------------------------------------------------------
+    async def _stack_health(self) -> None:
+        """lde_stack_component_up for ClickHouse, Redis and Kafka (1 answers, 0 does not)."""
+
+        def clickhouse_up() -> bool:
+            try:
+                return bool(self.store.query("SELECT 1"))
+            except Exception:
+                return False
+
+        def redis_up() -> bool:
+            try:
+                return self.ledger.client is not None and bool(self.ledger.client.ping())
+            except Exception:
+                return False
+
+        self.metrics.stack_up.labels(component="clickhouse").set(await asyncio.to_thread(clickhouse_up))
+        self.metrics.stack_up.labels(component="redis").set(await asyncio.to_thread(redis_up))
+        self.metrics.stack_up.labels(component="kafka").set(bool(self.app.assignor.assigned_actives()))
+
+    def _observe_lag(self, owned: set[int]) -> None:
+        """Consumer lag per owned partition: the high-water mark minus the next offset to consume."""
+        consumer = self.app.consumer
+        for tp in self.app.assignor.assigned_actives():
+            if tp.partition not in owned:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not known until the first fetch of the partition
+                continue
+            if highwater is None:
+                continue
+            consumed = self.progress.consumed.get((tp.topic, tp.partition), -1)
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                max(0, highwater - consumed - 1)
+            )
+
     async def _evaluator_tick(self) -> None:
         s = self.settings
         owned = self._owned(s.topic("activity"))
         if not owned:
             return
+        self._observe_lag(owned)
         self.watermarks.set_owned(frozenset(owned))
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
         if not self.progress.check(owned_tps):
