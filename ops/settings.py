@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     app_id: str = Field("lde", description="Faust application id (consumer group)")
     topic_prefix: str = Field("lde.", description="prefix of every Kafka topic")
     partitions: int = Field(8, ge=1, le=1024, description="partitions of the keyed topics")
+    kafka_producer_max_batch_bytes: int = Field(
+        16384,
+        ge=1,
+        description="producer record-batch size; 1 = one record per batch (a Tansu broker that outlives "
+        "its workers reports batched partitions as shorter than they are, which cuts table recovery)",
+    )
     kafka_session_timeout_seconds: float = Field(
         10.0, gt=1, description="consumer group session/rebalance timeout (how soon a dead worker is noticed)"
     )
@@ -65,6 +71,14 @@ class Settings(BaseSettings):
     non_teaching_weeks: list[date] = Field(
         default_factory=list, description="any day of each non-teaching week, JSON list; no alerts then"
     )
+
+    # -- HTTP collector ---------------------------------------------------------------------------
+    collector_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='bearer token per source, JSON, e.g. {"caliper": "...", "xapi": "...", "events": "..."}; '
+        "an endpoint without a token answers 401 to everyone",
+    )
+    collector_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="largest collector request body")
 
     # -- retention and jobs ----------------------------------------------------------------------
     retention_months: int = Field(6, ge=0, description="months after leaving until personal data is erased")

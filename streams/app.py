@@ -70,6 +70,19 @@ STATE_CODEC = "lde-student-state"
 codecs.register(STATE_CODEC, StudentStateCodec())
 
 
+class StudentStateValue:
+    """The activity table's value type, for Faust's sake: Faust takes a table's codec from its value
+    type's `_options.serializer`, for the changelog writes and for recovery alike."""
+
+    class _options:  # noqa: N801 - the attribute name Faust reads
+        serializer = STATE_CODEC
+
+    @classmethod
+    def from_data(cls, data: Any, preferred_type: Any = None) -> Any:
+        """Faust hands a decoded value to its type: the codec already built the StudentActivity."""
+        return data
+
+
 @contextlib.contextmanager
 def _table_write_context(event: EventT) -> Iterator[None]:
     """Make `event` the current event while writing a table from a batch.
@@ -134,6 +147,7 @@ class LdeApp:
             already_raised=store.alert_keys(),
         )
         self.events_applied = 0
+        self.activity_lag: int | None = None  # messages not yet consumed on the owned partitions
         self._job_lock = asyncio.Lock()
         self.alerts_sent = 0
         self.alerts_recorded = 0
@@ -160,6 +174,7 @@ class LdeApp:
             broker_commit_interval=1.0,
             stream_wait_empty=False,
             producer_linger_ms=5,
+            producer_max_batch_size=s.kafka_producer_max_batch_bytes,
             # Short group timeouts: a restarted or killed worker's partitions move on within seconds.
             broker_session_timeout=s.kafka_session_timeout_seconds,
             broker_rebalance_timeout=s.kafka_session_timeout_seconds,
@@ -172,9 +187,9 @@ class LdeApp:
         self.dead_letter_topic = app.topic(
             s.topic("dead-letter"), value_serializer="raw", key_serializer="raw"
         )
-        self.activity = app.Table("activity", partitions=s.partitions, key_type=str)
-        # Tables take no serializer argument; the changelog topic and recovery read this attribute.
-        self.activity.value_serializer = STATE_CODEC  # type: ignore[attr-defined]
+        self.activity = app.Table(
+            "activity", partitions=s.partitions, key_type=str, value_type=StudentStateValue
+        )
         self.roster = app.Table("roster", partitions=s.partitions, key_type=str)
         self.absences = app.Table("absences", partitions=s.partitions, key_type=str)
 
@@ -446,6 +461,7 @@ class LdeApp:
     def _observe_lag(self, owned: set[int]) -> None:
         """Consumer lag per owned partition: the high-water mark minus the next offset to consume."""
         consumer = self.app.consumer
+        total = 0
         for tp in self.app.assignor.assigned_actives():
             if tp.partition not in owned:
                 continue
@@ -456,9 +472,10 @@ class LdeApp:
             if highwater is None:
                 continue
             consumed = self.progress.consumed.get((tp.topic, tp.partition), -1)
-            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                max(0, highwater - consumed - 1)
-            )
+            lag = max(0, highwater - consumed - 1)
+            total += lag if tp.topic == self.settings.topic("activity") else 0
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+        self.activity_lag = total
 
     async def _evaluator_tick(self) -> None:
         s = self.settings
@@ -597,6 +614,7 @@ class LdeApp:
                 str(p): r.evaluated_through.isoformat() for p, r in sorted(self.evaluated.items())
             },
             "events_applied": self.events_applied,
+            "activity_lag": self.activity_lag,
             "alerts_sent": self.alerts_sent,
             "alerts_recorded": self.alerts_recorded,
             "students": len(self.roster),
