@@ -14,10 +14,10 @@ import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import faust
 from faust.serializers import codecs
@@ -53,6 +53,7 @@ from streams.evaluator import (
 )
 
 log = logging.getLogger("lde.stream")
+_Item = TypeVar("_Item")
 
 
 class StudentStateCodec(codecs.Codec):
@@ -74,7 +75,7 @@ class StudentStateValue:
     """The activity table's value type, for Faust's sake: Faust takes a table's codec from its value
     type's `_options.serializer`, for the changelog writes and for recovery alike."""
 
-    class _options:  # noqa: N801 - the attribute name Faust reads
+    class _options:
         serializer = STATE_CODEC
 
     @classmethod
@@ -335,34 +336,52 @@ class LdeApp:
         for partition, group in by_partition.items():
             await self.activity_topic.send(value=encode_envelope(group), partition=partition)
 
-    async def _roster_agent(self, stream: StreamT) -> None:
-        s = self.settings
-        topic = s.topic("roster")
-        async for events in self._batches(stream):
-            records: list[RosterRecord] = []
-            letters: list[DeadLetter] = []
-            for event in events:
-                message = event.message
-                self.progress.record(topic, message.partition, message.offset)
-                if event.value is None and message.key:  # tombstone: the student was erased
-                    with _table_write_context(event):
-                        self.roster.pop(message.key.decode(), None)
+    def _apply_keyed(
+        self,
+        events: Sequence[EventT],
+        topic: str,
+        table: Any,
+        decode: Callable[[bytes], tuple[str, Any, _Item]],
+    ) -> tuple[list[_Item], list[DeadLetter]]:
+        """Roster and absences: each message is a student's whole record (absolute, so re-sending is
+        harmless) or a tombstone (the student was erased). decode gives (key, table value, item)."""
+        items: list[_Item] = []
+        letters: list[DeadLetter] = []
+        for event in events:
+            message = event.message
+            self.progress.record(topic, message.partition, message.offset)
+            with _table_write_context(event):
+                if event.value is None and message.key:
+                    table.pop(message.key.decode(), None)
                     continue
                 try:
-                    record = RosterRecord.model_validate_json(event.value or b"")
-                except ValidationError as error:
+                    key, stored, item = decode(event.value or b"")
+                except (ValueError, KeyError, TypeError) as error:
+                    reason = (
+                        describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
+                    )
                     letters.append(
                         DeadLetter(
-                            describe_validation_error(error),
+                            f"invalid {topic} message: {reason}"[:500],
                             message.partition,
                             message.offset,
                             event.value or b"",
                         )
                     )
                     continue
-                with _table_write_context(event):
-                    self.roster[record.student_id] = record.model_dump(mode="json")
-                records.append(record)
+                table[key] = stored
+            items.append(item)
+        return items, letters
+
+    async def _roster_agent(self, stream: StreamT) -> None:
+        topic = self.settings.topic("roster")
+
+        def decode(value: bytes) -> tuple[str, Any, RosterRecord]:
+            record = RosterRecord.model_validate_json(value)
+            return record.student_id, record.model_dump(mode="json"), record
+
+        async for events in self._batches(stream):
+            records, letters = self._apply_keyed(events, topic, self.roster, decode)
             if records:
                 await self._sink("students", self.store.write_students, records)
                 self.metrics.sink_rows.labels(sink="students").inc(len(records))
@@ -370,34 +389,17 @@ class LdeApp:
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
 
     async def _absences_agent(self, stream: StreamT) -> None:
-        """Each message holds a student's full list of absences (absolute, so re-sending is harmless)."""
-        s = self.settings
-        topic = s.topic("absences")
+        topic = self.settings.topic("absences")
+
+        def decode(value: bytes) -> tuple[str, Any, list[Absence]]:
+            payload = json.loads(value)
+            absences = [Absence.model_validate(a) for a in payload["absences"]]
+            return str(payload["student_id"]), [a.model_dump(mode="json") for a in absences], absences
+
         async for events in self._batches(stream):
-            letters: list[DeadLetter] = []
-            for event in events:
-                message = event.message
-                self.progress.record(topic, message.partition, message.offset)
-                if event.value is None and message.key:  # tombstone: the student was erased
-                    with _table_write_context(event):
-                        self.absences.pop(message.key.decode(), None)
-                    continue
-                try:
-                    payload = json.loads(event.value or b"")
-                    absences = [Absence.model_validate(a) for a in payload["absences"]]
-                    student_id = str(payload["student_id"])
-                except (ValueError, KeyError, TypeError, ValidationError) as error:
-                    letters.append(
-                        DeadLetter(
-                            f"invalid absences message: {error}"[:500],
-                            message.partition,
-                            message.offset,
-                            event.value or b"",
-                        )
-                    )
-                    continue
-                with _table_write_context(event):
-                    self.absences[student_id] = [a.model_dump(mode="json") for a in absences]
+            lists, letters = self._apply_keyed(events, topic, self.absences, decode)
+            absences = [a for items in lists for a in items]
+            if absences:
                 await self._sink("absences", self.store.write_absences, absences)
             await self._dead_letter(topic, letters)
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
