@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -20,6 +20,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from typing_extensions import TypedDict
 
 
 class Source(StrEnum):
@@ -47,8 +48,16 @@ class AttendanceStatus(StrEnum):
 
 ATTENDED_STATUSES = frozenset({AttendanceStatus.PRESENT, AttendanceStatus.LATE})
 
+#: The same values as Source and AttendanceStatus, as Literal types: the stream's fast decoding
+#: (EventRecord) validates to plain strings, which are far cheaper to look up than enum members.
+SourceName = Literal["vle", "library", "eresource", "print", "pc_logon", "remote", "attendance"]
+StatusName = Literal["present", "late", "absent", "authorised_absence"]
+assert get_args(SourceName) == tuple(s.value for s in Source), "SourceName must list Source's values"
+assert get_args(StatusName) == tuple(s.value for s in AttendanceStatus), "StatusName must match"
+
 StudentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Pages = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class Attributes(BaseModel):
@@ -57,7 +66,7 @@ class Attributes(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     status: AttendanceStatus | None = None
-    pages: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    pages: Pages | None = None
 
 
 class ActivityEvent(BaseModel):
@@ -108,6 +117,37 @@ class Envelope(BaseModel):
 
 _ENVELOPE = TypeAdapter(Envelope)
 _EVENT = TypeAdapter(ActivityEvent)
+
+
+class AttributesRecord(TypedDict, total=False):
+    """Attributes as a plain dict (unknown keys dropped, as by Attributes)."""
+
+    status: StatusName | None
+    pages: Pages | None
+
+
+class EventRecord(TypedDict):
+    """An ActivityEvent as a plain dict: the same fields and the same validation, without a model
+    object per event (validated this way an envelope decodes about twice as fast)."""
+
+    event_id: EventId
+    student_id: StudentId
+    source: SourceName
+    occurred_at: AwareDatetime
+    attributes: NotRequired[AttributesRecord | None]
+
+
+class EnvelopeRecord(TypedDict, total=False):
+    """An Envelope whose events are EventRecords; it validates exactly when Envelope does."""
+
+    events: list[EventRecord]
+    watermark: AwareDatetime | None
+    restore: list[StudentRestore] | None
+    forget: list[StudentId] | None
+
+
+_ENVELOPE_RECORD = TypeAdapter(EnvelopeRecord)
+_EVENT_RECORD = TypeAdapter(EventRecord)
 
 
 class InvalidMessage(ValueError):
@@ -189,6 +229,83 @@ def decode_message(value: bytes | None) -> Decoded:
         except InvalidMessage as error:
             invalid.append((index, error.reason))
     return Decoded(events, watermark, invalid, [])
+
+
+class DecodedRecords(NamedTuple):
+    """Decoded, with the valid events as EventRecords."""
+
+    events: list[EventRecord]
+    watermark: datetime | None
+    invalid: list[tuple[int, str]]
+    restore: list[StudentRestore]
+    forget: list[str]
+
+
+def decode_records(value: bytes | None) -> DecodedRecords:
+    """decode_message for the stream's hot path: the same outcome for every input, events as dicts.
+
+    A whole valid envelope and a bare valid event (the two everyday shapes) are decoded here, into
+    the same fields and values decode_message would produce (EventRecord and EnvelopeRecord validate
+    the same types); anything else (a partly invalid envelope, garbage) goes through decode_message
+    itself, for its exact reasons.
+    """
+    if value:
+        try:
+            envelope = _ENVELOPE_RECORD.validate_json(value)
+        except ValidationError:
+            envelope = None
+        if envelope is not None:
+            events = envelope.get("events") or []
+            watermark = envelope.get("watermark")
+            restore = envelope.get("restore")
+            forget = envelope.get("forget")
+            if events or watermark is not None or restore or forget:
+                return DecodedRecords(events, watermark, [], restore or [], list(forget or []))
+            # An object without those keys is one bare event for decode_message, which validates the
+            # object json.loads makes of it: the same object the JSON validation below parses.
+            if "events" not in envelope and "watermark" not in envelope:
+                try:
+                    return DecodedRecords([_EVENT_RECORD.validate_json(value)], None, [], [], [])
+                except ValidationError:
+                    pass  # decode_message says why
+    decoded = decode_message(value)
+    return DecodedRecords(
+        [event_record(e) for e in decoded.events],
+        decoded.watermark,
+        decoded.invalid,
+        decoded.restore,
+        decoded.forget,
+    )
+
+
+def event_record(event: ActivityEvent) -> EventRecord:
+    """An ActivityEvent as an EventRecord."""
+    record: EventRecord = {
+        "event_id": event.event_id,
+        "student_id": event.student_id,
+        "source": event.source.value,  # type: ignore[typeddict-item]  # one of SourceName
+        "occurred_at": event.occurred_at,
+    }
+    if event.attributes is not None:
+        status = event.attributes.status
+        record["attributes"] = {
+            "status": None if status is None else status.value,  # type: ignore[typeddict-item]
+            "pages": event.attributes.pages,
+        }
+    return record
+
+
+def record_event(record: EventRecord) -> ActivityEvent:
+    """The ActivityEvent of an EventRecord (for a dead letter or a re-route: rare, so not hot)."""
+    return ActivityEvent.model_validate(record)
+
+
+def record_attended(record: EventRecord) -> bool:
+    """ActivityEvent.attended() of an EventRecord."""
+    if record["source"] != "attendance":
+        return False
+    attributes = record.get("attributes")
+    return attributes is not None and attributes.get("status") in ("present", "late")
 
 
 def encode_envelope(events: list[ActivityEvent], watermark: datetime | None = None) -> bytes:
