@@ -128,12 +128,14 @@ def test_kill_9_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=tmp_path, partitions=8)
     broker = EmbeddedBroker(settings)
     broker.start()
+    stack: list[Worker] = []
     try:
         ensure_topics(settings)
         events, truth = ledger_events(seed=8, count=12_000, students=400)
         first, second = events[: len(events) // 2], events[len(events) // 2 :]
         publish(settings, first)
         worker = Worker(settings, tmp_path / "worker")
+        stack.append(worker)
         worker.start()
         assert wait_until(lambda: worker.applied() >= random.Random(8).randrange(500, 3_000), 120, 0.02)
         worker.kill()  # kill -9 mid-stream
@@ -147,6 +149,8 @@ def test_kill_9_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
         time.sleep(0.5)
         worker.stop()
     finally:
+        for running in stack:  # never leave a worker behind when an assertion fails
+            running.stop()
         broker.stop()
 
     store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=tmp_path / "worker")))
