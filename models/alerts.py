@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
