@@ -2,7 +2,7 @@
 
 All of a student's recent activity lives in one object so the stream writes it once per batch
 (one changelog record per touched student), instead of one record per window per event as Faust's
-windowed tables do. Pure: no I/O, serialisable to a compact JSON-ready dict.
+windowed tables do. Pure: no I/O; serialised to a compact binary changelog record.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ from __future__ import annotations
 import struct
 import zlib
 from array import array
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import AwareDatetime, TypeAdapter
 
 from models.events import SOURCE_INDEX, ActivityEvent, Source
@@ -26,22 +29,26 @@ ROW_WIDTH = N_SOURCES + 1
 ATTENDANCE = SOURCE_INDEX[Source.ATTENDANCE.value]
 
 
-_FORMAT_VERSION = 1
-_HEADER = struct.Struct("<BqqqII")  # version, offset, last_active (-1 none), revision, days, seen days
-_SEEN_DAY = struct.Struct("<II")  # day ordinal, number of fingerprints
+_FORMAT_VERSION = 2
+_HEADER = struct.Struct("<BqqqII")  # version, offset, last_active (-1 none), revision, days, marks
+_MARK_BITS = 44  # a mark is (day ordinal << 44 | fingerprint): ordinals need 20 bits
+_MARK_MASK = (1 << _MARK_BITS) - 1
+_ZERO_ROW = array("I", [0] * ROW_WIDTH)
+#: The columns whose counts show engagement: every source but attendance, and sessions attended.
+_ENGAGEMENT_COLUMNS = [i for i in range(N_SOURCES) if i != ATTENDANCE] + [ATTENDED]
 
 
 def fingerprint(event_id: str) -> int:
-    """A stable 63-bit fingerprint of an event id, for de-duplication (Python's hash() differs between
+    """A stable 44-bit fingerprint of an event id, for de-duplication (Python's hash() differs between
     processes, so it cannot be kept in the changelog).
 
-    CRC-32 (bits 31-62) and Adler-32 (bits 0-31) of the UTF-8 id: two C checksums, about four times
-    cheaper than a cryptographic digest on the per-event path, and CRC-32 alone never confuses two
-    ids of the same length that differ only within 32 consecutive bits (serial numbers). A false match
-    only matters within one student's one day.
+    CRC-32 (bits 12-43) and the low 12 bits of Adler-32: two C checksums, about four times cheaper
+    than a cryptographic digest on the per-event path, and CRC-32 alone never confuses two ids of the
+    same length that differ only within 32 consecutive bits (serial numbers). A false match only
+    matters within one student's one day: with 1,000 events in a day, about one chance in 35 million.
     """
     data = event_id.encode()
-    return zlib.crc32(data) << 31 ^ zlib.adler32(data)
+    return zlib.crc32(data) << 12 | zlib.adler32(data) & 0xFFF
 
 
 class LocalDays:
@@ -118,24 +125,59 @@ class ApplyResult:
     too_late: list[ActivityEvent] = field(default_factory=list)
 
 
-@dataclass(slots=True)
 class StudentActivity:
-    """A student's recent activity.
+    """A student's recent activity, in a few flat arrays (about 40 bytes per active day).
 
-    days: local-day ordinal -> counts per source (+ attended sessions), trimmed to the longest window
-    plus lateness. seen: fingerprints of event ids per day, for de-duplicating upstream re-sends; each
-    day's fingerprints are the keys of a dict (values None) rather than a set, because a dict of ints
-    is not tracked by Python's cyclic garbage collector (a set always is): with a set per student per
-    day, collections walked hundreds of thousands of them.
+    day_list: the local-day ordinals with any count, ascending. rows: their counts (ROW_WIDTH uint32
+    each: one count per source, then sessions attended), flat and in the same order: only active days
+    cost memory, and the evaluator reads every student's arrays in bulk (see `models.sweep`).
+    marks: sorted 64-bit keys of the event ids seen, (day << 44 | 44-bit fingerprint), so that one
+    sorted array answers "seen that day?" by bisection and trimming old days cuts a prefix.
     offset: last applied message offset of the student's partition (replays at or below it are skipped).
     last_active: latest local day with any engagement, kept even after its bucket is trimmed.
     """
 
-    days: dict[int, list[int]] = field(default_factory=dict)
-    seen: dict[int, dict[int, None]] = field(default_factory=dict)
-    offset: int = -1
-    last_active: int | None = None
-    revision: int = 0
+    __slots__ = ("day_list", "last_active", "marks", "offset", "revision", "rows")
+
+    def __init__(
+        self,
+        days: dict[int, list[int]] | None = None,
+        offset: int = -1,
+        last_active: int | None = None,
+        revision: int = 0,
+    ) -> None:
+        self.day_list = array("i")
+        self.rows = array("I")
+        self.marks = array("Q")
+        self.offset = offset
+        self.last_active = last_active
+        self.revision = revision
+        for day, row in sorted((days or {}).items()):
+            self.day_list.append(day)
+            self.rows.extend(list(row) + [0] * (ROW_WIDTH - len(row)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StudentActivity):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    def __repr__(self) -> str:
+        return (
+            f"StudentActivity(days={self.days!r}, offset={self.offset}, "
+            f"last_active={self.last_active}, revision={self.revision}, marks={len(self.marks)})"
+        )
+
+    @property
+    def days(self) -> dict[int, list[int]]:
+        """Local-day ordinal -> counts per source (+ attended sessions): a copy, for reading."""
+        rows = self.rows
+        return {
+            day: rows[i * ROW_WIDTH : (i + 1) * ROW_WIDTH].tolist() for i, day in enumerate(self.day_list)
+        }
+
+    def seen_days(self) -> list[int]:
+        """The local days whose event ids are still remembered."""
+        return sorted({mark >> _MARK_BITS for mark in self.marks})
 
     # -- updates -------------------------------------------------------------------------------------
     def apply(
@@ -172,68 +214,67 @@ class StudentActivity:
         """Count one event on a local day, unless its fingerprint was already seen that day (then
         False). The per-event step of apply() and of the stream's batches (streams.batch), which
         check offsets and lateness themselves."""
-        seen_today = self.seen.get(day)
-        if seen_today is None:
-            self.seen[day] = {mark: None}
-        elif mark in seen_today:
-            return False
+        key = day << _MARK_BITS | (mark & _MARK_MASK)
+        marks = self.marks
+        if not marks or key > marks[-1]:  # the usual case: the newest event of the newest day
+            marks.append(key)
         else:
-            seen_today[mark] = None
-        row = self.days.get(day)
-        if row is None:
-            row = self.days[day] = [0] * ROW_WIDTH
-        row[column] += 1
+            at = bisect_left(marks, key)
+            if marks[at] == key:
+                return False
+            marks.insert(at, key)
+        day_list = self.day_list
+        base = (len(day_list) - 1) * ROW_WIDTH if day_list and day_list[-1] == day else self._row(day)
+        rows = self.rows
+        rows[base + column] += 1
         if column == ATTENDANCE:
             if not attended:  # an absence is expected attendance, not engagement
                 return True
-            row[ATTENDED] += 1
+            rows[base + ATTENDED] += 1
         last = self.last_active
         if last is None or day > last:
             self.last_active = day
         return True
 
+    def _row(self, day: int) -> int:
+        """Where day's row starts in counts, inserting a zero row when the day is new."""
+        day_list = self.day_list
+        at = bisect_left(day_list, day)
+        if at == len(day_list) or day_list[at] != day:
+            day_list.insert(at, day)
+            self.rows[at * ROW_WIDTH : at * ROW_WIDTH] = _ZERO_ROW
+        return at * ROW_WIDTH
+
     def restore_day(self, day: int, row: list[int], revision: int) -> None:
         """Set one day's absolute counts (rebuilding state from the ClickHouse aggregates)."""
-        self.days[day] = list(row) + [0] * (ROW_WIDTH - len(row))
-        if is_engaged(self.days[day]) and (self.last_active is None or day > self.last_active):
+        base = self._row(day)
+        full = list(row) + [0] * (ROW_WIDTH - len(row))
+        self.rows[base : base + ROW_WIDTH] = array("I", full)
+        if is_engaged(full) and (self.last_active is None or day > self.last_active):
             self.last_active = day
         self.revision = max(self.revision, revision)
 
     def trim(self, keep_from_day: int, seen_from_day: int | None = None) -> None:
         """Forget buckets older than keep_from_day and fingerprints older than seen_from_day (events
         that old are refused as too late, so their ids need no remembering). last_active is kept.
-        Called for every student written, so the common nothing-to-trim case is one min() each."""
-        days = self.days
-        if days and min(days) < keep_from_day:
-            for day in [d for d in days if d < keep_from_day]:
-                del days[day]
-        seen_floor = keep_from_day if seen_from_day is None else max(keep_from_day, seen_from_day)
-        seen = self.seen
-        if seen and min(seen) < seen_floor:
-            for day in [d for d in seen if d < seen_floor]:
-                del seen[day]
+        Called for every student written, so the common nothing-to-trim case is one comparison each."""
+        day_list = self.day_list
+        if day_list and day_list[0] < keep_from_day:
+            cut = bisect_left(day_list, keep_from_day)
+            del day_list[:cut]
+            del self.rows[: cut * ROW_WIDTH]
+        floor = keep_from_day if seen_from_day is None else max(keep_from_day, seen_from_day)
+        marks = self.marks
+        if marks and marks[0] >> _MARK_BITS < floor:
+            del marks[: bisect_left(marks, floor << _MARK_BITS)]
 
     # -- compact binary form (changelog) -------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """A compact binary encoding: the changelog record written once per student per batch.
 
-        Layout: the header; per day (ascending) its ordinal then its counts, as uint32; per day of
-        fingerprints (ascending) its ordinal and count as two uint32, then its fingerprints as uint64
-        (in the order they were seen, which from_bytes keeps). Each section is built as one flat list
-        and converted by one array: this runs for every touched student of every batch.
+        Layout: the header, the day ordinals (int32), their counts (uint32, ROW_WIDTH per day), then
+        the marks (uint64): the in-memory arrays as they are, so encoding is three buffer copies.
         """
-        days = self.days
-        flat_days: list[int] = []
-        append, extend = flat_days.append, flat_days.extend
-        for day, row in sorted(days.items()):
-            append(day)
-            extend(row)
-        seen = self.seen
-        flat_seen: list[int] = []
-        append, extend = flat_seen.append, flat_seen.extend
-        for day, marks in sorted(seen.items()):
-            append(day | len(marks) << 32)  # the (ordinal, count) uint32 pair, little-endian
-            extend(marks)
         return b"".join(
             (
                 _HEADER.pack(
@@ -241,67 +282,157 @@ class StudentActivity:
                     self.offset,
                     -1 if self.last_active is None else self.last_active,
                     self.revision,
-                    len(days),
-                    len(seen),
+                    len(self.day_list),
+                    len(self.marks),
                 ),
-                array("I", flat_days).tobytes(),
-                array("Q", flat_seen).tobytes(),
+                self.day_list.tobytes(),
+                self.rows.tobytes(),
+                self.marks.tobytes(),
             )
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StudentActivity:
-        version, offset, last_active, revision, n_days, n_seen = _HEADER.unpack_from(data, 0)
+        version, offset, last_active, revision, n_days, n_marks = _HEADER.unpack_from(data, 0)
         if version != _FORMAT_VERSION:
-            raise ValueError(f"unknown student state format {version}")
+            raise ValueError(
+                f"student state format {version} is not {_FORMAT_VERSION}: written by another LDE version; "
+                "rebuild the state from a fresh changelog (see README, Upgrading)"
+            )
+        state = cls(offset=offset, last_active=None if last_active < 0 else last_active, revision=revision)
         position = _HEADER.size
-        flat = array("I")
-        width = (ROW_WIDTH + 1) * n_days
-        flat.frombytes(data[position : position + 4 * width])
-        position += 4 * width
-        days = {flat[i]: flat[i + 1 : i + 1 + ROW_WIDTH].tolist() for i in range(0, width, ROW_WIDTH + 1)}
-        seen: dict[int, dict[int, None]] = {}
-        for _ in range(n_seen):
-            day, count = _SEEN_DAY.unpack_from(data, position)
-            position += _SEEN_DAY.size
-            marks = array("Q")
-            marks.frombytes(data[position : position + 8 * count])
-            position += 8 * count
-            seen[day] = dict.fromkeys(marks)
-        return cls(
-            days=days,
-            seen=seen,
-            offset=offset,
-            last_active=None if last_active < 0 else last_active,
-            revision=revision,
-        )
+        state.day_list.frombytes(data[position : position + 4 * n_days])
+        position += 4 * n_days
+        state.rows.frombytes(data[position : position + 4 * n_days * ROW_WIDTH])
+        position += 4 * n_days * ROW_WIDTH
+        state.marks.frombytes(data[position : position + 8 * n_marks])
+        if position + 8 * n_marks != len(data):
+            raise ValueError("student state record has the wrong length")
+        return state
 
     # -- reads ---------------------------------------------------------------------------------------
     def last_active_on_or_before(self, day: int) -> int | None:
         """Latest engaged day not after `day` (evaluating a past day must ignore later activity)."""
         if self.last_active is not None and self.last_active <= day:
             return self.last_active
-        candidates = [d for d, row in self.days.items() if d <= day and is_engaged(row)]
+        day_list = self.day_list
+        rows = self.rows
+        for i in range(bisect_right(day_list, day) - 1, -1, -1):
+            if is_engaged(rows[i * ROW_WIDTH : (i + 1) * ROW_WIDTH]):
+                return day_list[i]
         # Activity older than the kept buckets is known only through last_active, which is later
         # than `day` here: evaluating further back than the kept horizon treats it as unknown.
-        return max(candidates) if candidates else None
+        return None
 
     def counts(self, day: int) -> list[int]:
-        row = self.days.get(day)
-        return [0] * ROW_WIDTH if row is None else row
+        """One day's counts (zeros for a day without any)."""
+        day_list = self.day_list
+        at = bisect_left(day_list, day)
+        if at == len(day_list) or day_list[at] != day:
+            return [0] * ROW_WIDTH
+        return self.rows[at * ROW_WIDTH : (at + 1) * ROW_WIDTH].tolist()
 
     def window_totals(self, last_day: int, length: int) -> list[int]:
         """Summed counts over the `length` days ending on last_day."""
         totals = [0] * ROW_WIDTH
-        for day in range(last_day - length + 1, last_day + 1):
-            row = self.days.get(day)
-            if row:
-                for i, value in enumerate(row):
-                    totals[i] += value
+        day_list = self.day_list
+        rows = self.rows
+        for i in range(bisect_left(day_list, last_day - length + 1), bisect_right(day_list, last_day)):
+            base = i * ROW_WIDTH
+            for column in range(ROW_WIDTH):
+                totals[column] += rows[base + column]
         return totals
 
 
-def is_engaged(row: list[int]) -> bool:
+class ActivityColumns:
+    """Many students' states read at once, for the evaluator's sweep: every kept day of every student
+    in three flat numpy arrays (owner index, day ordinal, counts row), joined straight from the
+    states' arrays, so a sweep over a million students costs no Python per kept day.
+    """
+
+    def __init__(self, states: Sequence[StudentActivity | None]) -> None:
+        present = [s for s in states if s is not None]
+        self.n = len(states)
+        sizes = np.fromiter((0 if s is None else len(s.day_list) for s in states), np.int64, self.n)
+        self.owner: NDArray[np.int64] = np.repeat(np.arange(self.n, dtype=np.int64), sizes)
+        self.days: NDArray[np.int32] = np.frombuffer(b"".join([s.day_list for s in present]), np.int32)
+        rows = np.frombuffer(b"".join([s.rows for s in present]), np.uint32)
+        self.rows: NDArray[np.uint32] = rows.reshape(-1, ROW_WIDTH)
+        self.last_active: NDArray[np.int64] = np.fromiter(
+            (-1 if s is None or s.last_active is None else s.last_active for s in states), np.int64, self.n
+        )
+
+    def window_totals(
+        self, last_day: int, lengths: NDArray[np.int64], columns: Sequence[int] | None = None
+    ) -> NDArray[np.int64]:
+        """Per student, counts summed over the lengths[i] days ending on last_day: (n, ROW_WIDTH), or
+        (n, len(columns)) for some columns only."""
+        inside = np.flatnonzero((self.days <= last_day) & (self.days > last_day - lengths[self.owner]))
+        width = ROW_WIDTH if columns is None else len(columns)
+        totals = np.zeros((self.n, width), np.int64)
+        if not inside.size:
+            return totals
+        owners = self.owner[inside]
+        rows = self.rows[inside] if columns is None else self.rows[inside][:, list(columns)]
+        # Entries are grouped by student: sum each student's run of entries inside the window.
+        starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+        totals[owners[starts]] = np.add.reduceat(rows, starts, axis=0, dtype=np.int64)
+        return totals
+
+    def last_active_on_or_before(self, day: int) -> NDArray[np.int64]:
+        """As StudentActivity.last_active_on_or_before for everyone (-1 for None)."""
+        known = (self.last_active >= 0) & (self.last_active <= day)
+        result = np.where(known, self.last_active, -1)
+        if known.all():
+            return result
+        # The rest (never active, or judged before their latest activity): search their kept days.
+        entries = np.flatnonzero(~known[self.owner] & (self.days <= day))
+        engaged = (self.rows[entries][:, _ENGAGEMENT_COLUMNS] > 0).any(axis=1)
+        candidates = entries[engaged]
+        if candidates.size:
+            owners = self.owner[candidates]
+            # Entries are grouped by student and ascending by day: the last candidate of each wins.
+            last = np.append(owners[1:] != owners[:-1], True)
+            result[owners[last]] = self.days[candidates[last]]
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """What the evaluator reads of every student's state for one day (rows follow the input)."""
+
+    window: NDArray[np.int64]  # (n, ROW_WIDTH): counts over each student's own window
+    attended: NDArray[np.int64]  # sessions attended over the attendance window
+    expected: NDArray[np.int64]  # sessions expected over the attendance window
+    last: NDArray[np.int64]  # last engaged day on or before the day (-1: none known)
+
+
+def day_figures(
+    states: Sequence[StudentActivity | None],
+    day: int,
+    lengths: NDArray[np.int64],
+    attendance_days: int,
+    chunk: int = 16_384,
+) -> DayFigures:
+    """Everyone's window counts, attendance and last active day, a chunk of students at a time: the
+    temporary arrays of a whole million-student institution would be hundreds of megabytes, and in a
+    virtual machine first touching fresh memory costs more than the arithmetic on it."""
+    n = len(states)
+    window = np.zeros((n, ROW_WIDTH), np.int64)
+    recent = np.zeros((n, 2), np.int64)
+    last = np.full(n, -1, np.int64)
+    for start in range(0, n, chunk):
+        part = ActivityColumns(states[start : start + chunk])
+        end = start + part.n
+        window[start:end] = part.window_totals(day, lengths[start:end])
+        recent[start:end] = part.window_totals(
+            day, np.full(part.n, attendance_days, np.int64), columns=(ATTENDED, ATTENDANCE)
+        )
+        last[start:end] = part.last_active_on_or_before(day)
+    return DayFigures(window, recent[:, 0], recent[:, 1], last)
+
+
+def is_engaged(row: Sequence[int]) -> bool:
     """Any activity that shows engagement: any non-attendance source, or an attended session."""
     return any(row[i] for i in range(N_SOURCES) if i != ATTENDANCE) or row[ATTENDED] > 0
 

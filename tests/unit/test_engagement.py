@@ -72,10 +72,9 @@ def test_window_is_7_days_full_time_and_21_part_time() -> None:
 
 
 def test_features_sum_the_window_and_rate_attendance() -> None:
-    activity = StudentActivity()
     row = [0] * ROW_WIDTH
     row[0], row[6], row[7] = 3, 2, 1  # 3 VLE events, 2 sessions expected, 1 attended
-    activity.days = {100: list(row), 94: list(row), 93: list(row)}
+    activity = StudentActivity(days={100: list(row), 94: list(row), 93: list(row)})
     features = student_features(activity, last_day=100, length=7)
     assert features.count("vle") == 6
     assert (features.attended, features.expected) == (2, 4)
@@ -296,10 +295,9 @@ def test_low_attendance_boundaries(attended: int, expected: int, holds: bool) ->
 
 
 def test_attendance_totals_cover_the_last_14_days() -> None:
-    activity = StudentActivity()
     row = [0] * ROW_WIDTH
     row[6], row[7] = 2, 1
-    activity.days = {200: list(row), 187: list(row), 186: list(row)}
+    activity = StudentActivity(days={200: list(row), 187: list(row), 186: list(row)})
     assert attendance_totals(activity, 200) == (2, 4)
     assert attendance_totals(None, 200) == (0, 0)
     decision = low_attendance(*attendance_totals(activity, 200))
