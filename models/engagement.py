@@ -233,7 +233,7 @@ class SourceStats:
             return cls(0, None, None, None, None, False)
         return cls(
             n=len(ordered),
-            mean=sum(ordered) / len(ordered),
+            mean=math.fsum(ordered) / len(ordered),  # exactly rounded: the same on every Python
             median=quantile(ordered, 0.5),
             q1=quantile(ordered, 0.25),
             q3=quantile(ordered, 0.75),

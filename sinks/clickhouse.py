@@ -25,7 +25,7 @@ from models.alerts import Alert
 from models.events import SOURCES
 from models.roster import Absence, RosterRecord
 from ops.settings import Settings
-from streams.evaluator import PartitionProgress, ScoreRow
+from streams.evaluator import PartitionProgress, ScoreColumns
 
 log = logging.getLogger(__name__)
 
@@ -360,13 +360,23 @@ class ClickHouseStore:
             out.append(alert)
         return out
 
-    def write_scores(self, rows: Iterable[ScoreRow]) -> None:
-        now = datetime.now(UTC)
-        self.insert(
-            "daily_scores",
-            [(r.student_id, r.day, r.score, r.band, r.basis, r.overall_percentile, now) for r in rows],
-            ("student_id", "day", "score", "band", "basis", "overall_percentile", "updated_at"),
-        )
+    def write_scores(self, scores: ScoreColumns) -> None:
+        """A day's scores, inserted as columns (a whole institution is one insert)."""
+        n = len(scores)
+        if not n:
+            return
+        columns: list[Sequence[Any]] = [
+            scores.student_ids,
+            [scores.day] * n,
+            scores.scores,
+            scores.bands,
+            scores.bases,
+            scores.overall_percentiles,
+            [datetime.now(UTC)] * n,
+        ]
+        names = ["student_id", "day", "score", "band", "basis", "overall_percentile", "updated_at"]
+        with self._lock:
+            self.client.insert("daily_scores", columns, column_names=names, column_oriented=True)
 
     def write_memory(self, day: date, memories: dict[str, str]) -> None:
         now = datetime.now(UTC)

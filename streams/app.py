@@ -14,7 +14,7 @@ import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -120,6 +120,24 @@ class Progress:
         return self.caught_up
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A student's roster and absences as parsed for the evaluator, with the table values they came
+    from (a replaced value means a changed record)."""
+
+    roster_value: Any
+    absences_value: Any
+    record: RosterRecord
+    absences: tuple[Absence, ...]
+    partition: int
+
+
+def _plain(table: Any) -> Mapping[Any, Any]:
+    """The dict behind a Faust table with the in-memory store, for bulk reads without per-key hooks."""
+    store = table.data
+    return getattr(store, "data", store)  # type: ignore[no-any-return]
+
+
 class LdeApp:
     """Builds and holds the Faust app and the services its agents use (injected, not global)."""
 
@@ -152,6 +170,7 @@ class LdeApp:
         self._job_lock = asyncio.Lock()
         self.alerts_sent = 0
         self.alerts_recorded = 0
+        self._parsed: dict[str, _Parsed] = {}
         self.app = self._build()
 
     # -- construction --------------------------------------------------------------------------------
@@ -541,7 +560,7 @@ class LdeApp:
                 for sid in result.changed
             }
             await self._sink("rule_memory", self.store.write_memory, day, memories)
-        stats = cohort_rows(day, result.benchmarks.values())
+        stats = cohort_rows(day, result.groups)
         if stats:
             await self._sink("cohort_daily", self.store.write_cohort_stats, stats)
         for partition in partitions:
@@ -552,16 +571,37 @@ class LdeApp:
         self.metrics.evaluated_through.set(day_start(day, self.tz).timestamp())
 
     def _student_views(self, owned: set[int]) -> dict[int, list[StudentView]]:
-        """Every rostered student of the owned partitions, silent ones included."""
+        """Every rostered student of the owned partitions, silent ones included.
+
+        Reads the tables' in-memory dicts directly (a million Table.get calls, each through Faust's
+        sensors, would cost seconds) and keeps each student's parsed roster record and absences
+        until the table value behind them is replaced.
+        """
         views: dict[int, list[StudentView]] = defaultdict(list)
-        for key, value in list(self.roster.items()):
+        roster, absences, states = _plain(self.roster), _plain(self.absences), _plain(self.activity)
+        cache = self._parsed
+        partitions = self.settings.partitions
+        for key, value in list(roster.items()):
             student_id = key.decode() if isinstance(key, bytes) else str(key)
-            partition = partition_for(student_id, self.settings.partitions)
-            if partition not in owned:
-                continue
-            record = RosterRecord.model_validate(value)
-            absences = tuple(Absence.model_validate(a) for a in self.absences.get(key) or [])
-            views[partition].append(StudentView(record, absences, self._state(student_id)))
+            raw_absences = absences.get(key)
+            parsed = cache.get(student_id)
+            if (
+                parsed is None
+                or parsed.roster_value is not value
+                or parsed.absences_value is not raw_absences
+            ):
+                parsed = cache[student_id] = _Parsed(
+                    value,
+                    raw_absences,
+                    RosterRecord.model_validate(value),
+                    tuple(Absence.model_validate(a) for a in raw_absences or []),
+                    partition_for(student_id, partitions),
+                )
+            if parsed.partition in owned:
+                views[parsed.partition].append(StudentView(parsed.record, parsed.absences, states.get(key)))
+        if len(cache) > len(roster):  # students erased or moved away: forget their parsed records
+            for student_id in [sid for sid in cache if sid not in roster]:
+                del cache[student_id]
         return views
 
     # -- daily job -----------------------------------------------------------------------------------

@@ -9,21 +9,24 @@ episodes survive restarts.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from models.activity import StudentActivity
+import numpy as np
+from numpy.typing import NDArray
+
+from models.activity import ATTENDED, N_SOURCES, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
+from models.benchmarks import DayBenchmarks, GroupCodes, benchmark_coded
 from models.engagement import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
+    Band,
     EngagementSettings,
-    Member,
+    GroupStats,
     StudentBenchmark,
-    attendance_totals,
-    benchmark_day,
     consecutive_days,
     escalates,
     explain,
@@ -32,10 +35,8 @@ from models.engagement import (
     low_attendance,
     low_engagement,
     re_engaged,
-    student_features,
-    window_days,
 )
-from models.roster import Absence, RosterRecord, StudentStatus
+from models.roster import Absence, RosterRecord, StudentStatus, StudyMode
 from models.rules import RuleSettings, exempt, no_engagement
 
 
@@ -73,6 +74,14 @@ class StudentMemory:
         closed = self.closed_on.get(rule)
         return closed is not None and (day - closed).days < cooldown_days
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """A cheap comparable copy (to tell whether a day changed the memory)."""
+        return (
+            tuple((r, e.episode_start, e.raised_on, e.escalated) for r, e in self.episodes.items()),
+            self.low_streak,
+            tuple(self.closed_on.items()),
+        )
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -109,16 +118,50 @@ class ScoreRow:
     overall_percentile: float
 
 
+@dataclass(frozen=True, slots=True)
+class ScoreColumns:
+    """Every judged member's standing on a day, as columns (a million rows must not be a million
+    objects): the daily_scores table."""
+
+    day: date
+    student_ids: list[str]
+    scores: list[float]
+    bands: list[str]
+    bases: list[str]
+    overall_percentiles: list[float]
+
+    def __len__(self) -> int:
+        return len(self.student_ids)
+
+    def __iter__(self) -> Iterator[ScoreRow]:
+        for i, sid in enumerate(self.student_ids):
+            yield ScoreRow(
+                self.day, sid, self.scores[i], self.bands[i], self.bases[i], self.overall_percentiles[i]
+            )
+
+    @classmethod
+    def empty(cls, day: date) -> ScoreColumns:
+        return cls(day, [], [], [], [], [])
+
+
 @dataclass(slots=True)
 class DayResult:
+    day: date
     alerts: list[Alert] = field(default_factory=list)
-    scores: list[ScoreRow] = field(default_factory=list)
+    scores: ScoreColumns | None = None
     changed: set[str] = field(default_factory=set)  # students whose memory changed (persist these)
-    benchmarks: dict[str, StudentBenchmark] = field(default_factory=dict)
+    groups: list[GroupStats] = field(default_factory=list)  # the comparison groups used that day
+    judged_in_full: int = 0  # students a rule could concern, judged one by one
 
 
 class Evaluator:
-    """Judges one day at a time. Not thread-safe; one instance per worker."""
+    """Judges one day at a time. Not thread-safe; one instance per worker.
+
+    The sweep is columnar: every student's window counts, benchmark and rule preconditions are
+    computed for everyone at once (models.activity.ActivityColumns, models.benchmarks); only the
+    students a rule may concern (silent long enough, low today, low attendance, or with an open
+    episode, a streak or a cool-down in their memory) are then judged one by one.
+    """
 
     def __init__(
         self,
@@ -133,6 +176,7 @@ class Evaluator:
         self.engagement = engagement or EngagementSettings()
         self.memory: dict[str, StudentMemory] = memory if memory is not None else {}
         self.already_raised: set[str] = already_raised if already_raised is not None else set()
+        self._roster: RosterColumns | None = None
 
     # -- the day -------------------------------------------------------------------------------------
     def judge_day(
@@ -145,43 +189,176 @@ class Evaluator:
         """Alerts, scores and memory changes for `day`.
 
         `comparison` is everyone to benchmark against (default: `views`); pass the whole institution
-        when `views` is only part of it.
+        when `views` is only part of it. Every view must be in `comparison`.
         """
-        result = DayResult()
-        ordinal = day.toordinal()
-        members = [self._member(v, ordinal) for v in (comparison if comparison is not None else views)]
-        e = self.engagement
-        result.benchmarks = benchmark_day(
-            [m for m in members if m is not None], e.weights, e.min_cohort_size, e.bands
-        )
-        for view in views:
-            self._judge_student(day, view, result, monitoring_start)
+        result = DayResult(day)
+        everyone = comparison if comparison is not None else views
+        sweep = self._sweep(day, everyone)
+        result.groups = sweep.bench.groups
+        roster = sweep.roster
+        if comparison is None:
+            rows = np.arange(len(views), dtype=np.int64)
+        else:
+            rows = np.fromiter((roster.row_of[v.record.student_id] for v in views), np.int64, len(views))
+        judged = sweep.concerned.copy()
+        for student_id in self.memory:
+            row = roster.row_of.get(student_id)
+            if row is not None:
+                judged[row] = True
+        for position in np.flatnonzero(judged[rows]).tolist():
+            row = int(rows[position])
+            bench_row = int(sweep.bench_row[row])
+            last = int(sweep.last[row])
+            view = views[position]
+            memory = self.memory.get(view.record.student_id)
+            if memory is not None and self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
+                continue
+            result.judged_in_full += 1
+            self._judge_student(
+                day,
+                views[position],
+                result,
+                monitoring_start,
+                sweep.bench.student(bench_row) if bench_row >= 0 else None,
+                date.fromordinal(last) if last >= 0 else None,
+                int(sweep.attended[row]),
+                int(sweep.expected[row]),
+            )
+        bench_rows = sweep.bench_row[rows]
+        result.scores = _score_columns(day, sweep.bench, bench_rows[bench_rows >= 0])
         return result
 
-    def _member(self, view: StudentView, ordinal: int) -> Member | None:
-        record = view.record
-        if record.status is not StudentStatus.ACTIVE:
-            return None
-        length = window_days(
-            record.mode, self.engagement.full_time_window_days, self.engagement.part_time_window_days
+    def _shortcut(
+        self,
+        memory: StudentMemory,
+        day: date,
+        row: int,
+        sweep: _Sweep,
+        view: StudentView,
+        monitoring_start: date | None,
+        result: DayResult,
+    ) -> bool:
+        """Handle a student in memory without the full judgement when the day can only leave the
+        memory as it is or move a low-engagement streak short of raising; False: judge in full."""
+        if memory.episodes or memory.closed_on or not memory.low_streak:
+            return self._unchanged(memory, day, row, sweep)
+        if sweep.silent[row] or sweep.low_attendance[row] or sweep.bench_row[row] < 0:
+            return False
+        if exempt(view.record, view.absences, day, self.rules) is not None:
+            streak = 0
+        elif monitoring_start is not None and (day - monitoring_start).days + 1 < sweep.roster.window[row]:
+            return True  # the window still reaches before monitoring began: the streak waits
+        else:
+            streak, raise_now = consecutive_days(
+                memory.low_streak, bool(sweep.low[row]), self.engagement.low_consecutive_days
+            )
+            if raise_now:
+                return False
+        if streak != memory.low_streak:
+            memory.low_streak = streak
+            result.changed.add(view.record.student_id)
+            if memory.is_empty():
+                del self.memory[view.record.student_id]
+        return True
+
+    def _unchanged(self, memory: StudentMemory, day: date, row: int, sweep: _Sweep) -> bool:
+        """True when judging this student in full today would change nothing: only open episodes in
+        memory, none of them closing or due to escalate, and no rule that could open a new one.
+
+        Most students in memory sit in a long open episode (a student who stopped engaging stays
+        silent for weeks); this check is a few comparisons where the full judgement builds benchmark
+        objects. Conservative: anything uncertain answers False and takes the full path.
+        """
+        if memory.low_streak or memory.closed_on or sweep.low[row]:
+            return False
+        episodes = memory.episodes
+        silent_open = Rule.NO_ENGAGEMENT in episodes
+        if not silent_open and (
+            sweep.silent[row] or (sweep.low_attendance[row] and Rule.LOW_ATTENDANCE not in episodes)
+        ):
+            return False
+        e = self.engagement
+        for rule, episode in episodes.items():
+            if not episode.escalated and (day - episode.raised_on).days >= e.escalate_after_days:
+                return False
+            if rule is Rule.NO_ENGAGEMENT:
+                if sweep.last[row] >= episode.episode_start.toordinal():
+                    return False
+            elif rule is Rule.LOW_ENGAGEMENT:
+                at = sweep.bench_row[row]
+                if at >= 0 and sweep.bench.has_activity[at] and sweep.bench.score[at] >= e.bands.partial:
+                    return False
+            else:
+                attendance = low_attendance(
+                    int(sweep.attended[row]),
+                    int(sweep.expected[row]),
+                    e.attendance_threshold,
+                    e.attendance_min_expected,
+                    e.attendance_days,
+                )
+                if attendance.enough_sessions and not attendance.holds:
+                    return False
+        return True
+
+    def _roster_columns(self, records: list[RosterRecord]) -> RosterColumns:
+        """The roster in columns, rebuilt only when a record changed (records are immutable)."""
+        cached = self._roster
+        if cached is None or not cached.same_records(records):
+            e = self.engagement
+            cached = self._roster = RosterColumns.of(
+                records, e.full_time_window_days, e.part_time_window_days
+            )
+        return cached
+
+    def _sweep(self, day: date, everyone: Sequence[StudentView]) -> _Sweep:
+        """Everyone's window counts, benchmarks and rule preconditions for the day, in columns."""
+        e = self.engagement
+        ordinal = day.toordinal()
+        n = len(everyone)
+        roster = self._roster_columns([v.record for v in everyone])
+        figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
+        totals, attended, expected, last = figures.window, figures.attended, figures.expected, figures.last
+        rate = np.divide(attended, expected, out=np.ones(n), where=expected > 0)
+        low_attendance_today = (expected >= e.attendance_min_expected) & (rate < e.attendance_threshold)
+        silent = (last < 0) | (ordinal - last >= self.rules.no_engagement_days)
+
+        members = np.flatnonzero(roster.active)
+        bench = benchmark_coded(
+            [roster.student_ids[i] for i in members.tolist()],
+            totals[members, :N_SOURCES],
+            totals[members, ATTENDED],
+            roster.window[members],
+            roster.groups.subset(members),
+            e.weights,
+            e.min_cohort_size,
+            e.bands,
         )
-        return Member(
-            record.student_id, record.cohort, record.school, student_features(view.activity, ordinal, length)
+        bench_row = np.full(n, -1, np.int64)
+        bench_row[members] = np.arange(len(members))
+        low = np.zeros(n, np.bool_)
+        low[members] = bench.low_engagement(e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)
+        concerned = roster.active & (silent | low | low_attendance_today)
+        return _Sweep(
+            roster, bench, bench_row, concerned, last, attended, expected, silent, low, low_attendance_today
         )
 
     def _judge_student(
-        self, day: date, view: StudentView, result: DayResult, monitoring_start: date | None
+        self,
+        day: date,
+        view: StudentView,
+        result: DayResult,
+        monitoring_start: date | None,
+        bench: StudentBenchmark | None,
+        last_day: date | None,
+        attended: int,
+        expected: int,
     ) -> None:
+        """One student's rules for the day; last_day and attendance come from the sweep's columns."""
         record = view.record
         sid = record.student_id
         memory = self.memory.get(sid) or StudentMemory()
-        before = memory.to_json()
-        bench = result.benchmarks.get(sid)
-        ordinal = day.toordinal()
-        last = view.activity.last_active_on_or_before(ordinal) if view.activity else None
-        last_day = date.fromordinal(last) if last is not None else None
+        before = memory.snapshot()
         e = self.engagement
-        attended, expected = attendance_totals(view.activity, ordinal, e.attendance_days)
         attendance = low_attendance(
             attended, expected, e.attendance_threshold, e.attendance_min_expected, e.attendance_days
         )
@@ -193,14 +370,18 @@ class Evaluator:
             if closes:
                 del memory.episodes[rule]
                 memory.closed_on[rule] = day
-                self._raise(result, self._follow_up(Rule.RE_ENGAGED, rule, episode, day, view, bench, why))
+                self._raise(
+                    result, self._follow_up(Rule.RE_ENGAGED, rule, episode, day, view, bench, why, last_day)
+                )
             elif reason is None and escalates(
                 episode.raised_on, day, episode.escalated, e.escalate_after_days
             ):
                 episode.escalated = True
                 days_open = (day - episode.raised_on).days
                 why = f"Still open {days_open} days after the {rule.value.replace('_', ' ')} alert."
-                self._raise(result, self._follow_up(Rule.ESCALATION, rule, episode, day, view, bench, why))
+                self._raise(
+                    result, self._follow_up(Rule.ESCALATION, rule, episode, day, view, bench, why, last_day)
+                )
 
         for rule in [r for r in memory.closed_on if not memory.cooling_down(r, day, self.cooldown_days)]:
             del memory.closed_on[rule]
@@ -209,13 +390,7 @@ class Evaluator:
         else:
             self._new_episodes(day, view, memory, bench, last_day, attendance, result, monitoring_start)
 
-        if bench is not None:
-            result.scores.append(
-                ScoreRow(
-                    day, sid, round(bench.score, 1), bench.band.value, bench.basis, bench.overall_percentile
-                )
-            )
-        if memory.to_json() != before:
+        if memory.snapshot() != before:
             result.changed.add(sid)
         if memory.is_empty():
             self.memory.pop(sid, None)
@@ -235,8 +410,12 @@ class Evaluator:
     ) -> None:
         record = view.record
         e = self.engagement
-        silent = no_engagement(record, view.absences, last_day, day, self.rules, monitoring_start)
-        if silent is not None and Rule.NO_ENGAGEMENT not in memory.episodes:
+        silent = (
+            no_engagement(record, view.absences, last_day, day, self.rules, monitoring_start)
+            if Rule.NO_ENGAGEMENT not in memory.episodes
+            else None
+        )
+        if silent is not None:
             memory.episodes[Rule.NO_ENGAGEMENT] = Episode(silent.episode_start, day)
             memory.low_streak = 0
             self._raise(result, self._with_figures(silent, bench))
@@ -254,8 +433,15 @@ class Evaluator:
                 memory.episodes[Rule.LOW_ENGAGEMENT] = Episode(start, day)
                 text = explain_low_engagement(decision, bench, memory.low_streak)
                 self._raise(
-                    result, self._alert(Rule.LOW_ENGAGEMENT, start, day, view, bench, text.text, text.fields)
+                    result,
+                    self._alert(
+                        Rule.LOW_ENGAGEMENT, start, day, view, bench, text.text, text.fields, last_day
+                    ),
                 )
+        # A student with an open no-engagement episode misses sessions as part of that silence: the
+        # tutor already has the alert that says so, and a second one the next day would only repeat it.
+        if Rule.NO_ENGAGEMENT in memory.episodes:
+            return
         cooling = memory.cooling_down(Rule.LOW_ATTENDANCE, day, self.cooldown_days)
         enough_history = observed is None or observed >= e.attendance_days
         if attendance.holds and Rule.LOW_ATTENDANCE not in memory.episodes and not cooling and enough_history:
@@ -263,7 +449,8 @@ class Evaluator:
             group_rate = bench.group.sources["attendance"].mean if bench is not None else None
             text = explain_low_attendance(attendance, group_rate)
             self._raise(
-                result, self._alert(Rule.LOW_ATTENDANCE, day, day, view, bench, text.text, text.fields)
+                result,
+                self._alert(Rule.LOW_ATTENDANCE, day, day, view, bench, text.text, text.fields, last_day),
             )
 
     def _closes(
@@ -318,11 +505,10 @@ class Evaluator:
         bench: StudentBenchmark | None,
         text: str,
         figures: Mapping[str, Any],
+        last_day: date | None,
         about: Rule | None = None,
     ) -> Alert:
         record = view.record
-        last = view.activity.last_active_on_or_before(day.toordinal()) if view.activity else None
-        last_day = date.fromordinal(last) if last is not None else None
         return Alert(
             alert_id=alert_id(record.student_id, rule, episode_start, about),
             student_id=record.student_id,
@@ -352,21 +538,17 @@ class Evaluator:
         view: StudentView,
         bench: StudentBenchmark | None,
         why: str,
+        last_day: date | None,
     ) -> Alert:
         figures: dict[str, Any] = explain(bench).fields if bench is not None else {}
         text = why if bench is None else f"{why} {explain(bench).text}"
-        return self._alert(rule, episode.episode_start, day, view, bench, text, figures, about)
+        return self._alert(rule, episode.episode_start, day, view, bench, text, figures, last_day, about)
 
 
-def cohort_rows(day: date, benchmarks: Iterable[StudentBenchmark]) -> list[tuple[Any, ...]]:
+def cohort_rows(day: date, groups: Iterable[GroupStats]) -> list[tuple[Any, ...]]:
     """One row per comparison group and source for the cohort_daily table (no identifiers)."""
-    seen: set[tuple[str, tuple[str | int, ...]]] = set()
     rows: list[tuple[Any, ...]] = []
-    for bench in benchmarks:
-        group = bench.group
-        if (group.basis, group.key) in seen:
-            continue
-        seen.add((group.basis, group.key))
+    for group in groups:
         key = "|".join(str(k) for k in group.key)
         for source, stats in group.sources.items():
             rows.append(
@@ -375,33 +557,71 @@ def cohort_rows(day: date, benchmarks: Iterable[StudentBenchmark]) -> list[tuple
     return rows
 
 
-def evaluate_day(
-    day: date,
-    students: Iterable[StudentView],
-    rules: RuleSettings,
-    already_raised: set[str],
-    monitoring_start: date | None = None,
-) -> list[Alert]:
-    """The no-engagement alerts that hold on `day` and were not raised before (no memory kept).
+@dataclass(frozen=True)
+class RosterColumns:
+    """The roster as the sweep needs it, in columns; kept while the records stay the same objects."""
 
-    Kept for the evaluator sweep benchmark and simple callers; the service uses Evaluator.
-    """
-    alerts: list[Alert] = []
-    ordinal = day.toordinal()
-    for view in students:
-        last = view.activity.last_active_on_or_before(ordinal) if view.activity else None
-        alert = no_engagement(
-            view.record,
-            view.absences,
-            date.fromordinal(last) if last is not None else None,
-            day,
-            rules,
-            monitoring_start,
+    records: list[RosterRecord]
+    student_ids: list[str]
+    row_of: dict[str, int]
+    active: NDArray[np.bool_]
+    window: NDArray[np.int64]  # each student's window length in days (by mode of study)
+    groups: GroupCodes
+
+    @classmethod
+    def of(cls, records: list[RosterRecord], full_time_days: int, part_time_days: int) -> RosterColumns:
+        n = len(records)
+        ids = [r.student_id for r in records]
+        return cls(
+            records,
+            ids,
+            {sid: i for i, sid in enumerate(ids)},
+            np.fromiter((r.status is StudentStatus.ACTIVE for r in records), np.bool_, n),
+            np.fromiter(
+                (part_time_days if r.mode is StudyMode.PART_TIME else full_time_days for r in records),
+                np.int64,
+                n,
+            ),
+            GroupCodes.of([r.cohort for r in records], [r.school for r in records]),
         )
-        if alert is not None and alert.alert_id not in already_raised:
-            already_raised.add(alert.alert_id)
-            alerts.append(alert)
-    return alerts
+
+    def same_records(self, records: Sequence[RosterRecord]) -> bool:
+        mine = self.records
+        return len(mine) == len(records) and all(a is b for a, b in zip(mine, records, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _Sweep:
+    """The columnar part of a day's judgement (rows follow the comparison list)."""
+
+    roster: RosterColumns
+    bench: DayBenchmarks
+    bench_row: NDArray[np.int64]  # row in bench, -1 for a student not compared (not active)
+    concerned: NDArray[np.bool_]  # a rule may hold today: judge one by one
+    last: NDArray[np.int64]  # last engaged day on or before the day judged (-1: none)
+    attended: NDArray[np.int64]  # sessions attended and expected over the attendance window
+    expected: NDArray[np.int64]
+    silent: NDArray[np.bool_]  # no engagement for long enough to raise (before exemptions)
+    low: NDArray[np.bool_]  # low engagement holds today
+    low_attendance: NDArray[np.bool_]  # low attendance holds today
+
+
+_BAND_NAMES = np.array([b.value for b in (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)])
+
+
+def _score_columns(day: date, bench: DayBenchmarks, rows: NDArray[np.int64]) -> ScoreColumns:
+    if not len(rows):
+        return ScoreColumns.empty(day)
+    bases = np.array([g.basis for g in bench.groups])
+    ids = bench.student_ids
+    return ScoreColumns(
+        day,
+        [ids[i] for i in rows.tolist()],
+        [round(v, 1) for v in bench.score[rows].tolist()],
+        _BAND_NAMES[bench.band_code[rows]].tolist(),
+        bases[bench.group_of[rows]].tolist(),
+        bench.overall_percentile[rows].tolist(),
+    )
 
 
 @dataclass(frozen=True, slots=True)

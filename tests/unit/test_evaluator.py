@@ -1,33 +1,25 @@
 """The stateful evaluator: episodes raised once, closed by re-engagement, escalated once, cooled down,
 remembered across restarts; low engagement and low attendance against the cohort."""
 
+import random
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from models.activity import StudentActivity
 from models.alerts import Rule
 from models.events import ActivityEvent
-from models.roster import RosterRecord
 from models.rules import RuleSettings
 from models.timebuckets import zone
 from streams.evaluator import Evaluator, StudentMemory, StudentView
+from tests.factories import TERM_START, roster_record
 
 LONDON = zone("Europe/London")
-START = date(2026, 9, 21)
+START = TERM_START
 RULES = RuleSettings(no_engagement_days=7, start_exemption_days=14)
 
 
-def record(sid: str, **changes: object) -> RosterRecord:
-    base = {
-        "student_id": sid,
-        "programme_code": "BSC-CS",
-        "school": "Computing",
-        "year_of_study": 1,
-        "mode": "FT",
-        "status": "active",
-        "start_date": START,
-        "personal_tutor_id": "T1",
-    }
-    return RosterRecord.model_validate({**base, **changes})
+record = roster_record
 
 
 class Term:
@@ -149,3 +141,74 @@ def test_non_teaching_weeks_and_exemptions_raise_nothing() -> None:
     assert evaluator.judge_day(date(2026, 10, 7), [view], monitoring_start=START).alerts == []
     alerts = evaluator.judge_day(date(2026, 10, 12), [view], monitoring_start=START).alerts
     assert [a.rule for a in alerts] == [Rule.NO_ENGAGEMENT]
+
+
+def test_a_silent_student_is_not_also_flagged_for_the_sessions_missed_in_that_silence() -> None:
+    term = Term()
+    alerts = []
+    for day in days(START, date(2026, 10, 31)):
+        for sid in term.states:
+            if sid != "s1" or day < date(2026, 10, 10):
+                term.act(sid, day)
+            if day.weekday() < 5:
+                status = "absent" if sid == "s1" and day >= date(2026, 10, 10) else "present"
+                term.act(sid, day, source="attendance", count=1, status=status)
+        alerts += term.judge(day)
+    s1 = [a.rule for a in alerts if a.student_id == "s1" and a.rule is not Rule.LOW_ENGAGEMENT]
+    assert s1 == [Rule.NO_ENGAGEMENT, Rule.ESCALATION]
+
+
+def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -> None:
+    """The service judges its own partitions against everyone: the same alerts and scores, per student,
+    as one evaluator judging everybody."""
+    whole, parts = Term(students=30), Term(students=30)
+    parts.states, parts.views = whole.states, whole.views
+    raised = 0
+    for day in days(START, date(2026, 10, 25)):
+        for i, sid in enumerate(whole.states):
+            if not (i % 7 == 0 and day >= date(2026, 10, 8)):
+                whole.act(sid, day, count=1 + i % 9)
+            if day.weekday() < 5:
+                whole.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
+        together = whole.evaluator.judge_day(day, whole.views, monitoring_start=START)
+        halves = [
+            parts.evaluator.judge_day(day, half, monitoring_start=START, comparison=parts.views)
+            for half in (parts.views[1::2], parts.views[::2])
+        ]
+        alerts = sorted(a.alert_id for h in halves for a in h.alerts)
+        assert alerts == sorted(a.alert_id for a in together.alerts)
+        raised += len(alerts)
+        assert together.scores is not None
+        by_student = {r.student_id: r for h in halves if h.scores for r in h.scores}
+        assert by_student == {r.student_id: r for r in together.scores}
+    assert raised >= 5  # the silent and the absent students were flagged
+
+
+class FullEvaluator(Evaluator):
+    """The evaluator without its shortcuts for students in memory."""
+
+    def _shortcut(self, *args: object) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_shortcut_for_quiet_students_changes_nothing(seed: int) -> None:
+    rng = random.Random(seed)
+    term = Term(students=40)
+    full = FullEvaluator(RULES)
+    plans = {sid: (rng.random() < 0.3, rng.randrange(1, 9), rng.random()) for sid in term.states}
+    for day in days(START, date(2026, 12, 10)):
+        for sid, (stops, level, attends) in plans.items():
+            stopped = stops and date(2026, 10, 12) <= day < date(2026, 11, 16)
+            if not stopped and rng.random() < 0.8:
+                term.act(sid, day, count=level)
+            if day.weekday() < 5:
+                present = not stopped and rng.random() < attends
+                term.act(sid, day, source="attendance", count=1, status="present" if present else "absent")
+        shortcut = term.evaluator.judge_day(day, term.views, monitoring_start=START)
+        reference = full.judge_day(day, term.views, monitoring_start=START)
+        assert shortcut.alerts == reference.alerts
+        assert shortcut.changed == reference.changed
+        assert term.evaluator.memory.keys() == full.memory.keys()
+        assert all(m.snapshot() == full.memory[sid].snapshot() for sid, m in term.evaluator.memory.items())
+    assert len(term.evaluator.already_raised) >= 10

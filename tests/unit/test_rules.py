@@ -6,26 +6,16 @@ import pytest
 
 from models.activity import StudentActivity
 from models.alerts import Rule, alert_id
-from models.roster import Absence, RosterRecord
+from models.roster import Absence
 from models.rules import RuleSettings, exempt, no_engagement
-from streams.evaluator import PartitionProgress, StudentView, evaluate_day, next_days_to_evaluate
+from streams.evaluator import Evaluator, PartitionProgress, StudentView, next_days_to_evaluate
+from tests.factories import TERM_START, roster_record
 
 RULES = RuleSettings(no_engagement_days=7, start_exemption_days=14)
-START = date(2026, 9, 21)
+START = TERM_START
 
 
-def student(sid: str = "s1", **changes: object) -> RosterRecord:
-    base = {
-        "student_id": sid,
-        "programme_code": "BSC-CS",
-        "school": "Computing",
-        "year_of_study": 1,
-        "mode": "FT",
-        "status": "active",
-        "start_date": START,
-        "personal_tutor_id": "T1",
-    }
-    return RosterRecord.model_validate({**base, **changes})
+student = roster_record
 
 
 def test_last_activity_on_d_alerts_on_d_plus_7() -> None:
@@ -94,13 +84,19 @@ def test_evaluator_raises_each_episode_once_and_includes_silent_students() -> No
         StudentView(student("silent"), (), None),
         StudentView(student("active"), (), active),
     ]
-    raised: set[str] = set()
-    first = evaluate_day(date(2026, 10, 5), views, RULES, raised)
+    evaluator = Evaluator(RULES)
+    first = evaluator.judge_day(date(2026, 10, 5), views).alerts
     assert [a.student_id for a in first] == ["silent"]
     # The same episode is not raised again on later days.
-    assert evaluate_day(date(2026, 10, 6), views, RULES, raised) == []
-    # The active student (last active 19 Oct) is alerted on 26 Oct, once.
-    assert [a.student_id for a in evaluate_day(date(2026, 10, 26), views, RULES, raised)] == ["active"]
+    assert evaluator.judge_day(date(2026, 10, 6), views).alerts == []
+    # The active student (last active 19 Oct) is alerted on 26 Oct, once; the silent student's episode,
+    # open for 21 days by then, escalates (once).
+    late = evaluator.judge_day(date(2026, 10, 26), views).alerts
+    assert [(a.student_id, a.rule) for a in late] == [
+        ("silent", Rule.ESCALATION),
+        ("active", Rule.NO_ENGAGEMENT),
+    ]
+    assert evaluator.judge_day(date(2026, 10, 27), views).alerts == []
 
 
 def test_evaluating_a_past_day_ignores_later_activity() -> None:
@@ -112,7 +108,7 @@ def test_evaluating_a_past_day_ignores_later_activity() -> None:
             date(2026, 10, 20).toordinal(): [1, 0, 0, 0, 0, 0, 0, 0],
         },
     )
-    alerts = evaluate_day(date(2026, 10, 8), [StudentView(student(), (), state)], RULES, set())
+    alerts = Evaluator(RULES).judge_day(date(2026, 10, 8), [StudentView(student(), (), state)]).alerts
     assert len(alerts) == 1
     assert alerts[0].last_active_on == date(2026, 10, 1)
 

@@ -1,0 +1,301 @@
+"""One day's benchmarks for a whole institution at once, in columns.
+
+The same figures as `models.engagement.benchmark_day` (the reference, written for reading), computed
+with numpy over every student in one pass per comparison group, so that the evaluator's daily sweep
+of a million rostered students takes seconds: the per-student Python work is left for the few
+students a rule may concern, who get a full `StudentBenchmark` through `DayBenchmarks.student`.
+
+Results equal the reference bit for bit: the same floating-point operations in the same order (sums
+of sources in source order, exactly rounded group means), which a test checks on random groups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.activity import ATTENDANCE, N_SOURCES
+from models.engagement import (
+    Band,
+    BandThresholds,
+    Basis,
+    GroupStats,
+    SourceStats,
+    StudentBenchmark,
+    Weights,
+    WindowFeatures,
+    quantile,
+)
+from models.events import SOURCES
+
+_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
+_BANDS: tuple[Band, ...] = (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+
+def stats_of(sorted_values: Floats) -> SourceStats:
+    """SourceStats.of for an already sorted numpy column (the same figures)."""
+    ordered: list[float] = sorted_values.tolist()
+    n = len(ordered)
+    if n == 0:
+        return SourceStats(0, None, None, None, None, False)
+    return SourceStats(
+        n=n,
+        mean=math.fsum(ordered) / n,
+        median=quantile(ordered, 0.5),
+        q1=quantile(ordered, 0.25),
+        q3=quantile(ordered, 0.75),
+        in_use=ordered[-1] > 0,
+    )
+
+
+def _ranks(sorted_values: Floats, values: Floats) -> tuple[Floats, Floats]:
+    """Mid-rank percentile (as engagement.percentile_rank) and share strictly below, vectorised."""
+    below = np.searchsorted(sorted_values, values, side="left")
+    equal = np.searchsorted(sorted_values, values, side="right") - below
+    n = len(sorted_values)
+    return 100.0 * (below + 0.5 * equal) / n, below / n
+
+
+@dataclass(frozen=True)
+class DayBenchmarks:
+    """Every member's standing on one day (row i is member i of the input).
+
+    percentiles holds NaN where the reference has None; raw_score is NaN where nothing compares.
+    """
+
+    student_ids: Sequence[str]
+    counts: Ints
+    attended: Ints
+    window: Ints
+    groups: list[GroupStats]
+    group_of: Ints
+    percentiles: Floats
+    activity_index: Floats
+    overall_percentile: Floats
+    below: Floats
+    raw_score: Floats
+    score: Floats
+    band_code: NDArray[np.int8]
+    has_activity: NDArray[np.bool_]
+
+    def band(self, i: int) -> Band:
+        return _BANDS[int(self.band_code[i])]
+
+    def low_engagement(
+        self, bottom_share: float, median_fraction: float, min_group_size: int
+    ) -> NDArray[np.bool_]:
+        """Where `engagement.low_engagement` holds (with skip_inactive), for everyone at once."""
+        sizes = np.array([g.n for g in self.groups], np.int64)[self.group_of]
+        medians = np.array([g.index.median or 0.0 for g in self.groups], np.float64)[self.group_of]
+        result: NDArray[np.bool_] = (
+            (sizes >= min_group_size)
+            & self.has_activity
+            & (self.below < bottom_share)
+            & (self.activity_index < median_fraction * medians)
+        )
+        return result
+
+    def student(self, i: int) -> StudentBenchmark:
+        """Member i's benchmark as the reference builds it."""
+        features = WindowFeatures(
+            tuple(int(v) for v in self.counts[i]), int(self.attended[i]), int(self.window[i])
+        )
+        ranks = self.percentiles[i].tolist()
+        return StudentBenchmark(
+            student_id=self.student_ids[i],
+            features=features,
+            group=self.groups[int(self.group_of[i])],
+            percentiles={s.value: None if math.isnan(r) else r for s, r in zip(SOURCES, ranks, strict=True)},
+            activity_index=float(self.activity_index[i]),
+            overall_percentile=float(self.overall_percentile[i]),
+            below=float(self.below[i]),
+            score=float(self.score[i]),
+            band=self.band(i),
+        )
+
+
+def _codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:
+    """Dense integer codes for keys, and the key of each code."""
+    mapping: dict[Hashable, int] = {}
+    codes = np.fromiter((mapping.setdefault(k, len(mapping)) for k in keys), np.int64, len(keys))
+    return codes, list(mapping)
+
+
+def benchmark_columns(
+    student_ids: Sequence[str],
+    counts: Ints,
+    attended: Ints,
+    window: Ints,
+    cohorts: Sequence[tuple[str, int, str]],
+    schools: Sequence[str],
+    weights: Weights | None = None,
+    min_cohort_size: int = 8,
+    thresholds: BandThresholds | None = None,
+) -> DayBenchmarks:
+    """benchmark_day for members given as columns: counts (n, N_SOURCES) over each member's window,
+    with sessions expected in the attendance column; attended (n); window days (n); each member's
+    cohort (programme, year, mode) and school."""
+    coded = GroupCodes.of(cohorts, schools)
+    return benchmark_coded(student_ids, counts, attended, window, coded, weights, min_cohort_size, thresholds)
+
+
+@dataclass(frozen=True)
+class GroupCodes:
+    """Each student's cohort, programme and school as dense integer codes, with the key of each code."""
+
+    codes: dict[Basis, Ints]
+    keys: dict[Basis, list[Hashable]]
+
+    @classmethod
+    def of(cls, cohorts: Sequence[tuple[str, int, str]], schools: Sequence[str]) -> GroupCodes:
+        by_level: dict[Basis, Sequence[Hashable]] = {
+            "cohort": cohorts,
+            "programme": [(c[0],) for c in cohorts],
+            "school": [(s,) for s in schools],
+        }
+        codes: dict[Basis, Ints] = {}
+        keys: dict[Basis, list[Hashable]] = {}
+        for level in _LEVELS:
+            codes[level], keys[level] = _codes(by_level[level])
+        return cls(codes, keys)
+
+    def subset(self, rows: Ints) -> GroupCodes:
+        """The codes of some students (keys unchanged: a code may then have nobody)."""
+        return GroupCodes({level: codes[rows] for level, codes in self.codes.items()}, self.keys)
+
+
+def benchmark_coded(
+    student_ids: Sequence[str],
+    counts: Ints,
+    attended: Ints,
+    window: Ints,
+    coded: GroupCodes,
+    weights: Weights | None = None,
+    min_cohort_size: int = 8,
+    thresholds: BandThresholds | None = None,
+) -> DayBenchmarks:
+    """benchmark_columns with the comparison groups already coded (the evaluator keeps them)."""
+    weights = weights or Weights()
+    limits = thresholds or BandThresholds()
+    n = len(student_ids)
+    codes, key_of = coded.codes, coded.keys
+    sizes = {level: np.bincount(codes[level], minlength=len(key_of[level])) for level in _LEVELS}
+    # The comparison group: the cohort if big enough, else the programme, else the school (level 0-2).
+    level_of = np.full(n, 2, np.int64)
+    level_of[sizes["programme"][codes["programme"]] >= min_cohort_size] = 1
+    level_of[sizes["cohort"][codes["cohort"]] >= min_cohort_size] = 0
+
+    values = counts.astype(np.float64)
+    expected = counts[:, ATTENDANCE]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values[:, ATTENDANCE] = np.where(expected > 0, np.minimum(1.0, attended / expected), np.nan)
+    source_weights = [weights.of(s) for s in SOURCES]
+
+    percentiles = np.full((n, N_SOURCES), np.nan)
+    index = np.zeros(n)
+    overall = np.zeros(n)
+    below = np.zeros(n)
+    raw = np.full(n, np.nan)
+    group_of = np.full(n, -1, np.int64)
+    groups: list[GroupStats] = []
+    for level_number, level in enumerate(_LEVELS):
+        chosen_here = level_of == level_number
+        if not chosen_here.any():
+            continue
+        order = np.argsort(codes[level], kind="stable")
+        ends = np.cumsum(sizes[level])
+        for code in np.unique(codes[level][chosen_here]).tolist():
+            pool = order[ends[code] - sizes[level][code] : ends[code]]
+            compared_here = level_of[pool] == level_number
+            members = pool[compared_here]
+            group = _benchmark_group(
+                level, key_of[level][code], pool, compared_here, values, source_weights,
+                percentiles, index, overall, below, raw,
+            )  # fmt: skip
+            group_of[members] = len(groups)
+            groups.append(group)
+
+    has_activity = (attended > 0) | (np.delete(counts, ATTENDANCE, axis=1) > 0).any(axis=1)
+    scored = ~np.isnan(raw)
+    score = np.where(scored & has_activity, raw, 0.0)
+    band_code = np.select(
+        [~(scored & has_activity), raw >= limits.high, raw >= limits.good, raw >= limits.partial],
+        [4, 0, 1, 2],
+        default=3,
+    ).astype(np.int8)
+    return DayBenchmarks(
+        student_ids, counts, attended, window, groups, group_of, percentiles, index, overall, below,
+        raw, score, band_code, has_activity,
+    )  # fmt: skip
+
+
+def _benchmark_group(
+    level: Basis,
+    key: Hashable,
+    pool: Ints,
+    compared_here: NDArray[np.bool_],
+    values: Floats,
+    source_weights: list[float],
+    percentiles: Floats,
+    index: Floats,
+    overall: Floats,
+    below: Floats,
+    raw: Floats,
+) -> GroupStats:
+    """One group's statistics from its pool; fills the columns of the members compared within it."""
+    pool_values = values[pool]
+    stats: dict[str, SourceStats] = {}
+    sorted_columns: list[Floats] = []
+    for column, source in enumerate(SOURCES):
+        col = pool_values[:, column]
+        ordered = np.sort(col[~np.isnan(col)])
+        sorted_columns.append(ordered)
+        stats[source.value] = stats_of(ordered)
+
+    # Activity index of every pool member (engagement.activity_index): sources in order, skipping
+    # those without a group mean, a value or a weight; adding 0.0 instead of skipping keeps the sums.
+    total = np.zeros(len(pool))
+    weight_sum = np.zeros(len(pool))
+    for column, source in enumerate(SOURCES):
+        mean = stats[source.value].mean if stats[source.value].in_use else None
+        weight = source_weights[column]
+        if mean is None or mean <= 0 or weight <= 0:
+            continue
+        col = pool_values[:, column]
+        valid = ~np.isnan(col)
+        total = total + np.where(valid, weight * col / mean, 0.0)
+        weight_sum = weight_sum + np.where(valid, weight, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pool_index = np.where(weight_sum > 0, total / weight_sum, 0.0)
+    index_sorted = np.sort(pool_index)
+    group = GroupStats(level, tuple(key), len(pool), stats, stats_of(index_sorted))  # type: ignore[arg-type]
+    members = pool[compared_here]
+    if not len(members):
+        return group
+
+    member_index = pool_index[compared_here]
+    index[members] = member_index
+    overall[members], below[members] = _ranks(index_sorted, member_index)
+    score_total = np.zeros(len(members))
+    score_weights = np.zeros(len(members))
+    for column, source in enumerate(SOURCES):
+        if not stats[source.value].in_use:
+            continue
+        value = values[members, column]
+        valid = ~np.isnan(value)
+        rank = np.full(len(members), np.nan)
+        rank[valid] = _ranks(sorted_columns[column], value[valid])[0]
+        percentiles[members, column] = rank
+        weight = source_weights[column]
+        if weight > 0:
+            score_total = score_total + np.where(valid, weight * rank, 0.0)
+            score_weights = score_weights + np.where(valid, weight, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw[members] = np.where(score_weights > 0, score_total / score_weights, np.nan)
+    return group

@@ -1,0 +1,119 @@
+"""The columnar benchmarks equal the reference (engagement.benchmark_day) exactly, on random days."""
+
+import random
+
+import numpy as np
+import pytest
+
+from models.activity import ATTENDANCE, N_SOURCES, ActivityColumns, StudentActivity, day_figures
+from models.benchmarks import benchmark_columns
+from models.engagement import (
+    BandThresholds,
+    Member,
+    Weights,
+    WindowFeatures,
+    benchmark_day,
+    low_engagement,
+    student_features,
+)
+
+
+def random_members(seed: int, n: int) -> list[Member]:
+    """Students over programmes, years, modes and schools of very different sizes (some cohorts fall
+    back to programme or school), with sparse, tied and zero counts and attendance of every kind."""
+    rng = random.Random(seed)
+    programmes = [(f"P{p}", f"School{p % 3}") for p in range(rng.randint(1, 6))]
+    members = []
+    for i in range(n):
+        programme, school = rng.choice(programmes)
+        cohort = (programme, rng.choice([1, 1, 1, 2, 3]), rng.choice(["FT", "FT", "PT"]))
+        counts = [rng.choice([0, 0, 1, 2, 3, rng.randint(0, 60)]) for _ in range(N_SOURCES)]
+        if rng.random() < 0.1:
+            counts = [0] * N_SOURCES
+        attended = rng.randint(0, counts[ATTENDANCE])
+        window = 21 if cohort[2] == "PT" else 7
+        members.append(Member(f"s{i}", cohort, school, WindowFeatures(tuple(counts), attended, window)))
+    return members
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_columns_equal_the_reference_bit_for_bit(seed: int) -> None:
+    members = random_members(seed, random.Random(seed).randint(1, 400))
+    weights = Weights(library=0.0) if seed % 4 == 3 else Weights()
+    thresholds = BandThresholds(high=70, good=50, partial=30) if seed % 3 == 2 else None
+    minimum = [8, 3, 20][seed % 3]
+    reference = benchmark_day(members, weights, minimum, thresholds)
+    columns = benchmark_columns(
+        [m.student_id for m in members],
+        np.array([m.features.counts for m in members], np.int64).reshape(-1, N_SOURCES),
+        np.array([m.features.attended for m in members], np.int64),
+        np.array([m.features.window_days for m in members], np.int64),
+        [m.cohort for m in members],
+        [m.school for m in members],
+        weights,
+        minimum,
+        thresholds,
+    )
+    holds = columns.low_engagement(0.1, 0.5, minimum)
+    for i, member in enumerate(members):
+        expected = reference[member.student_id]
+        assert columns.student(i) == expected
+        assert bool(holds[i]) is low_engagement(expected, 0.1, 0.5, minimum).holds
+
+
+def test_no_members_gives_no_groups() -> None:
+    empty = np.zeros((0, N_SOURCES), np.int64)
+    columns = benchmark_columns([], empty, np.zeros(0, np.int64), np.zeros(0, np.int64), [], [])
+    assert columns.groups == []
+    assert columns.low_engagement(0.1, 0.5, 8).size == 0
+
+
+def test_activity_columns_equal_each_states_own_reads() -> None:
+    rng = random.Random(5)
+    states: list[StudentActivity | None] = []
+    for _ in range(300):
+        if rng.random() < 0.2:
+            states.append(None)
+            continue
+        days = {
+            700_000 + rng.randrange(40): [rng.choice([0, 0, 1, 4]) for _ in range(N_SOURCES + 1)]
+            for _ in range(rng.randrange(12))
+        }
+        last = max(days) if days and rng.random() < 0.8 else (700_050 if rng.random() < 0.5 else None)
+        states.append(StudentActivity(days=days, last_active=last))
+    columns = ActivityColumns(states)
+    lengths = np.array([rng.choice([7, 21]) for _ in states], np.int64)
+    for day in (699_990, 700_010, 700_025, 700_045, 700_060):
+        totals = columns.window_totals(day, lengths)
+        last = columns.last_active_on_or_before(day)
+        for i, state in enumerate(states):
+            reference = student_features(state, day, int(lengths[i]))
+            assert tuple(totals[i, :N_SOURCES]) == reference.counts
+            assert totals[i, N_SOURCES] == reference.attended
+            own = state.last_active_on_or_before(day) if state is not None else None
+            assert last[i] == (-1 if own is None else own)
+
+
+def test_day_figures_in_chunks_equal_the_whole() -> None:
+    rng = random.Random(9)
+    states: list[StudentActivity | None] = [
+        None
+        if rng.random() < 0.1
+        else StudentActivity(
+            days={
+                700_000 + rng.randrange(30): [rng.randrange(3) for _ in range(N_SOURCES + 1)]
+                for _ in range(5)
+            },
+            last_active=700_000 + rng.randrange(35),
+        )
+        for _ in range(500)
+    ]
+    lengths = np.array([rng.choice([7, 21]) for _ in states], np.int64)
+    whole = ActivityColumns(states)
+    for day in (700_012, 700_031):
+        chunked = day_figures(states, day, lengths, 14, chunk=37)
+        assert (chunked.window == whole.window_totals(day, lengths)).all()
+        recent = whole.window_totals(day, np.full(len(states), 14, np.int64))
+        assert (chunked.attended == recent[:, N_SOURCES]).all()
+        assert (chunked.expected == recent[:, ATTENDANCE]).all()
+        assert (chunked.last == whole.last_active_on_or_before(day)).all()
