@@ -114,7 +114,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password")
     smtp_from: str = Field("LDE <lde@localhost>", description="From address of reports and alerts")
     smtp_timeout_seconds: float = Field(30.0, gt=0, description="SMTP connect and command timeout")
-    alert_email_roles: list[str] = Field(
+    alert_email_roles: list[
+        Literal["personal_tutor", "programme_leader", "director_of_school", "student_engagement_officer"]
+    ] = Field(
         default_factory=lambda: [
             "personal_tutor",
             "programme_leader",
