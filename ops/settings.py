@@ -18,6 +18,9 @@ from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
 
+StaffRole = Literal["personal_tutor", "programme_leader", "director_of_school", "student_engagement_officer"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LDE_", frozen=True, extra="ignore")
 
@@ -114,10 +117,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password")
     smtp_from: str = Field("LDE <lde@localhost>", description="From address of reports and alerts")
     smtp_timeout_seconds: float = Field(30.0, gt=0, description="SMTP connect and command timeout")
-    alert_email_roles: list[
-        Literal["personal_tutor", "programme_leader", "director_of_school", "student_engagement_officer"]
-    ] = Field(
-        default_factory=lambda: [
+    alert_email_roles: list[StaffRole] = Field(
+        default_factory=lambda: [  # type: ignore[arg-type, return-value]
             "personal_tutor",
             "programme_leader",
             "director_of_school",
