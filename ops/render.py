@@ -20,6 +20,7 @@ from datetime import date
 
 from fpdf import FPDF
 
+from models.access import Role
 from models.alerts import Alert
 from models.reports import (
     REPORT_SOURCES,
@@ -117,6 +118,7 @@ class Renderer:
         self.group_label = group_label
         self._html: dict[str, str] = {}
         self._text: dict[str, str] = {}
+        self._pdf: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
 
     # -- student fragments -------------------------------------------------------------------------
     def student_html(self, s: StudentWeek, programme: ProgrammeWeek | None, weeks: Sequence[date]) -> str:
@@ -309,7 +311,19 @@ class Renderer:
         return "\n".join(out) + "\n"
 
     def pdf(self, report: WeeklyReport) -> bytes:
-        return PdfReport(report, self._intro(report)).render()
+        """The PDF. Staff whose only roles cover whole groups (programme, school, institution) get a
+        PDF headed by the scope rather than their name, so that identical scopes (the engagement
+        officers all see the institution) are drawn once and shared; tutors' PDFs name them."""
+        title, who, lead = self._intro(report)
+        staff = report.staff
+        if staff.operator or Role.PERSONAL_TUTOR in staff.roles:
+            return PdfReport(report, (title, who, lead)).render()
+        key = (report.label, staff.describe(), tuple(report.student_ids))
+        cached = self._pdf.get(key)
+        if cached is None:
+            cached = PdfReport(report, (title, f"Scope: {staff.describe()}", lead)).render()
+            self._pdf[key] = cached
+        return cached
 
 
 # -- PDF ---------------------------------------------------------------------------------------------
