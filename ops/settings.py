@@ -17,7 +17,6 @@ from models.engagement import EngagementSettings, Weights
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
-
 StaffRole = Literal["personal_tutor", "programme_leader", "director_of_school", "student_engagement_officer"]
 
 

@@ -11,7 +11,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -27,7 +27,7 @@ class Inbox:
 
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append((list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
         return "250 OK"
@@ -60,7 +60,7 @@ def webhook_server(fail_first: int = 0) -> Iterator[tuple[Hooks, str]]:
     hooks = Hooks(fail_first=fail_first)
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             hooks.calls += 1
             if hooks.calls <= hooks.fail_first:
@@ -89,10 +89,8 @@ def pdf_text(data: bytes) -> str:
     out = []
     for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
         raw = match.group(1)
-        try:
+        with suppress(zlib.error):
             raw = zlib.decompress(raw)
-        except zlib.error:
-            pass
         out += [s.decode("latin-1") for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", raw)]
     return "\n".join(out)
 
