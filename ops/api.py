@@ -20,11 +20,13 @@ class ServiceClient:
         self.base = settings.service_url
         self.timeout = timeout
 
-    def get(self, path: str) -> Any:
-        return self._call(urllib.request.Request(self.base + path))
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        return self._call(urllib.request.Request(self.base + path, headers=headers or {}))
 
-    def post(self, path: str, body: bytes = b"") -> Any:
-        return self._call(urllib.request.Request(self.base + path, data=body, method="POST"))
+    def post(self, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+        return self._call(
+            urllib.request.Request(self.base + path, data=body, method="POST", headers=headers or {})
+        )
 
     def _call(self, request: urllib.request.Request) -> Any:
         path = request.full_url[len(self.base) :]

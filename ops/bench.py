@@ -475,6 +475,103 @@ def bench_daily_job(results: Results, work: Path, students: int, days: int) -> N
         store.close()
 
 
+def bench_reports(results: Results, work: Path, students: int, staff: int) -> None:
+    """Weekly reports for every member of staff: load, cut, render (HTML, text, PDF) and write."""
+    from models.access import Role, StaffRow
+    from ops.reports import FolderDelivery, ReportJob
+    from sinks import clickhouse
+
+    settings = Settings(data_dir=work / "reports")
+    store = clickhouse.ClickHouseStore(clickhouse.connect(settings))
+    week = date(2026, 11, 16)
+    try:
+        clickhouse.migrate(store.client)
+        started = time.perf_counter()
+        seos, directors, leaders = 5, 15, 100
+        tutors = staff - seos - directors - leaders
+        store.command(
+            f"""INSERT INTO students SELECT concat('R', toString(number)), 'Given',
+                concat('Family', toString(number)), '', concat('P', toString(number % {leaders})),
+                'Programme',
+                concat('School ', toString(number % {leaders} % {directors})),
+                number % 3 + 1, if(number % 5 = 0, 'PT', 'FT'), 'active', toDate('2025-09-22'), NULL,
+                concat('T', toString(number % {tutors})), now64() FROM numbers({students})"""
+        )
+        store.command(
+            f"""INSERT INTO activity_daily SELECT concat('R', toString(number % {students})),
+                toDate('2026-09-28') + 3 * intDiv(number, {students} * 3),
+                ['vle','eresource','attendance'][intDiv(number, {students}) % 3 + 1],
+                1 + number % 7, number % 2, 1 FROM numbers({students} * 3 * 19)"""
+        )
+        store.command(
+            f"""INSERT INTO daily_scores SELECT concat('R', toString(number)), toDate('2026-11-22'),
+                number % 100, ['Low','Partial','Good','High','None'][number % 5 + 1], 'cohort', number % 100,
+                now64() FROM numbers({students})"""
+        )
+        store.command(
+            f"""INSERT INTO alerts (alert_id, student_id, rule, raised_on, episode_start, days_silent,
+                programme_code, year_of_study, mode, school, personal_tutor_id, explanation, created_at)
+                SELECT toString(number), concat('R', toString(number * 33)), 'no_engagement',
+                toDate('2026-11-18'), toDate('2026-11-11'), 7, '', 1, 'FT', '', '',
+                'No recorded activity of any kind for 7 days.', now64() FROM numbers({students // 33})"""
+        )
+        rows = [
+            StaffRow(
+                staff_id=f"T{i}",
+                name=f"Tutor {i}",
+                email=f"t{i}@x.ac.uk",
+                role=Role.PERSONAL_TUTOR,
+                scope="tutees",
+            )
+            for i in range(tutors)
+        ]
+        rows += [
+            StaffRow(
+                staff_id=f"L{i}",
+                name=f"Leader {i}",
+                email=f"l{i}@x.ac.uk",
+                role=Role.PROGRAMME_LEADER,
+                scope=f"programme:P{i}",
+            )
+            for i in range(leaders)
+        ]
+        rows += [
+            StaffRow(
+                staff_id=f"D{i}",
+                name=f"Director {i}",
+                email=f"d{i}@x.ac.uk",
+                role=Role.DIRECTOR_OF_SCHOOL,
+                scope=f"school:School {i}",
+            )
+            for i in range(directors)
+        ]
+        rows += [
+            StaffRow(
+                staff_id=f"E{i}",
+                name=f"Officer {i}",
+                email=f"e{i}@x.ac.uk",
+                role=Role.STUDENT_ENGAGEMENT_OFFICER,
+                scope="institution",
+            )
+            for i in range(seos)
+        ]
+        store.write_staff(rows, datetime.now(UTC))
+        load = time.perf_counter() - started
+        delivery = FolderDelivery(work / "reports-out")
+        run = ReportJob(store, settings).run(week, delivery)
+        size = sum(p.stat().st_size for p in delivery.written) / 1e6
+        results.add(
+            f"weekly reports, {students:,} students and {run.reports:,} staff "
+            f"({run.students:,} student entries)",
+            f"{run.seconds['total']:.1f} s",
+            f"floor 120 s; load {run.seconds['load']:.1f} s, render {run.seconds['render']:.1f} s, "
+            f"write {run.seconds['deliver']:.1f} s; {size:,.0f} MB of HTML, text and PDF; "
+            f"data set-up {load:.0f} s",
+        )
+    finally:
+        store.close()
+
+
 def versions() -> str:
     names = ["faust-streaming", "aiokafka", "kafka-python", "clickhouse-connect", "chdb", "pydantic", "redis"]
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
@@ -506,12 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="LDE benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the harness")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="pipeline evaluator sink ingest job (default: all)"
+        "--only", nargs="*", default=None, help="pipeline evaluator sink ingest job reports (default: all)"
     )
     parser.add_argument("--out", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     quick = args.quick
-    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job"])
+    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job", "reports"])
     work = Path(tempfile.mkdtemp(prefix="lde-bench-"))
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=work, partitions=8)
     results = Results()
@@ -531,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_ingest(results, settings, work, 50_000 if quick else 1_000_000)
         if "job" in only:
             bench_daily_job(results, work, 3_000 if quick else 30_000, 60 if quick else 365)
+        if "reports" in only:
+            bench_reports(results, work, 3_000 if quick else 30_000, 150 if quick else 1_500)
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -102,12 +102,51 @@ def _service(settings: Settings) -> ServiceClient | None:
     return client if client.running() else None
 
 
-def _alerts_rows(settings: Settings) -> tuple[list[dict[str, Any]], str]:
+STAFF_HEADER = "X-LDE-Staff"
+
+
+class RefusedRead(Exception):
+    """The access policy refused a read; carries the exit code (3 denied, 2 unknown staff or student)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _as_header(staff_id: str | None) -> dict[str, str]:
+    return {STAFF_HEADER: staff_id} if staff_id else {}
+
+
+def _refusal(answer: Any) -> None:
+    """Turn the service's JSON refusal ({"error", "status"}) into a RefusedRead."""
+    if isinstance(answer, dict) and "error" in answer and "status" in answer:
+        raise RefusedRead(str(answer["error"]), 3 if answer["status"] in (401, 403) else 2)
+
+
+def _viewer(settings: Settings, store: Any, staff_id: str | None) -> Any:
+    """The access policy's viewer for a direct (no service) read."""
+    from models.access import IdentityRequired, UnknownStaff
+    from ops.reports import load_directory
+
+    try:
+        return load_directory(store).viewer(staff_id, settings.operator_access)
+    except UnknownStaff as error:
+        raise RefusedRead(str(error), 2) from None
+    except IdentityRequired as error:
+        raise RefusedRead(str(error), 3) from None
+
+
+def _alerts_rows(settings: Settings, staff_id: str | None = None) -> tuple[list[dict[str, Any]], str]:
     client = _service(settings)
     if client is not None:
-        return client.get("/v1/alerts"), f"from the running service at {settings.service_url}"
+        rows = client.get("/v1/alerts", headers=_as_header(staff_id))
+        _refusal(rows)
+        return rows, f"from the running service at {settings.service_url}"
+    from ops.personal import alerts_view
+
     store, where = _direct_store(settings)
-    return json.loads(json.dumps(store.alerts(), default=str)), where
+    viewer = _viewer(settings, store, staff_id)
+    return json.loads(json.dumps(alerts_view(store, viewer, "cli"), default=str)), where
 
 
 def cmd_db_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -177,7 +216,7 @@ def cmd_privacy_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
-    rows, where = _alerts_rows(settings)
+    rows, where = _alerts_rows(settings, args.as_staff)
     if args.format == "jsonl":
         for row in rows:
             print(json.dumps(row))
@@ -240,18 +279,176 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.student import render_text, student_report
+    from ops.student import render_text
 
     client = _service(settings)
     if client is not None:
-        report = client.get(f"/v1/students/{args.student_id}")
-        report = report if report.get("student_id") else None
+        report = client.get(f"/v1/students/{args.student_id}", headers=_as_header(args.as_staff))
+        _refusal(report)
+    else:
+        from models.access import AccessDenied
+        from ops.personal import student_view
+        from ops.reports import UnknownStudent
+
+        store, _ = _direct_store(settings)
+        viewer = _viewer(settings, store, args.as_staff)
+        try:
+            report = student_view(store, viewer, args.student_id, "cli")
+        except UnknownStudent as error:
+            raise RefusedRead(str(error), 2) from None
+        except AccessDenied as error:
+            raise RefusedRead(str(error), 3) from None
+    print(json.dumps(report, indent=2, default=str) if args.format == "json" else render_text(report))
+    return 0
+
+
+def cmd_staff_load(settings: Settings, args: argparse.Namespace) -> int:
+    from models.access import read_staff_csv
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    rows, errors = read_staff_csv(path)
+    if errors:
+        for error in errors:
+            print(f"  invalid {path}:{error.line}: {error.reason}", file=sys.stderr)
+        return _fail(f"{path}: {len(errors)} invalid rows; nothing loaded (the directory is unchanged)", 1)
+    client = _service(settings)
+    if client is not None:
+        answer = client.post("/v1/staff", path.read_bytes(), headers={"Content-Type": "text/csv"})
+        if "error" in answer:
+            return _fail(f"{path}: {answer['error']}; nothing loaded", 1)
+        count, where = answer["staff"], f"in the running service at {settings.service_url}"
+    else:
+        from ops.personal import load_staff_rows
+
+        store, where = _direct_store(settings)
+        try:
+            count = len(load_staff_rows(store, rows))
+        except ValueError as error:
+            return _fail(f"{path}: {error}; nothing loaded", 1)
+    print(
+        f"staff: {count} members with {len(rows)} roles loaded ({where}); earlier loads are kept as history"
+    )
+    return 0
+
+
+def _week(text: str | None, settings: Settings) -> Any:
+    from datetime import UTC, datetime
+
+    from models.reports import last_complete_week, parse_week
+    from models.timebuckets import zone
+
+    if text:
+        return parse_week(text)
+    return last_complete_week(datetime.now(UTC).astimezone(zone(settings.timezone)).date())
+
+
+def cmd_report_weekly(settings: Settings, args: argparse.Namespace) -> int:
+    import shutil
+
+    from models.access import UnknownStaff
+    from models.reports import BadWeek, week_label
+    from ops.reports import FolderDelivery, NoStaffDirectory, ReportJob, smtp_delivery
+    from sinks.mail import DeliveryError
+
+    try:
+        week = _week(args.week, settings)
+    except BadWeek as error:
+        return _fail(str(error))
+    if not args.out and not args.send:
+        return _fail("say where the reports go: --out DIR, or --send to email them")
+    client = _service(settings)
+    if client is not None:
+        query = f"?week={week_label(week)}&delivery={'smtp' if args.send else 'folder'}"
+        query += "".join(f"&staff={s}" for s in args.staff or [])
+        run = client.post("/v1/reports/weekly" + query)
+        if "error" in run:
+            return _fail(str(run["error"]))
+        where = f"by the running service at {settings.service_url}"
+        if args.out:
+            out = Path(args.out) / week_label(week)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in run.get("files", []):
+                shutil.copy2(name, out / Path(name).name)
+    else:
+        store, where = _direct_store(settings)
+        try:
+            delivery = smtp_delivery(settings) if args.send else FolderDelivery(Path(args.out))
+            run = ReportJob(store, settings).run(week, delivery, args.staff).as_dict()
+        except (NoStaffDirectory, UnknownStaff, DeliveryError) as error:
+            return _fail(str(error))
+    target = "emailed" if args.send else f"written to {Path(args.out) / run['week']}"
+    print(
+        f"weekly reports {run['week']}: {run['delivered']} of {run['reports']} {target} "
+        f"({run['students']} student entries; {where}; {run['seconds'].get('total', 0):.1f} s)"
+    )
+    for staff_id, reason in sorted(run["failures"].items()):
+        print(f"  FAILED {staff_id}: {reason}", file=sys.stderr)
+    return 1 if run["failures"] else 0
+
+
+def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
+    import base64
+
+    from models.access import AccessDenied
+    from models.reports import BadWeek, week_label
+    from ops.reports import UnknownStudent, render_student_report, student_report
+
+    try:
+        week = _week(args.week, settings)
+    except BadWeek as error:
+        return _fail(str(error))
+    client = _service(settings)
+    if client is not None:
+        answer = client.get(
+            f"/v1/reports/student/{args.student_id}?week={week_label(week)}",
+            headers=_as_header(args.as_staff),
+        )
+        _refusal(answer)
+        files: dict[str, Any] = {"html": answer["html"], "txt": answer["txt"]}
+        files["pdf"] = base64.b64decode(answer["pdf_base64"])
     else:
         store, _ = _direct_store(settings)
-        report = student_report(store, args.student_id)
-    if report is None:
-        return _fail(f"no student {args.student_id} on the roster")
-    print(json.dumps(report, indent=2, default=str) if args.format == "json" else render_text(report))
+        viewer = _viewer(settings, store, args.as_staff)
+        try:
+            report = student_report(store, args.student_id, week, viewer, "cli", settings.min_cohort_size)
+        except UnknownStudent as error:
+            raise RefusedRead(str(error), 2) from None
+        except AccessDenied as error:
+            raise RefusedRead(str(error), 3) from None
+        files = render_student_report(report)
+    if not args.out:
+        print(files["txt"], end="")
+        return 0
+    from sinks.mail import write_files
+
+    paths = write_files(Path(args.out), f"lde-student-{args.student_id}-{week_label(week)}", files)
+    print("student report written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from ops.personal import export_anonymised, export_text
+
+    try:
+        first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)
+    except ValueError as error:
+        return _fail(f"--from/--to: {error} (write dates as YYYY-MM-DD)")
+    if last < first:
+        return _fail("--to is before --from")
+    kind = "jsonl" if args.out.endswith(".jsonl") else "csv"
+    client = _service(settings)
+    if client is not None:
+        rows = client.get(f"/v1/export/anonymised?from={first}&to={last}", headers=_as_header(args.as_staff))
+        _refusal(rows)
+    else:
+        store, _ = _direct_store(settings)
+        rows = export_anonymised(store, first, last, _viewer(settings, store, args.as_staff), "cli")
+    Path(args.out).write_text(export_text(rows, kind), encoding="utf-8")
+    print(f"anonymised export: {len(rows)} cohort x week x source rows from {first} to {last} in {args.out}")
     return 0
 
 
@@ -299,8 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="path, or - for standard input")
     p.set_defaults(func=cmd_ingest)
 
+    as_help = "the member of staff reading (the access policy applies; default: the operator)"
     p = sub.add_parser("alerts", help="list alerts")
     p.add_argument("--format", choices=("table", "jsonl"), default="table")
+    p.add_argument("--as", dest="as_staff", metavar="STAFF_ID", help=as_help)
     p.set_defaults(func=cmd_alerts)
 
     db = sub.add_parser("db", help="ClickHouse schema").add_subparsers(dest="action", required=True)
@@ -325,7 +524,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = student.add_parser("show", help="band, score, activity against comparable students, alerts")
     p.add_argument("student_id")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--as", dest="as_staff", metavar="STAFF_ID", help=as_help)
     p.set_defaults(func=cmd_student_show)
+
+    staff = sub.add_parser("staff", help="staff directory").add_subparsers(dest="action", required=True)
+    p = staff.add_parser(
+        "load", help="replace the staff directory from a CSV (staff_id,name,email,role,scope)"
+    )
+    p.add_argument("file")
+    p.set_defaults(func=cmd_staff_load)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
+    p = report.add_parser("weekly", help="each member of staff's weekly report (HTML, text, PDF)")
+    p.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week)")
+    p.add_argument("--staff", nargs="+", metavar="STAFF_ID", help="only these members of staff")
+    p.add_argument("--out", help="write the reports into DIR/WEEK/")
+    p.add_argument("--send", action="store_true", help="email them through LDE_SMTP_*")
+    p.set_defaults(func=cmd_report_weekly)
+    p = report.add_parser("student", help="a student's own report: their figures against averages only")
+    p.add_argument("student_id")
+    p.add_argument("--week", help="ISO week (default: the last complete week)")
+    p.add_argument("--out", help="write HTML, text and PDF into DIR (default: text to standard output)")
+    p.add_argument("--as", dest="as_staff", metavar="STAFF_ID", help=as_help)
+    p.set_defaults(func=cmd_report_student)
+
+    export = sub.add_parser("export", help="data for third parties").add_subparsers(
+        dest="action", required=True
+    )
+    p = export.add_parser("anonymised", help="cohort-level trends, no identifiers, disclosure-controlled")
+    p.add_argument("--from", dest="first", required=True, help="first day (YYYY-MM-DD)")
+    p.add_argument("--to", dest="last", required=True, help="last day (YYYY-MM-DD)")
+    p.add_argument("--out", required=True, help="FILE.csv (or FILE.jsonl)")
+    p.add_argument("--as", dest="as_staff", metavar="STAFF_ID", help="who exports (audited)")
+    p.set_defaults(func=cmd_export_anonymised)
 
     p = sub.add_parser("quality", help="alert recall/precision against the simulator's ground truth")
     p.add_argument("--students", type=int, default=2000)
@@ -367,6 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(settings, args))
     except StackError as error:
         return _fail(str(error))
+    except RefusedRead as error:
+        return _fail(str(error), error.code)
     except KeyboardInterrupt:
         return 130
 

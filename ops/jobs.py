@@ -215,6 +215,13 @@ class DailyJob:
                     "SETTINGS mutations_sync = 2",
                     {"ids": erase},
                 )
+            # The access audit keeps who read what and when, but no longer whom (issue 6).
+            self.store.command(
+                "ALTER TABLE access_audit UPDATE student_ids = "
+                "arrayFilter(x -> NOT has({ids:Array(String)}, x), student_ids) "
+                "WHERE hasAny(student_ids, {ids:Array(String)}) SETTINGS mutations_sync = 2",
+                {"ids": erase},
+            )
             counts["redis_keys"] = self.ledger.forget(erase)
         return {"students": len(erase), "rows": counts}
 

@@ -105,3 +105,21 @@ class Metrics:
         self.caught_up = Gauge(
             "lde_caught_up", "1 once the worker has consumed what was in its partitions at start", registry=r
         )
+        self.alert_deliveries = Counter(
+            "lde_alert_deliveries_total",
+            "Alert deliveries by channel (email, webhook) and outcome: sent, retried, failed, duplicate",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.weekly_reports = Counter(
+            "lde_weekly_reports_total",
+            "Weekly reports by outcome: delivered, failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.personal_data_reads = Counter(
+            "lde_personal_data_reads_total",
+            "Audited reads of personal data by action and outcome (allowed, denied)",
+            ["action", "outcome"],
+            registry=r,
+        )

@@ -17,6 +17,8 @@ from models.engagement import EngagementSettings, Weights
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
+StaffRole = Literal["personal_tutor", "programme_leader", "director_of_school", "student_engagement_officer"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LDE_", frozen=True, extra="ignore")
@@ -85,6 +87,55 @@ class Settings(BaseSettings):
     compact_after_days: int = Field(56, ge=7, description="per-student daily rows older than this go weekly")
     daily_job_time: str = Field("02:30", pattern=r"^\d{2}:\d{2}$", description="local time of the daily job")
 
+    # -- access, reports and alert delivery (issue 6) ------------------------------------------------
+    operator_access: bool = Field(
+        True,
+        description="a command or request without a staff identity (--as / X-LDE-Staff) acts as the "
+        "operator, sees every student and is audited as 'operator'; false: every read must name staff",
+    )
+    report_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        "mon", description="day of the scheduled weekly reports (they cover the week just ended)"
+    )
+    report_time: str = Field(
+        "07:00", pattern=r"^\d{2}:\d{2}$", description="local time of the weekly reports"
+    )
+    report_delivery: Literal["folder", "smtp"] = Field(
+        "folder",
+        description="folder: write the reports under LDE_REPORT_DIR; smtp: email each member of staff",
+    )
+    report_dir: Path | None = Field(None, description="where reports are written (default DATA_DIR/reports)")
+    report_email_max_students: int = Field(
+        25, ge=1, description="students shown in a report email; the attached PDF lists everyone"
+    )
+    smtp_host: str = Field("", description="SMTP server; empty = no email (alerts by webhook only)")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="SMTP transport security"
+    )
+    smtp_user: str = Field("", description="SMTP login (empty: no login)")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password")
+    smtp_from: str = Field("LDE <lde@localhost>", description="From address of reports and alerts")
+    smtp_timeout_seconds: float = Field(30.0, gt=0, description="SMTP connect and command timeout")
+    alert_email_roles: list[StaffRole] = Field(
+        default_factory=lambda: [  # type: ignore[arg-type, return-value]
+            "personal_tutor",
+            "programme_leader",
+            "director_of_school",
+            "student_engagement_officer",
+        ],
+        description="roles whose members get each alert by email, JSON list (all four by default)",
+    )
+    alert_webhook_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="JSON list of URLs that get each alert as a JSON POST (Teams, Slack...)",
+    )
+    alert_delivery_attempts: int = Field(
+        5, ge=1, description="tries per alert delivery before it counts as failed"
+    )
+    alert_delivery_backoff_seconds: float = Field(
+        1.0, gt=0, description="wait before the first retry; doubles per try, at most 60 s"
+    )
+
     # -- stream and sinks ------------------------------------------------------------------------
     batch_max_messages: int = Field(500, ge=1, description="messages per stream batch")
     batch_max_seconds: float = Field(0.25, gt=0, description="longest wait to fill a stream batch")
@@ -123,6 +174,10 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def reports_path(self) -> Path:
+        return (self.report_dir or self.data_dir / "reports").resolve()
 
     @property
     def chdb_path(self) -> Path:

@@ -20,6 +20,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from models.access import AuditEntry, StaffRow
 from models.activity import ATTENDED, N_SOURCES
 from models.alerts import Alert
 from models.events import SOURCES
@@ -190,6 +191,25 @@ MIGRATIONS.append(
                 updated_at DateTime64(3, 'UTC')
             ) ENGINE = ReplacingMergeTree(updated_at)
             ORDER BY (day, basis, group_key, source)""",
+        ],
+    )
+)
+
+MIGRATIONS.append(
+    (
+        4,
+        [
+            # The staff directory (issue 6). Every load is kept with its time: readers take the latest
+            # load, and the history says who could see whom when (for audits of past access).
+            """CREATE TABLE IF NOT EXISTS staff (
+                staff_id String,
+                name String,
+                email String,
+                role LowCardinality(String),
+                scope String,
+                loaded_at DateTime64(3, 'UTC')
+            ) ENGINE = MergeTree
+            ORDER BY (loaded_at, staff_id)""",
         ],
     )
 )
@@ -436,6 +456,35 @@ class ClickHouseStore:
             {"s": student_id},
         )
         return {(d, s): (e, a) for d, s, e, a in rows}
+
+    # -- staff and audit (issue 6) -------------------------------------------------------------------
+    def write_staff(self, rows: Iterable[StaffRow], loaded_at: datetime) -> int:
+        """Replace the staff directory: a new load, which readers take over every earlier one."""
+        out = [(r.staff_id, r.name, r.email, r.role.value, r.scope, loaded_at) for r in rows]
+        self.insert("staff", out, ("staff_id", "name", "email", "role", "scope", "loaded_at"))
+        return len(out)
+
+    def staff_rows(self) -> list[StaffRow]:
+        """The latest staff load (empty when none was loaded)."""
+        rows = self.query(
+            "SELECT staff_id, name, email, role, scope FROM staff "
+            "WHERE loaded_at = (SELECT max(loaded_at) FROM staff) ORDER BY staff_id, role, scope"
+        )
+        return [
+            StaffRow(staff_id=i, name=n, email=e, role=r, scope=s)  # type: ignore[arg-type]
+            for i, n, e, r, s in rows
+        ]
+
+    def write_audit(self, entries: Iterable[AuditEntry]) -> None:
+        """Append audit entries (who read which students' personal data, when, through what)."""
+        self.insert(
+            "access_audit",
+            [(e.at, e.staff_id, e.action.value, e.via, list(e.student_ids)) for e in entries],
+            ("at", "staff_id", "action", "via", "student_ids"),
+        )
+
+    def audit_rows(self) -> list[tuple[Any, ...]]:
+        return self.query("SELECT at, staff_id, action, via, student_ids FROM access_audit ORDER BY at")
 
 
 STUDENT_COLUMNS = (

@@ -64,3 +64,66 @@ class AlertLedger:
                 if keys:
                     deleted += int(self.client.delete(*keys))
         return deleted
+
+
+class DeliveryLedger:
+    """Which alert deliveries happened (alert id x channel x recipient), so none is made twice.
+
+    A delivery is claimed before it is attempted (SET NX with a lease), confirmed when the server
+    accepted it, and released when it finally failed (so that a later re-consumption may try again).
+    Across restarts and workers the claim makes the delivery happen at most once; the one window left
+    is a crash after the server accepted the message and before the claim became 'sent', after which
+    the lease expires and a re-consumed alert could be delivered again.
+
+    Keys start with the alert ledger's prefix and the student id, so retention erases them too.
+    """
+
+    def __init__(self, client: redis.Redis | None, lease_seconds: int = 900) -> None:
+        self.client = client
+        self.lease_seconds = lease_seconds
+        self._fallback: dict[str, str] = {}
+
+    @staticmethod
+    def key(student_id: str, alert_id: str, target: str) -> str:
+        return f"{AlertLedger.KEY_PREFIX}{student_id}:{alert_id}:to:{target}"
+
+    def claim(self, student_id: str, alert_id: str, target: str) -> bool:
+        """True when this process may make the delivery (nobody made or is making it)."""
+        key = self.key(student_id, alert_id, target)
+        if key in self._fallback:
+            return False
+        if self.client is not None:
+            try:
+                return bool(self.client.set(key, "pending", nx=True, ex=self.lease_seconds))
+            except redis.RedisError as error:
+                log.error("redis_unavailable op=delivery_ledger error=%r fallback=memory", error)
+        self._fallback[key] = "pending"
+        return True
+
+    def confirm(self, student_id: str, alert_id: str, target: str) -> None:
+        """The server accepted the delivery: remember it for good (400 days)."""
+        key = self.key(student_id, alert_id, target)
+        if self.client is not None:
+            try:
+                self.client.set(key, "sent", ex=AlertLedger.TTL_SECONDS)
+                self._fallback.pop(key, None)
+                return
+            except redis.RedisError as error:
+                log.error("redis_unavailable op=delivery_confirm error=%r fallback=memory", error)
+        self._fallback[key] = "sent"
+
+    def release(self, student_id: str, alert_id: str, target: str) -> None:
+        key = self.key(student_id, alert_id, target)
+        self._fallback.pop(key, None)
+        if self.client is not None:
+            try:
+                self.client.delete(key)
+            except redis.RedisError as error:
+                log.error("redis_unavailable op=delivery_release error=%r", error)
+
+    def state(self, student_id: str, alert_id: str, target: str) -> str | None:
+        key = self.key(student_id, alert_id, target)
+        if self.client is not None:
+            value = self.client.get(key)
+            return value.decode() if isinstance(value, bytes) else value  # type: ignore[return-value]
+        return self._fallback.get(key)

@@ -8,6 +8,7 @@ batch; exactness comes from offsets recorded in that state and idempotent sinks,
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -26,22 +27,37 @@ from faust.types import EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from models.access import AccessDenied, IdentityRequired, Role, Staff, StaffDirectory, UnknownStaff
 from models.activity import StudentActivity
 from models.alerts import Alert
 from models.clock import Clock, WallClock, WatermarkClock
 from models.events import ActivityEvent, describe_validation_error, encode_envelope
 from models.partitioning import partition_for
+from models.reports import BadWeek, last_complete_week, parse_week
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_start, days_between, last_complete_day, zone
 from ops.collector import register_collector
+from ops.delivery import AlertNotifier
 from ops.jobs import DailyJob
 from ops.metrics import Metrics
+from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
 from ops.publish import Publisher
+from ops.reports import (
+    Delivery,
+    FolderDelivery,
+    NoStaffDirectory,
+    ReportJob,
+    UnknownStudent,
+    mailer_from,
+    render_student_report,
+    smtp_delivery,
+)
+from ops.reports import student_report as own_report
 from ops.settings import Settings
-from ops.student import student_report
 from sinks.clickhouse import ClickHouseStore
-from sinks.redis_store import AlertLedger
+from sinks.mail import DeliveryError
+from sinks.redis_store import AlertLedger, DeliveryLedger
 from streams.batch import DeadLetter, RawMessage, process_batch
 from streams.evaluator import (
     Evaluator,
@@ -53,6 +69,7 @@ from streams.evaluator import (
 )
 
 log = logging.getLogger("lde.stream")
+STAFF_HEADER = "X-LDE-Staff"
 _Item = TypeVar("_Item")
 
 
@@ -168,6 +185,11 @@ class LdeApp:
         self.events_applied = 0
         self.activity_lag: int | None = None  # messages not yet consumed on the owned partitions
         self._job_lock = asyncio.Lock()
+        self._report_lock = asyncio.Lock()
+        self.directory = StaffDirectory()
+        self.refresh_directory()
+        self.notifier = notifier_for(settings, self)
+        self._deliveries: asyncio.Queue[Alert] | None = None
         self.alerts_sent = 0
         self.alerts_recorded = 0
         self._parsed: dict[str, _Parsed] = {}
@@ -219,10 +241,17 @@ class LdeApp:
         app.agent(self.alerts_topic, name="record_alerts")(self._alerts_agent)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
         app.timer(15.0, name="stack_health")(self._stack_health)
+        app.timer(60.0, name="staff_directory")(self._refresh_directory_tick)
         hour, minute = s.daily_job_time.split(":")
         app.crontab(f"{int(minute)} {int(hour)} * * *", timezone=self.tz, on_leader=True)(
             self._daily_job_tick
         )
+        hour, minute = s.report_time.split(":")
+        app.crontab(f"{int(minute)} {int(hour)} * * {s.report_day}", timezone=self.tz, on_leader=True)(
+            self._weekly_report_tick
+        )
+        if self.notifier is not None:
+            app.task(self._delivery_worker)
         self._register_views(app)
         return app
 
@@ -446,6 +475,9 @@ class LdeApp:
                 await self._sink("alerts", self.store.write_alerts, alerts)
                 self.alerts_recorded += len(alerts)
                 self.metrics.sink_rows.labels(sink="alerts").inc(len(alerts))
+                if self._deliveries is not None:
+                    for alert in alerts:  # the delivery ledger makes each delivery once
+                        self._deliveries.put_nowait(alert)
                 for alert in alerts:
                     if self.ledger.first_time(alert.student_id, alert.alert_id):
                         self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
@@ -458,6 +490,85 @@ class LdeApp:
                             alert.alert_id,
                         )
             await self._dead_letter(topic, letters)
+
+    # -- staff, alert delivery and weekly reports (issue 6) ---------------------------------------------
+    def refresh_directory(self) -> None:
+        """Reload the staff directory from ClickHouse (after `lde staff load`, and every minute, so
+        that every worker of a production deployment follows a load made through any of them)."""
+        self.directory = StaffDirectory.from_rows(self.store.staff_rows())
+
+    async def _refresh_directory_tick(self) -> None:
+        try:
+            await asyncio.to_thread(self.refresh_directory)
+        except Exception as error:  # keep the last good directory; ClickHouse may be restarting
+            log.error("staff_directory_refresh_failed error=%r", error)
+
+    def student_name(self, student_id: str) -> str:
+        value = self.roster.get(student_id)
+        if not value:
+            return ""
+        return f"{value.get('given_name', '')} {value.get('family_name', '')}".strip()
+
+    async def _delivery_worker(self) -> None:
+        """Deliver queued alerts, several at a time; a slow or failing server never blocks the stream."""
+        assert self.notifier is not None
+        self._deliveries = asyncio.Queue()
+        slots = asyncio.Semaphore(8)
+        notifier = self.notifier
+
+        async def one(alert: Alert) -> None:
+            async with slots:
+                try:
+                    await notifier.deliver(alert)
+                except Exception as error:  # a bug: logged loudly, the other deliveries go on
+                    log.exception("alert_delivery_crashed alert=%s error=%r", alert.alert_id, error)
+
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            alert = await self._deliveries.get()
+            task = asyncio.ensure_future(one(alert))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    def _report_delivery(self, kind: str) -> Delivery:
+        if kind == "smtp":
+            return smtp_delivery(self.settings)
+        return FolderDelivery(self.settings.reports_path)
+
+    async def run_weekly_reports(
+        self, week_start: date | None = None, staff_ids: Sequence[str] | None = None, kind: str | None = None
+    ) -> dict[str, Any]:
+        """The weekly reports off the event loop, one run at a time."""
+        if week_start is None:
+            now = self.clock.now() or datetime.now(UTC)
+            week_start = last_complete_week(now.astimezone(self.tz).date())
+        delivery = self._report_delivery(kind or self.settings.report_delivery)
+        async with self._report_lock:
+            started = time.perf_counter()
+            job = ReportJob(self.store, self.settings)
+            run = await asyncio.to_thread(job.run, week_start, delivery, staff_ids)
+            self.metrics.weekly_reports.labels(outcome="delivered").inc(run.delivered)
+            self.metrics.weekly_reports.labels(outcome="failed").inc(len(run.failures))
+            status = "success" if not run.failures else "partial"
+            self.metrics.job_runs.labels(job="weekly_reports", status=status).inc()
+            self.metrics.job_seconds.labels(job="weekly_reports").observe(time.perf_counter() - started)
+            if not run.failures:
+                self.metrics.job_last_success.labels(job="weekly_reports").set(time.time())
+            out = run.as_dict()
+            if isinstance(delivery, FolderDelivery):
+                out["files"] = [str(p) for p in delivery.written]
+            return out
+
+    async def _weekly_report_tick(self) -> None:
+        try:
+            await self.run_weekly_reports()
+        except Exception as error:  # logged and counted; run it by hand with `lde report weekly`
+            self.metrics.job_runs.labels(job="weekly_reports", status="failed").inc()
+            log.error("weekly_reports_failed error=%r", error)
+
+    def viewer(self, request: Any) -> Staff:
+        """Who is asking (the X-LDE-Staff header). Raises UnknownStaff or IdentityRequired."""
+        return self.directory.viewer(request.headers.get(STAFF_HEADER), self.settings.operator_access)
 
     # -- evaluator -----------------------------------------------------------------------------------
     async def _stack_health(self) -> None:
@@ -686,9 +797,86 @@ class LdeApp:
         async def status(self: Any, request: Any) -> Any:
             return self.json(lde.status())
 
+        def refused(view: Any, error: Exception, action: str) -> Any:
+            status = (
+                401
+                if isinstance(error, IdentityRequired)
+                else 404
+                if isinstance(error, UnknownStudent)
+                else 403
+            )
+            lde.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
+            log.warning("personal_data_refused action=%s status=%d reason=%r", action, status, str(error))
+            return view.json({"error": str(error), "status": status}, status=status)
+
         @app.page("/v1/alerts")
         async def alerts(self: Any, request: Any) -> Any:
-            rows = await asyncio.to_thread(lde.store.alerts)
+            try:
+                viewer = lde.viewer(request)
+            except (UnknownStaff, IdentityRequired) as error:
+                return refused(self, error, "alerts_list")
+            rows = await asyncio.to_thread(alerts_view, lde.store, viewer, "http")
+            lde.metrics.personal_data_reads.labels(action="alerts_list", outcome="allowed").inc()
+            return self.json(json.loads(json.dumps(rows, default=_json_default)))
+
+        @app.page("/v1/staff")
+        class StaffView(faust.web.View):
+            async def post(self, request: Any) -> Any:
+                text = (await request.read()).decode("utf-8-sig", errors="replace")
+                rows, errors = staff_from_csv_text(text)
+                if errors:
+                    return self.json({"error": "; ".join(errors), "status": 400}, status=400)
+                try:
+                    directory = await asyncio.to_thread(load_staff_rows, lde.store, rows)
+                except ValueError as error:
+                    return self.json({"error": str(error), "status": 400}, status=400)
+                lde.directory = directory
+                return self.json({"staff": len(directory), "roles": len(rows)})
+
+        @app.page("/v1/reports/weekly")
+        class WeeklyReportView(faust.web.View):
+            async def post(self, request: Any) -> Any:
+                query = request.query
+                try:
+                    week = parse_week(query["week"]) if query.get("week") else None
+                    staff = query.getall("staff", []) or None
+                    run = await lde.run_weekly_reports(week, staff, query.get("delivery"))
+                except (BadWeek, UnknownStaff, NoStaffDirectory, DeliveryError) as error:
+                    return self.json({"error": str(error), "status": 400}, status=400)
+                return self.json(run)
+
+        @app.page("/v1/reports/student/{student_id}")
+        async def student_own_report(self: Any, request: Any, student_id: str) -> Any:
+            try:
+                viewer = lde.viewer(request)
+                week = (
+                    parse_week(request.query["week"])
+                    if request.query.get("week")
+                    else last_complete_week((lde.clock.now() or datetime.now(UTC)).astimezone(lde.tz).date())
+                )
+                report = await asyncio.to_thread(
+                    own_report, lde.store, student_id, week, viewer, "http", lde.settings.min_cohort_size
+                )
+            except BadWeek as error:
+                return self.json({"error": str(error), "status": 400}, status=400)
+            except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
+                return refused(self, error, "student_report")
+            files = await asyncio.to_thread(render_student_report, report)
+            pdf = files.pop("pdf")
+            assert isinstance(pdf, bytes)
+            return self.json({**files, "pdf_base64": base64.b64encode(pdf).decode()})
+
+        @app.page("/v1/export/anonymised")
+        async def export(self: Any, request: Any) -> Any:
+            try:
+                viewer = lde.viewer(request)
+                first = date.fromisoformat(request.query["from"])
+                last = date.fromisoformat(request.query["to"])
+            except (KeyError, ValueError) as error:
+                return self.json({"error": f"from/to: {error}", "status": 400}, status=400)
+            except (UnknownStaff, IdentityRequired) as error:
+                return refused(self, error, "export_anonymised")
+            rows = await asyncio.to_thread(export_anonymised, lde.store, first, last, viewer, "http")
             return self.json(json.loads(json.dumps(rows, default=_json_default)))
 
         @app.page("/v1/jobs/daily")
@@ -714,9 +902,12 @@ class LdeApp:
 
         @app.page("/v1/students/{student_id}")
         async def student(self: Any, request: Any, student_id: str) -> Any:
-            report = await asyncio.to_thread(student_report, lde.store, student_id)
-            if report is None:
-                return self.json({"error": f"no student {student_id}"}, status=404)
+            try:
+                viewer = lde.viewer(request)
+                report = await asyncio.to_thread(student_view, lde.store, viewer, student_id, "http")
+            except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
+                return refused(self, error, "student_view")
+            lde.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
             return self.json(json.loads(json.dumps(report, default=_json_default)))
 
         @app.page("/v1/activity/{student_id}")
@@ -733,3 +924,24 @@ def _json_default(value: object) -> str:
     if isinstance(value, date | datetime):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def notifier_for(settings: Settings, lde: LdeApp) -> AlertNotifier | None:
+    """The alert notifier the settings ask for: email when LDE_SMTP_HOST is set, webhooks for
+    LDE_ALERT_WEBHOOK_URLS; None when neither is configured."""
+    urls = [u.get_secret_value() for u in settings.alert_webhook_urls if u.get_secret_value()]
+    if not settings.smtp_host and not urls:
+        return None
+    return AlertNotifier(
+        directory=lambda: lde.directory,
+        ledger=DeliveryLedger(lde.ledger.client),
+        metrics=lde.metrics,
+        write_audit=lde.store.write_audit,
+        student_name=lde.student_name,
+        mailer=mailer_from(settings) if settings.smtp_host else None,
+        sender=settings.smtp_from,
+        webhook_urls=urls,
+        email_roles=frozenset(Role(r) for r in settings.alert_email_roles),
+        attempts=settings.alert_delivery_attempts,
+        backoff_seconds=settings.alert_delivery_backoff_seconds,
+    )

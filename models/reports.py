@@ -1,0 +1,273 @@
+"""The weekly report and the student's own report, as data: assembly and ordering by concern.
+
+Pure: no I/O, no rendering. `ops.reports` loads a `WeekData` from ClickHouse in a few bulk queries;
+`build_weekly_reports` cuts it into one `WeeklyReport` per member of staff with the access policy;
+`ops.render` turns a report into HTML, text and PDF.
+
+Figures per student: band and score (the latest on or before the week's last day), each source's
+activity that week against the programme average, 8 weekly activity totals (the trend chart) against
+the programme average, and the alerts raised that week. Programme averages are shown only for groups
+of at least `min_group` students, so that an average never reveals a handful of other students.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from models.access import SUMMARY_ROLES, ScopeIndex, Staff, StaffDirectory
+from models.alerts import Rule
+from models.events import SOURCES
+
+#: Sources in report order (attendance, the strongest sign, first; then by weight).
+REPORT_SOURCES: tuple[str, ...] = ("attendance", "vle", "eresource", "library", "pc_logon", "remote", "print")
+SOURCE_LABELS: dict[str, str] = {
+    "attendance": "Attendance",
+    "vle": "VLE",
+    "eresource": "E-resources",
+    "library": "Library",
+    "pc_logon": "PC logons",
+    "remote": "Remote",
+    "print": "Printing",
+}
+assert set(REPORT_SOURCES) == {s.value for s in SOURCES}
+
+TREND_WEEKS = 8
+BAND_ORDER: dict[str | None, int] = {"None": 0, "Low": 1, "Partial": 2, "Good": 3, "High": 4, None: 5}
+#: Alerts that ask for action (re_engaged is good news and does not raise concern).
+CONCERN_RULES = frozenset({Rule.NO_ENGAGEMENT, Rule.LOW_ENGAGEMENT, Rule.LOW_ATTENDANCE, Rule.ESCALATION})
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+class BadWeek(ValueError):
+    """A week that is not an ISO week like 2026-W47."""
+
+
+def parse_week(text: str) -> date:
+    """The Monday of an ISO week written like 2026-W47."""
+    match = _ISO_WEEK.match(text.strip())
+    if not match:
+        raise BadWeek(f"week {text!r}: write it as an ISO week, e.g. 2026-W47")
+    try:
+        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise BadWeek(f"week {text!r}: {match[1]} has no week {int(match[2])}") from None
+
+
+def week_label(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def last_complete_week(today: date) -> date:
+    """The Monday of the last full week before `today` (a Monday report covers the week just ended)."""
+    return today - timedelta(days=today.weekday() + 7)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    raised_on: date
+    rule: str
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class StudentWeek:
+    """One student's figures for the week; also a `StudentRef` for the access policy."""
+
+    student_id: str
+    name: str
+    programme_code: str
+    programme_name: str
+    school: str
+    year_of_study: int
+    mode: str
+    personal_tutor_id: str
+    band: str | None
+    score: float | None
+    week: Mapping[str, int]  # events per source this week; attendance = sessions expected
+    attended: int  # sessions attended this week
+    trend: tuple[int, ...]  # weekly activity totals, oldest first (TREND_WEEKS values)
+    alerts: tuple[AlertLine, ...] = ()  # raised this week
+
+    @property
+    def attendance_rate(self) -> float | None:
+        expected = self.week.get("attendance", 0)
+        return self.attended / expected if expected else None
+
+    @property
+    def concern_alerts(self) -> int:
+        return sum(1 for a in self.alerts if a.rule in CONCERN_RULES)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammeWeek:
+    """Programme averages (per student) for the week and the trend; None where suppressed."""
+
+    programme_code: str
+    students: int
+    week: Mapping[str, float | None]
+    attendance_rate: float | None
+    trend: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class WeekData:
+    """Everything the week's reports are cut from (loaded once for all staff)."""
+
+    week_start: date
+    students: Sequence[StudentWeek]
+    programmes: Mapping[str, ProgrammeWeek]
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week_start)
+
+    @property
+    def week_end(self) -> date:
+        return self.week_start + timedelta(days=6)
+
+    @property
+    def trend_weeks(self) -> list[date]:
+        return [self.week_start - timedelta(weeks=TREND_WEEKS - 1 - i) for i in range(TREND_WEEKS)]
+
+
+def concern_key(student: StudentWeek) -> tuple[int, int, float, str, str]:
+    """Most worrying first: alerts this week that ask for action, then band (None before Low before
+    Partial...), then score (lowest first), then name and id so the order is stable."""
+    return (
+        -student.concern_alerts,
+        BAND_ORDER.get(student.band, 5),
+        student.score if student.score is not None else 101.0,
+        student.name.casefold(),
+        student.student_id,
+    )
+
+
+def order_by_concern(students: Iterable[StudentWeek]) -> list[StudentWeek]:
+    return sorted(students, key=concern_key)
+
+
+@dataclass(frozen=True, slots=True)
+class CohortLine:
+    """One line of the cohort summary: a programme, year and mode within the reader's scope."""
+
+    programme_code: str
+    year_of_study: int
+    mode: str
+    students: int
+    bands: Mapping[str, int]
+    alerts: Mapping[str, int]
+    median_score: float | None
+
+
+def cohort_summary(students: Iterable[StudentWeek]) -> list[CohortLine]:
+    """Students, band counts, alerts per rule and median score per cohort (programme, year, mode)."""
+    groups: dict[tuple[str, int, str], list[StudentWeek]] = defaultdict(list)
+    for s in students:
+        groups[(s.programme_code, s.year_of_study, s.mode)].append(s)
+    out = []
+    for (programme, year, mode), members in sorted(groups.items()):
+        scores = [s.score for s in members if s.score is not None]
+        out.append(
+            CohortLine(
+                programme,
+                year,
+                mode,
+                len(members),
+                dict(Counter(s.band or "Not scored" for s in members)),
+                dict(Counter(a.rule for s in members for a in s.alerts)),
+                round(statistics.median(scores), 1) if scores else None,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    """One member of staff's report: only students in their scope, most worrying first."""
+
+    staff: Staff
+    week_start: date
+    trend_weeks: Sequence[date]
+    students: Sequence[StudentWeek]
+    programmes: Mapping[str, ProgrammeWeek]
+    summary: Sequence[CohortLine] | None = None  # programme leaders, directors, engagement officers
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week_start)
+
+    @property
+    def week_end(self) -> date:
+        return self.week_start + timedelta(days=6)
+
+    @property
+    def student_ids(self) -> list[str]:
+        return [s.student_id for s in self.students]
+
+
+def build_weekly_reports(
+    data: WeekData, directory: StaffDirectory, staff_ids: Sequence[str] | None = None
+) -> list[WeeklyReport]:
+    """One report per member of staff (or only those named), cut with the access policy.
+
+    Raises UnknownStaff for a named id that is not in the directory. Staff with nobody in scope still
+    get a (short) report, so that an empty scope is visible rather than silent.
+    """
+    index = ScopeIndex.of(data.students)
+    chosen = [directory.get(s) for s in staff_ids] if staff_ids else list(directory)
+    reports = []
+    for staff in chosen:
+        mine: list[StudentWeek] = index.students_for(staff)  # type: ignore[assignment]
+        ordered = order_by_concern(mine)
+        codes = {s.programme_code for s in ordered}
+        reports.append(
+            WeeklyReport(
+                staff=staff,
+                week_start=data.week_start,
+                trend_weeks=data.trend_weeks,
+                students=ordered,
+                programmes={c: p for c, p in data.programmes.items() if c in codes},
+                summary=cohort_summary(ordered) if staff.roles & SUMMARY_ROLES or staff.operator else None,
+            )
+        )
+    return reports
+
+
+# -- averages ----------------------------------------------------------------------------------------
+@dataclass
+class _Totals:
+    students: int = 0
+    week: Counter[str] = field(default_factory=Counter)
+    attended: int = 0
+    trend: list[int] = field(default_factory=lambda: [0] * TREND_WEEKS)
+
+
+def programme_averages(students: Iterable[StudentWeek], min_group: int) -> dict[str, ProgrammeWeek]:
+    """Per-student programme averages; suppressed (None) for programmes under `min_group` students."""
+    totals: dict[str, _Totals] = defaultdict(_Totals)
+    for s in students:
+        t = totals[s.programme_code]
+        t.students += 1
+        t.week.update(s.week)
+        t.attended += s.attended
+        for i, value in enumerate(s.trend):
+            t.trend[i] += value
+    out = {}
+    for code, t in totals.items():
+        shown = t.students >= min_group
+        n = t.students
+        expected = t.week.get("attendance", 0)
+        out[code] = ProgrammeWeek(
+            code,
+            n,
+            {src: (round(t.week.get(src, 0) / n, 1) if shown else None) for src in REPORT_SOURCES},
+            (t.attended / expected if expected else None) if shown else None,
+            tuple((round(v / n, 1) if shown else None) for v in t.trend),
+        )
+    return out

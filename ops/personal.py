@@ -1,0 +1,138 @@
+"""Reads of personal data through the access policy, each audited: shared by the CLI (when it opens
+ClickHouse itself) and the service's HTTP API, so both enforce the same rule in the same way."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from models.access import Action, Staff, StaffDirectory, audit, may_see, read_staff_csv, require
+from models.reports import week_label
+from models.retention import round_count
+from ops.reports import UnknownStudent
+from ops.student import student_report
+from sinks.clickhouse import ClickHouseStore
+
+STUDENT_SCOPE_SQL = (
+    "SELECT student_id, personal_tutor_id, programme_code, school FROM students FINAL "
+    "WHERE student_id = {sid:String}"
+)
+
+
+class _Ref:
+    __slots__ = ("personal_tutor_id", "programme_code", "school", "student_id")
+
+    def __init__(self, student_id: str, tutor: str, programme: str, school: str) -> None:
+        self.student_id, self.personal_tutor_id, self.programme_code, self.school = (
+            student_id,
+            tutor,
+            programme,
+            school,
+        )
+
+
+def student_view(store: ClickHouseStore, viewer: Staff, student_id: str, via: str) -> dict[str, Any]:
+    """`lde student show` / `/v1/students/{id}`: raises UnknownStudent or AccessDenied; audited."""
+    rows = store.query(STUDENT_SCOPE_SQL, {"sid": student_id})
+    if not rows:
+        raise UnknownStudent(student_id)
+    require(viewer, _Ref(*rows[0]))
+    report = student_report(store, student_id)
+    if report is None:
+        raise UnknownStudent(student_id)
+    store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_VIEW, via, [student_id])])
+    return report
+
+
+def alerts_view(store: ClickHouseStore, viewer: Staff, via: str) -> list[dict[str, Any]]:
+    """`lde alerts` / `/v1/alerts`: only the alerts of students the viewer may see; audited."""
+    rows = [
+        a
+        for a in store.alerts()
+        if may_see(viewer, _Ref(a["student_id"], a["personal_tutor_id"], a["programme_code"], a["school"]))
+    ]
+    ids = [a["student_id"] for a in rows]
+    store.write_audit([audit(datetime.now(UTC), viewer, Action.ALERTS_LIST, via, ids)])
+    return rows
+
+
+def load_staff_rows(store: ClickHouseStore, rows: list[Any]) -> StaffDirectory:
+    """Validate and store a new staff directory (a full replacement). Raises ValueError."""
+    directory = StaffDirectory.from_rows(rows)
+    store.write_staff(directory.rows(), datetime.now(UTC))
+    return directory
+
+
+def staff_from_csv_text(text: str) -> tuple[list[Any], list[str]]:
+    """Rows and error lines of a staff CSV given as text (the HTTP upload)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as handle:
+        handle.write(text)
+    path = Path(handle.name)
+    try:
+        rows, errors = read_staff_csv(path)
+    finally:
+        path.unlink()
+    return rows, [str(e) for e in errors]
+
+
+# -- anonymised export -------------------------------------------------------------------------------
+EXPORT_COLUMNS = (
+    "week",
+    "programme_code",
+    "year_of_study",
+    "mode",
+    "school",
+    "source",
+    "students_rounded",
+    "events_rounded",
+    "mean_events",
+)
+
+
+def export_anonymised(
+    store: ClickHouseStore, first: date, last: date, who: Staff, via: str
+) -> list[dict[str, Any]]:
+    """Cohort x week x source rows between two days, from the disclosure-controlled trend table.
+
+    No identifiers: no student id, name, tutor or free text; counts rounded to 5 and averages
+    suppressed for 7 or fewer students (models.retention), as the trend table already holds them.
+    Rounding is re-applied here so that the export stays safe even if the table were written by
+    another route. Covers the weeks the daily job has recorded (a week, once complete plus lateness).
+    """
+    rows = store.query(
+        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM trend_weekly FINAL "
+        "WHERE week >= toMonday({first:Date}) AND week <= {last:Date} "
+        "ORDER BY week, programme_code, year_of_study, mode, source",
+        {"first": first, "last": last},
+    )
+    out = []
+    for row in rows:
+        record = dict(zip(EXPORT_COLUMNS, row, strict=True))
+        students = int(record["students_rounded"])
+        record["students_rounded"] = round_count(students)
+        record["events_rounded"] = round_count(int(record["events_rounded"]))
+        record["mean_events"] = (
+            record["mean_events"] if students >= 8 and record["mean_events"] is not None else None
+        )
+        record["week"] = week_label(record["week"])
+        out.append(record)
+    store.write_audit([audit(datetime.now(UTC), who, Action.EXPORT_ANONYMISED, via, [])])
+    return out
+
+
+def export_text(rows: list[dict[str, Any]], kind: str) -> str:
+    """CSV (default) or JSON lines."""
+    if kind == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buffer.getvalue()

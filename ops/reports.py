@@ -1,0 +1,418 @@
+"""Weekly reports and the student's own report: load the week from ClickHouse, cut it per member of
+staff with the access policy, render, deliver (SMTP or a folder) and audit each delivery.
+
+Used by the service's schedule (default Monday 07:00 local), `POST /v1/reports/weekly`,
+`lde report weekly`, `lde report student` and the benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from models.access import Action, AuditEntry, Staff, StaffDirectory, audit, require
+from models.reports import (
+    REPORT_SOURCES,
+    TREND_WEEKS,
+    AlertLine,
+    ProgrammeWeek,
+    StudentWeek,
+    WeekData,
+    WeeklyReport,
+    build_weekly_reports,
+    programme_averages,
+    week_label,
+)
+from ops.render import STYLE, PdfReport, Renderer, week_span
+from ops.settings import Settings
+from sinks.clickhouse import ClickHouseStore
+from sinks.mail import DeliveryError, SmtpMailer, compose, write_files
+
+log = logging.getLogger("lde.reports")
+
+
+class NoStaffDirectory(RuntimeError):
+    """Reports need a staff directory, and none was loaded."""
+
+    def __init__(self) -> None:
+        super().__init__("no staff directory is loaded: run `lde staff load FILE.csv` first")
+
+
+class UnknownStudent(LookupError):
+    def __init__(self, student_id: str) -> None:
+        super().__init__(f"no student {student_id} on the roster")
+        self.student_id = student_id
+
+
+def load_directory(store: ClickHouseStore) -> StaffDirectory:
+    return StaffDirectory.from_rows(store.staff_rows())
+
+
+_TREND_SQL = """
+    SELECT student_id, week, max(total) FROM (
+        SELECT student_id, toMonday(day) AS week,
+               sumIf(events, source != 'attendance') + sumIf(attended, source = 'attendance') AS total
+        FROM activity_daily FINAL WHERE day >= {first:Date} AND day <= {end:Date}
+        GROUP BY student_id, week
+        UNION ALL
+        SELECT student_id, week,
+               sumIf(events, source != 'attendance') + sumIf(attended, source = 'attendance') AS total
+        FROM activity_weekly FINAL WHERE week >= {first:Date} AND week <= {start:Date}
+        GROUP BY student_id, week
+    ) WHERE {only} GROUP BY student_id, week
+"""
+_WEEK_SQL = """
+    SELECT student_id, source, max(e), max(a) FROM (
+        SELECT student_id, source, sum(events) AS e, sum(attended) AS a FROM activity_daily FINAL
+        WHERE day >= {start:Date} AND day <= {end:Date} GROUP BY student_id, source
+        UNION ALL
+        SELECT student_id, source, events AS e, attended AS a FROM activity_weekly FINAL
+        WHERE week = {start:Date}
+    ) WHERE {only} GROUP BY student_id, source
+"""
+
+
+def load_week(
+    store: ClickHouseStore, week_start: date, min_group: int = 8, student_ids: Sequence[str] | None = None
+) -> WeekData:
+    """Every figure of the week's reports in five bulk queries (or for some students only).
+
+    Students on the roster who had started by the week's end and had not left before it began.
+    Programme averages are over the students loaded, so callers wanting programme averages load all.
+    """
+    end = week_start + timedelta(days=6)
+    first = week_start - timedelta(weeks=TREND_WEEKS - 1)
+    only = "student_id IN {ids:Array(String)}" if student_ids is not None else "1"
+    params: dict[str, Any] = {"start": week_start, "end": end, "first": first, "ids": list(student_ids or [])}
+    roster = store.query(
+        "SELECT student_id, given_name, family_name, programme_code, programme_name, school, year_of_study, "
+        "mode, personal_tutor_id FROM students FINAL WHERE start_date <= {end:Date} "
+        f"AND (leave_date IS NULL OR leave_date >= {{start:Date}}) AND {only} ORDER BY student_id",
+        params,
+    )
+    scores = {
+        sid: (float(score), band)
+        for sid, score, band in store.query(
+            "SELECT student_id, argMax(score, day), argMax(band, day) FROM daily_scores FINAL "
+            "WHERE day <= {end:Date} AND day > {end:Date} - 14 AND " + only + " GROUP BY student_id",
+            params,
+        )
+    }
+    trend: dict[str, list[int]] = defaultdict(lambda: [0] * TREND_WEEKS)
+    for sid, monday, total in store.query(_TREND_SQL.replace("{only}", only), params):
+        index = (monday - first).days // 7
+        if 0 <= index < TREND_WEEKS:
+            trend[sid][index] = int(total)
+    this_week: dict[str, dict[str, int]] = defaultdict(dict)
+    attended: dict[str, int] = defaultdict(int)
+    for sid, source, events, came in store.query(_WEEK_SQL.replace("{only}", only), params):
+        this_week[sid][source] = int(events)
+        if source == "attendance":
+            attended[sid] = int(came)
+    alerts: dict[str, list[AlertLine]] = defaultdict(list)
+    for sid, raised_on, rule, explanation in store.query(
+        "SELECT student_id, raised_on, rule, explanation FROM alerts FINAL "
+        "WHERE raised_on >= {start:Date} AND raised_on <= {end:Date} AND "
+        + only
+        + " ORDER BY raised_on, rule",
+        params,
+    ):
+        alerts[sid].append(AlertLine(raised_on, rule, explanation))
+    empty_trend = [0] * TREND_WEEKS
+    students = []
+    for sid, given, family, code, name, school, year, mode, tutor in roster:
+        score, band = scores.get(sid, (None, None))
+        students.append(
+            StudentWeek(
+                student_id=sid,
+                name=f"{given} {family}".strip(),
+                programme_code=code,
+                programme_name=name,
+                school=school,
+                year_of_study=int(year),
+                mode=mode,
+                personal_tutor_id=tutor,
+                band=band,
+                score=score,
+                week={s: this_week[sid].get(s, 0) for s in REPORT_SOURCES} if sid in this_week else {},
+                attended=attended.get(sid, 0),
+                trend=tuple(trend.get(sid, empty_trend)),
+                alerts=tuple(alerts.get(sid, ())),
+            )
+        )
+    return WeekData(week_start, students, programme_averages(students, min_group))
+
+
+# -- delivery ----------------------------------------------------------------------------------------
+@dataclass
+class Rendered:
+    report: WeeklyReport
+    html: str
+    text: str
+    pdf: bytes
+
+    @property
+    def stem(self) -> str:
+        return f"lde-weekly-{self.report.label}-{self.report.staff.staff_id}"
+
+
+class Delivery(Protocol):
+    """Where a rendered report goes; returns the audit `via` (email, folder). Raises DeliveryError."""
+
+    def deliver(self, rendered: Rendered) -> str: ...
+
+
+@dataclass
+class FolderDelivery:
+    """Writes DIR/WEEK/STAFF_ID.{html,txt,pdf}."""
+
+    folder: Path
+    written: list[Path] = field(default_factory=list)
+
+    def deliver(self, rendered: Rendered) -> str:
+        target = self.folder / rendered.report.label
+        self.written += write_files(
+            target,
+            rendered.report.staff.staff_id,
+            {"html": rendered.html, "txt": rendered.text, "pdf": rendered.pdf},
+        )
+        return "folder"
+
+
+@dataclass
+class SmtpDelivery:
+    """Emails each report (HTML and text alternatives, the PDF attached) to the member of staff."""
+
+    mailer: SmtpMailer
+    sender: str
+
+    def deliver(self, rendered: Rendered) -> str:
+        report = rendered.report
+        concern = sum(1 for s in report.students if s.concern_alerts or s.band in ("None", "Low"))
+        message = compose(
+            self.sender,
+            report.staff.name,
+            report.staff.email,
+            f"LDE weekly report {report.label}: {len(report.students)} students, {concern} of concern",
+            rendered.text,
+            rendered.html,
+            ((f"{rendered.stem}.pdf", rendered.pdf),),
+        )
+        self.mailer.send(message)
+        return "email"
+
+
+def smtp_delivery(settings: Settings) -> SmtpDelivery:
+    if not settings.smtp_host:
+        raise DeliveryError("LDE_REPORT_DELIVERY=smtp needs LDE_SMTP_HOST", permanent=True)
+    return SmtpDelivery(mailer_from(settings), settings.smtp_from)
+
+
+def mailer_from(settings: Settings) -> SmtpMailer:
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_security,
+        settings.smtp_user,
+        settings.smtp_password,
+        settings.smtp_timeout_seconds,
+    )
+
+
+@dataclass
+class ReportRun:
+    week: str
+    reports: int = 0
+    delivered: int = 0
+    students: int = 0
+    failures: dict[str, str] = field(default_factory=dict)  # staff id -> reason
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "week": self.week,
+            "reports": self.reports,
+            "delivered": self.delivered,
+            "students": self.students,
+            "failures": self.failures,
+            "seconds": self.seconds,
+        }
+
+
+class ReportJob:
+    """Builds, renders, delivers and audits the weekly reports. Blocking; run it off the event loop."""
+
+    def __init__(
+        self,
+        store: ClickHouseStore,
+        settings: Settings,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_delays: Sequence[float] = (1.0, 4.0),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.now = now
+        self.retry_delays = retry_delays
+
+    def run(self, week_start: date, delivery: Delivery, staff_ids: Sequence[str] | None = None) -> ReportRun:
+        """Every member of staff's report (or the named ones'). Raises NoStaffDirectory, UnknownStaff.
+
+        A failed delivery is retried (transient errors only), then recorded in the run's failures;
+        the other reports still go. Only delivered reports are audited, each as one entry.
+        """
+        run = ReportRun(week_label(week_start))
+        started = time.perf_counter()
+        directory = load_directory(self.store)
+        if not len(directory):
+            raise NoStaffDirectory()
+        data = load_week(self.store, week_start, self.settings.min_cohort_size)
+        reports = build_weekly_reports(data, directory, staff_ids)
+        run.seconds["load"] = round(time.perf_counter() - started, 3)
+        renderer = Renderer(self.settings.report_email_max_students)
+        entries: list[AuditEntry] = []
+        render_s = deliver_s = 0.0
+        try:
+            for report in reports:
+                t0 = time.perf_counter()
+                rendered = Rendered(
+                    report, renderer.html(report), renderer.text(report), renderer.pdf(report)
+                )
+                t1 = time.perf_counter()
+                render_s += t1 - t0
+                run.reports += 1
+                run.students += len(report.students)
+                try:
+                    via = self._deliver(delivery, rendered)
+                except DeliveryError as error:
+                    run.failures[report.staff.staff_id] = str(error)
+                    log.error("weekly_report_failed staff=%s error=%r", report.staff.staff_id, str(error))
+                    continue
+                finally:
+                    deliver_s += time.perf_counter() - t1
+                run.delivered += 1
+                entries.append(audit(self.now(), report.staff, Action.WEEKLY_REPORT, via, report.student_ids))
+        finally:
+            self.store.write_audit(entries)
+        run.seconds.update(render=round(render_s, 3), deliver=round(deliver_s, 3))
+        run.seconds["total"] = round(time.perf_counter() - started, 3)
+        log.info(
+            "weekly_reports week=%s reports=%d delivered=%d failed=%d seconds=%.1f",
+            run.week,
+            run.reports,
+            run.delivered,
+            len(run.failures),
+            run.seconds["total"],
+        )
+        return run
+
+    def _deliver(self, delivery: Delivery, rendered: Rendered) -> str:
+        for delay in (*self.retry_delays, None):
+            try:
+                return delivery.deliver(rendered)
+            except DeliveryError as error:
+                if error.permanent or delay is None:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+# -- the student's own report ------------------------------------------------------------------------
+@dataclass
+class StudentReport:
+    """One student's figures against the average of comparable students (cohort, else programme)."""
+
+    student: StudentWeek
+    group: ProgrammeWeek
+    basis: str
+    week_start: date
+    trend_weeks: list[date]
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week_start)
+
+
+def student_report(
+    store: ClickHouseStore, student_id: str, week_start: date, viewer: Staff, via: str, min_group: int = 8
+) -> StudentReport:
+    """The student's own report, checked against the access policy and audited.
+
+    Raises UnknownStudent or AccessDenied. Averages are over the student's cohort (programme, year,
+    mode), or the programme when the cohort is under `min_group`; only averages, never another
+    student's figures.
+    """
+    rows = store.query(
+        "SELECT programme_code, year_of_study, mode FROM students FINAL WHERE student_id = {sid:String}",
+        {"sid": student_id},
+    )
+    if not rows:
+        raise UnknownStudent(student_id)
+    programme, year, mode = rows[0]
+    own = load_week(store, week_start, min_group, [student_id])
+    if not own.students:
+        raise UnknownStudent(student_id)
+    require(viewer, own.students[0])
+    cohort = [
+        r[0]
+        for r in store.query(
+            "SELECT student_id FROM students FINAL WHERE programme_code = {p:String} "
+            "AND year_of_study = {y:UInt8} AND mode = {m:String}",
+            {"p": programme, "y": year, "m": mode},
+        )
+    ]
+    basis = "cohort"
+    if len(cohort) < min_group:
+        basis = "programme"
+        cohort = [
+            r[0]
+            for r in store.query(
+                "SELECT student_id FROM students FINAL WHERE programme_code = {p:String}", {"p": programme}
+            )
+        ]
+    group = load_week(store, week_start, min_group, cohort)
+    averages = programme_averages([replace(s, programme_code="group") for s in group.students], min_group)
+    store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_REPORT, via, [student_id])])
+    return StudentReport(
+        own.students[0],
+        averages.get("group", ProgrammeWeek("group", 0, {}, None, (None,) * TREND_WEEKS)),
+        f"{basis} ({len(group.students)} students)",
+        week_start,
+        own.trend_weeks,
+    )
+
+
+def render_student_report(report: StudentReport) -> dict[str, str | bytes]:
+    """HTML, text and PDF of the student's own report (a one-student WeeklyReport, no staff details)."""
+    s = report.student
+    weekly = WeeklyReport(
+        staff=Staff(s.student_id, s.name or s.student_id, "", ()),
+        week_start=report.week_start,
+        trend_weeks=report.trend_weeks,
+        students=[s],
+        programmes={s.programme_code: report.group},
+    )
+    renderer = Renderer(email_max_students=1, group_label=report.basis.split()[0])
+    span = week_span(report.week_start, report.week_start + timedelta(days=6))
+    title = f"Your engagement, week {report.label}"
+    note = (
+        f"{span}. Compared with the average student of your {report.basis}; averages are shown only "
+        f"for groups of 8 or more. No other student's figures are shown."
+    )
+    card = renderer.student_html(s, report.group, report.trend_weeks)
+    html = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{STYLE}</style></head><body>"
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" bgcolor="#f3f4f6"><tr>'
+        '<td align="center" style="padding:16px"><table role="presentation" width="760" cellpadding="0" '
+        f'cellspacing="0"><tr><td><div style="font-size:20px;font-weight:bold">{title}</div>'
+        f'<p class="m">{note}</p>{card}</td></tr></table></td></tr></table></body></html>'
+    )
+    text = "\n".join([title, note, "", renderer.student_text(s, report.group)]) + "\n"
+    pdf = PdfReport(weekly, (title, "", note), group_label=report.basis.split()[0]).render()
+    return {"html": html, "txt": text, "pdf": pdf}
