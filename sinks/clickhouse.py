@@ -26,7 +26,7 @@ from models.alerts import Alert
 from models.events import SOURCES
 from models.roster import Absence, RosterRecord
 from ops.settings import Settings
-from streams.evaluator import PartitionProgress, ScoreColumns
+from streams.evaluator import PartitionProgress, ScoreColumns, ScoreRow
 
 log = logging.getLogger(__name__)
 
@@ -380,20 +380,20 @@ class ClickHouseStore:
             out.append(alert)
         return out
 
-    def write_scores(self, scores: ScoreColumns) -> None:
-        """A day's scores, inserted as columns (a whole institution is one insert)."""
-        n = len(scores)
-        if not n:
+    def write_scores(self, scores: ScoreColumns | Iterable[ScoreRow]) -> None:
+        """Scores, inserted as columns (a whole institution's day is one insert)."""
+        if isinstance(scores, ScoreColumns):
+            days: Sequence[date] = [scores.day] * len(scores)
+            ids, values, bands = scores.student_ids, scores.scores, scores.bands
+            bases, percentiles = scores.bases, scores.overall_percentiles
+        else:
+            rows = list(scores)
+            days = [r.day for r in rows]
+            ids, values, bands = [r.student_id for r in rows], [r.score for r in rows], [r.band for r in rows]
+            bases, percentiles = [r.basis for r in rows], [r.overall_percentile for r in rows]
+        if not ids:
             return
-        columns: list[Sequence[Any]] = [
-            scores.student_ids,
-            [scores.day] * n,
-            scores.scores,
-            scores.bands,
-            scores.bases,
-            scores.overall_percentiles,
-            [datetime.now(UTC)] * n,
-        ]
+        columns = [ids, days, values, bands, bases, percentiles, [datetime.now(UTC)] * len(ids)]
         names = ["student_id", "day", "score", "band", "basis", "overall_percentile", "updated_at"]
         with self._lock:
             self.client.insert("daily_scores", columns, column_names=names, column_oriented=True)
