@@ -342,7 +342,7 @@ def bench_ingest(results: Results, settings: Settings, work: Path, lines: int) -
     ensure_topics(ingest_settings)
     publisher = Publisher(ingest_settings)
     started = time.perf_counter()
-    with path.open() as handle:
+    with path.open("rb") as handle:
         summary = ingest(handle, "lde-jsonl", publisher, str(path), "Europe/London")
     publisher.close()
     seconds = time.perf_counter() - started
