@@ -11,11 +11,11 @@ import io
 import itertools
 import json
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, cast
 
-from models.adapters import ADAPTERS, Invalid, Skipped
+from models.adapters import ADAPTERS, Adapter, Invalid, Skipped
 from models.events import EventRecord, encode_records_envelope, event_record
 from models.jsonl import JsonlChunk, read_jsonl_block, split_complete_lines
 from models.partitioning import partition_for
@@ -23,7 +23,11 @@ from ops.publish import Publisher
 
 
 class UpstreamBroken(RuntimeError):
-    """Too many invalid records in a row: most likely a broken upstream export, not one bad record."""
+    """Too many invalid records in a row: most likely a broken upstream export, not one bad record.
+
+    `summary` (set by `ingest`) counts what was published and dead-lettered before the stop."""
+
+    summary: IngestSummary | None = None
 
 
 @dataclass
@@ -207,6 +211,30 @@ def ingest(
         )
         guard.observe(False)
 
+    try:
+        _run(source, adapter, adapter_name, timezone, guard, out, dead_letter, block_bytes)
+    except UpstreamBroken as error:
+        out.flush()  # what was accepted before the stop is published, as its summary says
+        publisher.flush()
+        error.summary = summary
+        raise
+    out.flush()
+    publisher.flush()
+    return summary
+
+
+def _run(
+    source: IO[bytes] | Iterable[str],
+    adapter: Adapter,
+    adapter_name: str,
+    timezone: str,
+    guard: InvalidShareGuard,
+    out: _Envelopes,
+    dead_letter: Callable[[Invalid], None],
+    block_bytes: int,
+) -> None:
+    """Read the source, counting and dead-lettering as it goes, and queue the accepted events."""
+    summary = out.summary
     binary = _binary(source)
     if binary is not None and adapter_name == "lde-jsonl":
         for chunk in _jsonl_chunks(binary, block_bytes):
@@ -245,9 +273,6 @@ def ingest(
         finally:
             if isinstance(text, io.TextIOWrapper):
                 text.detach()  # the caller owns (and closes) the binary file
-    out.flush()
-    publisher.flush()
-    return summary
 
 
 def _binary(source: IO[bytes] | Iterable[str]) -> IO[bytes] | None:

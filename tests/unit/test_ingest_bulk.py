@@ -327,3 +327,28 @@ def test_other_formats_publish_what_the_adapter_reads(fmt: str) -> None:
         events = decode_message(value).events
         assert value == encode_envelope(events)
         assert encode_records_envelope([event_record(e) for e in events]) == value
+
+
+def test_a_stopped_ingest_publishes_and_reports_what_it_accepted_before_the_stop() -> None:
+    lines = [event_line(i) for i in range(3000)] + ["{broken"] * 300
+    data = ("\n".join(lines) + "\n").encode()
+    publisher = RecordingPublisher()
+    with pytest.raises(UpstreamBroken) as stopped:
+        ingest(io.BytesIO(data), "lde-jsonl", publisher, "f.jsonl", "Europe/London", block_bytes=4096)
+    summary = stopped.value.summary
+    assert summary is not None and summary.invalid == len(publisher.dead_letters) > 0
+    # Everything accepted before the block in which it stopped is published, and the summary says so.
+    assert summary.accepted == len(publisher.events())
+    assert 3000 - 4096 // len(lines[0]) <= summary.accepted <= 3000
+
+
+def test_cli_dead_letters_are_labelled_for_the_service_and_others_are_not() -> None:
+    from ops.publish import CLI_ORIGIN, ORIGIN_HEADER, cli_dead_letter_label, dead_letter_headers
+
+    cli = [*dead_letter_headers("bad", "ezproxy", "f:line 3"), (ORIGIN_HEADER, CLI_ORIGIN)]
+    assert cli_dead_letter_label(cli) == "cli:ezproxy"
+    assert cli_dead_letter_label(dict(cli)) == "cli:ezproxy"
+    odd = [*dead_letter_headers("bad", "made-up\u2603", "x"), (ORIGIN_HEADER, CLI_ORIGIN)]
+    assert cli_dead_letter_label(odd) == "cli:other"  # a header value never becomes a new series
+    assert cli_dead_letter_label(dead_letter_headers("bad", "http:events", "statement 1")) is None
+    assert cli_dead_letter_label({"source_topic": b"lde.activity", "error": b"x"}) is None
