@@ -352,3 +352,16 @@ def test_cli_dead_letters_are_labelled_for_the_service_and_others_are_not() -> N
     assert cli_dead_letter_label(odd) == "cli:other"  # a header value never becomes a new series
     assert cli_dead_letter_label(dead_letter_headers("bad", "http:events", "statement 1")) is None
     assert cli_dead_letter_label({"source_topic": b"lde.activity", "error": b"x"}) is None
+
+
+def test_kafka_python_batches_use_the_compiled_crc32c_with_the_same_result() -> None:
+    import os
+
+    import kafka.record.default_records as builder
+    from kafka.record._crc32c import crc as pure_python_crc32c
+
+    from ops.publish import FAST_CRC32C
+
+    assert FAST_CRC32C, "aiokafka's compiled CRC-32C is not in place: ingest falls back to ~7 MB/s"
+    data = os.urandom(5000)
+    assert builder.calc_crc32c(memoryview(data)) == pure_python_crc32c(data)
