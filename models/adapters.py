@@ -32,8 +32,9 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timezone as dt_timezone
+from functools import lru_cache, partial
 from typing import Any, NamedTuple, Protocol, TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -414,13 +415,17 @@ def read_xapi(lines: Iterable[str], *, timezone: str = DEFAULT_TIMEZONE) -> Iter
 
 # -- EZproxy access log --------------------------------------------------------------------------------
 
+# The request is a quoted string with backslash escapes, written as the "unrolled loop"
+# [^"\\]*(?:\\.[^"\\]*)*: the same strings as (?:[^"\\]|\\.)*, without a regex branch per character
+# (several times faster on long URLs).
 _CLF = re.compile(
-    r'(?P<host>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]*)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+    r'(?P<host>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]*)\] "(?P<request>[^"\\]*(?:\\.[^"\\]*)*)" '
     r"(?P<status>[0-9]{3}) (?P<size>\S+)(?: .*)?"
 )
 _CLF_TIME = re.compile(
     r"(?P<day>[0-9]{2})/(?P<month>[A-Za-z]{3})/(?P<year>[0-9]{4}):"
-    r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}) (?P<offset>[+-][0-9]{4})"
+    r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2}) "
+    r"(?P<sign>[+-])(?P<oh>[0-9]{2})(?P<om>[0-9]{2})"
 )
 _MONTHS = {
     name: number
@@ -437,17 +442,38 @@ _ASSET_SUFFIXES = frozenset(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=4096)
 def _clf_time(text: str) -> datetime:
-    """'27/Oct/2026:21:17:44 +0000' -> UTC instant (month names parsed here: %b depends on the locale)."""
+    """'27/Oct/2026:21:17:44 +0000' -> UTC instant (month names parsed here: %b depends on the locale).
+
+    Built field by field rather than by strptime (several times faster), accepting exactly what
+    strptime("%Y-%m-%d %H:%M:%S %z") did; cached, as a busy log repeats each second many times.
+    """
     match = _CLF_TIME.fullmatch(text)
     month = _MONTHS.get(match["month"].lower()) if match else None
     if match is None or month is None:
         raise _Bad("time: not a [dd/Mon/yyyy:hh:mm:ss +zzzz] timestamp")
-    stamp = f"{match['year']}-{month:02d}-{match['day']} {match['clock']} {match['offset']}"
     try:
-        return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S %z").astimezone(UTC)
+        return datetime(
+            int(match["year"]),
+            month,
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            int(match["second"]),
+            tzinfo=_clf_offset(match["sign"], match["oh"], match["om"]),
+        ).astimezone(UTC)
     except (ValueError, OverflowError):
         raise _Bad("time: not a valid date-time") from None
+
+
+@lru_cache(maxsize=256)
+def _clf_offset(sign: str, hours: str, minutes: str) -> tzinfo:
+    """A fixed UTC offset; ValueError where strptime's %z refused it (minutes past 59, a day or more)."""
+    if int(minutes) > 59:
+        raise ValueError("offset minutes out of range")
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return dt_timezone(-offset if sign == "-" else offset)
 
 
 def _status_skip(status: int) -> str | None:

@@ -71,13 +71,18 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(f"{args.file}: no such file")
     publisher = Publisher(settings)
     try:
+        # Binary: ingest decodes (UTF-8, bad bytes replaced) and reads canonical JSONL in blocks.
         if args.file == "-":
-            summary = ingest(sys.stdin, args.format, publisher, "stdin", settings.timezone)
+            summary = ingest(sys.stdin.buffer, args.format, publisher, "stdin", settings.timezone)
         else:
-            with Path(args.file).open(encoding="utf-8", errors="replace", newline="") as handle:
+            with Path(args.file).open("rb") as handle:
                 summary = ingest(handle, args.format, publisher, args.file, settings.timezone)
-    except (UnknownFormat, UpstreamBroken) as error:
-        return _fail(str(error), 3 if isinstance(error, UpstreamBroken) else 2)
+    except UpstreamBroken as error:
+        if error.summary is not None:  # what was published and dead-lettered before the stop
+            print("\n".join(error.summary.lines()), file=sys.stderr)
+        return _fail(str(error), 3)
+    except UnknownFormat as error:
+        return _fail(str(error))
     finally:
         publisher.close()
     print("\n".join(summary.lines()))

@@ -7,19 +7,27 @@ the reason and its line); a guard stops the ingest when the invalid share says t
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import json
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import IO, BinaryIO, cast
 
-from models.activity import fingerprint
-from models.adapters import ADAPTERS, Invalid, Skipped
-from models.events import ActivityEvent
+from models.adapters import ADAPTERS, Adapter, Invalid, Skipped
+from models.events import EventRecord, encode_records_envelope, event_record
+from models.jsonl import JsonlChunk, read_jsonl_block, split_complete_lines
+from models.partitioning import partition_for
 from ops.publish import Publisher
 
 
 class UpstreamBroken(RuntimeError):
-    """Too many invalid records in a row: most likely a broken upstream export, not one bad record."""
+    """Too many invalid records in a row: most likely a broken upstream export, not one bad record.
+
+    `summary` (set by `ingest`) counts what was published and dead-lettered before the stop."""
+
+    summary: IngestSummary | None = None
 
 
 @dataclass
@@ -57,60 +65,244 @@ class InvalidShareGuard:
             self._bad += 1
         if len(self._recent) > self.window and not self._recent.popleft():
             self._bad -= 1
-        if len(self._recent) >= self.minimum and self._bad / len(self._recent) > self.limit:
+        if len(self._recent) >= self.minimum:
+            self._check()
+
+    def observe_valid(self, count: int) -> None:
+        """observe(True) `count` times, in time bounded by the window rather than by `count` (a block of
+        thousands of valid lines is the everyday case).
+
+        Valid records only ever lower the share once the sample is big enough, so the one moment that
+        can stop the ingest is the sample reaching `minimum`, with the invalid records seen so far.
+        """
+        if count <= 0:
+            return
+        before = len(self._recent)
+        if before < self.minimum <= min(before + count, self.window):
+            self._check(self._bad, self.minimum)
+        if count >= self.window:
+            self._recent.clear()
+            self._bad = 0
+            self._recent.extend(itertools.repeat(True, self.window))
+            return
+        for _ in range(max(before + count - self.window, 0)):
+            if not self._recent.popleft():
+                self._bad -= 1
+        self._recent.extend(itertools.repeat(True, count))
+
+    def _check(self, bad: int | None = None, seen: int | None = None) -> None:
+        bad = self._bad if bad is None else bad
+        seen = len(self._recent) if seen is None else seen
+        if bad / seen > self.limit:
             raise UpstreamBroken(
-                f"{self._bad} of the last {len(self._recent)} records were invalid "
+                f"{bad} of the last {seen} records were invalid "
                 f"(limit {self.limit:.0%}): the upstream export looks broken; fix it and ingest again "
                 "(records already accepted are de-duplicated when re-sent)"
             )
 
 
+class RecentIds:
+    """The event ids of the last one to two million accepted events, to publish a repeated event once.
+
+    Bounded, so a file larger than memory still streams: two generations of at most `capacity` ids
+    each (Python's 64-bit hash of the id, which is enough within one run). A repeat further back than
+    that is published again and counted as accepted; the stream's own de-duplication (exact, per
+    student and day) then drops it, so it is still counted once.
+    """
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.capacity = capacity
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
+
+    def add(self, event_id: str) -> bool:
+        """Remember an id; False when it was already there (a duplicate)."""
+        mark = hash(event_id)
+        if mark in self._current or mark in self._previous:
+            return False
+        self._current.add(mark)
+        if len(self._current) >= self.capacity:
+            self._previous, self._current = self._current, set()
+        return True
+
+
+class _Envelopes:
+    """Accepted events grouped by their student's partition, published as envelopes of a set size."""
+
+    def __init__(self, publisher: Publisher, summary: IngestSummary, ids: RecentIds) -> None:
+        self.publisher = publisher
+        self.summary = summary
+        self.ids = ids
+        self.size = publisher.settings.envelope_max_events
+        self.partitions = publisher.partitions
+        self.groups: dict[int, list[EventRecord]] = {}
+        # partition_for's own cache is keyed by (student, partitions): a plain dict is cheaper per event.
+        self._partition_of: dict[str, int] = {}
+
+    def add(self, records: Iterable[EventRecord]) -> None:
+        """De-duplicate and queue events; a partition's envelope is sent as soon as it is full."""
+        remember, groups, size, partitions = self.ids.add, self.groups, self.size, self.partitions
+        cached = self._partition_of
+        accepted = 0
+        for record in records:
+            if not remember(record["event_id"]):
+                self.summary.duplicates += 1
+                continue
+            accepted += 1
+            student = record["student_id"]
+            partition = cached.get(student)
+            if partition is None:
+                if len(cached) >= 1_000_000:
+                    cached.clear()
+                partition = cached[student] = partition_for(student, partitions)
+            group = groups.get(partition)
+            if group is None:
+                group = groups[partition] = []
+            group.append(record)
+            if len(group) >= size:
+                self._send(partition, group)
+                groups[partition] = []
+        self.summary.accepted += accepted
+
+    def flush(self) -> None:
+        for partition, group in self.groups.items():
+            if group:
+                self._send(partition, group)
+        self.groups = {}
+
+    def _send(self, partition: int, group: list[EventRecord]) -> None:
+        self.publisher.send_envelope(partition, encode_records_envelope(group))
+        self.summary.messages += 1
+
+
+#: How much of a file `lde ingest --format lde-jsonl` reads and validates at a time.
+BLOCK_BYTES = 1 << 20
+
+
 def ingest(
-    lines: Iterable[str],
+    source: IO[bytes] | Iterable[str],
     adapter_name: str,
     publisher: Publisher,
     name: str,
     timezone: str,
     guard: InvalidShareGuard | None = None,
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    ids: RecentIds | None = None,
 ) -> IngestSummary:
-    """Adapt a stream of lines in a named format and publish the events in envelopes.
+    """Adapt a stream in a named format and publish the events in envelopes.
 
-    Skipped records (a logoff, an asset request, a non-student) are counted with their reason;
-    invalid ones go to the dead-letter topic with the error, the format and the position.
+    `source` is a binary file (read as UTF-8, invalid bytes replaced, lines split like newline="") or
+    text lines. Skipped records (a logoff, an asset request, a non-student) are counted with their
+    reason; invalid ones go to the dead-letter topic with the error, the format and the position.
+    Canonical JSONL from a binary file takes the bulk path (models.jsonl): same outcome, in blocks.
     """
     adapter = ADAPTERS.get(adapter_name)
     if adapter is None:
         raise UnknownFormat(adapter_name)
     summary = IngestSummary()
     guard = guard or InvalidShareGuard()
-    seen: set[int] = set()
-    pending: list[ActivityEvent] = []
-    for record in adapter(lines, timezone=timezone):
-        if isinstance(record, Invalid):
-            summary.invalid += 1
-            publisher.send_dead_letter(
-                redacted_record(record.raw), record.reason, adapter_name, f"{name}:{record.position}"
-            )
-            guard.observe(False)
-            continue
-        guard.observe(True)
-        if isinstance(record, Skipped):
-            summary.skipped[record.reason] += 1
-            continue
-        mark = fingerprint(record.event.event_id)
-        if mark in seen:
-            summary.duplicates += 1
-            continue
-        seen.add(mark)
-        pending.append(record.event)
-        summary.accepted += 1
-        if len(pending) >= 10_000:
-            summary.messages += publisher.send_events(pending)
-            pending = []
-    if pending:
-        summary.messages += publisher.send_events(pending)
+    out = _Envelopes(publisher, summary, ids or RecentIds())
+
+    def dead_letter(record: Invalid) -> None:
+        summary.invalid += 1
+        publisher.send_dead_letter(
+            redacted_record(record.raw), record.reason, adapter_name, f"{name}:{record.position}"
+        )
+        guard.observe(False)
+
+    try:
+        _run(source, adapter, adapter_name, timezone, guard, out, dead_letter, block_bytes)
+    except UpstreamBroken as error:
+        out.flush()  # what was accepted before the stop is published, as its summary says
+        publisher.flush()
+        error.summary = summary
+        raise
+    out.flush()
     publisher.flush()
     return summary
+
+
+def _run(
+    source: IO[bytes] | Iterable[str],
+    adapter: Adapter,
+    adapter_name: str,
+    timezone: str,
+    guard: InvalidShareGuard,
+    out: _Envelopes,
+    dead_letter: Callable[[Invalid], None],
+    block_bytes: int,
+) -> None:
+    """Read the source, counting and dead-lettering as it goes, and queue the accepted events."""
+    summary = out.summary
+    binary = _binary(source)
+    if binary is not None and adapter_name == "lde-jsonl":
+        for chunk in _jsonl_chunks(binary, block_bytes):
+            done = 0
+            for valid_before, bad in chunk.invalid:
+                guard.observe_valid(valid_before - done)
+                done = valid_before
+                dead_letter(bad)
+            guard.observe_valid(len(chunk.events) - done)
+            out.add(chunk.events)
+    else:
+        text = _text(binary) if binary is not None else cast(Iterable[str], source)
+        # Valid records are handed to the guard and the envelopes in runs: the same order of
+        # observations as one at a time, for less per-record work.
+        valid = 0
+        parsed: list[EventRecord] = []
+        try:
+            for record in adapter(text, timezone=timezone):
+                if isinstance(record, Invalid):
+                    guard.observe_valid(valid)
+                    valid = 0
+                    dead_letter(record)
+                    continue
+                valid += 1
+                if isinstance(record, Skipped):
+                    summary.skipped[record.reason] += 1
+                else:
+                    parsed.append(event_record(record.event))
+                if valid >= 1000:
+                    guard.observe_valid(valid)
+                    valid = 0
+                    out.add(parsed)
+                    parsed = []
+            guard.observe_valid(valid)
+            out.add(parsed)
+        finally:
+            if isinstance(text, io.TextIOWrapper):
+                text.detach()  # the caller owns (and closes) the binary file
+
+
+def _binary(source: IO[bytes] | Iterable[str]) -> IO[bytes] | None:
+    """The source as a binary file, or None when it is text (a text file, a list of lines)."""
+    if isinstance(source, io.TextIOBase) or not hasattr(source, "read"):
+        return None
+    return cast(IO[bytes], source)
+
+
+def _text(binary: IO[bytes]) -> io.TextIOWrapper:
+    """Text lines of a binary file, as `lde ingest` has always opened files."""
+    return io.TextIOWrapper(cast(BinaryIO, binary), encoding="utf-8", errors="replace", newline="")
+
+
+def _jsonl_chunks(binary: IO[bytes], block_bytes: int) -> Iterator[JsonlChunk]:
+    """Validated blocks of whole lines, read `block_bytes` at a time (memory stays bounded by it and
+    the longest line). read1 returns what a pipe has, so stdin is not held back until a block fills."""
+    read = getattr(binary, "read1", binary.read)
+    rest = b""
+    first_line = 1
+    while True:
+        data = read(block_bytes)
+        final = not data
+        block, rest = split_complete_lines(rest + data if rest else data, final)
+        if block:
+            chunk = read_jsonl_block(block, first_line)
+            first_line += chunk.lines
+            yield chunk
+        if final:
+            return
 
 
 def redacted_record(raw: str) -> bytes:

