@@ -53,6 +53,22 @@ class AlertLedger:
         self._fallback.add(key)
         return True
 
+    def claim(self, student_id: str, alert_id: str) -> bool | None:
+        """True exactly once per alert id, False after that, None while Redis does not answer.
+
+        The service's alerts agent uses this and retries on None: announcing from process memory
+        during an outage would announce the alert again once Redis is back and the alert is
+        re-consumed (another worker, a restart), since Redis never learnt of it.
+        """
+        key = f"{self.KEY_PREFIX}{student_id}:{alert_id}"
+        if self.client is None:
+            return self.first_time(student_id, alert_id)
+        try:
+            return bool(self.client.set(key, 1, nx=True, ex=self.TTL_SECONDS))
+        except redis.RedisError as error:
+            log.error("redis_unavailable op=alert_ledger error=%r", error)
+            return None
+
     def forget(self, student_ids: list[str]) -> int:
         """Delete every key of these students (retention). Returns how many keys were deleted."""
         deleted = 0
