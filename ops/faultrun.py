@@ -255,7 +255,8 @@ class Cluster:
             # Tansu reports a batched partition's end as one past the first record of its last batch;
             # changelogs are read back up to that end, so write them one record per batch.
             "LDE_KAFKA_PRODUCER_MAX_BATCH_BYTES": "1",
-            "LDE_DEBUG_LEVEL": os.environ.get("LDE_FAULT_DEBUG_LEVEL", "WARNING"),
+            # INFO: the alert announcements (lde.stream INFO) reach the log only at this level.
+            "LDE_DEBUG_LEVEL": os.environ.get("LDE_FAULT_DEBUG_LEVEL", "INFO"),
             **self.extra_env,
         }
 
@@ -531,12 +532,97 @@ def kill_in_recovery(worker: Worker) -> None:
     worker.kill()
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def soak(work: Path, minutes: float, rate: int, warmup: float = 60.0) -> dict[str, float]:
+    """One worker with the evaluator and sinks on, fed `rate` events/s for `minutes`: RSS after
+    warm-up (growth %) and the largest activity lag seen. Each simulated day lasts 20 s of wall time
+    (watermarks move, so the evaluator judges days throughout)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from models.events import ActivityEvent
+    from models.faultload import FIRST_DAY, generate
+
+    load = generate(seed=1, students=5_000, days=1, events_per_day=0)
+    cluster = Cluster(work, extra_env={"LDE_BATCH_MAX_MESSAGES": "500", "LDE_BATCH_MAX_SECONDS": "0.25"})
+    cluster.start()
+    rng = random.Random(1)
+    tz = zone(cluster.settings.timezone)
+    samples: list[tuple[float, int]] = []
+    max_lag = 0
+    try:
+        cluster.publish_roster(load)
+        worker = cluster.add_worker(FIRST_DAY)
+        assert worker.process is not None
+        publisher = Publisher(cluster.settings)
+        started = time.monotonic()
+        sent = serial = 0
+        ids = [r.student_id for r in load.roster]
+        while (elapsed := time.monotonic() - started) < minutes * 60:
+            day = FIRST_DAY + timedelta(days=int(elapsed // 20))
+            due = int(elapsed * rate) - sent
+            events = []
+            for _ in range(max(0, due)):
+                moment = datetime(day.year, day.month, day.day, 9, rng.randrange(60), tzinfo=UTC)
+                events.append(
+                    ActivityEvent.model_validate(
+                        {
+                            "event_id": f"soak-{serial}",
+                            "student_id": rng.choice(ids),
+                            "source": rng.choice(("vle", "library", "print")),
+                            "occurred_at": moment + timedelta(seconds=rng.randrange(3600)),
+                        }
+                    )
+                )
+                serial += 1
+            if events:
+                previous = day - timedelta(days=1)
+                publisher.send_events(events, watermark=day_end(previous, tz))
+                publisher.flush()
+                sent += len(events)
+            status = worker.status() or {}
+            max_lag = max(max_lag, int(status.get("activity_lag") or 0))
+            if elapsed >= warmup:
+                samples.append((elapsed, rss_kib(worker.process.pid)))
+            time.sleep(0.2)
+        publisher.close()
+    finally:
+        cluster.stop()
+    first = sum(r for _, r in samples[:25]) / max(1, len(samples[:25]))
+    last = sum(r for _, r in samples[-25:]) / max(1, len(samples[-25:]))
+    return {
+        "minutes": minutes,
+        "events_sent": sent,
+        "rate_per_second": sent / (minutes * 60),
+        "rss_after_warmup_mib": first / 1024,
+        "rss_at_end_mib": last / 1024,
+        "rss_growth_percent": 100 * (last - first) / first if first else 0.0,
+        "max_activity_lag_messages": max_lag,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.faultrun", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("dump", help="print one worker's ClickHouse rows as JSON (one chDB per process)")
     d.add_argument("data_dir", type=Path)
+    k = sub.add_parser("soak", help="steady load on one worker; RSS growth and max lag")
+    k.add_argument("--minutes", type=float, default=float(os.environ.get("LDE_SOAK_MINUTES", "30")))
+    k.add_argument("--rate", type=int, default=int(os.environ.get("LDE_SOAK_RATE", "2000")))
+    k.add_argument("--work", type=Path, default=Path(".lde-soak"))
     args = parser.parse_args(argv)
+    if args.command == "soak":
+        shutil.rmtree(args.work, ignore_errors=True)
+        figures = soak(args.work, args.minutes, args.rate)
+        print(json.dumps(figures, indent=1))
+        return 0
     if args.command == "dump":
         json.dump(dump(args.data_dir), sys.stdout)
         return 0

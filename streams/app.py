@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -541,8 +542,9 @@ class LdeApp:
         does not answer, back off and ask again (the alerts topic waits; the activity stream goes on)."""
         delay = 0.5
         outage: float | None = None
+        token = uuid.uuid4().hex
         while True:
-            first = await asyncio.to_thread(self.ledger.claim, alert.student_id, alert.alert_id)
+            first = await asyncio.to_thread(self.ledger.claim, alert.student_id, alert.alert_id, token)
             if first is not None:
                 if outage is not None:
                     self.metrics.stack_up.labels(component="redis").set(1)
