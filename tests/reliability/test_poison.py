@@ -41,7 +41,9 @@ def send_poison(settings: Settings, seed: int) -> dict[tuple[str, int, int], str
             for kind, payload in poison_payloads(rng).items():
                 partition = rng.randrange(settings.partitions)
                 key = b"NOSUCH01"  # a null value needs a key; on roster/absences that is a tombstone
-                meta = producer.send(settings.topic(name), key=key, value=payload, partition=partition).get(30)
+                meta = producer.send(settings.topic(name), key=key, value=payload, partition=partition).get(
+                    30
+                )
                 if payload is None and name in ("roster", "absences"):
                     continue  # a tombstone for an unknown student: nothing to erase, nothing to report
                 sent[(settings.topic(name), partition, meta.offset)] = kind
