@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     evaluator_interval_seconds: float = Field(
         5.0, gt=0, description="how often the evaluator checks the clock"
     )
+    comparison_wait_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="with several workers, how long to wait for the others' figures of a day before "
+        "judging it against an incomplete institution (counted in lde_evaluator_partial_comparisons_total)",
+    )
 
     # -- engagement model ------------------------------------------------------------------------
     no_engagement_days: int = Field(7, ge=1, description="silent local days before no_engagement")

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from models.access import AccessDenied, IdentityRequired, Role, Staff, StaffDirectory, UnknownStaff
 from models.activity import StudentActivity
 from models.alerts import Alert
+from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.clock import Clock, WallClock, WatermarkClock
 from models.events import ActivityEvent, describe_validation_error, encode_envelope
 from models.partitioning import partition_for
@@ -57,7 +58,7 @@ from ops.reports import student_report as own_report
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.mail import DeliveryError
-from sinks.redis_store import AlertLedger, DeliveryLedger
+from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
 from streams.batch import DeadLetter, RawMessage, process_batch
 from streams.evaluator import (
     Evaluator,
@@ -193,6 +194,9 @@ class LdeApp:
         self.alerts_sent = 0
         self.alerts_recorded = 0
         self._parsed: dict[str, _Parsed] = {}
+        self.figures = FigureExchange(ledger.client)
+        self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
+        self._waiting_since: dict[date, float] = {}
         self.app = self._build()
 
     # -- construction --------------------------------------------------------------------------------
@@ -645,7 +649,47 @@ class LdeApp:
         everyone = [v for views in views_by_partition.values() for v in views]
         for day in days_between(min(r[0] for r in pending.values()), through):
             parts = sorted(p for p, r in pending.items() if r[0] <= day)
-            await self._judge_day(day, parts, views_by_partition, everyone)
+            ready, others = await self._others(day, owned, views_by_partition)
+            if not ready:
+                return  # the other workers' figures of this day are not in yet: next tick
+            await self._judge_day(day, parts, views_by_partition, everyone, others)
+
+    async def _others(
+        self, day: date, owned: set[int], views_by_partition: dict[int, list[StudentView]]
+    ) -> tuple[bool, ComparisonFeatures | None]:
+        """Whether the day can be judged yet, and the figures of the students other workers own for
+        comparing with the whole institution (None when this worker owns every partition).
+
+        This worker's own figures go to Redis first, once per day and partition, for the others.
+        """
+        everything = set(range(self.settings.partitions))
+        if owned >= everything:
+            return True, None
+        for partition in sorted(owned):
+            if (day, partition) not in self._shared:
+                figures = self.evaluator.features(day, views_by_partition.get(partition, []))
+                if await asyncio.to_thread(self.figures.put, day, partition, figures.to_bytes()):
+                    self._shared.add((day, partition))
+        need = everything - owned
+        found = await asyncio.to_thread(self.figures.get, day, need)
+        waited = time.monotonic() - self._waiting_since.setdefault(day, time.monotonic())
+        decision = comparison_ready(set(found), need, waited, self.settings.comparison_wait_seconds)
+        if decision == "wait":
+            return False, None
+        if decision == "partial":
+            missing = sorted(need - set(found))
+            log.warning(
+                "comparison_incomplete day=%s missing_partitions=%s waited_s=%.0f", day, missing, waited
+            )
+            self.metrics.partial_comparisons.inc()
+        self._waiting_since.pop(day, None)
+        parts = []
+        for partition, blob in sorted(found.items()):
+            try:
+                parts.append(ComparisonFeatures.from_bytes(blob))
+            except (ValueError, KeyError) as error:
+                log.error("comparison_figures_unreadable day=%s partition=%d error=%r", day, partition, error)
+        return True, ComparisonFeatures.concat(parts) if parts else None
 
     async def _judge_day(
         self,
@@ -653,17 +697,18 @@ class LdeApp:
         partitions: list[int],
         views_by_partition: dict[int, list[StudentView]],
         everyone: list[StudentView],
+        others: ComparisonFeatures | None = None,
     ) -> None:
         """Judge one day for the given partitions, then record it (alerts, scores, memory, progress).
 
-        Everyone the worker owns is the comparison group (the whole institution when it owns every
-        partition, as the embedded stack does).
+        The comparison group is everyone the worker owns plus `others`, the figures of the students
+        the other workers own (none when this worker owns every partition, as the embedded stack does).
         """
         views = [v for p in partitions for v in views_by_partition.get(p, [])]
         starts = [self.evaluated[p].started_on for p in partitions if p in self.evaluated]
         monitoring_start = min(starts) if starts else day
         started = time.perf_counter()
-        result = self.evaluator.judge_day(day, views, monitoring_start, comparison=everyone)
+        result = self.evaluator.judge_day(day, views, monitoring_start, comparison=everyone, others=others)
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         self.metrics.students_evaluated.inc(len(views))
         for alert in result.alerts:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from models.activity import ATTENDED, N_SOURCES, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
-from models.benchmarks import DayBenchmarks, GroupCodes, benchmark_coded
+from models.benchmarks import ComparisonFeatures, DayBenchmarks, GroupCodes, benchmark_coded
 from models.engagement import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
@@ -185,15 +185,17 @@ class Evaluator:
         views: Sequence[StudentView],
         monitoring_start: date | None = None,
         comparison: Sequence[StudentView] | None = None,
+        others: ComparisonFeatures | None = None,
     ) -> DayResult:
         """Alerts, scores and memory changes for `day`.
 
-        `comparison` is everyone to benchmark against (default: `views`); pass the whole institution
-        when `views` is only part of it. Every view must be in `comparison`.
+        `comparison` is everyone of this worker to benchmark against (default: `views`), every view
+        being in it; `others` are the figures of the students other workers own (see `features`), so
+        that each student is compared with the whole institution however the partitions are shared.
         """
         result = DayResult(day)
         everyone = comparison if comparison is not None else views
-        sweep = self._sweep(day, everyone)
+        sweep = self._sweep(day, everyone, others)
         result.groups = sweep.bench.groups
         roster = sweep.roster
         if comparison is None:
@@ -310,7 +312,23 @@ class Evaluator:
             )
         return cached
 
-    def _sweep(self, day: date, everyone: Sequence[StudentView]) -> _Sweep:
+    def features(self, day: date, views: Sequence[StudentView]) -> ComparisonFeatures:
+        """These students' figures for the day, without identities, for the other workers' benchmarks
+        (only active students are compared)."""
+        e = self.engagement
+        roster = RosterColumns.of([v.record for v in views], e.full_time_window_days, e.part_time_window_days)
+        figures = day_figures([v.activity for v in views], day.toordinal(), roster.window, e.attendance_days)
+        members = np.flatnonzero(roster.active)
+        return ComparisonFeatures(
+            figures.window[members, :N_SOURCES],
+            figures.window[members, ATTENDED],
+            roster.window[members],
+            roster.groups.subset(members),
+        )
+
+    def _sweep(
+        self, day: date, everyone: Sequence[StudentView], others: ComparisonFeatures | None = None
+    ) -> _Sweep:
         """Everyone's window counts, benchmarks and rule preconditions for the day, in columns."""
         e = self.engagement
         ordinal = day.toordinal()
@@ -323,20 +341,26 @@ class Evaluator:
         silent = (last < 0) | (ordinal - last >= self.rules.no_engagement_days)
 
         members = np.flatnonzero(roster.active)
-        bench = benchmark_coded(
-            [roster.student_ids[i] for i in members.tolist()],
+        own = ComparisonFeatures(
             totals[members, :N_SOURCES],
             totals[members, ATTENDED],
             roster.window[members],
             roster.groups.subset(members),
-            e.weights,
-            e.min_cohort_size,
-            e.bands,
+        )
+        ids = [roster.student_ids[i] for i in members.tolist()]
+        if others is not None and len(others):
+            # Everyone else after this worker's own students: their rows are only in the pools.
+            own = ComparisonFeatures.concat([own, others])
+            ids += [""] * len(others)
+        bench = benchmark_coded(
+            ids, own.counts, own.attended, own.window, own.groups, e.weights, e.min_cohort_size, e.bands
         )
         bench_row = np.full(n, -1, np.int64)
         bench_row[members] = np.arange(len(members))
         low = np.zeros(n, np.bool_)
-        low[members] = bench.low_engagement(e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)
+        low[members] = bench.low_engagement(e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)[
+            : len(members)
+        ]
         concerned = roster.active & (silent | low | low_attendance_today)
         return _Sweep(
             roster, bench, bench_row, concerned, last, attended, expected, silent, low, low_attendance_today

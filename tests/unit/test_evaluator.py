@@ -8,6 +8,7 @@ import pytest
 
 from models.activity import StudentActivity
 from models.alerts import Rule
+from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.events import ActivityEvent
 from models.rules import RuleSettings
 from models.timebuckets import zone
@@ -182,6 +183,51 @@ def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -
         by_student = {r.student_id: r for h in halves if h.scores for r in h.scores}
         assert by_student == {r.student_id: r for r in together.scores}
     assert raised >= 5  # the silent and the absent students were flagged
+
+
+def test_workers_sharing_figures_judge_as_one_evaluator_judging_everyone() -> None:
+    """Two workers, each owning half the students, exchange their students' figures (as bytes, as
+    through Redis) and raise exactly the alerts and scores of one evaluator judging everybody."""
+    term = Term(students=48)
+    term.views = [
+        StudentView(
+            record(sid, programme_code=("BSC-CS", "BSC-MA", "BA-HIST")[i % 3], year_of_study=1 + i % 2),
+            (),
+            term.states[sid],
+        )
+        for i, sid in enumerate(term.states)
+    ]
+    halves = [term.views[::2], term.views[1::2]]
+    workers = [Evaluator(RULES), Evaluator(RULES)]
+    raised = 0
+    for day in days(START, date(2026, 10, 25)):
+        for i, sid in enumerate(term.states):
+            if not (i % 7 == 0 and day >= date(2026, 10, 8)):
+                term.act(sid, day, count=1 + i % 9)
+            if day.weekday() < 5:
+                term.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
+        together = term.evaluator.judge_day(day, term.views, monitoring_start=START)
+        shared = [
+            ComparisonFeatures.from_bytes(w.features(day, h).to_bytes())
+            for w, h in zip(workers, halves, strict=True)
+        ]
+        apart = [
+            workers[k].judge_day(day, halves[k], monitoring_start=START, others=shared[1 - k]) for k in (0, 1)
+        ]
+        assert sorted(a.alert_id for r in apart for a in r.alerts) == sorted(
+            a.alert_id for a in together.alerts
+        )
+        raised += len(together.alerts)
+        assert together.scores is not None
+        by_student = {row.student_id: row for r in apart if r.scores for row in r.scores}
+        assert by_student == {row.student_id: row for row in together.scores}
+    assert raised >= 5
+
+
+def test_waiting_for_other_workers_has_a_limit() -> None:
+    assert comparison_ready({1, 2, 3}, {1, 2}, 0.0, 60.0) == "ready"
+    assert comparison_ready({1}, {1, 2}, 59.0, 60.0) == "wait"
+    assert comparison_ready({1}, {1, 2}, 60.0, 60.0) == "partial"
 
 
 class FullEvaluator(Evaluator):
