@@ -214,6 +214,20 @@ MIGRATIONS.append(
     )
 )
 
+#: Columns of trend_weekly (anonymised, disclosure-controlled trends), in insert order.
+TREND_COLUMNS = (
+    "week",
+    "programme_code",
+    "year_of_study",
+    "mode",
+    "school",
+    "source",
+    "students_rounded",
+    "events_rounded",
+    "mean_events",
+    "computed_at",
+)
+
 #: Every table that holds personal data, with the column naming the student (retention deletes here).
 PERSONAL_TABLES: dict[str, str] = {
     "activity_daily": "student_id",
