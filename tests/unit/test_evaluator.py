@@ -159,6 +159,15 @@ def test_a_silent_student_is_not_also_flagged_for_the_sessions_missed_in_that_si
     assert s1 == [Rule.NO_ENGAGEMENT, Rule.ESCALATION]
 
 
+def mixed_day(term: Term, day: date) -> None:
+    """Every 7th student falls silent on 8 October, every 5th misses every session, the rest vary."""
+    for i, sid in enumerate(term.states):
+        if not (i % 7 == 0 and day >= date(2026, 10, 8)):
+            term.act(sid, day, count=1 + i % 9)
+        if day.weekday() < 5:
+            term.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
+
+
 def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -> None:
     """The service judges its own partitions against everyone: the same alerts and scores, per student,
     as one evaluator judging everybody."""
@@ -166,11 +175,7 @@ def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -
     parts.states, parts.views = whole.states, whole.views
     raised = 0
     for day in days(START, date(2026, 10, 25)):
-        for i, sid in enumerate(whole.states):
-            if not (i % 7 == 0 and day >= date(2026, 10, 8)):
-                whole.act(sid, day, count=1 + i % 9)
-            if day.weekday() < 5:
-                whole.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
+        mixed_day(whole, day)
         together = whole.evaluator.judge_day(day, whole.views, monitoring_start=START)
         halves = [
             parts.evaluator.judge_day(day, half, monitoring_start=START, comparison=parts.views)
@@ -201,11 +206,7 @@ def test_workers_sharing_figures_judge_as_one_evaluator_judging_everyone() -> No
     workers = [Evaluator(RULES), Evaluator(RULES)]
     raised = 0
     for day in days(START, date(2026, 10, 25)):
-        for i, sid in enumerate(term.states):
-            if not (i % 7 == 0 and day >= date(2026, 10, 8)):
-                term.act(sid, day, count=1 + i % 9)
-            if day.weekday() < 5:
-                term.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
+        mixed_day(term, day)
         together = term.evaluator.judge_day(day, term.views, monitoring_start=START)
         shared = [
             ComparisonFeatures.from_bytes(w.features(day, h).to_bytes())
