@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from models.access import AccessDenied, IdentityRequired, Role, Staff, StaffDirectory, UnknownStaff
-from models.activity import StudentActivity
+from models.activity import DayFigures, StudentActivity, day_figures
 from models.alerts import Alert
 from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.clock import Clock, WallClock, WatermarkClock
@@ -136,6 +136,10 @@ class Progress:
                 self.consumed.get(tp, -1) >= self.end_offsets_at_start.get(tp, 0) - 1 for tp in owned
             )
         return self.caught_up
+
+
+#: Students whose state the evaluator reads between two turns of the event loop.
+_FIGURES_CHUNK = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,13 +653,32 @@ class LdeApp:
         everyone = [v for views in views_by_partition.values() for v in views]
         for day in days_between(min(r[0] for r in pending.values()), through):
             parts = sorted(p for p, r in pending.items() if r[0] <= day)
-            ready, others = await self._others(day, owned, views_by_partition)
+            figures = await self._read_figures(day, everyone)
+            ready, others = await self._others(day, owned, views_by_partition, figures)
             if not ready:
                 return  # the other workers' figures of this day are not in yet: next tick
-            await self._judge_day(day, parts, views_by_partition, everyone, others)
+            await self._judge_day(day, parts, views_by_partition, everyone, others, figures)
+
+    async def _read_figures(self, day: date, everyone: list[StudentView]) -> DayFigures:
+        """Everyone's window counts from the activity table, a chunk of students at a time: the
+        agents change the same state objects, so this read runs on the event loop, letting it breathe
+        between chunks; everything after it (judge_day) can then run in a thread."""
+        lengths = self.evaluator.window_lengths(everyone)
+        days = self.settings.engagement.attendance_days
+        parts: list[DayFigures] = []
+        for start in range(0, len(everyone), _FIGURES_CHUNK):
+            chunk = everyone[start : start + _FIGURES_CHUNK]
+            lengths_here = lengths[start : start + _FIGURES_CHUNK]
+            parts.append(day_figures([v.activity for v in chunk], day.toordinal(), lengths_here, days))
+            await asyncio.sleep(0)
+        return DayFigures.concat(parts)
 
     async def _others(
-        self, day: date, owned: set[int], views_by_partition: dict[int, list[StudentView]]
+        self,
+        day: date,
+        owned: set[int],
+        views_by_partition: dict[int, list[StudentView]],
+        figures: DayFigures,
     ) -> tuple[bool, ComparisonFeatures | None]:
         """Whether the day can be judged yet, and the figures of the students other workers own for
         comparing with the whole institution (None when this worker owns every partition).
@@ -665,11 +688,14 @@ class LdeApp:
         everything = set(range(self.settings.partitions))
         if owned >= everything:
             return True, None
-        for partition in sorted(owned):
+        start = 0  # figures follow views_by_partition's order (see _evaluator_tick)
+        for partition, views in views_by_partition.items():
+            stop = start + len(views)
             if (day, partition) not in self._shared:
-                figures = self.evaluator.features(day, views_by_partition.get(partition, []))
-                if await asyncio.to_thread(self.figures.put, day, partition, figures.to_bytes()):
+                mine = self.evaluator.features(day, views, figures.rows(start, stop))
+                if await asyncio.to_thread(self.figures.put, day, partition, mine.to_bytes()):
                     self._shared.add((day, partition))
+            start = stop
         need = everything - owned
         found = await asyncio.to_thread(self.figures.get, day, need)
         waited = time.monotonic() - self._waiting_since.setdefault(day, time.monotonic())
@@ -698,6 +724,7 @@ class LdeApp:
         views_by_partition: dict[int, list[StudentView]],
         everyone: list[StudentView],
         others: ComparisonFeatures | None = None,
+        figures: DayFigures | None = None,
     ) -> None:
         """Judge one day for the given partitions, then record it (alerts, scores, memory, progress).
 
@@ -708,7 +735,13 @@ class LdeApp:
         starts = [self.evaluated[p].started_on for p in partitions if p in self.evaluated]
         monitoring_start = min(starts) if starts else day
         started = time.perf_counter()
-        result = self.evaluator.judge_day(day, views, monitoring_start, comparison=everyone, others=others)
+        if figures is None:
+            figures = await self._read_figures(day, everyone)
+        # Off the event loop: a large institution takes seconds, which must not stall the agents or
+        # the consumer's heartbeats. judge_day reads no table state beyond `figures`.
+        result = await asyncio.to_thread(
+            self.evaluator.judge_day, day, views, monitoring_start, everyone, others, figures
+        )
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         self.metrics.students_evaluated.inc(len(views))
         for alert in result.alerts:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.activity import ATTENDED, N_SOURCES, StudentActivity, day_figures
+from models.activity import ATTENDED, N_SOURCES, DayFigures, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
 from models.benchmarks import ComparisonFeatures, DayBenchmarks, GroupCodes, benchmark_coded
 from models.engagement import (
@@ -186,16 +186,19 @@ class Evaluator:
         monitoring_start: date | None = None,
         comparison: Sequence[StudentView] | None = None,
         others: ComparisonFeatures | None = None,
+        figures: DayFigures | None = None,
     ) -> DayResult:
         """Alerts, scores and memory changes for `day`.
 
         `comparison` is everyone of this worker to benchmark against (default: `views`), every view
         being in it; `others` are the figures of the students other workers own (see `features`), so
         that each student is compared with the whole institution however the partitions are shared.
+        `figures` are `read_figures(day, comparison)` when the caller read them already: they are the
+        only read of the students' activity state, so the rest may run in another thread.
         """
         result = DayResult(day)
         everyone = comparison if comparison is not None else views
-        sweep = self._sweep(day, everyone, others)
+        sweep = self._sweep(day, everyone, others, figures)
         result.groups = sweep.bench.groups
         roster = sweep.roster
         if comparison is None:
@@ -312,12 +315,28 @@ class Evaluator:
             )
         return cached
 
-    def features(self, day: date, views: Sequence[StudentView]) -> ComparisonFeatures:
+    def window_lengths(self, views: Sequence[StudentView]) -> NDArray[np.int64]:
+        """Each student's window in days (by mode of study)."""
+        return self._roster_columns([v.record for v in views]).window
+
+    def read_figures(self, day: date, views: Sequence[StudentView]) -> DayFigures:
+        """What the day's judgement reads of these students' activity state (see judge_day)."""
+        lengths = self.window_lengths(views)
+        return day_figures(
+            [v.activity for v in views], day.toordinal(), lengths, self.engagement.attendance_days
+        )
+
+    def features(
+        self, day: date, views: Sequence[StudentView], figures: DayFigures | None = None
+    ) -> ComparisonFeatures:
         """These students' figures for the day, without identities, for the other workers' benchmarks
-        (only active students are compared)."""
+        (only active students are compared); `figures` as read_figures(day, views) gives them."""
         e = self.engagement
         roster = RosterColumns.of([v.record for v in views], e.full_time_window_days, e.part_time_window_days)
-        figures = day_figures([v.activity for v in views], day.toordinal(), roster.window, e.attendance_days)
+        if figures is None:
+            figures = day_figures(
+                [v.activity for v in views], day.toordinal(), roster.window, e.attendance_days
+            )
         members = np.flatnonzero(roster.active)
         return ComparisonFeatures(
             figures.window[members, :N_SOURCES],
@@ -327,14 +346,19 @@ class Evaluator:
         )
 
     def _sweep(
-        self, day: date, everyone: Sequence[StudentView], others: ComparisonFeatures | None = None
+        self,
+        day: date,
+        everyone: Sequence[StudentView],
+        others: ComparisonFeatures | None = None,
+        figures: DayFigures | None = None,
     ) -> _Sweep:
         """Everyone's window counts, benchmarks and rule preconditions for the day, in columns."""
         e = self.engagement
         ordinal = day.toordinal()
         n = len(everyone)
         roster = self._roster_columns([v.record for v in everyone])
-        figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
+        if figures is None:
+            figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
         totals, attended, expected, last = figures.window, figures.attended, figures.expected, figures.last
         rate = np.divide(attended, expected, out=np.ones(n), where=expected > 0)
         low_attendance_today = (expected >= e.attendance_min_expected) & (rate < e.attendance_threshold)
