@@ -284,7 +284,12 @@ class Evaluator:
             return False
         e = self.engagement
         for rule, episode in episodes.items():
-            if not episode.escalated and (day - episode.raised_on).days >= e.escalate_after_days:
+            may_escalate = rule is Rule.NO_ENGAGEMENT or not silent_open
+            if (
+                may_escalate
+                and not episode.escalated
+                and (day - episode.raised_on).days >= e.escalate_after_days
+            ):
                 return False
             if rule is Rule.NO_ENGAGEMENT:
                 if sweep.last[row] >= episode.episode_start.toordinal():
@@ -412,7 +417,9 @@ class Evaluator:
         )
         reason = exempt(record, view.absences, day, self.rules)
 
-        # Open episodes first: re-engagement closes them; a long one escalates once.
+        # Open episodes first: re-engagement closes them; a long one escalates once. While the student
+        # is silent, only the silence escalates: the tutor needs one reminder, not one per rule.
+        silent_open = Rule.NO_ENGAGEMENT in memory.episodes
         for rule, episode in list(memory.episodes.items()):
             closes, why = self._closes(rule, episode, last_day, bench, attendance)
             if closes:
@@ -421,8 +428,10 @@ class Evaluator:
                 self._raise(
                     result, self._follow_up(Rule.RE_ENGAGED, rule, episode, day, view, bench, why, last_day)
                 )
-            elif reason is None and escalates(
-                episode.raised_on, day, episode.escalated, e.escalate_after_days
+            elif (
+                reason is None
+                and (rule is Rule.NO_ENGAGEMENT or not silent_open)
+                and escalates(episode.raised_on, day, episode.escalated, e.escalate_after_days)
             ):
                 episode.escalated = True
                 days_open = (day - episode.raised_on).days

@@ -259,3 +259,26 @@ def test_the_shortcut_for_quiet_students_changes_nothing(seed: int) -> None:
         assert term.evaluator.memory.keys() == full.memory.keys()
         assert all(m.snapshot() == full.memory[sid].snapshot() for sid, m in term.evaluator.memory.items())
     assert len(term.evaluator.already_raised) >= 10
+
+
+def test_while_a_student_is_silent_only_the_silence_escalates() -> None:
+    term = Term()
+    alerts = []
+    for day in days(START, date(2026, 11, 20)):
+        for sid in term.states:
+            if sid != "s1" or day < date(2026, 10, 15):
+                term.act(sid, day)
+            if day.weekday() < 5:
+                status = "absent" if sid == "s1" and day >= date(2026, 10, 1) else "present"
+                term.act(sid, day, source="attendance", count=1, status=status)
+        alerts += term.judge(day)
+    s1 = [
+        (a.rule, a.about_rule)
+        for a in alerts
+        if a.student_id == "s1" and Rule.LOW_ENGAGEMENT not in (a.rule, a.about_rule)
+    ]
+    assert s1 == [
+        (Rule.LOW_ATTENDANCE, None),
+        (Rule.NO_ENGAGEMENT, None),
+        (Rule.ESCALATION, Rule.NO_ENGAGEMENT),
+    ]
