@@ -48,6 +48,20 @@ class Term:
         ]
         self.states[sid].apply(events, self.offset, LONDON)
 
+    def s1_withdraws(self, silent_from: date, absent_from: date, through: date) -> list:
+        """Everyone active and present on weekdays, except s1: absent from `absent_from`, silent from
+        `silent_from`; the alerts of every day judged until `through`."""
+        alerts = []
+        for day in days(START, through):
+            for sid in self.states:
+                if sid != "s1" or day < silent_from:
+                    self.act(sid, day)
+                if day.weekday() < 5:
+                    status = "absent" if sid == "s1" and day >= absent_from else "present"
+                    self.act(sid, day, source="attendance", count=1, status=status)
+            alerts += self.judge(day)
+        return alerts
+
     def judge(self, day: date) -> list:
         return self.evaluator.judge_day(day, self.views, monitoring_start=START).alerts
 
@@ -145,16 +159,9 @@ def test_non_teaching_weeks_and_exemptions_raise_nothing() -> None:
 
 
 def test_a_silent_student_is_not_also_flagged_for_the_sessions_missed_in_that_silence() -> None:
-    term = Term()
-    alerts = []
-    for day in days(START, date(2026, 10, 31)):
-        for sid in term.states:
-            if sid != "s1" or day < date(2026, 10, 10):
-                term.act(sid, day)
-            if day.weekday() < 5:
-                status = "absent" if sid == "s1" and day >= date(2026, 10, 10) else "present"
-                term.act(sid, day, source="attendance", count=1, status=status)
-        alerts += term.judge(day)
+    alerts = Term().s1_withdraws(
+        silent_from=date(2026, 10, 10), absent_from=date(2026, 10, 10), through=date(2026, 10, 31)
+    )
     s1 = [a.rule for a in alerts if a.student_id == "s1" and a.rule is not Rule.LOW_ENGAGEMENT]
     assert s1 == [Rule.NO_ENGAGEMENT, Rule.ESCALATION]
 
@@ -262,16 +269,9 @@ def test_the_shortcut_for_quiet_students_changes_nothing(seed: int) -> None:
 
 
 def test_while_a_student_is_silent_only_the_silence_escalates() -> None:
-    term = Term()
-    alerts = []
-    for day in days(START, date(2026, 11, 20)):
-        for sid in term.states:
-            if sid != "s1" or day < date(2026, 10, 15):
-                term.act(sid, day)
-            if day.weekday() < 5:
-                status = "absent" if sid == "s1" and day >= date(2026, 10, 1) else "present"
-                term.act(sid, day, source="attendance", count=1, status=status)
-        alerts += term.judge(day)
+    alerts = Term().s1_withdraws(
+        silent_from=date(2026, 10, 15), absent_from=date(2026, 10, 1), through=date(2026, 11, 20)
+    )
     s1 = [
         (a.rule, a.about_rule)
         for a in alerts
