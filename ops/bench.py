@@ -556,45 +556,22 @@ def bench_reports(results: Results, work: Path, students: int, staff: int) -> No
                 toDate('2026-11-18'), toDate('2026-11-11'), 7, '', 1, 'FT', '', '',
                 'No recorded activity of any kind for 7 days.', now64() FROM numbers({students // 33})"""
         )
+        kinds = [  # (id prefix, title, role, scope of number i, how many)
+            ("T", "Tutor", Role.PERSONAL_TUTOR, lambda i: "tutees", tutors),
+            ("L", "Leader", Role.PROGRAMME_LEADER, lambda i: f"programme:P{i}", leaders),
+            ("D", "Director", Role.DIRECTOR_OF_SCHOOL, lambda i: f"school:School {i}", directors),
+            ("E", "Officer", Role.STUDENT_ENGAGEMENT_OFFICER, lambda i: "institution", seos),
+        ]
         rows = [
             StaffRow(
-                staff_id=f"T{i}",
-                name=f"Tutor {i}",
-                email=f"t{i}@x.ac.uk",
-                role=Role.PERSONAL_TUTOR,
-                scope="tutees",
+                staff_id=f"{prefix}{i}",
+                name=f"{title} {i}",
+                email=f"{prefix.lower()}{i}@x.ac.uk",
+                role=role,
+                scope=scope(i),
             )
-            for i in range(tutors)
-        ]
-        rows += [
-            StaffRow(
-                staff_id=f"L{i}",
-                name=f"Leader {i}",
-                email=f"l{i}@x.ac.uk",
-                role=Role.PROGRAMME_LEADER,
-                scope=f"programme:P{i}",
-            )
-            for i in range(leaders)
-        ]
-        rows += [
-            StaffRow(
-                staff_id=f"D{i}",
-                name=f"Director {i}",
-                email=f"d{i}@x.ac.uk",
-                role=Role.DIRECTOR_OF_SCHOOL,
-                scope=f"school:School {i}",
-            )
-            for i in range(directors)
-        ]
-        rows += [
-            StaffRow(
-                staff_id=f"E{i}",
-                name=f"Officer {i}",
-                email=f"e{i}@x.ac.uk",
-                role=Role.STUDENT_ENGAGEMENT_OFFICER,
-                scope="institution",
-            )
-            for i in range(seos)
+            for prefix, title, role, scope, count in kinds
+            for i in range(count)
         ]
         store.write_staff(rows, datetime.now(UTC))
         load = time.perf_counter() - started
