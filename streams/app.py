@@ -58,7 +58,7 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger
-from streams.batch import DeadLetter, RawMessage, process_batch
+from streams.batch import BatchOutcome, DeadLetter, RawMessage, process_batch
 from streams.evaluator import (
     Evaluator,
     PartitionProgress,
@@ -147,6 +147,13 @@ class _Parsed:
     record: RosterRecord
     absences: tuple[Absence, ...]
     partition: int
+
+
+def changelog_key(student_id: str) -> bytes:
+    """A student's activity-table changelog key: the bytes Faust's "json" key codec writes for it
+    (faust.utils.json.dumps is the standard library's json.dumps when orjson is absent), so Faust's
+    recovery reads it back as the same str key."""
+    return json.dumps(student_id).encode()
 
 
 def _plain(table: Any) -> Mapping[Any, Any]:
@@ -261,8 +268,45 @@ class LdeApp:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     def _state(self, student_id: str) -> StudentActivity | None:
-        value: StudentActivity | None = self.activity.get(student_id)
+        # The store's dict: Table.get runs Faust's sensors per key, once per student per batch.
+        value: StudentActivity | None = _plain(self.activity).get(student_id)
         return value
+
+    async def _write_states(self, outcome: BatchOutcome) -> None:
+        """Store a batch's student states and write their changelog records, in Kafka batches.
+
+        The same records Faust's table writes (key serialised by the table's JSON codec, value by
+        StudentStateCodec, on the partition of the student's events), but one producer batch per
+        partition instead of one send_soon per student: Faust's per-record send path cost several
+        times the record itself. Erasures go first, as tombstones in the same batches, so a student
+        erased and active again within one batch keeps the new state after recovery. Delivery is
+        awaited, so state is durable before the agent takes the next batch (and its offsets commit).
+        """
+        plain = cast(dict[Any, Any], _plain(self.activity))
+        records: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        for student_id, partition in outcome.forget.items():
+            plain.pop(student_id, None)
+            records[partition].append((changelog_key(student_id), None))
+        partition_of = outcome.partition_of
+        for student_id, state in outcome.states.items():
+            plain[student_id] = state
+            records[partition_of[student_id]].append((changelog_key(student_id), state.to_bytes()))
+        if not records:
+            return
+        # Faust's producer is aiokafka's underneath; its batches take the configured batch size
+        # (LDE_KAFKA_PRODUCER_MAX_BATCH_BYTES=1 still means one record per batch).
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        topic = self.activity.changelog_topic.get_topic_name()
+        deliveries = []
+        for partition, items in records.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*deliveries)
 
     async def _dead_letter(self, topic: str, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
@@ -331,18 +375,11 @@ class LdeApp:
         if outcome.rows:
             written = await self._sink("activity_daily", self.store.write_activity, outcome.rows)
             self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
-        context_by_partition = {e.message.partition: e for e in events}
         keep_from = self._trim_floor(now)
-        seen_from = oldest
-        for student_id, partition in outcome.forget.items():
-            with _table_write_context(context_by_partition[partition]):
-                if student_id in self.activity:
-                    del self.activity[student_id]
-        for student_id, state in outcome.states.items():
-            if keep_from is not None:
-                state.trim(keep_from, seen_from)
-            with _table_write_context(context_by_partition[outcome.partition_of[student_id]]):
-                self.activity[student_id] = state
+        if keep_from is not None:
+            for state in outcome.states.values():
+                state.trim(keep_from, oldest)
+        await self._write_states(outcome)
         await self._dead_letter(topic, outcome.dead_letters)
         await self._reroute(outcome.misrouted)
         for partition, mark in outcome.watermarks.items():
