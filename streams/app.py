@@ -190,6 +190,7 @@ class LdeApp:
             already_raised=store.alert_keys(),
         )
         self.events_applied = 0
+        self.newest_by_source: dict[str, datetime] = {}  # feed freshness (lde_last_event_timestamp_seconds)
         self.activity_lag: int | None = None  # messages not yet consumed on the owned partitions
         self._job_lock = asyncio.Lock()
         self._report_lock = asyncio.Lock()
@@ -397,6 +398,16 @@ class LdeApp:
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
+        self._record_freshness(outcome.newest_by_source)
+
+    def _record_freshness(self, newest_by_source: Mapping[str, datetime]) -> None:
+        """Feed freshness: the newest event time seen per source, never moving back (a late or
+        re-sent event of an older day must not make a live feed look stale)."""
+        for source, moment in newest_by_source.items():
+            seen = self.newest_by_source.get(source)
+            if seen is None or moment > seen:
+                self.newest_by_source[source] = moment
+                self.metrics.last_event_time.labels(source=source).set(moment.timestamp())
 
     def _trim_floor(self, now: datetime | None) -> int | None:
         """The oldest local day a student's state must keep: the horizon before the earliest day the
