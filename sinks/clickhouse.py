@@ -266,6 +266,7 @@ class ClickHouseStore:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._lock = threading.Lock()
+        self._types: dict[tuple[str, tuple[str, ...]], Sequence[Any]] = {}
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if not rows:
@@ -315,14 +316,25 @@ class ClickHouseStore:
                     versions.append(version)
         if students:
             columns: list[Sequence[Any]] = [students, days, sources, events, attended, versions]
+            names = ["student_id", "day", "source", "events", "attended", "version"]
             with self._lock:
                 self.client.insert(
                     "activity_daily",
                     columns,
-                    column_names=["student_id", "day", "source", "events", "attended", "version"],
+                    column_names=names,
+                    column_types=self._column_types("activity_daily", names),
                     column_oriented=True,
                 )
         return len(students)
+
+    def _column_types(self, table: str, names: list[str]) -> Sequence[Any]:
+        """A table's column types, asked of the server once: an insert without them runs a DESCRIBE
+        query first, which cost as much as a small insert itself on the stream's path. Call locked."""
+        key = (table, tuple(names))
+        types = self._types.get(key)
+        if types is None:
+            types = self._types[key] = self.client.create_insert_context(table, names).column_types
+        return types
 
     def write_students(self, records: Iterable[RosterRecord]) -> None:
         now = datetime.now(UTC)
