@@ -305,7 +305,8 @@ class LdeApp:
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     deliveries.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise RuntimeError("an empty producer batch refused a changelog record")
             deliveries.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*deliveries)
 
