@@ -59,7 +59,7 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
-from streams.batch import DeadLetter, RawMessage, process_batch
+from streams.batch import BatchOutcome, DeadLetter, RawMessage, process_batch
 from streams.evaluator import (
     Evaluator,
     PartitionProgress,
@@ -154,6 +154,13 @@ class _Parsed:
     partition: int
 
 
+def changelog_key(student_id: str) -> bytes:
+    """A student's activity-table changelog key: the bytes Faust's "json" key codec writes for it
+    (faust.utils.json.dumps is the standard library's json.dumps when orjson is absent), so Faust's
+    recovery reads it back as the same str key."""
+    return json.dumps(student_id).encode()
+
+
 def _plain(table: Any) -> Mapping[Any, Any]:
     """The dict behind a Faust table with the in-memory store, for bulk reads without per-key hooks."""
     store = table.data
@@ -188,6 +195,7 @@ class LdeApp:
             already_raised=store.alert_keys(),
         )
         self.events_applied = 0
+        self.newest_by_source: dict[str, datetime] = {}  # feed freshness (lde_last_event_timestamp_seconds)
         self.activity_lag: int | None = None  # messages not yet consumed on the owned partitions
         self._job_lock = asyncio.Lock()
         self._report_lock = asyncio.Lock()
@@ -269,8 +277,46 @@ class LdeApp:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     def _state(self, student_id: str) -> StudentActivity | None:
-        value: StudentActivity | None = self.activity.get(student_id)
+        # The store's dict: Table.get runs Faust's sensors per key, once per student per batch.
+        value: StudentActivity | None = _plain(self.activity).get(student_id)
         return value
+
+    async def _write_states(self, outcome: BatchOutcome) -> None:
+        """Store a batch's student states and write their changelog records, in Kafka batches.
+
+        The same records Faust's table writes (key serialised by the table's JSON codec, value by
+        StudentStateCodec, on the partition of the student's events), but one producer batch per
+        partition instead of one send_soon per student: Faust's per-record send path cost several
+        times the record itself. Erasures go first, as tombstones in the same batches, so a student
+        erased and active again within one batch keeps the new state after recovery. Delivery is
+        awaited, so state is durable before the agent takes the next batch (and its offsets commit).
+        """
+        plain = cast(dict[Any, Any], _plain(self.activity))
+        records: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        for student_id, partition in outcome.forget.items():
+            plain.pop(student_id, None)
+            records[partition].append((changelog_key(student_id), None))
+        partition_of = outcome.partition_of
+        for student_id, state in outcome.states.items():
+            plain[student_id] = state
+            records[partition_of[student_id]].append((changelog_key(student_id), state.to_bytes()))
+        if not records:
+            return
+        # Faust's producer is aiokafka's underneath; its batches take the configured batch size
+        # (LDE_KAFKA_PRODUCER_MAX_BATCH_BYTES=1 still means one record per batch).
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        topic = self.activity.changelog_topic.get_topic_name()
+        deliveries = []
+        for partition, items in records.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise RuntimeError("an empty producer batch refused a changelog record")
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*deliveries)
 
     async def _dead_letter(self, topic: str, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
@@ -339,18 +385,11 @@ class LdeApp:
         if outcome.rows:
             written = await self._sink("activity_daily", self.store.write_activity, outcome.rows)
             self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
-        context_by_partition = {e.message.partition: e for e in events}
         keep_from = self._trim_floor(now)
-        seen_from = oldest
-        for student_id, partition in outcome.forget.items():
-            with _table_write_context(context_by_partition[partition]):
-                if student_id in self.activity:
-                    del self.activity[student_id]
-        for student_id, state in outcome.states.items():
-            if keep_from is not None:
-                state.trim(keep_from, seen_from)
-            with _table_write_context(context_by_partition[outcome.partition_of[student_id]]):
-                self.activity[student_id] = state
+        if keep_from is not None:
+            for state in outcome.states.values():
+                state.trim(keep_from, oldest)
+        await self._write_states(outcome)
         await self._dead_letter(topic, outcome.dead_letters)
         await self._reroute(outcome.misrouted)
         for partition, mark in outcome.watermarks.items():
@@ -368,6 +407,16 @@ class LdeApp:
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
+        self._record_freshness(outcome.newest_by_source)
+
+    def _record_freshness(self, newest_by_source: Mapping[str, datetime]) -> None:
+        """Feed freshness: the newest event time seen per source, never moving back (a late or
+        re-sent event of an older day must not make a live feed look stale)."""
+        for source, moment in newest_by_source.items():
+            seen = self.newest_by_source.get(source)
+            if seen is None or moment > seen:
+                self.newest_by_source[source] = moment
+                self.metrics.last_event_time.labels(source=source).set(moment.timestamp())
 
     def _trim_floor(self, now: datetime | None) -> int | None:
         """The oldest local day a student's state must keep: the horizon before the earliest day the
