@@ -406,6 +406,28 @@ class DayFigures:
     expected: NDArray[np.int64]  # sessions expected over the attendance window
     last: NDArray[np.int64]  # last engaged day on or before the day (-1: none known)
 
+    def __len__(self) -> int:
+        return len(self.last)
+
+    def rows(self, start: int, stop: int) -> DayFigures:
+        return DayFigures(
+            self.window[start:stop],
+            self.attended[start:stop],
+            self.expected[start:stop],
+            self.last[start:stop],
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[DayFigures]) -> DayFigures:
+        if not parts:
+            return cls(np.zeros((0, ROW_WIDTH), np.int64), *(np.zeros(0, np.int64) for _ in range(3)))
+        return cls(
+            np.concatenate([p.window for p in parts]),
+            np.concatenate([p.attended for p in parts]),
+            np.concatenate([p.expected for p in parts]),
+            np.concatenate([p.last for p in parts]),
+        )
+
 
 def day_figures(
     states: Sequence[StudentActivity | None],

@@ -11,9 +11,11 @@ of sources in source order, exactly rounded group means), which a test checks on
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -299,3 +301,90 @@ def _benchmark_group(
     with np.errstate(divide="ignore", invalid="ignore"):
         raw[members] = np.where(score_weights > 0, score_total / score_weights, np.nan)
     return group
+
+
+@dataclass(frozen=True)
+class ComparisonFeatures:
+    """Some students' figures for one day without their identities: what another worker needs to
+    benchmark its own students against the whole institution (each worker owns some partitions).
+
+    counts (m, N_SOURCES), attended (m) and window (m) as in `benchmark_columns`; groups codes each
+    student's cohort, programme and school.
+    """
+
+    counts: Ints
+    attended: Ints
+    window: Ints
+    groups: GroupCodes
+
+    def __len__(self) -> int:
+        return len(self.attended)
+
+    def to_bytes(self) -> bytes:
+        """A compact record: a JSON header (group keys), then the arrays as int32 (counts fit easily)."""
+        header = json.dumps(
+            {"n": len(self), "keys": {level: self.groups.keys[level] for level in _LEVELS}},
+            separators=(",", ":"),
+        ).encode()
+        arrays = [self.counts, self.attended[:, None], self.window[:, None]]
+        arrays += [self.groups.codes[level][:, None] for level in _LEVELS]
+        body = np.hstack(arrays).astype(np.int32) if len(self) else np.zeros((0, N_SOURCES + 5), np.int32)
+        return len(header).to_bytes(4, "little") + header + body.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ComparisonFeatures:
+        size = int.from_bytes(data[:4], "little")
+        header = json.loads(data[4 : 4 + size])
+        n = int(header["n"])
+        body = np.frombuffer(data[4 + size :], np.int32).astype(np.int64)
+        if body.size != n * (N_SOURCES + 5):
+            raise ValueError("comparison features record has the wrong length")
+        body = body.reshape(n, N_SOURCES + 5)
+        keys = {level: [_hashable(k) for k in header["keys"][level]] for level in _LEVELS}
+        codes = {level: body[:, N_SOURCES + 2 + i].copy() for i, level in enumerate(_LEVELS)}
+        return cls(
+            body[:, :N_SOURCES].copy(), body[:, N_SOURCES].copy(), body[:, N_SOURCES + 1].copy(),
+            GroupCodes(codes, keys),
+        )  # fmt: skip
+
+    def recoded(self, keys: dict[Basis, list[Hashable]]) -> dict[Basis, Ints]:
+        """These students' group codes in another key space, extending its key lists as needed."""
+        result: dict[Basis, Ints] = {}
+        for level in _LEVELS:
+            target = keys[level]
+            index = {k: i for i, k in enumerate(target)}
+            lookup = np.empty(len(self.groups.keys[level]), np.int64)
+            for code, key in enumerate(self.groups.keys[level]):
+                if key not in index:
+                    index[key] = len(target)
+                    target.append(key)
+                lookup[code] = index[key]
+            result[level] = lookup[self.groups.codes[level]] if len(self) else np.zeros(0, np.int64)
+        return result
+
+    @classmethod
+    def concat(cls, parts: Sequence[ComparisonFeatures]) -> ComparisonFeatures:
+        keys: dict[Basis, list[Hashable]] = {level: [] for level in _LEVELS}
+        codes = [p.recoded(keys) for p in parts]
+        return cls(
+            np.concatenate([p.counts for p in parts]).reshape(-1, N_SOURCES),
+            np.concatenate([p.attended for p in parts]),
+            np.concatenate([p.window for p in parts]),
+            GroupCodes({level: np.concatenate([c[level] for c in codes]) for level in _LEVELS}, keys),
+        )
+
+
+def _hashable(key: Any) -> Hashable:
+    """Group keys come back from JSON as lists: make them the tuples they were."""
+    return tuple(key) if isinstance(key, list) else key
+
+
+def comparison_ready(
+    have: set[int], need: set[int], waited_seconds: float, limit_seconds: float
+) -> Literal["ready", "wait", "partial"]:
+    """Whether to judge a day now: every other partition's figures are in (ready), or keep waiting
+    for the workers that own the rest, or give up waiting and judge against what is there (partial,
+    reported as such), so that a dead worker cannot stop every other worker's alerts."""
+    if need <= have:
+        return "ready"
+    return "wait" if waited_seconds < limit_seconds else "partial"

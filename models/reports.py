@@ -115,13 +115,10 @@ class ProgrammeWeek:
     trend: tuple[float | None, ...]
 
 
-@dataclass(frozen=True)
-class WeekData:
-    """Everything the week's reports are cut from (loaded once for all staff)."""
+class _Week:
+    """What a week's label and last day are (for classes with a week_start)."""
 
     week_start: date
-    students: Sequence[StudentWeek]
-    programmes: Mapping[str, ProgrammeWeek]
 
     @property
     def label(self) -> str:
@@ -130,6 +127,15 @@ class WeekData:
     @property
     def week_end(self) -> date:
         return self.week_start + timedelta(days=6)
+
+
+@dataclass(frozen=True)
+class WeekData(_Week):
+    """Everything the week's reports are cut from (loaded once for all staff)."""
+
+    week_start: date
+    students: Sequence[StudentWeek]
+    programmes: Mapping[str, ProgrammeWeek]
 
     @property
     def trend_weeks(self) -> list[date]:
@@ -188,7 +194,7 @@ def cohort_summary(students: Iterable[StudentWeek]) -> list[CohortLine]:
 
 
 @dataclass(frozen=True)
-class WeeklyReport:
+class WeeklyReport(_Week):
     """One member of staff's report: only students in their scope, most worrying first."""
 
     staff: Staff
@@ -197,14 +203,6 @@ class WeeklyReport:
     students: Sequence[StudentWeek]
     programmes: Mapping[str, ProgrammeWeek]
     summary: Sequence[CohortLine] | None = None  # programme leaders, directors, engagement officers
-
-    @property
-    def label(self) -> str:
-        return week_label(self.week_start)
-
-    @property
-    def week_end(self) -> date:
-        return self.week_start + timedelta(days=6)
 
     @property
     def student_ids(self) -> list[str]:

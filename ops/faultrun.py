@@ -252,6 +252,9 @@ class Cluster:
             "LDE_BATCH_MAX_MESSAGES": "20",
             "LDE_BATCH_MAX_SECONDS": "0.05",
             "LDE_SINK_RETRY_MAX_SECONDS": "2",
+            # Workers exchange daily figures through the shared Redis; a member killed mid-day has its
+            # partitions taken over, so waiting long for its figures only slows the run.
+            "LDE_COMPARISON_WAIT_SECONDS": "30",
             # Tansu reports a batched partition's end as one past the first record of its last batch;
             # changelogs are read back up to that end, so write them one record per batch.
             "LDE_KAFKA_PRODUCER_MAX_BATCH_BYTES": "1",

@@ -29,7 +29,7 @@ from models.retention import (
     round_count,
     students_due_for_deletion,
 )
-from sinks.clickhouse import PERSONAL_TABLES, ClickHouseStore
+from sinks.clickhouse import PERSONAL_TABLES, TREND_COLUMNS, ClickHouseStore
 from sinks.redis_store import AlertLedger
 
 log = logging.getLogger("lde.jobs")
@@ -156,18 +156,7 @@ class DailyJob:
             self.store.insert(
                 "trend_weekly",
                 out,
-                (
-                    "week",
-                    "programme_code",
-                    "year_of_study",
-                    "mode",
-                    "school",
-                    "source",
-                    "students_rounded",
-                    "events_rounded",
-                    "mean_events",
-                    "computed_at",
-                ),
+                TREND_COLUMNS,
             )
         return {"weeks": len({r[0] for r in out}), "rows": len(out)}
 

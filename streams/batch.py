@@ -61,6 +61,9 @@ class BatchOutcome:
     duplicates: int = 0
     forget: dict[str, int] = field(default_factory=dict)  # student -> partition, erased by retention
     newest_event: datetime | None = None
+    #: Newest event time per source in the batch (duplicates and late events included: they still show
+    #: the feed arriving), for the feed-freshness gauge.
+    newest_by_source: dict[str, datetime] = field(default_factory=dict)
 
 
 #: student id -> partition, per partition count: the batch asks for every event (partition_for's own
@@ -133,7 +136,7 @@ def _process_batch(
     owners = _owners(partitions)
     applied = [0] * N_SOURCES
     duplicates = 0
-    newest = None
+    newest: list[datetime | None] = [None] * N_SOURCES  # per source column
     oldest = oldest_accepted_day
 
     def state_of(student_id: str, partition: int) -> StudentActivity:
@@ -190,8 +193,10 @@ def _process_batch(
                 misrouted.append(record_event(record))
                 continue
             occurred_at = record["occurred_at"]
-            if newest is None or occurred_at > newest:
-                newest = occurred_at
+            column = SOURCE_INDEX[record["source"]]
+            latest = newest[column]
+            if latest is None or occurred_at > latest:
+                newest[column] = occurred_at
             if student_id in targets:
                 target = targets[student_id]
             else:
@@ -212,7 +217,6 @@ def _process_batch(
             if oldest is not None and day < oldest:
                 late.append((student_id, record))
                 continue
-            column = SOURCE_INDEX[record["source"]]
             attended = column == ATTENDANCE and record_attended(record)
             if target[0].record(day, fingerprint(record["event_id"]), column, attended):
                 target[1].add(day)
@@ -238,7 +242,8 @@ def _process_batch(
                 )
 
     out.duplicates = duplicates
-    out.newest_event = newest
+    out.newest_by_source = {SOURCES[i].value: t for i, t in enumerate(newest) if t is not None}
+    out.newest_event = max(out.newest_by_source.values(), default=None)
     out.applied_by_source.update({SOURCES[i].value: n for i, n in enumerate(applied) if n})
     rows = out.rows
     for student_id, touched in touched_days.items():

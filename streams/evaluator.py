@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.activity import ATTENDED, N_SOURCES, StudentActivity, day_figures
+from models.activity import ATTENDED, N_SOURCES, DayFigures, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
-from models.benchmarks import DayBenchmarks, GroupCodes, benchmark_coded
+from models.benchmarks import ComparisonFeatures, DayBenchmarks, GroupCodes, benchmark_coded
 from models.engagement import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
@@ -185,15 +185,20 @@ class Evaluator:
         views: Sequence[StudentView],
         monitoring_start: date | None = None,
         comparison: Sequence[StudentView] | None = None,
+        others: ComparisonFeatures | None = None,
+        figures: DayFigures | None = None,
     ) -> DayResult:
         """Alerts, scores and memory changes for `day`.
 
-        `comparison` is everyone to benchmark against (default: `views`); pass the whole institution
-        when `views` is only part of it. Every view must be in `comparison`.
+        `comparison` is everyone of this worker to benchmark against (default: `views`), every view
+        being in it; `others` are the figures of the students other workers own (see `features`), so
+        that each student is compared with the whole institution however the partitions are shared.
+        `figures` are `read_figures(day, comparison)` when the caller read them already: they are the
+        only read of the students' activity state, so the rest may run in another thread.
         """
         result = DayResult(day)
         everyone = comparison if comparison is not None else views
-        sweep = self._sweep(day, everyone)
+        sweep = self._sweep(day, everyone, others, figures)
         result.groups = sweep.bench.groups
         roster = sweep.roster
         if comparison is None:
@@ -279,7 +284,12 @@ class Evaluator:
             return False
         e = self.engagement
         for rule, episode in episodes.items():
-            if not episode.escalated and (day - episode.raised_on).days >= e.escalate_after_days:
+            may_escalate = rule is Rule.NO_ENGAGEMENT or not silent_open
+            if (
+                may_escalate
+                and not episode.escalated
+                and (day - episode.raised_on).days >= e.escalate_after_days
+            ):
                 return False
             if rule is Rule.NO_ENGAGEMENT:
                 if sweep.last[row] >= episode.episode_start.toordinal():
@@ -310,33 +320,76 @@ class Evaluator:
             )
         return cached
 
-    def _sweep(self, day: date, everyone: Sequence[StudentView]) -> _Sweep:
+    def window_lengths(self, views: Sequence[StudentView]) -> NDArray[np.int64]:
+        """Each student's window in days (by mode of study)."""
+        return self._roster_columns([v.record for v in views]).window
+
+    def read_figures(self, day: date, views: Sequence[StudentView]) -> DayFigures:
+        """What the day's judgement reads of these students' activity state (see judge_day)."""
+        lengths = self.window_lengths(views)
+        return day_figures(
+            [v.activity for v in views], day.toordinal(), lengths, self.engagement.attendance_days
+        )
+
+    def features(
+        self, day: date, views: Sequence[StudentView], figures: DayFigures | None = None
+    ) -> ComparisonFeatures:
+        """These students' figures for the day, without identities, for the other workers' benchmarks
+        (only active students are compared); `figures` as read_figures(day, views) gives them."""
+        e = self.engagement
+        roster = RosterColumns.of([v.record for v in views], e.full_time_window_days, e.part_time_window_days)
+        if figures is None:
+            figures = day_figures(
+                [v.activity for v in views], day.toordinal(), roster.window, e.attendance_days
+            )
+        members = np.flatnonzero(roster.active)
+        return ComparisonFeatures(
+            figures.window[members, :N_SOURCES],
+            figures.window[members, ATTENDED],
+            roster.window[members],
+            roster.groups.subset(members),
+        )
+
+    def _sweep(
+        self,
+        day: date,
+        everyone: Sequence[StudentView],
+        others: ComparisonFeatures | None = None,
+        figures: DayFigures | None = None,
+    ) -> _Sweep:
         """Everyone's window counts, benchmarks and rule preconditions for the day, in columns."""
         e = self.engagement
         ordinal = day.toordinal()
         n = len(everyone)
         roster = self._roster_columns([v.record for v in everyone])
-        figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
+        if figures is None:
+            figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
         totals, attended, expected, last = figures.window, figures.attended, figures.expected, figures.last
         rate = np.divide(attended, expected, out=np.ones(n), where=expected > 0)
         low_attendance_today = (expected >= e.attendance_min_expected) & (rate < e.attendance_threshold)
         silent = (last < 0) | (ordinal - last >= self.rules.no_engagement_days)
 
         members = np.flatnonzero(roster.active)
-        bench = benchmark_coded(
-            [roster.student_ids[i] for i in members.tolist()],
+        own = ComparisonFeatures(
             totals[members, :N_SOURCES],
             totals[members, ATTENDED],
             roster.window[members],
             roster.groups.subset(members),
-            e.weights,
-            e.min_cohort_size,
-            e.bands,
+        )
+        ids = [roster.student_ids[i] for i in members.tolist()]
+        if others is not None and len(others):
+            # Everyone else after this worker's own students: their rows are only in the pools.
+            own = ComparisonFeatures.concat([own, others])
+            ids += [""] * len(others)
+        bench = benchmark_coded(
+            ids, own.counts, own.attended, own.window, own.groups, e.weights, e.min_cohort_size, e.bands
         )
         bench_row = np.full(n, -1, np.int64)
         bench_row[members] = np.arange(len(members))
         low = np.zeros(n, np.bool_)
-        low[members] = bench.low_engagement(e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)
+        low[members] = bench.low_engagement(e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)[
+            : len(members)
+        ]
         concerned = roster.active & (silent | low | low_attendance_today)
         return _Sweep(
             roster, bench, bench_row, concerned, last, attended, expected, silent, low, low_attendance_today
@@ -364,7 +417,9 @@ class Evaluator:
         )
         reason = exempt(record, view.absences, day, self.rules)
 
-        # Open episodes first: re-engagement closes them; a long one escalates once.
+        # Open episodes first: re-engagement closes them; a long one escalates once. While the student
+        # is silent, only the silence escalates: the tutor needs one reminder, not one per rule.
+        silent_open = Rule.NO_ENGAGEMENT in memory.episodes
         for rule, episode in list(memory.episodes.items()):
             closes, why = self._closes(rule, episode, last_day, bench, attendance)
             if closes:
@@ -373,8 +428,10 @@ class Evaluator:
                 self._raise(
                     result, self._follow_up(Rule.RE_ENGAGED, rule, episode, day, view, bench, why, last_day)
                 )
-            elif reason is None and escalates(
-                episode.raised_on, day, episode.escalated, e.escalate_after_days
+            elif (
+                reason is None
+                and (rule is Rule.NO_ENGAGEMENT or not silent_open)
+                and escalates(episode.raised_on, day, episode.escalated, e.escalate_after_days)
             ):
                 episode.escalated = True
                 days_open = (day - episode.raised_on).days

@@ -33,18 +33,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             (date(2026, 11, 9), "BSC-CS", 1, "FT", "S", "vle", 10, 205, 17.1, datetime.now(UTC)),
             (date(2026, 11, 9), "BSC-PSY", 2, "FT", "S", "vle", 5, 15, None, datetime.now(UTC)),
         ],
-        (
-            "week",
-            "programme_code",
-            "year_of_study",
-            "mode",
-            "school",
-            "source",
-            "students_rounded",
-            "events_rounded",
-            "mean_events",
-            "computed_at",
-        ),
+        clickhouse.TREND_COLUMNS,
     )
     store.close()
     monkeypatch.setenv("LDE_DATA_DIR", str(tmp_path))

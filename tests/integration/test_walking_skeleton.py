@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from models.roster import Absence
 from ops.replay import EventTimeRun
@@ -94,3 +95,16 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
     metrics = harness.client.text("/metrics")
     assert 'lde_events_processed_total{source="vle"}' in metrics
     assert 'lde_alerts_raised_total{rule="no_engagement"} 2.0' in metrics
+    # Feed freshness: the newest event time of each source that sent anything, and no other source.
+    freshness = {
+        sample.labels["source"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "lde_last_event_timestamp_seconds"
+        for sample in family.samples
+    }
+    newest: dict[str, float] = {}
+    for event in events:
+        source, stamp = event.source.value, event.occurred_at.timestamp()
+        newest[source] = max(newest.get(source, stamp), stamp)
+    assert set(newest) == {"vle", "library", "attendance"}
+    assert freshness == newest

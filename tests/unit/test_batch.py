@@ -83,3 +83,21 @@ def test_late_events_are_dead_lettered_with_the_reason() -> None:
     )
     assert len(out.dead_letters) == 1
     assert out.dead_letters[0].reason.startswith("too late")
+
+
+def test_newest_event_time_is_reported_per_source_duplicates_included() -> None:
+    first = [
+        message(0, [ev("a", "s1", "2026-10-20T10:00:00Z"), ev("b", "s1", "2026-10-21T09:00:00Z")]),
+        message(1, [ev("c", "s1", "2026-10-19T08:00:00+02:00", source="library")]),
+    ]
+    out = process_batch(first, lambda sid: None, LONDON, PARTITIONS, None)
+    assert {s: t.isoformat() for s, t in out.newest_by_source.items()} == {
+        "vle": "2026-10-21T09:00:00+00:00",
+        "library": "2026-10-19T08:00:00+02:00",
+    }
+    assert out.newest_event == out.newest_by_source["vle"]
+    # A replay applies nothing but still shows the feeds arriving (a restarted worker's gauges).
+    state = out.states["s1"]
+    again = process_batch(first, lambda sid: state, LONDON, PARTITIONS, None)
+    assert again.applied_by_source == {}
+    assert again.newest_by_source == out.newest_by_source

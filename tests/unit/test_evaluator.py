@@ -8,6 +8,7 @@ import pytest
 
 from models.activity import StudentActivity
 from models.alerts import Rule
+from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.events import ActivityEvent
 from models.rules import RuleSettings
 from models.timebuckets import zone
@@ -46,6 +47,20 @@ class Term:
             for i in range(count)
         ]
         self.states[sid].apply(events, self.offset, LONDON)
+
+    def s1_withdraws(self, silent_from: date, absent_from: date, through: date) -> list:
+        """Everyone active and present on weekdays, except s1: absent from `absent_from`, silent from
+        `silent_from`; the alerts of every day judged until `through`."""
+        alerts = []
+        for day in days(START, through):
+            for sid in self.states:
+                if sid != "s1" or day < silent_from:
+                    self.act(sid, day)
+                if day.weekday() < 5:
+                    status = "absent" if sid == "s1" and day >= absent_from else "present"
+                    self.act(sid, day, source="attendance", count=1, status=status)
+            alerts += self.judge(day)
+        return alerts
 
     def judge(self, day: date) -> list:
         return self.evaluator.judge_day(day, self.views, monitoring_start=START).alerts
@@ -144,18 +159,20 @@ def test_non_teaching_weeks_and_exemptions_raise_nothing() -> None:
 
 
 def test_a_silent_student_is_not_also_flagged_for_the_sessions_missed_in_that_silence() -> None:
-    term = Term()
-    alerts = []
-    for day in days(START, date(2026, 10, 31)):
-        for sid in term.states:
-            if sid != "s1" or day < date(2026, 10, 10):
-                term.act(sid, day)
-            if day.weekday() < 5:
-                status = "absent" if sid == "s1" and day >= date(2026, 10, 10) else "present"
-                term.act(sid, day, source="attendance", count=1, status=status)
-        alerts += term.judge(day)
+    alerts = Term().s1_withdraws(
+        silent_from=date(2026, 10, 10), absent_from=date(2026, 10, 10), through=date(2026, 10, 31)
+    )
     s1 = [a.rule for a in alerts if a.student_id == "s1" and a.rule is not Rule.LOW_ENGAGEMENT]
     assert s1 == [Rule.NO_ENGAGEMENT, Rule.ESCALATION]
+
+
+def mixed_day(term: Term, day: date) -> None:
+    """Every 7th student falls silent on 8 October, every 5th misses every session, the rest vary."""
+    for i, sid in enumerate(term.states):
+        if not (i % 7 == 0 and day >= date(2026, 10, 8)):
+            term.act(sid, day, count=1 + i % 9)
+        if day.weekday() < 5:
+            term.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
 
 
 def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -> None:
@@ -165,11 +182,7 @@ def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -
     parts.states, parts.views = whole.states, whole.views
     raised = 0
     for day in days(START, date(2026, 10, 25)):
-        for i, sid in enumerate(whole.states):
-            if not (i % 7 == 0 and day >= date(2026, 10, 8)):
-                whole.act(sid, day, count=1 + i % 9)
-            if day.weekday() < 5:
-                whole.act(sid, day, source="attendance", count=1, status="present" if i % 5 else "absent")
+        mixed_day(whole, day)
         together = whole.evaluator.judge_day(day, whole.views, monitoring_start=START)
         halves = [
             parts.evaluator.judge_day(day, half, monitoring_start=START, comparison=parts.views)
@@ -182,6 +195,47 @@ def test_judging_part_of_the_institution_gives_the_same_as_judging_all_of_it() -
         by_student = {r.student_id: r for h in halves if h.scores for r in h.scores}
         assert by_student == {r.student_id: r for r in together.scores}
     assert raised >= 5  # the silent and the absent students were flagged
+
+
+def test_workers_sharing_figures_judge_as_one_evaluator_judging_everyone() -> None:
+    """Two workers, each owning half the students, exchange their students' figures (as bytes, as
+    through Redis) and raise exactly the alerts and scores of one evaluator judging everybody."""
+    term = Term(students=48)
+    term.views = [
+        StudentView(
+            record(sid, programme_code=("BSC-CS", "BSC-MA", "BA-HIST")[i % 3], year_of_study=1 + i % 2),
+            (),
+            term.states[sid],
+        )
+        for i, sid in enumerate(term.states)
+    ]
+    halves = [term.views[::2], term.views[1::2]]
+    workers = [Evaluator(RULES), Evaluator(RULES)]
+    raised = 0
+    for day in days(START, date(2026, 10, 25)):
+        mixed_day(term, day)
+        together = term.evaluator.judge_day(day, term.views, monitoring_start=START)
+        shared = [
+            ComparisonFeatures.from_bytes(w.features(day, h).to_bytes())
+            for w, h in zip(workers, halves, strict=True)
+        ]
+        apart = [
+            workers[k].judge_day(day, halves[k], monitoring_start=START, others=shared[1 - k]) for k in (0, 1)
+        ]
+        assert sorted(a.alert_id for r in apart for a in r.alerts) == sorted(
+            a.alert_id for a in together.alerts
+        )
+        raised += len(together.alerts)
+        assert together.scores is not None
+        by_student = {row.student_id: row for r in apart if r.scores for row in r.scores}
+        assert by_student == {row.student_id: row for row in together.scores}
+    assert raised >= 5
+
+
+def test_waiting_for_other_workers_has_a_limit() -> None:
+    assert comparison_ready({1, 2, 3}, {1, 2}, 0.0, 60.0) == "ready"
+    assert comparison_ready({1}, {1, 2}, 59.0, 60.0) == "wait"
+    assert comparison_ready({1}, {1, 2}, 60.0, 60.0) == "partial"
 
 
 class FullEvaluator(Evaluator):
@@ -212,3 +266,19 @@ def test_the_shortcut_for_quiet_students_changes_nothing(seed: int) -> None:
         assert term.evaluator.memory.keys() == full.memory.keys()
         assert all(m.snapshot() == full.memory[sid].snapshot() for sid, m in term.evaluator.memory.items())
     assert len(term.evaluator.already_raised) >= 10
+
+
+def test_while_a_student_is_silent_only_the_silence_escalates() -> None:
+    alerts = Term().s1_withdraws(
+        silent_from=date(2026, 10, 15), absent_from=date(2026, 10, 1), through=date(2026, 11, 20)
+    )
+    s1 = [
+        (a.rule, a.about_rule)
+        for a in alerts
+        if a.student_id == "s1" and Rule.LOW_ENGAGEMENT not in (a.rule, a.about_rule)
+    ]
+    assert s1 == [
+        (Rule.LOW_ATTENDANCE, None),
+        (Rule.NO_ENGAGEMENT, None),
+        (Rule.ESCALATION, Rule.NO_ENGAGEMENT),
+    ]
