@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo up test unit reliability bench lint typecheck check clean
+.PHONY: install demo up test unit reliability soak bench lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ test: $(STAMP)
 	$(BIN)/pytest -q -m "not reliability"
 
 ## Fault tests: kill -9 and restart workers against a ground-truth ledger (longer; not in CI).
+## LDE_FAULT_SEEDS=1:20 runs twenty seeded two-worker runs with kills (see RELIABILITY.md).
 reliability: $(STAMP)
 	$(BIN)/pytest -q -m reliability tests/reliability
+
+## Steady 2,000 events/s on one worker with the evaluator and sinks: RSS growth and max lag (not in CI).
+## LDE_SOAK_MINUTES (default 30) and LDE_SOAK_RATE (default 2000) shorten or change it.
+soak: $(STAMP)
+	$(BIN)/python -m ops.faultrun soak
 
 ## Speed and memory figures, written to BENCHMARKS.md (several minutes).
 bench: $(STAMP)

@@ -153,6 +153,14 @@ class Settings(BaseSettings):
     batch_max_seconds: float = Field(0.5, gt=0, description="longest wait to fill a stream batch")
     envelope_max_events: int = Field(100, ge=1, description="events per Kafka message when publishing")
     dead_letter_max_bytes: int = Field(100_000, description="dead-lettered payloads are cut to this size")
+    sink_retry_max_seconds: float = Field(
+        5.0, gt=0, description="longest back-off between retries of a failed ClickHouse write"
+    )
+    fault_file: Path | None = Field(
+        None,
+        description="tests and drills only: a file `fail|stall UNTIL` that makes ClickHouse writes fail "
+        "or stall until a Unix time (sinks/faults.py); unset in normal operation",
+    )
 
     @property
     def rules(self) -> RuleSettings:

@@ -56,6 +56,27 @@ class AlertLedger:
         self._fallback.add(key)
         return True
 
+    def claim(self, student_id: str, alert_id: str, token: str) -> bool | None:
+        """True exactly once per alert id, False after that, None while Redis does not answer.
+
+        The service's alerts agent uses this and retries on None with the same `token`: announcing
+        from process memory during an outage would announce the alert again once Redis is back and
+        the alert is re-consumed (another worker, a restart), since Redis never learnt of it. The
+        token makes a retry safe when a SET landed but its answer was lost (Redis stopped mid-call):
+        the key then holds this caller's token, and the retry still answers True.
+        """
+        key = f"{self.KEY_PREFIX}{student_id}:{alert_id}"
+        if self.client is None:
+            return self.first_time(student_id, alert_id)
+        try:
+            if self.client.set(key, token, nx=True, ex=self.TTL_SECONDS):
+                return True
+            held = self.client.get(key)
+            return (held.decode() if isinstance(held, bytes) else held) == token
+        except redis.RedisError as error:
+            log.error("redis_unavailable op=alert_ledger error=%r", error)
+            return None
+
     def forget(self, student_ids: list[str]) -> int:
         """Delete every key of these students (retention). Returns how many keys were deleted."""
         deleted = 0

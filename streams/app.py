@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -57,6 +58,7 @@ from ops.reports import (
 from ops.reports import student_report as own_report
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
+from sinks.faults import FaultSwitch
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
 from streams.batch import BatchOutcome, DeadLetter, RawMessage, process_batch
@@ -206,6 +208,8 @@ class LdeApp:
         self.alerts_sent = 0
         self.alerts_recorded = 0
         self._parsed: dict[str, _Parsed] = {}
+        self.faults = FaultSwitch(settings.fault_file)
+        self.sinks_failing: dict[str, float] = {}  # sink -> when its current outage began
         self.figures = FigureExchange(ledger.client)
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
@@ -342,19 +346,51 @@ class LdeApp:
             self.metrics.dead_letters.labels(topic=topic).inc(len(letters))
 
     async def _sink(self, name: str, write: Any, *args: Any) -> Any:
-        """Run a blocking ClickHouse write off the event loop, timing it; retry with back-off."""
+        """Run a blocking ClickHouse write off the event loop, timing it; retry with back-off.
+
+        Never drops and never returns before the write landed, so the caller's state write and the
+        offset commit (after the batch) cannot run ahead of ClickHouse. While writes fail the sink is
+        listed in /v1/status `sinks_failing` and /health/ready answers 503.
+        """
         delay = 0.5
+        attempts = 0
+        faults = self.faults
+
+        def attempt() -> Any:
+            faults.before_write(name)
+            result = write(*args)
+            faults.after_write(name)
+            return result
+
         while True:
             started = time.perf_counter()
             try:
-                result = await asyncio.to_thread(write, *args)
+                result = await asyncio.to_thread(attempt)
             except Exception as error:  # ClickHouse down or rejecting: back off and retry, never drop
+                attempts += 1
+                self.sinks_failing.setdefault(name, time.time())
                 self.metrics.sink_errors.labels(sink=name).inc()
-                log.error("sink_write_failed sink=%s error=%r retry_in=%.1fs", name, error, delay)
+                self.metrics.stack_up.labels(component="clickhouse").set(0)
+                log.error(
+                    "sink_write_failed sink=%s attempt=%d error=%r retry_in=%.1fs",
+                    name,
+                    attempts,
+                    error,
+                    delay,
+                )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, self.settings.sink_retry_max_seconds)
                 continue
             self.metrics.sink_seconds.labels(sink=name).observe(time.perf_counter() - started)
+            since = self.sinks_failing.pop(name, None)
+            if since is not None:
+                self.metrics.stack_up.labels(component="clickhouse").set(1)
+                log.warning(
+                    "sink_recovered sink=%s attempts=%d outage_seconds=%.1f",
+                    name,
+                    attempts,
+                    time.time() - since,
+                )
             return result
 
     # -- agents --------------------------------------------------------------------------------------
@@ -546,7 +582,7 @@ class LdeApp:
                     for alert in alerts:  # the delivery ledger makes each delivery once
                         self._deliveries.put_nowait(alert)
                 for alert in alerts:
-                    if self.ledger.first_time(alert.student_id, alert.alert_id):
+                    if await self._claim_alert(alert):
                         self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
                         log.info(
                             "alert rule=%s student=%s raised_on=%s tutor=%s id=%s",
@@ -557,6 +593,26 @@ class LdeApp:
                             alert.alert_id,
                         )
             await self._dead_letter(topic, letters)
+
+    async def _claim_alert(self, alert: Alert) -> bool:
+        """The Redis ledger's verdict on an alert (first time or not), off the event loop; while Redis
+        does not answer, back off and ask again (the alerts topic waits; the activity stream goes on)."""
+        delay = 0.5
+        outage: float | None = None
+        token = uuid.uuid4().hex
+        while True:
+            first = await asyncio.to_thread(self.ledger.claim, alert.student_id, alert.alert_id, token)
+            if first is not None:
+                if outage is not None:
+                    self.metrics.stack_up.labels(component="redis").set(1)
+                    log.warning("redis_recovered op=alert_ledger outage_seconds=%.1f", time.time() - outage)
+                return first
+            if outage is None:
+                outage = time.time()
+            self.metrics.stack_up.labels(component="redis").set(0)
+            log.error("redis_unavailable op=alert_ledger alert=%s retry_in=%.1fs", alert.alert_id, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     # -- staff, alert delivery and weekly reports (issue 6) ---------------------------------------------
     def refresh_directory(self) -> None:
@@ -676,6 +732,21 @@ class LdeApp:
             self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
         self.activity_lag = total
 
+    def _note_committed(self, owned: set[tuple[str, int]]) -> None:
+        """Count a partition taken over from another worker as consumed up to its committed offset.
+
+        A worker that takes over a partition whose earlier owner consumed everything receives no
+        message from it, so 'consumed' alone would never reach the end and the worker would never
+        judge a day (found by the fault harness: a takeover after kill -9 left /health/ready at 503).
+        """
+        committed = getattr(self.app.consumer, "_committed_offset", {})
+        for tp in self.app.assignor.assigned_actives():
+            key = (tp.topic, tp.partition)
+            if key in owned and key not in self.progress.consumed:
+                offset = committed.get(tp)
+                if offset is not None and offset > 0:
+                    self.progress.record(tp.topic, tp.partition, offset - 1)
+
     async def _evaluator_tick(self) -> None:
         s = self.settings
         owned = self._owned(s.topic("activity"))
@@ -684,6 +755,7 @@ class LdeApp:
         self._observe_lag(owned)
         self.watermarks.set_owned(frozenset(owned))
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
+        self._note_committed(owned_tps)
         if not self.progress.check(owned_tps):
             return
         self.metrics.caught_up.set(1)
@@ -908,6 +980,7 @@ class LdeApp:
             "alerts_sent": self.alerts_sent,
             "alerts_recorded": self.alerts_recorded,
             "students": len(self.roster),
+            "sinks_failing": {k: round(time.time() - v, 1) for k, v in self.sinks_failing.items()},
         }
 
     def _register_views(self, app: faust.App) -> None:
@@ -920,8 +993,13 @@ class LdeApp:
 
         @app.page("/health/ready")
         async def ready(self: Any, request: Any) -> Any:
-            ok = lde.progress.caught_up
-            return self.json({"ready": ok}, status=200 if ok else 503)
+            ok = lde.progress.caught_up and not lde.sinks_failing
+            body = {
+                "ready": ok,
+                "caught_up": lde.progress.caught_up,
+                "sinks_failing": sorted(lde.sinks_failing),
+            }
+            return self.json(body, status=200 if ok else 503)
 
         @app.page("/metrics")
         async def metrics(self: Any, request: Any) -> Any:

@@ -1,0 +1,100 @@
+"""Outages against a ground-truth ledger, one worker (production mode, standalone broker, shared
+redis-server): ClickHouse unreachable for 30 s, Redis stopped and killed, and a kill -9 during a
+ClickHouse write (part of `make test`: each about a minute)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from models.faultload import generate
+from ops.embedded import wait_until
+from ops.faultrun import Cluster, clean_replay_alerts, kill_in_clickhouse_write, verdict
+from sinks.faults import inject
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_clickhouse_unreachable_for_30_seconds_loses_nothing(tmp_path: Path) -> None:
+    load = generate(seed=30, students=120, days=6)
+    cluster = Cluster(tmp_path)
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        worker = cluster.add_worker(load.days[0])
+        inject(worker.fault_file, "fail", 30)
+        outage = time.monotonic()
+        cluster.publish_days(load)
+        saw_failing = wait_until(lambda: bool((worker.status() or {}).get("sinks_failing")), 20, 0.2)
+        ready = worker.client.get("/health/ready")
+        lagging = wait_until(lambda: ((worker.status() or {}).get("activity_lag") or 0) > 0, 25, 0.3)
+        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
+        recovered_after = time.monotonic() - outage
+        report = verdict(cluster, load, 0.0, None)
+        log = worker.tail(10_000_000)
+    finally:
+        cluster.stop()
+    assert saw_failing and ready["ready"] is False and "activity_daily" in ready["sinks_failing"]
+    assert lagging  # events waited while ClickHouse was down
+    assert recovered_after >= 30
+    assert "sink_write_failed sink=activity_daily" in log and "sink_recovered sink=activity_daily" in log
+    assert worker.alive() is False  # stopped by the verdict, not crashed before it
+    assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.line()
+    assert (report.state.missing, report.state.duplicated) == (0, 0), report.line()
+
+
+def test_kill_9_during_a_clickhouse_write_then_restart(tmp_path: Path) -> None:
+    """The riskiest moment: the counts are in ClickHouse, the state (and offset) is not."""
+    load = generate(seed=31, students=120, days=6)
+    cluster = Cluster(tmp_path)
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        worker = cluster.add_worker(load.days[0])
+        feeder = cluster.feed_in_background(load, pause=0.5)
+        assert wait_until(lambda: (worker.status() or {}).get("events_applied", 0) > 300, 60, 0.1)
+        kill_in_clickhouse_write(worker)
+        cluster.kills += 1
+        worker.start()
+        feeder.join()
+        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
+        report = verdict(cluster, load, 0.0, None)
+    finally:
+        cluster.stop()
+    assert report.kills == 1
+    assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.line()
+    assert (report.state.missing, report.state.duplicated) == (0, 0), report.line()
+
+
+@pytest.mark.reliability
+def test_redis_stopped_and_killed_alerts_announced_exactly_once(tmp_path: Path) -> None:
+    """SIGSTOP redis-server while alerts are judged, then SIGKILL and restart it (append-only file);
+    every no_engagement alert of the clean replay is stored and announced exactly once."""
+    load = generate(seed=32, students=150, days=12)
+    expected = clean_replay_alerts(load, tmp_path / "replay")
+    cluster = Cluster(tmp_path / "cluster")
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        worker = cluster.add_worker(load.days[0])
+        cluster.redis.pause()
+        cluster.publish_days(load)
+        time.sleep(15)
+        cluster.redis.resume()
+        time.sleep(3)
+        cluster.redis.kill()
+        time.sleep(5)
+        cluster.redis.start()
+        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
+        assert worker.alive()
+        report = verdict(cluster, load, 0.0, expected)
+        announced = cluster.announcements()
+        stored = cluster.redis_alert_ids()
+    finally:
+        cluster.stop()
+    assert report.alerts_expected > 0
+    assert (report.alerts_missing, report.alerts_extra) == ([], []), report.line()
+    assert report.announced_twice == [], report.announced_twice
+    assert set(announced) == stored
