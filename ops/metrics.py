@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from models.alerts import Rule
+from models.events import Source
+
+#: The ClickHouse writers (`sink` label) and scheduled jobs (`job` label) the service runs.
+SINKS = (
+    "activity_daily",
+    "students",
+    "absences",
+    "alerts",
+    "daily_scores",
+    "rule_memory",
+    "cohort_daily",
+    "evaluator_progress",
+)
+JOBS = ("daily", "weekly_reports")
+
 
 class Metrics:
     """The service's metrics on one registry (tests pass a fresh registry and read it back)."""
@@ -14,8 +30,12 @@ class Metrics:
         self.events_processed = Counter(
             "lde_events_processed_total", "Activity events applied to student state", ["source"], registry=r
         )
-        self.events_duplicate = Counter(
-            "lde_events_duplicate_total", "Events skipped as re-deliveries or upstream re-sends", registry=r
+        self.events_skipped = Counter(
+            "lde_events_skipped_total",
+            "Events not applied: duplicate (a re-delivery or upstream re-send) or too_late (beyond the "
+            "lateness limit, dead-lettered)",
+            ["source", "reason"],
+            registry=r,
         )
         self.messages_processed = Counter(
             "lde_messages_processed_total", "Kafka messages consumed", ["topic"], registry=r
@@ -128,3 +148,21 @@ class Metrics:
             ["action", "outcome"],
             registry=r,
         )
+        self._zero_known_labels()
+
+    def _zero_known_labels(self) -> None:
+        """Every known label value exported at 0 from the start, so rate() and increase() see a
+        series before its first event (a first failed job or a first dead letter is not missed).
+        Feed freshness is left out on purpose: a source an institution does not use has no time."""
+        for source in Source:
+            self.events_processed.labels(source=source.value)
+            for reason in ("duplicate", "too_late"):
+                self.events_skipped.labels(source=source.value, reason=reason)
+        for rule in Rule:
+            self.alerts_raised.labels(rule=rule.value)
+        for sink in SINKS:
+            self.sink_rows.labels(sink=sink)
+            self.sink_errors.labels(sink=sink)
+        for job in JOBS:
+            for status in ("success", "failed"):
+                self.job_runs.labels(job=job, status=status)

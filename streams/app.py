@@ -185,6 +185,9 @@ class LdeApp:
         self.store = store
         self.ledger = ledger
         self.metrics = metrics
+        for consumed in ("activity", "roster", "absences", "alerts"):  # exported at 0 from the start
+            metrics.dead_letters.labels(topic=settings.topic(consumed))
+            metrics.messages_processed.labels(topic=settings.topic(consumed))
         self.tz = zone(settings.timezone)
         self.watermarks = WatermarkClock()
         self.clock: Clock = clock or (self.watermarks if settings.clock == "event" else WallClock())
@@ -345,8 +348,10 @@ class LdeApp:
         if letters:
             self.metrics.dead_letters.labels(topic=topic).inc(len(letters))
 
-    async def _sink(self, name: str, write: Any, *args: Any) -> Any:
+    async def _sink(self, name: str, write: Any, *args: Any, rows: int = 0) -> Any:
         """Run a blocking ClickHouse write off the event loop, timing it; retry with back-off.
+        `rows` is what lde_sink_rows_written_total{sink} counts once the write landed (a writer that
+        returns its own row count is counted by that instead).
 
         Never drops and never returns before the write landed, so the caller's state write and the
         offset commit (after the batch) cannot run ahead of ClickHouse. While writes fail the sink is
@@ -382,6 +387,7 @@ class LdeApp:
                 delay = min(delay * 2, self.settings.sink_retry_max_seconds)
                 continue
             self.metrics.sink_seconds.labels(sink=name).observe(time.perf_counter() - started)
+            self.metrics.sink_rows.labels(sink=name).inc(result if isinstance(result, int) else rows)
             since = self.sinks_failing.pop(name, None)
             if since is not None:
                 self.metrics.stack_up.labels(component="clickhouse").set(1)
@@ -419,8 +425,7 @@ class LdeApp:
         # ClickHouse first, then the state: a crash between the two replays the batch, which rewrites
         # the same absolute counts; the other order could record offsets whose counts never landed.
         if outcome.rows:
-            written = await self._sink("activity_daily", self.store.write_activity, outcome.rows)
-            self.metrics.sink_rows.labels(sink="activity_daily").inc(written)
+            await self._sink("activity_daily", self.store.write_activity, outcome.rows)
         keep_from = self._trim_floor(now)
         if keep_from is not None:
             for state in outcome.states.values():
@@ -437,8 +442,10 @@ class LdeApp:
         self.events_applied += applied
         for source, count in outcome.applied_by_source.items():
             self.metrics.events_processed.labels(source=source).inc(count)
-        if outcome.duplicates:
-            self.metrics.events_duplicate.inc(outcome.duplicates)
+        for source, count in outcome.duplicates_by_source.items():
+            self.metrics.events_skipped.labels(source=source, reason="duplicate").inc(count)
+        for source, count in outcome.too_late_by_source.items():
+            self.metrics.events_skipped.labels(source=source, reason="too_late").inc(count)
         self.metrics.messages_processed.labels(topic=topic).inc(len(messages))
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)
@@ -525,8 +532,7 @@ class LdeApp:
         async for events in self._batches(stream):
             records, letters = self._apply_keyed(events, topic, self.roster, decode)
             if records:
-                await self._sink("students", self.store.write_students, records)
-                self.metrics.sink_rows.labels(sink="students").inc(len(records))
+                await self._sink("students", self.store.write_students, records, rows=len(records))
             await self._dead_letter(topic, letters)
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
 
@@ -542,7 +548,7 @@ class LdeApp:
             lists, letters = self._apply_keyed(events, topic, self.absences, decode)
             absences = [a for items in lists for a in items]
             if absences:
-                await self._sink("absences", self.store.write_absences, absences)
+                await self._sink("absences", self.store.write_absences, absences, rows=len(absences))
             await self._dead_letter(topic, letters)
             self.metrics.messages_processed.labels(topic=topic).inc(len(events))
 
@@ -575,9 +581,8 @@ class LdeApp:
                         )
                     )
             if alerts:
-                await self._sink("alerts", self.store.write_alerts, alerts)
+                await self._sink("alerts", self.store.write_alerts, alerts, rows=len(alerts))
                 self.alerts_recorded += len(alerts)
-                self.metrics.sink_rows.labels(sink="alerts").inc(len(alerts))
                 if self._deliveries is not None:
                     for alert in alerts:  # the delivery ledger makes each delivery once
                         self._deliveries.put_nowait(alert)
@@ -873,20 +878,20 @@ class LdeApp:
                 partition=partition_for(alert.student_id, self.settings.partitions),
             )
         if result.scores:
-            await self._sink("daily_scores", self.store.write_scores, result.scores)
+            await self._sink("daily_scores", self.store.write_scores, result.scores, rows=len(result.scores))
         if result.changed:
             memories = {
                 sid: (self.evaluator.memory[sid].to_json() if sid in self.evaluator.memory else "")
                 for sid in result.changed
             }
-            await self._sink("rule_memory", self.store.write_memory, day, memories)
+            await self._sink("rule_memory", self.store.write_memory, day, memories, rows=len(memories))
         stats = cohort_rows(day, result.groups)
         if stats:
-            await self._sink("cohort_daily", self.store.write_cohort_stats, stats)
+            await self._sink("cohort_daily", self.store.write_cohort_stats, stats, rows=len(stats))
         for partition in partitions:
             previous = self.evaluated.get(partition)
             record = PartitionProgress(previous.started_on if previous else day, day)
-            await self._sink("evaluator_progress", self.store.write_progress, partition, record)
+            await self._sink("evaluator_progress", self.store.write_progress, partition, record, rows=1)
             self.evaluated[partition] = record
         self.metrics.evaluated_through.set(day_start(day, self.tz).timestamp())
 

@@ -58,12 +58,19 @@ class BatchOutcome:
     watermarks: dict[int, datetime] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
     applied_by_source: Counter[str] = field(default_factory=Counter)
-    duplicates: int = 0
+    #: Events skipped as re-deliveries or upstream re-sends, and events beyond the lateness limit
+    #: (dead-lettered), per source: the operator's "skipped" counts.
+    duplicates_by_source: Counter[str] = field(default_factory=Counter)
+    too_late_by_source: Counter[str] = field(default_factory=Counter)
     forget: dict[str, int] = field(default_factory=dict)  # student -> partition, erased by retention
     newest_event: datetime | None = None
     #: Newest event time per source in the batch (duplicates and late events included: they still show
     #: the feed arriving), for the feed-freshness gauge.
     newest_by_source: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(self.duplicates_by_source.values())
 
 
 #: student id -> partition, per partition count: the batch asks for every event (partition_for's own
@@ -135,7 +142,8 @@ def _process_batch(
     day_of = local_days(tz).of
     owners = _owners(partitions)
     applied = [0] * N_SOURCES
-    duplicates = 0
+    duplicates = [0] * N_SOURCES
+    too_late = [0] * N_SOURCES
     newest: list[datetime | None] = [None] * N_SOURCES  # per source column
     oldest = oldest_accepted_day
 
@@ -211,11 +219,12 @@ def _process_batch(
                     target = (state, days)
                 targets[student_id] = target
             if target is None:
-                duplicates += 1
+                duplicates[column] += 1
                 continue
             day = day_of(occurred_at)
             if oldest is not None and day < oldest:
                 late.append((student_id, record))
+                too_late[column] += 1
                 continue
             attended = column == ATTENDANCE and record_attended(record)
             if target[0].record(day, fingerprint(record["event_id"]), column, attended):
@@ -223,7 +232,7 @@ def _process_batch(
                 applied[column] += 1
                 counted.add(student_id)
             else:
-                duplicates += 1
+                duplicates[column] += 1
         for student_id in counted:
             states[student_id].revision += 1
         if late:
@@ -241,7 +250,8 @@ def _process_batch(
                     )
                 )
 
-    out.duplicates = duplicates
+    out.duplicates_by_source.update({SOURCES[i].value: n for i, n in enumerate(duplicates) if n})
+    out.too_late_by_source.update({SOURCES[i].value: n for i, n in enumerate(too_late) if n})
     out.newest_by_source = {SOURCES[i].value: t for i, t in enumerate(newest) if t is not None}
     out.newest_event = max(out.newest_by_source.values(), default=None)
     out.applied_by_source.update({SOURCES[i].value: n for i, n in enumerate(applied) if n})

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.roster import Absence
+from ops.embedded import wait_until
 from ops.replay import EventTimeRun
 from tests.integration.conftest import TERM_START, activity, roster_record
 
@@ -108,3 +109,59 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
         newest[source] = max(newest.get(source, stamp), stamp)
     assert set(newest) == {"vle", "library", "attendance"}
     assert freshness == newest
+
+    # What an operator watches (issue 7): every family is on /metrics of the running service, with
+    # the figures of this run; liveness, readiness, and a daily job run.
+    assert harness.client.get("/health/live") == {"status": "live"}
+    assert harness.client.get("/health/ready")["ready"] is True
+    assert harness.client.post("/v1/jobs/daily")["status"] == "success"
+    operator_families = {
+        "lde_events_processed_total",
+        "lde_events_skipped_total",
+        "lde_dead_letters_total",
+        "lde_messages_processed_total",
+        "lde_batch_processing_seconds_bucket",
+        "lde_event_time_lag_seconds",
+        "lde_consumer_lag_messages",
+        "lde_last_event_timestamp_seconds",
+        "lde_evaluator_sweep_seconds_bucket",
+        "lde_students_evaluated_total",
+        "lde_alerts_raised_total",
+        "lde_sink_rows_written_total",
+        "lde_sink_write_seconds_bucket",
+        "lde_sink_errors_total",
+        "lde_job_runs_total",
+        "lde_job_duration_seconds_bucket",
+        "lde_job_last_success_timestamp_seconds",
+        "lde_stack_component_up",
+        "lde_caught_up",
+    }
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+
+    def scrape() -> set[str]:
+        samples.clear()
+        for family in text_string_to_metric_families(harness.client.text("/metrics")):
+            for sample in family.samples:
+                samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        return {name for name, _ in samples}
+
+    # The stack-health probe runs every 15 s; everything else is there already.
+    assert wait_until(lambda: operator_families <= scrape(), 30, 0.5), operator_families - scrape()
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, frozenset(labels.items()))]
+
+    assert value("lde_events_skipped_total", source="vle", reason="duplicate") == 1
+    assert value("lde_events_skipped_total", source="print", reason="too_late") == 0  # exported at 0
+    assert (
+        value("lde_events_processed_total", source="vle")
+        + value("lde_events_processed_total", source="library")
+        + value("lde_events_processed_total", source="attendance")
+        == len(events) - 1
+    )
+    assert value("lde_sink_rows_written_total", sink="activity_daily") > 0
+    assert value("lde_sink_errors_total", sink="activity_daily") == 0
+    assert value("lde_job_runs_total", job="daily", status="success") == 1
+    assert value("lde_job_last_success_timestamp_seconds", job="daily") > 0
+    assert value("lde_students_evaluated_total") > 0
+    assert {value("lde_stack_component_up", component=c) for c in ("kafka", "clickhouse", "redis")} == {1}

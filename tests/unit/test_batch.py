@@ -44,7 +44,20 @@ def test_replaying_the_batch_on_the_resulting_state_changes_nothing() -> None:
     again = process_batch(batch, lambda sid: state, LONDON, PARTITIONS, None)
     assert again.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 2
     assert again.duplicates == 2
+    assert again.duplicates_by_source == {"vle": 2}
     assert again.applied_by_source == {}
+
+
+def test_skipped_events_are_counted_per_source_and_reason() -> None:
+    batch = [
+        message(0, [ev("a", "s1"), ev("a", "s1"), ev("b", "s1", source="library")]),
+        message(1, [ev("b", "s1", source="library"), ev("old", "s1", "2026-09-01T10:00:00Z", "print")]),
+    ]
+    out = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, date(2026, 10, 1).toordinal())
+    assert out.applied_by_source == {"vle": 1, "library": 1}
+    assert out.duplicates_by_source == {"vle": 1, "library": 1}
+    assert out.too_late_by_source == {"print": 1}
+    assert len(out.dead_letters) == 1
 
 
 def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
