@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from models.activity import ATTENDANCE, ATTENDED, N_SOURCES, StudentActivity
@@ -637,7 +638,16 @@ def _round(value: float, places: int = 1, scale: int = 1) -> float:
     """value * scale rounded halves up, as people do (Python's round(3.25, 1) gives 3.2).
 
     Works on the decimal text of the value, so 0.285 as a percentage is 28.5, not 28.499999999999996.
+    Whole numbers (most counts) need no rounding; other values repeat across a group's students (its
+    averages), so their decimal rounding is remembered: a first monitoring day explains ~100,000 alerts.
     """
+    if (isinstance(value, int) or value.is_integer()) and abs(value) < 2**43:  # exact, also x100
+        return float(value * scale)
+    return _round_decimal(value, places, scale)
+
+
+@lru_cache(maxsize=1 << 16)
+def _round_decimal(value: float, places: int, scale: int) -> float:
     step = Decimal(1).scaleb(-places)
     return float((Decimal(repr(value)) * scale).quantize(step, rounding=ROUND_HALF_UP))
 
