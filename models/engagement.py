@@ -105,6 +105,8 @@ class EngagementSettings:
     attendance_days: int = 14
     attendance_threshold: float = 0.5
     attendance_min_expected: int = 4
+    attendance_max_chance: float = 0.2
+    low_previous_week: bool = True
     escalate_after_days: int = 14
 
 
@@ -532,6 +534,23 @@ def consecutive_days(previous: int, holds: bool, k: int = 3) -> tuple[int, bool]
     return count, count == k
 
 
+def low_in_week_before(low_days: Iterable[date], day: date) -> bool:
+    """Whether low engagement held on at least one day of the week before this one (day-13 to day-7).
+
+    A full-time window is a week: one poor week (a cold, a deadline elsewhere) puts an engaged student
+    under half the typical activity for a few days in a row, as the windows of those days share most of
+    their days. Low last week as well is a pattern, not one week's chance.
+    """
+    return any(7 <= (day - low).days <= 13 for low in low_days)
+
+
+def low_run_raises(count: int, k: int, confirmed: bool, confirmed_yesterday: bool) -> bool:
+    """Whether a run of `count` consecutive low days raises today: on the first day the run is at
+    least K days long and confirmed (see `low_in_week_before`; always confirmed when that check is off,
+    which is raising on exactly the K-th day, as `consecutive_days`)."""
+    return count >= k and confirmed and not (count - 1 >= k and confirmed_yesterday)
+
+
 @dataclass(frozen=True, slots=True)
 class AttendanceDecision:
     """Whether low attendance holds, with the figures behind it."""
@@ -542,6 +561,26 @@ class AttendanceDecision:
     rate: float | None
     enough_sessions: bool
     days: int
+    chance: float = 1.0  # see half_attendance_chance
+    under_threshold: bool = False  # the rate alone is under the threshold (chance aside)
+
+    @property
+    def recovered(self) -> bool:
+        """Enough sessions expected and at least the threshold attended: an open episode closes."""
+        return self.enough_sessions and not self.under_threshold
+
+
+def half_attendance_chance(attended: int, expected: int) -> float:
+    """How likely a student who attends exactly half their sessions is to attend `attended` or fewer
+    of `expected`: the one-sided binomial tail P(X <= attended | n = expected, p = 1/2).
+
+    Exact (integer sums, one division), so the columnar sweep and this reference give the same float.
+    With 4 sessions: 1 attended has chance 5/16 (31%), none 1/16 (6%); with 10: 4 has 38%, 3 has 17%.
+    """
+    if expected <= 0:
+        return 1.0
+    attended = max(0, min(attended, expected))
+    return sum(math.comb(expected, k) for k in range(attended + 1)) / 2**expected
 
 
 def attendance_totals(activity: StudentActivity | None, last_day: int, days: int = 14) -> tuple[int, int]:
@@ -553,16 +592,29 @@ def attendance_totals(activity: StudentActivity | None, last_day: int, days: int
 
 
 def low_attendance(
-    attended: int, expected: int, threshold: float = 0.5, min_expected: int = 4, days: int = 14
+    attended: int,
+    expected: int,
+    threshold: float = 0.5,
+    min_expected: int = 4,
+    days: int = 14,
+    max_chance: float = 0.2,
 ) -> AttendanceDecision:
     """Holds when under half (`threshold`) of the sessions expected were attended, with at least
     `min_expected` sessions expected: missing 2 of 3 sessions is too little evidence to alert on.
     Exactly half attended does not hold.
+
+    And the shortfall must be more than chance: a student who attends half their sessions would attend
+    this few with a chance of at most `max_chance` (see `half_attendance_chance`). With few sessions a
+    low rate is weak evidence: an engaged part-time student with 4 sessions in 14 days attends only
+    1 of them now and then, so 1 of 4 waits for more sessions while 0 of 4 holds; 3 of 10 holds, 4 of
+    10 does not yet. `max_chance=1` is the plain rate test.
     """
     rate = attended / expected if expected > 0 else None
     enough = expected >= min_expected
-    holds = enough and rate is not None and rate < threshold
-    return AttendanceDecision(holds, attended, expected, rate, enough, days)
+    chance = half_attendance_chance(attended, expected)
+    under = rate is not None and rate < threshold
+    holds = enough and under and chance <= max_chance
+    return AttendanceDecision(holds, attended, expected, rate, enough, days, chance, under)
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,7 +638,8 @@ def re_engaged(
     - no engagement: closes on any activity again.
     - low engagement: closes when the student is active and their score is back at or above the low
       threshold (the Partial band), i.e. no longer among the least engaged.
-    - low attendance: closes when enough sessions were expected and at least half were attended.
+    - low attendance: closes when enough sessions were expected and at least half were attended (a
+      shortfall too small to raise on does not close an open episode either).
     """
     name = str(rule)
     if name == NO_ENGAGEMENT:
@@ -598,7 +651,7 @@ def re_engaged(
             return ReEngagement(True, f"score back to {score:.0f} (low is under {low_threshold:.0f})")
         return ReEngagement(False, "engagement still low")
     if name == LOW_ATTENDANCE:
-        if attendance is not None and attendance.enough_sessions and not attendance.holds:
+        if attendance is not None and attendance.recovered:
             return ReEngagement(True, f"attended {attendance.attended} of {attendance.expected} sessions")
         return ReEngagement(False, "attendance still low or too few sessions to tell")
     raise ValueError(f"unknown rule {rule!r}")

@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
     min_cohort_size: int = Field(8, ge=2, description="smaller cohorts fall back to programme, then school")
     low_engagement_days: int = Field(3, ge=1, description="consecutive low days before low_engagement")
+    low_engagement_previous_week: bool = Field(
+        True, description="low_engagement also needs a low day in the week before the current window"
+    )
+    attendance_max_chance: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="low_attendance needs a shortfall that a student attending half their sessions "
+        "shows at most this often (1: the plain rate test)",
+    )
     engagement_weights: dict[str, float] = Field(
         default_factory=dict, description='per-source weights, JSON, e.g. {"attendance": 3, "vle": 2}'
     )
@@ -179,6 +189,8 @@ class Settings(BaseSettings):
             min_cohort_size=self.min_cohort_size,
             weights=Weights(**self.engagement_weights),
             low_consecutive_days=self.low_engagement_days,
+            low_previous_week=self.low_engagement_previous_week,
+            attendance_max_chance=self.attendance_max_chance,
         )
 
     @property

@@ -32,8 +32,11 @@ from models.engagement import (
     explain,
     explain_low_attendance,
     explain_low_engagement,
+    half_attendance_chance,
     low_attendance,
     low_engagement,
+    low_in_week_before,
+    low_run_raises,
     re_engaged,
 )
 from models.roster import Absence, RosterRecord, StudentStatus, StudyMode
@@ -65,9 +68,10 @@ class StudentMemory:
     episodes: dict[Rule, Episode] = field(default_factory=dict)
     low_streak: int = 0
     closed_on: dict[Rule, date] = field(default_factory=dict)  # cool-down: when each rule last closed
+    low_days: list[date] = field(default_factory=list)  # days low engagement held, the last 14 days
 
     def is_empty(self) -> bool:
-        return not self.episodes and self.low_streak == 0 and not self.closed_on
+        return not self.episodes and self.low_streak == 0 and not self.closed_on and not self.low_days
 
     def cooling_down(self, rule: Rule, day: date, cooldown_days: int) -> bool:
         """True while a closed episode of `rule` is more recent than the cool-down period."""
@@ -80,6 +84,7 @@ class StudentMemory:
             tuple((r, e.episode_start, e.raised_on, e.escalated) for r, e in self.episodes.items()),
             self.low_streak,
             tuple(self.closed_on.items()),
+            tuple(self.low_days),
         )
 
     def to_json(self) -> str:
@@ -91,6 +96,7 @@ class StudentMemory:
                 },
                 "low_streak": self.low_streak,
                 "closed_on": {rule.value: day.isoformat() for rule, day in self.closed_on.items()},
+                "low_days": [day.isoformat() for day in self.low_days],
             },
             sort_keys=True,
         )
@@ -103,7 +109,10 @@ class StudentMemory:
             for rule, (start, raised, escalated) in data.get("episodes", {}).items()
         }
         closed = {Rule(rule): date.fromisoformat(day) for rule, day in data.get("closed_on", {}).items()}
-        return cls(episodes=episodes, low_streak=int(data.get("low_streak", 0)), closed_on=closed)
+        low_days = [date.fromisoformat(day) for day in data.get("low_days", [])]
+        return cls(
+            episodes=episodes, low_streak=int(data.get("low_streak", 0)), closed_on=closed, low_days=low_days
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,18 +258,18 @@ class Evaluator:
             return self._unchanged(memory, day, row, sweep)
         if sweep.silent[row] or sweep.low_attendance[row] or sweep.bench_row[row] < 0:
             return False
+        low_days = _recent(memory.low_days, day)
         if exempt(view.record, view.absences, day, self.rules) is not None:
             streak = 0
         elif monitoring_start is not None and (day - monitoring_start).days + 1 < sweep.roster.window[row]:
-            return True  # the window still reaches before monitoring began: the streak waits
+            streak = memory.low_streak  # the window still reaches before monitoring began: the streak waits
         else:
-            streak, raise_now = consecutive_days(
-                memory.low_streak, bool(sweep.low[row]), self.engagement.low_consecutive_days
-            )
+            streak, low_days, raise_now = self._low_step(memory, day, bool(sweep.low[row]))
             if raise_now:
                 return False
-        if streak != memory.low_streak:
+        if streak != memory.low_streak or low_days != memory.low_days:
             memory.low_streak = streak
+            memory.low_days = low_days
             result.changed.add(view.record.student_id)
             if memory.is_empty():
                 del self.memory[view.record.student_id]
@@ -274,7 +283,7 @@ class Evaluator:
         silent for weeks); this check is a few comparisons where the full judgement builds benchmark
         objects. Conservative: anything uncertain answers False and takes the full path.
         """
-        if memory.low_streak or memory.closed_on or sweep.low[row]:
+        if memory.low_streak or memory.closed_on or memory.low_days or sweep.low[row]:
             return False
         episodes = memory.episodes
         silent_open = Rule.NO_ENGAGEMENT in episodes
@@ -305,8 +314,9 @@ class Evaluator:
                     e.attendance_threshold,
                     e.attendance_min_expected,
                     e.attendance_days,
+                    e.attendance_max_chance,
                 )
-                if attendance.enough_sessions and not attendance.holds:
+                if attendance.recovered:
                     return False
         return True
 
@@ -367,6 +377,9 @@ class Evaluator:
         totals, attended, expected, last = figures.window, figures.attended, figures.expected, figures.last
         rate = np.divide(attended, expected, out=np.ones(n), where=expected > 0)
         low_attendance_today = (expected >= e.attendance_min_expected) & (rate < e.attendance_threshold)
+        for row in np.flatnonzero(low_attendance_today).tolist():
+            chance = half_attendance_chance(int(attended[row]), int(expected[row]))
+            low_attendance_today[row] = chance <= e.attendance_max_chance
         silent = (last < 0) | (ordinal - last >= self.rules.no_engagement_days)
 
         members = np.flatnonzero(roster.active)
@@ -413,7 +426,12 @@ class Evaluator:
         before = memory.snapshot()
         e = self.engagement
         attendance = low_attendance(
-            attended, expected, e.attendance_threshold, e.attendance_min_expected, e.attendance_days
+            attended,
+            expected,
+            e.attendance_threshold,
+            e.attendance_min_expected,
+            e.attendance_days,
+            e.attendance_max_chance,
         )
         reason = exempt(record, view.absences, day, self.rules)
 
@@ -442,6 +460,7 @@ class Evaluator:
 
         for rule in [r for r in memory.closed_on if not memory.cooling_down(r, day, self.cooldown_days)]:
             del memory.closed_on[rule]
+        memory.low_days = _recent(memory.low_days, day)
         if reason is not None:
             memory.low_streak = 0
         else:
@@ -481,12 +500,10 @@ class Evaluator:
         observed = (day - monitoring_start).days + 1 if monitoring_start is not None else None
         if bench is not None and (observed is None or observed >= bench.features.window_days):
             decision = low_engagement(bench, e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)
-            memory.low_streak, raise_now = consecutive_days(
-                memory.low_streak, decision.holds, e.low_consecutive_days
-            )
+            memory.low_streak, memory.low_days, raise_now = self._low_step(memory, day, decision.holds)
             cooling = memory.cooling_down(Rule.LOW_ENGAGEMENT, day, self.cooldown_days)
             if raise_now and Rule.LOW_ENGAGEMENT not in memory.episodes and not cooling:
-                start = day - timedelta(days=e.low_consecutive_days - 1)
+                start = day - timedelta(days=memory.low_streak - 1)
                 memory.episodes[Rule.LOW_ENGAGEMENT] = Episode(start, day)
                 text = explain_low_engagement(decision, bench, memory.low_streak)
                 self._raise(
@@ -509,6 +526,22 @@ class Evaluator:
                 result,
                 self._alert(Rule.LOW_ATTENDANCE, day, day, view, bench, text.text, text.fields, last_day),
             )
+
+    def _low_step(self, memory: StudentMemory, day: date, holds: bool) -> tuple[int, list[date], bool]:
+        """The low-engagement streak and recent low days after today, and whether to raise today."""
+        e = self.engagement
+        streak, _ = consecutive_days(memory.low_streak, holds, e.low_consecutive_days)
+        low_days = [d for d in _recent(memory.low_days, day) if d < day] + ([day] if holds else [])
+        if e.low_previous_week:
+            confirmed = low_in_week_before(low_days, day)
+            confirmed_yesterday = low_in_week_before(low_days, day - timedelta(days=1))
+        else:
+            confirmed = confirmed_yesterday = True
+        return (
+            streak,
+            low_days,
+            low_run_raises(streak, e.low_consecutive_days, confirmed, confirmed_yesterday),
+        )
 
     def _closes(
         self,
@@ -600,6 +633,11 @@ class Evaluator:
         figures: dict[str, Any] = explain(bench).fields if bench is not None else {}
         text = why if bench is None else f"{why} {explain(bench).text}"
         return self._alert(rule, episode.episode_start, day, view, bench, text, figures, last_day, about)
+
+
+def _recent(low_days: list[date], day: date) -> list[date]:
+    """The low days still needed on `day` (up to 14 days back: yesterday's week before)."""
+    return [d for d in low_days if (day - d).days <= 14]
 
 
 def cohort_rows(day: date, groups: Iterable[GroupStats]) -> list[tuple[Any, ...]]:

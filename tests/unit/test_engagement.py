@@ -1,6 +1,6 @@
 """The engagement model: window features, benchmarks and fallback, score and band, comparative rules."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given
@@ -27,8 +27,11 @@ from models.engagement import (
     explain,
     explain_low_attendance,
     explain_low_engagement,
+    half_attendance_chance,
     low_attendance,
     low_engagement,
+    low_in_week_before,
+    low_run_raises,
     percentile_rank,
     quantile,
     re_engaged,
@@ -290,8 +293,37 @@ def test_consecutive_days_raise_on_the_kth_day_only_and_reset_on_a_good_day() ->
     ("attended", "expected", "holds"),
     [(2, 4, False), (1, 4, True), (1, 3, False), (0, 3, False), (0, 4, True), (0, 0, False), (3, 7, True)],
 )
-def test_low_attendance_boundaries(attended: int, expected: int, holds: bool) -> None:
+def test_low_attendance_boundaries_of_the_plain_rate_test(attended: int, expected: int, holds: bool) -> None:
+    assert low_attendance(attended, expected, max_chance=1.0).holds is holds
+
+
+@pytest.mark.parametrize(
+    ("attended", "expected", "holds"),
+    [
+        (1, 4, False),  # 5/16: a student attending half their sessions does this 31% of the time
+        (0, 4, True),  # 1/16
+        (1, 5, True),  # 6/32
+        (2, 7, False),  # 29/128, just over 1 in 5
+        (1, 7, True),  # 8/128
+        (3, 10, True),  # 176/1024
+        (4, 10, False),  # 386/1024
+        (2, 4, False),
+        (0, 3, False),
+    ],
+)
+def test_low_attendance_needs_a_shortfall_beyond_chance(attended: int, expected: int, holds: bool) -> None:
     assert low_attendance(attended, expected).holds is holds
+
+
+def test_half_attendance_chance_is_the_binomial_tail() -> None:
+    assert half_attendance_chance(1, 4) == 5 / 16
+    assert half_attendance_chance(0, 4) == 1 / 16
+    assert half_attendance_chance(3, 10) == 176 / 1024
+    assert half_attendance_chance(4, 4) == 1.0
+    assert half_attendance_chance(0, 0) == 1.0
+    # 1 of 4 under half, not enough evidence to raise, and not attendance recovered either.
+    decision = low_attendance(1, 4)
+    assert (decision.holds, decision.under_threshold, decision.recovered) == (False, True, False)
 
 
 def test_attendance_totals_cover_the_last_14_days() -> None:
@@ -394,3 +426,17 @@ def test_low_engagement_and_low_attendance_alert_texts() -> None:
         "attendance_average": 84.0,
         "days": 14,
     }
+
+
+def test_low_runs_raise_once_confirmed_by_the_week_before() -> None:
+    day = date(2026, 10, 20)
+    assert low_in_week_before([day - timedelta(days=7)], day)
+    assert low_in_week_before([day - timedelta(days=13)], day)
+    assert not low_in_week_before([day - timedelta(days=6), day - timedelta(days=14)], day)
+    # Without the check (always confirmed) a run raises on exactly its K-th day.
+    assert [low_run_raises(c, 3, True, True) for c in range(1, 6)] == [False, False, True, False, False]
+    # With it, on the first day the run is K long and confirmed, and only then.
+    assert low_run_raises(3, 3, True, False) and low_run_raises(8, 3, True, False)
+    assert not low_run_raises(9, 3, True, True)
+    assert not low_run_raises(2, 3, True, False)
+    assert not low_run_raises(5, 3, False, False)

@@ -9,6 +9,7 @@ import pytest
 from models.activity import StudentActivity
 from models.alerts import Rule
 from models.benchmarks import ComparisonFeatures, comparison_ready
+from models.engagement import EngagementSettings
 from models.events import ActivityEvent
 from models.rules import RuleSettings
 from models.timebuckets import zone
@@ -26,10 +27,12 @@ record = roster_record
 class Term:
     """A small cohort and a day-by-day driver over the evaluator."""
 
-    def __init__(self, students: int = 10, **changes: object) -> None:
+    def __init__(
+        self, students: int = 10, engagement: EngagementSettings | None = None, **changes: object
+    ) -> None:
         self.states = {f"s{i}": StudentActivity() for i in range(students)}
         self.views = [StudentView(record(sid, **changes), (), state) for sid, state in self.states.items()]
-        self.evaluator = Evaluator(RULES)
+        self.evaluator = Evaluator(RULES, engagement)
         self.offset = 0
 
     def act(self, sid: str, day: date, source: str = "vle", count: int = 5, **attributes: object) -> None:
@@ -72,16 +75,23 @@ def days(first: date, last: date):
         first += timedelta(days=1)
 
 
-def test_silence_raises_once_escalates_once_and_closes_on_return() -> None:
-    term = Term()
+SPEC_LOW = EngagementSettings(low_previous_week=False)  # low engagement on K days alone
+
+
+@pytest.mark.parametrize("previous_week", [True, False])
+def test_silence_raises_once_escalates_once_and_closes_on_return(previous_week: bool) -> None:
+    term = Term(engagement=EngagementSettings(low_previous_week=previous_week))
     raised = []
     for day in days(START, date(2026, 11, 20)):
         for sid in term.states:
             if sid != "s0" or day < date(2026, 10, 10) or day >= date(2026, 11, 10):
                 term.act(sid, day)
         raised += [(a.student_id, a.rule, a.raised_on, a.about_rule) for a in term.judge(day)]
-    # A week of silence is also low engagement (the 6th silent day, after 3 low days in a row).
-    assert ("s0", Rule.LOW_ENGAGEMENT, date(2026, 10, 15), None) in raised
+    # Without the week-before check a week of silence is also low engagement (the 6th silent day,
+    # after 3 low days in a row); with it, the week before was not low: the silence speaks alone.
+    low = ("s0", Rule.LOW_ENGAGEMENT, date(2026, 10, 15), None)
+    assert (low in raised) is not previous_week
+    assert len([r for r in raised if r[1] is Rule.LOW_ENGAGEMENT]) == (0 if previous_week else 1)
     s0 = [r for r in raised if r[0] == "s0" and Rule.NO_ENGAGEMENT in (r[1], r[3])]
     assert s0 == [
         ("s0", Rule.NO_ENGAGEMENT, date(2026, 10, 16), None),
@@ -91,8 +101,9 @@ def test_silence_raises_once_escalates_once_and_closes_on_return() -> None:
     assert [r for r in raised if r[0] != "s0"] == []
 
 
-def test_low_engagement_after_k_days_with_figures_and_cool_down() -> None:
-    term = Term(students=12)
+@pytest.mark.parametrize("previous_week", [True, False])
+def test_low_engagement_after_k_days_with_figures_and_cool_down(previous_week: bool) -> None:
+    term = Term(students=12, engagement=EngagementSettings(low_previous_week=previous_week))
     alerts = []
     for day in days(START, date(2026, 10, 31)):
         for sid in term.states:
@@ -104,7 +115,12 @@ def test_low_engagement_after_k_days_with_figures_and_cool_down() -> None:
     assert alert.band in ("Low", "Partial")
     assert alert.figures["vle_count"] < alert.figures["vle_average"]
     assert "in a row" in alert.explanation and "VLE activity" in alert.explanation
-    assert alert.episode_start == alert.raised_on - timedelta(days=2)
+    if previous_week:
+        # Low since the first day of the run, and a week later still low: raised then, for the run.
+        assert alert.episode_start == alert.raised_on - timedelta(days=7)
+        assert alert.figures["days_in_a_row"] == 8
+    else:
+        assert alert.episode_start == alert.raised_on - timedelta(days=2)
 
 
 def test_a_healthy_cohort_raises_nothing() -> None:
@@ -282,3 +298,28 @@ def test_while_a_student_is_silent_only_the_silence_escalates() -> None:
         (Rule.NO_ENGAGEMENT, None),
         (Rule.ESCALATION, Rule.NO_ENGAGEMENT),
     ]
+
+
+@pytest.mark.parametrize("previous_week", [True, False])
+def test_one_poor_week_is_not_low_engagement_but_two_are(previous_week: bool) -> None:
+    """s0 has a poor week (one event a day for 7 days), back to normal, then a poor fortnight."""
+    term = Term(students=12, engagement=EngagementSettings(low_previous_week=previous_week))
+    poor = {*days(date(2026, 10, 5), date(2026, 10, 11)), *days(date(2026, 11, 2), date(2026, 11, 15))}
+    alerts = []
+    for day in days(START, date(2026, 11, 20)):
+        for sid in term.states:
+            term.act(sid, day, count=1 if sid == "s0" and day in poor else 10)
+        alerts += term.judge(day)
+    raised = [a.raised_on for a in alerts if a.rule is Rule.LOW_ENGAGEMENT]
+    if previous_week:
+        assert len(raised) == 1 and date(2026, 11, 9) <= raised[0] <= date(2026, 11, 15)
+    else:
+        assert len(raised) == 2 and raised[0] < date(2026, 10, 15)
+    assert {a.student_id for a in alerts} == {"s0"}
+
+
+def test_low_memory_survives_a_restart_as_json() -> None:
+    memory = StudentMemory(low_streak=2, low_days=[date(2026, 10, 1), date(2026, 10, 2)])
+    again = StudentMemory.from_json(memory.to_json())
+    assert again.snapshot() == memory.snapshot()
+    assert StudentMemory.from_json('{"episodes": {}, "low_streak": 1}').low_days == []
