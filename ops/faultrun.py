@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,12 @@ class Worker:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
         self.process = None
+
+    def dump_stacks(self) -> None:
+        """Ask the worker to write every thread's and asyncio task's stack to its log (mode.Worker
+        answers SIGUSR1 with logging.cry): what a stalled worker is waiting for."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
 
     def stop(self, timeout: float = 40) -> int | None:
         if self.process is None:
@@ -327,9 +333,19 @@ class Cluster:
         )
 
     def wait_settled(self, last_day: date, timeout: float = 240) -> bool:
-        """Settled twice in a row a second apart (a rebalance may be about to move partitions)."""
+        """Settled twice in a row a second apart (a rebalance may be about to move partitions).
+
+        Meanwhile the end of `last_day` is re-published as every partition's watermark every few
+        seconds, as a live upstream's clock keeps moving: with the event clock a worker judges only
+        once it has a watermark of every partition it owns, and a worker that took a partition over
+        after the last event would otherwise never receive one (with the wall clock, in operation,
+        there is no such wait)."""
         deadline = time.monotonic() + timeout
+        next_tick = 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_tick:
+                self.publish_watermark(day_end(last_day, zone(self.settings.timezone)))
+                next_tick = time.monotonic() + 5.0
             if self.settled(last_day):
                 time.sleep(1.0)
                 if self.settled(last_day):
@@ -337,8 +353,19 @@ class Cluster:
             time.sleep(0.5)
         return False
 
+    def publish_watermark(self, instant: datetime) -> None:
+        publisher = Publisher(self.settings)
+        try:
+            publisher.send_watermark(instant)
+        finally:
+            publisher.close()
+
     def describe(self) -> str:
-        """Each worker's status and log tail (for a failed assertion)."""
+        """Each worker's status and log tail (for a failed assertion). Every running worker first
+        dumps its threads' and asyncio tasks' stacks into its log (SIGUSR1: mode's `cry`)."""
+        for worker in self.running():
+            worker.dump_stacks()
+        time.sleep(3.0)
         return "\n".join(
             f"== {w.name} alive={w.alive()} status={w.status()}\n{w.tail(1500)}" for w in self.workers
         )
@@ -478,22 +505,26 @@ def verdict(
     return report
 
 
-def run_with_kills(work: Path, seed: int, kills: int = 3, workers: int = 2, students: int = 200) -> Report:
-    """One seeded run: `workers` workers while the workload flows; `kills` kill -9s at different
-    moments (mid-batch, during a stalled ClickHouse write, while a restarted worker recovers)."""
+def run_with_kills(
+    work: Path, seed: int, kills: int = 3, workers: int = 2, students: int = 200, feed_pause: float = 2.0
+) -> Report:
+    """One seeded run: `workers` workers while the workload flows (one day every `feed_pause`
+    seconds); `kills` kill -9s at different moments (mid-batch, during a stalled ClickHouse write,
+    while a restarted worker recovers). Alerts are compared with a clean replay of the same input."""
     import random
 
     from models.faultload import generate
 
     rng = random.Random(seed)
     load = generate(seed, students=students)
-    cluster = Cluster(work)
     started = time.monotonic()
+    expected = clean_replay_alerts(load, work / "replay")
+    cluster = Cluster(work / "cluster")
     cluster.start()
     try:
         cluster.publish_roster(load)
         pool = [cluster.add_worker(load.days[0]) for _ in range(workers)]
-        feeder = cluster.feed_in_background(load, pause=1.0)
+        feeder = cluster.feed_in_background(load, pause=feed_pause)
         moments: list[Callable[[Worker], None]] = [kill_mid_batch, kill_in_clickhouse_write, kill_in_recovery]
         for i in range(kills):
             victim = rng.choice(pool)
@@ -504,7 +535,7 @@ def run_with_kills(work: Path, seed: int, kills: int = 3, workers: int = 2, stud
         feeder.join()
         if not cluster.wait_settled(load.days[-1], timeout=150):
             raise AssertionError("the cluster did not settle:\n" + cluster.describe())
-        return verdict(cluster, load, started, None)
+        return verdict(cluster, load, started, expected)
     finally:
         cluster.stop()
 

@@ -33,3 +33,7 @@ def test_two_workers_kill_9_lose_and_double_nothing(tmp_path: Path, seed: int) -
     assert report.kills >= 3
     assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.clickhouse.wrong_keys
     assert (report.state.missing, report.state.duplicated) == (0, 0), report.state.wrong_keys
+    assert report.alerts_expected > 0
+    assert (report.alerts_missing, report.alerts_extra) == ([], []), report.line()
+    assert report.announced_twice == [], report.announced_twice
+    assert report.notes == [], report.notes
