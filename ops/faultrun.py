@@ -33,7 +33,7 @@ from models.events import SOURCES
 from models.faultload import Comparison, Key, Workload, compare, merge_versions
 from models.timebuckets import day_end, zone
 from ops.api import ServiceClient, ServiceUnavailable
-from ops.embedded import EmbeddedBroker, wait_until
+from ops.embedded import EmbeddedBroker, port_in_use, wait_until
 from ops.publish import Publisher, ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
@@ -279,6 +279,19 @@ class Cluster:
         worker.kill()
         self.kills += 1
 
+    def stop_broker(self) -> None:
+        """Stop the broker (SIGTERM). Memory storage: everything it held is gone."""
+        self.broker.stop()
+
+    def start_broker(self) -> None:
+        """Start the broker again on the same address: empty, with a new cluster id."""
+        assert wait_until(lambda: not port_in_use(*self._broker_address()), 20, 0.2), "broker port busy"
+        self.broker.start()
+
+    def _broker_address(self) -> tuple[str, int]:
+        host, port = self.settings.kafka_bootstrap.rsplit(":", 1)
+        return host, int(port)
+
     def running(self) -> list[Worker]:
         return [w for w in self.workers if w.alive()]
 
@@ -290,18 +303,27 @@ class Cluster:
         finally:
             publisher.close()
 
-    def publish_days(self, load: Workload, pause: float = 0.0, stop: threading.Event | None = None) -> int:
-        """Each day's events then the end-of-day watermark; `pause` seconds between days."""
+    def publish_days(
+        self,
+        load: Workload,
+        pause: float = 0.0,
+        stop: threading.Event | None = None,
+        days: list[date] | None = None,
+        leave_out: set[str] | None = None,
+    ) -> int:
+        """Each day's events then the end-of-day watermark; `pause` seconds between days. `days`: only
+        those days; `leave_out`: event ids not to publish (re-sends the test must not send)."""
         publisher = Publisher(self.settings)
         tz = zone(self.settings.timezone)
         sent = 0
         try:
-            for day in load.days:
+            for day in load.days if days is None else days:
                 if stop is not None and stop.is_set():
                     break
-                publisher.send_events(load.events_by_day[day], watermark=day_end(day, tz))
+                events = [e for e in load.events_by_day[day] if not leave_out or e.event_id not in leave_out]
+                publisher.send_events(events, watermark=day_end(day, tz))
                 publisher.flush()
-                sent += len(load.events_by_day[day])
+                sent += len(events)
                 time.sleep(pause)
         finally:
             publisher.close()
@@ -538,6 +560,62 @@ def run_with_kills(
         return verdict(cluster, load, started, expected)
     finally:
         cluster.stop()
+
+
+@dataclass
+class MembershipRun:
+    """A run with a worker added and removed while events flow, and what the newcomer did."""
+
+    report: Report
+    newcomer_partitions: list[int]  # what the added worker owned while it ran
+    newcomer_applied: int  # events it applied
+    others_after: list[list[int]]  # the partitions each original worker owned at the end
+
+
+def run_with_membership_changes(
+    work: Path, seed: int, workers: int = 2, students: int = 200, feed_pause: float = 2.5
+) -> MembershipRun:
+    """`workers` workers while the workload flows; a further worker joins (a rebalance hands it
+    partitions), applies events, and leaves again by a clean stop (a rebalance hands them back), all
+    before the last day is published. Compared with the ledger and the clean replay like a kill run."""
+    load = generate_load(seed, students)
+    started = time.monotonic()
+    expected = clean_replay_alerts(load, work / "replay")
+    cluster = Cluster(work / "cluster")
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        pool = [cluster.add_worker(load.days[0]) for _ in range(workers)]
+        feeder = cluster.feed_in_background(load, pause=feed_pause)
+        assert wait_until(lambda: (pool[0].status() or {}).get("events_applied", 0) > 0, 60, 0.2)
+        newcomer = cluster.add_worker(load.days[0])
+        owned: set[int] = set()
+        applied = 0
+
+        def took_part() -> bool:
+            nonlocal applied
+            status = newcomer.status() or {}
+            owned.update(status.get("partitions", []))
+            applied = max(applied, status.get("events_applied", 0))
+            return bool(owned) and applied > 0
+
+        joined = wait_until(took_part, 60, 0.2)
+        newcomer.stop()
+        feeder.join()
+        if not joined:
+            raise AssertionError("the added worker never took part:\n" + cluster.describe())
+        if not cluster.wait_settled(load.days[-1], timeout=150):
+            raise AssertionError("the cluster did not settle:\n" + cluster.describe())
+        others = [sorted((w.status() or {}).get("partitions", [])) for w in pool]
+        return MembershipRun(verdict(cluster, load, started, expected), sorted(owned), applied, others)
+    finally:
+        cluster.stop()
+
+
+def generate_load(seed: int, students: int) -> Workload:
+    from models.faultload import generate
+
+    return generate(seed, students=students)
 
 
 def kill_mid_batch(worker: Worker) -> None:

@@ -72,6 +72,8 @@ from streams.evaluator import (
 )
 
 log = logging.getLogger("lde.stream")
+#: `lde up`'s exit code when the broker came back as another (empty) cluster under a running worker.
+BROKER_REPLACED_EXIT = 3
 STAFF_HEADER = "X-LDE-Staff"
 _Item = TypeVar("_Item")
 
@@ -180,6 +182,7 @@ class LdeApp:
         metrics: Metrics,
         end_offsets_at_start: dict[tuple[str, int], int] | None = None,
         clock: Clock | None = None,
+        broker_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -213,6 +216,9 @@ class LdeApp:
         self.figures = FigureExchange(ledger.client)
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
+        self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
+        self.broker_down_since: float | None = None
+        self.exit_code: int | None = None  # set when the worker stops itself (ops.service returns it)
         self.app = self._build()
 
     # -- construction --------------------------------------------------------------------------------
@@ -262,6 +268,8 @@ class LdeApp:
         app.agent(self.dead_letter_topic, name="count_cli_dead_letters")(self._dead_letter_agent)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
         app.timer(15.0, name="stack_health")(self._stack_health)
+        if self.broker_id is not None:
+            app.timer(s.broker_check_seconds, name="broker_watch")(self._broker_watch)
         app.timer(60.0, name="staff_directory")(self._refresh_directory_tick)
         hour, minute = s.daily_job_time.split(":")
         app.crontab(f"{int(minute)} {int(hour)} * * *", timezone=self.tz, on_leader=True)(
@@ -711,7 +719,56 @@ class LdeApp:
 
         self.metrics.stack_up.labels(component="clickhouse").set(await asyncio.to_thread(clickhouse_up))
         self.metrics.stack_up.labels(component="redis").set(await asyncio.to_thread(redis_up))
-        self.metrics.stack_up.labels(component="kafka").set(bool(self.app.assignor.assigned_actives()))
+        kafka_up = self.broker_down_since is None and bool(self.app.assignor.assigned_actives())
+        self.metrics.stack_up.labels(component="kafka").set(kafka_up)
+
+    async def _broker_watch(self) -> None:
+        """Ask the broker for its cluster id. While no broker answers: an error log line, /health/ready
+        503 (`broker_unreachable`), lde_stack_component_up{component="kafka"} 0; Faust's clients retry
+        on their own and the worker carries on when the same cluster answers again. When another
+        cluster id answers, the broker came back empty (the memory-only embedded broker after a
+        restart, or a different cluster): the committed offsets and table changelogs this worker
+        relies on are gone, so it stops with exit code 3 and says so; the next `lde up` finds the empty
+        broker and rebuilds roster, absences and state from ClickHouse."""
+        from kafka.errors import KafkaError
+
+        from ops.publish import broker_cluster_id
+
+        try:
+            # Answer within the interval (mode warns about overlapping timers otherwise).
+            timeout_ms = int(1000 * min(3.0, max(0.5, 0.8 * self.settings.broker_check_seconds)))
+            found = await asyncio.to_thread(broker_cluster_id, self.settings, timeout_ms)
+        except (KafkaError, OSError, ValueError) as error:
+            self.metrics.stack_up.labels(component="kafka").set(0)
+            if self.broker_down_since is None:
+                self.broker_down_since = time.time()
+                log.error(
+                    "broker_unreachable kafka=%s error=%r: consuming and producing wait for it",
+                    self.settings.kafka_bootstrap,
+                    error,
+                )
+            return
+        if self.broker_down_since is not None:
+            log.warning(
+                "broker_recovered kafka=%s cluster_id=%s outage_seconds=%.1f",
+                self.settings.kafka_bootstrap,
+                found,
+                time.time() - self.broker_down_since,
+            )
+            self.broker_down_since = None
+            self.metrics.stack_up.labels(component="kafka").set(1)
+        if found != self.broker_id and self.exit_code is None:
+            self.exit_code = BROKER_REPLACED_EXIT
+            log.error(
+                "broker_replaced kafka=%s cluster_id=%s was=%s: the broker came back empty (a memory-only "
+                "broker keeps nothing across a restart), its offsets and table changelogs are gone; "
+                "stopping with exit code %d: start `lde up` again to rebuild state from ClickHouse",
+                self.settings.kafka_bootstrap,
+                found,
+                self.broker_id,
+                BROKER_REPLACED_EXIT,
+            )
+            stop_process(BROKER_REPLACED_EXIT)
 
     def _observe_lag(self, owned: set[int]) -> None:
         """Consumer lag per owned partition: the high-water mark minus the next offset to consume."""
@@ -981,6 +1038,10 @@ class LdeApp:
             "alerts_recorded": self.alerts_recorded,
             "students": len(self.roster),
             "sinks_failing": {k: round(time.time() - v, 1) for k, v in self.sinks_failing.items()},
+            "broker_unreachable_seconds": (
+                round(time.time() - self.broker_down_since, 1) if self.broker_down_since is not None else None
+            ),
+            "broker_cluster_id": self.broker_id,
         }
 
     def _register_views(self, app: faust.App) -> None:
@@ -993,11 +1054,13 @@ class LdeApp:
 
         @app.page("/health/ready")
         async def ready(self: Any, request: Any) -> Any:
-            ok = lde.progress.caught_up and not lde.sinks_failing
+            broker_down = lde.broker_down_since is not None
+            ok = lde.progress.caught_up and not lde.sinks_failing and not broker_down
             body = {
                 "ready": ok,
                 "caught_up": lde.progress.caught_up,
                 "sinks_failing": sorted(lde.sinks_failing),
+                "broker_unreachable": broker_down,
             }
             return self.json(body, status=200 if ok else 503)
 
@@ -1133,6 +1196,25 @@ class LdeApp:
                 for (d, src), (e, a) in sorted(counts.items())
             ]
             return self.json(rows)
+
+
+def stop_process(code: int, grace_seconds: float = 30.0) -> None:
+    """Stop this worker as SIGTERM does (graceful: Faust leaves the group, stores close), and exit
+    with `code` anyway if that has not finished within `grace_seconds` (a stop against a replaced
+    broker may wait on requests that never complete)."""
+    import os
+    import signal
+    import threading
+
+    def hard_exit() -> None:
+        log.error("worker_stop_overdue exit_code=%d after %.0fs", code, grace_seconds)
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(grace_seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _json_default(value: object) -> str:
