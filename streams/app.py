@@ -216,6 +216,7 @@ class LdeApp:
         self.figures = FigureExchange(ledger.client)
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
+        self._judging_for: frozenset[int] = frozenset()  # the partitions the evaluator last worked for
         self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
         self.broker_down_since: float | None = None
         self.exit_code: int | None = None  # set when the worker stops itself (ops.service returns it)
@@ -811,6 +812,9 @@ class LdeApp:
             return
         self._observe_lag(owned)
         self.watermarks.set_owned(frozenset(owned))
+        if frozenset(owned) != self._judging_for:
+            await self._take_over(owned - self._judging_for)
+            self._judging_for = frozenset(owned)
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
         self._note_committed(owned_tps)
         if not self.progress.check(owned_tps):
@@ -836,6 +840,32 @@ class LdeApp:
             if not ready:
                 return  # the other workers' figures of this day are not in yet: next tick
             await self._judge_day(day, parts, views_by_partition, everyone, others, figures)
+
+    async def _take_over(self, new: set[int]) -> None:
+        """Partitions this worker now owns: read what their earlier owner recorded in the (shared)
+        ClickHouse since this worker started (days judged, rule memory, alerts raised), so that it goes
+        on from there instead of judging those days again from its own, older view."""
+        if not new:
+            return
+        partitions = self.settings.partitions
+
+        def read() -> tuple[dict[int, PartitionProgress], dict[str, str], set[str]]:
+            return self.store.progress(), self.store.memories(), self.store.alert_keys()
+
+        try:
+            progress, memories, raised = await asyncio.to_thread(read)
+        except Exception as error:  # ClickHouse down: judge from this worker's own view (idempotent)
+            log.error("takeover_read_failed partitions=%s error=%r", sorted(new), error)
+            return
+        for partition in new:
+            found = progress.get(partition)
+            mine = self.evaluated.get(partition)
+            if found is not None and (mine is None or found.evaluated_through > mine.evaluated_through):
+                self.evaluated[partition] = found
+        for student_id, memory in memories.items():
+            if partition_for(student_id, partitions) in new:
+                self.evaluator.memory[student_id] = StudentMemory.from_json(memory)
+        self.evaluator.already_raised |= raised
 
     async def _read_figures(self, day: date, everyone: list[StudentView]) -> DayFigures:
         """Everyone's window counts from the activity table, a chunk of students at a time: the
@@ -864,8 +894,6 @@ class LdeApp:
         This worker's own figures go to Redis first, once per day and partition, for the others.
         """
         everything = set(range(self.settings.partitions))
-        if owned >= everything:
-            return True, None
         start = 0  # figures follow views_by_partition's order (see _evaluator_tick)
         for partition, views in views_by_partition.items():
             stop = start + len(views)
@@ -874,6 +902,10 @@ class LdeApp:
                 if await asyncio.to_thread(self.figures.put, day, partition, mine.to_bytes()):
                     self._shared.add((day, partition))
             start = stop
+        # Shared even by a worker that owns every partition: a worker that joins later and judges
+        # these days again (it cannot always know they were judged) finds them instead of waiting.
+        if owned >= everything:
+            return True, None
         need = everything - owned
         found = await asyncio.to_thread(self.figures.get, day, need)
         waited = time.monotonic() - self._waiting_since.setdefault(day, time.monotonic())
