@@ -74,6 +74,8 @@ from streams.evaluator import (
 log = logging.getLogger("lde.stream")
 #: `lde up`'s exit code when the broker came back as another (empty) cluster under a running worker.
 BROKER_REPLACED_EXIT = 3
+#: `lde up`'s exit code when a batch of activity could not be applied (it is consumed again on restart).
+BATCH_FAILED_EXIT = 4
 STAFF_HEADER = "X-LDE-Staff"
 _Item = TypeVar("_Item")
 
@@ -217,6 +219,10 @@ class LdeApp:
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
         self._judging_for: frozenset[int] = frozenset()  # the partitions the evaluator last worked for
+        # activity partition -> (consumer generation, last offset delivered to the agent); and the
+        # partitions being consumed again after a gap: partition -> (offset wanted, since when)
+        self._delivered: dict[int, tuple[int, int]] = {}
+        self._reseeking: dict[int, tuple[int, float]] = {}
         self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
         self.broker_down_since: float | None = None
         self.exit_code: int | None = None  # set when the worker stops itself (ops.service returns it)
@@ -250,6 +256,7 @@ class LdeApp:
             broker_heartbeat_interval=1.0,
         )
         self.activity_topic = app.topic(s.topic("activity"), value_serializer="raw", key_serializer="raw")
+        self.activity_topic_name = s.topic("activity")
         self.roster_topic = app.topic(s.topic("roster"), value_serializer="raw", key_serializer="raw")
         self.absences_topic = app.topic(s.topic("absences"), value_serializer="raw", key_serializer="raw")
         self.alerts_topic = app.topic(s.topic("alerts"), value_serializer="raw", key_serializer="raw")
@@ -410,10 +417,90 @@ class LdeApp:
         return cast(faust.Stream, stream).take_events(s.batch_max_messages, within=s.batch_max_seconds)
 
     async def _activity_agent(self, stream: StreamT) -> None:
-        async for events in self._batches(stream):
+        async for batch in self._batches(stream):
             started = time.perf_counter()
-            await self._apply_activity(events)
+            applied = False
+            events = batch
+            try:
+                events = await self._contiguous(batch)
+                if events:
+                    await self._apply_activity(events)
+                applied = True
+            except asyncio.CancelledError:
+                raise  # the worker is stopping: `finally` holds the batch back
+            except Exception as error:  # a bug or a producer that gave up: never skip the batch
+                log.exception("activity_batch_failed messages=%d error=%r: stopping", len(events), error)
+                stop_process(BATCH_FAILED_EXIT)
+                raise
+            finally:
+                if not applied:
+                    hold_back(events)
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _contiguous(self, events: Sequence[EventT]) -> list[EventT]:
+        """The batch's messages that follow on from what this worker already received, per partition.
+
+        Every activity offset must reach the agent in order: a student's state records the last offset
+        applied, so a message skipped over is never applied and never counted. The fault harness found
+        Faust (faust-streaming 0.15.3 on aiokafka) skipping a run of offsets shortly after a worker
+        (re)started: the agent received offset 12 and 13, then 18, with 14 to 17 never delivered, and
+        Faust's consumer counts such a jump as a gap (as for a compacted topic) that it may commit past
+        (RELIABILITY.md). So a message beyond the next expected offset is held back (never acked, so
+        never committed) and the partition is consumed again from the expected offset. The first message
+        after an assignment is checked against the committed offset.
+        """
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        delivered = self._delivered
+        keep: list[EventT] = []
+        held: list[EventT] = []
+        seek: dict[int, tuple[Any, int, int]] = {}
+        for event in events:
+            message = event.message
+            partition, offset = message.partition, message.offset
+            wanted = self._reseeking.get(partition)
+            if wanted is not None:
+                if offset > wanted[0]:
+                    held.append(event)  # still before the seek took effect
+                    if time.monotonic() - wanted[1] > 10:
+                        seek[partition] = (message.tp, wanted[0], offset)
+                    continue
+                if offset == wanted[0]:
+                    del self._reseeking[partition]
+                    log.warning("offset_gap_resumed partition=%d offset=%d", partition, offset)
+            known = delivered.get(partition)
+            if known is not None and known[0] == generation:
+                expected: int | None = known[1] + 1
+            else:
+                committed = consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
+                expected = committed if isinstance(committed, int) and committed > 0 else None
+            if expected is not None and offset > expected:
+                held.append(event)
+                seek[partition] = (message.tp, expected, offset)
+                continue
+            keep.append(event)
+            if known is None or known[0] != generation or offset > known[1]:
+                delivered[partition] = (generation, offset)
+        if held:
+            hold_back(held)
+        for partition, (tp, expected, got) in seek.items():
+            log.warning(
+                "offset_gap partition=%d expected=%d got=%d: consuming the partition again from %d",
+                partition,
+                expected,
+                got,
+                expected,
+            )
+            self.metrics.offset_gaps.inc()
+            gaps = getattr(consumer, "_gap", {})
+            gaps.pop(tp, None)  # Faust would count the skipped offsets as done and commit past them
+            self._reseeking[partition] = (expected, time.monotonic())
+            try:
+                await consumer.seek(tp, expected)
+            except Exception as error:  # revoked meanwhile: the next owner starts at the commit
+                log.warning("offset_gap_seek_failed partition=%d error=%r", partition, error)
+                self._reseeking.pop(partition, None)
+        return keep
 
     async def _apply_activity(self, events: Sequence[EventT]) -> None:
         s = self.settings
@@ -441,6 +528,8 @@ class LdeApp:
             self.watermarks.advance(partition, mark)
         for partition, offset in outcome.last_offsets.items():
             self.progress.record(topic, partition, offset)
+        for partition, offsets in outcome.replayed.items():
+            log.info("replayed partition=%d offsets=%s", partition, ",".join(map(str, offsets)))
 
         applied = sum(outcome.applied_by_source.values())
         self.events_applied += applied
@@ -1228,6 +1317,18 @@ class LdeApp:
                 for (d, src), (e, a) in sorted(counts.items())
             ]
             return self.json(rows)
+
+
+def hold_back(events: Sequence[EventT]) -> None:
+    """Keep a batch that was not applied from being committed.
+
+    Faust's take_events acks a batch in its generator's `finally`, which also runs when the agent
+    is cancelled (a clean stop) or fails mid-batch; the consumer then commits those offsets on stop,
+    and the next owner starts after events that were never applied. One more reference per message
+    leaves that ack short of zero, so the offsets stay uncommitted and the batch is consumed again.
+    """
+    for event in events:
+        event.message.incref()
 
 
 def stop_process(code: int, grace_seconds: float = 30.0) -> None:
