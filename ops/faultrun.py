@@ -551,7 +551,13 @@ def verdict(
 
 
 def run_with_kills(
-    work: Path, seed: int, kills: int = 3, workers: int = 2, students: int = 200, feed_pause: float = 2.0
+    work: Path,
+    seed: int,
+    kills: int = 3,
+    workers: int = 2,
+    students: int = 200,
+    feed_pause: float = 2.0,
+    days: int = 12,
 ) -> Report:
     """One seeded run: `workers` workers while the workload flows (one day every `feed_pause`
     seconds); `kills` kill -9s at different moments (mid-batch, during a stalled ClickHouse write,
@@ -561,7 +567,7 @@ def run_with_kills(
     from models.faultload import generate
 
     rng = random.Random(seed)
-    load = generate(seed, students=students)
+    load = generate(seed, students=students, days=days)
     started = time.monotonic()
     expected = clean_replay_alerts(load, work / "replay", rules="all")
     cluster = Cluster(work / "cluster")

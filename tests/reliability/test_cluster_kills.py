@@ -16,7 +16,7 @@ import pytest
 
 from ops.faultrun import run_with_kills
 
-pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+pytestmark = [pytest.mark.integration]
 
 
 def seeds() -> list[int]:
@@ -24,6 +24,7 @@ def seeds() -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
+@pytest.mark.reliability
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("seed", seeds())
 def test_two_workers_kill_9_lose_and_double_nothing(tmp_path: Path, seed: int) -> None:
@@ -37,3 +38,14 @@ def test_two_workers_kill_9_lose_and_double_nothing(tmp_path: Path, seed: int) -
     assert (report.alerts_missing, report.alerts_extra) == ([], []), report.line()
     assert report.announced_twice == [], report.announced_twice
     assert report.notes == [], report.notes
+
+
+@pytest.mark.timeout(600)
+def test_two_workers_kill_9_short(tmp_path: Path) -> None:
+    """The short form for `make test`: one seed, a smaller term, the same three kills and checks."""
+    report = run_with_kills(tmp_path, seed=101, students=100, days=8, feed_pause=1.5)
+    assert report.kills >= 3
+    assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.clickhouse.wrong_keys
+    assert (report.state.missing, report.state.duplicated) == (0, 0), report.state.wrong_keys
+    assert (report.alerts_missing, report.alerts_extra) == ([], []), report.line()
+    assert report.announced_twice == [], report.announced_twice
