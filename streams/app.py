@@ -74,6 +74,8 @@ from streams.evaluator import (
 log = logging.getLogger("lde.stream")
 #: `lde up`'s exit code when the broker came back as another (empty) cluster under a running worker.
 BROKER_REPLACED_EXIT = 3
+#: Seconds without a message before a worker that is behind seeks its partitions again (_unstall).
+UNSTALL_SECONDS = 10.0
 #: `lde up`'s exit code when a batch of activity could not be applied (it is consumed again on restart).
 BATCH_FAILED_EXIT = 4
 STAFF_HEADER = "X-LDE-Staff"
@@ -223,6 +225,8 @@ class LdeApp:
         # partitions being consumed again after a gap: partition -> (offset wanted, since when)
         self._delivered: dict[int, tuple[int, int]] = {}
         self._reseeking: dict[int, tuple[int, float]] = {}
+        self._last_delivery = time.monotonic()  # when the activity agent last received a message
+        self._last_unstall = 0.0
         self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
         self.broker_down_since: float | None = None
         self.exit_code: int | None = None  # set when the worker stops itself (ops.service returns it)
@@ -479,6 +483,7 @@ class LdeApp:
                 seek[partition] = (message.tp, expected, offset)
                 continue
             keep.append(event)
+            self._last_delivery = time.monotonic()
             if known is None or known[0] != generation or offset > known[1]:
                 delivered[partition] = (generation, offset)
         if held:
@@ -501,6 +506,63 @@ class LdeApp:
                 log.warning("offset_gap_seek_failed partition=%d error=%r", partition, error)
                 self._reseeking.pop(partition, None)
         return keep
+
+    async def _unstall(self, owned: set[tuple[str, int]], caught_up: bool) -> None:
+        """Seek a partition again when consumption stopped short of what is there.
+
+        The skipped-offset fault (see _contiguous) can also drop the last messages of a partition, and
+        then no later message arrives to reveal the gap: the worker stays "not caught up" with the
+        stream idle. When nothing has reached the activity agent for UNSTALL_SECONDS while the worker
+        is not caught up or has lag, every owned partition short of its end is sought to the next
+        offset not yet consumed (a replay is harmless: the state skips what it already holds).
+        """
+        now = time.monotonic()
+        lagging = not caught_up or bool(self.activity_lag)
+        if self.sinks_failing or self.broker_down_since is not None:
+            return  # idle for a known reason: the batch in flight waits for ClickHouse or the broker
+        if (
+            not lagging
+            or now - self._last_delivery < UNSTALL_SECONDS
+            or now - self._last_unstall < UNSTALL_SECONDS
+        ):
+            return
+        self._last_unstall = now
+        ends = self.progress.end_offsets_at_start
+        consumer = self.app.consumer
+        highwater: dict[tuple[str, int], int] = {}
+        tps = {(tp.topic, tp.partition): tp for tp in self.app.assignor.assigned_actives()}
+        for key, tp in tps.items():
+            with contextlib.suppress(Exception):
+                mark = consumer.highwater(tp)
+                if mark is not None:
+                    highwater[key] = mark
+        for key in sorted(owned):
+            found = tps.get(key)
+            if found is None:
+                continue
+            tp = found
+            consumed = self.progress.consumed.get(key, -1)
+            end = max(ends.get(key, 0), highwater.get(key, 0))
+            if consumed + 1 >= end:
+                continue
+            log.warning(
+                "partition_stalled topic=%s partition=%d consumed=%d end=%d idle_s=%.0f: seek to %d",
+                key[0],
+                key[1],
+                consumed,
+                end,
+                now - self._last_delivery,
+                consumed + 1,
+            )
+            self.metrics.offset_gaps.inc()
+            if key[0] == self.activity_topic_name:
+                self._reseeking.pop(key[1], None)
+                self._delivered.pop(key[1], None)
+            getattr(consumer, "_gap", {}).pop(tp, None)
+            try:
+                await consumer.seek(tp, consumed + 1)
+            except Exception as error:  # revoked meanwhile
+                log.warning("partition_stalled_seek_failed partition=%d error=%r", key[1], error)
 
     async def _apply_activity(self, events: Sequence[EventT]) -> None:
         s = self.settings
@@ -906,7 +968,9 @@ class LdeApp:
             self._judging_for = frozenset(owned)
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
         self._note_committed(owned_tps)
-        if not self.progress.check(owned_tps):
+        caught_up = self.progress.check(owned_tps)
+        await self._unstall(owned_tps, caught_up)
+        if not caught_up:
             return
         self.metrics.caught_up.set(1)
         now = self.clock.now()

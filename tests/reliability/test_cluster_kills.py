@@ -3,7 +3,8 @@ stalled ClickHouse write, while a restarted worker recovers its tables), over a 
 0 missing and 0 duplicated against the ledger, per (student, day, source), in ClickHouse and in
 the table state.
 
-Seeds: LDE_FAULT_SEEDS="first:last" (default "1:1"); kills per run: LDE_FAULT_KILLS (default 3).
+Seeds: LDE_FAULT_SEEDS="first:last" (default "1:1"); kills per run: LDE_FAULT_KILLS (default 3);
+workload: LDE_FAULT_STUDENTS (200), LDE_FAULT_DAYS (12), LDE_FAULT_FEED_PAUSE (2.0 s a day).
 Each run's line is appended to LDE_FAULT_REPORT (default .lde-fault-runs.txt) for RELIABILITY.md.
 """
 
@@ -28,7 +29,14 @@ def seeds() -> list[int]:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("seed", seeds())
 def test_two_workers_kill_9_lose_and_double_nothing(tmp_path: Path, seed: int) -> None:
-    report = run_with_kills(tmp_path, seed, kills=int(os.environ.get("LDE_FAULT_KILLS", "3")))
+    report = run_with_kills(
+        tmp_path,
+        seed,
+        kills=int(os.environ.get("LDE_FAULT_KILLS", "3")),
+        students=int(os.environ.get("LDE_FAULT_STUDENTS", "200")),
+        days=int(os.environ.get("LDE_FAULT_DAYS", "12")),
+        feed_pause=float(os.environ.get("LDE_FAULT_FEED_PAUSE", "2.0")),
+    )
     with Path(os.environ.get("LDE_FAULT_REPORT", ".lde-fault-runs.txt")).open("a") as out:
         out.write(report.line() + "\n")
     assert report.kills >= 3
