@@ -224,7 +224,7 @@ class LdeApp:
         # activity partition -> (consumer generation, last offset delivered to the agent); and the
         # partitions being consumed again after a gap: partition -> (offset wanted, since when)
         self._delivered: dict[int, tuple[int, int]] = {}
-        self._reseeking: dict[int, tuple[int, float]] = {}
+        self._reseeking: dict[int, tuple[int, float, int]] = {}  # partition -> (offset, since, seeks)
         self._last_delivery = time.monotonic()  # when the activity agent last received a message
         self._last_unstall = 0.0
         self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
@@ -458,18 +458,26 @@ class LdeApp:
         delivered = self._delivered
         keep: list[EventT] = []
         held: list[EventT] = []
-        seek: dict[int, tuple[Any, int, int]] = {}
+        seek: dict[int, tuple[Any, int, int, int]] = {}
         for event in events:
             message = event.message
             partition, offset = message.partition, message.offset
             wanted = self._reseeking.get(partition)
             if wanted is not None:
-                if offset > wanted[0]:
+                if offset > wanted[0] and wanted[2] >= 3:
+                    # Sought back three times and the broker still answers with this offset first:
+                    # nothing is stored in between (transaction markers, compaction). Go on.
+                    del self._reseeking[partition]
+                    log.warning(
+                        "offset_gap_accepted partition=%d from=%d to=%d", partition, wanted[0], offset
+                    )
+                    delivered[partition] = (generation, offset - 1)
+                elif offset > wanted[0]:
                     held.append(event)  # still before the seek took effect
                     if time.monotonic() - wanted[1] > 10:
-                        seek[partition] = (message.tp, wanted[0], offset)
+                        seek[partition] = (message.tp, wanted[0], offset, wanted[2] + 1)
                     continue
-                if offset == wanted[0]:
+                elif offset == wanted[0]:
                     del self._reseeking[partition]
                     log.warning("offset_gap_resumed partition=%d offset=%d", partition, offset)
             known = delivered.get(partition)
@@ -480,7 +488,7 @@ class LdeApp:
                 expected = committed if isinstance(committed, int) and committed > 0 else None
             if expected is not None and offset > expected:
                 held.append(event)
-                seek[partition] = (message.tp, expected, offset)
+                seek[partition] = (message.tp, expected, offset, 1)
                 continue
             keep.append(event)
             self._last_delivery = time.monotonic()
@@ -488,7 +496,7 @@ class LdeApp:
                 delivered[partition] = (generation, offset)
         if held:
             hold_back(held)
-        for partition, (tp, expected, got) in seek.items():
+        for partition, (tp, expected, got, seeks) in seek.items():
             log.warning(
                 "offset_gap partition=%d expected=%d got=%d: consuming the partition again from %d",
                 partition,
@@ -499,7 +507,7 @@ class LdeApp:
             self.metrics.offset_gaps.inc()
             gaps = getattr(consumer, "_gap", {})
             gaps.pop(tp, None)  # Faust would count the skipped offsets as done and commit past them
-            self._reseeking[partition] = (expected, time.monotonic())
+            self._reseeking[partition] = (expected, time.monotonic(), seeks)
             try:
                 await consumer.seek(tp, expected)
             except Exception as error:  # revoked meanwhile: the next owner starts at the commit
