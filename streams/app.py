@@ -223,9 +223,10 @@ class LdeApp:
         self._judging_for: frozenset[int] = frozenset()  # the partitions the evaluator last worked for
         # activity partition -> (consumer generation, last offset delivered to the agent); and the
         # partitions being consumed again after a gap: partition -> (offset wanted, since when)
-        self._delivered: dict[int, tuple[int, int]] = {}
-        self._reseeking: dict[int, tuple[int, float, int]] = {}  # partition -> (offset, since, seeks)
-        self._last_delivery = time.monotonic()  # when the activity agent last received a message
+        self._delivered: dict[tuple[str, int], tuple[int, int]] = {}
+        self._reseeking: dict[tuple[str, int], tuple[int, float, int]] = {}  # -> (offset, since, seeks)
+        self._last_delivery: dict[tuple[str, int], float] = {}  # when a partition last delivered
+        self._started = time.monotonic()
         self._last_unstall = 0.0
         self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
         self.broker_down_since: float | None = None
@@ -458,29 +459,38 @@ class LdeApp:
         delivered = self._delivered
         keep: list[EventT] = []
         held: list[EventT] = []
-        seek: dict[int, tuple[Any, int, int, int]] = {}
+        seek: dict[tuple[str, int], tuple[Any, int, int, int]] = {}
+        now = time.monotonic()
         for event in events:
             message = event.message
             partition, offset = message.partition, message.offset
-            wanted = self._reseeking.get(partition)
+            key = (message.topic, partition)
+            self._last_delivery[key] = now
+            wanted = self._reseeking.get(key)
             if wanted is not None:
                 if offset > wanted[0] and wanted[2] >= 3:
                     # Sought back three times and the broker still answers with this offset first:
                     # nothing is stored in between (transaction markers, compaction). Go on.
-                    del self._reseeking[partition]
+                    del self._reseeking[key]
                     log.warning(
-                        "offset_gap_accepted partition=%d from=%d to=%d", partition, wanted[0], offset
+                        "offset_gap_accepted topic=%s partition=%d from=%d to=%d",
+                        key[0],
+                        partition,
+                        wanted[0],
+                        offset,
                     )
-                    delivered[partition] = (generation, offset - 1)
+                    delivered[key] = (generation, offset - 1)
                 elif offset > wanted[0]:
                     held.append(event)  # still before the seek took effect
-                    if time.monotonic() - wanted[1] > 10:
-                        seek[partition] = (message.tp, wanted[0], offset, wanted[2] + 1)
+                    if now - wanted[1] > 10:
+                        seek[key] = (message.tp, wanted[0], offset, wanted[2] + 1)
                     continue
                 elif offset == wanted[0]:
-                    del self._reseeking[partition]
-                    log.warning("offset_gap_resumed partition=%d offset=%d", partition, offset)
-            known = delivered.get(partition)
+                    del self._reseeking[key]
+                    log.warning(
+                        "offset_gap_resumed topic=%s partition=%d offset=%d", key[0], partition, offset
+                    )
+            known = delivered.get(key)
             if known is not None and known[0] == generation:
                 expected: int | None = known[1] + 1
             else:
@@ -488,18 +498,18 @@ class LdeApp:
                 expected = committed if isinstance(committed, int) and committed > 0 else None
             if expected is not None and offset > expected:
                 held.append(event)
-                seek[partition] = (message.tp, expected, offset, 1)
+                seek[key] = (message.tp, expected, offset, 1)
                 continue
             keep.append(event)
-            self._last_delivery = time.monotonic()
             if known is None or known[0] != generation or offset > known[1]:
-                delivered[partition] = (generation, offset)
+                delivered[key] = (generation, offset)
         if held:
             hold_back(held)
-        for partition, (tp, expected, got, seeks) in seek.items():
+        for key, (tp, expected, got, seeks) in seek.items():
             log.warning(
-                "offset_gap partition=%d expected=%d got=%d: consuming the partition again from %d",
-                partition,
+                "offset_gap topic=%s partition=%d expected=%d got=%d: consuming the partition again from %d",
+                key[0],
+                key[1],
                 expected,
                 got,
                 expected,
@@ -507,12 +517,12 @@ class LdeApp:
             self.metrics.offset_gaps.inc()
             gaps = getattr(consumer, "_gap", {})
             gaps.pop(tp, None)  # Faust would count the skipped offsets as done and commit past them
-            self._reseeking[partition] = (expected, time.monotonic(), seeks)
+            self._reseeking[key] = (expected, time.monotonic(), seeks)
             try:
                 await consumer.seek(tp, expected)
             except Exception as error:  # revoked meanwhile: the next owner starts at the commit
                 log.warning("offset_gap_seek_failed partition=%d error=%r", partition, error)
-                self._reseeking.pop(partition, None)
+                self._reseeking.pop(key, None)
         return keep
 
     async def _unstall(self, owned: set[tuple[str, int]], caught_up: bool) -> None:
@@ -520,7 +530,7 @@ class LdeApp:
 
         The skipped-offset fault (see _contiguous) can also drop the last messages of a partition, and
         then no later message arrives to reveal the gap: the worker stays "not caught up" with the
-        stream idle. When nothing has reached the activity agent for UNSTALL_SECONDS while the worker
+        stream idle. When a partition has delivered nothing for UNSTALL_SECONDS while the worker
         is not caught up or has lag, every owned partition short of its end is sought to the next
         offset not yet consumed (a replay is harmless: the state skips what it already holds).
         """
@@ -528,11 +538,7 @@ class LdeApp:
         lagging = not caught_up or bool(self.activity_lag)
         if self.sinks_failing or self.broker_down_since is not None:
             return  # idle for a known reason: the batch in flight waits for ClickHouse or the broker
-        if (
-            not lagging
-            or now - self._last_delivery < UNSTALL_SECONDS
-            or now - self._last_unstall < UNSTALL_SECONDS
-        ):
+        if not lagging or now - self._last_unstall < UNSTALL_SECONDS:
             return
         self._last_unstall = now
         ends = self.progress.end_offsets_at_start
@@ -551,7 +557,8 @@ class LdeApp:
             tp = found
             consumed = self.progress.consumed.get(key, -1)
             end = max(ends.get(key, 0), highwater.get(key, 0))
-            if consumed + 1 >= end:
+            idle = now - self._last_delivery.get(key, self._started)
+            if consumed + 1 >= end or idle < UNSTALL_SECONDS:
                 continue
             log.warning(
                 "partition_stalled topic=%s partition=%d consumed=%d end=%d idle_s=%.0f: seek to %d",
@@ -559,13 +566,12 @@ class LdeApp:
                 key[1],
                 consumed,
                 end,
-                now - self._last_delivery,
+                idle,
                 consumed + 1,
             )
             self.metrics.offset_gaps.inc()
-            if key[0] == self.activity_topic_name:
-                self._reseeking.pop(key[1], None)
-                self._delivered.pop(key[1], None)
+            self._reseeking.pop(key, None)
+            self._delivered.pop(key, None)
             getattr(consumer, "_gap", {}).pop(tp, None)
             try:
                 await consumer.seek(tp, consumed + 1)
@@ -690,7 +696,8 @@ class LdeApp:
             record = RosterRecord.model_validate_json(value)
             return record.student_id, record.model_dump(mode="json"), record
 
-        async for events in self._batches(stream):
+        async for batch in self._batches(stream):
+            events = await self._contiguous(batch)
             records, letters = self._apply_keyed(events, topic, self.roster, decode)
             if records:
                 await self._sink("students", self.store.write_students, records)
@@ -706,7 +713,8 @@ class LdeApp:
             absences = [Absence.model_validate(a) for a in payload["absences"]]
             return str(payload["student_id"]), [a.model_dump(mode="json") for a in absences], absences
 
-        async for events in self._batches(stream):
+        async for batch in self._batches(stream):
+            events = await self._contiguous(batch)
             lists, letters = self._apply_keyed(events, topic, self.absences, decode)
             absences = [a for items in lists for a in items]
             if absences:
