@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -106,6 +107,10 @@ class EmbeddedBroker:
                     url,
                     "--storage-engine",
                     "memory://tansu/",
+                    # A new id each start: memory storage starts empty, and a running worker that
+                    # sees another id knows its offsets and changelogs are gone (LdeApp._broker_watch).
+                    "--cluster-id",
+                    f"lde-{uuid.uuid4().hex[:12]}",
                 ],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

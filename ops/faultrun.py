@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from models.events import SOURCES
 from models.faultload import Comparison, Key, Workload, compare, merge_versions
 from models.timebuckets import day_end, zone
 from ops.api import ServiceClient, ServiceUnavailable
-from ops.embedded import EmbeddedBroker, wait_until
+from ops.embedded import EmbeddedBroker, port_in_use, wait_until
 from ops.publish import Publisher, ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
@@ -160,6 +160,12 @@ class Worker:
             self.process.wait()
         self.process = None
 
+    def dump_stacks(self) -> None:
+        """Ask the worker to write every thread's and asyncio task's stack to its log (mode.Worker
+        answers SIGUSR1 with logging.cry): what a stalled worker is waiting for."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+
     def stop(self, timeout: float = 40) -> int | None:
         if self.process is None:
             return None
@@ -202,6 +208,11 @@ class Report:
     alerts_missing: list[str] = field(default_factory=list)
     alerts_extra: list[str] = field(default_factory=list)
     announced_twice: list[str] = field(default_factory=list)
+    # The cohort rules' alerts (every rule but no_engagement), compared too but reported only: their
+    # comparison group spans the workers (figures exchanged through Redis) and may be judged partial.
+    cohort_expected: int = -1
+    cohort_missing: list[str] = field(default_factory=list)
+    cohort_extra: list[str] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -213,7 +224,8 @@ class Report:
             f"state_missing={self.state.missing} state_duplicated={self.state.duplicated} "
             f"alerts_expected={self.alerts_expected} alerts_missing={len(self.alerts_missing)} "
             f"alerts_extra={len(self.alerts_extra)} announced_twice={len(self.announced_twice)} "
-            f"seconds={self.seconds:.0f}"
+            f"cohort_alerts_expected={self.cohort_expected} cohort_missing={len(self.cohort_missing)} "
+            f"cohort_extra={len(self.cohort_extra)} seconds={self.seconds:.0f}"
         )
 
 
@@ -273,6 +285,19 @@ class Cluster:
         worker.kill()
         self.kills += 1
 
+    def stop_broker(self) -> None:
+        """Stop the broker (SIGTERM). Memory storage: everything it held is gone."""
+        self.broker.stop()
+
+    def start_broker(self) -> None:
+        """Start the broker again on the same address: empty, with a new cluster id."""
+        assert wait_until(lambda: not port_in_use(*self._broker_address()), 20, 0.2), "broker port busy"
+        self.broker.start()
+
+    def _broker_address(self) -> tuple[str, int]:
+        host, port = self.settings.kafka_bootstrap.rsplit(":", 1)
+        return host, int(port)
+
     def running(self) -> list[Worker]:
         return [w for w in self.workers if w.alive()]
 
@@ -284,18 +309,27 @@ class Cluster:
         finally:
             publisher.close()
 
-    def publish_days(self, load: Workload, pause: float = 0.0, stop: threading.Event | None = None) -> int:
-        """Each day's events then the end-of-day watermark; `pause` seconds between days."""
+    def publish_days(
+        self,
+        load: Workload,
+        pause: float = 0.0,
+        stop: threading.Event | None = None,
+        days: list[date] | None = None,
+        leave_out: set[str] | None = None,
+    ) -> int:
+        """Each day's events then the end-of-day watermark; `pause` seconds between days. `days`: only
+        those days; `leave_out`: event ids not to publish (re-sends the test must not send)."""
         publisher = Publisher(self.settings)
         tz = zone(self.settings.timezone)
         sent = 0
         try:
-            for day in load.days:
+            for day in load.days if days is None else days:
                 if stop is not None and stop.is_set():
                     break
-                publisher.send_events(load.events_by_day[day], watermark=day_end(day, tz))
+                events = [e for e in load.events_by_day[day] if not leave_out or e.event_id not in leave_out]
+                publisher.send_events(events, watermark=day_end(day, tz))
                 publisher.flush()
-                sent += len(load.events_by_day[day])
+                sent += len(events)
                 time.sleep(pause)
         finally:
             publisher.close()
@@ -312,24 +346,39 @@ class Cluster:
         every alert sent stored."""
         owned: set[int] = set()
         judged: dict[str, str] = {}
+        sent = recorded = 0  # summed: an alert is recorded by its student's partition's owner
         for worker in self.running():
             status = worker.status()
             if status is None or not status["caught_up"] or status["activity_lag"] != 0:
                 return False
-            if status["alerts_recorded"] < status["alerts_sent"] or status.get("sinks_failing"):
+            if status.get("sinks_failing"):
                 return False
+            sent += status["alerts_sent"]
+            recorded += status["alerts_recorded"]
             mine = set(status["partitions"])
             owned |= mine
             for partition in mine:
                 judged[str(partition)] = status["evaluated_through"].get(str(partition), "")
-        return owned == set(range(self.settings.partitions)) and all(
-            v >= last_day.isoformat() for v in judged.values()
+        return (
+            recorded >= sent
+            and owned == set(range(self.settings.partitions))
+            and all(v >= last_day.isoformat() for v in judged.values())
         )
 
     def wait_settled(self, last_day: date, timeout: float = 240) -> bool:
-        """Settled twice in a row a second apart (a rebalance may be about to move partitions)."""
+        """Settled twice in a row a second apart (a rebalance may be about to move partitions).
+
+        Meanwhile the end of `last_day` is re-published as every partition's watermark every few
+        seconds, as a live upstream's clock keeps moving: with the event clock a worker judges only
+        once it has a watermark of every partition it owns, and a worker that took a partition over
+        after the last event would otherwise never receive one (with the wall clock, in operation,
+        there is no such wait)."""
         deadline = time.monotonic() + timeout
+        next_tick = 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_tick:
+                self.publish_watermark(day_end(last_day, zone(self.settings.timezone)))
+                next_tick = time.monotonic() + 5.0
             if self.settled(last_day):
                 time.sleep(1.0)
                 if self.settled(last_day):
@@ -337,8 +386,19 @@ class Cluster:
             time.sleep(0.5)
         return False
 
+    def publish_watermark(self, instant: datetime) -> None:
+        publisher = Publisher(self.settings)
+        try:
+            publisher.send_watermark(instant)
+        finally:
+            publisher.close()
+
     def describe(self) -> str:
-        """Each worker's status and log tail (for a failed assertion)."""
+        """Each worker's status and log tail (for a failed assertion). Every running worker first
+        dumps its threads' and asyncio tasks' stacks into its log (SIGUSR1: mode's `cry`)."""
+        for worker in self.running():
+            worker.dump_stacks()
+        time.sleep(3.0)
         return "\n".join(
             f"== {w.name} alive={w.alive()} status={w.status()}\n{w.tail(1500)}" for w in self.workers
         )
@@ -437,17 +497,28 @@ def dump(data_dir: Path) -> dict[str, Any]:
     }
 
 
-def clean_replay_alerts(load: Workload, work: Path) -> set[tuple[str, str, str]]:
-    """(student, rule, raised_on) of the no_engagement alerts a clean single-worker replay raises."""
+def clean_replay_alerts(
+    load: Workload, work: Path, rules: str = "no_engagement"
+) -> set[tuple[str, str, str]]:
+    """(student, rule, raised_on) of the alerts a clean single-worker replay raises: the
+    no_engagement ones (`rules="no_engagement"`) or all (`rules="all"`)."""
     from ops.replay import ReplayInput, replay
 
     data = ReplayInput(load.roster, [], load.events_by_day, 0)
     alerts = replay(Settings(partitions=8), data, load.days[-1], work, first=load.days[0])
-    return {(a["student_id"], a["rule"], str(a["raised_on"])) for a in alerts if a["rule"] == "no_engagement"}
+    return {
+        (a["student_id"], a["rule"], str(a["raised_on"]))
+        for a in alerts
+        if rules == "all" or a["rule"] == "no_engagement"
+    }
 
 
 def verdict(
-    cluster: Cluster, load: Workload, started: float, expected_alerts: set[tuple[str, str, str]] | None
+    cluster: Cluster,
+    load: Workload,
+    started: float,
+    expected_alerts: set[tuple[str, str, str]] | None,
+    cohort: bool = False,
 ) -> Report:
     """Stop the workers and compare everything with the ledger (and the clean replay's alerts)."""
     state = compare(load.truth, cluster.state_counts())
@@ -465,12 +536,17 @@ def verdict(
     announced = cluster.announcements()
     report.announced_twice = sorted(a for a, n in announced.items() if n > 1)
     if expected_alerts is not None:
-        got = {
-            (a["student_id"], a["rule"], str(a["raised_on"])) for a in alerts if a["rule"] == "no_engagement"
-        }
-        report.alerts_expected = len(expected_alerts)
-        report.alerts_missing = sorted(" ".join(a) for a in expected_alerts - got)
-        report.alerts_extra = sorted(" ".join(a) for a in got - expected_alerts)
+        stored = {(a["student_id"], a["rule"], str(a["raised_on"])) for a in alerts}
+        got = {a for a in stored if a[1] == "no_engagement"}
+        expected = {a for a in expected_alerts if a[1] == "no_engagement"}
+        report.alerts_expected = len(expected)
+        report.alerts_missing = sorted(" ".join(a) for a in expected - got)
+        report.alerts_extra = sorted(" ".join(a) for a in got - expected)
+        if cohort:  # the replay's other rules were asked for (rules="all"): compare them too
+            cohort_expected, cohort_got = expected_alerts - expected, stored - got
+            report.cohort_expected = len(cohort_expected)
+            report.cohort_missing = sorted(" ".join(a) for a in cohort_expected - cohort_got)
+            report.cohort_extra = sorted(" ".join(a) for a in cohort_got - cohort_expected)
         stored_ids = {a["alert_id"] for a in alerts}
         in_redis = cluster.redis_alert_ids()
         if stored_ids - in_redis:
@@ -478,22 +554,32 @@ def verdict(
     return report
 
 
-def run_with_kills(work: Path, seed: int, kills: int = 3, workers: int = 2, students: int = 200) -> Report:
-    """One seeded run: `workers` workers while the workload flows; `kills` kill -9s at different
-    moments (mid-batch, during a stalled ClickHouse write, while a restarted worker recovers)."""
+def run_with_kills(
+    work: Path,
+    seed: int,
+    kills: int = 3,
+    workers: int = 2,
+    students: int = 200,
+    feed_pause: float = 2.0,
+    days: int = 12,
+) -> Report:
+    """One seeded run: `workers` workers while the workload flows (one day every `feed_pause`
+    seconds); `kills` kill -9s at different moments (mid-batch, during a stalled ClickHouse write,
+    while a restarted worker recovers). Alerts are compared with a clean replay of the same input."""
     import random
 
     from models.faultload import generate
 
     rng = random.Random(seed)
-    load = generate(seed, students=students)
-    cluster = Cluster(work)
+    load = generate(seed, students=students, days=days)
     started = time.monotonic()
+    expected = clean_replay_alerts(load, work / "replay", rules="all")
+    cluster = Cluster(work / "cluster")
     cluster.start()
     try:
         cluster.publish_roster(load)
         pool = [cluster.add_worker(load.days[0]) for _ in range(workers)]
-        feeder = cluster.feed_in_background(load, pause=1.0)
+        feeder = cluster.feed_in_background(load, pause=feed_pause)
         moments: list[Callable[[Worker], None]] = [kill_mid_batch, kill_in_clickhouse_write, kill_in_recovery]
         for i in range(kills):
             victim = rng.choice(pool)
@@ -504,9 +590,67 @@ def run_with_kills(work: Path, seed: int, kills: int = 3, workers: int = 2, stud
         feeder.join()
         if not cluster.wait_settled(load.days[-1], timeout=150):
             raise AssertionError("the cluster did not settle:\n" + cluster.describe())
-        return verdict(cluster, load, started, None)
+        return verdict(cluster, load, started, expected, cohort=True)
     finally:
         cluster.stop()
+
+
+@dataclass
+class MembershipRun:
+    """A run with a worker added and removed while events flow, and what the newcomer did."""
+
+    report: Report
+    newcomer_partitions: list[int]  # what the added worker owned while it ran
+    newcomer_applied: int  # events it applied
+    others_after: list[list[int]]  # the partitions each original worker owned at the end
+
+
+def run_with_membership_changes(
+    work: Path, seed: int, workers: int = 2, students: int = 200, feed_pause: float = 2.5
+) -> MembershipRun:
+    """`workers` workers while the workload flows; a further worker joins (a rebalance hands it
+    partitions), applies events, and leaves again by a clean stop (a rebalance hands them back), all
+    before the last day is published. Compared with the ledger and the clean replay like a kill run."""
+    load = generate_load(seed, students)
+    started = time.monotonic()
+    expected = clean_replay_alerts(load, work / "replay", rules="all")
+    cluster = Cluster(work / "cluster")
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        pool = [cluster.add_worker(load.days[0]) for _ in range(workers)]
+        feeder = cluster.feed_in_background(load, pause=feed_pause)
+        assert wait_until(lambda: (pool[0].status() or {}).get("events_applied", 0) > 0, 60, 0.2)
+        newcomer = cluster.add_worker(load.days[0])
+        owned: set[int] = set()
+        applied = 0
+
+        def took_part() -> bool:
+            nonlocal applied
+            status = newcomer.status() or {}
+            owned.update(status.get("partitions", []))
+            applied = max(applied, status.get("events_applied", 0))
+            return bool(owned) and applied > 0
+
+        joined = wait_until(took_part, 60, 0.2)
+        newcomer.stop()
+        feeder.join()
+        if not joined:
+            raise AssertionError("the added worker never took part:\n" + cluster.describe())
+        if not cluster.wait_settled(load.days[-1], timeout=150):
+            raise AssertionError("the cluster did not settle:\n" + cluster.describe())
+        others = [sorted((w.status() or {}).get("partitions", [])) for w in pool]
+        return MembershipRun(
+            verdict(cluster, load, started, expected, cohort=True), sorted(owned), applied, others
+        )
+    finally:
+        cluster.stop()
+
+
+def generate_load(seed: int, students: int) -> Workload:
+    from models.faultload import generate
+
+    return generate(seed, students=students)
 
 
 def kill_mid_batch(worker: Worker) -> None:

@@ -70,6 +70,12 @@ class Metrics:
         self.students_evaluated = Counter(
             "lde_students_evaluated_total", "Student-days judged by the evaluator", registry=r
         )
+        self.offset_gaps = Counter(
+            "lde_activity_offset_gaps_total",
+            "Activity offsets that reached the stream out of order (skipped): the partition is consumed "
+            "again from the first missing offset",
+            registry=r,
+        )
         self.partial_comparisons = Counter(
             "lde_evaluator_partial_comparisons_total",
             "Days judged before every other worker's figures arrived (comparison groups incomplete)",

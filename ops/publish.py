@@ -65,6 +65,22 @@ def _broker_unreachable(settings: Settings) -> StackError:
     return StackError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {hint}")
 
 
+def broker_cluster_id(settings: Settings, timeout_ms: int = 3_000) -> str:
+    """The Kafka cluster id the bootstrap servers answer with (DescribeCluster). Raises KafkaError or
+    OSError when no broker answers. A Kafka cluster keeps its id across broker restarts; the embedded
+    Tansu broker is started with a new id each time, because its memory storage starts empty."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+        connections_max_idle_ms=max(timeout_ms * 3, 10_000),
+    )
+    try:
+        return str(admin.describe_cluster()["cluster_id"])
+    finally:
+        admin.close()
+
+
 def ensure_topics(settings: Settings) -> bool:
     """Create LDE's topics when missing. Returns True when the activity topic had to be created
     (a fresh broker: the memory-only embedded broker after a restart, or a new cluster)."""

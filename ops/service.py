@@ -13,7 +13,7 @@ from models.events import SOURCE_INDEX
 from models.timebuckets import zone
 from ops.embedded import EmbeddedStack, StackError
 from ops.metrics import Metrics
-from ops.publish import Publisher, end_offsets, ensure_topics
+from ops.publish import Publisher, broker_cluster_id, end_offsets, ensure_topics
 from ops.settings import Settings
 from sinks import clickhouse, redis_store
 from sinks.clickhouse import ClickHouseStore
@@ -85,7 +85,10 @@ def run(settings: Settings) -> int:
                 counts = bootstrap_empty_broker(store, settings, today)
                 log.info("rebuilt_from_clickhouse %s", " ".join(f"{k}={v}" for k, v in counts.items()))
             offsets = end_offsets(settings, ("activity", "roster", "absences"))
-            lde = LdeApp(settings, store, ledger, Metrics(), end_offsets_at_start=offsets)
+            broker_id = broker_cluster_id(settings, timeout_ms=10_000)
+            lde = LdeApp(
+                settings, store, ledger, Metrics(), end_offsets_at_start=offsets, broker_id=broker_id
+            )
             log.info(
                 "service_starting mode=%s kafka=%s clickhouse=%s schema_version=%d api=%s",
                 settings.mode,
@@ -103,8 +106,8 @@ def run(settings: Settings) -> int:
             try:
                 worker.execute_from_commandline()
             except SystemExit as stop:
-                return int(stop.code or 0)
-            return 0
+                return lde.exit_code or int(stop.code or 0)
+            return lde.exit_code or 0
     except StackError as error:
         log.error("cannot start: %s", error)
         print(f"lde: {error}", file=sys.stderr)

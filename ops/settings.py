@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     kafka_session_timeout_seconds: float = Field(
         10.0, gt=1, description="consumer group session/rebalance timeout (how soon a dead worker is noticed)"
     )
+    broker_check_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how often the worker asks the broker for its cluster id: unreachable is reported "
+        "(log, /health/ready, lde_stack_component_up); another id (an empty broker) stops the worker",
+    )
 
     # -- time ------------------------------------------------------------------------------------
     timezone: str = Field("Europe/London", description="the institution's local time zone")

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 import faust
 from faust.serializers import codecs
 from faust.streams import _current_event  # see _table_write_context
+from faust.transport import consumer as faust_consumer
 from faust.types import EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -72,8 +73,33 @@ from streams.evaluator import (
 )
 
 log = logging.getLogger("lde.stream")
+#: `lde up`'s exit code when the broker came back as another (empty) cluster under a running worker.
+BROKER_REPLACED_EXIT = 3
+#: Seconds without a message before a worker that is behind seeks its partitions again (_unstall).
+UNSTALL_SECONDS = 10.0
+#: `lde up`'s exit code when a batch of activity could not be applied (it is consumed again on restart).
+BATCH_FAILED_EXIT = 4
 STAFF_HEADER = "X-LDE-Staff"
 _Item = TypeVar("_Item")
+
+
+async def _no_gaps(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    """Replaces faust Consumer._add_gap: see below."""
+    log.warning(
+        "consumer_offset_jump topic=%s partition=%d skipped=%d-%d: not counted as done (no commit over it)",
+        tp.topic,
+        tp.partition,
+        offset_from,
+        offset_to - 1,
+    )
+
+
+# Faust records a jump in the offsets it reads as a "gap" (meant for compacted topics and transaction
+# markers) and counts the offsets in it as acknowledged, so a commit can pass over messages no agent
+# ever received. The fault harness found such jumps after restarts and rebalances, and a successor
+# then started after days of events nobody applied (RELIABILITY.md). LDE's topics have no gaps: never
+# count one as done; the agents' own check (_contiguous) seeks back to the first missing offset.
+faust_consumer.Consumer._add_gap = _no_gaps  # type: ignore[method-assign]
 
 
 class StudentStateCodec(codecs.Codec):
@@ -180,6 +206,7 @@ class LdeApp:
         metrics: Metrics,
         end_offsets_at_start: dict[tuple[str, int], int] | None = None,
         clock: Clock | None = None,
+        broker_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -216,6 +243,17 @@ class LdeApp:
         self.figures = FigureExchange(ledger.client)
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
+        self._judging_for: frozenset[int] = frozenset()  # the partitions the evaluator last worked for
+        # activity partition -> (consumer generation, last offset delivered to the agent); and the
+        # partitions being consumed again after a gap: partition -> (offset wanted, since when)
+        self._delivered: dict[tuple[str, int], tuple[int, int]] = {}
+        self._reseeking: dict[tuple[str, int], tuple[int, float, int]] = {}  # -> (offset, since, seeks)
+        self._last_delivery: dict[tuple[str, int], float] = {}  # when a partition last delivered
+        self._started = time.monotonic()
+        self._last_unstall = 0.0
+        self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
+        self.broker_down_since: float | None = None
+        self.exit_code: int | None = None  # set when the worker stops itself (ops.service returns it)
         self.app = self._build()
 
     # -- construction --------------------------------------------------------------------------------
@@ -246,6 +284,7 @@ class LdeApp:
             broker_heartbeat_interval=1.0,
         )
         self.activity_topic = app.topic(s.topic("activity"), value_serializer="raw", key_serializer="raw")
+        self.activity_topic_name = s.topic("activity")
         self.roster_topic = app.topic(s.topic("roster"), value_serializer="raw", key_serializer="raw")
         self.absences_topic = app.topic(s.topic("absences"), value_serializer="raw", key_serializer="raw")
         self.alerts_topic = app.topic(s.topic("alerts"), value_serializer="raw", key_serializer="raw")
@@ -265,6 +304,8 @@ class LdeApp:
         app.agent(self.dead_letter_topic, name="count_cli_dead_letters")(self._dead_letter_agent)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self._evaluator_tick)
         app.timer(15.0, name="stack_health")(self._stack_health)
+        if self.broker_id is not None:
+            app.timer(s.broker_check_seconds, name="broker_watch")(self._broker_watch)
         app.timer(60.0, name="staff_directory")(self._refresh_directory_tick)
         hour, minute = s.daily_job_time.split(":")
         app.crontab(f"{int(minute)} {int(hour)} * * *", timezone=self.tz, on_leader=True)(
@@ -407,10 +448,161 @@ class LdeApp:
         return cast(faust.Stream, stream).take_events(s.batch_max_messages, within=s.batch_max_seconds)
 
     async def _activity_agent(self, stream: StreamT) -> None:
-        async for events in self._batches(stream):
+        async for batch in self._batches(stream):
             started = time.perf_counter()
-            await self._apply_activity(events)
+            applied = False
+            events = batch
+            try:
+                events = await self._contiguous(batch)
+                if events:
+                    await self._apply_activity(events)
+                applied = True
+            except asyncio.CancelledError:
+                raise  # the worker is stopping: `finally` holds the batch back
+            except Exception as error:  # a bug or a producer that gave up: never skip the batch
+                log.exception("activity_batch_failed messages=%d error=%r: stopping", len(events), error)
+                stop_process(BATCH_FAILED_EXIT)
+                raise
+            finally:
+                if not applied:
+                    hold_back(events)
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _contiguous(self, events: Sequence[EventT]) -> list[EventT]:
+        """The batch's messages that follow on from what this worker already received, per partition.
+
+        Every activity offset must reach the agent in order: a student's state records the last offset
+        applied, so a message skipped over is never applied and never counted. The fault harness found
+        Faust (faust-streaming 0.15.3 on aiokafka) skipping a run of offsets shortly after a worker
+        (re)started: the agent received offset 12 and 13, then 18, with 14 to 17 never delivered, and
+        Faust's consumer counts such a jump as a gap (as for a compacted topic) that it may commit past
+        (RELIABILITY.md). So a message beyond the next expected offset is held back (never acked, so
+        never committed) and the partition is consumed again from the expected offset. The first message
+        after an assignment is checked against the committed offset.
+        """
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        delivered = self._delivered
+        keep: list[EventT] = []
+        held: list[EventT] = []
+        seek: dict[tuple[str, int], tuple[Any, int, int, int]] = {}
+        now = time.monotonic()
+        for event in events:
+            message = event.message
+            partition, offset = message.partition, message.offset
+            key = (message.topic, partition)
+            self._last_delivery[key] = now
+            wanted = self._reseeking.get(key)
+            if wanted is not None:
+                if offset > wanted[0] and wanted[2] >= 3:
+                    # Sought back three times and the broker still answers with this offset first:
+                    # nothing is stored in between (transaction markers, compaction). Go on.
+                    del self._reseeking[key]
+                    log.warning(
+                        "offset_gap_accepted topic=%s partition=%d from=%d to=%d",
+                        key[0],
+                        partition,
+                        wanted[0],
+                        offset,
+                    )
+                    delivered[key] = (generation, offset - 1)
+                elif offset > wanted[0]:
+                    held.append(event)  # still before the seek took effect
+                    if now - wanted[1] > 10:
+                        seek[key] = (message.tp, wanted[0], offset, wanted[2] + 1)
+                    continue
+                elif offset == wanted[0]:
+                    del self._reseeking[key]
+                    log.warning(
+                        "offset_gap_resumed topic=%s partition=%d offset=%d", key[0], partition, offset
+                    )
+            known = delivered.get(key)
+            if known is not None and known[0] == generation:
+                expected: int | None = known[1] + 1
+            else:
+                committed = consumer._committed_offset.get(message.tp)  # type: ignore[attr-defined]
+                expected = committed if isinstance(committed, int) and committed > 0 else None
+            if expected is not None and offset > expected:
+                held.append(event)
+                seek[key] = (message.tp, expected, offset, 1)
+                continue
+            keep.append(event)
+            if known is None or known[0] != generation or offset > known[1]:
+                delivered[key] = (generation, offset)
+        if held:
+            hold_back(held)
+        for key, (tp, expected, got, seeks) in seek.items():
+            log.warning(
+                "offset_gap topic=%s partition=%d expected=%d got=%d: consuming the partition again from %d",
+                key[0],
+                key[1],
+                expected,
+                got,
+                expected,
+            )
+            self.metrics.offset_gaps.inc()
+            gaps = getattr(consumer, "_gap", {})
+            gaps.pop(tp, None)  # Faust would count the skipped offsets as done and commit past them
+            self._reseeking[key] = (expected, time.monotonic(), seeks)
+            try:
+                await consumer.seek(tp, expected)
+            except Exception as error:  # revoked meanwhile: the next owner starts at the commit
+                log.warning("offset_gap_seek_failed partition=%d error=%r", partition, error)
+                self._reseeking.pop(key, None)
+        return keep
+
+    async def _unstall(self, owned: set[tuple[str, int]], caught_up: bool) -> None:
+        """Seek a partition again when consumption stopped short of what is there.
+
+        The skipped-offset fault (see _contiguous) can also drop the last messages of a partition, and
+        then no later message arrives to reveal the gap: the worker stays "not caught up" with the
+        stream idle. When a partition has delivered nothing for UNSTALL_SECONDS while the worker
+        is not caught up or has lag, every owned partition short of its end is sought to the next
+        offset not yet consumed (a replay is harmless: the state skips what it already holds).
+        """
+        now = time.monotonic()
+        lagging = not caught_up or bool(self.activity_lag)
+        if self.sinks_failing or self.broker_down_since is not None:
+            return  # idle for a known reason: the batch in flight waits for ClickHouse or the broker
+        if not lagging or now - self._last_unstall < UNSTALL_SECONDS:
+            return
+        self._last_unstall = now
+        ends = self.progress.end_offsets_at_start
+        consumer = self.app.consumer
+        highwater: dict[tuple[str, int], int] = {}
+        tps = {(tp.topic, tp.partition): tp for tp in self.app.assignor.assigned_actives()}
+        for key, tp in tps.items():
+            with contextlib.suppress(Exception):
+                mark = consumer.highwater(tp)
+                if mark is not None:
+                    highwater[key] = mark
+        for key in sorted(owned):
+            found = tps.get(key)
+            if found is None:
+                continue
+            tp = found
+            consumed = self.progress.consumed.get(key, -1)
+            end = max(ends.get(key, 0), highwater.get(key, 0))
+            idle = now - self._last_delivery.get(key, self._started)
+            if consumed + 1 >= end or idle < UNSTALL_SECONDS:
+                continue
+            log.warning(
+                "partition_stalled topic=%s partition=%d consumed=%d end=%d idle_s=%.0f: seek to %d",
+                key[0],
+                key[1],
+                consumed,
+                end,
+                idle,
+                consumed + 1,
+            )
+            self.metrics.offset_gaps.inc()
+            self._reseeking.pop(key, None)
+            self._delivered.pop(key, None)
+            getattr(consumer, "_gap", {}).pop(tp, None)
+            try:
+                await consumer.seek(tp, consumed + 1)
+            except Exception as error:  # revoked meanwhile
+                log.warning("partition_stalled_seek_failed partition=%d error=%r", key[1], error)
 
     async def _apply_activity(self, events: Sequence[EventT]) -> None:
         s = self.settings
@@ -437,6 +629,8 @@ class LdeApp:
             self.watermarks.advance(partition, mark)
         for partition, offset in outcome.last_offsets.items():
             self.progress.record(topic, partition, offset)
+        for partition, offsets in outcome.replayed.items():
+            log.info("replayed partition=%d offsets=%s", partition, ",".join(map(str, offsets)))
 
         applied = sum(outcome.applied_by_source.values())
         self.events_applied += applied
@@ -529,7 +723,8 @@ class LdeApp:
             record = RosterRecord.model_validate_json(value)
             return record.student_id, record.model_dump(mode="json"), record
 
-        async for events in self._batches(stream):
+        async for batch in self._batches(stream):
+            events = await self._contiguous(batch)
             records, letters = self._apply_keyed(events, topic, self.roster, decode)
             if records:
                 await self._sink("students", self.store.write_students, records, rows=len(records))
@@ -544,7 +739,8 @@ class LdeApp:
             absences = [Absence.model_validate(a) for a in payload["absences"]]
             return str(payload["student_id"]), [a.model_dump(mode="json") for a in absences], absences
 
-        async for events in self._batches(stream):
+        async for batch in self._batches(stream):
+            events = await self._contiguous(batch)
             lists, letters = self._apply_keyed(events, topic, self.absences, decode)
             absences = [a for items in lists for a in items]
             if absences:
@@ -716,7 +912,56 @@ class LdeApp:
 
         self.metrics.stack_up.labels(component="clickhouse").set(await asyncio.to_thread(clickhouse_up))
         self.metrics.stack_up.labels(component="redis").set(await asyncio.to_thread(redis_up))
-        self.metrics.stack_up.labels(component="kafka").set(bool(self.app.assignor.assigned_actives()))
+        kafka_up = self.broker_down_since is None and bool(self.app.assignor.assigned_actives())
+        self.metrics.stack_up.labels(component="kafka").set(kafka_up)
+
+    async def _broker_watch(self) -> None:
+        """Ask the broker for its cluster id. While no broker answers: an error log line, /health/ready
+        503 (`broker_unreachable`), lde_stack_component_up{component="kafka"} 0; Faust's clients retry
+        on their own and the worker carries on when the same cluster answers again. When another
+        cluster id answers, the broker came back empty (the memory-only embedded broker after a
+        restart, or a different cluster): the committed offsets and table changelogs this worker
+        relies on are gone, so it stops with exit code 3 and says so; the next `lde up` finds the empty
+        broker and rebuilds roster, absences and state from ClickHouse."""
+        from kafka.errors import KafkaError
+
+        from ops.publish import broker_cluster_id
+
+        try:
+            # Answer within the interval (mode warns about overlapping timers otherwise).
+            timeout_ms = int(1000 * min(3.0, max(0.5, 0.8 * self.settings.broker_check_seconds)))
+            found = await asyncio.to_thread(broker_cluster_id, self.settings, timeout_ms)
+        except (KafkaError, OSError, ValueError) as error:
+            self.metrics.stack_up.labels(component="kafka").set(0)
+            if self.broker_down_since is None:
+                self.broker_down_since = time.time()
+                log.error(
+                    "broker_unreachable kafka=%s error=%r: consuming and producing wait for it",
+                    self.settings.kafka_bootstrap,
+                    error,
+                )
+            return
+        if self.broker_down_since is not None:
+            log.warning(
+                "broker_recovered kafka=%s cluster_id=%s outage_seconds=%.1f",
+                self.settings.kafka_bootstrap,
+                found,
+                time.time() - self.broker_down_since,
+            )
+            self.broker_down_since = None
+            self.metrics.stack_up.labels(component="kafka").set(1)
+        if found != self.broker_id and self.exit_code is None:
+            self.exit_code = BROKER_REPLACED_EXIT
+            log.error(
+                "broker_replaced kafka=%s cluster_id=%s was=%s: the broker came back empty (a memory-only "
+                "broker keeps nothing across a restart), its offsets and table changelogs are gone; "
+                "stopping with exit code %d: start `lde up` again to rebuild state from ClickHouse",
+                self.settings.kafka_bootstrap,
+                found,
+                self.broker_id,
+                BROKER_REPLACED_EXIT,
+            )
+            stop_process(BROKER_REPLACED_EXIT)
 
     def _observe_lag(self, owned: set[int]) -> None:
         """Consumer lag per owned partition: the high-water mark minus the next offset to consume."""
@@ -759,9 +1004,14 @@ class LdeApp:
             return
         self._observe_lag(owned)
         self.watermarks.set_owned(frozenset(owned))
+        if frozenset(owned) != self._judging_for:
+            await self._take_over(owned - self._judging_for)
+            self._judging_for = frozenset(owned)
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
         self._note_committed(owned_tps)
-        if not self.progress.check(owned_tps):
+        caught_up = self.progress.check(owned_tps)
+        await self._unstall(owned_tps, caught_up)
+        if not caught_up:
             return
         self.metrics.caught_up.set(1)
         now = self.clock.now()
@@ -784,6 +1034,32 @@ class LdeApp:
             if not ready:
                 return  # the other workers' figures of this day are not in yet: next tick
             await self._judge_day(day, parts, views_by_partition, everyone, others, figures)
+
+    async def _take_over(self, new: set[int]) -> None:
+        """Partitions this worker now owns: read what their earlier owner recorded in the (shared)
+        ClickHouse since this worker started (days judged, rule memory, alerts raised), so that it goes
+        on from there instead of judging those days again from its own, older view."""
+        if not new:
+            return
+        partitions = self.settings.partitions
+
+        def read() -> tuple[dict[int, PartitionProgress], dict[str, str], set[str]]:
+            return self.store.progress(), self.store.memories(), self.store.alert_keys()
+
+        try:
+            progress, memories, raised = await asyncio.to_thread(read)
+        except Exception as error:  # ClickHouse down: judge from this worker's own view (idempotent)
+            log.error("takeover_read_failed partitions=%s error=%r", sorted(new), error)
+            return
+        for partition in new:
+            found = progress.get(partition)
+            mine = self.evaluated.get(partition)
+            if found is not None and (mine is None or found.evaluated_through > mine.evaluated_through):
+                self.evaluated[partition] = found
+        for student_id, memory in memories.items():
+            if partition_for(student_id, partitions) in new:
+                self.evaluator.memory[student_id] = StudentMemory.from_json(memory)
+        self.evaluator.already_raised |= raised
 
     async def _read_figures(self, day: date, everyone: list[StudentView]) -> DayFigures:
         """Everyone's window counts from the activity table, a chunk of students at a time: the
@@ -812,8 +1088,6 @@ class LdeApp:
         This worker's own figures go to Redis first, once per day and partition, for the others.
         """
         everything = set(range(self.settings.partitions))
-        if owned >= everything:
-            return True, None
         start = 0  # figures follow views_by_partition's order (see _evaluator_tick)
         for partition, views in views_by_partition.items():
             stop = start + len(views)
@@ -822,6 +1096,10 @@ class LdeApp:
                 if await asyncio.to_thread(self.figures.put, day, partition, mine.to_bytes()):
                     self._shared.add((day, partition))
             start = stop
+        # Shared even by a worker that owns every partition: a worker that joins later and judges
+        # these days again (it cannot always know they were judged) finds them instead of waiting.
+        if owned >= everything:
+            return True, None
         need = everything - owned
         found = await asyncio.to_thread(self.figures.get, day, need)
         waited = time.monotonic() - self._waiting_since.setdefault(day, time.monotonic())
@@ -986,6 +1264,10 @@ class LdeApp:
             "alerts_recorded": self.alerts_recorded,
             "students": len(self.roster),
             "sinks_failing": {k: round(time.time() - v, 1) for k, v in self.sinks_failing.items()},
+            "broker_unreachable_seconds": (
+                round(time.time() - self.broker_down_since, 1) if self.broker_down_since is not None else None
+            ),
+            "broker_cluster_id": self.broker_id,
         }
 
     def _register_views(self, app: faust.App) -> None:
@@ -998,11 +1280,13 @@ class LdeApp:
 
         @app.page("/health/ready")
         async def ready(self: Any, request: Any) -> Any:
-            ok = lde.progress.caught_up and not lde.sinks_failing
+            broker_down = lde.broker_down_since is not None
+            ok = lde.progress.caught_up and not lde.sinks_failing and not broker_down
             body = {
                 "ready": ok,
                 "caught_up": lde.progress.caught_up,
                 "sinks_failing": sorted(lde.sinks_failing),
+                "broker_unreachable": broker_down,
             }
             return self.json(body, status=200 if ok else 503)
 
@@ -1138,6 +1422,37 @@ class LdeApp:
                 for (d, src), (e, a) in sorted(counts.items())
             ]
             return self.json(rows)
+
+
+def hold_back(events: Sequence[EventT]) -> None:
+    """Keep a batch that was not applied from being committed.
+
+    Faust's take_events acks a batch in its generator's `finally`, which also runs when the agent
+    is cancelled (a clean stop) or fails mid-batch; the consumer then commits those offsets on stop,
+    and the next owner starts after events that were never applied. One more reference per message
+    leaves that ack short of zero, so the offsets stay uncommitted and the batch is consumed again.
+    """
+    for event in events:
+        event.message.incref()
+
+
+def stop_process(code: int, grace_seconds: float = 30.0) -> None:
+    """Stop this worker as SIGTERM does (graceful: Faust leaves the group, stores close), and exit
+    with `code` anyway if that has not finished within `grace_seconds` (a stop against a replaced
+    broker may wait on requests that never complete)."""
+    import os
+    import signal
+    import threading
+
+    def hard_exit() -> None:
+        log.error("worker_stop_overdue exit_code=%d after %.0fs", code, grace_seconds)
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(grace_seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _json_default(value: object) -> str:

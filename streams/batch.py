@@ -67,6 +67,9 @@ class BatchOutcome:
     #: Newest event time per source in the batch (duplicates and late events included: they still show
     #: the feed arriving), for the feed-freshness gauge.
     newest_by_source: dict[str, datetime] = field(default_factory=dict)
+    #: Offsets of messages skipped whole as replays (every student's state already past the offset),
+    #: per partition: expected after a restart or takeover, logged so that a skip can be checked.
+    replayed: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -235,6 +238,8 @@ def _process_batch(
                 duplicates[column] += 1
         for student_id in counted:
             states[student_id].revision += 1
+        if targets and all(target is None for target in targets.values()):
+            out.replayed.setdefault(partition, []).append(offset)
         if late:
             # StudentActivity.apply's order: student by student (first appearance), then event order.
             rank = {student_id: i for i, student_id in enumerate(targets)}

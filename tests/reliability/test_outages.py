@@ -68,6 +68,31 @@ def test_kill_9_during_a_clickhouse_write_then_restart(tmp_path: Path) -> None:
     assert (report.state.missing, report.state.duplicated) == (0, 0), report.line()
 
 
+def test_clean_stop_during_a_clickhouse_write_then_restart(tmp_path: Path) -> None:
+    """SIGTERM while a batch is in flight (its ClickHouse write landed and stalls): Faust's batch
+    iterator acks the unapplied batch when the agent is cancelled and the consumer commits on stop,
+    so without streams.app.hold_back the restarted worker would start after it (state missing)."""
+    load = generate(seed=34, students=120, days=8)
+    cluster = Cluster(tmp_path)
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        worker = cluster.add_worker(load.days[0])
+        feeder = cluster.feed_in_background(load, pause=1.0)
+        assert wait_until(lambda: (worker.status() or {}).get("events_applied", 0) > 300, 60, 0.1)
+        inject(worker.fault_file, "stall", 6)
+        time.sleep(2.0)  # the next batch's write lands and stalls
+        worker.stop()  # a clean stop with that batch in flight
+        worker.start()
+        feeder.join()
+        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
+        report = verdict(cluster, load, 0.0, None)
+    finally:
+        cluster.stop()
+    assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.line()
+    assert (report.state.missing, report.state.duplicated) == (0, 0), report.line()
+
+
 @pytest.mark.reliability
 def test_redis_stopped_and_killed_alerts_announced_exactly_once(tmp_path: Path) -> None:
     """SIGSTOP redis-server while alerts are judged, then SIGKILL and restart it (append-only file);
