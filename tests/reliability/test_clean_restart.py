@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from models.faultload import compare
 from ops.embedded import EmbeddedBroker, wait_until
 from ops.publish import ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
-from sinks import clickhouse
-from tests.reliability.test_kill_restart import Worker, ledger_events, publish
+from tests.reliability.test_kill_restart import Worker, activity_counts, ledger_events, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -42,13 +42,7 @@ def test_clean_restart_recovers_state_from_the_changelog(tmp_path: Path) -> None
         worker.stop()
         broker.stop()
 
-    store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=tmp_path / "worker")))
-    try:
-        rows = store.query("SELECT student_id, toString(day), source, events FROM activity_daily FINAL")
-    finally:
-        store.close()
-    counted = {(s, d, src): n for s, d, src, n in rows}
-    missing = sum(max(0, n - counted.get(key, 0)) for key, n in truth.items())
-    duplicated = sum(max(0, n - truth.get(key, 0)) for key, n in counted.items())
-    assert (missing, duplicated) == (0, 0)
+    counted = activity_counts(tmp_path / "worker")
+    result = compare(truth, counted)
+    assert (result.missing, result.duplicated) == (0, 0), result.wrong_keys
     assert sum(counted.values()) == sum(truth.values()) == 12_000

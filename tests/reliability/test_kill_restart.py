@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from models.faultload import compare
 from models.partitioning import partition_for
 from ops.api import ServiceClient
 from ops.embedded import EmbeddedBroker, wait_until
@@ -53,6 +54,16 @@ def ledger_events(seed: int, count: int, students: int) -> tuple[list[dict], Cou
         truth[(event["student_id"], day.isoformat(), event["source"])] += 1
     resent = rng.sample(events, count // 20)
     return events + resent, truth
+
+
+def activity_counts(data_dir: Path) -> dict[tuple[str, str, str], int]:
+    """A stopped worker's ClickHouse counts per (student, ISO day, source) (one chDB per process)."""
+    store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+    try:
+        rows = store.query("SELECT student_id, toString(day), source, events FROM activity_daily FINAL")
+    finally:
+        store.close()
+    return {(s, d, src): n for s, d, src, n in rows}
 
 
 def publish(settings: Settings, events: list[dict]) -> None:
@@ -153,13 +164,7 @@ def test_kill_9_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
             running.stop()
         broker.stop()
 
-    store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=tmp_path / "worker")))
-    try:
-        rows = store.query("SELECT student_id, toString(day), source, events FROM activity_daily FINAL")
-    finally:
-        store.close()
-    counted = {(s, d, src): n for s, d, src, n in rows}
-    missing = sum(max(0, n - counted.get(key, 0)) for key, n in truth.items())
-    duplicated = sum(max(0, n - truth.get(key, 0)) for key, n in counted.items())
-    assert (missing, duplicated) == (0, 0)
+    counted = activity_counts(tmp_path / "worker")
+    result = compare(truth, counted)
+    assert (result.missing, result.duplicated) == (0, 0), result.wrong_keys
     assert sum(counted.values()) == sum(truth.values()) == 12_000

@@ -5,16 +5,39 @@ ClickHouse write (part of `make test`: each about a minute)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from models.faultload import generate
 from ops.embedded import wait_until
-from ops.faultrun import Cluster, clean_replay_alerts, kill_in_clickhouse_write, verdict
+from ops.faultrun import Cluster, Report, Worker, clean_replay_alerts, kill_in_clickhouse_write, verdict
 from sinks.faults import inject
 
 pytestmark = [pytest.mark.integration]
+
+
+def interrupted_run(
+    tmp_path: Path, seed: int, days: int, pause: float, interrupt: Callable[[Cluster, Worker], None]
+) -> Report:
+    """One worker fed a seeded workload; once it has applied 300 events `interrupt` stops it
+    somehow, then it is started again and the run is compared with the ledger when settled."""
+    load = generate(seed=seed, students=120, days=days)
+    cluster = Cluster(tmp_path)
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        worker = cluster.add_worker(load.days[0])
+        feeder = cluster.feed_in_background(load, pause=pause)
+        assert wait_until(lambda: (worker.status() or {}).get("events_applied", 0) > 300, 60, 0.1)
+        interrupt(cluster, worker)
+        worker.start()
+        feeder.join()
+        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
+        return verdict(cluster, load, 0.0, None)
+    finally:
+        cluster.stop()
 
 
 def test_clickhouse_unreachable_for_30_seconds_loses_nothing(tmp_path: Path) -> None:
@@ -47,22 +70,12 @@ def test_clickhouse_unreachable_for_30_seconds_loses_nothing(tmp_path: Path) -> 
 
 def test_kill_9_during_a_clickhouse_write_then_restart(tmp_path: Path) -> None:
     """The riskiest moment: the counts are in ClickHouse, the state (and offset) is not."""
-    load = generate(seed=31, students=120, days=6)
-    cluster = Cluster(tmp_path)
-    cluster.start()
-    try:
-        cluster.publish_roster(load)
-        worker = cluster.add_worker(load.days[0])
-        feeder = cluster.feed_in_background(load, pause=0.5)
-        assert wait_until(lambda: (worker.status() or {}).get("events_applied", 0) > 300, 60, 0.1)
+
+    def kill_mid_write(cluster: Cluster, worker: Worker) -> None:
         kill_in_clickhouse_write(worker)
         cluster.kills += 1
-        worker.start()
-        feeder.join()
-        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
-        report = verdict(cluster, load, 0.0, None)
-    finally:
-        cluster.stop()
+
+    report = interrupted_run(tmp_path, seed=31, days=6, pause=0.5, interrupt=kill_mid_write)
     assert report.kills == 1
     assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.line()
     assert (report.state.missing, report.state.duplicated) == (0, 0), report.line()
@@ -72,23 +85,13 @@ def test_clean_stop_during_a_clickhouse_write_then_restart(tmp_path: Path) -> No
     """SIGTERM while a batch is in flight (its ClickHouse write landed and stalls): Faust's batch
     iterator acks the unapplied batch when the agent is cancelled and the consumer commits on stop,
     so without streams.app.hold_back the restarted worker would start after it (state missing)."""
-    load = generate(seed=34, students=120, days=8)
-    cluster = Cluster(tmp_path)
-    cluster.start()
-    try:
-        cluster.publish_roster(load)
-        worker = cluster.add_worker(load.days[0])
-        feeder = cluster.feed_in_background(load, pause=1.0)
-        assert wait_until(lambda: (worker.status() or {}).get("events_applied", 0) > 300, 60, 0.1)
+
+    def stop_mid_write(cluster: Cluster, worker: Worker) -> None:
         inject(worker.fault_file, "stall", 6)
         time.sleep(2.0)  # the next batch's write lands and stalls
         worker.stop()  # a clean stop with that batch in flight
-        worker.start()
-        feeder.join()
-        assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
-        report = verdict(cluster, load, 0.0, None)
-    finally:
-        cluster.stop()
+
+    report = interrupted_run(tmp_path, seed=34, days=8, pause=1.0, interrupt=stop_mid_write)
     assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.line()
     assert (report.state.missing, report.state.duplicated) == (0, 0), report.line()
 
