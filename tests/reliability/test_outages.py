@@ -50,8 +50,10 @@ def test_clickhouse_unreachable_for_30_seconds_loses_nothing(tmp_path: Path) -> 
         inject(worker.fault_file, "fail", 30)
         outage = time.monotonic()
         cluster.publish_days(load)
-        saw_failing = wait_until(lambda: bool((worker.status() or {}).get("sinks_failing")), 20, 0.2)
-        ready = worker.client.get("/health/ready")
+        saw_failing = wait_until(
+            lambda: "activity_daily" in ((worker.status() or {}).get("sinks_failing") or []), 25, 0.2
+        )
+        ready = worker.client.get("/health/ready")  # the roster sink may fail first: wait for activity
         lagging = wait_until(lambda: ((worker.status() or {}).get("activity_lag") or 0) > 0, 25, 0.3)
         assert cluster.wait_settled(load.days[-1], 150), cluster.describe()
         recovered_after = time.monotonic() - outage
