@@ -30,38 +30,14 @@ from models.engagement import (
     StudentBenchmark,
     Weights,
     WindowFeatures,
-    quantile,
 )
 from models.events import SOURCES
 
 _LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
+_SOURCE_NAMES: tuple[str, ...] = tuple(s.value for s in SOURCES)
 _BANDS: tuple[Band, ...] = (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
-
-
-def stats_of(sorted_values: Floats) -> SourceStats:
-    """SourceStats.of for an already sorted numpy column (the same figures)."""
-    ordered: list[float] = sorted_values.tolist()
-    n = len(ordered)
-    if n == 0:
-        return SourceStats(0, None, None, None, None, False)
-    return SourceStats(
-        n=n,
-        mean=math.fsum(ordered) / n,
-        median=quantile(ordered, 0.5),
-        q1=quantile(ordered, 0.25),
-        q3=quantile(ordered, 0.75),
-        in_use=ordered[-1] > 0,
-    )
-
-
-def _ranks(sorted_values: Floats, values: Floats) -> tuple[Floats, Floats]:
-    """Mid-rank percentile (as engagement.percentile_rank) and share strictly below, vectorised."""
-    below = np.searchsorted(sorted_values, values, side="left")
-    equal = np.searchsorted(sorted_values, values, side="right") - below
-    n = len(sorted_values)
-    return 100.0 * (below + 0.5 * equal) / n, below / n
 
 
 @dataclass(frozen=True)
@@ -105,15 +81,13 @@ class DayBenchmarks:
 
     def student(self, i: int) -> StudentBenchmark:
         """Member i's benchmark as the reference builds it."""
-        features = WindowFeatures(
-            tuple(int(v) for v in self.counts[i]), int(self.attended[i]), int(self.window[i])
-        )
-        ranks = self.percentiles[i].tolist()
+        features = WindowFeatures(tuple(self.counts[i].tolist()), int(self.attended[i]), int(self.window[i]))
+        ranks = zip(_SOURCE_NAMES, self.percentiles[i].tolist(), strict=True)
         return StudentBenchmark(
             student_id=self.student_ids[i],
             features=features,
             group=self.groups[int(self.group_of[i])],
-            percentiles={s.value: None if math.isnan(r) else r for s, r in zip(SOURCES, ranks, strict=True)},
+            percentiles={name: None if math.isnan(r) else r for name, r in ranks},
             activity_index=float(self.activity_index[i]),
             overall_percentile=float(self.overall_percentile[i]),
             below=float(self.below[i]),
@@ -127,6 +101,18 @@ def _codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:
     mapping: dict[Hashable, int] = {}
     codes = np.fromiter((mapping.setdefault(k, len(mapping)) for k in keys), np.int64, len(keys))
     return codes, list(mapping)
+
+
+def _codes_in_order(values: Ints) -> tuple[Ints, Ints]:
+    """Dense codes for integer values in order of first appearance (as _codes), and the row where
+    each code first appears."""
+    if not len(values):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    code_of = np.empty(len(order), np.int64)
+    code_of[order] = np.arange(len(order))
+    return code_of[inverse.reshape(-1)], first[order]
 
 
 def benchmark_columns(
@@ -166,6 +152,30 @@ class GroupCodes:
         for level in _LEVELS:
             codes[level], keys[level] = _codes(by_level[level])
         return cls(codes, keys)
+
+    @classmethod
+    def from_columns(
+        cls, programmes: Sequence[str], years: Sequence[int], modes: Sequence[str], schools: Sequence[str]
+    ) -> GroupCodes:
+        """GroupCodes.of for a roster given as columns (the same codes and keys), without building a
+        cohort tuple per student: a million-student roster is coded in a fraction of the time."""
+        programme, programme_keys = _codes(programmes)
+        year, year_keys = _codes(years)
+        mode, mode_keys = _codes(modes)
+        school, school_keys = _codes(schools)
+        combined = (programme * len(year_keys) + year) * max(len(mode_keys), 1) + mode
+        cohort, first = _codes_in_order(combined)
+        cohort_keys: list[Hashable] = [
+            (programme_keys[programme[i]], year_keys[year[i]], mode_keys[mode[i]]) for i in first.tolist()
+        ]
+        return cls(
+            {"cohort": cohort, "programme": programme, "school": school},
+            {
+                "cohort": cohort_keys,
+                "programme": [(k,) for k in programme_keys],
+                "school": [(k,) for k in school_keys],
+            },
+        )
 
     def subset(self, rows: Ints) -> GroupCodes:
         """The codes of some students (keys unchanged: a code may then have nobody)."""
@@ -210,18 +220,21 @@ def benchmark_coded(
         chosen_here = level_of == level_number
         if not chosen_here.any():
             continue
-        order = np.argsort(codes[level], kind="stable")
-        ends = np.cumsum(sizes[level])
-        for code in np.unique(codes[level][chosen_here]).tolist():
-            pool = order[ends[code] - sizes[level][code] : ends[code]]
-            compared_here = level_of[pool] == level_number
-            members = pool[compared_here]
-            group = _benchmark_group(
-                level, key_of[level][code], pool, compared_here, values, source_weights,
-                percentiles, index, overall, below, raw,
-            )  # fmt: skip
-            group_of[members] = len(groups)
-            groups.append(group)
+        # Every group of this level that someone is compared within, all at once: its pool is
+        # everyone with its code (also those compared in a narrower group).
+        level_codes = np.unique(codes[level][chosen_here])
+        used = np.zeros(len(key_of[level]), np.bool_)
+        used[level_codes] = True
+        pool = np.flatnonzero(used[codes[level]])
+        local = np.searchsorted(level_codes, codes[level][pool])  # group number within the level
+        compared_here = level_of[pool] == level_number
+        level_groups = _benchmark_level(
+            level, [key_of[level][c] for c in level_codes.tolist()], pool, local, compared_here,
+            values, source_weights, percentiles, index, overall, below, raw,
+        )  # fmt: skip
+        members = pool[compared_here]
+        group_of[members] = len(groups) + local[compared_here]
+        groups.extend(level_groups)
 
     has_activity = (attended > 0) | (np.delete(counts, ATTENDANCE, axis=1) > 0).any(axis=1)
     scored = ~np.isnan(raw)
@@ -237,10 +250,72 @@ def benchmark_coded(
     )  # fmt: skip
 
 
-def _benchmark_group(
+@dataclass(frozen=True, slots=True)
+class _Sorted:
+    """One measure of a level's pool sorted within each group (missing values last in their group):
+    the sorted values, where each group starts and how many values it has, and for every pool row
+    how many of its group's values are below it and equal to it (missing: 0 and 0)."""
+
+    values: Floats
+    starts: Ints
+    sizes: Ints
+    below: Ints
+    equal: Ints
+
+    @classmethod
+    def of(cls, column: Floats, local: Ints, groups: int) -> _Sorted:
+        order = np.lexsort((column, local))  # by group, then value; NaN sorts last
+        ordered = column[order]
+        ordered_group = local[order]
+        valid = ~np.isnan(ordered)
+        sizes = np.bincount(ordered_group[valid], minlength=groups)
+        starts = np.concatenate(([0], np.cumsum(np.bincount(local, minlength=groups))[:-1]))
+        # Runs of equal values within a group share one rank (NaN never equals: each its own run).
+        new_run = np.ones(len(ordered), np.bool_)
+        new_run[1:] = (ordered_group[1:] != ordered_group[:-1]) | (ordered[1:] != ordered[:-1])
+        run = np.cumsum(new_run) - 1
+        run_starts = np.flatnonzero(new_run)
+        run_lengths = np.diff(np.append(run_starts, len(ordered)))
+        below = np.zeros(len(column), np.int64)
+        equal = np.zeros(len(column), np.int64)
+        below[order] = np.where(valid, run_starts[run] - starts[ordered_group], 0)
+        equal[order] = np.where(valid, run_lengths[run], 0)
+        return cls(ordered, starts, sizes, below, equal)
+
+    def stats(self) -> list[SourceStats]:
+        """SourceStats.of for every group (the same figures: exact sums, the same interpolation)."""
+        ordered: list[float] = self.values.tolist()
+        medians, q1s, q3s = (self._quantiles(q) for q in (0.5, 0.25, 0.75))
+        result = []
+        for g, (start, size) in enumerate(zip(self.starts.tolist(), self.sizes.tolist(), strict=True)):
+            if not size:
+                result.append(SourceStats(0, None, None, None, None, False))
+                continue
+            values = ordered[start : start + size]
+            mean = math.fsum(values) / size
+            result.append(SourceStats(size, mean, medians[g], q1s[g], q3s[g], values[-1] > 0))
+        return result
+
+    def _quantiles(self, q: float) -> list[float]:
+        """engagement.quantile of every group, with the same float operations (0.0 where empty)."""
+        if not len(self.values):
+            return [0.0] * len(self.sizes)
+        last = np.maximum(self.sizes, 1) - 1
+        position = q * last
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, last)
+        fraction = position - low
+        at_low = self.values[np.minimum(self.starts + low, len(self.values) - 1)]
+        at_high = self.values[np.minimum(self.starts + high, len(self.values) - 1)]
+        quantiles: list[float] = (at_low + (at_high - at_low) * fraction).tolist()
+        return quantiles
+
+
+def _benchmark_level(
     level: Basis,
-    key: Hashable,
+    keys: list[Hashable],
     pool: Ints,
+    local: Ints,
     compared_here: NDArray[np.bool_],
     values: Floats,
     source_weights: list[float],
@@ -249,58 +324,72 @@ def _benchmark_group(
     overall: Floats,
     below: Floats,
     raw: Floats,
-) -> GroupStats:
-    """One group's statistics from its pool; fills the columns of the members compared within it."""
+) -> list[GroupStats]:
+    """Every group of one level from the pools (local: each pool row's group); fills the columns of
+    the members compared within them. The float operations are those of the per-group reference."""
+    groups = len(keys)
     pool_values = values[pool]
-    stats: dict[str, SourceStats] = {}
-    sorted_columns: list[Floats] = []
-    for column, source in enumerate(SOURCES):
-        col = pool_values[:, column]
-        ordered = np.sort(col[~np.isnan(col)])
-        sorted_columns.append(ordered)
-        stats[source.value] = stats_of(ordered)
+    sorted_columns = [_Sorted.of(pool_values[:, column], local, groups) for column in range(N_SOURCES)]
+    stats = [column.stats() for column in sorted_columns]  # [source][group]
+    in_use = [np.array([st.in_use for st in column], np.bool_) for column in stats]
 
     # Activity index of every pool member (engagement.activity_index): sources in order, skipping
     # those without a group mean, a value or a weight; adding 0.0 instead of skipping keeps the sums.
     total = np.zeros(len(pool))
     weight_sum = np.zeros(len(pool))
-    for column, source in enumerate(SOURCES):
-        mean = stats[source.value].mean if stats[source.value].in_use else None
+    for column in range(N_SOURCES):
         weight = source_weights[column]
-        if mean is None or mean <= 0 or weight <= 0:
+        if weight <= 0:
             continue
+        means = np.array([st.mean if st.in_use and st.mean is not None else 0.0 for st in stats[column]])
+        counted = (means > 0)[local]
         col = pool_values[:, column]
-        valid = ~np.isnan(col)
-        total = total + np.where(valid, weight * col / mean, 0.0)
+        valid = ~np.isnan(col) & counted
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = total + np.where(valid, weight * col / means[local], 0.0)
         weight_sum = weight_sum + np.where(valid, weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         pool_index = np.where(weight_sum > 0, total / weight_sum, 0.0)
-    index_sorted = np.sort(pool_index)
-    group = GroupStats(level, tuple(key), len(pool), stats, stats_of(index_sorted))  # type: ignore[arg-type]
-    members = pool[compared_here]
-    if not len(members):
-        return group
+    index_sorted = _Sorted.of(pool_index, local, groups)
+    index_stats = index_sorted.stats()
+    pool_sizes = np.bincount(local, minlength=groups).tolist()
+    result = [
+        GroupStats(
+            level,
+            tuple(keys[g]),  # type: ignore[arg-type]
+            pool_sizes[g],
+            {source.value: stats[column][g] for column, source in enumerate(SOURCES)},
+            index_stats[g],
+        )
+        for g in range(groups)
+    ]
 
-    member_index = pool_index[compared_here]
-    index[members] = member_index
-    overall[members], below[members] = _ranks(index_sorted, member_index)
+    members = pool[compared_here]
+    member_group = local[compared_here]
+    index[members] = pool_index[compared_here]
+    index_size = index_sorted.sizes[member_group]
+    member_below = index_sorted.below[compared_here]
+    overall[members] = 100.0 * (member_below + 0.5 * index_sorted.equal[compared_here]) / index_size
+    below[members] = member_below / index_size
     score_total = np.zeros(len(members))
     score_weights = np.zeros(len(members))
-    for column, source in enumerate(SOURCES):
-        if not stats[source.value].in_use:
-            continue
-        value = values[members, column]
-        valid = ~np.isnan(value)
-        rank = np.full(len(members), np.nan)
-        rank[valid] = _ranks(sorted_columns[column], value[valid])[0]
-        percentiles[members, column] = rank
+    for column in range(N_SOURCES):
+        column_sorted = sorted_columns[column]
+        counted = in_use[column][member_group]
+        value = pool_values[compared_here, column]
+        valid = ~np.isnan(value) & counted
+        size = column_sorted.sizes[member_group]
+        ties = column_sorted.below[compared_here] + 0.5 * column_sorted.equal[compared_here]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rank = np.where(valid, 100.0 * ties / size, np.nan)
+        percentiles[members, column] = np.where(counted, rank, percentiles[members, column])
         weight = source_weights[column]
         if weight > 0:
             score_total = score_total + np.where(valid, weight * rank, 0.0)
             score_weights = score_weights + np.where(valid, weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         raw[members] = np.where(score_weights > 0, score_total / score_weights, np.nan)
-    return group
+    return result
 
 
 @dataclass(frozen=True)

@@ -570,6 +570,7 @@ class AttendanceDecision:
         return self.enough_sessions and not self.under_threshold
 
 
+@lru_cache(maxsize=1 << 12)  # few distinct (attended, expected) pairs; a sweep asks thousands of times
 def half_attendance_chance(attended: int, expected: int) -> float:
     """How likely a student who attends exactly half their sessions is to attend `attended` or fewer
     of `expected`: the one-sided binomial tail P(X <= attended | n = expected, p = 1/2).
@@ -690,16 +691,24 @@ _BASIS_WORDS: dict[str, str] = {"cohort": "cohort", "programme": "programme", "s
 def _round(value: float, places: int = 1, scale: int = 1) -> float:
     """value * scale rounded halves up, as people do (Python's round(3.25, 1) gives 3.2).
 
-    Works on the decimal text of the value, so 0.285 as a percentage is 28.5, not 28.499999999999996.
-    Whole numbers (most counts) need no rounding; other values repeat across a group's students (its
-    averages), so their decimal rounding is remembered: a first monitoring day explains ~100,000 alerts.
+    Rounds the decimal text of the value, so 0.285 as a percentage is 28.5, not 28.499999999999996.
+    Only a value within a hair of a half needs that decimal arithmetic: anywhere else the float
+    product rounds the same way, and an integer divided by 10**places is the nearest float to the
+    decimal result (a first monitoring day explains ~100,000 alerts, so this is a hot path).
     """
     if (isinstance(value, int) or value.is_integer()) and abs(value) < 2**43:  # exact, also x100
         return float(value * scale)
+    unit = 10**places
+    scaled = value * scale * unit
+    if 0 <= scaled < 1e9:  # float error under 1e-6 here
+        whole = math.floor(scaled)
+        fraction = scaled - whole
+        if abs(fraction - 0.5) > 1e-6:
+            return (whole + (fraction > 0.5)) / unit
     return _round_decimal(value, places, scale)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 12)
 def _round_decimal(value: float, places: int, scale: int) -> float:
     step = Decimal(1).scaleb(-places)
     return float((Decimal(repr(value)) * scale).quantize(step, rounding=ROUND_HALF_UP))
@@ -716,6 +725,44 @@ def _percent(rate: float) -> str:
     return f"{_round(rate, 0, scale=100):.0f}%"
 
 
+@dataclass(frozen=True, slots=True)
+class _GroupWords:
+    """What an explanation says of a group, the same for each of its students: per source in use
+    (index, field prefix, label, singular, plural, average as stored, average as written), and
+    attendance's average as stored and as written."""
+
+    sources: tuple[tuple[int, str, str, str, str, float, str], ...]
+    attendance_average: float | None
+    attendance_words: str | None
+
+
+_GROUP_WORDS: dict[int, tuple[GroupStats, _GroupWords]] = {}
+
+
+def _group_words(group: GroupStats) -> _GroupWords:
+    """The group's words, remembered by object (the entry holds the group, so its id stays its own)."""
+    cached = _GROUP_WORDS.get(id(group))
+    if cached is not None and cached[0] is group:
+        return cached[1]
+    sources = []
+    for source in _COUNT_SOURCES:
+        stats = group.sources[source.value]
+        if stats.in_use and stats.mean is not None:
+            label, one, many = _LABELS[source.value]
+            average = (_round(stats.mean, 1), _number(stats.mean))
+            sources.append((SOURCES.index(source), source.value, label, one, many, *average))
+    mean = group.sources[Source.ATTENDANCE.value].mean
+    words = _GroupWords(
+        tuple(sources),
+        _round(mean, 1, scale=100) if mean is not None else None,
+        _percent(mean) if mean is not None else None,
+    )
+    if len(_GROUP_WORDS) >= 100_000:  # a day has a few thousand groups: forget earlier days
+        _GROUP_WORDS.clear()
+    _GROUP_WORDS[id(group)] = (group, words)
+    return words
+
+
 def explain(bench: StudentBenchmark) -> Explanation:
     """The student's figures against their group, e.g. "VLE activity 3 events in the last 7 days against
     a programme average of 41; attendance 1 of 5 sessions (20%) against 84%."
@@ -724,6 +771,9 @@ def explain(bench: StudentBenchmark) -> Explanation:
     """
     features = bench.features
     group = bench.group
+    words = _group_words(group)
+    counts = features.counts
+    percentiles = bench.percentiles
     fields: dict[str, Any] = {
         "basis": group.basis,
         "group_size": group.n,
@@ -734,35 +784,29 @@ def explain(bench: StudentBenchmark) -> Explanation:
     }
     parts: list[str] = []
     lead = f" in the last {features.window_days} days against a {_BASIS_WORDS[group.basis]} average of "
-    for source in _COUNT_SOURCES:
-        stats = group.sources[source.value]
-        if not stats.in_use or stats.mean is None:
-            continue
-        label, one, many = _LABELS[source.value]
-        count = features.count(source)
-        fields[f"{source.value}_count"] = count
-        fields[f"{source.value}_average"] = _round(stats.mean, 1)
-        fields[f"{source.value}_percentile"] = _rounded(bench.percentiles[source.value])
+    for index, name, label, one, many, average, average_words in words.sources:
+        count = counts[index]
+        fields[f"{name}_count"] = count
+        fields[f"{name}_average"] = average
+        fields[f"{name}_percentile"] = _rounded(percentiles[name])
         against = lead if not parts else " against "
-        parts.append(f"{label} {count} {one if count == 1 else many}{against}{_number(stats.mean)}")
-    attendance = group.sources[Source.ATTENDANCE.value]
-    fields["attended"] = features.attended
-    fields["expected"] = features.expected
+        parts.append(f"{label} {count} {one if count == 1 else many}{against}{average_words}")
+    attended, expected = features.attended, counts[ATTENDANCE]
+    fields["attended"] = attended
+    fields["expected"] = expected
     rate = features.attendance_rate
     fields["attendance_rate"] = _round(rate, 1, scale=100) if rate is not None else None
-    fields["attendance_average"] = (
-        _round(attendance.mean, 1, scale=100) if attendance.mean is not None else None
-    )
-    fields["attendance_percentile"] = _rounded(bench.percentiles[Source.ATTENDANCE.value])
+    fields["attendance_average"] = words.attendance_average
+    fields["attendance_percentile"] = _rounded(percentiles[Source.ATTENDANCE.value])
     if rate is not None:
-        text = f"attendance {features.attended} of {features.expected} sessions ({_percent(rate)})"
-        if attendance.mean is not None:
+        text = f"attendance {attended} of {expected} sessions ({_percent(rate)})"
+        if words.attendance_words is not None:
             against = lead if not parts else " against "
-            text += f"{against}{_percent(attendance.mean)}"
+            text += f"{against}{words.attendance_words}"
         elif not parts:
             text += f" in the last {features.window_days} days"
         parts.append(text)
-    elif attendance.n:
+    elif group.sources[Source.ATTENDANCE.value].n:
         parts.append("no sessions expected of this student")
     if not parts:
         parts.append(f"no activity recorded in the last {features.window_days} days")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from models.alerts import Alert, Rule, alert_id
 from models.roster import Absence, RosterRecord, StudentStatus
@@ -39,6 +40,60 @@ def exempt(record: RosterRecord, absences: Iterable[Absence], day: date, rules: 
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A silence long enough to raise no_engagement: since when, how long, the last active day."""
+
+    episode_start: date
+    days: int
+    last_active: date | None
+    since: str  # how the alert says when the silence began
+
+
+def silence(
+    record: RosterRecord,
+    last_active: date | None,
+    day: date,
+    rules: RuleSettings,
+    monitoring_start: date | None = None,
+) -> Silence | None:
+    """The no_engagement rule without its exemptions (the evaluator has checked them already)."""
+    if last_active is not None and last_active >= record.start_date:
+        episode_start = last_active + timedelta(days=1)
+    else:
+        episode_start = record.start_date
+        last_active = None
+    if monitoring_start is not None and episode_start < monitoring_start:
+        episode_start = monitoring_start
+    silent = (day - episode_start).days + 1
+    if silent < rules.no_engagement_days:
+        return None
+    if last_active is not None:
+        since = f"last active on {_long_date(last_active)}"
+    elif episode_start == record.start_date:
+        since = f"none at all since the course started on {_short_date(episode_start)}"
+    else:
+        since = f"none at all since monitoring began on {_short_date(episode_start)}"
+    return Silence(episode_start, silent, last_active, since)
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date) -> str:
+    return f"{day:%A %d %B %Y}"
+
+
+@lru_cache(maxsize=4096)
+def _short_date(day: date) -> str:
+    return f"{day:%d %B %Y}"
+
+
+def silence_explanation(found: Silence) -> str:
+    return (
+        f"No recorded activity of any kind (VLE, library, e-resources, printing, PC or remote logons, "
+        f"attended sessions) for {found.days} days ({found.since})."
+    )
+
+
 def no_engagement(
     record: RosterRecord,
     absences: Sequence[Absence],
@@ -55,38 +110,21 @@ def no_engagement(
     """
     if exempt(record, absences, day, rules) is not None:
         return None
-    if last_active is not None and last_active >= record.start_date:
-        episode_start = last_active + timedelta(days=1)
-    else:
-        episode_start = record.start_date
-        last_active = None
-    if monitoring_start is not None and episode_start < monitoring_start:
-        episode_start = monitoring_start
-    silent = (day - episode_start).days + 1
-    if silent < rules.no_engagement_days:
+    found = silence(record, last_active, day, rules, monitoring_start)
+    if found is None:
         return None
-    if last_active is not None:
-        since = f"last active on {last_active:%A %d %B %Y}"
-    elif episode_start == record.start_date:
-        since = f"none at all since the course started on {episode_start:%d %B %Y}"
-    else:
-        since = f"none at all since monitoring began on {episode_start:%d %B %Y}"
-    explanation = (
-        f"No recorded activity of any kind (VLE, library, e-resources, printing, PC or remote logons, "
-        f"attended sessions) for {silent} days ({since})."
-    )
     return Alert(
-        alert_id=alert_id(record.student_id, Rule.NO_ENGAGEMENT, episode_start),
+        alert_id=alert_id(record.student_id, Rule.NO_ENGAGEMENT, found.episode_start),
         student_id=record.student_id,
         rule=Rule.NO_ENGAGEMENT,
         raised_on=day,
-        episode_start=episode_start,
-        days_silent=silent,
-        last_active_on=last_active,
+        episode_start=found.episode_start,
+        days_silent=found.days,
+        last_active_on=found.last_active,
         programme_code=record.programme_code,
         year_of_study=record.year_of_study,
         mode=record.mode.value,
         school=record.school,
         personal_tutor_id=record.personal_tutor_id,
-        explanation=explanation,
+        explanation=silence_explanation(found),
     )

@@ -8,10 +8,13 @@ episodes survive restarts.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -40,7 +43,7 @@ from models.engagement import (
     re_engaged,
 )
 from models.roster import Absence, RosterRecord, StudentStatus, StudyMode
-from models.rules import RuleSettings, exempt, no_engagement
+from models.rules import RuleSettings, exempt, silence, silence_explanation
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,18 @@ class Evaluator:
         `figures` are `read_figures(day, comparison)` when the caller read them already: they are the
         only read of the students' activity state, so the rest may run in another thread.
         """
+        with collector_paused():
+            return self._judge_day(day, views, monitoring_start, comparison, others, figures)
+
+    def _judge_day(
+        self,
+        day: date,
+        views: Sequence[StudentView],
+        monitoring_start: date | None,
+        comparison: Sequence[StudentView] | None,
+        others: ComparisonFeatures | None,
+        figures: DayFigures | None,
+    ) -> DayResult:
         result = DayResult(day)
         everyone = comparison if comparison is not None else views
         sweep = self._sweep(day, everyone, others, figures)
@@ -486,15 +501,25 @@ class Evaluator:
     ) -> None:
         record = view.record
         e = self.engagement
+        # Exemptions were checked by the caller: only the silence itself is left to judge.
         silent = (
-            no_engagement(record, view.absences, last_day, day, self.rules, monitoring_start)
+            silence(record, last_day, day, self.rules, monitoring_start)
             if Rule.NO_ENGAGEMENT not in memory.episodes
             else None
         )
         if silent is not None:
             memory.episodes[Rule.NO_ENGAGEMENT] = Episode(silent.episode_start, day)
             memory.low_streak = 0
-            self._raise(result, self._with_figures(silent, bench))
+            words = silence_explanation(silent)
+            figures: Mapping[str, Any] = {}
+            if bench is not None:
+                details = explain(bench)
+                words, figures = f"{words} {details.text}", details.fields
+            start, last = silent.episode_start, silent.last_active
+            alert = self._alert(
+                Rule.NO_ENGAGEMENT, start, day, view, bench, words, figures, last, days_silent=silent.days
+            )
+            self._raise(result, alert)
             return
         # A window that reaches back before monitoring began would compare missing data: wait for it.
         observed = (day - monitoring_start).days + 1 if monitoring_start is not None else None
@@ -573,19 +598,6 @@ class Evaluator:
             self.already_raised.add(alert.alert_id)
             result.alerts.append(alert)
 
-    def _with_figures(self, alert: Alert, bench: StudentBenchmark | None) -> Alert:
-        if bench is None:
-            return alert
-        details = explain(bench)
-        return alert.model_copy(
-            update={
-                "score": round(bench.score, 1),
-                "band": bench.band.value,
-                "figures": details.fields,
-                "explanation": f"{alert.explanation} {details.text}",
-            }
-        )
-
     def _alert(
         self,
         rule: Rule,
@@ -597,15 +609,18 @@ class Evaluator:
         figures: Mapping[str, Any],
         last_day: date | None,
         about: Rule | None = None,
+        days_silent: int | None = None,
     ) -> Alert:
         record = view.record
+        if days_silent is None:
+            days_silent = (day - last_day).days if last_day else (day - episode_start).days + 1
         return Alert(
             alert_id=alert_id(record.student_id, rule, episode_start, about),
             student_id=record.student_id,
             rule=rule,
             raised_on=day,
             episode_start=episode_start,
-            days_silent=(day - last_day).days if last_day else (day - episode_start).days + 1,
+            days_silent=days_silent,
             last_active_on=last_day,
             programme_code=record.programme_code,
             year_of_study=record.year_of_study,
@@ -635,6 +650,22 @@ class Evaluator:
         return self._alert(rule, episode.episode_start, day, view, bench, text, figures, last_day, about)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for a sweep. The sweep allocates a few objects per student
+    (tuples, alerts, benchmark rows, none of them in cycles) while a million students' state is alive,
+    and every full collection walks all of that state: on the first day of a million-student roster
+    the collector cost more than the roster columns it interrupted. Reference counting still frees
+    everything; the collector runs again as soon as the sweep ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _recent(low_days: list[date], day: date) -> list[date]:
     """The low days still needed on `day` (up to 14 days back: yesterday's week before)."""
     return [d for d in low_days if (day - d).days <= 14]
@@ -652,6 +683,9 @@ def cohort_rows(day: date, groups: Iterable[GroupStats]) -> list[tuple[Any, ...]
     return rows
 
 
+_ROSTER_FIELDS = attrgetter("student_id", "status", "mode", "programme_code", "year_of_study", "school")
+
+
 @dataclass(frozen=True)
 class RosterColumns:
     """The roster as the sweep needs it, in columns; kept while the records stay the same objects."""
@@ -666,18 +700,18 @@ class RosterColumns:
     @classmethod
     def of(cls, records: list[RosterRecord], full_time_days: int, part_time_days: int) -> RosterColumns:
         n = len(records)
-        ids = [r.student_id for r in records]
+        if not n:
+            return cls(records, [], {}, np.zeros(0, np.bool_), np.zeros(0, np.int64), GroupCodes.of([], []))
+        # One pass over the records, then columns: the first day of a million-student roster.
+        ids, statuses, modes, programmes, years, schools = zip(*map(_ROSTER_FIELDS, records), strict=True)
+        part_time = np.fromiter((m is StudyMode.PART_TIME for m in modes), np.bool_, n)
         return cls(
             records,
-            ids,
-            {sid: i for i, sid in enumerate(ids)},
-            np.fromiter((r.status is StudentStatus.ACTIVE for r in records), np.bool_, n),
-            np.fromiter(
-                (part_time_days if r.mode is StudyMode.PART_TIME else full_time_days for r in records),
-                np.int64,
-                n,
-            ),
-            GroupCodes.of([r.cohort for r in records], [r.school for r in records]),
+            list(ids),
+            dict(zip(ids, range(n), strict=True)),
+            np.fromiter((s is StudentStatus.ACTIVE for s in statuses), np.bool_, n),
+            np.where(part_time, part_time_days, full_time_days).astype(np.int64),
+            GroupCodes.from_columns(programmes, years, [m.value for m in modes], schools),
         )
 
     def same_records(self, records: Sequence[RosterRecord]) -> bool:

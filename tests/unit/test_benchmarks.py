@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.activity import ATTENDANCE, N_SOURCES, ActivityColumns, StudentActivity, day_figures
-from models.benchmarks import benchmark_columns
+from models.benchmarks import GroupCodes, benchmark_columns
 from models.engagement import (
     BandThresholds,
     Member,
@@ -117,3 +117,19 @@ def test_day_figures_in_chunks_equal_the_whole() -> None:
         assert (chunked.attended == recent[:, N_SOURCES]).all()
         assert (chunked.expected == recent[:, ATTENDANCE]).all()
         assert (chunked.last == whole.last_active_on_or_before(day)).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_group_codes_from_columns_equal_codes_from_cohort_tuples(seed: int) -> None:
+    """The roster's fast coding gives the same codes and keys, in order of first appearance."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 400)
+    programmes = [f"P{rng.randint(0, 30)}" for _ in range(n)]
+    years = [rng.randint(1, 4) for _ in range(n)]
+    modes = [rng.choice(["full_time", "part_time"]) for _ in range(n)]
+    schools = [f"School {rng.randint(0, 5)}" for _ in range(n)]
+    slow = GroupCodes.of(list(zip(programmes, years, modes, strict=True)), schools)
+    fast = GroupCodes.from_columns(programmes, years, modes, schools)
+    assert fast.keys == slow.keys
+    for level, codes in slow.codes.items():
+        assert fast.codes[level].tolist() == codes.tolist()

@@ -19,6 +19,8 @@ from models.engagement import (
     StudentBenchmark,
     Weights,
     WindowFeatures,
+    _round,
+    _round_decimal,
     attendance_totals,
     band,
     benchmark_day,
@@ -440,3 +442,17 @@ def test_low_runs_raise_once_confirmed_by_the_week_before() -> None:
     assert not low_run_raises(9, 3, True, True)
     assert not low_run_raises(2, 3, True, False)
     assert not low_run_raises(5, 3, False, False)
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=0, max_value=1e7, allow_nan=False),
+        st.builds(lambda n, d: n / d, st.integers(0, 10**6), st.sampled_from([2, 3, 7, 16, 40, 200, 1000])),
+        st.decimals(min_value=0, max_value=1000, places=3).map(float),
+    ),
+    st.sampled_from([(1, 1), (0, 100), (1, 100), (3, 1)]),
+)
+def test_fast_rounding_equals_rounding_the_decimal_text(value: float, how: tuple[int, int]) -> None:
+    """Explanations round on the float except within a hair of a half: the same as the decimal text."""
+    places, scale = how
+    assert _round(value, places, scale) == _round_decimal(value, places, scale)

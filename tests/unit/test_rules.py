@@ -1,11 +1,12 @@
 """The no_engagement rule, its exemptions, and the evaluator's once-per-episode sweep."""
 
+import uuid
 from datetime import date, timedelta
 
 import pytest
 
 from models.activity import StudentActivity
-from models.alerts import Rule, alert_id
+from models.alerts import ALERT_NAMESPACE, Rule, alert_id
 from models.roster import Absence
 from models.rules import RuleSettings, exempt, no_engagement
 from streams.evaluator import Evaluator, PartitionProgress, StudentView, next_days_to_evaluate
@@ -29,6 +30,16 @@ def test_last_activity_on_d_alerts_on_d_plus_7() -> None:
     assert alert.last_active_on == last
     assert "last active on Monday 12 October 2026" in alert.explanation
     assert alert.alert_id == alert_id("s1", Rule.NO_ENGAGEMENT, date(2026, 10, 13))
+
+
+@pytest.mark.parametrize("about", [None, Rule.LOW_ATTENDANCE])
+@pytest.mark.parametrize("student_id", ["s1", "S0012345", "étudiant-7"])
+def test_alert_id_is_the_uuid5_of_student_rule_and_episode(student_id: str, about: Rule | None) -> None:
+    """Ids already stored and announced must never change: alert_id is uuid5 computed by hand."""
+    suffix = f"|{about.value}" if about else ""
+    name = f"{student_id}|escalation|2026-10-13{suffix}"
+    expected = str(uuid.uuid5(ALERT_NAMESPACE, name))
+    assert alert_id(student_id, Rule.ESCALATION, date(2026, 10, 13), about) == expected
 
 
 def test_never_active_student_alerted_on_first_day_after_exemption() -> None:
