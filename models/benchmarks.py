@@ -96,7 +96,7 @@ class DayBenchmarks:
         )
 
 
-def _codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:
+def dense_codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:
     """Dense integer codes for keys, and the key of each code."""
     mapping: dict[Hashable, int] = {}
     codes = np.fromiter((mapping.setdefault(k, len(mapping)) for k in keys), np.int64, len(keys))
@@ -150,7 +150,7 @@ class GroupCodes:
         codes: dict[Basis, Ints] = {}
         keys: dict[Basis, list[Hashable]] = {}
         for level in _LEVELS:
-            codes[level], keys[level] = _codes(by_level[level])
+            codes[level], keys[level] = dense_codes(by_level[level])
         return cls(codes, keys)
 
     @classmethod
@@ -159,10 +159,10 @@ class GroupCodes:
     ) -> GroupCodes:
         """GroupCodes.of for a roster given as columns (the same codes and keys), without building a
         cohort tuple per student: a million-student roster is coded in a fraction of the time."""
-        programme, programme_keys = _codes(programmes)
-        year, year_keys = _codes(years)
-        mode, mode_keys = _codes(modes)
-        school, school_keys = _codes(schools)
+        programme, programme_keys = dense_codes(programmes)
+        year, year_keys = dense_codes(years)
+        mode, mode_keys = dense_codes(modes)
+        school, school_keys = dense_codes(schools)
         combined = (programme * len(year_keys) + year) * max(len(mode_keys), 1) + mode
         cohort, first = _codes_in_order(combined)
         cohort_keys: list[Hashable] = [

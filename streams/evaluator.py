@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from models.activity import ATTENDED, N_SOURCES, DayFigures, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
-from models.benchmarks import ComparisonFeatures, DayBenchmarks, GroupCodes, benchmark_coded
+from models.benchmarks import ComparisonFeatures, DayBenchmarks, GroupCodes, benchmark_coded, dense_codes
 from models.engagement import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
@@ -683,7 +683,7 @@ def cohort_rows(day: date, groups: Iterable[GroupStats]) -> list[tuple[Any, ...]
     return rows
 
 
-_ROSTER_FIELDS = attrgetter("student_id", "status", "mode", "programme_code", "year_of_study", "school")
+_KIND = attrgetter("programme_code", "year_of_study", "mode", "school", "status")
 
 
 @dataclass(frozen=True)
@@ -699,19 +699,21 @@ class RosterColumns:
 
     @classmethod
     def of(cls, records: list[RosterRecord], full_time_days: int, part_time_days: int) -> RosterColumns:
-        n = len(records)
-        if not n:
-            return cls(records, [], {}, np.zeros(0, np.bool_), np.zeros(0, np.int64), GroupCodes.of([], []))
-        # One pass over the records, then columns: the first day of a million-student roster.
-        ids, statuses, modes, programmes, years, schools = zip(*map(_ROSTER_FIELDS, records), strict=True)
-        part_time = np.fromiter((m is StudyMode.PART_TIME for m in modes), np.bool_, n)
+        # A roster has a few thousand kinds of student (programme, year, mode, school, status): code
+        # each student's kind in one pass, then work on the kinds (a million-student first day).
+        kind_of, kinds = dense_codes([_KIND(r) for r in records])
+        programmes, years, modes, schools, statuses = zip(*kinds, strict=True) if kinds else ((),) * 5
+        groups = GroupCodes.from_columns(programmes, years, [m.value for m in modes], schools)
+        active = np.array([s is StudentStatus.ACTIVE for s in statuses], np.bool_)
+        window = np.array([part_time_days if m is StudyMode.PART_TIME else full_time_days for m in modes])
+        ids = [r.student_id for r in records]
         return cls(
             records,
-            list(ids),
-            dict(zip(ids, range(n), strict=True)),
-            np.fromiter((s is StudentStatus.ACTIVE for s in statuses), np.bool_, n),
-            np.where(part_time, part_time_days, full_time_days).astype(np.int64),
-            GroupCodes.from_columns(programmes, years, [m.value for m in modes], schools),
+            ids,
+            dict(zip(ids, range(len(ids)), strict=True)),
+            active[kind_of],
+            window.astype(np.int64)[kind_of],
+            groups.subset(kind_of),
         )
 
     def same_records(self, records: Sequence[RosterRecord]) -> bool:
