@@ -1,9 +1,10 @@
 """One day's benchmarks for a whole institution at once, in columns.
 
 The same figures as `models.engagement.benchmark_day` (the reference, written for reading), computed
-with numpy over every student in one pass per comparison group, so that the evaluator's daily sweep
-of a million rostered students takes seconds: the per-student Python work is left for the few
-students a rule may concern, who get a full `StudentBenchmark` through `DayBenchmarks.student`.
+with numpy over every student, all the groups of a level (cohort, programme, school) at once: each
+measure is sorted by group and value, and ranks and quartiles are read from the sorted runs. So the
+evaluator's daily sweep of a million rostered students takes seconds: the per-student Python work is
+left for the few students a rule may concern, who get a full `StudentBenchmark` through `DayBenchmarks.student`.
 
 Results equal the reference bit for bit: the same floating-point operations in the same order (sums
 of sources in source order, exactly rounded group means), which a test checks on random groups.
