@@ -4,7 +4,8 @@ The same figures as `models.engagement.benchmark_day` (the reference, written fo
 with numpy over every student, all the groups of a level (cohort, programme, school) at once: each
 measure is sorted by group and value, and ranks and quartiles are read from the sorted runs. So the
 evaluator's daily sweep of a million rostered students takes seconds: the per-student Python work is
-left for the few students a rule may concern, who get a full `StudentBenchmark` through `DayBenchmarks.student`.
+left for the few students a rule may concern, who get a full `StudentBenchmark` through
+`DayBenchmarks.student`.
 
 Results equal the reference bit for bit: the same floating-point operations in the same order (sums
 of sources in source order, exactly rounded group means), which a test checks on random groups.
