@@ -83,19 +83,41 @@ class DayBenchmarks:
 
     def student(self, i: int) -> StudentBenchmark:
         """Member i's benchmark as the reference builds it."""
-        features = WindowFeatures(tuple(self.counts[i].tolist()), int(self.attended[i]), int(self.window[i]))
-        ranks = zip(_SOURCE_NAMES, self.percentiles[i].tolist(), strict=True)
-        return StudentBenchmark(
-            student_id=self.student_ids[i],
-            features=features,
-            group=self.groups[int(self.group_of[i])],
-            percentiles={name: None if math.isnan(r) else r for name, r in ranks},
-            activity_index=float(self.activity_index[i]),
-            overall_percentile=float(self.overall_percentile[i]),
-            below=float(self.below[i]),
-            score=float(self.score[i]),
-            band=self.band(i),
+        return self.students([i])[0]
+
+    def students(self, rows: Sequence[int] | Ints) -> list[StudentBenchmark]:
+        """student(i) for many members, the columns read in bulk rather than one number at a time."""
+        at = np.asarray(rows, np.int64)
+        columns = zip(
+            at.tolist(),
+            self.counts[at].tolist(),
+            self.attended[at].tolist(),
+            self.window[at].tolist(),
+            self.group_of[at].tolist(),
+            self.percentiles[at].tolist(),
+            self.activity_index[at].tolist(),
+            self.overall_percentile[at].tolist(),
+            self.below[at].tolist(),
+            self.score[at].tolist(),
+            self.band_code[at].tolist(),
+            strict=True,
         )
+        return [
+            StudentBenchmark(
+                student_id=self.student_ids[i],
+                features=WindowFeatures(tuple(counts), attended, window),
+                group=self.groups[group],
+                percentiles={
+                    name: None if math.isnan(r) else r for name, r in zip(_SOURCE_NAMES, ranks, strict=True)
+                },
+                activity_index=index,
+                overall_percentile=overall,
+                below=below,
+                score=score,
+                band=_BANDS[band],
+            )
+            for i, counts, attended, window, group, ranks, index, overall, below, score, band in columns
+        ]
 
 
 def dense_codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -28,6 +29,7 @@ from models.engagement import (
     LOW_ENGAGEMENT,
     Band,
     EngagementSettings,
+    Explanation,
     GroupStats,
     StudentBenchmark,
     consecutive_days,
@@ -189,6 +191,7 @@ class Evaluator:
         self.memory: dict[str, StudentMemory] = memory if memory is not None else {}
         self.already_raised: set[str] = already_raised if already_raised is not None else set()
         self._roster: RosterColumns | None = None
+        self._explained: dict[tuple[Any, ...], Explanation] = {}  # the day's explanations, see _explain
 
     # -- the day -------------------------------------------------------------------------------------
     def judge_day(
@@ -209,7 +212,10 @@ class Evaluator:
         only read of the students' activity state, so the rest may run in another thread.
         """
         with collector_paused():
-            return self._judge_day(day, views, monitoring_start, comparison, others, figures)
+            try:
+                return self._judge_day(day, views, monitoring_start, comparison, others, figures)
+            finally:
+                self._explained.clear()
 
     def _judge_day(
         self,
@@ -234,25 +240,31 @@ class Evaluator:
             row = roster.row_of.get(student_id)
             if row is not None:
                 judged[row] = True
-        for position in np.flatnonzero(judged[rows]).tolist():
-            row = int(rows[position])
-            bench_row = int(sweep.bench_row[row])
-            last = int(sweep.last[row])
+        positions = np.flatnonzero(judged[rows])
+        # The columns of the students judged one by one, read in bulk.
+        judged_rows = rows[positions]
+        bench_at = sweep.bench_row[judged_rows]
+        benches: list[StudentBenchmark | None] = [None] * len(positions)
+        compared = np.flatnonzero(bench_at >= 0)
+        for at, bench in zip(compared.tolist(), sweep.bench.students(bench_at[compared]), strict=True):
+            benches[at] = bench
+        columns = zip(
+            positions.tolist(),
+            judged_rows.tolist(),
+            sweep.last[judged_rows].tolist(),
+            sweep.attended[judged_rows].tolist(),
+            sweep.expected[judged_rows].tolist(),
+            benches,
+            strict=True,
+        )
+        for position, row, last, attended, expected, bench in columns:
             view = views[position]
             memory = self.memory.get(view.record.student_id)
             if memory is not None and self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
                 continue
             result.judged_in_full += 1
-            self._judge_student(
-                day,
-                views[position],
-                result,
-                monitoring_start,
-                sweep.bench.student(bench_row) if bench_row >= 0 else None,
-                date.fromordinal(last) if last >= 0 else None,
-                int(sweep.attended[row]),
-                int(sweep.expected[row]),
-            )
+            last_day = date.fromordinal(last) if last >= 0 else None
+            self._judge_student(day, view, result, monitoring_start, bench, last_day, attended, expected)
         bench_rows = sweep.bench_row[rows]
         result.scores = _score_columns(day, sweep.bench, bench_rows[bench_rows >= 0])
         return result
@@ -513,7 +525,7 @@ class Evaluator:
             words = silence_explanation(silent)
             figures: Mapping[str, Any] = {}
             if bench is not None:
-                details = explain(bench)
+                details = self._explain(bench)
                 words, figures = f"{words} {details.text}", details.fields
             start, last = silent.episode_start, silent.last_active
             alert = self._alert(
@@ -645,9 +657,28 @@ class Evaluator:
         why: str,
         last_day: date | None,
     ) -> Alert:
-        figures: dict[str, Any] = explain(bench).fields if bench is not None else {}
-        text = why if bench is None else f"{why} {explain(bench).text}"
-        return self._alert(rule, episode.episode_start, day, view, bench, text, figures, last_day, about)
+        if bench is None:
+            return self._alert(rule, episode.episode_start, day, view, bench, why, {}, last_day, about)
+        details = self._explain(bench)
+        text, start = f"{why} {details.text}", episode.episode_start
+        return self._alert(rule, start, day, view, bench, text, details.fields, last_day, about)
+
+    def _explain(self, bench: StudentBenchmark) -> Explanation:
+        """explain(bench), remembered for the day by everything it reads: students of one group with
+        the same figures (most often none at all) get the same words, and a first day explains
+        tens of thousands of silences. Each alert gets its own copy of the fields."""
+        key = (
+            id(bench.group),  # the day's groups stay alive while the day is judged
+            bench.features,
+            bench.score,
+            bench.band,
+            bench.overall_percentile,
+            tuple(bench.percentiles.values()),
+        )
+        found = self._explained.get(key)
+        if found is None:
+            found = self._explained[key] = explain(bench)
+        return found
 
 
 @contextmanager
@@ -737,20 +768,20 @@ class _Sweep:
     low_attendance: NDArray[np.bool_]  # low attendance holds today
 
 
-_BAND_NAMES = np.array([b.value for b in (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)])
+_BAND_NAMES = [b.value for b in (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)]
 
 
 def _score_columns(day: date, bench: DayBenchmarks, rows: NDArray[np.int64]) -> ScoreColumns:
+    """A million rows: each column is one map over Python lists, sharing the band and basis strings."""
     if not len(rows):
         return ScoreColumns.empty(day)
-    bases = np.array([g.basis for g in bench.groups])
-    ids = bench.student_ids
+    bases = [g.basis for g in bench.groups]
     return ScoreColumns(
         day,
-        [ids[i] for i in rows.tolist()],
-        [round(v, 1) for v in bench.score[rows].tolist()],
-        _BAND_NAMES[bench.band_code[rows]].tolist(),
-        bases[bench.group_of[rows]].tolist(),
+        list(map(bench.student_ids.__getitem__, rows.tolist())),
+        list(map(round, bench.score[rows].tolist(), repeat(1))),
+        list(map(_BAND_NAMES.__getitem__, bench.band_code[rows].tolist())),
+        list(map(bases.__getitem__, bench.group_of[rows].tolist())),
         bench.overall_percentile[rows].tolist(),
     )
 
