@@ -36,6 +36,7 @@ from models.engagement import (
 from models.events import SOURCES
 
 _LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
+_INT16_MAX = int(np.iinfo(np.int16).max)
 _SOURCE_NAMES: tuple[str, ...] = tuple(s.value for s in SOURCES)
 _BANDS: tuple[Band, ...] = (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)
 Floats = NDArray[np.float64]
@@ -290,8 +291,12 @@ class _Sorted:
     def of(cls, column: Floats, local: Ints, groups: int) -> _Sorted:
         # By group, then value, NaN last (np.lexsort((column, local)) in two stable passes: the
         # group pass is a radix sort on small integers, and the pair is faster than lexsort).
-        by_value = np.argsort(column, kind="stable")
-        small = np.int16 if groups <= np.iinfo(np.int16).max else np.int64
+        whole = len(column) and column.min() >= 0 and column.max() <= _INT16_MAX  # NaN fails both
+        if whole and np.array_equal(column, np.floor(column)):  # counts: a radix sort too
+            by_value = np.argsort(column.astype(np.int16), kind="stable")
+        else:
+            by_value = np.argsort(column, kind="stable")
+        small = np.int16 if groups <= _INT16_MAX else np.int64
         order = by_value[np.argsort(local[by_value].astype(small), kind="stable")]
         ordered = column[order]
         ordered_group = local[order]
