@@ -120,6 +120,9 @@ class StudentMemory:
         )
 
 
+_EMPTY_MEMORY = StudentMemory().snapshot()
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreRow:
     """A student's standing on a day (the daily_scores table)."""
@@ -449,8 +452,9 @@ class Evaluator:
         """One student's rules for the day; last_day and attendance come from the sweep's columns."""
         record = view.record
         sid = record.student_id
-        memory = self.memory.get(sid) or StudentMemory()
-        before = memory.snapshot()
+        known = self.memory.get(sid)
+        memory = known if known is not None else StudentMemory()
+        before = memory.snapshot() if known is not None else _EMPTY_MEMORY
         e = self.engagement
         attendance = low_attendance(
             attended,
