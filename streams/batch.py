@@ -7,10 +7,8 @@ reasons, events to re-route to their student's partition, and watermarks.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +25,7 @@ from models.events import (
     record_event,
 )
 from models.partitioning import partition_for
+from streams.gc_pause import collector_paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,26 +88,12 @@ def _owners(partitions: int) -> dict[str, int]:
     return owners
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the duration of a batch (nestable).
-
-    A batch allocates several container objects per event (decoded records, rows, new day buckets);
-    reference counting frees nearly all of them when the batch ends, but while they live they set
-    off a young-generation collection every 700 allocations and, as the students' state grows, full
-    collections that walk every student's state (0.3 s each at 20,000 students, a third of the
-    batch time in profiles). Paused, a batch costs about one young collection, run when it resumes;
-    any reference cycles made meanwhile are collected then. The agent can hold the pause over the
-    whole batch (the ClickHouse rows and the changelog records too).
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+# The batch path pauses the cyclic collector (streams.gc_pause): a batch allocates several container
+# objects per event (decoded records, rows, new day buckets); reference counting frees nearly all of
+# them when the batch ends, but while they live they set off a young-generation collection every 700
+# allocations and, as the students' state grows, full collections that walk every student's state
+# (0.3 s each at 20,000 students, a third of the batch time in profiles). The agent can hold the pause
+# over the whole batch (the ClickHouse rows and the changelog records too).
 
 
 def process_batch(

@@ -8,10 +8,8 @@ episodes survive restarts.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import repeat
@@ -46,6 +44,7 @@ from models.engagement import (
 )
 from models.roster import Absence, RosterRecord, StudentStatus, StudyMode
 from models.rules import RuleSettings, exempt, silence, silence_explanation
+from streams.gc_pause import collector_paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,22 +682,6 @@ class Evaluator:
         if found is None:
             found = self._explained[key] = explain(bench)
         return found
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for a sweep. The sweep allocates a few objects per student
-    (tuples, alerts, benchmark rows, none of them in cycles) while a million students' state is alive,
-    and every full collection walks all of that state: on the first day of a million-student roster
-    the collector cost more than the roster columns it interrupted. Reference counting still frees
-    everything; the collector runs again as soon as the sweep ends."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _recent(low_days: list[date], day: date) -> list[date]:

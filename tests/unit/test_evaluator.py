@@ -1,7 +1,6 @@
 """The stateful evaluator: episodes raised once, closed by re-engagement, escalated once, cooled down,
 remembered across restarts; low engagement and low attendance against the cohort."""
 
-import gc
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,7 +13,7 @@ from models.engagement import EngagementSettings
 from models.events import ActivityEvent
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from streams.evaluator import Evaluator, StudentMemory, StudentView, collector_paused
+from streams.evaluator import Evaluator, StudentMemory, StudentView
 from tests.factories import TERM_START, roster_record
 
 LONDON = zone("Europe/London")
@@ -324,20 +323,3 @@ def test_low_memory_survives_a_restart_as_json() -> None:
     again = StudentMemory.from_json(memory.to_json())
     assert again.snapshot() == memory.snapshot()
     assert StudentMemory.from_json('{"episodes": {}, "low_streak": 1}').low_days == []
-
-
-def test_the_sweep_pauses_the_cycle_collector_and_always_restores_it() -> None:
-    seen: list[bool] = []
-    with collector_paused():
-        seen.append(gc.isenabled())
-    assert seen == [False] and gc.isenabled()
-    with pytest.raises(RuntimeError), collector_paused():
-        raise RuntimeError("a sweep that fails")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with collector_paused():
-            pass
-        assert not gc.isenabled()  # paused by someone else before: left as it was
-    finally:
-        gc.enable()
