@@ -62,7 +62,7 @@ from sinks.clickhouse import ClickHouseStore
 from sinks.faults import FaultSwitch
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
-from streams.batch import BatchOutcome, DeadLetter, RawMessage, process_batch
+from streams.batch import BatchOutcome, DeadLetter, RawMessage, SeekStep, after_seek_back, process_batch
 from streams.evaluator import (
     Evaluator,
     PartitionProgress,
@@ -493,29 +493,20 @@ class LdeApp:
             key = (message.topic, partition)
             self._last_delivery[key] = now
             wanted = self._reseeking.get(key)
-            if wanted is not None:
-                if offset > wanted[0] and wanted[2] >= 3:
-                    # Sought back three times and the broker still answers with this offset first:
-                    # nothing is stored in between (transaction markers, compaction). Go on.
-                    del self._reseeking[key]
-                    log.warning(
-                        "offset_gap_accepted topic=%s partition=%d from=%d to=%d",
-                        key[0],
-                        partition,
-                        wanted[0],
-                        offset,
-                    )
-                    delivered[key] = (generation, offset - 1)
-                elif offset > wanted[0]:
-                    held.append(event)  # still before the seek took effect
-                    if now - wanted[1] > 10:
-                        seek[key] = (message.tp, wanted[0], offset, wanted[2] + 1)
-                    continue
-                elif offset == wanted[0]:
-                    del self._reseeking[key]
-                    log.warning(
-                        "offset_gap_resumed topic=%s partition=%d offset=%d", key[0], partition, offset
-                    )
+            step = after_seek_back(offset, wanted, now)
+            if wanted is not None and step is SeekStep.ACCEPT:
+                del self._reseeking[key]
+                accepted = (key[0], partition, wanted[0], offset)
+                log.warning("offset_gap_accepted topic=%s partition=%d from=%d to=%d", *accepted)
+                delivered[key] = (generation, offset - 1)
+            elif wanted is not None and step in (SeekStep.WAIT, SeekStep.SEEK_AGAIN):
+                held.append(event)  # still before the seek took effect
+                if step is SeekStep.SEEK_AGAIN:
+                    seek[key] = (message.tp, wanted[0], offset, wanted[2] + 1)
+                continue
+            elif step is SeekStep.RESUMED:
+                del self._reseeking[key]
+                log.warning("offset_gap_resumed topic=%s partition=%d offset=%d", key[0], partition, offset)
             known = delivered.get(key)
             if known is not None and known[0] == generation:
                 expected: int | None = known[1] + 1
