@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -418,7 +417,7 @@ class Evaluator:
             roster.window[members],
             roster.groups.subset(members),
         )
-        ids = [roster.student_ids[i] for i in members.tolist()]
+        ids = list(map(roster.student_ids.__getitem__, members.tolist()))
         if others is not None and len(others):
             # Everyone else after this worker's own students: their rows are only in the pools.
             own = ComparisonFeatures.concat([own, others])
@@ -758,6 +757,19 @@ class _Sweep:
 _BAND_NAMES = [b.value for b in (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)]
 
 
+def round_tenths(values: NDArray[np.float64]) -> list[float]:
+    """[round(v, 1) for v in values], vectorised: numpy's rounding (x10, to even, /10) agrees with
+    Python's correctly rounded one except where x10 lands within a hair of a half, and those few
+    values are rounded by Python."""
+    result = np.round(values, 1)
+    scaled = values * 10
+    near_half = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    for i in near_half.tolist():
+        result[i] = round(float(values[i]), 1)
+    rounded: list[float] = result.tolist()
+    return rounded
+
+
 def _score_columns(day: date, bench: DayBenchmarks, rows: NDArray[np.int64]) -> ScoreColumns:
     """A million rows: each column is one map over Python lists, sharing the band and basis strings."""
     if not len(rows):
@@ -766,7 +778,7 @@ def _score_columns(day: date, bench: DayBenchmarks, rows: NDArray[np.int64]) -> 
     return ScoreColumns(
         day,
         list(map(bench.student_ids.__getitem__, rows.tolist())),
-        list(map(round, bench.score[rows].tolist(), repeat(1))),
+        round_tenths(bench.score[rows]),
         list(map(_BAND_NAMES.__getitem__, bench.band_code[rows].tolist())),
         list(map(bases.__getitem__, bench.group_of[rows].tolist())),
         bench.overall_percentile[rows].tolist(),

@@ -4,7 +4,10 @@ remembered across restarts; low engagement and low attendance against the cohort
 import random
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.activity import StudentActivity
 from models.alerts import Rule
@@ -13,7 +16,7 @@ from models.engagement import EngagementSettings
 from models.events import ActivityEvent
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from streams.evaluator import Evaluator, StudentMemory, StudentView
+from streams.evaluator import Evaluator, StudentMemory, StudentView, round_tenths
 from tests.factories import TERM_START, roster_record
 
 LONDON = zone("Europe/London")
@@ -323,3 +326,10 @@ def test_low_memory_survives_a_restart_as_json() -> None:
     again = StudentMemory.from_json(memory.to_json())
     assert again.snapshot() == memory.snapshot()
     assert StudentMemory.from_json('{"episodes": {}, "low_streak": 1}').low_days == []
+
+
+@given(st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), max_size=200))
+def test_score_rounding_in_bulk_equals_python_round(values: list[float]) -> None:
+    ties = [0.05, 0.15, 0.25, 0.35, 2.675, 12.25, 99.95]  # halves, and ones that only look like halves
+    values = values + ties
+    assert round_tenths(np.array(values, np.float64)) == [round(v, 1) for v in values]
