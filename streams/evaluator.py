@@ -42,7 +42,7 @@ from models.engagement import (
     re_engaged,
 )
 from models.roster import Absence, RosterRecord, StudentStatus, StudyMode
-from models.rules import RuleSettings, exempt, silence, silence_explanation
+from models.rules import RuleSettings, Silence, exempt, silence, silence_explanation
 from streams.gc_pause import collector_paused
 
 
@@ -258,13 +258,20 @@ class Evaluator:
             benches,
             strict=True,
         )
+        silent = sweep.silent
         for position, row, last, attended, expected, bench in columns:
             view = views[position]
             memory = self.memory.get(view.record.student_id)
             if memory is not None and self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
                 continue
-            result.judged_in_full += 1
             last_day = date.fromordinal(last) if last >= 0 else None
+            if (
+                memory is None
+                and silent[row]
+                and self._first_silence(day, view, result, monitoring_start, bench, last_day)
+            ):
+                continue
+            result.judged_in_full += 1
             self._judge_student(day, view, result, monitoring_start, bench, last_day, attended, expected)
         bench_rows = sweep.bench_row[rows]
         result.scores = _score_columns(day, sweep.bench, bench_rows[bench_rows >= 0])
@@ -524,16 +531,7 @@ class Evaluator:
         if silent is not None:
             memory.episodes[Rule.NO_ENGAGEMENT] = Episode(silent.episode_start, day)
             memory.low_streak = 0
-            words = silence_explanation(silent)
-            figures: Mapping[str, Any] = {}
-            if bench is not None:
-                details = self._explain(bench)
-                words, figures = f"{words} {details.text}", details.fields
-            start, last = silent.episode_start, silent.last_active
-            alert = self._alert(
-                Rule.NO_ENGAGEMENT, start, day, view, bench, words, figures, last, days_silent=silent.days
-            )
-            self._raise(result, alert)
+            self._raise(result, self._silence_alert(silent, day, view, bench))
             return
         # A window that reaches back before monitoring began would compare missing data: wait for it.
         observed = (day - monitoring_start).days + 1 if monitoring_start is not None else None
@@ -565,6 +563,43 @@ class Evaluator:
                 result,
                 self._alert(Rule.LOW_ATTENDANCE, day, day, view, bench, text.text, text.fields, last_day),
             )
+
+    def _silence_alert(
+        self, silent: Silence, day: date, view: StudentView, bench: StudentBenchmark | None
+    ) -> Alert:
+        words = silence_explanation(silent)
+        figures: Mapping[str, Any] = {}
+        if bench is not None:
+            details = self._explain(bench)
+            words, figures = f"{words} {details.text}", details.fields
+        start, last = silent.episode_start, silent.last_active
+        return self._alert(
+            Rule.NO_ENGAGEMENT, start, day, view, bench, words, figures, last, days_silent=silent.days
+        )
+
+    def _first_silence(
+        self,
+        day: date,
+        view: StudentView,
+        result: DayResult,
+        monitoring_start: date | None,
+        bench: StudentBenchmark | None,
+        last_day: date | None,
+    ) -> bool:
+        """A silent student with nothing in memory: raise no_engagement (or nothing, when exempt)
+        without the full judgement, which for such a student can do nothing else (a first day of
+        monitoring has tens of thousands). False: the silence does not hold, judge in full."""
+        record = view.record
+        if exempt(record, view.absences, day, self.rules) is not None:
+            return True  # the full judgement would only reset a streak this student does not have
+        silent = silence(record, last_day, day, self.rules, monitoring_start)
+        if silent is None:
+            return False
+        sid = record.student_id
+        self.memory[sid] = StudentMemory(episodes={Rule.NO_ENGAGEMENT: Episode(silent.episode_start, day)})
+        result.changed.add(sid)
+        self._raise(result, self._silence_alert(silent, day, view, bench))
+        return True
 
     def _low_step(self, memory: StudentMemory, day: date, holds: bool) -> tuple[int, list[date], bool]:
         """The low-engagement streak and recent low days after today, and whether to raise today."""

@@ -333,3 +333,52 @@ def test_score_rounding_in_bulk_equals_python_round(values: list[float]) -> None
     ties = [0.05, 0.15, 0.25, 0.35, 2.675, 12.25, 99.95]  # halves, and ones that only look like halves
     values = values + ties
     assert round_tenths(np.array(values, np.float64)) == [round(v, 1) for v in values]
+
+
+@pytest.mark.parametrize("monitoring_days", [3, 60])
+def test_first_silences_raise_what_the_full_judgement_raises(
+    monitoring_days: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short path for silent students with nothing in memory gives the full judgement's alerts
+    and memory, exempt students (not active, in their first days) and silences shortened by the
+    start of monitoring included."""
+    from ops.bench import synthetic_institution
+
+    day = date(2026, 11, 20)
+    views = synthetic_institution(3_000, day, seed=7)
+    # Some students in their first days of the course (exempt), some just started monitoring.
+    views = [
+        StudentView(v.record.model_copy(update={"start_date": day - timedelta(days=5)}), (), v.activity)
+        if i % 17 == 0
+        else v
+        for i, v in enumerate(views)
+    ]
+    start = day - timedelta(days=monitoring_days)
+    short_taken: list[bool] = []
+
+    def judged(short_path: bool) -> tuple[list[dict[str, object]], dict[str, str]]:
+        evaluator = Evaluator(RuleSettings(), EngagementSettings())
+        if short_path:
+            original = evaluator._first_silence
+
+            def counted(*args: object) -> bool:
+                taken = original(*args)  # type: ignore[arg-type]
+                short_taken.append(taken)
+                return taken
+
+            monkeypatch.setattr(evaluator, "_first_silence", counted)
+        else:
+            monkeypatch.setattr(evaluator, "_first_silence", lambda *args: False)
+        alerts = []
+        for judged_day in (day - timedelta(days=1), day):
+            alerts += [a.model_dump() for a in evaluator.judge_day(judged_day, views, start).alerts]
+        return alerts, {sid: m.to_json() for sid, m in evaluator.memory.items()}
+
+    short_alerts, short_memory = judged(True)
+    full_alerts, full_memory = judged(False)
+    # Monitored for 3 days, no silence is long enough yet: every silent student takes the full path.
+    assert any(a["rule"] == Rule.NO_ENGAGEMENT for a in full_alerts) is (monitoring_days > 7)
+    assert short_alerts == full_alerts
+    assert short_memory == full_memory
+    assert short_taken.count(True) > 10  # the short path was taken (exempt or alerted)
+    assert (False in short_taken) is (monitoring_days < 7)  # and left when the silence is too short
