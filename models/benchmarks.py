@@ -286,13 +286,15 @@ class _Sorted:
     sizes: Ints
     below: Ints
     equal: Ints
+    whole: bool  # only whole numbers, none missing (counts): sums are exact in any order
 
     @classmethod
     def of(cls, column: Floats, local: Ints, groups: int) -> _Sorted:
         # By group, then value, NaN last (np.lexsort((column, local)) in two stable passes: the
         # group pass is a radix sort on small integers, and the pair is faster than lexsort).
-        whole = len(column) and column.min() >= 0 and column.max() <= _INT16_MAX  # NaN fails both
-        if whole and np.array_equal(column, np.floor(column)):  # counts: a radix sort too
+        small_range = bool(len(column)) and column.min() >= 0 and column.max() <= _INT16_MAX  # NaN: no
+        whole = small_range and np.array_equal(column, np.floor(column))
+        if whole:  # counts: a radix sort too
             by_value = np.argsort(column.astype(np.int16), kind="stable")
         else:
             by_value = np.argsort(column, kind="stable")
@@ -300,34 +302,54 @@ class _Sorted:
         order = by_value[np.argsort(local[by_value].astype(small), kind="stable")]
         ordered = column[order]
         ordered_group = local[order]
-        valid = ~np.isnan(ordered)
-        sizes = np.bincount(ordered_group[valid], minlength=groups)
-        starts = np.concatenate(([0], np.cumsum(np.bincount(local, minlength=groups))[:-1]))
+        pool_sizes = np.bincount(local, minlength=groups)
+        starts = np.concatenate(([0], np.cumsum(pool_sizes)[:-1]))
         # Runs of equal values within a group share one rank (NaN never equals: each its own run).
         new_run = np.ones(len(ordered), np.bool_)
         new_run[1:] = (ordered_group[1:] != ordered_group[:-1]) | (ordered[1:] != ordered[:-1])
         run = np.cumsum(new_run) - 1
         run_starts = np.flatnonzero(new_run)
         run_lengths = np.diff(np.append(run_starts, len(ordered)))
-        below = np.zeros(len(column), np.int64)
-        equal = np.zeros(len(column), np.int64)
-        below[order] = np.where(valid, run_starts[run] - starts[ordered_group], 0)
-        equal[order] = np.where(valid, run_lengths[run], 0)
-        return cls(ordered, starts, sizes, below, equal)
+        below = np.empty(len(column), np.int64)
+        equal = np.empty(len(column), np.int64)
+        if whole:  # nothing missing
+            sizes = pool_sizes
+            below[order] = run_starts[run] - starts[ordered_group]
+            equal[order] = run_lengths[run]
+        else:
+            valid = ~np.isnan(ordered)
+            sizes = np.bincount(ordered_group[valid], minlength=groups)
+            below[order] = np.where(valid, run_starts[run] - starts[ordered_group], 0)
+            equal[order] = np.where(valid, run_lengths[run], 0)
+        return cls(ordered, starts, sizes, below, equal, whole)
 
     def stats(self) -> list[SourceStats]:
         """SourceStats.of for every group (the same figures: exact sums, the same interpolation)."""
-        ordered: list[float] = self.values.tolist()
         medians, q1s, q3s = (self._quantiles(q) for q in (0.5, 0.25, 0.75))
-        result = []
-        for g, (start, size) in enumerate(zip(self.starts.tolist(), self.sizes.tolist(), strict=True)):
-            if not size:
-                result.append(SourceStats(0, None, None, None, None, False))
-                continue
-            values = ordered[start : start + size]
-            mean = math.fsum(values) / size
-            result.append(SourceStats(size, mean, medians[g], q1s[g], q3s[g], values[-1] > 0))
-        return result
+        sizes = self.sizes.tolist()
+        present = np.flatnonzero(self.sizes)
+        lasts = np.zeros(len(sizes), np.bool_)
+        lasts[present] = self.values[self.starts[present] + self.sizes[present] - 1] > 0
+        if self.whole:
+            # Whole numbers add up exactly in any order (far below 2**53): the same as math.fsum.
+            sums = np.zeros(len(sizes))
+            if len(present):
+                sums[present] = np.add.reduceat(self.values, self.starts[present])
+            totals: list[float] = sums.tolist()
+        else:
+            ordered: list[float] = self.values.tolist()
+            starts = self.starts.tolist()
+            totals = [
+                math.fsum(ordered[starts[g] : starts[g] + size]) if size else 0.0
+                for g, size in enumerate(sizes)
+            ]
+        in_use = lasts.tolist()
+        return [
+            SourceStats(size, totals[g] / size, medians[g], q1s[g], q3s[g], in_use[g])
+            if size
+            else SourceStats(0, None, None, None, None, False)
+            for g, size in enumerate(sizes)
+        ]
 
     def _quantiles(self, q: float) -> list[float]:
         """engagement.quantile of every group, with the same float operations (0.0 where empty)."""
