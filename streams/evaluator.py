@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -232,7 +233,7 @@ class Evaluator:
         sweep = self._sweep(day, everyone, others, figures)
         result.groups = sweep.bench.groups
         roster = sweep.roster
-        if comparison is None:
+        if comparison is None or _same_views(views, comparison):
             rows = np.arange(len(views), dtype=np.int64)
         else:
             rows = np.fromiter((roster.row_of[v.record.student_id] for v in views), np.int64, len(views))
@@ -264,14 +265,11 @@ class Evaluator:
             memory = self.memory.get(view.record.student_id)
             if memory is not None and self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
                 continue
+            result.judged_in_full += 1  # one by one: in full, or a first silence by its short path
             last_day = date.fromordinal(last) if last >= 0 else None
-            if (
-                memory is None
-                and silent[row]
-                and self._first_silence(day, view, result, monitoring_start, bench, last_day)
-            ):
+            first = memory is None and silent[row]
+            if first and self._first_silence(day, view, result, monitoring_start, bench, last_day):
                 continue
-            result.judged_in_full += 1
             self._judge_student(day, view, result, monitoring_start, bench, last_day, attended, expected)
         bench_rows = sweep.bench_row[rows]
         result.scores = _score_columns(day, sweep.bench, bench_rows[bench_rows >= 0])
@@ -718,6 +716,12 @@ class Evaluator:
         return found
 
 
+def _same_views(views: Sequence[StudentView], comparison: Sequence[StudentView]) -> bool:
+    """Whether the students judged are the comparison list itself (a worker judging every partition
+    it owns), in the same order: then each one's row is its position."""
+    return len(views) == len(comparison) and all(a is b for a, b in zip(views, comparison, strict=True))
+
+
 def _recent(low_days: list[date], day: date) -> list[date]:
     """The low days still needed on `day` (up to 14 days back: yesterday's week before)."""
     return [d for d in low_days if (day - d).days <= 14]
@@ -744,7 +748,6 @@ class RosterColumns:
 
     records: list[RosterRecord]
     student_ids: list[str]
-    row_of: dict[str, int]
     active: NDArray[np.bool_]
     window: NDArray[np.int64]  # each student's window length in days (by mode of study)
     groups: GroupCodes
@@ -762,11 +765,16 @@ class RosterColumns:
         return cls(
             records,
             ids,
-            dict(zip(ids, range(len(ids)), strict=True)),
             active[kind_of],
             window.astype(np.int64)[kind_of],
             groups.subset(kind_of),
         )
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Each student's row. Built when first asked (half a second for a million students): a
+        worker judging all its students on a first day has no use for it."""
+        return dict(zip(self.student_ids, range(len(self.student_ids)), strict=True))
 
     def same_records(self, records: Sequence[RosterRecord]) -> bool:
         mine = self.records
