@@ -631,6 +631,16 @@ class LdeApp:
             self.metrics.events_skipped.labels(source=source, reason="duplicate").inc(count)
         for source, count in outcome.too_late_by_source.items():
             self.metrics.events_skipped.labels(source=source, reason="too_late").inc(count)
+        late = outcome.too_late()
+        if late is not None and oldest is not None:
+            count, partitions, first_offset = late
+            log.warning(
+                "events_too_late count=%d oldest_accepted_day=%s partitions=%s first_offset=%d: dead letters",
+                count,
+                date.fromordinal(oldest),
+                ",".join(map(str, partitions)),
+                first_offset,
+            )
         self.metrics.messages_processed.labels(topic=topic).inc(len(messages))
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)

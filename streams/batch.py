@@ -37,6 +37,9 @@ class RawMessage:
     timestamp: float | None = None
 
 
+TOO_LATE = "too late"  # how a dead letter's reason starts when its event was beyond the lateness limit
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """Something that could not be used, with the reason and where it came from."""
@@ -74,6 +77,15 @@ class BatchOutcome:
     @property
     def duplicates(self) -> int:
         return sum(self.duplicates_by_source.values())
+
+    def too_late(self) -> tuple[int, list[int], int] | None:
+        """Events set aside as beyond the lateness limit, for the operator's log line: how many,
+        the partitions they came from, the first message offset; None when there were none."""
+        count = sum(self.too_late_by_source.values())
+        late = [d for d in self.dead_letters if d.reason.startswith(TOO_LATE)]
+        if not count or not late:
+            return None
+        return count, sorted({d.partition for d in late}), min(d.offset for d in late)
 
 
 #: student id -> partition, per partition count: the batch asks for every event (partition_for's own
@@ -234,7 +246,7 @@ def _process_batch(
                 event = record_event(record)
                 dead_letters.append(
                     DeadLetter(
-                        f"too late: {event.occurred_at.isoformat()} is beyond the lateness limit",
+                        f"{TOO_LATE}: {event.occurred_at.isoformat()} is beyond the lateness limit",
                         partition,
                         offset,
                         event.model_dump_json().encode(),

@@ -58,6 +58,8 @@ def test_skipped_events_are_counted_per_source_and_reason() -> None:
     assert out.duplicates_by_source == {"vle": 1, "library": 1}
     assert out.too_late_by_source == {"print": 1}
     assert len(out.dead_letters) == 1
+    assert out.too_late() == (1, [partition_for("s1", PARTITIONS)], 1)  # count, partitions, first offset
+    assert process_batch(batch, lambda sid: None, LONDON, PARTITIONS, None).too_late() is None
 
 
 def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
