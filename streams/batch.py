@@ -101,14 +101,6 @@ def _owners(partitions: int) -> dict[str, int]:
     return owners
 
 
-# The batch path pauses the cyclic collector (streams.gc_pause): a batch allocates several container
-# objects per event (decoded records, rows, new day buckets); reference counting frees nearly all of
-# them when the batch ends, but while they live they set off a young-generation collection every 700
-# allocations and, as the students' state grows, full collections that walk every student's state
-# (0.3 s each at 20,000 students, a third of the batch time in profiles). The agent can hold the pause
-# over the whole batch (the ClickHouse rows and the changelog records too).
-
-
 def process_batch(
     messages: Sequence[RawMessage],
     load_state: Callable[[str], StudentActivity | None],
@@ -122,6 +114,12 @@ def process_batch(
     StudentActivity.apply, in one pass over the events: an envelope of 100 events usually holds 100
     different students, so per-student, per-message work (a result object, a counter update, a
     list per student) cost more than the events themselves.
+
+    The cyclic collector is paused meanwhile: a batch allocates several container objects per event
+    (decoded records, rows, new day buckets); reference counting frees nearly all of them when the
+    batch ends, but while they live they set off a young-generation collection every 700 allocations
+    and, as the students' state grows, full collections that walk every student's state (0.3 s each
+    at 20,000 students, a third of the batch time in profiles).
     """
     with collector_paused():
         return _process_batch(messages, load_state, tz, partitions, oldest_accepted_day)
