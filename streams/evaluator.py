@@ -233,7 +233,9 @@ class Evaluator:
         sweep = self._sweep(day, everyone, others, figures)
         result.groups = sweep.bench.groups
         roster = sweep.roster
-        if comparison is None or _same_views(views, comparison):
+        # Judging the comparison list itself (a worker judging every partition it owns), each
+        # student's row is its position.
+        if comparison is None or _same_objects(views, comparison):
             rows = np.arange(len(views), dtype=np.int64)
         else:
             rows = np.fromiter((roster.row_of[v.record.student_id] for v in views), np.int64, len(views))
@@ -716,10 +718,9 @@ class Evaluator:
         return found
 
 
-def _same_views(views: Sequence[StudentView], comparison: Sequence[StudentView]) -> bool:
-    """Whether the students judged are the comparison list itself (a worker judging every partition
-    it owns), in the same order: then each one's row is its position."""
-    return len(views) == len(comparison) and all(a is b for a, b in zip(views, comparison, strict=True))
+def _same_objects(mine: Sequence[Any], theirs: Sequence[Any]) -> bool:
+    """The same objects in the same order (records and views are immutable: identity is enough)."""
+    return len(mine) == len(theirs) and all(a is b for a, b in zip(mine, theirs, strict=True))
 
 
 def _recent(low_days: list[date], day: date) -> list[date]:
@@ -777,8 +778,7 @@ class RosterColumns:
         return dict(zip(self.student_ids, range(len(self.student_ids)), strict=True))
 
     def same_records(self, records: Sequence[RosterRecord]) -> bool:
-        mine = self.records
-        return len(mine) == len(records) and all(a is b for a, b in zip(mine, records, strict=True))
+        return _same_objects(self.records, records)
 
 
 @dataclass(frozen=True, slots=True)
