@@ -289,7 +289,10 @@ class _Sorted:
     whole: bool  # only whole numbers, none missing (counts): sums are exact in any order
 
     @classmethod
-    def of(cls, column: Floats, local: Ints, groups: int) -> _Sorted:
+    def of(cls, column: Floats, local: Ints, pool_sizes: Ints, starts: Ints) -> _Sorted:
+        """`local`: each pool row's group; `pool_sizes` and `starts`: each group's row count and
+        where it starts once sorted by group (the same for every measure of a level)."""
+        groups = len(pool_sizes)
         # By group, then value, NaN last (np.lexsort((column, local)) in two stable passes: the
         # group pass is a radix sort on small integers, and the pair is faster than lexsort).
         small_range = bool(len(column)) and column.min() >= 0 and column.max() <= _INT16_MAX  # NaN: no
@@ -302,8 +305,6 @@ class _Sorted:
         order = by_value[np.argsort(local[by_value].astype(small), kind="stable")]
         ordered = column[order]
         ordered_group = local[order]
-        pool_sizes = np.bincount(local, minlength=groups)
-        starts = np.concatenate(([0], np.cumsum(pool_sizes)[:-1]))
         # Runs of equal values within a group share one rank (NaN never equals: each its own run).
         new_run = np.ones(len(ordered), np.bool_)
         new_run[1:] = (ordered_group[1:] != ordered_group[:-1]) | (ordered[1:] != ordered[:-1])
@@ -384,7 +385,11 @@ def _benchmark_level(
     the members compared within them. The float operations are those of the per-group reference."""
     groups = len(keys)
     pool_values = values[pool]
-    sorted_columns = [_Sorted.of(pool_values[:, column], local, groups) for column in range(N_SOURCES)]
+    pool_sizes = np.bincount(local, minlength=groups)
+    starts = np.concatenate(([0], np.cumsum(pool_sizes)[:-1]))
+    sorted_columns = [
+        _Sorted.of(pool_values[:, column], local, pool_sizes, starts) for column in range(N_SOURCES)
+    ]
     stats = [column.stats() for column in sorted_columns]  # [source][group]
     in_use = [np.array([st.in_use for st in column], np.bool_) for column in stats]
 
@@ -405,14 +410,14 @@ def _benchmark_level(
         weight_sum = weight_sum + np.where(valid, weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         pool_index = np.where(weight_sum > 0, total / weight_sum, 0.0)
-    index_sorted = _Sorted.of(pool_index, local, groups)
+    index_sorted = _Sorted.of(pool_index, local, pool_sizes, starts)
     index_stats = index_sorted.stats()
-    pool_sizes = np.bincount(local, minlength=groups).tolist()
+    group_sizes = pool_sizes.tolist()
     result = [
         GroupStats(
             level,
             tuple(keys[g]),  # type: ignore[arg-type]
-            pool_sizes[g],
+            group_sizes[g],
             {source.value: stats[column][g] for column, source in enumerate(SOURCES)},
             index_stats[g],
         )
