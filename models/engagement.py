@@ -737,6 +737,7 @@ class _GroupWords:
 
 
 _GROUP_WORDS: dict[int, tuple[GroupStats, _GroupWords]] = {}
+_GROUP_WORDS_LIMIT = 10_000
 
 
 def _group_words(group: GroupStats) -> _GroupWords:
@@ -757,7 +758,9 @@ def _group_words(group: GroupStats) -> _GroupWords:
         _round(mean, 1, scale=100) if mean is not None else None,
         _percent(mean) if mean is not None else None,
     )
-    if len(_GROUP_WORDS) >= 100_000:  # a day has a few thousand groups: forget earlier days
+    # A million-student day has a few thousand groups; each entry keeps its group alive (about 2 KB
+    # with its words), so a running worker forgets earlier days' groups rather than hold months of them.
+    if len(_GROUP_WORDS) >= _GROUP_WORDS_LIMIT:
         _GROUP_WORDS.clear()
     _GROUP_WORDS[id(group)] = (group, words)
     return words
