@@ -52,6 +52,10 @@ class WatermarkClock:
         if current is None or watermark > current:
             self._by_partition[partition] = watermark
 
+    def mark(self, partition: int) -> datetime | None:
+        """The partition's own watermark as this worker last saw it (None before its first)."""
+        return self._by_partition.get(partition)
+
     def set_owned(self, partitions: frozenset[int]) -> None:
         self._owned = partitions
 

@@ -39,6 +39,7 @@ from ops.replay import free_port
 from ops.settings import Settings
 
 ANNOUNCED = re.compile(r"alert rule=(\S+) student=(\S+) raised_on=(\S+) .* id=(\S+)")
+TOO_LATE_LINE = re.compile(r"events_too_late count=(\d+)")
 
 
 def redis_binary() -> str:
@@ -193,6 +194,13 @@ class Worker:
                     found[match.group(4)] += 1
         return found
 
+    def too_late(self) -> int:
+        """Events this worker dead-lettered as beyond the lateness limit (its events_too_late lines):
+        the workloads send nothing that late, so any is a loss the report names."""
+        if not self.log.exists():
+            return 0
+        return sum(int(m.group(1)) for m in TOO_LATE_LINE.finditer(self.log.read_text(errors="replace")))
+
 
 @dataclass
 class Report:
@@ -208,6 +216,7 @@ class Report:
     alerts_missing: list[str] = field(default_factory=list)
     alerts_extra: list[str] = field(default_factory=list)
     announced_twice: list[str] = field(default_factory=list)
+    too_late: int = 0  # events the workers dead-lettered as too late (none are sent that late)
     # The cohort rules' alerts (every rule but no_engagement), compared too but reported only: their
     # comparison group spans the workers (figures exchanged through Redis) and may be judged partial.
     cohort_expected: int = -1
@@ -225,7 +234,7 @@ class Report:
             f"alerts_expected={self.alerts_expected} alerts_missing={len(self.alerts_missing)} "
             f"alerts_extra={len(self.alerts_extra)} announced_twice={len(self.announced_twice)} "
             f"cohort_alerts_expected={self.cohort_expected} cohort_missing={len(self.cohort_missing)} "
-            f"cohort_extra={len(self.cohort_extra)} seconds={self.seconds:.0f}"
+            f"cohort_extra={len(self.cohort_extra)} too_late={self.too_late} seconds={self.seconds:.0f}"
         )
 
 
@@ -533,6 +542,7 @@ def verdict(
         state=state,
         seconds=time.monotonic() - started,
     )
+    report.too_late = sum(worker.too_late() for worker in cluster.workers)
     announced = cluster.announcements()
     report.announced_twice = sorted(a for a, n in announced.items() if n > 1)
     if expected_alerts is not None:

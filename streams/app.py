@@ -62,7 +62,15 @@ from sinks.clickhouse import ClickHouseStore
 from sinks.faults import FaultSwitch
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
-from streams.batch import BatchOutcome, DeadLetter, RawMessage, SeekStep, after_seek_back, process_batch
+from streams.batch import (
+    BatchOutcome,
+    DeadLetter,
+    RawMessage,
+    SeekStep,
+    after_seek_back,
+    oldest_accepted_days,
+    process_batch,
+)
 from streams.evaluator import (
     Evaluator,
     PartitionProgress,
@@ -600,9 +608,11 @@ class LdeApp:
         topic = s.topic("activity")
         messages = [RawMessage(e.message.partition, e.message.offset, e.value) for e in events]
         now = self.clock.now()
-        oldest = None
-        if now is not None:
-            oldest = (now - timedelta(hours=s.lateness_hours)).astimezone(self.tz).toordinal()
+        oldest = oldest_accepted_days(
+            self._lateness_references({m.partition for m in messages}, now),
+            timedelta(hours=s.lateness_hours),
+            self.tz,
+        )
         outcome = process_batch(messages, self._state, self.tz, s.partitions, oldest)
 
         # ClickHouse first, then the state: a crash between the two replays the batch, which rewrites
@@ -611,8 +621,9 @@ class LdeApp:
             await self._sink("activity_daily", self.store.write_activity, outcome.rows)
         keep_from = self._trim_floor(now)
         if keep_from is not None:
-            for state in outcome.states.values():
-                state.trim(keep_from, oldest)
+            partition_of = outcome.partition_of
+            for student_id, state in outcome.states.items():
+                state.trim(keep_from, oldest.get(partition_of[student_id]))
         await self._write_states(outcome)
         await self._dead_letter(topic, outcome.dead_letters)
         await self._reroute(outcome.misrouted)
@@ -632,12 +643,12 @@ class LdeApp:
         for source, count in outcome.too_late_by_source.items():
             self.metrics.events_skipped.labels(source=source, reason="too_late").inc(count)
         late = outcome.too_late()
-        if late is not None and oldest is not None:
+        if late is not None:
             count, partitions, first_offset = late
             log.warning(
                 "events_too_late count=%d oldest_accepted_day=%s partitions=%s first_offset=%d: dead letters",
                 count,
-                date.fromordinal(oldest),
+                date.fromordinal(min(oldest[p] for p in partitions if p in oldest)),
                 ",".join(map(str, partitions)),
                 first_offset,
             )
@@ -646,6 +657,13 @@ class LdeApp:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
         self._record_freshness(outcome.newest_by_source)
+
+    def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:
+        """Each partition's instant for the lateness limit: on the event clock the partition's own
+        watermark (see streams.batch.oldest_accepted_days), on any other clock its "now"."""
+        if self.clock is self.watermarks:
+            return {partition: self.watermarks.mark(partition) for partition in partitions}
+        return dict.fromkeys(partitions, now)
 
     def _record_freshness(self, newest_by_source: Mapping[str, datetime]) -> None:
         """Feed freshness: the newest event time seen per source, never moving back (a late or

@@ -40,6 +40,7 @@ def test_two_workers_kill_9_lose_and_double_nothing(tmp_path: Path, seed: int) -
     with Path(os.environ.get("LDE_FAULT_REPORT", ".lde-fault-runs.txt")).open("a") as out:
         out.write(report.line() + "\n")
     assert report.kills >= 3
+    assert report.too_late == 0, report.line()
     assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.clickhouse.wrong_keys
     assert (report.state.missing, report.state.duplicated) == (0, 0), report.state.wrong_keys
     assert report.alerts_expected > 0
@@ -53,6 +54,7 @@ def test_two_workers_kill_9_short(tmp_path: Path) -> None:
     """The short form for `make test`: one seed, a smaller term, the same three kills and checks."""
     report = run_with_kills(tmp_path, seed=101, students=100, days=8, feed_pause=1.5)
     assert report.kills >= 3
+    assert report.too_late == 0, report.line()
     assert (report.clickhouse.missing, report.clickhouse.duplicated) == (0, 0), report.clickhouse.wrong_keys
     assert (report.state.missing, report.state.duplicated) == (0, 0), report.state.wrong_keys
     assert (report.alerts_missing, report.alerts_extra) == ([], []), report.line()

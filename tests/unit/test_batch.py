@@ -1,12 +1,12 @@
 """The batch core the activity agent wraps: one state per touched student, rows, dead letters."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from models.activity import StudentActivity
 from models.events import SOURCE_INDEX, encode_envelope, parse_event
 from models.partitioning import partition_for
 from models.timebuckets import zone
-from streams.batch import RawMessage, SeekStep, after_seek_back, process_batch
+from streams.batch import RawMessage, SeekStep, after_seek_back, oldest_accepted_days, process_batch
 
 LONDON = zone("Europe/London")
 PARTITIONS = 4
@@ -30,7 +30,7 @@ def test_batch_updates_each_student_once_and_emits_absolute_rows() -> None:
         return store.get(sid)
 
     batch = [message(0, [ev("a", "s1"), ev("b", "s1")]), message(1, [ev("c", "s1")])]
-    out = process_batch(batch, load, LONDON, PARTITIONS, None)
+    out = process_batch(batch, load, LONDON, PARTITIONS, {})
     assert loads == ["s1"]
     assert out.rows == [("s1", date(2026, 10, 20).toordinal(), [3, 0, 0, 0, 0, 0, 0, 0], 2)]
     assert out.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 3
@@ -39,9 +39,9 @@ def test_batch_updates_each_student_once_and_emits_absolute_rows() -> None:
 
 def test_replaying_the_batch_on_the_resulting_state_changes_nothing() -> None:
     batch = [message(0, [ev("a", "s1")]), message(1, [ev("b", "s1")])]
-    first = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, None)
+    first = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, {})
     state = first.states["s1"]
-    again = process_batch(batch, lambda sid: state, LONDON, PARTITIONS, None)
+    again = process_batch(batch, lambda sid: state, LONDON, PARTITIONS, {})
     assert again.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 2
     assert again.duplicates == 2
     assert again.duplicates_by_source == {"vle": 2}
@@ -53,13 +53,14 @@ def test_skipped_events_are_counted_per_source_and_reason() -> None:
         message(0, [ev("a", "s1"), ev("a", "s1"), ev("b", "s1", source="library")]),
         message(1, [ev("b", "s1", source="library"), ev("old", "s1", "2026-09-01T10:00:00Z", "print")]),
     ]
-    out = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, date(2026, 10, 1).toordinal())
+    every = dict.fromkeys(range(PARTITIONS), date(2026, 10, 1).toordinal())
+    out = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, every)
     assert out.applied_by_source == {"vle": 1, "library": 1}
     assert out.duplicates_by_source == {"vle": 1, "library": 1}
     assert out.too_late_by_source == {"print": 1}
     assert len(out.dead_letters) == 1
     assert out.too_late() == (1, [partition_for("s1", PARTITIONS)], 1)  # count, partitions, first offset
-    assert process_batch(batch, lambda sid: None, LONDON, PARTITIONS, None).too_late() is None
+    assert process_batch(batch, lambda sid: None, LONDON, PARTITIONS, {}).too_late() is None
 
 
 def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
@@ -73,7 +74,7 @@ def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
         ),
         RawMessage(0, 7, None),
     ]
-    out = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, None)
+    out = process_batch(batch, lambda sid: None, LONDON, PARTITIONS, {})
     reasons = [(d.offset, d.index) for d in out.dead_letters]
     assert reasons == [(5, None), (6, 1), (7, None)]
     assert out.states["s1"].counts(date(2026, 10, 20).toordinal())[SOURCE_INDEX["vle"]] == 1
@@ -82,7 +83,7 @@ def test_bad_messages_and_events_are_dead_lettered_with_positions() -> None:
 def test_events_on_the_wrong_partition_are_rerouted_not_applied() -> None:
     wrong = (partition_for("s1", PARTITIONS) + 1) % PARTITIONS
     out = process_batch(
-        [message(0, [ev("a", "s1")], partition=wrong)], lambda s: None, LONDON, PARTITIONS, None
+        [message(0, [ev("a", "s1")], partition=wrong)], lambda s: None, LONDON, PARTITIONS, {}
     )
     assert [e.event_id for e in out.misrouted] == ["a"]
     assert out.states == {}
@@ -94,10 +95,32 @@ def test_late_events_are_dead_lettered_with_the_reason() -> None:
         lambda s: None,
         LONDON,
         PARTITIONS,
-        date(2026, 10, 1).toordinal(),
+        {partition_for("s1", PARTITIONS): date(2026, 10, 1).toordinal()},
     )
     assert len(out.dead_letters) == 1
     assert out.dead_letters[0].reason.startswith("too late")
+
+
+def test_lateness_is_judged_per_partition() -> None:
+    """A partition's backlog is judged against its own limit, never another partition's."""
+    home = partition_for("s1", PARTITIONS)
+    other = (home + 1) % PARTITIONS
+    batch = [message(0, [ev("old", "s1", "2026-09-01T10:00:00Z")])]
+    out = process_batch(batch, lambda s: None, LONDON, PARTITIONS, {other: date(2026, 10, 1).toordinal()})
+    assert out.dead_letters == []
+    assert out.applied_by_source == {"vle": 1}
+
+
+def test_oldest_accepted_day_per_partition_from_its_own_reference() -> None:
+    references = {
+        0: datetime(2026, 10, 19, 23, 30, tzinfo=UTC),
+        1: None,
+        2: datetime(2026, 12, 4, 23, 30, tzinfo=UTC),
+    }
+    oldest = oldest_accepted_days(references, timedelta(hours=72), LONDON)
+    # 23:30 UTC is 00:30 next day in London in summer time (BST), still the same day in winter (GMT);
+    # partition 1 has no reference yet: it accepts every day.
+    assert oldest == {0: date(2026, 10, 17).toordinal(), 2: date(2026, 12, 1).toordinal()}
 
 
 def test_newest_event_time_is_reported_per_source_duplicates_included() -> None:
@@ -105,7 +128,7 @@ def test_newest_event_time_is_reported_per_source_duplicates_included() -> None:
         message(0, [ev("a", "s1", "2026-10-20T10:00:00Z"), ev("b", "s1", "2026-10-21T09:00:00Z")]),
         message(1, [ev("c", "s1", "2026-10-19T08:00:00+02:00", source="library")]),
     ]
-    out = process_batch(first, lambda sid: None, LONDON, PARTITIONS, None)
+    out = process_batch(first, lambda sid: None, LONDON, PARTITIONS, {})
     assert {s: t.isoformat() for s, t in out.newest_by_source.items()} == {
         "vle": "2026-10-21T09:00:00+00:00",
         "library": "2026-10-19T08:00:00+02:00",
@@ -113,7 +136,7 @@ def test_newest_event_time_is_reported_per_source_duplicates_included() -> None:
     assert out.newest_event == out.newest_by_source["vle"]
     # A replay applies nothing but still shows the feeds arriving (a restarted worker's gauges).
     state = out.states["s1"]
-    again = process_batch(first, lambda sid: state, LONDON, PARTITIONS, None)
+    again = process_batch(first, lambda sid: state, LONDON, PARTITIONS, {})
     assert again.applied_by_source == {}
     assert again.newest_by_source == out.newest_by_source
 
