@@ -88,37 +88,51 @@ class DayBenchmarks:
 
     def students(self, rows: Sequence[int] | Ints) -> list[StudentBenchmark]:
         """student(i) for many members, the columns read in bulk rather than one number at a time."""
+        return list(map(self.from_figures, self.figures(rows)))
+
+    def figures(self, rows: Sequence[int] | Ints) -> list[MemberFigures]:
+        """Many members' standing as plain values, read in bulk (see MemberFigures)."""
         at = np.asarray(rows, np.int64)
-        columns = zip(
-            at.tolist(),
-            self.counts[at].tolist(),
-            self.attended[at].tolist(),
-            self.window[at].tolist(),
-            self.group_of[at].tolist(),
-            self.percentiles[at].tolist(),
-            self.activity_index[at].tolist(),
-            self.overall_percentile[at].tolist(),
-            self.below[at].tolist(),
-            self.score[at].tolist(),
-            self.band_code[at].tolist(),
-            strict=True,
-        )
-        return [
-            StudentBenchmark(
-                student_id=self.student_ids[i],
-                features=WindowFeatures(tuple(counts), attended, window),
-                group=self.groups[group],
-                percentiles={
-                    name: None if math.isnan(r) else r for name, r in zip(_SOURCE_NAMES, ranks, strict=True)
-                },
-                activity_index=index,
-                overall_percentile=overall,
-                below=below,
-                score=score,
-                band=_BANDS[band],
+        ranks = self.percentiles[at]
+        ranks[np.isnan(ranks)] = _NO_RANK  # NaN never equals itself: figures must compare equal
+        return list(
+            zip(
+                self.group_of[at].tolist(),
+                map(tuple, self.counts[at].tolist()),
+                self.attended[at].tolist(),
+                self.window[at].tolist(),
+                map(tuple, ranks.tolist()),
+                self.overall_percentile[at].tolist(),
+                self.score[at].tolist(),
+                self.band_code[at].tolist(),
+                at.tolist(),
+                strict=True,
             )
-            for i, counts, attended, window, group, ranks, index, overall, below, score, band in columns
-        ]
+        )
+
+    def from_figures(self, figures: MemberFigures) -> StudentBenchmark:
+        """The StudentBenchmark of a member's figures (as the reference builds it)."""
+        group, counts, attended, window, ranks, overall, score, band, i = figures
+        return StudentBenchmark(
+            student_id=self.student_ids[i],
+            features=WindowFeatures(counts, attended, window),
+            group=self.groups[group],
+            percentiles={
+                name: None if r == _NO_RANK else r for name, r in zip(_SOURCE_NAMES, ranks, strict=True)
+            },
+            activity_index=float(self.activity_index[i]),
+            overall_percentile=overall,
+            below=float(self.below[i]),
+            score=score,
+            band=_BANDS[band],
+        )
+
+
+#: A member's standing as plain values: group code, counts, attended, window length, percentile per
+#: source (_NO_RANK for none), overall percentile, score, band code, and last the member's row. All
+#: but the row are what an explanation reads, so members with equal figures share their words.
+MemberFigures = tuple[int, tuple[int, ...], int, int, tuple[float, ...], float, float, int, int]
+_NO_RANK = -1.0  # percentiles are 0-100
 
 
 def dense_codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:

@@ -21,7 +21,14 @@ from numpy.typing import NDArray
 
 from models.activity import ATTENDED, N_SOURCES, DayFigures, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
-from models.benchmarks import ComparisonFeatures, DayBenchmarks, GroupCodes, benchmark_coded, dense_codes
+from models.benchmarks import (
+    ComparisonFeatures,
+    DayBenchmarks,
+    GroupCodes,
+    MemberFigures,
+    benchmark_coded,
+    dense_codes,
+)
 from models.engagement import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
@@ -194,6 +201,7 @@ class Evaluator:
         self.already_raised: set[str] = already_raised if already_raised is not None else set()
         self._roster: RosterColumns | None = None
         self._explained: dict[tuple[Any, ...], Explanation] = {}  # the day's explanations, see _explain
+        self._explained_figures: dict[tuple[Any, ...], Explanation] = {}  # the same by figures
 
     # -- the day -------------------------------------------------------------------------------------
     def judge_day(
@@ -218,6 +226,7 @@ class Evaluator:
                 return self._judge_day(day, views, monitoring_start, comparison, others, figures)
             finally:
                 self._explained.clear()
+                self._explained_figures.clear()
 
     def _judge_day(
         self,
@@ -248,21 +257,22 @@ class Evaluator:
         # The columns of the students judged one by one, read in bulk.
         judged_rows = rows[positions]
         bench_at = sweep.bench_row[judged_rows]
-        benches: list[StudentBenchmark | None] = [None] * len(positions)
+        standings: list[MemberFigures | None] = [None] * len(positions)
         compared = np.flatnonzero(bench_at >= 0)
-        for at, bench in zip(compared.tolist(), sweep.bench.students(bench_at[compared]), strict=True):
-            benches[at] = bench
+        for at, member in zip(compared.tolist(), sweep.bench.figures(bench_at[compared]), strict=True):
+            standings[at] = member
         columns = zip(
             positions.tolist(),
             judged_rows.tolist(),
             sweep.last[judged_rows].tolist(),
             sweep.attended[judged_rows].tolist(),
             sweep.expected[judged_rows].tolist(),
-            benches,
+            standings,
             strict=True,
         )
         silent = sweep.silent
-        for position, row, last, attended, expected, bench in columns:
+        bench_of = sweep.bench.from_figures
+        for position, row, last, attended, expected, standing in columns:
             view = views[position]
             memory = self.memory.get(view.record.student_id)
             if memory is not None and self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
@@ -270,8 +280,9 @@ class Evaluator:
             result.judged_in_full += 1  # one by one: in full, or a first silence by its short path
             last_day = date.fromordinal(last) if last >= 0 else None
             first = memory is None and silent[row]
-            if first and self._first_silence(day, view, result, monitoring_start, bench, last_day):
+            if first and self._first_silence(day, view, result, monitoring_start, standing, sweep, last_day):
                 continue
+            bench = bench_of(standing) if standing is not None else None
             self._judge_student(day, view, result, monitoring_start, bench, last_day, attended, expected)
         bench_rows = sweep.bench_row[rows]
         result.scores = _score_columns(day, sweep.bench, bench_rows[bench_rows >= 0])
@@ -583,12 +594,16 @@ class Evaluator:
         view: StudentView,
         result: DayResult,
         monitoring_start: date | None,
-        bench: StudentBenchmark | None,
+        standing: MemberFigures | None,
+        sweep: _Sweep,
         last_day: date | None,
     ) -> bool:
         """A silent student with nothing in memory: raise no_engagement (or nothing, when exempt)
         without the full judgement, which for such a student can do nothing else (a first day of
-        monitoring has tens of thousands). False: the silence does not hold, judge in full."""
+        monitoring has tens of thousands). False: the silence does not hold, judge in full.
+
+        The same alert as _silence_alert, read from the student's figures: their benchmark object
+        is built only when the day has not explained the same figures yet."""
         record = view.record
         if exempt(record, view.absences, day, self.rules) is not None:
             return True  # the full judgement would only reset a streak this student does not have
@@ -596,9 +611,31 @@ class Evaluator:
         if silent is None:
             return False
         sid = record.student_id
-        self.memory[sid] = StudentMemory(episodes={Rule.NO_ENGAGEMENT: Episode(silent.episode_start, day)})
+        start = silent.episode_start
+        self.memory[sid] = StudentMemory(episodes={Rule.NO_ENGAGEMENT: Episode(start, day)})
         result.changed.add(sid)
-        self._raise(result, self._silence_alert(silent, day, view, bench))
+        words = silence_explanation(silent)
+        if standing is None:
+            alert = self._alert(Rule.NO_ENGAGEMENT, start, day, view, None, words, {}, silent.last_active)
+        else:
+            key = standing[:-1]  # everything but the member's row
+            details = self._explained_figures.get(key)
+            if details is None:
+                details = self._explained_figures[key] = explain(sweep.bench.from_figures(standing))
+            score, band = round(standing[6], 1), _BAND_NAMES[standing[7]]
+            alert = self._make_alert(
+                Rule.NO_ENGAGEMENT,
+                start,
+                day,
+                view,
+                score,
+                band,
+                f"{words} {details.text}",
+                details.fields,
+                silent.last_active,
+                days_silent=silent.days,
+            )
+        self._raise(result, alert)
         return True
 
     def _low_step(self, memory: StudentMemory, day: date, holds: bool) -> tuple[int, list[date], bool]:
@@ -660,6 +697,26 @@ class Evaluator:
         about: Rule | None = None,
         days_silent: int | None = None,
     ) -> Alert:
+        score = round(bench.score, 1) if bench is not None else None
+        band = bench.band.value if bench is not None else None
+        return self._make_alert(
+            rule, episode_start, day, view, score, band, text, figures, last_day, about, days_silent
+        )
+
+    @staticmethod
+    def _make_alert(
+        rule: Rule,
+        episode_start: date,
+        day: date,
+        view: StudentView,
+        score: float | None,
+        band: str | None,
+        text: str,
+        figures: Mapping[str, Any],
+        last_day: date | None,
+        about: Rule | None = None,
+        days_silent: int | None = None,
+    ) -> Alert:
         record = view.record
         if days_silent is None:
             days_silent = (day - last_day).days if last_day else (day - episode_start).days + 1
@@ -673,13 +730,13 @@ class Evaluator:
             last_active_on=last_day,
             programme_code=record.programme_code,
             year_of_study=record.year_of_study,
-            mode=record.mode.value,
+            mode=_MODE_VALUES[record.mode],
             school=record.school,
             personal_tutor_id=record.personal_tutor_id,
             explanation=text,
             about_rule=about,
-            score=round(bench.score, 1) if bench is not None else None,
-            band=bench.band.value if bench is not None else None,
+            score=score,
+            band=band,
             figures=dict(figures),
         )
 
@@ -798,6 +855,7 @@ class _Sweep:
 
 
 _BAND_NAMES = [b.value for b in (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)]
+_MODE_VALUES = {mode: mode.value for mode in StudyMode}  # Enum.value is a slow descriptor
 
 
 def round_tenths(values: NDArray[np.float64]) -> list[float]:
