@@ -161,6 +161,12 @@ class Worker:
             self.process.wait()
         self.process = None
 
+    def freeze(self) -> None:
+        """SIGSTOP: the worker stays in the consumer group (until its session times out) but consumes
+        nothing, so its partitions pile up a backlog."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
     def dump_stacks(self) -> None:
         """Ask the worker to write every thread's and asyncio task's stack to its log (mode.Worker
         answers SIGUSR1 with logging.cry): what a stalled worker is waiting for."""
@@ -653,6 +659,62 @@ def run_with_membership_changes(
         return MembershipRun(
             verdict(cluster, load, started, expected, cohort=True), sorted(owned), applied, others
         )
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class TakeoverRun:
+    """A run where one worker took over partitions with days of backlog from a frozen one."""
+
+    report: Report
+    backlog_days: int  # days published while the other worker was frozen
+    survivor_partitions: list[int]  # what the survivor owned at the end
+
+
+def run_with_backlog_takeover(work: Path, seed: int, students: int = 120, days: int = 10) -> TakeoverRun:
+    """Two workers; one is frozen (SIGSTOP) after the first days while the rest of the term is
+    published, so the other's partitions run days ahead of the frozen one's; then the frozen worker is
+    killed and the survivor takes its partitions over, with days of backlog older than the lateness
+    limit counted from the survivor's own partitions. Compared with the ledger and a clean replay.
+
+    The evaluator ticks every 5 s here, so the survivor applies the backlog before its next tick (the
+    moment it used to learn which partitions it owns: issue 8's "whole partitions' later days")."""
+    from models.faultload import generate
+
+    load = generate(seed, students=students, days=days)
+    started = time.monotonic()
+    expected = clean_replay_alerts(load, work / "replay", rules="all")
+    cluster = Cluster(work / "cluster", extra_env={"LDE_EVALUATOR_INTERVAL_SECONDS": "5"})
+    cluster.start()
+    try:
+        cluster.publish_roster(load)
+        survivor, frozen = (cluster.add_worker(load.days[0]) for _ in range(2))
+
+        def both_own() -> bool:
+            return all((w.status() or {}).get("partitions") for w in (survivor, frozen))
+
+        if not wait_until(both_own, 90, 0.5):
+            raise AssertionError("the two workers never shared the partitions:\n" + cluster.describe())
+        first, rest = load.days[:2], load.days[2:]
+        cluster.publish_days(load, days=first)
+        if not cluster.wait_settled(first[-1], timeout=90):
+            raise AssertionError("the first days did not settle:\n" + cluster.describe())
+        time.sleep(6.0)  # an evaluator tick with the survivor's current partitions
+        frozen.freeze()
+        cluster.publish_days(load, days=rest)
+
+        def survivor_done() -> bool:
+            status = survivor.status() or {}
+            return status.get("activity_lag") == 0 and status.get("events_applied", 0) > 0
+
+        wait_until(survivor_done, 60, 0.5)
+        frozen.kill()
+        cluster.kills += 1
+        if not cluster.wait_settled(load.days[-1], timeout=150):
+            raise AssertionError("the cluster did not settle:\n" + cluster.describe())
+        owned = sorted((survivor.status() or {}).get("partitions", []))
+        return TakeoverRun(verdict(cluster, load, started, expected, cohort=True), len(rest), owned)
     finally:
         cluster.stop()
 
