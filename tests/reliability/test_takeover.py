@@ -1,6 +1,7 @@
 """A worker takes over partitions with days of backlog (their owner froze, then died) while its own
 partitions are days ahead: every event is still counted, none set aside as too late, and the
-no_engagement alerts equal a clean replay's (`make reliability`)."""
+no_engagement alerts equal a clean replay's. In `make test` (~80 s): the code before the fix lost
+720 events of the four partitions taken over here (RELIABILITY.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from ops.faultrun import run_with_backlog_takeover
 
-pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+pytestmark = [pytest.mark.integration]
 
 
 @pytest.mark.timeout(600)
