@@ -364,17 +364,20 @@ class ActivityColumns:
         )
 
     def window_totals(
-        self, last_day: int, lengths: NDArray[np.int64], columns: Sequence[int] | None = None
+        self, last_day: int, lengths: NDArray[np.int64] | int, columns: Sequence[int] | None = None
     ) -> NDArray[np.int64]:
-        """Per student, counts summed over the lengths[i] days ending on last_day: (n, ROW_WIDTH), or
+        """Per student, counts summed over the lengths[i] days ending on last_day (or `lengths` days
+        for everyone, which spares reading a length per kept day): (n, ROW_WIDTH), or
         (n, len(columns)) for some columns only."""
-        inside = np.flatnonzero((self.days <= last_day) & (self.days > last_day - lengths[self.owner]))
+        days = self.days
+        first = last_day - lengths[self.owner] if isinstance(lengths, np.ndarray) else last_day - lengths
+        inside = np.flatnonzero((days <= last_day) & (days > first))
         width = ROW_WIDTH if columns is None else len(columns)
         totals = np.zeros((self.n, width), np.int64)
         if not inside.size:
             return totals
         owners = self.owner[inside]
-        rows = self.rows[inside] if columns is None else self.rows[inside][:, list(columns)]
+        rows = self.rows[inside] if columns is None else self.rows[np.ix_(inside, np.asarray(columns))]
         # Entries are grouped by student: sum each student's run of entries inside the window.
         starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
         totals[owners[starts]] = np.add.reduceat(rows, starts, axis=0, dtype=np.int64)
@@ -464,9 +467,7 @@ def day_figures(
         part = ActivityColumns(states[start : start + chunk])
         end = start + part.n
         window[start:end] = part.window_totals(day, lengths[start:end])
-        recent[start:end] = part.window_totals(
-            day, np.full(part.n, attendance_days, np.int64), columns=(ATTENDED, ATTENDANCE)
-        )
+        recent[start:end] = part.window_totals(day, attendance_days, columns=(ATTENDED, ATTENDANCE))
         last[start:end] = part.last_active_on_or_before(day)
     return DayFigures(window, recent[:, 0], recent[:, 1], last)
 
