@@ -34,6 +34,7 @@ from models.engagement import (
     WindowFeatures,
 )
 from models.events import SOURCES
+from models.parallel import map_in_threads
 
 _LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
 _INT16_MAX = int(np.iinfo(np.int16).max)
@@ -401,9 +402,9 @@ def _benchmark_level(
     pool_values = values[pool]
     pool_sizes = np.bincount(local, minlength=groups)
     starts = np.concatenate(([0], np.cumsum(pool_sizes)[:-1]))
-    sorted_columns = [
-        _Sorted.of(pool_values[:, column], local, pool_sizes, starts) for column in range(N_SOURCES)
-    ]
+    sorted_columns = map_in_threads(
+        lambda column: _Sorted.of(pool_values[:, column], local, pool_sizes, starts), range(N_SOURCES)
+    )
     stats = [column.stats() for column in sorted_columns]  # [source][group]
     in_use = [np.array([st.in_use for st in column], np.bool_) for column in stats]
 
