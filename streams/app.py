@@ -929,10 +929,14 @@ class LdeApp:
             except Exception:
                 return False
 
-        self.metrics.stack_up.labels(component="clickhouse").set(await asyncio.to_thread(clickhouse_up))
-        self.metrics.stack_up.labels(component="redis").set(await asyncio.to_thread(redis_up))
-        kafka_up = self.broker_down_since is None and bool(self.app.assignor.assigned_actives())
-        self.metrics.stack_up.labels(component="kafka").set(kafka_up)
+        # Probed first, then set together: a scrape between two probes saw only some components.
+        up = {
+            "clickhouse": await asyncio.to_thread(clickhouse_up),
+            "redis": await asyncio.to_thread(redis_up),
+            "kafka": self.broker_down_since is None and bool(self.app.assignor.assigned_actives()),
+        }
+        for component, answers in up.items():
+            self.metrics.stack_up.labels(component=component).set(answers)
 
     async def _broker_watch(self) -> None:
         """Ask the broker for its cluster id. While no broker answers: an error log line, /health/ready

@@ -146,7 +146,14 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
         return {name for name, _ in samples}
 
     # The stack-health probe runs every 15 s; everything else is there already.
-    assert wait_until(lambda: operator_families <= scrape(), 30, 0.5), operator_families - scrape()
+    components = {
+        ("lde_stack_component_up", frozenset({("component", c)})) for c in ("kafka", "clickhouse", "redis")
+    }
+
+    def all_there() -> bool:
+        return operator_families <= scrape() and components <= samples.keys()
+
+    assert wait_until(all_there, 30, 0.5), (operator_families - scrape(), components - samples.keys())
 
     def value(name: str, **labels: str) -> float:
         return samples[(name, frozenset(labels.items()))]
