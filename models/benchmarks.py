@@ -66,9 +66,6 @@ class DayBenchmarks:
     band_code: NDArray[np.int8]
     has_activity: NDArray[np.bool_]
 
-    def band(self, i: int) -> Band:
-        return _BANDS[int(self.band_code[i])]
-
     def low_engagement(
         self, bottom_share: float, median_fraction: float, min_group_size: int
     ) -> NDArray[np.bool_]:
@@ -95,7 +92,7 @@ class DayBenchmarks:
         """Many members' standing as plain values, read in bulk (see MemberFigures)."""
         at = np.asarray(rows, np.int64)
         ranks = self.percentiles[at]
-        ranks[np.isnan(ranks)] = _NO_RANK  # NaN never equals itself: figures must compare equal
+        ranks[np.isnan(ranks)] = NO_RANK  # NaN never equals itself: figures must compare equal
         return list(
             zip(
                 self.group_of[at].tolist(),
@@ -119,7 +116,7 @@ class DayBenchmarks:
             features=WindowFeatures(counts, attended, window),
             group=self.groups[group],
             percentiles={
-                name: None if r == _NO_RANK else r for name, r in zip(_SOURCE_NAMES, ranks, strict=True)
+                name: None if r == NO_RANK else r for name, r in zip(_SOURCE_NAMES, ranks, strict=True)
             },
             activity_index=float(self.activity_index[i]),
             overall_percentile=overall,
@@ -130,10 +127,10 @@ class DayBenchmarks:
 
 
 #: A member's standing as plain values: group code, counts, attended, window length, percentile per
-#: source (_NO_RANK for none), overall percentile, score, band code, and last the member's row. All
+#: source (NO_RANK for none), overall percentile, score, band code, and last the member's row. All
 #: but the row are what an explanation reads, so members with equal figures share their words.
 MemberFigures = tuple[int, tuple[int, ...], int, int, tuple[float, ...], float, float, int, int]
-_NO_RANK = -1.0  # percentiles are 0-100
+NO_RANK = -1.0  # a member's figures' percentile where the reference has None (percentiles are 0-100)
 
 
 def dense_codes(keys: Sequence[Hashable]) -> tuple[Ints, list[Hashable]]:

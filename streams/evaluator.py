@@ -9,7 +9,7 @@ episodes survive restarts.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from models.activity import ATTENDED, N_SOURCES, DayFigures, StudentActivity, day_figures
 from models.alerts import Alert, Rule, alert_id
 from models.benchmarks import (
+    NO_RANK,
     ComparisonFeatures,
     DayBenchmarks,
     GroupCodes,
@@ -200,8 +201,7 @@ class Evaluator:
         self.memory: dict[str, StudentMemory] = memory if memory is not None else {}
         self.already_raised: set[str] = already_raised if already_raised is not None else set()
         self._roster: RosterColumns | None = None
-        self._explained: dict[tuple[Any, ...], Explanation] = {}  # the day's explanations, see _explain
-        self._explained_figures: dict[tuple[Any, ...], Explanation] = {}  # the same by figures
+        self._explained: dict[tuple[Any, ...], Explanation] = {}  # the day's explanations, see _explained_as
 
     # -- the day -------------------------------------------------------------------------------------
     def judge_day(
@@ -226,7 +226,6 @@ class Evaluator:
                 return self._judge_day(day, views, monitoring_start, comparison, others, figures)
             finally:
                 self._explained.clear()
-                self._explained_figures.clear()
 
     def _judge_day(
         self,
@@ -618,10 +617,7 @@ class Evaluator:
         if standing is None:
             alert = self._alert(Rule.NO_ENGAGEMENT, start, day, view, None, words, {}, silent.last_active)
         else:
-            key = standing[:-1]  # everything but the member's row
-            details = self._explained_figures.get(key)
-            if details is None:
-                details = self._explained_figures[key] = explain(sweep.bench.from_figures(standing))
+            details = self._explain_standing(standing, sweep.bench)
             score, band = round(standing[6], 1), _BAND_NAMES[standing[7]]
             alert = self._make_alert(
                 Rule.NO_ENGAGEMENT,
@@ -758,20 +754,36 @@ class Evaluator:
         return self._alert(rule, start, day, view, bench, text, details.fields, last_day, about)
 
     def _explain(self, bench: StudentBenchmark) -> Explanation:
-        """explain(bench), remembered for the day by everything it reads: students of one group with
-        the same figures (most often none at all) get the same words, and a first day explains
-        tens of thousands of silences. Each alert gets its own copy of the fields."""
+        """explain(bench), remembered for the day (see _explained_as)."""
+        features = bench.features
+        ranks = tuple(NO_RANK if r is None else r for r in bench.percentiles.values())
         key = (
             id(bench.group),  # the day's groups stay alive while the day is judged
-            bench.features,
-            bench.score,
-            bench.band,
+            features.counts,
+            features.attended,
+            features.window_days,
+            ranks,
             bench.overall_percentile,
-            tuple(bench.percentiles.values()),
+            bench.score,
+            bench.band.value,
         )
+        return self._explained_as(key, lambda: bench)
+
+    def _explain_standing(self, standing: MemberFigures, bench: DayBenchmarks) -> Explanation:
+        """The same for a member's plain figures: its benchmark object is built only when the day
+        has not explained the same figures yet."""
+        group, counts, attended, window, ranks, overall, score, band, _ = standing
+        key = (id(bench.groups[group]), counts, attended, window, ranks, overall, score, _BAND_NAMES[band])
+        return self._explained_as(key, lambda: bench.from_figures(standing))
+
+    def _explained_as(self, key: tuple[Any, ...], benchmark: Callable[[], StudentBenchmark]) -> Explanation:
+        """explain() remembered for the day by everything it reads (the group, the figures, the
+        percentiles, the standing): students of one group with the same figures (most often none at
+        all) get the same words, and a first day explains tens of thousands of silences. Each alert
+        gets its own copy of the fields."""
         found = self._explained.get(key)
         if found is None:
-            found = self._explained[key] = explain(bench)
+            found = self._explained[key] = explain(benchmark())
         return found
 
 
