@@ -81,11 +81,10 @@ class BatchOutcome:
     def too_late(self) -> tuple[int, list[int], int] | None:
         """Events set aside as beyond the lateness limit, for the operator's log line: how many,
         the partitions they came from, the first message offset; None when there were none."""
-        count = sum(self.too_late_by_source.values())
-        late = [d for d in self.dead_letters if d.reason.startswith(TOO_LATE)]
-        if not count or not late:
+        late = [d for d in self.dead_letters if d.reason.startswith(TOO_LATE)]  # one per event
+        if not late:
             return None
-        return count, sorted({d.partition for d in late}), min(d.offset for d in late)
+        return len(late), sorted({d.partition for d in late}), min(d.offset for d in late)
 
 
 def oldest_accepted_days(
