@@ -577,14 +577,27 @@ class Evaluator:
     def _silence_alert(
         self, silent: Silence, day: date, view: StudentView, bench: StudentBenchmark | None
     ) -> Alert:
+        if bench is None:
+            return self._silence_alert_of(silent, day, view, None, None, None)
+        return self._silence_alert_of(
+            silent, day, view, self._explain(bench), round(bench.score, 1), bench.band.value
+        )
+
+    def _silence_alert_of(
+        self,
+        silent: Silence,
+        day: date,
+        view: StudentView,
+        details: Explanation | None,
+        score: float | None,
+        band: str | None,
+    ) -> Alert:
+        """The no_engagement alert: the silence in words, then the student's figures when compared."""
         words = silence_explanation(silent)
-        figures: Mapping[str, Any] = {}
-        if bench is not None:
-            details = self._explain(bench)
-            words, figures = f"{words} {details.text}", details.fields
+        text, figures = (words, {}) if details is None else (f"{words} {details.text}", details.fields)
         start, last = silent.episode_start, silent.last_active
-        return self._alert(
-            Rule.NO_ENGAGEMENT, start, day, view, bench, words, figures, last, days_silent=silent.days
+        return self._make_alert(
+            Rule.NO_ENGAGEMENT, start, day, view, score, band, text, figures, last, days_silent=silent.days
         )
 
     def _first_silence(
@@ -610,27 +623,14 @@ class Evaluator:
         if silent is None:
             return False
         sid = record.student_id
-        start = silent.episode_start
-        self.memory[sid] = StudentMemory(episodes={Rule.NO_ENGAGEMENT: Episode(start, day)})
+        self.memory[sid] = StudentMemory(episodes={Rule.NO_ENGAGEMENT: Episode(silent.episode_start, day)})
         result.changed.add(sid)
-        words = silence_explanation(silent)
         if standing is None:
-            alert = self._alert(Rule.NO_ENGAGEMENT, start, day, view, None, words, {}, silent.last_active)
+            alert = self._silence_alert_of(silent, day, view, None, None, None)
         else:
             details = self._explain_standing(standing, sweep.bench)
             score, band = round(standing[6], 1), _BAND_NAMES[standing[7]]
-            alert = self._make_alert(
-                Rule.NO_ENGAGEMENT,
-                start,
-                day,
-                view,
-                score,
-                band,
-                f"{words} {details.text}",
-                details.fields,
-                silent.last_active,
-                days_silent=silent.days,
-            )
+            alert = self._silence_alert_of(silent, day, view, details, score, band)
         self._raise(result, alert)
         return True
 
