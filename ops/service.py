@@ -69,9 +69,6 @@ def bootstrap_empty_broker(store: ClickHouseStore, settings: Settings, today_ord
 
 def run(settings: Settings) -> int:
     """Run the service until SIGINT/SIGTERM. Returns the process exit code."""
-    import faust
-
-    from streams.app import LdeApp
 
     configure_logging()
     try:
@@ -79,36 +76,46 @@ def run(settings: Settings) -> int:
             store = ClickHouseStore(clickhouse.connect(settings))
             version = clickhouse.migrate(store.client)
             ledger = redis_store.AlertLedger(redis_store.connect(settings))
-            fresh = ensure_topics(settings)
-            if fresh:
-                today = datetime.now(UTC).astimezone(zone(settings.timezone)).toordinal()
-                counts = bootstrap_empty_broker(store, settings, today)
-                log.info("rebuilt_from_clickhouse %s", " ".join(f"{k}={v}" for k, v in counts.items()))
-            offsets = end_offsets(settings, ("activity", "roster", "absences"))
-            broker_id = broker_cluster_id(settings, timeout_ms=10_000)
-            lde = LdeApp(
-                settings, store, ledger, Metrics(), end_offsets_at_start=offsets, broker_id=broker_id
-            )
-            log.info(
-                "service_starting mode=%s kafka=%s clickhouse=%s schema_version=%d api=%s",
-                settings.mode,
-                settings.kafka_bootstrap,
-                "chdb:" + str(settings.chdb_path) if settings.mode == "embedded" else "server",
-                version,
-                settings.service_url,
-            )
-            worker = faust.Worker(
-                lde.app,
-                loglevel=os.environ.get("LDE_DEBUG_LEVEL", "WARN"),
-                quiet=True,
-                redirect_stdouts=False,
-            )
             try:
-                worker.execute_from_commandline()
-            except SystemExit as stop:
-                return lde.exit_code or int(stop.code or 0)
-            return lde.exit_code or 0
+                return _serve(settings, store, ledger, version)
+            finally:
+                redis_store.close(ledger.client)
     except StackError as error:
         log.error("cannot start: %s", error)
         print(f"lde: {error}", file=sys.stderr)
         return 2
+
+
+def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.AlertLedger, version: int) -> int:
+    """Publish what an empty broker lacks, then run the Faust worker until it stops."""
+    import faust
+
+    from streams.app import LdeApp
+
+    fresh = ensure_topics(settings)
+    if fresh:
+        today = datetime.now(UTC).astimezone(zone(settings.timezone)).toordinal()
+        counts = bootstrap_empty_broker(store, settings, today)
+        log.info("rebuilt_from_clickhouse %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    offsets = end_offsets(settings, ("activity", "roster", "absences"))
+    broker_id = broker_cluster_id(settings, timeout_ms=10_000)
+    lde = LdeApp(settings, store, ledger, Metrics(), end_offsets_at_start=offsets, broker_id=broker_id)
+    log.info(
+        "service_starting mode=%s kafka=%s clickhouse=%s schema_version=%d api=%s",
+        settings.mode,
+        settings.kafka_bootstrap,
+        "chdb:" + str(settings.chdb_path) if settings.mode == "embedded" else "server",
+        version,
+        settings.service_url,
+    )
+    worker = faust.Worker(
+        lde.app,
+        loglevel=os.environ.get("LDE_DEBUG_LEVEL", "WARN"),
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stop:
+        return lde.exit_code or int(stop.code or 0)
+    return lde.exit_code or 0
