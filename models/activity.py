@@ -14,6 +14,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from operator import attrgetter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -345,6 +347,18 @@ class StudentActivity:
         return totals
 
 
+_DAY_LIST = attrgetter("day_list")
+_ROWS = attrgetter("rows")
+_LAST_ACTIVE = attrgetter("last_active")
+
+
+def _spread(values: NDArray[Any], where: NDArray[np.bool_], fill: float) -> NDArray[Any]:
+    """values placed at the rows where `where` holds, `fill` elsewhere."""
+    result = np.full(len(where), fill, values.dtype)
+    result[where] = values
+    return result
+
+
 class ActivityColumns:
     """Many students' states read at once, for the evaluator's sweep: every kept day of every student
     in three flat numpy arrays (owner index, day ordinal, counts row), joined straight from the
@@ -352,17 +366,21 @@ class ActivityColumns:
     """
 
     def __init__(self, states: Sequence[StudentActivity | None]) -> None:
+        self.n = n = len(states)
         present = [s for s in states if s is not None]
-        self.n = len(states)
-        sizes = np.fromiter((0 if s is None else len(s.day_list) for s in states), np.int64, self.n)
+        day_lists = list(map(_DAY_LIST, present))
+        sizes = np.fromiter(map(len, day_lists), np.int64, len(present))
+        # None becomes NaN in a float array: no test per student in Python (ordinals are exact floats).
+        last_active = np.array(list(map(_LAST_ACTIVE, present)), np.float64)
+        if len(present) < n:
+            where = np.fromiter((s is not None for s in states), np.bool_, n)
+            sizes, last_active = _spread(sizes, where, 0), _spread(last_active, where, np.nan)
         self.sizes: NDArray[np.int64] = sizes  # kept days per student
-        self.owner: NDArray[np.int64] = np.repeat(np.arange(self.n, dtype=np.int64), sizes)
-        self.days: NDArray[np.int32] = np.frombuffer(b"".join([s.day_list for s in present]), np.int32)
-        rows = np.frombuffer(b"".join([s.rows for s in present]), np.uint32)
+        self.owner: NDArray[np.int64] = np.repeat(np.arange(n, dtype=np.int64), sizes)
+        self.days: NDArray[np.int32] = np.frombuffer(b"".join(day_lists), np.int32)
+        rows = np.frombuffer(b"".join(list(map(_ROWS, present))), np.uint32)
         self.rows: NDArray[np.uint32] = rows.reshape(-1, ROW_WIDTH)
-        self.last_active: NDArray[np.int64] = np.fromiter(
-            (-1 if s is None or s.last_active is None else s.last_active for s in states), np.int64, self.n
-        )
+        self.last_active: NDArray[np.int64] = np.nan_to_num(last_active, nan=-1).astype(np.int64)
 
     def window_totals(
         self, last_day: int, lengths: NDArray[np.int64] | int, columns: Sequence[int] | None = None
