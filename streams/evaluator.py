@@ -274,7 +274,7 @@ class Evaluator:
         for position, row, last, attended, expected, standing in columns:
             view = views[position]
             memory = self.memory.get(view.record.student_id)
-            if memory is not None and self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
+            if self._shortcut(memory, day, row, sweep, view, monitoring_start, result):
                 continue
             result.judged_in_full += 1  # one by one: in full, or a first silence by its short path
             last_day = date.fromordinal(last) if last >= 0 else None
@@ -289,7 +289,7 @@ class Evaluator:
 
     def _shortcut(
         self,
-        memory: StudentMemory,
+        memory: StudentMemory | None,
         day: date,
         row: int,
         sweep: _Sweep,
@@ -297,9 +297,14 @@ class Evaluator:
         monitoring_start: date | None,
         result: DayResult,
     ) -> bool:
-        """Handle a student in memory without the full judgement when the day can only leave the
-        memory as it is or move a low-engagement streak short of raising; False: judge in full."""
-        if memory.episodes or memory.closed_on or not memory.low_streak:
+        """Handle a student without the full judgement when the day can only leave their memory as it
+        is or move a low-engagement streak short of raising (also a first low day: a first day of
+        monitoring has tens of thousands); False: judge in full."""
+        if memory is None:
+            if not sweep.low[row]:
+                return False
+            memory = StudentMemory()  # kept below only if the streak starts
+        elif memory.episodes or memory.closed_on or not memory.low_streak:
             return self._unchanged(memory, day, row, sweep)
         if sweep.silent[row] or sweep.low_attendance[row] or sweep.bench_row[row] < 0:
             return False
@@ -315,9 +320,12 @@ class Evaluator:
         if streak != memory.low_streak or low_days != memory.low_days:
             memory.low_streak = streak
             memory.low_days = low_days
-            result.changed.add(view.record.student_id)
+            sid = view.record.student_id
+            result.changed.add(sid)
             if memory.is_empty():
-                del self.memory[view.record.student_id]
+                self.memory.pop(sid, None)
+            else:
+                self.memory[sid] = memory
         return True
 
     def _unchanged(self, memory: StudentMemory, day: date, row: int, sweep: _Sweep) -> bool:

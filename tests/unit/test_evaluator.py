@@ -3,6 +3,7 @@ remembered across restarts; low engagement and low attendance against the cohort
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -264,6 +265,18 @@ class FullEvaluator(Evaluator):
         return False
 
 
+class WatchedEvaluator(Evaluator):
+    """The evaluator, noting which students it judged in full on which day."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.in_full: set[tuple[date, str]] = set()
+
+    def _judge_student(self, day: date, view: StudentView, *args: Any) -> None:
+        self.in_full.add((day, view.record.student_id))
+        super()._judge_student(day, view, *args)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_the_shortcut_for_quiet_students_changes_nothing(seed: int) -> None:
     rng = random.Random(seed)
@@ -285,6 +298,33 @@ def test_the_shortcut_for_quiet_students_changes_nothing(seed: int) -> None:
         assert term.evaluator.memory.keys() == full.memory.keys()
         assert all(m.snapshot() == full.memory[sid].snapshot() for sid, m in term.evaluator.memory.items())
     assert len(term.evaluator.already_raised) >= 10
+
+
+def test_a_first_low_day_starts_the_streak_without_the_full_judgement() -> None:
+    """s0 is far below its cohort from the first day: its streak starts by the shortcut, with the
+    full judgement's memory, and the alert it leads to is the full judgement's."""
+    term = Term(students=12)
+    term.evaluator = watched = WatchedEvaluator(RULES)
+    full = FullEvaluator(RULES)
+    raised, streak_started = [], None
+    for day in days(START, date(2026, 10, 25)):
+        for sid in term.states:
+            term.act(sid, day, count=1 if sid == "s0" else 10)
+        ours = watched.judge_day(day, term.views, monitoring_start=START)
+        reference = full.judge_day(day, term.views, monitoring_start=START)
+        assert ours.alerts == reference.alerts
+        assert ours.changed == reference.changed
+        assert {k: m.snapshot() for k, m in watched.memory.items()} == {
+            k: m.snapshot() for k, m in full.memory.items()
+        }
+        raised += [a.rule for a in ours.alerts if a.student_id == "s0"]
+        if streak_started is None and "s0" in watched.memory:
+            streak_started = day
+            assert watched.memory["s0"].low_streak == 1
+    # Once its first days of the course are over, and without the full judgement.
+    assert streak_started == START + timedelta(days=RULES.start_exemption_days)
+    assert (streak_started, "s0") not in watched.in_full
+    assert Rule.LOW_ENGAGEMENT in raised
 
 
 def test_while_a_student_is_silent_only_the_silence_escalates() -> None:
