@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 
 from models.activity import StudentActivity
 from models.alerts import Rule
-from models.benchmarks import ComparisonFeatures, comparison_ready
+from models.benchmarks import ComparisonFeatures, GroupCodes, comparison_ready
 from models.engagement import EngagementSettings
 from models.events import ActivityEvent
+from models.roster import StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from streams.evaluator import Evaluator, StudentMemory, StudentView, round_tenths
+from streams.evaluator import Evaluator, RosterColumns, StudentMemory, StudentView, round_tenths
 from tests.factories import TERM_START, roster_record
 
 LONDON = zone("Europe/London")
@@ -422,3 +423,26 @@ def test_first_silences_raise_what_the_full_judgement_raises(
     assert short_memory == full_memory
     assert short_taken.count(True) > 10  # the short path was taken (exempt or alerted)
     assert (False in short_taken) is (monitoring_days < 7)  # and left when the silence is too short
+
+
+def test_roster_columns_equal_each_records_own_reading() -> None:
+    """The roster coded column by column: each student's groups (as GroupCodes.of codes cohort
+    tuples), whether active, and window length by mode, statuses and modes of every kind included."""
+    from ops.bench import synthetic_institution
+
+    records = [v.record for v in synthetic_institution(2_000, date(2026, 11, 20), seed=3)]
+    statuses = list(StudentStatus)
+    records = [
+        r.model_copy(update={"status": statuses[i % len(statuses)]}) if i % 7 == 0 else r
+        for i, r in enumerate(records)
+    ]
+    assert {r.mode for r in records} == set(StudyMode)
+    columns = RosterColumns.of(records, 7, 21)
+    reference = GroupCodes.of([r.cohort for r in records], [r.school for r in records])
+    assert columns.groups.keys == reference.keys
+    assert all((columns.groups.codes[level] == reference.codes[level]).all() for level in reference.codes)
+    assert columns.active.tolist() == [r.status is StudentStatus.ACTIVE for r in records]
+    assert columns.window.tolist() == [21 if r.mode is StudyMode.PART_TIME else 7 for r in records]
+    assert columns.student_ids == [r.student_id for r in records]
+    empty = RosterColumns.of([], 7, 21)
+    assert len(empty.active) == len(empty.window) == len(empty.student_ids) == 0
