@@ -196,21 +196,10 @@ class GroupCodes:
     ) -> GroupCodes:
         """GroupCodes.of for a roster given as columns (the same codes and keys), without building a
         cohort tuple per student: a million-student roster is coded in a fraction of the time."""
-        return cls.from_codes(
-            dense_codes(programmes), dense_codes(years), dense_codes(modes), dense_codes(schools)
-        )
-
-    @classmethod
-    def from_codes(
-        cls,
-        programmes: tuple[Ints, list[Hashable]],
-        years: tuple[Ints, list[Hashable]],
-        modes: tuple[Ints, list[Hashable]],
-        schools: tuple[Ints, list[Hashable]],
-    ) -> GroupCodes:
-        """from_columns for columns already coded (each as dense_codes gives it)."""
-        (programme, programme_keys), (year, year_keys) = programmes, years
-        (mode, mode_keys), (school, school_keys) = modes, schools
+        programme, programme_keys = dense_codes(programmes)
+        year, year_keys = dense_codes(years)
+        mode, mode_keys = dense_codes(modes)
+        school, school_keys = dense_codes(schools)
         combined = (programme * len(year_keys) + year) * max(len(mode_keys), 1) + mode
         cohort, first = _codes_in_order(combined)
         cohort_keys: list[Hashable] = [

@@ -741,7 +741,7 @@ class Evaluator:
             about_rule=about,
             score=score,
             band=band,
-            figures=dict(figures),
+            figures=figures,  # validation copies it: each alert has its own
         )
 
     def _follow_up(
@@ -817,8 +817,7 @@ def cohort_rows(day: date, groups: Iterable[GroupStats]) -> list[tuple[Any, ...]
     return rows
 
 
-_FIELDS = [attrgetter(f) for f in ("programme_code", "year_of_study", "mode", "school", "status")]
-_STUDENT_ID = attrgetter("student_id")
+_KIND = attrgetter("programme_code", "year_of_study", "mode", "school", "status")
 
 
 @dataclass(frozen=True)
@@ -833,21 +832,20 @@ class RosterColumns:
 
     @classmethod
     def of(cls, records: list[RosterRecord], full_time_days: int, part_time_days: int) -> RosterColumns:
-        # Column by column, each read with a C-level map and coded by a dict (a million-student
-        # first day): a tuple per student's kind costs more to build and hash than all five columns.
-        programme, year, mode, school, status = (dense_codes(list(map(f, records))) for f in _FIELDS)
-        mode_codes, mode_keys = mode
-        status_codes, status_keys = status
-        values = [m.value for m in mode_keys]  # type: ignore[attr-defined]
-        groups = GroupCodes.from_codes(programme, year, (mode_codes, values), school)
-        active = np.array([s is StudentStatus.ACTIVE for s in status_keys], np.bool_)
-        window = [part_time_days if m is StudyMode.PART_TIME else full_time_days for m in mode_keys]
+        # A roster has a few thousand kinds of student (programme, year, mode, school, status): code
+        # each student's kind in one pass, then work on the kinds (a million-student first day).
+        kind_of, kinds = dense_codes([_KIND(r) for r in records])
+        programmes, years, modes, schools, statuses = zip(*kinds, strict=True) if kinds else ((),) * 5
+        groups = GroupCodes.from_columns(programmes, years, [m.value for m in modes], schools)
+        active = np.array([s is StudentStatus.ACTIVE for s in statuses], np.bool_)
+        window = np.array([part_time_days if m is StudyMode.PART_TIME else full_time_days for m in modes])
+        ids = [r.student_id for r in records]
         return cls(
             records,
-            list(map(_STUDENT_ID, records)),
-            active[status_codes],
-            np.array(window, np.int64)[mode_codes],
-            groups,
+            ids,
+            active[kind_of],
+            window.astype(np.int64)[kind_of],
+            groups.subset(kind_of),
         )
 
     @cached_property
