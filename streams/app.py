@@ -1115,7 +1115,7 @@ class LdeApp:
         for partition, views in views_by_partition.items():
             stop = start + len(views)
             if (day, partition) not in self._shared:
-                mine = self.evaluator.features(day, views, figures.rows(start, stop))
+                mine = self.evaluator.features(day, views, figures.rows(start, stop), at=start)
                 if await asyncio.to_thread(self.figures.put, day, partition, mine.to_bytes()):
                     self._shared.add((day, partition))
             start = stop

@@ -446,3 +446,36 @@ def test_roster_columns_equal_each_records_own_reading() -> None:
     assert columns.student_ids == [r.student_id for r in records]
     empty = RosterColumns.of([], 7, 21)
     assert len(empty.active) == len(empty.window) == len(empty.student_ids) == 0
+
+
+def _per_student(features: ComparisonFeatures) -> list[tuple[Any, ...]]:
+    """Each compared student's figures and group keys (codes differ between key spaces)."""
+    keys, codes = features.groups.keys, features.groups.codes
+    return [
+        (
+            tuple(features.counts[i].tolist()),
+            int(features.attended[i]),
+            int(features.window[i]),
+            tuple(keys[level][int(codes[level][i])] for level in sorted(keys)),
+        )
+        for i in range(len(features))
+    ]
+
+
+@pytest.mark.parametrize("at", [0, 700, 1_500])
+def test_features_of_a_slice_read_the_coded_roster(at: int) -> None:
+    """A worker's partition is a slice of everyone it read the figures of: its shared figures come
+    from the roster columns coded then, and equal those coded afresh; a wrong offset codes afresh."""
+    from ops.bench import synthetic_institution
+
+    day = date(2026, 11, 20)
+    views = synthetic_institution(2_000, day, seed=11)
+    worker = Evaluator(RULES)
+    everyone = worker.read_figures(day, views)
+    part = views[at : at + 500]
+    figures = everyone.rows(at, at + len(part))
+    fresh = _per_student(Evaluator(RULES).features(day, part, figures))
+    assert fresh and _per_student(worker.features(day, part, figures, at=at)) == fresh
+    assert _per_student(worker.features(day, part, figures, at=at + 1)) == fresh
+    assert worker._roster is not None and worker._roster.same_records([v.record for v in part], at)
+    assert not worker._roster.same_records([v.record for v in part], at + 1)
