@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -455,7 +456,7 @@ class Evaluator:
             roster.window[members],
             roster.groups.subset(members),
         )
-        ids = list(map(roster.student_ids.__getitem__, members.tolist()))
+        ids = list(compress(roster.student_ids, roster.active.tolist()))  # the members' ids, in order
         if others is not None and len(others):
             # Everyone else after this worker's own students: their rows are only in the pools.
             own = ComparisonFeatures.concat([own, others])
@@ -922,9 +923,13 @@ def _score_columns(day: date, bench: DayBenchmarks, rows: NDArray[np.int64]) -> 
     if not len(rows):
         return ScoreColumns.empty(day)
     bases = [g.basis for g in bench.groups]
+    if np.array_equal(rows, np.arange(len(rows))):  # every member of this worker, in order
+        student_ids = bench.student_ids[: len(rows)]
+    else:
+        student_ids = list(map(bench.student_ids.__getitem__, rows.tolist()))
     return ScoreColumns(
         day,
-        list(map(bench.student_ids.__getitem__, rows.tolist())),
+        list(student_ids),
         round_tenths(bench.score[rows]),
         list(map(_BAND_NAMES.__getitem__, bench.band_code[rows].tolist())),
         list(map(bases.__getitem__, bench.group_of[rows].tolist())),
