@@ -176,7 +176,7 @@ class DayResult:
     scores: ScoreColumns | None = None
     changed: set[str] = field(default_factory=set)  # students whose memory changed (persist these)
     groups: list[GroupStats] = field(default_factory=list)  # the comparison groups used that day
-    judged_in_full: int = 0  # students a rule could concern, judged one by one
+    judged_in_full: int = 0  # students judged one by one: a first silence or the full judgement
 
 
 class Evaluator:
