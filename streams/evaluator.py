@@ -411,7 +411,7 @@ class Evaluator:
         e = self.engagement
         records = [v.record for v in views]
         cached = self._roster
-        if at is not None and cached is not None and cached.same_records(records, at):
+        if at is not None and cached is not None and cached.holds_at(records, at):
             roster = cached.rows(at, at + len(records))
         else:
             roster = RosterColumns.of(records, e.full_time_window_days, e.part_time_window_days)
@@ -868,11 +868,17 @@ class RosterColumns:
         worker judging all its students on a first day has no use for it."""
         return dict(zip(self.student_ids, range(len(self.student_ids)), strict=True))
 
-    def same_records(self, records: Sequence[RosterRecord], at: int = 0) -> bool:
-        """Whether these are the roster's records (from row `at` on: a slice of it when shorter)."""
-        if at == 0 and len(records) == len(self.records):
-            return _same_objects(self.records, records)
-        return at >= 0 and _same_objects(self.records[at : at + len(records)], records)
+    def same_records(self, records: Sequence[RosterRecord]) -> bool:
+        """Whether these are exactly the roster's records, in order."""
+        return _same_objects(self.records, records)
+
+    def holds_at(self, records: Sequence[RosterRecord], at: int) -> bool:
+        """Whether these records are the roster's rows from `at` on (a slice of it)."""
+        return (
+            at >= 0
+            and at + len(records) <= len(self.records)
+            and (_same_objects(self.records[at : at + len(records)], records))
+        )
 
     def rows(self, start: int, stop: int) -> RosterColumns:
         """The columns of rows start to stop (group keys unchanged: a code may then have nobody)."""

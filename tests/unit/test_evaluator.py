@@ -477,5 +477,9 @@ def test_features_of_a_slice_read_the_coded_roster(at: int) -> None:
     fresh = _per_student(Evaluator(RULES).features(day, part, figures))
     assert fresh and _per_student(worker.features(day, part, figures, at=at)) == fresh
     assert _per_student(worker.features(day, part, figures, at=at + 1)) == fresh
-    assert worker._roster is not None and worker._roster.same_records([v.record for v in part], at)
-    assert not worker._roster.same_records([v.record for v in part], at + 1)
+    roster = worker._roster
+    assert roster is not None and roster.holds_at([v.record for v in part], at)
+    assert not roster.holds_at([v.record for v in part], at + 1)
+    # A slice is not the roster itself: the sweep's cache must not take a prefix for the whole.
+    assert roster.same_records([v.record for v in views])
+    assert not roster.same_records([v.record for v in views[:-1]])
