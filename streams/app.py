@@ -166,12 +166,24 @@ class Progress:
         if offset > self.consumed.get(key, -1):
             self.consumed[key] = offset
 
-    def check(self, owned: set[tuple[str, int]]) -> bool:
-        if not self.caught_up:
+    def check(self, owned: set[tuple[str, int]], restoring: bool = False) -> bool:
+        """Caught up: every owned partition consumed to its end as it was when the worker started
+        or took the partition over. Never while Faust rebalances or restores a table: the students
+        of a partition whose state is not back yet would all look silent."""
+        if restoring:
+            self.caught_up = False
+        elif not self.caught_up:
             self.caught_up = all(
                 self.consumed.get(tp, -1) >= self.end_offsets_at_start.get(tp, 0) - 1 for tp in owned
             )
         return self.caught_up
+
+    def expect(self, ends: Mapping[tuple[str, int], int]) -> None:
+        """Partitions taken over, with their end offsets now: not caught up until they are consumed
+        to there (their backlog, and so their tables' recovery, before any day is judged)."""
+        self.end_offsets_at_start.update(ends)
+        if any(self.consumed.get(tp, -1) < end - 1 for tp, end in ends.items()):
+            self.caught_up = False
 
 
 #: Students whose state the evaluator reads between two turns of the event loop.
@@ -1029,14 +1041,17 @@ class LdeApp:
         self.watermarks.set_owned(frozenset(owned))
         if frozenset(owned) != self._judging_for:
             await self._take_over(owned - self._judging_for)
+            await self._expect_backlog(owned - self._judging_for)
             self._judging_for = frozenset(owned)
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
         self._note_committed(owned_tps)
-        caught_up = self.progress.check(owned_tps)
-        await self._unstall(owned_tps, caught_up)
+        restoring = bool(self.app.rebalancing or self.app.in_recovery)
+        caught_up = self.progress.check(owned_tps, restoring)
+        if not restoring:  # a restoring partition delivers nothing by design: not a stall
+            await self._unstall(owned_tps, caught_up)
+        self.metrics.caught_up.set(1 if caught_up else 0)
         if not caught_up:
             return
-        self.metrics.caught_up.set(1)
         now = self.clock.now()
         if now is None:
             return
@@ -1083,6 +1098,27 @@ class LdeApp:
             if partition_for(student_id, partitions) in new:
                 self.evaluator.memory[student_id] = StudentMemory.from_json(memory)
         self.evaluator.already_raised |= raised
+
+    async def _expect_backlog(self, partitions: set[int]) -> None:
+        """Partitions newly owned (taken over, or the first ones): judge no day until each is consumed
+        to its end offset as of now. A takeover otherwise judged at once, and a partition whose table
+        Faust was still restoring had every student look silent."""
+        topics = {self.settings.topic(name) for name in ("activity", "roster", "absences")}
+        tps = [
+            tp
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic in topics and tp.partition in partitions
+        ]
+        if not tps:
+            return
+        try:
+            ends = await self.app.consumer.highwaters(*tps)
+        except Exception as error:  # the broker is away: the restore guard still holds (see check)
+            log.warning("takeover_end_offsets_failed partitions=%s error=%r", sorted(partitions), error)
+            return
+        self.progress.expect(
+            {(tp.topic, tp.partition): int(end) for tp, end in ends.items() if end is not None}
+        )
 
     async def _read_figures(self, day: date, everyone: list[StudentView]) -> DayFigures:
         """Everyone's window counts from the activity table, a chunk of students at a time: the
