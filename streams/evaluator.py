@@ -874,11 +874,7 @@ class RosterColumns:
 
     def holds_at(self, records: Sequence[RosterRecord], at: int) -> bool:
         """Whether these records are the roster's rows from `at` on (a slice of it)."""
-        return (
-            at >= 0
-            and at + len(records) <= len(self.records)
-            and (_same_objects(self.records[at : at + len(records)], records))
-        )
+        return at >= 0 and _same_objects(self.records[at : at + len(records)], records)
 
     def rows(self, start: int, stop: int) -> RosterColumns:
         """The columns of rows start to stop (group keys unchanged: a code may then have nobody)."""
@@ -930,12 +926,12 @@ def _score_columns(day: date, bench: DayBenchmarks, rows: NDArray[np.int64]) -> 
         return ScoreColumns.empty(day)
     bases = [g.basis for g in bench.groups]
     if np.array_equal(rows, np.arange(len(rows))):  # every member of this worker, in order
-        student_ids = bench.student_ids[: len(rows)]
+        student_ids = list(bench.student_ids[: len(rows)])
     else:
         student_ids = list(map(bench.student_ids.__getitem__, rows.tolist()))
     return ScoreColumns(
         day,
-        list(student_ids),
+        student_ids,
         round_tenths(bench.score[rows]),
         list(map(_BAND_NAMES.__getitem__, bench.band_code[rows].tolist())),
         list(map(bases.__getitem__, bench.group_of[rows].tolist())),
