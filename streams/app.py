@@ -1039,11 +1039,12 @@ class LdeApp:
             return
         self._observe_lag(owned)
         self.watermarks.set_owned(frozenset(owned))
-        if frozenset(owned) != self._judging_for:
-            await self._take_over(owned - self._judging_for)
-            await self._expect_backlog(owned - self._judging_for)
-            self._judging_for = frozenset(owned)
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
+        if frozenset(owned) != self._judging_for:
+            new = owned - self._judging_for
+            await self._take_over(new)
+            await self._expect_backlog({tp for tp in owned_tps if tp[1] in new})
+            self._judging_for = frozenset(owned)
         self._note_committed(owned_tps)
         restoring = bool(self.app.rebalancing or self.app.in_recovery)
         caught_up = self.progress.check(owned_tps, restoring)
@@ -1099,22 +1100,17 @@ class LdeApp:
                 self.evaluator.memory[student_id] = StudentMemory.from_json(memory)
         self.evaluator.already_raised |= raised
 
-    async def _expect_backlog(self, partitions: set[int]) -> None:
-        """Partitions newly owned (taken over, or the first ones): judge no day until each is consumed
-        to its end offset as of now. A takeover otherwise judged at once, and a partition whose table
-        Faust was still restoring had every student look silent."""
-        topics = {self.settings.topic(name) for name in ("activity", "roster", "absences")}
-        tps = [
-            tp
-            for tp in self.app.assignor.assigned_actives()
-            if tp.topic in topics and tp.partition in partitions
-        ]
+    async def _expect_backlog(self, new: set[tuple[str, int]]) -> None:
+        """Input partitions newly owned (taken over, or the first ones): judge no day until each is
+        consumed to its end offset as of now. A takeover otherwise judged at once, and a partition
+        whose table Faust was still restoring had every student look silent."""
+        tps = [tp for tp in self.app.assignor.assigned_actives() if (tp.topic, tp.partition) in new]
         if not tps:
             return
         try:
             ends = await self.app.consumer.highwaters(*tps)
         except Exception as error:  # the broker is away: the restore guard still holds (see check)
-            log.warning("takeover_end_offsets_failed partitions=%s error=%r", sorted(partitions), error)
+            log.warning("takeover_end_offsets_failed partitions=%s error=%r", sorted(new), error)
             return
         self.progress.expect(
             {(tp.topic, tp.partition): int(end) for tp, end in ends.items() if end is not None}
