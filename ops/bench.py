@@ -46,9 +46,9 @@ from models.rules import RuleSettings
 from models.timebuckets import zone
 from ops.api import ServiceClient
 from ops.embedded import EmbeddedBroker
-from ops.publish import ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
+from sinks.kafka import ensure_topics
 from streams.evaluator import Evaluator, StudentView
 
 SOURCE_WEIGHTS = [60, 1, 12, 3, 10, 5, 9]  # vle, library, eresource, print, pc_logon, remote, attendance
@@ -564,7 +564,7 @@ def ezproxy_log(count: int, students: int, seed: int = 4) -> Iterator[str]:
 def _timed_ingest(settings: Settings, path: Path, fmt: str, prefix: str) -> tuple[Any, float]:
     """Ingest one file into Kafka as `lde ingest` does (binary file, one Publisher); (summary, seconds)."""
     from ops.ingest import ingest
-    from ops.publish import Publisher
+    from sinks.kafka import Publisher
 
     ingest_settings = settings.model_copy(update={"topic_prefix": prefix})
     ensure_topics(ingest_settings)

@@ -11,8 +11,8 @@ from typing import Any
 
 from models.roster import CsvRowError, load_absences, load_roster
 from ops.api import ServiceClient
-from ops.embedded import StackError
 from ops.settings import Settings
+from sinks.errors import StackError
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -28,7 +28,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def _load_csv(settings: Settings, path: Path, kind: str) -> int:
     from ops.ingest import redacted_record
-    from ops.publish import Publisher
+    from sinks.kafka import Publisher
 
     if not path.is_file():
         return _fail(f"{path}: no such file")
@@ -65,7 +65,7 @@ def cmd_absences_load(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from ops.ingest import UnknownFormat, UpstreamBroken, ingest
-    from ops.publish import Publisher
+    from sinks.kafka import Publisher
 
     if args.file != "-" and not Path(args.file).is_file():
         return _fail(f"{args.file}: no such file")
@@ -187,7 +187,7 @@ def cmd_job_daily(settings: Settings, args: argparse.Namespace) -> int:
         # Without the service the embedded broker is not running (and kept nothing): no tombstones to send.
         tombstones = None
         if settings.mode == "production":
-            from ops.publish import Publisher
+            from sinks.kafka import Publisher
 
             def tombstones(ids: Any) -> None:
                 publisher = Publisher(settings)

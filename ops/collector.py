@@ -37,7 +37,7 @@ from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
 from ops.ingest import redacted_record
-from ops.publish import dead_letter_headers
+from sinks.kafka import dead_letter_headers
 
 log = logging.getLogger("lde.collector")
 
@@ -202,7 +202,7 @@ def parse_body(endpoint: Endpoint, text: str, timezone: str) -> Iterator[Record]
 
 def envelopes(events: Sequence[ActivityEvent], partitions: int, max_events: int) -> list[tuple[int, bytes]]:
     """Activity-topic messages: each holds students of one partition only (state lives per partition),
-    at most `max_events` of them, in the order they came (as ops.publish.Publisher.send_events)."""
+    at most `max_events` of them, in the order they came (as sinks.kafka.Publisher.send_events)."""
     by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
     for event in events:
         by_partition[partition_for(event.student_id, partitions)].append(event)

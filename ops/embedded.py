@@ -19,12 +19,9 @@ from pathlib import Path
 from types import TracebackType
 
 from ops.settings import Settings
+from sinks.errors import StackError
 
 log = logging.getLogger(__name__)
-
-
-class StackError(RuntimeError):
-    """A part of the stack could not start or be reached; the message tells the operator what to do."""
 
 
 def port_in_use(host: str, port: int) -> bool:

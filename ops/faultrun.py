@@ -34,9 +34,9 @@ from models.faultload import Comparison, Key, Workload, compare, merge_versions
 from models.timebuckets import day_end, zone
 from ops.api import ServiceClient, ServiceUnavailable
 from ops.embedded import EmbeddedBroker, port_in_use, wait_until
-from ops.publish import Publisher, ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
+from sinks.kafka import Publisher, ensure_topics
 
 ANNOUNCED = re.compile(r"alert rule=(\S+) student=(\S+) raised_on=(\S+) .* id=(\S+)")
 TOO_LATE_LINE = re.compile(r"events_too_late count=(\d+)")

@@ -19,7 +19,7 @@ from models.adapters import ADAPTERS, Adapter, Invalid, Skipped
 from models.events import EventRecord, encode_records_envelope, event_record
 from models.jsonl import JsonlChunk, read_jsonl_block, split_complete_lines
 from models.partitioning import partition_for
-from ops.publish import Publisher
+from sinks.kafka import Publisher
 
 
 class UpstreamBroken(RuntimeError):

@@ -23,10 +23,11 @@ from models.events import ActivityEvent
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_end, local_day, zone
 from ops.api import ServiceClient
-from ops.embedded import StackError, wait_until
-from ops.publish import Publisher
+from ops.embedded import wait_until
 from ops.service_process import ServiceProcess
 from ops.settings import Settings
+from sinks.errors import StackError
+from sinks.kafka import Publisher
 
 
 def free_port() -> int:

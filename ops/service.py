@@ -13,10 +13,10 @@ from models.events import SOURCE_INDEX
 from models.timebuckets import zone
 from ops.embedded import EmbeddedStack, StackError
 from ops.metrics import Metrics
-from ops.publish import Publisher, broker_cluster_id, end_offsets, ensure_topics
 from ops.settings import Settings
 from sinks import clickhouse, redis_store
 from sinks.clickhouse import ClickHouseStore
+from sinks.kafka import Publisher, broker_cluster_id, end_offsets, ensure_topics
 
 log = logging.getLogger("lde.service")
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from ops.api import ServiceClient
-from ops.embedded import StackError, wait_until
+from ops.embedded import wait_until
 from ops.settings import Settings
+from sinks.errors import StackError
 
 
 class ServiceProcess:

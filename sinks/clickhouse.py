@@ -23,10 +23,10 @@ from clickhouse_connect.driver.client import Client
 from models.access import AuditEntry, StaffRow
 from models.activity import ATTENDED, N_SOURCES
 from models.alerts import Alert
+from models.evaluation import PartitionProgress, ScoreColumns, ScoreRow
 from models.events import SOURCES
 from models.roster import Absence, RosterRecord
 from ops.settings import Settings
-from streams.evaluator import PartitionProgress, ScoreColumns, ScoreRow
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # a ClickHouse Date is days since 1970-01-01
 

@@ -34,6 +34,7 @@ from models.activity import DayFigures, StudentActivity, day_figures
 from models.alerts import Alert
 from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.clock import Clock, WallClock, WatermarkClock
+from models.evaluation import PartitionProgress, StudentMemory, next_days_to_evaluate
 from models.events import ActivityEvent, describe_validation_error, encode_envelope
 from models.partitioning import partition_for
 from models.reports import BadWeek, last_complete_week, parse_week
@@ -45,7 +46,6 @@ from ops.jobs import DailyJob
 from ops.metrics import Metrics
 from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
-from ops.publish import Publisher, cli_dead_letter_label
 from ops.reports import (
     Delivery,
     FolderDelivery,
@@ -60,6 +60,7 @@ from ops.reports import student_report as own_report
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.faults import FaultSwitch
+from sinks.kafka import Publisher, cli_dead_letter_label
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
 from streams.batch import (
@@ -71,14 +72,7 @@ from streams.batch import (
     oldest_accepted_days,
     process_batch,
 )
-from streams.evaluator import (
-    Evaluator,
-    PartitionProgress,
-    StudentMemory,
-    StudentView,
-    cohort_rows,
-    next_days_to_evaluate,
-)
+from streams.evaluator import Evaluator, StudentView, cohort_rows
 
 log = logging.getLogger("lde.stream")
 #: `lde up`'s exit code when the broker came back as another (empty) cluster under a running worker.
@@ -960,7 +954,7 @@ class LdeApp:
         broker and rebuilds roster, absences and state from ClickHouse."""
         from kafka.errors import KafkaError
 
-        from ops.publish import broker_cluster_id
+        from sinks.kafka import broker_cluster_id
 
         try:
             # Answer within the interval (mode warns about overlapping timers otherwise).

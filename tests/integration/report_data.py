@@ -14,9 +14,9 @@ from pathlib import Path
 
 from models.access import StaffDirectory, read_staff_csv
 from models.alerts import Alert, Rule, alert_id
+from models.evaluation import ScoreRow
 from models.roster import RosterRecord, load_roster
 from sinks.clickhouse import ClickHouseStore
-from streams.evaluator import ScoreRow
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 WEEK = date(2026, 11, 16)  # Monday of 2026-W47

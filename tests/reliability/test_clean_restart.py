@@ -14,9 +14,9 @@ import pytest
 
 from models.faultload import compare
 from ops.embedded import EmbeddedBroker, wait_until
-from ops.publish import ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
+from sinks.kafka import ensure_topics
 from tests.reliability.test_kill_restart import Worker, activity_counts, ledger_events, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

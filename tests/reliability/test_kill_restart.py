@@ -25,10 +25,10 @@ from models.faultload import compare
 from models.partitioning import partition_for
 from ops.api import ServiceClient
 from ops.embedded import EmbeddedBroker, wait_until
-from ops.publish import ensure_topics
 from ops.replay import free_port
 from ops.settings import Settings
 from sinks import clickhouse
+from sinks.kafka import ensure_topics
 
 # `make reliability`, not `make test` (about a minute). It was flaky before the offset-gap guard in
 # streams/app.py (RELIABILITY.md: offsets skipped after a restart).

@@ -14,11 +14,12 @@ from models.activity import StudentActivity
 from models.alerts import Rule
 from models.benchmarks import ComparisonFeatures, GroupCodes, comparison_ready
 from models.engagement import EngagementSettings
+from models.evaluation import StudentMemory
 from models.events import ActivityEvent
 from models.roster import StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from streams.evaluator import Evaluator, RosterColumns, StudentMemory, StudentView, round_tenths
+from streams.evaluator import Evaluator, RosterColumns, StudentView, round_tenths
 from tests.factories import TERM_START, roster_record
 
 LONDON = zone("Europe/London")

@@ -343,7 +343,7 @@ def test_a_stopped_ingest_publishes_and_reports_what_it_accepted_before_the_stop
 
 
 def test_cli_dead_letters_are_labelled_for_the_service_and_others_are_not() -> None:
-    from ops.publish import CLI_ORIGIN, ORIGIN_HEADER, cli_dead_letter_label, dead_letter_headers
+    from sinks.kafka import CLI_ORIGIN, ORIGIN_HEADER, cli_dead_letter_label, dead_letter_headers
 
     cli = [*dead_letter_headers("bad", "ezproxy", "f:line 3"), (ORIGIN_HEADER, CLI_ORIGIN)]
     assert cli_dead_letter_label(cli) == "cli:ezproxy"
@@ -360,7 +360,7 @@ def test_kafka_python_batches_use_the_compiled_crc32c_with_the_same_result() -> 
     import kafka.record.default_records as builder
     from kafka.record._crc32c import crc as pure_python_crc32c
 
-    from ops.publish import FAST_CRC32C
+    from sinks.kafka import FAST_CRC32C
 
     assert FAST_CRC32C, "aiokafka's compiled CRC-32C is not in place: ingest falls back to ~7 MB/s"
     data = os.urandom(5000)

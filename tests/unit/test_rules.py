@@ -7,9 +7,10 @@ import pytest
 
 from models.activity import StudentActivity
 from models.alerts import ALERT_NAMESPACE, Rule, alert_id
+from models.evaluation import PartitionProgress, next_days_to_evaluate
 from models.roster import Absence
 from models.rules import RuleSettings, exempt, no_engagement
-from streams.evaluator import Evaluator, PartitionProgress, StudentView, next_days_to_evaluate
+from streams.evaluator import Evaluator, StudentView
 from tests.factories import TERM_START, roster_record
 
 RULES = RuleSettings(no_engagement_days=7, start_exemption_days=14)

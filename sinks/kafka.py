@@ -22,8 +22,8 @@ from models.adapters import ADAPTERS
 from models.events import ActivityEvent, StudentRestore, encode_envelope
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
-from ops.embedded import StackError
 from ops.settings import Settings
+from sinks.errors import StackError
 
 TOPICS = ("activity", "roster", "absences", "alerts", "dead-letter")
 
