@@ -178,25 +178,14 @@ def cmd_job_daily(settings: Settings, args: argparse.Namespace) -> int:
         from datetime import UTC, datetime
 
         from models.timebuckets import zone
-        from ops.jobs import DailyJob
+        from ops.jobs import daily_job
         from sinks import redis_store
 
         store, where = _direct_store(settings)
         as_of = as_of or datetime.now(UTC).astimezone(zone(settings.timezone)).date()
         ledger = redis_store.AlertLedger(redis_store.connect(settings))
         # Without the service the embedded broker is not running (and kept nothing): no tombstones to send.
-        tombstones = None
-        if settings.mode == "production":
-            from sinks.kafka import Publisher
-
-            def tombstones(ids: Any) -> None:
-                publisher = Publisher(settings)
-                try:
-                    publisher.send_tombstones(ids)
-                finally:
-                    publisher.close()
-
-        job = DailyJob(store, ledger, settings.retention, tombstones, max(1, settings.lateness_hours // 24))
+        job = daily_job(settings, store, ledger, broker=settings.mode == "production")
         run = job.run(as_of, args.dry_run).as_dict()
     print(f"daily job {run['status']} ({'dry run, ' if run['dry_run'] else ''}as of {run['as_of']}, {where})")
     for step, figures in run["steps"].items():

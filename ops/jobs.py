@@ -29,7 +29,9 @@ from models.retention import (
     round_count,
     students_due_for_deletion,
 )
+from ops.settings import Settings
 from sinks.clickhouse import PERSONAL_TABLES, TREND_COLUMNS, ClickHouseStore
+from sinks.kafka import Publisher
 from sinks.redis_store import AlertLedger
 
 log = logging.getLogger("lde.jobs")
@@ -240,3 +242,29 @@ class DailyJob:
             ],
             ("run_id", "job", "as_of", "dry_run", "started_at", "finished_at", "status", "details"),
         )
+
+
+def tombstone_publisher(settings: Settings) -> TombstonePublisher:
+    """Send erased students' tombstones to the keyed topics, with a producer for each run."""
+
+    def publish(student_ids: Sequence[str]) -> None:
+        publisher = Publisher(settings)
+        try:
+            publisher.send_tombstones(student_ids)
+        finally:
+            publisher.close()
+
+    return publish
+
+
+def daily_job(settings: Settings, store: ClickHouseStore, ledger: AlertLedger, *, broker: bool) -> DailyJob:
+    """The daily job as the settings configure it, for the service and the command line alike.
+    `broker`: whether a broker is there to take the tombstones (the embedded one runs only inside
+    the service, and keeps nothing across restarts: without it there is nothing to erase there)."""
+    return DailyJob(
+        store,
+        ledger,
+        settings.retention,
+        tombstone_publisher(settings) if broker else None,
+        lateness_days=max(1, settings.lateness_hours // 24),
+    )

@@ -42,7 +42,7 @@ from models.roster import Absence, RosterRecord
 from models.timebuckets import day_start, days_between, last_complete_day, zone
 from ops.collector import register_collector
 from ops.delivery import AlertNotifier
-from ops.jobs import DailyJob
+from ops.jobs import DailyJob, daily_job
 from ops.metrics import Metrics
 from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
@@ -60,7 +60,7 @@ from ops.reports import student_report as own_report
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.faults import FaultSwitch
-from sinks.kafka import Publisher, cli_dead_letter_label
+from sinks.kafka import cli_dead_letter_label
 from sinks.mail import DeliveryError
 from sinks.redis_store import AlertLedger, DeliveryLedger, FigureExchange
 from streams.batch import (
@@ -1257,21 +1257,8 @@ class LdeApp:
         return views
 
     # -- daily job -----------------------------------------------------------------------------------
-    def _publish_tombstones(self, student_ids: Sequence[str]) -> None:
-        publisher = Publisher(self.settings)
-        try:
-            publisher.send_tombstones(student_ids)
-        finally:
-            publisher.close()
-
     def daily_job(self) -> DailyJob:
-        return DailyJob(
-            self.store,
-            self.ledger,
-            self.settings.retention,
-            self._publish_tombstones,
-            lateness_days=max(1, self.settings.lateness_hours // 24),
-        )
+        return daily_job(self.settings, self.store, self.ledger, broker=True)
 
     async def run_daily_job(self, as_of: date | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Run the daily job off the event loop; one at a time."""
