@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import kafka.record.default_records
@@ -18,7 +18,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from models.activity import StudentActivity
-from models.adapters import ADAPTERS
+from models.dead_letters import CLI_ORIGIN, dead_letter_headers
 from models.events import ActivityEvent, StudentRestore, encode_envelope
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
@@ -26,15 +26,6 @@ from ops.settings import Settings
 from sinks.errors import StackError
 
 TOPICS = ("activity", "roster", "absences", "alerts", "dead-letter")
-
-#: A dead letter's `origin` header says it was written by a command-line tool (`lde ingest`, `lde roster
-#: load`, `lde absences load`: separate processes), for the service to count it in /metrics; the
-#: service counts its own and the collector's as it sends them.
-ORIGIN_HEADER = "origin"
-CLI_ORIGIN = b"lde-cli"
-#: The `source` values such a dead letter may carry; others are counted as "cli:other", so odd headers
-#: on the topic cannot multiply the metric's series.
-CLI_SOURCES = frozenset(ADAPTERS) | {"roster-csv", "absences-csv"}
 
 
 def use_fast_crc32c() -> bool:
@@ -183,7 +174,7 @@ class Publisher:
         self.producer.send(
             self.settings.topic("dead-letter"),
             value=payload[: self.settings.dead_letter_max_bytes],
-            headers=[*dead_letter_headers(reason, source, position), (ORIGIN_HEADER, CLI_ORIGIN)],
+            headers=dead_letter_headers(reason, source, position, origin=CLI_ORIGIN),
         )
         self.messages_sent += 1
 
@@ -259,22 +250,3 @@ class Publisher:
     def close(self) -> None:
         self.flush()
         self.producer.close()
-
-
-def dead_letter_headers(reason: str, source: str, position: str) -> list[tuple[str, bytes]]:
-    """Headers of a dead letter: the error, where it came from (format or topic) and its position."""
-    return [
-        ("error", reason.encode()[:1000]),
-        ("source", source.encode()),
-        ("position", position.encode()),
-    ]
-
-
-def cli_dead_letter_label(headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> str | None:
-    """The lde_dead_letters_total `topic` label of a dead letter a command-line tool wrote
-    ("cli:FORMAT", like the collector's "http:SOURCE"), or None for any other dead letter."""
-    found = dict(headers.items() if isinstance(headers, Mapping) else headers)
-    if found.get(ORIGIN_HEADER) != CLI_ORIGIN:
-        return None
-    source = (found.get("source") or b"").decode("utf-8", "replace")
-    return f"cli:{source if source in CLI_SOURCES else 'other'}"

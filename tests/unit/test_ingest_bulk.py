@@ -343,7 +343,7 @@ def test_a_stopped_ingest_publishes_and_reports_what_it_accepted_before_the_stop
 
 
 def test_cli_dead_letters_are_labelled_for_the_service_and_others_are_not() -> None:
-    from sinks.kafka import CLI_ORIGIN, ORIGIN_HEADER, cli_dead_letter_label, dead_letter_headers
+    from models.dead_letters import CLI_ORIGIN, ORIGIN_HEADER, cli_dead_letter_label, dead_letter_headers
 
     cli = [*dead_letter_headers("bad", "ezproxy", "f:line 3"), (ORIGIN_HEADER, CLI_ORIGIN)]
     assert cli_dead_letter_label(cli) == "cli:ezproxy"
