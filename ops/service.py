@@ -90,6 +90,7 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
     """Publish what an empty broker lacks, then run the Faust worker until it stops."""
     import faust
 
+    from ops.runtime import Service
     from streams.app import LdeApp
 
     fresh = ensure_topics(settings)
@@ -100,6 +101,7 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
     offsets = end_offsets(settings, ("activity", "roster", "absences"))
     broker_id = broker_cluster_id(settings, timeout_ms=10_000)
     lde = LdeApp(settings, store, ledger, Metrics(), end_offsets_at_start=offsets, broker_id=broker_id)
+    Service(lde)  # the HTTP routes, jobs and alert delivery, on the same Faust app
     log.info(
         "service_starting mode=%s kafka=%s clickhouse=%s schema_version=%d api=%s",
         settings.mode,

@@ -18,7 +18,7 @@ import pytest
 from models.faultload import compare, generate
 from ops.embedded import wait_until
 from ops.faultrun import Cluster, verdict
-from streams.app import BROKER_REPLACED_EXIT
+from streams.stopping import BROKER_REPLACED_EXIT
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

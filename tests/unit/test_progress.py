@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.app import Progress
+from streams.progress import Progress
 
 A0, A1 = ("activity", 0), ("activity", 1)
 

@@ -1,0 +1,134 @@
+"""The running service: the stream app (streams.app) plus what people and operators use on top of
+it: the staff directory, alert delivery, the scheduled jobs and the HTTP routes (including the
+collector). One process, one web port; `lde up` builds it (ops.service)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from models.access import Role, Staff, StaffDirectory
+from models.alerts import Alert
+from ops.delivery import AlertNotifier
+from ops.http.collector import register_collector
+from ops.http.routes import register_routes
+from ops.reports import mailer_from
+from ops.scheduled import JobRunner
+from ops.settings import Settings
+from sinks.clickhouse import ClickHouseStore
+from sinks.redis_store import DeliveryLedger
+from streams.app import LdeApp
+
+log = logging.getLogger("lde.service")
+
+#: The HTTP header naming the member of staff who asks (see Service.viewer).
+STAFF_HEADER = "X-LDE-Staff"
+#: Alerts delivered at the same time, at most (a slow mail server never blocks the others).
+DELIVERY_SLOTS = 8
+
+
+class StaffDirectoryCache:
+    """The staff directory as last loaded, refreshed from ClickHouse every minute so that every worker
+    of a production deployment follows a load made through any of them."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+        self.directory = StaffDirectory()
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.directory = StaffDirectory.from_rows(self.store.staff_rows())
+
+    def replace(self, directory: StaffDirectory) -> None:
+        """A load this worker just made (the others follow within a minute)."""
+        self.directory = directory
+
+    async def tick(self) -> None:
+        try:
+            await asyncio.to_thread(self.refresh)
+        except Exception as error:  # keep the last good directory; ClickHouse may be restarting
+            log.error("staff_directory_refresh_failed error=%r", error)
+
+
+class DeliveryWorker:
+    """Delivers stored alerts, several at a time, off the alerts agent's path."""
+
+    def __init__(self, notifier: AlertNotifier) -> None:
+        self.notifier = notifier
+        self.queue: asyncio.Queue[Alert] = asyncio.Queue()
+
+    def enqueue(self, alerts: list[Alert]) -> None:
+        for alert in alerts:  # the delivery ledger makes each delivery once
+            self.queue.put_nowait(alert)
+
+    async def run(self) -> None:
+        slots = asyncio.Semaphore(DELIVERY_SLOTS)
+        notifier = self.notifier
+
+        async def one(alert: Alert) -> None:
+            async with slots:
+                try:
+                    await notifier.deliver(alert)
+                except Exception as error:  # a bug: logged loudly, the other deliveries go on
+                    log.exception("alert_delivery_crashed alert=%s error=%r", alert.alert_id, error)
+
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            alert = await self.queue.get()
+            task = asyncio.ensure_future(one(alert))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+
+class Service:
+    """Wires the service's parts onto the stream app's Faust app (before the worker starts)."""
+
+    def __init__(self, lde: LdeApp) -> None:
+        self.lde = lde
+        settings = lde.settings
+        app = lde.app
+        self.directory = StaffDirectoryCache(lde.store)
+        self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)
+        self.jobs.schedule(app)
+        app.timer(60.0, name="staff_directory")(self.directory.tick)
+        notifier = notifier_for(settings, self)
+        if notifier is not None:
+            worker = DeliveryWorker(notifier)
+            lde.alerts_agent.listeners.append(worker.enqueue)
+            app.task(worker.run)
+        register_collector(app, lde)
+        register_routes(app, self)
+
+    def viewer(self, request: Any) -> Staff:
+        """Who is asking (the X-LDE-Staff header). Raises UnknownStaff or IdentityRequired."""
+        staff_id = request.headers.get(STAFF_HEADER)
+        return self.directory.directory.viewer(staff_id, self.lde.settings.operator_access)
+
+    def student_name(self, student_id: str) -> str:
+        value = self.lde.roster.get(student_id)
+        if not value:
+            return ""
+        return f"{value.get('given_name', '')} {value.get('family_name', '')}".strip()
+
+
+def notifier_for(settings: Settings, service: Service) -> AlertNotifier | None:
+    """The alert notifier the settings ask for: email when LDE_SMTP_HOST is set, webhooks for
+    LDE_ALERT_WEBHOOK_URLS; None when neither is configured."""
+    urls = [u.get_secret_value() for u in settings.alert_webhook_urls if u.get_secret_value()]
+    if not settings.smtp_host and not urls:
+        return None
+    lde = service.lde
+    return AlertNotifier(
+        directory=lambda: service.directory.directory,
+        ledger=DeliveryLedger(lde.ledger.client),
+        metrics=lde.metrics,
+        write_audit=lde.store.write_audit,
+        student_name=service.student_name,
+        mailer=mailer_from(settings) if settings.smtp_host else None,
+        sender=settings.smtp_from,
+        webhook_urls=urls,
+        email_roles=frozenset(Role(r) for r in settings.alert_email_roles),
+        attempts=settings.alert_delivery_attempts,
+        backoff_seconds=settings.alert_delivery_backoff_seconds,
+    )

@@ -1,0 +1,115 @@
+"""The alerts agent: store every alert (idempotent by id), hand it to the delivery listeners, and
+announce each alert id once (the Redis ledger). Also the dead-letter topic's counter of CLI letters."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from faust.types import StreamT
+from pydantic import ValidationError
+
+from models.alerts import Alert
+from models.dead_letters import cli_dead_letter_label
+from models.events import describe_validation_error
+from ops.metrics import Metrics
+from ops.settings import Settings
+from sinks.clickhouse import ClickHouseStore
+from sinks.redis_store import AlertLedger
+from sinks.retry import ClickHouseSink, RetryingWriter, Unavailable
+from streams import faust_compat
+from streams.batch import DeadLetter
+from streams.dead_letters import DeadLetterSender
+
+log = logging.getLogger("lde.stream")
+
+#: Called with every batch of stored alerts (the delivery worker queues them: its ledger makes each
+#: delivery once, so a re-read alert is not delivered twice).
+AlertListener = Callable[[list[Alert]], None]
+
+
+class AlertsAgent:
+    """Consumes the alerts topic in batches."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sink: ClickHouseSink,
+        store: ClickHouseStore,
+        ledger: AlertLedger,
+        redis: RetryingWriter,
+        dead_letters: DeadLetterSender,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.store = store
+        self.ledger = ledger
+        self.redis = redis
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.listeners: list[AlertListener] = []
+        self.recorded = 0
+        self.topic = settings.topic("alerts")
+
+    async def run(self, stream: StreamT) -> None:
+        s = self.settings
+        async for events in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
+            alerts: list[Alert] = []
+            letters: list[DeadLetter] = []
+            for event in events:
+                try:
+                    alerts.append(Alert.model_validate_json(event.value or b""))
+                except ValidationError as error:
+                    letters.append(
+                        DeadLetter(
+                            describe_validation_error(error),
+                            event.message.partition,
+                            event.message.offset,
+                            event.value or b"",
+                        )
+                    )
+            if alerts:
+                await self.sink.write("alerts", self.store.write_alerts, alerts, rows=len(alerts))
+                self.recorded += len(alerts)
+                for listener in self.listeners:
+                    listener(alerts)
+                for alert in alerts:
+                    if await self.claim(alert):
+                        self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
+                        log.info(
+                            "alert rule=%s student=%s raised_on=%s tutor=%s id=%s",
+                            alert.rule.value,
+                            alert.student_id,
+                            alert.raised_on,
+                            alert.personal_tutor_id,
+                            alert.alert_id,
+                        )
+            await self.dead_letters.send(self.topic, letters)
+
+    async def claim(self, alert: Alert) -> bool:
+        """The Redis ledger's verdict on an alert (first time or not), off the event loop; while Redis
+        does not answer, back off and ask again with the same token (the alerts topic waits; the
+        activity stream goes on)."""
+        token = uuid.uuid4().hex
+
+        def attempt() -> bool:
+            first = self.ledger.claim(alert.student_id, alert.alert_id, token)
+            if first is None:
+                raise Unavailable(f"the alert ledger did not answer for alert {alert.alert_id}")
+            return first
+
+        first, _ = await self.redis.run("alert_ledger", attempt)
+        return first
+
+
+async def count_cli_dead_letters(stream: StreamT, metrics: Metrics) -> None:
+    """Count the dead letters of `lde ingest` and the CSV loaders, which run as separate processes
+    and have no /metrics of their own: lde_dead_letters_total{topic="cli:FORMAT"}, beside the
+    service's own (counted as it sends them, so skipped here)."""
+    async for event in stream.events():
+        label = cli_dead_letter_label(event.headers or ())
+        if label is not None:
+            metrics.dead_letters.labels(topic=label).inc()
