@@ -44,7 +44,7 @@ from models.partitioning import partition_for
 from models.roster import RosterRecord, StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from ops.api import ServiceClient
+from ops.http.client import ServiceClient
 from ops.embedded import EmbeddedBroker
 from ops.replay import free_port
 from ops.settings import Settings

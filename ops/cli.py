@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from models.roster import CsvRowError, load_absences, load_roster
-from ops.api import ServiceClient
+from ops.http.client import ServiceClient
 from ops.settings import Settings
 from sinks.errors import StackError
 

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
-from ops.api import ServiceUnavailable
+from ops.http.client import ServiceUnavailable
 from ops.replay import EventTimeRun
 from ops.settings import Settings
 from ops.simulator import Simulation, simulate

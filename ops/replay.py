@@ -22,8 +22,8 @@ from models.adapters import Parsed, read_lde_jsonl
 from models.events import ActivityEvent
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_end, local_day, zone
-from ops.api import ServiceClient
 from ops.embedded import wait_until
+from ops.http.client import ServiceClient
 from ops.service_process import ServiceProcess
 from ops.settings import Settings
 from sinks.errors import StackError

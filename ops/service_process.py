@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops.api import ServiceClient
 from ops.embedded import wait_until
+from ops.http.client import ServiceClient
 from ops.settings import Settings
 from sinks.errors import StackError
 

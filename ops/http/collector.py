@@ -20,30 +20,26 @@ import functools
 import hmac
 import json
 import logging
-import os
 import time
 import uuid
-import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from pydantic import SecretStr
 
 from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
+from models.dead_letters import dead_letter_headers
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
+from ops.http.endpoints import ENDPOINTS, Endpoint
+from ops.http.openapi import openapi_document
 from ops.ingest import redacted_record
-from sinks.kafka import dead_letter_headers
+from ops.settings import Settings
 
 log = logging.getLogger("lde.collector")
 
-TOKENS_ENV = "LDE_COLLECTOR_TOKENS"
-MAX_BYTES_ENV = "LDE_COLLECTOR_MAX_BYTES"
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 #: Larger bodies are parsed in a worker thread, so the agents and the evaluator on the loop keep running.
 THREAD_THRESHOLD_BYTES = 256 * 1024
 #: How long Kafka may take to confirm a request's messages before the client is told to retry (503).
@@ -51,87 +47,24 @@ PUBLISH_TIMEOUT_SECONDS = 30.0
 REALM = 'Bearer realm="lde-collector"'
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One collector endpoint: its path, the upstream source whose token it takes, and its adapter."""
-
-    path: str
-    source: str
-    adapter: str
-    summary: str
-
-    @property
-    def dead_letter_source(self) -> str:
-        """The `source` header of this endpoint's dead letters (the CLI puts the format name there)."""
-        return f"http:{self.source}"
-
-
-ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("/v1/caliper", "caliper", "caliper", "Canvas live events: one IMS Caliper 1.1 envelope"),
-    Endpoint(
-        "/v1/xapi/statements",
-        "xapi",
-        "xapi",
-        "xAPI statements: one statement, an array of statements or a StatementResult",
-    ),
-    Endpoint("/v1/events", "events", "lde-jsonl", "Canonical events: one JSON object, a JSON array or JSONL"),
-)
-
-
 # -- configuration -------------------------------------------------------------------------------------
 
 
-def _tokens_from_env(raw: str) -> dict[str, Any]:
-    """LDE_COLLECTOR_TOKENS as a JSON object; unreadable means no tokens (every endpoint refuses)."""
-    if not raw.strip():
-        return {}
-    try:
-        decoded = json.loads(raw)
-    except ValueError:
-        decoded = None
-    if not isinstance(decoded, dict):
-        # Never log the value: it holds secrets.
-        log.error(
-            "collector_tokens_unreadable env=%s: not a JSON object; every endpoint answers 401", TOKENS_ENV
-        )
-        return {}
-    return decoded
+def collector_tokens(settings: Settings) -> dict[str, str]:
+    """The bearer token of each upstream source (LDE_COLLECTOR_TOKENS, a JSON object, e.g.
+    {"caliper": "...", "xapi": "...", "events": "..."}).
 
-
-def collector_tokens(settings: Any) -> dict[str, str]:
-    """The bearer token of each upstream source: `settings.collector_tokens` when set, else the JSON
-    object in LDE_COLLECTOR_TOKENS, e.g. {"caliper": "...", "xapi": "...", "events": "..."}.
-
-    Blank or non-string tokens are dropped (with a warning): an empty token must never match an empty
-    or missing Authorization header.
+    Blank tokens are dropped (with a warning): an empty token must never match an empty or missing
+    Authorization header.
     """
-    configured: Mapping[str, Any] | None = getattr(settings, "collector_tokens", None)
-    if not configured:
-        configured = _tokens_from_env(os.environ.get(TOKENS_ENV, ""))
     tokens: dict[str, str] = {}
-    for source, token in configured.items():
-        value = token.get_secret_value() if isinstance(token, SecretStr) else token
-        if isinstance(value, str) and value.strip():
+    for source, token in settings.collector_tokens.items():
+        value = token.get_secret_value()
+        if value.strip():
             tokens[str(source)] = value
         else:
-            log.warning("collector_token_ignored source=%s: empty or not a string", source)
+            log.warning("collector_token_ignored source=%s: empty", source)
     return tokens
-
-
-def collector_max_bytes(settings: Any) -> int:
-    """The request body cap: `settings.collector_max_bytes` when set, else LDE_COLLECTOR_MAX_BYTES, else
-    5 MiB (a cap keeps one client from filling the service's memory)."""
-    configured = getattr(settings, "collector_max_bytes", None)
-    if configured is None:
-        configured = os.environ.get(MAX_BYTES_ENV, "").strip() or DEFAULT_MAX_BYTES
-    try:
-        limit = int(configured)
-    except (TypeError, ValueError):
-        limit = 0
-    if limit < 1:
-        log.warning("collector_max_bytes_ignored value=%r: not a positive integer", configured)
-        return DEFAULT_MAX_BYTES
-    return limit
 
 
 # -- the pure core: authorisation, parsing, what to publish -------------------------------------------
@@ -142,7 +75,7 @@ def check_bearer(header: str | None, expected: str | None) -> str | None:
     if not expected:
         return (
             "no token is configured for this endpoint, so it accepts no request "
-            f"(secure by default: the operator sets {TOKENS_ENV})"
+            "(secure by default: the operator sets LDE_COLLECTOR_TOKENS)"
         )
     scheme, _, given = (header or "").strip().partition(" ")
     given = given.strip()
@@ -283,74 +216,13 @@ def assess(
         out.dead_letters = [
             (
                 redacted_record(record.raw),
-                [
-                    *dead_letter_headers(record.reason, endpoint.dead_letter_source, record.position),
-                    ("request_id", request_id.encode()),
-                ],
+                dead_letter_headers(
+                    record.reason, endpoint.dead_letter_source, record.position, request_id=request_id
+                ),
             )
             for record in bad
         ]
     return out
-
-
-# -- metrics -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CollectorMetrics:
-    """The collector's metrics: ops.metrics.Metrics' own when it declares them, else registered here on
-    its registry (once per registry), so /metrics shows them either way."""
-
-    requests: Counter
-    records: Counter
-    seconds: Histogram
-
-    @classmethod
-    def on(cls, metrics: Any) -> CollectorMetrics:
-        registry: CollectorRegistry = metrics.registry
-        cached = _METRICS.get(registry)
-        if cached is not None:
-            return cached
-
-        def declared_or(name: str, make: Callable[[], Any]) -> Any:
-            existing = getattr(metrics, name, None)
-            return existing if existing is not None else make()
-
-        cached = cls(
-            declared_or(
-                "collector_requests",
-                lambda: Counter(
-                    "lde_collector_requests_total",
-                    "HTTP collector requests by endpoint and response status",
-                    ["endpoint", "status"],
-                    registry=registry,
-                ),
-            ),
-            declared_or(
-                "collector_records",
-                lambda: Counter(
-                    "lde_collector_records_total",
-                    "HTTP collector records by outcome: accepted, duplicate, skipped, invalid",
-                    ["endpoint", "outcome"],
-                    registry=registry,
-                ),
-            ),
-            declared_or(
-                "collector_seconds",
-                lambda: Histogram(
-                    "lde_collector_request_seconds",
-                    "Time to answer one collector request, Kafka confirmation included",
-                    ["endpoint"],
-                    registry=registry,
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-                ),
-            ),
-        )
-        _METRICS[registry] = cached
-        return cached
-
-
-_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, CollectorMetrics] = weakref.WeakKeyDictionary()
 
 
 # -- the service side ----------------------------------------------------------------------------------
@@ -391,8 +263,8 @@ class Collector:
         self.lde = lde
         self.settings = lde.settings
         self.tokens = collector_tokens(lde.settings)
-        self.max_bytes = collector_max_bytes(lde.settings)
-        self.metrics = CollectorMetrics.on(lde.metrics)
+        self.max_bytes = lde.settings.collector_max_bytes
+        self.metrics = lde.metrics
         closed = [e.path for e in ENDPOINTS if e.source not in self.tokens]
         if closed:
             log.warning(
@@ -403,8 +275,8 @@ class Collector:
         """Answer one request, timing and counting it whatever the outcome."""
         started = time.perf_counter()
         reply = await self._handle(endpoint, request)
-        self.metrics.requests.labels(endpoint=endpoint.source, status=str(reply.status)).inc()
-        self.metrics.seconds.labels(endpoint=endpoint.source).observe(time.perf_counter() - started)
+        self.metrics.collector_requests.labels(endpoint=endpoint.source, status=str(reply.status)).inc()
+        self.metrics.collector_seconds.labels(endpoint=endpoint.source).observe(time.perf_counter() - started)
         return reply
 
     async def _handle(self, endpoint: Endpoint, request: Any) -> Reply:
@@ -460,9 +332,7 @@ class Collector:
             return Reply(503, {"error": retry, "request_id": request_id}, {"Retry-After": "5"})
         self._count(endpoint, result)  # only once published: a 503 is retried and would count twice
         if result.dead_letters:
-            self.lde.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(
-                len(result.dead_letters)
-            )
+            self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
         return Reply(202, result.summary(request_id))
 
     async def _publish(self, result: Assessment) -> None:
@@ -486,7 +356,7 @@ class Collector:
             ("invalid", len(result.invalid)),
         ):
             if count:
-                self.metrics.records.labels(endpoint=endpoint.source, outcome=outcome).inc(count)
+                self.metrics.collector_records.labels(endpoint=endpoint.source, outcome=outcome).inc(count)
 
 
 def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
@@ -503,7 +373,7 @@ def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
 
 
 def register_collector(app: Any, lde: Any) -> None:
-    """Add the collector's endpoints to the Faust web app (called by streams.app.LdeApp)."""
+    """Add the collector's endpoints to the Faust web app (called by ops.runtime.Service)."""
     collector = Collector(lde)
     for endpoint in ENDPOINTS:
         app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
@@ -512,273 +382,3 @@ def register_collector(app: Any, lde: Any) -> None:
     @app.page("/v1/openapi.json", name="collector_openapi")
     async def openapi(self: Any, request: Any) -> Any:
         return self.json(document)
-
-
-# -- OpenAPI -------------------------------------------------------------------------------------------
-
-
-def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-_CANONICAL_EVENT: dict[str, Any] = {
-    "type": "object",
-    "description": "The canonical activity event; any other field (a title, a URL) is dropped at the edge.",
-    "required": ["event_id", "student_id", "source", "occurred_at"],
-    "properties": {
-        "event_id": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 200,
-            "description": "unique at the source",
-        },
-        "student_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "source": {
-            "type": "string",
-            "enum": ["vle", "library", "eresource", "print", "pc_logon", "remote", "attendance"],
-        },
-        "occurred_at": {
-            "type": "string",
-            "format": "date-time",
-            "description": "RFC 3339 with a UTC offset (a time without one is invalid)",
-        },
-        "attributes": {
-            "type": ["object", "null"],
-            "properties": {
-                "status": {"type": "string", "enum": ["present", "late", "absent", "authorised_absence"]},
-                "pages": {"type": "integer", "minimum": 0, "maximum": 100000},
-            },
-        },
-    },
-    "examples": [
-        {
-            "event_id": "urn:uuid:6f1c2a0e-3b7d-4a8e-9d51-0c2f4b7e9a11",
-            "student_id": "900412771",
-            "source": "vle",
-            "occurred_at": "2026-10-24T23:30:41Z",
-        }
-    ],
-}
-
-_CALIPER_ENVELOPE: dict[str, Any] = {
-    "type": "object",
-    "description": (
-        "An IMS Caliper 1.1 envelope as Canvas live events send it. Each event's student is "
-        "actor.extensions['com.instructure.canvas'].user_sis_id; events without one (staff, integrations) "
-        "are skipped as 'no user', and LoggedOut / TimedOut as 'logoff'. Positions are data[i]."
-    ),
-    "required": ["data"],
-    "properties": {
-        "sensor": {"type": "string"},
-        "sendTime": {"type": "string", "format": "date-time"},
-        "dataVersion": {"type": "string"},
-        "data": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "actor", "eventTime"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "type": {"type": "string"},
-                    "action": {"type": "string"},
-                    "eventTime": {"type": "string", "format": "date-time"},
-                    "actor": {
-                        "type": "object",
-                        "properties": {
-                            "extensions": {
-                                "type": "object",
-                                "properties": {
-                                    "com.instructure.canvas": {
-                                        "type": "object",
-                                        "properties": {"user_sis_id": {"type": "string"}},
-                                    }
-                                },
-                            }
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-
-_XAPI_STATEMENT: dict[str, Any] = {
-    "type": "object",
-    "description": (
-        "An xAPI statement. The student is actor.account.name; mapped by the verb's last path segment: "
-        "attended -> attendance, borrowed -> library, viewed -> vle or eresource, logged in -> vle, "
-        "pc_logon or remote; other verbs are skipped ('unmapped verb'). Positions are 'statement N'."
-    ),
-    "required": ["id", "actor", "verb"],
-    "properties": {
-        "id": {"type": "string"},
-        "actor": {
-            "type": "object",
-            "properties": {"account": {"type": "object", "properties": {"name": {"type": "string"}}}},
-        },
-        "verb": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
-        "object": {"type": "object"},
-        "result": {"type": "object"},
-        "context": {"type": "object"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "stored": {"type": "string", "format": "date-time"},
-    },
-}
-
-
-def openapi_document(max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
-    """The collector's OpenAPI 3.1 description (served at GET /v1/openapi.json)."""
-    note = {
-        "type": "object",
-        "required": ["position", "reason"],
-        "properties": {
-            "position": {
-                "type": "string",
-                "examples": ["data[3]", "statement 6", "line 2", "item 1", "document"],
-            },
-            "reason": {"type": "string", "description": "a fixed phrase or field name, never an input value"},
-        },
-    }
-    summary = {
-        "type": "object",
-        "required": ["request_id", "accepted", "duplicates", "skipped", "invalid"],
-        "properties": {
-            "request_id": {"type": "string", "description": "also the request_id header of its dead letters"},
-            "accepted": {"type": "integer", "description": "events published to the activity topic"},
-            "duplicates": {"type": "integer", "description": "events whose id appeared earlier in the body"},
-            "skipped": {
-                "type": "array",
-                "items": _ref("RecordNote"),
-                "description": "well-formed, not engagement",
-            },
-            "invalid": {"type": "array", "items": _ref("RecordNote")},
-        },
-    }
-    error = {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {"type": "string"},
-            "max_bytes": {"type": "integer"},
-            "request_id": {"type": "string"},
-        },
-    }
-    bodies = {
-        "caliper": _json_body(_ref("CaliperEnvelope")),
-        "xapi": _json_body(
-            {
-                "oneOf": [
-                    _ref("XapiStatement"),
-                    {"type": "array", "items": _ref("XapiStatement")},
-                    {
-                        "type": "object",
-                        "required": ["statements"],
-                        "properties": {"statements": {"type": "array", "items": _ref("XapiStatement")}},
-                    },
-                ]
-            }
-        ),
-        "events": {
-            **_json_body(
-                {"oneOf": [_ref("CanonicalEvent"), {"type": "array", "items": _ref("CanonicalEvent")}]}
-            ),
-            "application/x-ndjson": {
-                "schema": {"type": "string", "description": "JSONL: one CanonicalEvent object a line"}
-            },
-        },
-    }
-    paths: dict[str, Any] = {}
-    for endpoint in ENDPOINTS:
-        paths[endpoint.path] = {
-            "post": {
-                "operationId": f"collect_{endpoint.source}",
-                "summary": endpoint.summary,
-                "description": (
-                    f"Uses the bearer token of the '{endpoint.source}' source. The response is sent once "
-                    "Kafka has confirmed every accepted event; invalid records of a partly valid body go to "
-                    f"the dead-letter topic (source 'http:{endpoint.source}') as a digest. Content-Type is "
-                    "not checked; the body must be UTF-8."
-                ),
-                "security": [{f"{endpoint.source}Token": []}],
-                "requestBody": {"required": True, "content": bodies[endpoint.source]},
-                "responses": {
-                    "202": _ref("Accepted", "responses"),
-                    "400": _ref("Rejected", "responses"),
-                    "401": _ref("Unauthorized", "responses"),
-                    "413": _ref("TooLarge", "responses"),
-                    "503": _ref("Unavailable", "responses"),
-                },
-            }
-        }
-    paths["/v1/openapi.json"] = {
-        "get": {
-            "operationId": "collector_openapi",
-            "summary": "This document",
-            "security": [],
-            "responses": {
-                "200": {"description": "OpenAPI 3.1 document", "content": _json_body({"type": "object"})}
-            },
-        }
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "LDE HTTP collector",
-            "version": "1",
-            "description": (
-                "Upstream systems send activity straight to LDE. Titles, URLs and document names are dropped "
-                "at the edge; responses name records by position only."
-            ),
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                f"{e.source}Token": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": (
-                        f"The '{e.source}' token from {TOKENS_ENV}; with none configured the endpoint "
-                        "answers 401 to everyone."
-                    ),
-                }
-                for e in ENDPOINTS
-            },
-            "schemas": {
-                "RecordNote": note,
-                "Summary": summary,
-                "Rejected": {"allOf": [summary, error]},
-                "Error": error,
-                "CanonicalEvent": _CANONICAL_EVENT,
-                "CaliperEnvelope": _CALIPER_ENVELOPE,
-                "XapiStatement": _XAPI_STATEMENT,
-            },
-            "responses": {
-                "Accepted": {
-                    "description": "In Kafka: valid events published; skipped and invalid records listed",
-                    "content": _json_body(_ref("Summary")),
-                },
-                "Rejected": {
-                    "description": "No record could be read (not JSON, empty, all invalid): none published",
-                    "content": _json_body(_ref("Rejected")),
-                },
-                "Unauthorized": {
-                    "description": "Missing or wrong bearer token, or no token configured: nothing published",
-                    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
-                    "content": _json_body(_ref("Error")),
-                },
-                "TooLarge": {
-                    "description": f"Body over {max_bytes} bytes (declared or sent): nothing published",
-                    "content": _json_body(_ref("Error")),
-                },
-                "Unavailable": {
-                    "description": "Kafka did not confirm in time: retry the same body (ids de-duplicate)",
-                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                    "content": _json_body(_ref("Error")),
-                },
-            },
-        },
-    }

@@ -13,25 +13,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from pydantic import SecretStr
+from pydantic import ValidationError
 
 from models.partitioning import partition_for
-from ops.collector import (
-    DEFAULT_MAX_BYTES,
-    MAX_BYTES_ENV,
-    THREAD_THRESHOLD_BYTES,
-    TOKENS_ENV,
-    check_bearer,
-    collector_max_bytes,
-    collector_tokens,
-)
 from ops.embedded import wait_until
+from ops.http.collector import THREAD_THRESHOLD_BYTES, check_bearer, collector_tokens
 from ops.replay import EventTimeRun
 from ops.settings import Settings
 from tests.integration.conftest import TERM_START
@@ -54,7 +45,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventTimeRun]:
         tmp_path_factory.mktemp("collector") / "lde",
         evaluate_from=TERM_START,
         partitions=4,
-        extra_env={TOKENS_ENV: json.dumps(TOKENS), MAX_BYTES_ENV: str(MAX_BYTES)},
+        extra_env={"LDE_COLLECTOR_TOKENS": json.dumps(TOKENS), "LDE_COLLECTOR_MAX_BYTES": str(MAX_BYTES)},
     )
     service.start()
     try:
@@ -421,36 +412,34 @@ def test_requests_and_records_are_counted_in_metrics(run: EventTimeRun) -> None:
         assert expected in metrics, expected
 
 
-# -- configuration (in-process) --------------------------------------------------------------------------
-
-
-#: Settings without the collector fields: the helpers then read the environment variables.
-BARE = SimpleNamespace()
+# -- configuration (in-process) ------------------------------------------------------------------------
+# One source of truth: the Settings object reads LDE_COLLECTOR_TOKENS and LDE_COLLECTOR_MAX_BYTES.
 
 
 def test_tokens_are_secure_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(TOKENS_ENV, raising=False)
+    monkeypatch.delenv("LDE_COLLECTOR_TOKENS", raising=False)
     assert collector_tokens(Settings()) == {}
     assert "no token is configured" in (check_bearer("Bearer anything", None) or "")
     assert check_bearer("", None) is not None
-    monkeypatch.setenv(TOKENS_ENV, '{"caliper": "", "xapi": 5, "events": "  "}')  # blank never matches
-    assert collector_tokens(BARE) == {}
-    monkeypatch.setenv(TOKENS_ENV, "not json")
-    assert collector_tokens(BARE) == {}
-    monkeypatch.setenv(TOKENS_ENV, json.dumps(TOKENS))
-    assert collector_tokens(BARE) == TOKENS
-    # The Settings field, once it exists, wins over the variable.
-    with_field = SimpleNamespace(collector_tokens={"caliper": SecretStr("s")})
-    assert collector_tokens(with_field) == {"caliper": "s"}
+    monkeypatch.setenv("LDE_COLLECTOR_TOKENS", '{"caliper": "", "events": "  "}')  # blank never matches
+    assert collector_tokens(Settings()) == {}
+    monkeypatch.setenv("LDE_COLLECTOR_TOKENS", "not json")
+    with pytest.raises(ValueError, match="collector_tokens"):  # lde says "invalid settings: ..."
+        Settings()
+    monkeypatch.setenv("LDE_COLLECTOR_TOKENS", '{"xapi": 5}')
+    with pytest.raises(ValidationError, match="collector_tokens"):
+        Settings()
+    monkeypatch.setenv("LDE_COLLECTOR_TOKENS", json.dumps(TOKENS))
+    assert collector_tokens(Settings()) == TOKENS
     assert check_bearer("Bearer s", "s") is None
     assert check_bearer("bearer s", "s") is None
 
 
 def test_size_limit_defaults_to_5_mib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MAX_BYTES_ENV, raising=False)
-    assert collector_max_bytes(Settings()) == DEFAULT_MAX_BYTES == 5 * 1024 * 1024
-    monkeypatch.setenv(MAX_BYTES_ENV, "2048")
-    assert collector_max_bytes(BARE) == 2048
-    monkeypatch.setenv(MAX_BYTES_ENV, "-1")
-    assert collector_max_bytes(BARE) == DEFAULT_MAX_BYTES
-    assert collector_max_bytes(SimpleNamespace(collector_max_bytes=4096)) == 4096
+    monkeypatch.delenv("LDE_COLLECTOR_MAX_BYTES", raising=False)
+    assert Settings().collector_max_bytes == 5 * 1024 * 1024
+    monkeypatch.setenv("LDE_COLLECTOR_MAX_BYTES", "2048")
+    assert Settings().collector_max_bytes == 2048
+    monkeypatch.setenv("LDE_COLLECTOR_MAX_BYTES", "-1")
+    with pytest.raises(ValidationError, match="collector_max_bytes"):
+        Settings()

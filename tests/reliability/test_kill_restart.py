@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
+from ops.http.client import ServiceClient
 
 from models.faultload import compare
 from models.partitioning import partition_for
-from ops.api import ServiceClient
 from ops.embedded import EmbeddedBroker, wait_until
 from ops.replay import free_port
 from ops.settings import Settings
