@@ -30,19 +30,11 @@ from models.benchmarks import (
     benchmark_coded,
     dense_codes,
 )
-from models.engagement import (
+from models.comparative_rules import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
-    Band,
-    EngagementSettings,
-    Explanation,
-    GroupStats,
-    StudentBenchmark,
     consecutive_days,
     escalates,
-    explain,
-    explain_low_attendance,
-    explain_low_engagement,
     half_attendance_chance,
     low_attendance,
     low_engagement,
@@ -50,7 +42,10 @@ from models.engagement import (
     low_run_raises,
     re_engaged,
 )
+from models.comparison import GroupStats, StudentBenchmark
+from models.engagement import Band, EngagementSettings
 from models.evaluation import Episode, ScoreColumns, StudentMemory
+from models.explanations import Explanation, explain, explain_low_attendance, explain_low_engagement
 from models.roster import Absence, RosterRecord, StudentStatus, StudyMode
 from models.rules import RuleSettings, Silence, exempt, silence, silence_explanation
 from streams.gc_pause import collector_paused
