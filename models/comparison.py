@@ -162,19 +162,15 @@ def _pools(members: Iterable[Member]) -> dict[GroupId, list[Member]]:
     return pools
 
 
-def choose_groups(members: Sequence[Member], min_cohort_size: int = 8) -> dict[str, GroupId]:
+def _choose(
+    members: Iterable[Member], pools: Mapping[GroupId, list[Member]], min_cohort_size: int
+) -> dict[str, GroupId]:
     """Each student's comparison group: the cohort, else the programme, else the school.
 
     A group is wide enough with at least `min_cohort_size` students; the school is used whatever its
     size, as there is nothing wider that is still a fair comparison. A wider group mixes years and
     modes; part-time windows are three times longer for that reason, so counts stay roughly comparable.
     """
-    return _choose(members, _pools(members), min_cohort_size)
-
-
-def _choose(
-    members: Iterable[Member], pools: Mapping[GroupId, list[Member]], min_cohort_size: int
-) -> dict[str, GroupId]:
     chosen: dict[str, GroupId] = {}
     for member in members:
         for level in _LEVELS:

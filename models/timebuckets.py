@@ -21,11 +21,6 @@ def local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
-def local_day_ordinal(instant: datetime, tz: ZoneInfo) -> int:
-    """local_day as a proleptic Gregorian ordinal (compact integer key for state)."""
-    return local_day(instant, tz).toordinal()
-
-
 def day_start(day: date, tz: ZoneInfo) -> datetime:
     """The first instant (UTC) of a local day; days are 23 or 25 hours long across clock changes."""
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
