@@ -35,7 +35,7 @@ from ops.embedded import wait_until
 from ops.replay import EventTimeRun
 from ops.settings import Settings
 from tests.integration.conftest import TERM_START
-from tests.unit.test_adapters import SAMPLES, private_strings
+from tests.unit.models.test_adapters import SAMPLES, private_strings
 
 pytestmark = [
     pytest.mark.integration,

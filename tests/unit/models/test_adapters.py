@@ -41,7 +41,7 @@ from models.timebuckets import local_day, zone
 
 
 def _samples_dir() -> Path | None:
-    beside = Path(__file__).resolve().parents[3] / "shared" / "samples"
+    beside = Path(__file__).resolve().parents[4] / "shared" / "samples"
     if beside.is_dir():
         return beside
     configured = os.environ.get("LDE_SAMPLES_DIR")
