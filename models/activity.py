@@ -500,7 +500,3 @@ def day_figures(
 def is_engaged(row: Sequence[int]) -> bool:
     """Any activity that shows engagement: any non-attendance source, or an attended session."""
     return any(row[i] for i in range(N_SOURCES) if i != ATTENDANCE) or row[ATTENDED] > 0
-
-
-def ordinal_to_date(day: int) -> date:
-    return date.fromordinal(day)

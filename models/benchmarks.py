@@ -1,6 +1,6 @@
 """One day's benchmarks for a whole institution at once, in columns.
 
-The same figures as `models.engagement.benchmark_day` (the reference, written for reading), computed
+The same figures as `models.comparison.benchmark_day` (the reference, written for reading), computed
 with numpy over every student, all the groups of a level (cohort, programme, school) at once: each
 measure is sorted by group and value, and ranks and quartiles are read from the sorted runs. So the
 evaluator's daily sweep of a million rostered students takes seconds: the per-student Python work is
@@ -23,16 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.activity import ATTENDANCE, N_SOURCES
-from models.engagement import (
-    Band,
-    BandThresholds,
-    Basis,
-    GroupStats,
-    SourceStats,
-    StudentBenchmark,
-    Weights,
-    WindowFeatures,
-)
+from models.comparison import Basis, GroupStats, SourceStats, StudentBenchmark
+from models.engagement import Band, BandThresholds, Weights, WindowFeatures
 from models.events import SOURCES
 from models.parallel import map_in_threads
 
@@ -69,7 +61,7 @@ class DayBenchmarks:
     def low_engagement(
         self, bottom_share: float, median_fraction: float, min_group_size: int
     ) -> NDArray[np.bool_]:
-        """Where `engagement.low_engagement` holds (with skip_inactive), for everyone at once."""
+        """Where `comparative_rules.low_engagement` holds (with skip_inactive), for everyone at once."""
         sizes = np.array([g.n for g in self.groups], np.int64)[self.group_of]
         medians = np.array([g.index.median or 0.0 for g in self.groups], np.float64)[self.group_of]
         result: NDArray[np.bool_] = (
@@ -365,7 +357,7 @@ class _Sorted:
         ]
 
     def _quantiles(self, q: float) -> list[float]:
-        """engagement.quantile of every group, with the same float operations (0.0 where empty)."""
+        """comparison.quantile of every group, with the same float operations (0.0 where empty)."""
         if not len(self.values):
             return [0.0] * len(self.sizes)
         last = np.maximum(self.sizes, 1) - 1

@@ -21,21 +21,6 @@ class WallClock:
         return datetime.now(UTC)
 
 
-class ManualClock:
-    """A clock tests and the simulator move by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start
-
-    def now(self) -> datetime | None:
-        return self._now
-
-    def set(self, instant: datetime) -> None:
-        if instant.tzinfo is None:
-            raise ValueError("naive datetime")
-        self._now = instant
-
-
 class WatermarkClock:
     """Event time: the lowest watermark over the partitions this worker owns.
 

@@ -4,8 +4,7 @@
   date; trend data (cohort aggregates with no identifiers) stays.
 - Per-student daily rows older than a configurable age are rolled up into weekly rows.
 - Anything that leaves the system is disclosure-controlled, after HESA's rounding and suppression
-  rules: counts rounded to the nearest 5, averages suppressed for 7 or fewer students, percentages
-  suppressed for bases under 22.5.
+  rules: counts rounded to the nearest 5, averages suppressed for 7 or fewer students.
 """
 
 from __future__ import annotations
@@ -69,7 +68,6 @@ def week_start(day: date) -> date:
 # -- disclosure control ------------------------------------------------------------------------------
 ROUND_TO = 5
 MIN_STUDENTS_FOR_AVERAGE = 8  # averages are suppressed for 7 or fewer students
-MIN_BASE_FOR_PERCENTAGE = 22.5
 
 
 def round_count(value: int) -> int:
@@ -83,10 +81,3 @@ def disclose_average(total: float, students: int) -> float | None:
     if students < MIN_STUDENTS_FOR_AVERAGE:
         return None
     return round(total / students, 1)
-
-
-def disclose_percentage(part: float, base: float) -> float | None:
-    """A percentage, or None (suppressed) when the base is under 22.5."""
-    if base < MIN_BASE_FOR_PERCENTAGE:
-        return None
-    return round(100.0 * part / base, 1)

@@ -21,9 +21,13 @@ def local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
-def local_day_ordinal(instant: datetime, tz: ZoneInfo) -> int:
-    """local_day as a proleptic Gregorian ordinal (compact integer key for state)."""
-    return local_day(instant, tz).toordinal()
+def local_today(now: datetime, tz: ZoneInfo) -> date:
+    """Today's date in the institution's zone at `now` (a clock's aware instant, passed in: this stays pure).
+
+    The one way to say "today, local", so jobs, reports and the evaluator agree: at 00:30 BST it is
+    already the new day here although UTC still has the previous one.
+    """
+    return local_day(now, tz)
 
 
 def day_start(day: date, tz: ZoneInfo) -> datetime:
@@ -38,7 +42,7 @@ def day_end(day: date, tz: ZoneInfo) -> datetime:
 
 def last_complete_day(now: datetime, tz: ZoneInfo) -> date:
     """The latest local day that has fully ended at `now`."""
-    return local_day(now, tz) - timedelta(days=1)
+    return local_today(now, tz) - timedelta(days=1)
 
 
 def days_between(first: date, last: date) -> list[date]:

@@ -26,6 +26,7 @@ from models.events import (
     record_event,
 )
 from models.partitioning import partition_for
+from models.timebuckets import local_day
 from streams.gc_pause import collector_paused
 
 
@@ -100,7 +101,7 @@ def oldest_accepted_days(
     was dead-lettered as too late (the fault harness lost four partitions' last days that way).
     """
     return {
-        partition: (reference - lateness).astimezone(tz).toordinal()
+        partition: local_day(reference - lateness, tz).toordinal()
         for partition, reference in references.items()
         if reference is not None
     }

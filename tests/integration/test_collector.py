@@ -26,7 +26,7 @@ from ops.http.collector import THREAD_THRESHOLD_BYTES, check_bearer, collector_t
 from ops.replay import EventTimeRun
 from ops.settings import Settings
 from tests.integration.conftest import TERM_START
-from tests.unit.test_adapters import SAMPLES, private_strings
+from tests.unit.models.test_adapters import SAMPLES, private_strings
 
 pytestmark = [
     pytest.mark.integration,

@@ -13,7 +13,7 @@ from ops.replay import EventTimeRun
 from sinks import clickhouse
 from tests.integration.conftest import make_run
 from tests.integration.test_restart_and_privacy import lde, search_topics
-from tests.unit.test_adapters import SAMPLE_FILES, SAMPLES, private_strings
+from tests.unit.models.test_adapters import SAMPLE_FILES, SAMPLES, private_strings
 
 pytestmark = [
     pytest.mark.integration,

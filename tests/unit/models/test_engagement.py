@@ -7,40 +7,46 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.activity import ROW_WIDTH, StudentActivity
-from models.engagement import (
+from models.comparative_rules import (
     LOW_ATTENDANCE,
     LOW_ENGAGEMENT,
     NO_ENGAGEMENT,
-    Band,
-    BandThresholds,
-    GroupStats,
-    Member,
-    SourceStats,
-    StudentBenchmark,
-    Weights,
-    WindowFeatures,
-    _round,
-    _round_decimal,
     attendance_totals,
-    band,
-    benchmark_day,
     consecutive_days,
     escalates,
-    explain,
-    explain_low_attendance,
-    explain_low_engagement,
     half_attendance_chance,
     low_attendance,
     low_engagement,
     low_in_week_before,
     low_run_raises,
+    re_engaged,
+)
+from models.comparison import (
+    GroupStats,
+    Member,
+    SourceStats,
+    StudentBenchmark,
+    benchmark_day,
     percentile_rank,
     quantile,
-    re_engaged,
-    score,
     share_below,
+)
+from models.engagement import (
+    Band,
+    BandThresholds,
+    Weights,
+    WindowFeatures,
+    band,
+    score,
     student_features,
     window_days,
+)
+from models.explanations import (
+    _round,
+    _round_decimal,
+    explain,
+    explain_low_attendance,
+    explain_low_engagement,
 )
 
 COHORT = ("BSC-CS", 1, "FT")

@@ -4,7 +4,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from models.timebuckets import day_end, day_start, days_between, last_complete_day, local_day, zone
+from models.timebuckets import (
+    day_end,
+    day_start,
+    days_between,
+    last_complete_day,
+    local_day,
+    local_today,
+    zone,
+)
 
 LONDON = zone("Europe/London")
 
@@ -29,6 +37,23 @@ LONDON = zone("Europe/London")
 )
 def test_local_day_follows_london_time(instant: datetime, expected: date) -> None:
     assert local_day(instant, LONDON) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # BST (UTC+1), summer afternoon.
+        (datetime(2026, 6, 15, 14, 0, tzinfo=UTC), date(2026, 6, 15)),
+        # GMT (UTC+0), winter: local midnight is UTC midnight.
+        (datetime(2026, 12, 1, 23, 59, tzinfo=UTC), date(2026, 12, 1)),
+        (datetime(2026, 12, 2, 0, 0, tzinfo=UTC), date(2026, 12, 2)),
+        # Just after local midnight in BST: still 15 June in UTC, already 16 June here.
+        (datetime(2026, 6, 15, 23, 0, 1, tzinfo=UTC), date(2026, 6, 16)),
+    ],
+)
+def test_local_today_is_the_date_in_the_institutions_zone(now: datetime, expected: date) -> None:
+    assert local_today(now, LONDON) == expected
+    assert local_today(now, zone("UTC")) == now.date()
 
 
 def test_naive_datetime_is_refused() -> None:

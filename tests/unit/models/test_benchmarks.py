@@ -1,4 +1,4 @@
-"""The columnar benchmarks equal the reference (engagement.benchmark_day) exactly, on random days."""
+"""The columnar benchmarks equal the reference (comparison.benchmark_day) exactly, on random days."""
 
 import random
 
@@ -7,15 +7,9 @@ import pytest
 
 from models.activity import ATTENDANCE, N_SOURCES, ActivityColumns, StudentActivity, day_figures
 from models.benchmarks import GroupCodes, benchmark_columns
-from models.engagement import (
-    BandThresholds,
-    Member,
-    Weights,
-    WindowFeatures,
-    benchmark_day,
-    low_engagement,
-    student_features,
-)
+from models.comparative_rules import low_engagement
+from models.comparison import Member, benchmark_day
+from models.engagement import BandThresholds, Weights, WindowFeatures, student_features
 
 
 def random_members(seed: int, n: int) -> list[Member]:

@@ -41,7 +41,7 @@ from models.timebuckets import local_day, zone
 
 
 def _samples_dir() -> Path | None:
-    beside = Path(__file__).resolve().parents[3] / "shared" / "samples"
+    beside = Path(__file__).resolve().parents[4] / "shared" / "samples"
     if beside.is_dir():
         return beside
     configured = os.environ.get("LDE_SAMPLES_DIR")
@@ -773,11 +773,12 @@ clf_times = st.one_of(
 @PROPERTY
 @given(text=clf_times)
 def test_clf_time_accepts_what_strptime_accepted(text: str) -> None:
-    from models.adapters import _Bad, _clf_time
+    from models.adapters.base import BadRecord
+    from models.adapters.ezproxy import _clf_time
 
     try:
         got: datetime | str = _clf_time(text)
-    except _Bad as bad:
+    except BadRecord as bad:
         got = bad.reason
     expected = _clf_time_before(text)
     assert got == expected
@@ -791,7 +792,7 @@ def test_clf_time_accepts_what_strptime_accepted(text: str) -> None:
     rest=st.sampled_from([" 200 512", ' 200 512 "ref" "agent"', " 200", '" 200 1', " 20x 1"]),
 )
 def test_clf_line_pattern_is_unchanged(request: str, rest: str) -> None:
-    from models.adapters import _CLF
+    from models.adapters.ezproxy import _CLF
 
     line = f'10.0.0.1 - 900 [27/Oct/2026:21:17:44 +0000] "{request}"{rest}'
     before, after = _CLF_BEFORE.fullmatch(line), _CLF.fullmatch(line)

@@ -19,7 +19,8 @@ from models.events import ActivityEvent
 from models.roster import StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from streams.evaluator import Evaluator, RosterColumns, StudentView, round_tenths
+from streams.evaluator import Evaluator, StudentView
+from streams.sweep import RosterColumns, round_tenths
 from tests.factories import TERM_START, roster_record
 
 LONDON = zone("Europe/London")

@@ -27,7 +27,7 @@ from models.access import (
 )
 from models.roster import RosterRecord, load_roster
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
 
 #: The role matrix on the sample files: who sees which of the five sample students.
 EXPECTED = {
