@@ -44,8 +44,8 @@ from models.partitioning import partition_for
 from models.roster import RosterRecord, StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
-from ops.http.client import ServiceClient
 from ops.embedded import EmbeddedBroker
+from ops.http.client import ServiceClient
 from ops.replay import free_port
 from ops.settings import Settings
 from sinks.kafka import ensure_topics

@@ -32,8 +32,8 @@ from models.activity import N_SOURCES, StudentActivity
 from models.events import SOURCES
 from models.faultload import Comparison, Key, Workload, compare, merge_versions
 from models.timebuckets import day_end, zone
-from ops.http.client import ServiceClient, ServiceUnavailable
 from ops.embedded import EmbeddedBroker, port_in_use, wait_until
+from ops.http.client import ServiceClient, ServiceUnavailable
 from ops.replay import free_port
 from ops.settings import Settings
 from sinks.kafka import Publisher, ensure_topics

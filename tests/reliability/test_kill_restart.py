@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from ops.http.client import ServiceClient
 
 from models.faultload import compare
 from models.partitioning import partition_for
 from ops.embedded import EmbeddedBroker, wait_until
+from ops.http.client import ServiceClient
 from ops.replay import free_port
 from ops.settings import Settings
 from sinks import clickhouse
