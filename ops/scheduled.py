@@ -16,6 +16,7 @@ import faust
 
 from models.clock import Clock
 from models.reports import last_complete_week
+from models.timebuckets import local_today
 from ops.jobs import daily_job
 from ops.metrics import Metrics
 from ops.reports import Delivery, FolderDelivery, ReportJob, smtp_delivery
@@ -29,8 +30,7 @@ log = logging.getLogger("lde.jobs")
 def clock_today(clock: Clock, tz: ZoneInfo) -> date:
     """Today in the institution's time zone on the service's clock (the wall clock when the event
     clock has not started)."""
-    now = clock.now() or datetime.now(UTC)
-    return now.astimezone(tz).date()
+    return local_today(clock.now() or datetime.now(UTC), tz)
 
 
 class JobRunner:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 from models.activity import ROW_WIDTH, StudentActivity
 from models.events import SOURCE_INDEX
-from models.timebuckets import zone
+from models.timebuckets import local_today, zone
 from ops.embedded import EmbeddedStack, StackError
 from ops.metrics import Metrics
 from ops.settings import Settings
@@ -95,7 +95,7 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
 
     fresh = ensure_topics(settings)
     if fresh:
-        today = datetime.now(UTC).astimezone(zone(settings.timezone)).toordinal()
+        today = local_today(datetime.now(UTC), zone(settings.timezone)).toordinal()
         counts = bootstrap_empty_broker(store, settings, today)
         log.info("rebuilt_from_clickhouse %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     offsets = end_offsets(settings, ("activity", "roster", "absences"))

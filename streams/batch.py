@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from models.activity import ATTENDANCE, N_SOURCES, StudentActivity, fingerprint, local_days
@@ -285,36 +284,3 @@ def _process_batch(
         revision = state.revision
         rows.extend([(student_id, day, counts(day), revision) for day in sorted(touched)])
     return out
-
-
-class SeekStep(StrEnum):
-    """What to do with a message of a partition that was sought back over an offset gap."""
-
-    NOT_SOUGHT = "not_sought"  # no seek pending, or an older offset: the usual contiguity check
-    RESUMED = "resumed"  # the expected offset arrived: the gap is closed
-    WAIT = "wait"  # a later offset, the seek not yet in effect: hold the message back
-    SEEK_AGAIN = "seek_again"  # still later offsets long after the seek: seek once more
-    ACCEPT = "accept"  # sought back three times, the broker still skips: nothing is stored between
-
-
-def after_seek_back(
-    offset: int,
-    wanted: tuple[int, float, int] | None,
-    now: float,
-    retry_seconds: float = 10.0,
-    accept_after_seeks: int = 3,
-) -> SeekStep:
-    """The offset-gap guard's decision for one message (streams.app LdeApp._contiguous).
-
-    `wanted` is the pending seek of the message's partition: (expected offset, when the last seek
-    was made, seeks so far). A broker that answers three seeks with the same later offset has
-    nothing stored in between (transaction markers, compaction), so the gap is accepted then.
-    """
-    if wanted is None:
-        return SeekStep.NOT_SOUGHT
-    expected, since, seeks = wanted
-    if offset > expected:
-        if seeks >= accept_after_seeks:
-            return SeekStep.ACCEPT
-        return SeekStep.SEEK_AGAIN if now - since > retry_seconds else SeekStep.WAIT
-    return SeekStep.RESUMED if offset == expected else SeekStep.NOT_SOUGHT

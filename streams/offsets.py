@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from faust.types import EventT
 
 from ops.metrics import Metrics
 from streams import faust_compat
-from streams.batch import SeekStep, after_seek_back
 from streams.progress import Progress, TopicPartitionKey
 
 log = logging.getLogger("lde.stream")
@@ -61,6 +61,38 @@ class Reseek:
     offset: int
     since: float
     seeks: int
+
+
+class SeekStep(StrEnum):
+    """What to do with a message of a partition that was sought back over an offset gap."""
+
+    NOT_SOUGHT = "not_sought"  # no seek pending, or an older offset: the usual contiguity check
+    RESUMED = "resumed"  # the expected offset arrived: the gap is closed
+    WAIT = "wait"  # a later offset, the seek not yet in effect: hold the message back
+    SEEK_AGAIN = "seek_again"  # still later offsets long after the seek: seek once more
+    ACCEPT = "accept"  # sought back three times, the broker still skips: nothing is stored between
+
+
+def after_seek_back(
+    offset: int,
+    wanted: Reseek | None,
+    now: float,
+    retry_seconds: float = 10.0,
+    accept_after_seeks: int = 3,
+) -> SeekStep:
+    """The offset-gap guard's decision for one message of a partition with a pending seek `wanted`.
+
+    A broker that answers three seeks with the same later offset has
+    nothing stored in between (transaction markers, compaction), so the gap is accepted then.
+    """
+    if wanted is None:
+        return SeekStep.NOT_SOUGHT
+    expected, since, seeks = wanted.offset, wanted.since, wanted.seeks
+    if offset > expected:
+        if seeks >= accept_after_seeks:
+            return SeekStep.ACCEPT
+        return SeekStep.SEEK_AGAIN if now - since > retry_seconds else SeekStep.WAIT
+    return SeekStep.RESUMED if offset == expected else SeekStep.NOT_SOUGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +140,7 @@ class OffsetGuard:
             key = (message.topic, partition)
             self.last_delivery[key] = now
             wanted = self.reseeking.get(key)
-            step = after_seek_back(
-                offset, None if wanted is None else (wanted.offset, wanted.since, wanted.seeks), now
-            )
+            step = after_seek_back(offset, wanted, now)
             if wanted is not None and step is SeekStep.ACCEPT:
                 del self.reseeking[key]
                 log.warning(

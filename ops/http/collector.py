@@ -34,7 +34,7 @@ from models.dead_letters import dead_letter_headers
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
 from ops.http.endpoints import ENDPOINTS, Endpoint
-from ops.http.openapi import openapi_document
+from ops.http.openapi import OPENAPI_PATH, openapi_document
 from ops.ingest import redacted_record
 from ops.settings import Settings
 
@@ -379,6 +379,6 @@ def register_collector(app: Any, lde: Any) -> None:
         app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
     document = openapi_document(collector.max_bytes)
 
-    @app.page("/v1/openapi.json", name="collector_openapi")
+    @app.page(OPENAPI_PATH, name="collector_openapi")
     async def openapi(self: Any, request: Any) -> Any:
         return self.json(document)

@@ -6,6 +6,9 @@ from typing import Any
 
 from ops.http.endpoints import ENDPOINTS
 
+#: Where the service serves the document.
+OPENAPI_PATH = "/v1/openapi.json"
+
 
 def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
 from models.reports import BadWeek, last_complete_week, parse_week
+from ops.http.endpoints import ENDPOINTS
+from ops.http.openapi import OPENAPI_PATH
 from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
 from ops.reports import NoStaffDirectory, UnknownStudent, render_student_report
@@ -228,6 +230,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/jobs/daily", "POST", RouteKind.ADMINISTRATOR, daily_job),
     Route("/v1/privacy/{student_id}", "GET", RouteKind.ADMINISTRATOR, privacy),
 )
+
+
+def route_kinds() -> dict[str, RouteKind]:
+    """Every path the service answers, with its kind: ROUTES, the collector's endpoints and its
+    OpenAPI document."""
+    kinds = {route.path: route.kind for route in ROUTES}
+    kinds.update({endpoint.path: RouteKind.UPSTREAM for endpoint in ENDPOINTS})
+    kinds[OPENAPI_PATH] = RouteKind.PUBLIC
+    return kinds
 
 
 def _view_class(service: Service, route: Route) -> type[faust.web.View]:

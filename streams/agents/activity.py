@@ -22,6 +22,7 @@ from models.clock import Clock, WatermarkClock
 from models.evaluation import PartitionProgress
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
+from models.timebuckets import local_today
 from ops.metrics import Metrics
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
@@ -67,7 +68,7 @@ def oldest_day_to_keep(
     judging in a replay), or None without a clock."""
     if now is None:
         return None
-    pending = now.astimezone(tz).date()
+    pending = local_today(now, tz)
     for partition in owned:
         done = evaluated.get(partition)
         first_unjudged = (

@@ -6,7 +6,7 @@ from models.activity import StudentActivity
 from models.events import SOURCE_INDEX, encode_envelope, parse_event
 from models.partitioning import partition_for
 from models.timebuckets import zone
-from streams.batch import RawMessage, SeekStep, after_seek_back, oldest_accepted_days, process_batch
+from streams.batch import RawMessage, oldest_accepted_days, process_batch
 
 LONDON = zone("Europe/London")
 PARTITIONS = 4
@@ -139,16 +139,3 @@ def test_newest_event_time_is_reported_per_source_duplicates_included() -> None:
     again = process_batch(first, lambda sid: state, LONDON, PARTITIONS, {})
     assert again.applied_by_source == {}
     assert again.newest_by_source == out.newest_by_source
-
-
-def test_offset_gap_guard_after_seeking_back() -> None:
-    """A partition sought back to offset 14 (at t=100, after one seek): what each message means."""
-    pending = (14, 100.0, 1)
-    assert after_seek_back(20, None, 101.0) is SeekStep.NOT_SOUGHT
-    assert after_seek_back(14, pending, 101.0) is SeekStep.RESUMED
-    assert after_seek_back(12, pending, 101.0) is SeekStep.NOT_SOUGHT  # older: the usual check decides
-    assert after_seek_back(18, pending, 105.0) is SeekStep.WAIT  # the seek is not in effect yet
-    assert after_seek_back(18, pending, 111.0) is SeekStep.SEEK_AGAIN
-    # Three seeks and the broker still starts at 18: nothing is stored between (markers, compaction).
-    assert after_seek_back(18, (14, 100.0, 3), 101.0) is SeekStep.ACCEPT
-    assert after_seek_back(14, (14, 100.0, 3), 101.0) is SeekStep.RESUMED

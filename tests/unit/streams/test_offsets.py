@@ -1,0 +1,109 @@
+"""The offset guard: every input offset reaches its agent in order, or the partition is read again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.offsets import Delivered, OffsetGuard, Reseek, Seek, SeekStep, after_seek_back
+
+TOPIC = "lde.activity"
+
+
+@dataclass(frozen=True)
+class At:
+    """A message's place, as the guard reads it."""
+
+    offset: int
+    partition: int = 0
+    topic: str = TOPIC
+
+
+def no_commit(key: tuple[str, int]) -> int | None:
+    return None
+
+
+def test_offset_gap_guard_after_seeking_back() -> None:
+    """A partition sought back to offset 14 (at t=100, after one seek): what each message means."""
+    pending = Reseek(14, 100.0, 1)
+    assert after_seek_back(20, None, 101.0) is SeekStep.NOT_SOUGHT
+    assert after_seek_back(14, pending, 101.0) is SeekStep.RESUMED
+    assert after_seek_back(12, pending, 101.0) is SeekStep.NOT_SOUGHT  # older: the usual check decides
+    assert after_seek_back(18, pending, 105.0) is SeekStep.WAIT  # the seek is not in effect yet
+    assert after_seek_back(18, pending, 111.0) is SeekStep.SEEK_AGAIN
+    # Three seeks and the broker still starts at 18: nothing is stored between (markers, compaction).
+    assert after_seek_back(18, Reseek(14, 100.0, 3), 101.0) is SeekStep.ACCEPT
+    assert after_seek_back(14, Reseek(14, 100.0, 3), 101.0) is SeekStep.RESUMED
+
+
+def test_contiguous_offsets_are_kept_and_remembered() -> None:
+    guard = OffsetGuard()
+    verdict = guard.sort([At(12), At(13), At(14, partition=1)], generation=1, committed=no_commit, now=5.0)
+    assert (verdict.keep, verdict.held, verdict.seeks) == ([0, 1, 2], [], {})
+    assert guard.delivered[(TOPIC, 0)] == Delivered(1, 13)
+    assert guard.last_delivery[(TOPIC, 1)] == 5.0
+
+
+def test_a_jump_is_held_back_and_sought_from_the_first_missing_offset() -> None:
+    guard = OffsetGuard()
+    guard.sort([At(12), At(13)], generation=1, committed=no_commit, now=1.0)
+    verdict = guard.sort([At(18), At(19), At(3, partition=1)], generation=1, committed=no_commit, now=2.0)
+    assert verdict.keep == [2] and verdict.held == [0, 1]
+    assert verdict.seeks == {(TOPIC, 0): Seek((TOPIC, 0), offset=14, got=19, seeks=1)}  # the last one beyond
+    guard.seeking(verdict.seeks[(TOPIC, 0)], now=2.0)
+    # Before the seek takes effect the later messages keep coming: held, no second seek yet.
+    waiting = guard.sort([At(20)], generation=1, committed=no_commit, now=3.0)
+    assert (waiting.keep, waiting.held, waiting.seeks) == ([], [0], {})
+    # Still skipping long after: seek again, counting the seeks.
+    again = guard.sort([At(21)], generation=1, committed=no_commit, now=13.0)
+    assert again.seeks[(TOPIC, 0)].seeks == 2
+    # The missing offset arrives: the gap is closed and the partition goes on from there.
+    resumed = guard.sort([At(14), At(15)], generation=1, committed=no_commit, now=14.0)
+    assert resumed.keep == [0, 1] and (TOPIC, 0) not in guard.reseeking
+    assert guard.delivered[(TOPIC, 0)] == Delivered(1, 15)
+
+
+def test_the_first_message_of_an_assignment_is_checked_against_the_commit() -> None:
+    guard = OffsetGuard()
+    committed = {(TOPIC, 0): 40}
+    held = guard.sort([At(45)], generation=2, committed=committed.get, now=1.0)
+    assert held.held == [0] and held.seeks[(TOPIC, 0)].offset == 40
+    fresh = OffsetGuard()
+    assert fresh.sort([At(40)], generation=2, committed=committed.get, now=1.0).keep == [0]
+    # No commit yet (a new group): whatever comes first is the start.
+    assert OffsetGuard().sort([At(45)], generation=2, committed=no_commit, now=1.0).keep == [0]
+
+
+def test_a_new_generation_forgets_what_the_last_assignment_delivered() -> None:
+    guard = OffsetGuard()
+    guard.sort([At(50)], generation=1, committed=no_commit, now=1.0)
+    # Rebalanced: the partition restarts at its commit (30), behind what was delivered before.
+    verdict = guard.sort([At(30)], generation=2, committed={(TOPIC, 0): 30}.get, now=2.0)
+    assert verdict.keep == [0] and guard.delivered[(TOPIC, 0)] == Delivered(2, 30)
+
+
+def test_a_gap_the_broker_keeps_is_accepted_after_three_seeks() -> None:
+    guard = OffsetGuard()
+    guard.sort([At(10)], generation=1, committed=no_commit, now=0.0)
+    guard.reseeking[(TOPIC, 0)] = Reseek(11, 0.0, 3)
+    verdict = guard.sort([At(15), At(16)], generation=1, committed=no_commit, now=1.0)
+    assert verdict.keep == [0, 1] and (TOPIC, 0) not in guard.reseeking
+    assert guard.delivered[(TOPIC, 0)] == Delivered(1, 16)
+
+
+def test_a_failed_seek_waits_for_nothing() -> None:
+    guard = OffsetGuard()
+    guard.seeking(Seek((TOPIC, 0), 14, 18, 1), now=1.0)
+    guard.seek_failed((TOPIC, 0))
+    assert guard.reseeking == {}
+
+
+def test_stalled_partitions_are_those_short_of_their_end_and_idle() -> None:
+    guard = OffsetGuard(last_delivery={(TOPIC, 0): 100.0, (TOPIC, 1): 100.0, (TOPIC, 2): 108.0})
+    owned = [(TOPIC, 2), (TOPIC, 1), (TOPIC, 0), (TOPIC, 3)]
+    consumed = {(TOPIC, 0): 9, (TOPIC, 1): 4, (TOPIC, 2): 4}
+    ends = {(TOPIC, 0): 10, (TOPIC, 1): 10, (TOPIC, 2): 10, (TOPIC, 3): 5}
+    stalled = guard.stalled_partitions(owned, consumed, ends, now=111.0, started=50.0)
+    # 0 is at its end, 2 delivered 3 s ago; 3 never delivered since the start and has 5 messages.
+    assert stalled == [((TOPIC, 1), 4, 10, 11.0), ((TOPIC, 3), -1, 5, 61.0)]
+    guard.forget((TOPIC, 1))
+    assert (TOPIC, 1) not in guard.delivered
