@@ -11,54 +11,32 @@ from datetime import date, timedelta
 from typing import Any
 
 from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import students as queries
 
 MIN_GROUP = 8
 
 
 def student_report(store: ClickHouseStore, student_id: str, weeks: int = 8) -> dict[str, Any] | None:
     """The figures of the student view, or None for an unknown student."""
-    rows = store.query(
-        "SELECT given_name, family_name, programme_code, programme_name, year_of_study, mode, school, "
-        "status FROM students FINAL WHERE student_id = {sid:String}",
-        {"sid": student_id},
-    )
-    if not rows:
+    found = queries.profile(store, student_id)
+    if found is None:
         return None
-    given, family, programme, programme_name, year, mode, school, status = rows[0]
-    latest = store.query(
-        "SELECT day, score, band, basis FROM daily_scores FINAL WHERE student_id = {sid:String} "
-        "ORDER BY day DESC LIMIT 1",
-        {"sid": student_id},
-    )
-    as_of: date = latest[0][0] if latest else date.today()  # noqa: DTZ011 - a calendar day, no instant
+    given, family, programme, programme_name, year, mode, school, status = found
+    latest = queries.latest_standing(store, student_id)
+    as_of: date = latest[0] if latest else date.today()  # noqa: DTZ011 - a calendar day, no instant
     first_week = as_of - timedelta(days=as_of.weekday()) - timedelta(weeks=weeks - 1)
-    cohort_filter = "programme_code = {p:String} AND year_of_study = {y:UInt8} AND mode = {m:String}"
-    params = {"sid": student_id, "p": programme, "y": year, "m": mode, "first": first_week}
-    size = store.query(f"SELECT count() FROM students FINAL WHERE {cohort_filter}", params)[0][0]
+    group = queries.ComparisonGroup.cohort(programme, year, mode)
+    size = queries.group_size(store, group)
     basis = "cohort"
     if size < MIN_GROUP:
-        cohort_filter, basis = "programme_code = {p:String}", "programme"
-        size = store.query(f"SELECT count() FROM students FINAL WHERE {cohort_filter}", params)[0][0]
-    weekly = """
-        SELECT student_id, week, source, sum(events) AS events FROM (
-            SELECT student_id, toMonday(day) AS week, source, events FROM activity_daily FINAL
-            WHERE day >= {first:Date}
-            UNION ALL
-            SELECT student_id, week, source, events FROM activity_weekly FINAL WHERE week >= {first:Date}
-        ) GROUP BY student_id, week, source
-    """
-    own = store.query(
-        f"SELECT week, source, events FROM ({weekly}) WHERE student_id = {{sid:String}}", params
-    )
-    group = store.query(
-        f"SELECT week, source, sum(events) FROM ({weekly}) WHERE student_id IN "
-        f"(SELECT student_id FROM students FINAL WHERE {cohort_filter}) GROUP BY week, source",
-        params,
-    )
+        group, basis = queries.ComparisonGroup.programme(programme), "programme"
+        size = queries.group_size(store, group)
+    own = queries.weekly_events(store, student_id, first_week)
+    group_rows = queries.group_weekly_events(store, group, first_week)
     series: dict[str, dict[str, dict[str, float]]] = {}
     for week, source, events in own:
         series.setdefault(source, {}).setdefault(week.isoformat(), {})["student"] = int(events)
-    for week, source, total in group:
+    for week, source, total in group_rows:
         cell = series.setdefault(source, {}).setdefault(week.isoformat(), {})
         cell["average"] = round(float(total) / size, 1) if size >= MIN_GROUP else None  # type: ignore[assignment]
     return {
@@ -70,8 +48,8 @@ def student_report(store: ClickHouseStore, student_id: str, weeks: int = 8) -> d
         "school": school,
         "status": status,
         "as_of": as_of.isoformat(),
-        "score": float(latest[0][1]) if latest else None,
-        "band": latest[0][2] if latest else None,
+        "score": float(latest[1]) if latest else None,
+        "band": latest[2] if latest else None,
         "compared_with": f"{basis} ({size} students)",
         "weeks": [(first_week + timedelta(weeks=i)).isoformat() for i in range(weeks)],
         "activity": series,
