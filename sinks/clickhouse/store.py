@@ -48,6 +48,10 @@ class ClickHouseStore:
         with self._lock:
             return [tuple(r) for r in self.client.query(sql, parameters=parameters).result_rows]
 
+    def ping(self) -> bool:
+        """Whether ClickHouse answers a trivial query (the health probe); raises what the client raises."""
+        return bool(self.query("SELECT 1"))
+
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.client.command(sql, parameters=parameters)
