@@ -12,8 +12,7 @@ from typing import Any
 from models.access import Action, Staff, StaffDirectory, audit, may_see, read_staff_csv, require
 from models.reports import week_label
 from models.retention import round_count
-from ops.reports import UnknownStudent
-from ops.student import student_report
+from ops.reports.student import UnknownStudent, student_view_figures
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.reports import EXPORT_COLUMNS, anonymised_trend_rows
 from sinks.clickhouse.students import access_scope
@@ -37,7 +36,7 @@ def student_view(store: ClickHouseStore, viewer: Staff, student_id: str, via: st
     if scope is None:
         raise UnknownStudent(student_id)
     require(viewer, _Ref(*scope))
-    report = student_report(store, student_id)
+    report = student_view_figures(store, student_id)
     if report is None:
         raise UnknownStudent(student_id)
     store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_VIEW, via, [student_id])])

@@ -1,8 +1,8 @@
-"""Weekly reports and the student's own report: load the week from ClickHouse, cut it per member of
-staff with the access policy, render, deliver (SMTP or a folder) and audit each delivery.
+"""Weekly reports: load the week from ClickHouse, cut it per member of staff with the access policy,
+render, deliver (SMTP or a folder) and audit each delivery.
 
 Used by the service's schedule (default Monday 07:00 local), `POST /v1/reports/weekly`,
-`lde report weekly`, `lde report student` and the benchmark.
+`lde report weekly` and the benchmark. The student's own report is ops.reports.student.
 """
 
 from __future__ import annotations
@@ -10,26 +10,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.access import Action, AuditEntry, Staff, StaffDirectory, audit, require
+from models.access import Action, AuditEntry, StaffDirectory, audit
 from models.reports import (
-    TREND_WEEKS,
-    ProgrammeWeek,
-    StudentWeek,
     WeeklyReport,
     build_weekly_reports,
-    programme_averages,
     week_label,
 )
-from ops.render import STYLE, PdfReport, Renderer, week_span
+from ops.reports.render import Renderer
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.reports import load_week
-from sinks.clickhouse.students import ComparisonGroup, cohort_key, group_member_ids
 from sinks.mail import DeliveryError, SmtpMailer, compose, write_files
 
 log = logging.getLogger("lde.reports")
@@ -40,12 +35,6 @@ class NoStaffDirectory(RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("no staff directory is loaded: run `lde staff load FILE.csv` first")
-
-
-class UnknownStudent(LookupError):
-    def __init__(self, student_id: str) -> None:
-        super().__init__(f"no student {student_id} on the roster")
-        self.student_id = student_id
 
 
 def load_directory(store: ClickHouseStore) -> StaffDirectory:
@@ -223,84 +212,3 @@ class ReportJob:
                     raise
                 time.sleep(delay)
         raise AssertionError("unreachable")
-
-
-# -- the student's own report ------------------------------------------------------------------------
-@dataclass
-class StudentReport:
-    """One student's figures against the average of comparable students (cohort, else programme)."""
-
-    student: StudentWeek
-    group: ProgrammeWeek
-    basis: str
-    week_start: date
-    trend_weeks: list[date]
-
-    @property
-    def label(self) -> str:
-        return week_label(self.week_start)
-
-
-def student_report(
-    store: ClickHouseStore, student_id: str, week_start: date, viewer: Staff, via: str, min_group: int = 8
-) -> StudentReport:
-    """The student's own report, checked against the access policy and audited.
-
-    Raises UnknownStudent or AccessDenied. Averages are over the student's cohort (programme, year,
-    mode), or the programme when the cohort is under `min_group`; only averages, never another
-    student's figures.
-    """
-    key = cohort_key(store, student_id)
-    if key is None:
-        raise UnknownStudent(student_id)
-    programme, year, mode = key
-    own = load_week(store, week_start, min_group, [student_id])
-    if not own.students:
-        raise UnknownStudent(student_id)
-    require(viewer, own.students[0])
-    cohort = group_member_ids(store, ComparisonGroup.cohort(programme, year, mode))
-    basis = "cohort"
-    if len(cohort) < min_group:
-        basis = "programme"
-        cohort = group_member_ids(store, ComparisonGroup.programme(programme))
-    group = load_week(store, week_start, min_group, cohort)
-    averages = programme_averages([replace(s, programme_code="group") for s in group.students], min_group)
-    store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_REPORT, via, [student_id])])
-    return StudentReport(
-        own.students[0],
-        averages.get("group", ProgrammeWeek("group", 0, {}, None, (None,) * TREND_WEEKS)),
-        f"{basis} ({len(group.students)} students)",
-        week_start,
-        own.trend_weeks,
-    )
-
-
-def render_student_report(report: StudentReport) -> dict[str, str | bytes]:
-    """HTML, text and PDF of the student's own report (a one-student WeeklyReport, no staff details)."""
-    s = report.student
-    weekly = WeeklyReport(
-        staff=Staff(s.student_id, s.name or s.student_id, "", ()),
-        week_start=report.week_start,
-        trend_weeks=report.trend_weeks,
-        students=[s],
-        programmes={s.programme_code: report.group},
-    )
-    renderer = Renderer(email_max_students=1, group_label=report.basis.split()[0])
-    span = week_span(report.week_start, report.week_start + timedelta(days=6))
-    title = f"Your engagement, week {report.label}"
-    note = (
-        f"{span}. Compared with the average student of your {report.basis}; averages are shown only "
-        f"for groups of 8 or more. No other student's figures are shown."
-    )
-    card = renderer.student_html(s, report.group, report.trend_weeks)
-    html = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{STYLE}</style></head><body>"
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" bgcolor="#f3f4f6"><tr>'
-        '<td align="center" style="padding:16px"><table role="presentation" width="760" cellpadding="0" '
-        f'cellspacing="0"><tr><td><div style="font-size:20px;font-weight:bold">{title}</div>'
-        f'<p class="m">{note}</p>{card}</td></tr></table></td></tr></table></body></html>'
-    )
-    text = "\n".join([title, note, "", renderer.student_text(s, report.group)]) + "\n"
-    pdf = PdfReport(weekly, (title, "", note), group_label=report.basis.split()[0]).render()
-    return {"html": html, "txt": text, "pdf": pdf}
