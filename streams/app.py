@@ -44,19 +44,24 @@ from ops.collector import register_collector
 from ops.delivery import AlertNotifier
 from ops.jobs import DailyJob, daily_job
 from ops.metrics import Metrics
-from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
-from ops.reports import (
+from ops.reports.personal import (
+    alerts_view,
+    export_anonymised,
+    load_staff_rows,
+    staff_from_csv_text,
+    student_view,
+)
+from ops.reports.student import UnknownStudent, render_student_report
+from ops.reports.student import student_weekly_report as own_report
+from ops.reports.weekly import (
     Delivery,
     FolderDelivery,
     NoStaffDirectory,
     ReportJob,
-    UnknownStudent,
     mailer_from,
-    render_student_report,
     smtp_delivery,
 )
-from ops.reports import student_report as own_report
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.faults import FaultSwitch
