@@ -1,8 +1,8 @@
 """The weekly report and the student's own report, as data: assembly and ordering by concern.
 
-Pure: no I/O, no rendering. `ops.reports` loads a `WeekData` from ClickHouse in a few bulk queries;
+Pure: no I/O, no rendering. `sinks.clickhouse.reports.load_week` loads a `WeekData` in a few bulk queries;
 `build_weekly_reports` cuts it into one `WeeklyReport` per member of staff with the access policy;
-`ops.render` turns a report into HTML, text and PDF.
+`ops.reports.render` and `ops.reports.pdf` turn a report into HTML, text and PDF.
 
 Figures per student: band and score (the latest on or before the week's last day), each source's
 activity that week against the programme average, 8 weekly activity totals (the trend chart) against

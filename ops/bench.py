@@ -651,7 +651,7 @@ def bench_daily_job(results: Results, work: Path, students: int, days: int) -> N
 def bench_reports(results: Results, work: Path, students: int, staff: int) -> None:
     """Weekly reports for every member of staff: load, cut, render (HTML, text, PDF) and write."""
     from models.access import Role, StaffRow
-    from ops.reports import FolderDelivery, ReportJob
+    from ops.reports.weekly import FolderDelivery, ReportJob
     from sinks import clickhouse
 
     settings = Settings(data_dir=work / "reports")

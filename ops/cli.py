@@ -131,7 +131,7 @@ def _refusal(answer: Any) -> None:
 def _viewer(settings: Settings, store: Any, staff_id: str | None) -> Any:
     """The access policy's viewer for a direct (no service) read."""
     from models.access import IdentityRequired, UnknownStaff
-    from ops.reports import load_directory
+    from ops.reports.weekly import load_directory
 
     try:
         return load_directory(store).viewer(staff_id, settings.operator_access)
@@ -147,7 +147,7 @@ def _alerts_rows(settings: Settings, staff_id: str | None = None) -> tuple[list[
         rows = client.get("/v1/alerts", headers=_as_header(staff_id))
         _refusal(rows)
         return rows, f"from the running service at {settings.service_url}"
-    from ops.personal import alerts_view
+    from ops.reports.personal import alerts_view
 
     store, where = _direct_store(settings)
     viewer = _viewer(settings, store, staff_id)
@@ -273,7 +273,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.student import render_text
+    from ops.reports.student import student_view_text
 
     client = _service(settings)
     if client is not None:
@@ -281,8 +281,8 @@ def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
         _refusal(report)
     else:
         from models.access import AccessDenied
-        from ops.personal import student_view
-        from ops.reports import UnknownStudent
+        from ops.reports.personal import student_view
+        from ops.reports.student import UnknownStudent
 
         store, _ = _direct_store(settings)
         viewer = _viewer(settings, store, args.as_staff)
@@ -292,7 +292,7 @@ def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
             raise RefusedRead(str(error), 2) from None
         except AccessDenied as error:
             raise RefusedRead(str(error), 3) from None
-    print(json.dumps(report, indent=2, default=str) if args.format == "json" else render_text(report))
+    print(json.dumps(report, indent=2, default=str) if args.format == "json" else student_view_text(report))
     return 0
 
 
@@ -314,7 +314,7 @@ def cmd_staff_load(settings: Settings, args: argparse.Namespace) -> int:
             return _fail(f"{path}: {answer['error']}; nothing loaded", 1)
         count, where = answer["staff"], f"in the running service at {settings.service_url}"
     else:
-        from ops.personal import load_staff_rows
+        from ops.reports.personal import load_staff_rows
 
         store, where = _direct_store(settings)
         try:
@@ -343,7 +343,7 @@ def cmd_report_weekly(settings: Settings, args: argparse.Namespace) -> int:
 
     from models.access import UnknownStaff
     from models.reports import BadWeek, week_label
-    from ops.reports import FolderDelivery, NoStaffDirectory, ReportJob, smtp_delivery
+    from ops.reports.weekly import FolderDelivery, NoStaffDirectory, ReportJob, smtp_delivery
     from sinks.mail import DeliveryError
 
     try:
@@ -387,7 +387,7 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
 
     from models.access import AccessDenied
     from models.reports import BadWeek, week_label
-    from ops.reports import UnknownStudent, render_student_report, student_report
+    from ops.reports.student import UnknownStudent, render_student_report, student_weekly_report
 
     try:
         week = _week(args.week, settings)
@@ -406,7 +406,9 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
         store, _ = _direct_store(settings)
         viewer = _viewer(settings, store, args.as_staff)
         try:
-            report = student_report(store, args.student_id, week, viewer, "cli", settings.min_cohort_size)
+            report = student_weekly_report(
+                store, args.student_id, week, viewer, "cli", settings.min_cohort_size
+            )
         except UnknownStudent as error:
             raise RefusedRead(str(error), 2) from None
         except AccessDenied as error:
@@ -425,7 +427,7 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import date
 
-    from ops.personal import export_anonymised, export_text
+    from ops.reports.personal import export_anonymised, export_text
 
     try:
         first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)

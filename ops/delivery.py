@@ -20,7 +20,7 @@ from typing import Any
 from models.access import Action, AuditEntry, Role, Staff, StaffDirectory, audit
 from models.alerts import Alert
 from ops.metrics import Metrics
-from ops.render import alert_html, alert_subject, alert_text
+from ops.reports.render import alert_html, alert_subject, alert_text
 from sinks.mail import DeliveryError, SmtpMailer, compose, post_json
 from sinks.redis_store import DeliveryLedger
 

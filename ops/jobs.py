@@ -30,7 +30,8 @@ from models.retention import (
     students_due_for_deletion,
 )
 from ops.settings import Settings
-from sinks.clickhouse import PERSONAL_TABLES, TREND_COLUMNS, ClickHouseStore
+from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import jobs as queries
 from sinks.kafka import Publisher
 from sinks.redis_store import AlertLedger
 
@@ -109,31 +110,9 @@ class DailyJob:
         """Aggregate every complete week (plus lateness) that has no trend rows yet."""
         last_week = as_of - timedelta(days=7 + self.lateness_days)
         last_week -= timedelta(days=last_week.weekday())
-        done = {r[0] for r in self.store.query("SELECT DISTINCT week FROM trend_weekly")}
-        rows = self.store.query(
-            """
-            SELECT week, s.programme_code, s.year_of_study, s.mode, s.school, source, sum(events)
-            FROM (
-                SELECT student_id, week, source, max(events) AS events FROM (
-                    SELECT student_id, toMonday(day) AS week, source, sum(events) AS events
-                    FROM activity_daily FINAL WHERE day < {cutoff:Date} GROUP BY student_id, week, source
-                    UNION ALL
-                    SELECT student_id, week, source, events
-                    FROM activity_weekly FINAL WHERE week < {cutoff:Date}
-                ) GROUP BY student_id, week, source
-            ) AS a
-            INNER JOIN (SELECT * FROM students FINAL) AS s ON a.student_id = s.student_id
-            GROUP BY week, s.programme_code, s.year_of_study, s.mode, s.school, source
-            """,
-            {"cutoff": last_week},
-        )
-        sizes = {
-            (p, y, m): n
-            for p, y, m, n in self.store.query(
-                "SELECT programme_code, year_of_study, mode, count() FROM students FINAL "
-                "GROUP BY programme_code, year_of_study, mode"
-            )
-        }
+        done = queries.recorded_trend_weeks(self.store)
+        rows = queries.weekly_events_by_cohort(self.store, before=last_week)
+        sizes = queries.cohort_sizes(self.store)
         now = datetime.now(UTC)
         out = []
         for week, programme, year, mode, school, source, total in rows:
@@ -155,92 +134,42 @@ class DailyJob:
                 )
             )
         if not dry_run and out:
-            self.store.insert(
-                "trend_weekly",
-                out,
-                TREND_COLUMNS,
-            )
+            queries.write_trends(self.store, out)
         return {"weeks": len({r[0] for r in out}), "rows": len(out)}
 
     def _compaction(self, as_of: date, dry_run: bool) -> dict[str, Any]:
         cutoff = compaction_cutoff(as_of, self.policy)
-        pending = self.store.query(
-            "SELECT count() FROM activity_daily FINAL WHERE day < {cutoff:Date}", {"cutoff": cutoff}
-        )[0][0]
+        pending = queries.daily_rows_before(self.store, cutoff)
         if not dry_run and pending:
-            self.store.command(
-                """
-                INSERT INTO activity_weekly (student_id, week, source, events, attended, last_day, version)
-                SELECT student_id, toMonday(day) AS week, source, sum(events), sum(attended),
-                       maxIf(day, source != 'attendance' OR attended > 0), max(version)
-                FROM activity_daily FINAL WHERE day < {cutoff:Date}
-                GROUP BY student_id, week, source
-                """,
-                {"cutoff": cutoff},
-            )
-            self.store.command(
-                "ALTER TABLE activity_daily DELETE WHERE day < {cutoff:Date} SETTINGS mutations_sync = 2",
-                {"cutoff": cutoff},
-            )
-        return {"cutoff": cutoff.isoformat(), "daily_rows_rolled_up": int(pending)}
+            queries.roll_up_daily_rows(self.store, cutoff)
+        return {"cutoff": cutoff.isoformat(), "daily_rows_rolled_up": pending}
 
     def _retention(self, as_of: date, dry_run: bool) -> dict[str, Any]:
         due = students_due_for_deletion(self.store.students(), as_of, self.policy)
         # Students already erased from `students` may still have rows elsewhere after a killed run.
-        orphans = sorted(self._orphans() - set(due))
+        orphans = sorted(queries.orphan_student_ids(self.store) - set(due))
         erase = due + orphans
         counts: dict[str, int] = {}
         if erase:
-            for table, column in PERSONAL_TABLES.items():
-                counts[table] = int(
-                    self.store.query(
-                        f"SELECT count() FROM {table} WHERE {column} IN {{ids:Array(String)}}", {"ids": erase}
-                    )[0][0]
-                )
+            counts.update(queries.personal_row_counts(self.store, erase))
         if not dry_run and erase:
             if self.tombstones is not None:
                 self.tombstones(erase)
-            for table, column in PERSONAL_TABLES.items():
-                self.store.command(
-                    f"ALTER TABLE {table} DELETE WHERE {column} IN {{ids:Array(String)}} "
-                    "SETTINGS mutations_sync = 2",
-                    {"ids": erase},
-                )
-            # The access audit keeps who read what and when, but no longer whom (issue 6).
-            self.store.command(
-                "ALTER TABLE access_audit UPDATE student_ids = "
-                "arrayFilter(x -> NOT has({ids:Array(String)}, x), student_ids) "
-                "WHERE hasAny(student_ids, {ids:Array(String)}) SETTINGS mutations_sync = 2",
-                {"ids": erase},
-            )
+            queries.erase_students(self.store, erase)
             counts["redis_keys"] = self.ledger.forget(erase)
         return {"students": len(erase), "rows": counts}
 
-    def _orphans(self) -> set[str]:
-        """Ids with personal rows but no roster row: the leftovers of an interrupted erasure."""
-        rows = self.store.query(
-            "SELECT DISTINCT student_id FROM (SELECT student_id FROM activity_daily UNION ALL "
-            "SELECT student_id FROM activity_weekly UNION ALL SELECT student_id FROM alerts) "
-            "WHERE student_id NOT IN (SELECT student_id FROM students)"
-        )
-        return {r[0] for r in rows}
-
     def _record(self, run: JobRun) -> None:
-        self.store.insert(
-            "job_runs",
-            [
-                (
-                    run.run_id,
-                    "daily",
-                    run.as_of,
-                    run.dry_run,
-                    run.started_at,
-                    run.finished_at or datetime.now(UTC),
-                    run.status,
-                    json.dumps(run.steps),
-                )
-            ],
-            ("run_id", "job", "as_of", "dry_run", "started_at", "finished_at", "status", "details"),
+        queries.record_job_run(
+            self.store,
+            run_id=run.run_id,
+            job="daily",
+            as_of=run.as_of,
+            dry_run=run.dry_run,
+            started_at=run.started_at,
+            finished_at=run.finished_at or datetime.now(UTC),
+            status=run.status,
+            details=json.dumps(run.steps),
         )
 
 

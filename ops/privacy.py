@@ -11,22 +11,14 @@ from typing import Any
 import redis
 
 from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import privacy as queries
 
 
 def search_clickhouse(store: ClickHouseStore, student_id: str) -> dict[str, int]:
     """Rows per table.column that hold the id (exactly, or inside an array of ids)."""
     found: dict[str, int] = {}
-    columns = store.query(
-        "SELECT table, name, type FROM system.columns WHERE database = currentDatabase() "
-        "AND (type LIKE '%String%')"
-    )
-    for table, column, kind in columns:
-        if kind.startswith("Array("):
-            condition = f"has(`{column}`, {{sid:String}})"
-        else:
-            condition = f"`{column}` = {{sid:String}}"
-        query = f"SELECT count() FROM `{table}` WHERE {condition}"
-        count = int(store.query(query, {"sid": student_id})[0][0])
+    for table, column, kind in queries.string_columns(store):
+        count = queries.rows_holding(store, table, column, kind, student_id)
         if count:
             found[f"clickhouse:{table}.{column}"] = count
     return found

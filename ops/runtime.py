@@ -13,7 +13,7 @@ from models.alerts import Alert
 from ops.delivery import AlertNotifier
 from ops.http.collector import register_collector
 from ops.http.routes import register_routes
-from ops.reports import mailer_from
+from ops.reports.weekly import mailer_from
 from ops.scheduled import JobRunner
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore

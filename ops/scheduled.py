@@ -19,7 +19,7 @@ from models.reports import last_complete_week
 from models.timebuckets import local_today
 from ops.jobs import daily_job
 from ops.metrics import Metrics
-from ops.reports import Delivery, FolderDelivery, ReportJob, smtp_delivery
+from ops.reports.weekly import Delivery, FolderDelivery, ReportJob, smtp_delivery
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import AlertLedger

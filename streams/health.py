@@ -29,7 +29,7 @@ async def probe_stack(
 
     def clickhouse_up() -> bool:
         try:
-            return bool(store.query("SELECT 1"))
+            return store.ping()
         except Exception:
             return False
 

@@ -24,10 +24,16 @@ from models.access import AccessDenied, IdentityRequired, UnknownStaff
 from models.reports import BadWeek, last_complete_week, parse_week
 from ops.http.endpoints import ENDPOINTS
 from ops.http.openapi import OPENAPI_PATH
-from ops.personal import alerts_view, export_anonymised, load_staff_rows, staff_from_csv_text, student_view
 from ops.privacy import search_clickhouse, search_redis
-from ops.reports import NoStaffDirectory, UnknownStudent, render_student_report
-from ops.reports import student_report as own_report
+from ops.reports.personal import (
+    alerts_view,
+    export_anonymised,
+    load_staff_rows,
+    staff_from_csv_text,
+    student_view,
+)
+from ops.reports.student import UnknownStudent, render_student_report, student_weekly_report
+from ops.reports.weekly import NoStaffDirectory
 from ops.scheduled import clock_today
 from sinks.mail import DeliveryError
 
@@ -137,7 +143,7 @@ async def student_own_report(service: Service, view: Any, request: Any, student_
             else last_complete_week(clock_today(lde.clock, lde.tz))
         )
         report = await asyncio.to_thread(
-            own_report, lde.store, student_id, week, viewer, "http", lde.settings.min_cohort_size
+            student_weekly_report, lde.store, student_id, week, viewer, "http", lde.settings.min_cohort_size
         )
     except BadWeek as error:
         return _bad_request(view, str(error))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ops import cli
-from ops.reports import ReportJob, SmtpDelivery
+from ops.reports.weekly import ReportJob, SmtpDelivery
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore

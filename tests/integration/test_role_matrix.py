@@ -18,7 +18,7 @@ from models.alerts import Alert
 from ops import cli
 from ops.delivery import AlertNotifier
 from ops.metrics import Metrics
-from ops.reports import ReportJob, SmtpDelivery, load_directory
+from ops.reports.weekly import ReportJob, SmtpDelivery, load_directory
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore

@@ -12,14 +12,10 @@ from typing import Any
 from models.access import Action, Staff, StaffDirectory, audit, may_see, read_staff_csv, require
 from models.reports import week_label
 from models.retention import round_count
-from ops.reports import UnknownStudent
-from ops.student import student_report
-from sinks.clickhouse import TREND_COLUMNS, ClickHouseStore
-
-STUDENT_SCOPE_SQL = (
-    "SELECT student_id, personal_tutor_id, programme_code, school FROM students FINAL "
-    "WHERE student_id = {sid:String}"
-)
+from ops.reports.student import UnknownStudent, student_view_figures
+from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse.reports import EXPORT_COLUMNS, anonymised_trend_rows
+from sinks.clickhouse.students import access_scope
 
 
 class _Ref:
@@ -36,11 +32,11 @@ class _Ref:
 
 def student_view(store: ClickHouseStore, viewer: Staff, student_id: str, via: str) -> dict[str, Any]:
     """`lde student show` / `/v1/students/{id}`: raises UnknownStudent or AccessDenied; audited."""
-    rows = store.query(STUDENT_SCOPE_SQL, {"sid": student_id})
-    if not rows:
+    scope = access_scope(store, student_id)
+    if scope is None:
         raise UnknownStudent(student_id)
-    require(viewer, _Ref(*rows[0]))
-    report = student_report(store, student_id)
+    require(viewer, _Ref(*scope))
+    report = student_view_figures(store, student_id)
     if report is None:
         raise UnknownStudent(student_id)
     store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_VIEW, via, [student_id])])
@@ -82,9 +78,6 @@ def staff_from_csv_text(text: str) -> tuple[list[Any], list[str]]:
 
 
 # -- anonymised export -------------------------------------------------------------------------------
-EXPORT_COLUMNS = TREND_COLUMNS[:-1]  # all but computed_at
-
-
 def export_anonymised(
     store: ClickHouseStore, first: date, last: date, who: Staff, via: str
 ) -> list[dict[str, Any]]:
@@ -95,14 +88,8 @@ def export_anonymised(
     Rounding is re-applied here so that the export stays safe even if the table were written by
     another route. Covers the weeks the daily job has recorded (a week, once complete plus lateness).
     """
-    rows = store.query(
-        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM trend_weekly FINAL "
-        "WHERE week >= toMonday({first:Date}) AND week <= {last:Date} "
-        "ORDER BY week, programme_code, year_of_study, mode, source",
-        {"first": first, "last": last},
-    )
     out = []
-    for row in rows:
+    for row in anonymised_trend_rows(store, first, last):
         record = dict(zip(EXPORT_COLUMNS, row, strict=True))
         students = int(record["students_rounded"])
         record["students_rounded"] = round_count(students)

@@ -1,4 +1,4 @@
-"""Rendering reports and alerts: HTML email, plain text and PDF. No I/O.
+"""Rendering reports and alerts as HTML email and plain text (the PDF is ops.reports.pdf). No I/O.
 
 Mail clients strip SVG, scripts and most CSS layout (Gmail, Outlook), so every chart is a table of
 cells with `bgcolor`, `width` and `height` attributes, which all of them show. Gmail clips an HTML
@@ -7,18 +7,15 @@ first, and says so; the attached PDF always lists every student in scope.
 
 Speed: one `Renderer` serves every report of a week and keeps each student's HTML and text fragment
 (the same for every reader entitled to see that student), so a student seen by a tutor, a programme
-leader, a director and the engagement officers is formatted once. PDFs are drawn with fpdf2's
-low-level text and rectangle calls on a fixed grid (no flowing layout, no images, no fonts to embed).
+leader, a director and the engagement officers is formatted once; PDFs whose heading names a scope
+rather than a person are drawn once per scope.
 """
 
 from __future__ import annotations
 
 import html
-import unicodedata
 from collections.abc import Sequence
 from datetime import date
-
-from fpdf import FPDF
 
 from models.access import Role
 from models.alerts import Alert
@@ -31,17 +28,18 @@ from models.reports import (
     StudentWeek,
     WeeklyReport,
 )
+from ops.reports.format import (
+    AVERAGE_BAR,
+    BAND_COLOURS,
+    NOT_SCORED,
+    STUDENT_BAR,
+    day_month,
+    number,
+    percent,
+    week_span,
+)
+from ops.reports.pdf import PdfReport
 
-BAND_COLOURS: dict[str, str] = {
-    "High": "#1a7f37",
-    "Good": "#5b9a3c",
-    "Partial": "#c7901a",
-    "Low": "#d1570f",
-    "None": "#b42318",
-}
-NOT_SCORED = "#6b7280"
-STUDENT_BAR = "#2b5fab"
-AVERAGE_BAR = "#b8c4d6"
 BAR_WIDTH = 120  # px of the longest bar of a source row
 TREND_HEIGHT = 36  # px of the tallest trend bar
 
@@ -58,24 +56,6 @@ STYLE = (
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if value != int(value) else f"{int(value)}"
-
-
-def _pct(rate: float | None) -> str:
-    return "-" if rate is None else f"{100 * rate:.0f}%"
-
-
-def _day(d: date) -> str:
-    return f"{d.day} {d:%b}"
-
-
-def week_span(start: date, end: date) -> str:
-    return f"{start.day} {start:%B} to {end.day} {end:%B %Y}"
 
 
 def _band_html(student: StudentWeek) -> str:
@@ -130,12 +110,12 @@ class Renderer:
             if src == "attendance":
                 mine_v: float | None = s.attendance_rate
                 avg_v = programme.attendance_rate if programme else None
-                mine_t, avg_t = _pct(mine_v), _pct(avg_v)
+                mine_t, avg_t = percent(mine_v), percent(avg_v)
                 label = f"{SOURCE_LABELS[src]} ({s.attended}/{s.week.get(src, 0)})"
             else:
                 mine_v = float(s.week.get(src, 0))
                 avg_v = programme.week.get(src) if programme else None
-                mine_t, avg_t = _fmt(mine_v), _fmt(avg_v)
+                mine_t, avg_t = number(mine_v), number(avg_v)
                 label = SOURCE_LABELS[src]
             top = max(mine_v or 0.0, avg_v or 0.0)
             w_mine = round(BAR_WIDTH * (mine_v or 0) / top) if top else 0
@@ -156,9 +136,9 @@ class Renderer:
             for v, a in zip(s.trend, avg_trend, strict=True)
         )
         values = "".join(f'<td align="center" class="s">{v}</td>' for v in s.trend)
-        labels = "".join(f'<td align="center" class="s">{_day(w)}</td>' for w in weeks)
+        labels = "".join(f'<td align="center" class="s">{day_month(w)}</td>' for w in weeks)
         alerts = "".join(
-            f'<div class="al"><b>{_e(a.rule)}</b> {_day(a.raised_on)}: {_e(a.explanation)}</div>'
+            f'<div class="al"><b>{_e(a.rule)}</b> {day_month(a.raised_on)}: {_e(a.explanation)}</div>'
             for a in s.alerts
         )
         fragment = (
@@ -198,12 +178,12 @@ class Renderer:
             if src == "attendance":
                 avg = programme.attendance_rate if programme else None
                 parts.append(
-                    f"Attendance {_pct(s.attendance_rate)} "
-                    f"({s.attended}/{s.week.get(src, 0)}; avg {_pct(avg)})"
+                    f"Attendance {percent(s.attendance_rate)} "
+                    f"({s.attended}/{s.week.get(src, 0)}; avg {percent(avg)})"
                 )
             else:
                 avg_v = programme.week.get(src) if programme else None
-                parts.append(f"{SOURCE_LABELS[src]} {s.week.get(src, 0)} (avg {_fmt(avg_v)})")
+                parts.append(f"{SOURCE_LABELS[src]} {s.week.get(src, 0)} (avg {number(avg_v)})")
         avg_trend = programme.trend if programme else (None,) * TREND_WEEKS
         lines = [
             f"{s.name or s.student_id} ({s.student_id}), {s.programme_code} year {s.year_of_study} "
@@ -212,7 +192,7 @@ class Renderer:
             "  activity per week, oldest first: "
             + " ".join(str(v) for v in s.trend)
             + "  (programme average: "
-            + " ".join(_fmt(v, 0) for v in avg_trend)
+            + " ".join(number(v, 0) for v in avg_trend)
             + ")",
         ]
         lines += [f"  ALERT {a.raised_on} {a.rule}: {a.explanation}" for a in s.alerts]
@@ -274,7 +254,7 @@ class Renderer:
             f"<tr><td>{_e(c.programme_code)} y{c.year_of_study} {_e(c.mode)}</td>"
             f'<td class="n">{c.students}</td>'
             + "".join(f'<td class="n">{c.bands.get(b, 0) or ""}</td>' for b in bands)
-            + f'<td class="n">{_fmt(c.median_score)}</td>'
+            + f'<td class="n">{number(c.median_score)}</td>'
             f"<td>{_e(', '.join(f'{r} {k}' for r, k in sorted(c.alerts.items())) or '-')}</td></tr>"
             for c in summary
         )
@@ -296,7 +276,7 @@ class Renderer:
                 alerts = ", ".join(f"{r} {k}" for r, k in sorted(c.alerts.items())) or "none"
                 out.append(
                     f"  {c.programme_code} y{c.year_of_study} {c.mode}: {c.students}; {bands}; "
-                    f"{_fmt(c.median_score)}; {alerts}"
+                    f"{number(c.median_score)}; {alerts}"
                 )
             out.append("")
         shown = report.students[: self.email_max_students]
@@ -324,200 +304,6 @@ class Renderer:
             cached = PdfReport(report, (title, f"Scope: {staff.describe()}", lead)).render()
             self._pdf[key] = cached
         return cached
-
-
-# -- PDF ---------------------------------------------------------------------------------------------
-def latin1(text: str) -> str:
-    """fpdf2's core fonts are Latin-1: keep accents it has, transliterate or drop the rest."""
-    try:
-        text.encode("latin-1")
-        return text
-    except UnicodeEncodeError:
-        folded = unicodedata.normalize("NFKD", text)
-        return "".join(c for c in folded if c.encode("latin-1", "ignore") and not unicodedata.combining(c))
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
-class PdfReport:
-    """A landscape A4 table: one row per student (two when there are alerts to explain)."""
-
-    LEFT, TOP, BOTTOM = 28.0, 30.0, 565.0
-    ROW = 22.0
-    COLS = {"name": 28.0, "band": 210.0, "src": 268.0, "trend": 640.0, "end": 814.0}
-    SRC_W = 53.0
-
-    def __init__(
-        self, report: WeeklyReport, intro: tuple[str, str, str], group_label: str = "programme"
-    ) -> None:
-        self.group_label = group_label
-        self.report = report
-        self.intro = intro
-        self.pdf = FPDF(orientation="L", unit="pt", format="A4")
-        self.pdf.set_auto_page_break(False)
-        self.pdf.set_creator("LDE")
-        self.pdf.set_title(latin1(intro[0]))
-        self.y = 0.0
-        self.page = 0
-
-    def render(self) -> bytes:
-        self._new_page(first=True)
-        if self.report.summary:
-            self._summary(self.report.summary)
-            self._column_heads()
-        if not self.report.students:
-            self.pdf.set_font("Helvetica", "", 10)
-            self.pdf.text(self.LEFT, self.y + 12, "Nobody in your scope this week.")
-        for s in self.report.students:
-            self._student(s, self.report.programmes.get(s.programme_code))
-        return bytes(self.pdf.output())
-
-    def _new_page(self, first: bool = False) -> None:
-        pdf = self.pdf
-        pdf.add_page()
-        self.page += 1
-        title, who, lead = self.intro
-        pdf.set_text_color(17, 24, 39)
-        if first:
-            pdf.set_font("Helvetica", "B", 15)
-            pdf.text(self.LEFT, self.TOP + 4, latin1(title))
-            pdf.set_font("Helvetica", "", 9)
-            r = self.report
-            pdf.text(self.LEFT, self.TOP + 18, latin1(f"{week_span(r.week_start, r.week_end)}.  {who}"))
-            pdf.set_text_color(75, 85, 99)
-            first_part, _, rest = lead.partition(" Programme averages")
-            pdf.text(self.LEFT, self.TOP + 30, latin1(first_part))
-            if rest:
-                pdf.text(self.LEFT, self.TOP + 40, latin1("Programme averages" + rest))
-            self.y = self.TOP + 50
-            if not self.report.summary:
-                self._column_heads()
-        else:
-            pdf.set_font("Helvetica", "", 7)
-            pdf.set_text_color(107, 114, 128)
-            pdf.text(self.LEFT, self.TOP - 8, latin1(f"{title} - {who} - page {self.page}"))
-            self.y = self.TOP
-            self._column_heads()
-
-    def _column_heads(self) -> None:
-        pdf = self.pdf
-        c = self.COLS
-        pdf.set_font("Helvetica", "B", 7)
-        pdf.set_text_color(55, 65, 81)
-        y = self.y + 8
-        pdf.text(c["name"], y, "Student (most worrying first)")
-        pdf.text(c["band"], y, "Band, score")
-        for i, src in enumerate(REPORT_SOURCES):
-            pdf.text(c["src"] + i * self.SRC_W, y, SOURCE_LABELS[src])
-        pdf.text(c["trend"], y, f"Activity per week, 8 weeks (line: {self.group_label} avg)")
-        pdf.set_font("Helvetica", "", 6)
-        pdf.text(
-            c["src"],
-            y + 8,
-            f"this week: student / {self.group_label} average per student (- when under 8 students)",
-        )
-        pdf.set_draw_color(156, 163, 175)
-        pdf.line(self.LEFT, y + 11, c["end"], y + 11)
-        self.y = y + 13
-
-    def _summary(self, summary: Sequence[CohortLine]) -> None:
-        pdf = self.pdf
-        pdf.set_font("Helvetica", "B", 9)
-        pdf.set_text_color(17, 24, 39)
-        pdf.text(self.LEFT, self.y + 10, "Cohort summary")
-        self.y += 14
-        bands = ["None", "Low", "Partial", "Good", "High", "Not scored"]
-        heads = ["cohort", "students", *bands, "median score", "alerts this week"]
-        xs = [self.LEFT, 150, 200, 240, 280, 325, 365, 405, 470, 540]
-        pdf.set_font("Helvetica", "B", 7)
-        for x, h in zip(xs, heads, strict=True):
-            pdf.text(x, self.y + 8, h)
-        self.y += 10
-        pdf.set_font("Helvetica", "", 7)
-        for line in summary:
-            if self.y > self.BOTTOM - 60:
-                self._new_page()
-                pdf.set_font("Helvetica", "", 7)
-            values = [
-                f"{line.programme_code} y{line.year_of_study} {line.mode}",
-                str(line.students),
-                *[str(line.bands.get(b, 0) or "") for b in bands],
-                _fmt(line.median_score),
-                ", ".join(f"{r} {k}" for r, k in sorted(line.alerts.items())) or "-",
-            ]
-            for x, v in zip(xs, values, strict=True):
-                pdf.text(x, self.y + 8, latin1(v)[:60])
-            self.y += 10
-        self.y += 8
-
-    def _student(self, s: StudentWeek, programme: ProgrammeWeek | None) -> None:
-        pdf = self.pdf
-        c = self.COLS
-        height = self.ROW + 9 * len(s.alerts)
-        if self.y + height > self.BOTTOM:
-            self._new_page()
-        y = self.y
-        pdf.set_text_color(17, 24, 39)
-        pdf.set_font("Helvetica", "B", 8)
-        pdf.text(c["name"], y + 9, latin1(s.name or s.student_id)[:38])
-        pdf.set_font("Helvetica", "", 6.5)
-        pdf.set_text_color(75, 85, 99)
-        pdf.text(
-            c["name"], y + 17, latin1(f"{s.student_id}  {s.programme_code} y{s.year_of_study} {s.mode}")[:48]
-        )
-        if s.band is not None:
-            pdf.set_fill_color(*_rgb(BAND_COLOURS.get(s.band, NOT_SCORED)))
-            pdf.rect(c["band"], y + 2, 32, 10, style="F")
-            pdf.set_text_color(255, 255, 255)
-            pdf.set_font("Helvetica", "B", 7)
-            pdf.text(c["band"] + 3, y + 9.5, s.band)
-            pdf.set_text_color(17, 24, 39)
-            pdf.set_font("Helvetica", "", 8)
-            if s.score is not None:
-                pdf.text(c["band"] + 36, y + 9.5, f"{s.score:.0f}")
-        else:
-            pdf.set_font("Helvetica", "", 7)
-            pdf.text(c["band"], y + 9.5, "not scored")
-        pdf.set_text_color(17, 24, 39)
-        pdf.set_font("Helvetica", "", 7)
-        for i, src in enumerate(REPORT_SOURCES):
-            if src == "attendance":
-                text = f"{_pct(s.attendance_rate)} / {_pct(programme.attendance_rate if programme else None)}"
-            else:
-                avg = programme.week.get(src) if programme else None
-                text = f"{s.week.get(src, 0)} / {_fmt(avg)}"
-            pdf.text(c["src"] + i * self.SRC_W, y + 9.5, text)
-        # trend: 8 bars (student), each with a programme-average tick
-        avg_trend = programme.trend if programme else (None,) * TREND_WEEKS
-        top = max([*s.trend, *(v or 0 for v in avg_trend), 1])
-        base = y + 17
-        pdf.set_fill_color(*_rgb(STUDENT_BAR))
-        pdf.set_draw_color(*_rgb("#6b7280"))
-        for i, (v, a) in enumerate(zip(s.trend, avg_trend, strict=True)):
-            x = c["trend"] + i * 14
-            h = 15 * v / top
-            if h > 0:
-                pdf.rect(x, base - h, 9, h, style="F")
-            if a is not None:
-                ya = base - 15 * a / top
-                pdf.line(x - 1, ya, x + 10, ya)
-        pdf.set_font("Helvetica", "", 6)
-        pdf.set_text_color(75, 85, 99)
-        pdf.text(c["trend"] + 8 * 14 + 4, y + 9, latin1(f"{s.trend[-1]} this week"))
-        pdf.text(c["trend"] + 8 * 14 + 4, y + 16, latin1(f"{_day(self.report.trend_weeks[0])} to now"))
-        yy = y + self.ROW
-        if s.alerts:
-            pdf.set_text_color(180, 35, 24)
-            pdf.set_font("Helvetica", "", 6.5)
-            for line in s.alerts:
-                text = f"{line.raised_on} {line.rule}: {line.explanation}"
-                pdf.text(c["name"] + 8, yy + 2, latin1(text)[:200])
-                yy += 9
-        pdf.set_draw_color(229, 231, 235)
-        pdf.line(self.LEFT, yy - 3, c["end"], yy - 3)
-        self.y = yy
 
 
 # -- alerts ------------------------------------------------------------------------------------------

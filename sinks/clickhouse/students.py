@@ -1,0 +1,119 @@
+"""One student's queries: who they are, whom they compare with, their standing and weekly activity.
+
+Used by the student view (`lde student show`, `/v1/students/{id}`), the student's own report
+(`lde report student`) and the access check before either. Comparison groups are read as averages
+only: no query here returns another student's figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sinks.clickhouse.store import ClickHouseStore
+
+_COHORT_WHERE = "programme_code = {p:String} AND year_of_study = {y:UInt8} AND mode = {m:String}"
+_PROGRAMME_WHERE = "programme_code = {p:String}"
+
+#: Events per student, week and source from `first` on, daily and compacted weekly rows alike.
+_WEEKLY_EVENTS_SQL = """
+        SELECT student_id, week, source, sum(events) AS events FROM (
+            SELECT student_id, toMonday(day) AS week, source, events FROM activity_daily FINAL
+            WHERE day >= {first:Date}
+            UNION ALL
+            SELECT student_id, week, source, events FROM activity_weekly FINAL WHERE week >= {first:Date}
+        ) GROUP BY student_id, week, source
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonGroup:
+    """The students one is compared with: a cohort (programme, year of study, mode) or a programme."""
+
+    where: str  # the condition on `students` that selects the group
+    params: Mapping[str, Any]
+
+    @classmethod
+    def cohort(cls, programme_code: str, year_of_study: int, mode: str) -> ComparisonGroup:
+        return cls(_COHORT_WHERE, {"p": programme_code, "y": year_of_study, "m": mode})
+
+    @classmethod
+    def programme(cls, programme_code: str) -> ComparisonGroup:
+        return cls(_PROGRAMME_WHERE, {"p": programme_code})
+
+
+def access_scope(store: ClickHouseStore, student_id: str) -> tuple[str, str, str, str] | None:
+    """(student_id, personal_tutor_id, programme_code, school): what the access policy decides on;
+    None for a student not on the roster."""
+    rows = store.query(
+        "SELECT student_id, personal_tutor_id, programme_code, school FROM students FINAL "
+        "WHERE student_id = {sid:String}",
+        {"sid": student_id},
+    )
+    return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None
+
+
+def cohort_key(store: ClickHouseStore, student_id: str) -> tuple[str, int, str] | None:
+    """(programme_code, year_of_study, mode) of the student's cohort; None when not on the roster."""
+    rows = store.query(
+        "SELECT programme_code, year_of_study, mode FROM students FINAL WHERE student_id = {sid:String}",
+        {"sid": student_id},
+    )
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+
+def profile(store: ClickHouseStore, student_id: str) -> tuple[Any, ...] | None:
+    """(given_name, family_name, programme_code, programme_name, year_of_study, mode, school, status);
+    None when not on the roster."""
+    rows = store.query(
+        "SELECT given_name, family_name, programme_code, programme_name, year_of_study, mode, school, "
+        "status FROM students FINAL WHERE student_id = {sid:String}",
+        {"sid": student_id},
+    )
+    return rows[0] if rows else None
+
+
+def latest_standing(store: ClickHouseStore, student_id: str) -> tuple[date, float, str, str] | None:
+    """(day, score, band, basis) of the student's latest scored day; None when never scored."""
+    rows = store.query(
+        "SELECT day, score, band, basis FROM daily_scores FINAL WHERE student_id = {sid:String} "
+        "ORDER BY day DESC LIMIT 1",
+        {"sid": student_id},
+    )
+    return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None
+
+
+def group_size(store: ClickHouseStore, group: ComparisonGroup) -> int:
+    """Students on the roster in the group."""
+    rows = store.query(f"SELECT count() FROM students FINAL WHERE {group.where}", dict(group.params))
+    return int(rows[0][0])
+
+
+def group_member_ids(store: ClickHouseStore, group: ComparisonGroup) -> list[str]:
+    """The ids of the group's students (to load their week for the group's averages)."""
+    return [
+        r[0]
+        for r in store.query(f"SELECT student_id FROM students FINAL WHERE {group.where}", dict(group.params))
+    ]
+
+
+def weekly_events(store: ClickHouseStore, student_id: str, first: date) -> list[tuple[date, str, int]]:
+    """(week, source, events) of the student from the week starting `first` (a Monday) on."""
+    return store.query(  # type: ignore[return-value]
+        f"SELECT week, source, events FROM ({_WEEKLY_EVENTS_SQL}) WHERE student_id = {{sid:String}}",
+        {"sid": student_id, "first": first},
+    )
+
+
+def group_weekly_events(
+    store: ClickHouseStore, group: ComparisonGroup, first: date
+) -> list[tuple[date, str, int]]:
+    """(week, source, events of the whole group) from the week starting `first` (a Monday) on:
+    totals, never a row per student."""
+    return store.query(  # type: ignore[return-value]
+        f"SELECT week, source, sum(events) FROM ({_WEEKLY_EVENTS_SQL}) WHERE student_id IN "
+        f"(SELECT student_id FROM students FINAL WHERE {group.where}) GROUP BY week, source",
+        {**group.params, "first": first},
+    )
