@@ -447,7 +447,7 @@ def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_quality(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.quality import measure, table
+    from ops.tools.quality import measure, table
 
     results = measure(settings, args.students, args.weeks, args.seeds)
     print(table(results, args.students, args.weeks, args.seeds))

@@ -12,7 +12,10 @@ import pytest
 
 from models.faultload import generate
 from ops.embedded import wait_until
-from ops.faultrun import Cluster, Report, Worker, clean_replay_alerts, kill_in_clickhouse_write, verdict
+from ops.tools.faultrun.cluster import Cluster
+from ops.tools.faultrun.processes import Worker
+from ops.tools.faultrun.scenarios import kill_in_clickhouse_write
+from ops.tools.faultrun.verdict import Report, clean_replay_alerts, verdict
 from sinks.faults import inject
 
 pytestmark = [pytest.mark.integration]
