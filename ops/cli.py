@@ -447,8 +447,13 @@ def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_quality(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.tools.quality import measure, table
-
+    try:
+        from ops.tools.quality import measure, table
+    except ModuleNotFoundError as error:
+        if error.name not in ("ops.tools", "ops.tools.quality"):
+            raise  # a tool's own import broke: a bug, shown as one
+        # The production image leaves ops/tools out (.dockerignore).
+        return _fail("lde quality is a development tool: run it from a source checkout")
     results = measure(settings, args.students, args.weeks, args.seeds)
     print(table(results, args.students, args.weeks, args.seeds))
     return 0
