@@ -81,12 +81,12 @@ def bench_ingest(results: Results, settings: Settings, work: Path, lines: int) -
 
 
 def bench_daily_job(results: Results, work: Path, students: int, days: int) -> None:
-    from models.retention import RetentionPolicy
-    from ops.jobs import DailyJob
+    from ops.jobs import daily_job
     from sinks import clickhouse
     from sinks.redis_store import AlertLedger
 
-    store = clickhouse.ClickHouseStore(clickhouse.connect(Settings(data_dir=work / "job")))
+    settings = Settings(data_dir=work / "job")
+    store = clickhouse.ClickHouseStore(clickhouse.connect(settings))
     try:
         clickhouse.migrate(store.client)
         first = date(2025, 11, 1)
@@ -107,7 +107,7 @@ def bench_daily_job(results: Results, work: Path, students: int, days: int) -> N
         )
         load = time.perf_counter() - started
         rows = store.query("SELECT count() FROM activity_daily")[0][0]
-        job = DailyJob(store, AlertLedger(None), RetentionPolicy(), None)
+        job = daily_job(settings, store, AlertLedger(None), broker=False)  # no tombstones to send
         started = time.perf_counter()
         run = job.run(first + timedelta(days=days))
         seconds = time.perf_counter() - started
