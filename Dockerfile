@@ -1,4 +1,6 @@
 # The LDE worker image: the same code as the embedded stack, pointed at real servers by settings.
+# .dockerignore keeps the development tools (ops/tools) and the tests out of the build context, so
+# neither is copied nor installed.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -34,11 +34,11 @@ reliability: $(STAMP)
 ## Steady 2,000 events/s on one worker with the evaluator and sinks: RSS growth and max lag (not in CI).
 ## LDE_SOAK_MINUTES (default 30) and LDE_SOAK_RATE (default 2000) shorten or change it.
 soak: $(STAMP)
-	$(BIN)/python -m ops.faultrun soak
+	$(BIN)/python -m ops.tools.faultrun soak
 
 ## Speed and memory figures, written to BENCHMARKS.md (several minutes).
 bench: $(STAMP)
-	$(BIN)/python -m ops.bench
+	$(BIN)/python -m ops.tools.bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

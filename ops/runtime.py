@@ -11,6 +11,7 @@ from typing import Any
 from models.access import Role, Staff, StaffDirectory
 from models.alerts import Alert
 from ops.delivery import AlertNotifier
+from ops.http.client import STAFF_HEADER
 from ops.http.collector import register_collector
 from ops.http.routes import register_routes
 from ops.reports.weekly import mailer_from
@@ -22,8 +23,6 @@ from streams.app import LdeApp
 
 log = logging.getLogger("lde.service")
 
-#: The HTTP header naming the member of staff who asks (see Service.viewer).
-STAFF_HEADER = "X-LDE-Staff"
 #: Alerts delivered at the same time, at most (a slow mail server never blocks the others).
 DELIVERY_SLOTS = 8
 

@@ -17,7 +17,8 @@ import pytest
 
 from models.faultload import compare, generate
 from ops.embedded import wait_until
-from ops.faultrun import Cluster, verdict
+from ops.tools.faultrun.cluster import Cluster
+from ops.tools.faultrun.verdict import verdict
 from streams.stopping import BROKER_REPLACED_EXIT
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

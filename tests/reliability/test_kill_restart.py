@@ -31,7 +31,7 @@ from sinks import clickhouse
 from sinks.kafka import ensure_topics
 
 # `make reliability`, not `make test` (about a minute). It was flaky before the offset-gap guard in
-# streams/app.py (RELIABILITY.md: offsets skipped after a restart).
+# streams/offsets.py (RELIABILITY.md: offsets skipped after a restart).
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 SOURCES = ["vle", "library", "eresource", "print", "pc_logon", "remote"]
 

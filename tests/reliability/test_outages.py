@@ -12,7 +12,10 @@ import pytest
 
 from models.faultload import generate
 from ops.embedded import wait_until
-from ops.faultrun import Cluster, Report, Worker, clean_replay_alerts, kill_in_clickhouse_write, verdict
+from ops.tools.faultrun.cluster import Cluster
+from ops.tools.faultrun.processes import Worker
+from ops.tools.faultrun.scenarios import kill_in_clickhouse_write
+from ops.tools.faultrun.verdict import Report, clean_replay_alerts, verdict
 from sinks.faults import inject
 
 pytestmark = [pytest.mark.integration]
@@ -86,7 +89,7 @@ def test_kill_9_during_a_clickhouse_write_then_restart(tmp_path: Path) -> None:
 def test_clean_stop_during_a_clickhouse_write_then_restart(tmp_path: Path) -> None:
     """SIGTERM while a batch is in flight (its ClickHouse write landed and stalls): Faust's batch
     iterator acks the unapplied batch when the agent is cancelled and the consumer commits on stop,
-    so without streams.app.hold_back the restarted worker would start after it (state missing)."""
+    so without streams.faust_compat.hold_back the restarted worker would start after it (state missing)."""
 
     def stop_mid_write(cluster: Cluster, worker: Worker) -> None:
         inject(worker.fault_file, "stall", 6)

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from fnmatch import fnmatch
 from pathlib import Path
 
 import yaml
@@ -85,3 +86,42 @@ def test_grafana_dashboard_panels_query_real_metrics() -> None:
                 assert name in known or name.removesuffix("_total") in known, (panel["title"], name)
     provider = load(DEPLOY / "grafana" / "provisioning" / "dashboards" / "lde.yml")
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def image_files() -> set[str]:
+    """The files `docker build` copies into the image: the sources of the Dockerfile's COPY lines, less
+    what .dockerignore keeps out of the build context (a pattern excludes a path and all under it)."""
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+    def ignored(relative: str) -> bool:
+        parts = relative.split("/")
+        for prefix in ("/".join(parts[: i + 1]) for i in range(len(parts))):
+            for pattern in patterns:
+                if pattern.startswith("**/"):
+                    if fnmatch(prefix.rsplit("/", 1)[-1], pattern[3:]):
+                        return True
+                elif fnmatch(prefix, pattern):
+                    return True
+        return False
+
+    copied: set[str] = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if not words or words[0] != "COPY":
+            continue
+        sources = [w for w in words[1:-1] if not w.startswith("--")]
+        for source in sources:
+            path = ROOT / source
+            files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+            copied |= {f.relative_to(ROOT).as_posix() for f in files}
+    return {name for name in copied if not ignored(name)}
+
+
+def test_the_image_leaves_out_the_development_tools_and_the_tests() -> None:
+    assert (ROOT / "ops" / "tools").is_dir() and (ROOT / "tests").is_dir()  # in the checkout
+    copied = image_files()
+    assert {"pyproject.toml", "models/__init__.py", "streams/__init__.py", "sinks/__init__.py"} <= copied
+    assert "ops/__init__.py" in copied
+    assert not [name for name in copied if name.startswith(("ops/tools/", "tests/"))]
+    assert not [name for name in copied if "__pycache__" in name]

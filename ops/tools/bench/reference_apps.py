@@ -1,8 +1,8 @@
 """Reference Faust apps for `make bench`: the naive design and a no-op agent, on the same broker.
 
-Run as `python -m ops.bench_apps naive|noop BOOTSTRAP TOPIC EXPECTED [DATADIR]`; each prints
-`DONE <messages> <seconds> <steady seconds>` when it has consumed EXPECTED messages: seconds from the
-first to the last message, and the seconds between 20% and 90% of them (the steady state the harness
+Run as `python -m ops.tools.bench.reference_apps naive|noop BOOTSTRAP TOPIC EXPECTED [DATADIR]`; each
+prints `DONE <messages> <seconds> <steady seconds>` when it has consumed EXPECTED messages: seconds from
+the first to the last message, and the seconds between 20% and 90% of them (the steady state the harness
 compares with the LDE worker's, warm-up excluded).
 """
 
