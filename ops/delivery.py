@@ -23,6 +23,7 @@ from ops.metrics import Metrics
 from ops.reports.render import alert_html, alert_subject, alert_text
 from sinks.mail import DeliveryError, SmtpMailer, compose, post_json
 from sinks.redis_store import DeliveryLedger
+from sinks.retry import Backoff
 
 log = logging.getLogger("lde.delivery")
 MAX_BACKOFF_SECONDS = 60.0
@@ -109,7 +110,7 @@ class AlertNotifier:
         self.webhook_urls = list(webhook_urls)
         self.email_roles = email_roles
         self.attempts = attempts
-        self.backoff_seconds = backoff_seconds
+        self.backoff = Backoff(first=backoff_seconds, cap=MAX_BACKOFF_SECONDS)
         self.sleep = sleep
         self.now = now
 
@@ -127,7 +128,7 @@ class AlertNotifier:
         if not await asyncio.to_thread(self.ledger.claim, alert.student_id, alert.alert_id, target.key):
             counter.labels(channel=target.channel, outcome="duplicate").inc()
             return "duplicate"
-        delay = self.backoff_seconds
+        delay = self.backoff.after(None)
         for attempt in range(1, self.attempts + 1):
             try:
                 await asyncio.to_thread(self._send, alert, name, entitled, target)
@@ -146,7 +147,7 @@ class AlertNotifier:
                     break
                 counter.labels(channel=target.channel, outcome="retried").inc()
                 await self.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                delay = self.backoff.after(delay)
                 continue
             await asyncio.to_thread(self.ledger.confirm, alert.student_id, alert.alert_id, target.key)
             counter.labels(channel=target.channel, outcome="sent").inc()
