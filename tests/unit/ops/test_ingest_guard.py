@@ -9,7 +9,7 @@ from models.adapters import Invalid, Parsed, read_lde_jsonl
 from models.roster import CsvRowError, RosterRecord, load_roster
 from ops.ingest import InvalidShareGuard, UpstreamBroken
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
 
 
 def test_roster_sample_loads_and_bad_rows_carry_line_numbers(tmp_path: Path) -> None:

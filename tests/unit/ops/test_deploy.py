@@ -13,7 +13,7 @@ import yaml
 
 from ops.metrics import Metrics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "ops" / "deploy"
 
 

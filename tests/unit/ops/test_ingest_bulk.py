@@ -28,7 +28,7 @@ from models.partitioning import partition_for
 from ops.ingest import InvalidShareGuard, RecentIds, UpstreamBroken, _jsonl_chunks, ingest, redacted_record
 from ops.settings import Settings
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
 PROPERTY = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
