@@ -229,6 +229,9 @@ def read_user_map(lines: Iterable[str]) -> UserMap:
         header = [dap_column(name.strip()) for name in next(reader)]
     except StopIteration:
         return out
+    except csv.Error as error:
+        out.problems.append(f"line 1: unreadable CSV: {error}")
+        return out
     if "sis_user_id" not in header or not {"user_id", "canvas_user_id"} & set(header):
         out.problems.append("line 1: header lacks the columns canvas_user_id (or user_id) and sis_user_id")
         return out
