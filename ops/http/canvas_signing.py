@@ -82,9 +82,13 @@ class UrlKeys:
     """Instructure's JWKS endpoint through PyJWT's client: the set is cached for an hour, and fetched
     again when a JWT names a key id not in it (a rotation). Blocking: call it from a worker thread."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, refetch_after: float = 30.0) -> None:
+        """`refetch_after`: an unknown key id fetches the set again at most this often (a stream of
+        forged key ids cannot make LDE hammer Instructure's endpoint)."""
         self.url = url
-        self._client = PyJWKClient(url, cache_jwk_set=True, lifespan=3600, timeout=int(timeout))
+        self._client = PyJWKClient(
+            url, cache_jwk_set=True, lifespan=3600, timeout=timeout, cooldown_duration=refetch_after
+        )
 
     def key_for(self, kid: str | None) -> PyJWK | None:
         if kid is None:
@@ -96,6 +100,8 @@ class UrlKeys:
         except jwt.PyJWKClientError as error:
             if "Unable to find a signing key" in str(error):
                 return None
+            raise KeysUnavailable(str(error)) from None
+        except (ValueError, jwt.PyJWKSetError) as error:  # not JSON, or no usable key in it
             raise KeysUnavailable(str(error)) from None
 
 
@@ -126,7 +132,12 @@ def key_source(settings: Settings) -> KeySource | None:
 def looks_signed(text: str) -> bool:
     """A compact JWS: three dot-separated base64url parts (a JSON event starts with '{')."""
     parts = text.split(".")
-    return len(parts) == 3 and all(part and _BASE64URL.issuperset(part) for part in parts[:2])
+    return (
+        len(parts) == 3
+        and all(_BASE64URL.issuperset(part) for part in parts)
+        and bool(parts[0])
+        and bool(parts[1])
+    )
 
 
 _BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -181,8 +192,8 @@ def open_live_event(
         return Refused(401, error, "no_keys")
     try:
         header = jwt.get_unverified_header(text)
-    except jwt.DecodeError:
-        return Refused(400, "malformed JWT: its header is not base64url JSON", "malformed")
+    except jwt.InvalidTokenError:  # not base64url JSON, or a kid that is not a string
+        return Refused(400, "malformed JWT: its header is not base64url JSON with a string kid", "malformed")
     alg, kid = header.get("alg"), header.get("kid")
     if not isinstance(alg, str) or alg not in algorithms:
         return Refused(
