@@ -108,6 +108,17 @@ def duplicates(run: EventTimeRun) -> float:
     return float(match[1]) if match else 0.0
 
 
+def signatures(run: EventTimeRun, outcome: str) -> float:
+    """lde_collector_signatures_total for the canvas endpoint and this outcome."""
+    match = re.search(
+        rf'^lde_collector_signatures_total\{{endpoint="canvas",outcome="{outcome}"\}} ([0-9.e+]+)$',
+        run.client.text("/metrics"),
+        re.MULTILINE,
+    )
+    assert match, outcome
+    return float(match[1])
+
+
 def end_offsets(run: EventTimeRun) -> dict[TopicPartition, int]:
     consumer = KafkaConsumer(bootstrap_servers=run.settings.kafka_bootstrap)
     try:
@@ -142,6 +153,7 @@ def test_a_live_events_file_through_lde_ingest(run: EventTimeRun) -> None:
 
 
 def test_plain_live_events_one_per_request_with_the_token_in_the_url(run: EventTimeRun) -> None:
+    private = samples.private_strings() | samples.logins()
     statuses = []
     for line in sample_lines():
         status, body, _ = post(
@@ -150,8 +162,10 @@ def test_plain_live_events_one_per_request_with_the_token_in_the_url(run: EventT
         statuses.append(status)
         if status == 202:
             assert body["invalid"] == []
+        assert not [s for s in private if s in json.dumps(body)]  # replies name positions and reasons only
     # Lines 14 (cut short) and 15 (no offset) are all a request holds: 400, nothing published.
     assert statuses == [202] * 13 + [400, 400]
+    assert signatures(run, "unsigned") == 15
     wait_counts(
         run,
         {
@@ -172,6 +186,7 @@ def test_signed_live_events_are_verified_and_counted(run: EventTimeRun) -> None:
         assert status == 202, body
         sent += body["accepted"]
     assert sent == 8
+    assert signatures(run, "valid") == 13
     wait_counts(
         run,
         {
@@ -212,14 +227,8 @@ def test_bad_signatures_are_refused_and_publish_nothing(run: EventTimeRun) -> No
     assert post(run, json.dumps(event).encode(), query="?access_token=wrong")[0] == 401
     assert end_offsets(run) == before
     assert run.activity("900412771").get(("2026-11-10", "vle")) is None
-    metrics = run.client.text("/metrics")
-    for outcome in ("valid", "unsigned", "bad_signature", "algorithm", "expired", "unknown_key", "malformed"):
-        line = re.search(
-            rf'^lde_collector_signatures_total\{{endpoint="canvas",outcome="{outcome}"\}} ([0-9.]+)$',
-            metrics,
-            re.MULTILINE,
-        )
-        assert line and float(line[1]) >= 1, outcome
+    for outcome in ("bad_signature", "algorithm", "expired", "unknown_key", "malformed"):
+        assert signatures(run, outcome) >= 1, outcome
 
 
 def test_the_openapi_document_describes_the_endpoint(run: EventTimeRun) -> None:
@@ -278,8 +287,10 @@ def test_web_logs_need_a_user_map(run: EventTimeRun) -> None:
 
 
 def test_no_title_url_login_or_address_is_stored_anywhere(run: EventTimeRun) -> None:
-    secrets = tuple(sorted(samples.private_strings() | {"canvas.example.ac.uk", "dynamic programming"}))
-    assert "Week 7: dynamic programming notes" in secrets and "198.51.100.23" in secrets
+    # No roster is loaded here, so the students' logins must not be anywhere either.
+    found = samples.private_strings() | samples.logins() | {"canvas.example.ac.uk", "dynamic programming"}
+    secrets = tuple(sorted(found))
+    assert {"Week 7: dynamic programming notes", "198.51.100.23", "c.khan@students.example.ac.uk"} <= found
     assert search_topics(run, secrets) == []
     assert run.stop() == 0
     store = clickhouse.ClickHouseStore(clickhouse.connect(run.settings))
