@@ -314,7 +314,11 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                     "content": _json_body(_ref("Rejected")),
                 },
                 "Unauthorized": {
-                    "description": "Missing or wrong bearer token, or no token configured: nothing published",
+                    "description": (
+                        "Missing or wrong bearer token, or no token configured; on a signed endpoint, also "
+                        "a refused signature (bad, expired, unknown key id, another algorithm): nothing "
+                        "published"
+                    ),
                     "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
                     "content": _json_body(_ref("Error")),
                 },

@@ -166,6 +166,7 @@ def test_plain_live_events_one_per_request_with_the_token_in_the_url(run: EventT
     # Lines 14 (cut short) and 15 (no offset) are all a request holds: 400, nothing published.
     assert statuses == [202] * 13 + [400, 400]
     assert signatures(run, "unsigned") == 15
+    assert TOKEN not in run.process.log_path.read_text(errors="replace")  # the URL's token is not logged
     wait_counts(
         run,
         {
