@@ -6,14 +6,16 @@ the reason and its line); a guard stops the ingest when the invalid share says t
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import io
 import itertools
 import json
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from models.adapters import ADAPTERS, Adapter, Invalid, Skipped
 from models.events import EventRecord, encode_records_envelope, event_record
@@ -189,6 +191,7 @@ def ingest(
     *,
     block_bytes: int = BLOCK_BYTES,
     ids: RecentIds | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> IngestSummary:
     """Adapt a stream in a named format and publish the events in envelopes.
 
@@ -196,10 +199,13 @@ def ingest(
     text lines. Skipped records (a logoff, an asset request, a non-student) are counted with their
     reason; invalid ones go to the dead-letter topic with the error, the format and the position.
     Canonical JSONL from a binary file takes the bulk path (models.jsonl): same outcome, in blocks.
+    `options` are the format's own keywords (canvas-web-logs: `users`, the user map).
     """
     adapter = ADAPTERS.get(adapter_name)
     if adapter is None:
         raise UnknownFormat(adapter_name)
+    if options:
+        adapter = cast(Adapter, functools.partial(adapter, **options))
     summary = IngestSummary()
     guard = guard or InvalidShareGuard()
     out = _Envelopes(publisher, summary, ids or RecentIds())
@@ -303,6 +309,18 @@ def _jsonl_chunks(binary: IO[bytes], block_bytes: int) -> Iterator[JsonlChunk]:
             yield chunk
         if final:
             return
+
+
+def decompressed(binary: IO[bytes]) -> IO[bytes]:
+    """The file itself, or its content when it is gzip (the DAP client downloads `.json.gz` / `.csv.gz`
+    parts): told by the magic bytes, so a name need not say it. Needs a seekable file (stdin is not
+    checked: pipe it through `gunzip`)."""
+    if not binary.seekable():
+        return binary
+    start = binary.tell()
+    magic = binary.read(2)
+    binary.seek(start)
+    return cast(IO[bytes], gzip.GzipFile(fileobj=binary, mode="rb")) if magic == b"\x1f\x8b" else binary
 
 
 def redacted_record(raw: str) -> bytes:

@@ -19,6 +19,20 @@ SINKS = (
     "evaluator_progress",
 )
 JOBS = ("daily", "weekly_reports")
+#: Outcomes of a signed-body check (ops.http.canvas_signing.OUTCOMES; a test holds them equal).
+SIGNATURE_OUTCOMES = (
+    "valid",
+    "unsigned",
+    "unsigned_refused",
+    "no_keys",
+    "malformed",
+    "algorithm",
+    "unknown_key",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "keys_unavailable",
+)
 
 
 class Metrics:
@@ -133,6 +147,13 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.collector_signatures = Counter(
+            "lde_collector_signatures_total",
+            "Signed-body checks (Canvas live events) by endpoint and outcome: valid, unsigned (accepted "
+            "plain), or why refused",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
         self.caught_up = Gauge(
             "lde_caught_up", "1 once the worker has consumed what was in its partitions at start", registry=r
         )
@@ -169,6 +190,8 @@ class Metrics:
         for sink in SINKS:
             self.sink_rows.labels(sink=sink)
             self.sink_errors.labels(sink=sink)
+        for outcome in SIGNATURE_OUTCOMES:
+            self.collector_signatures.labels(endpoint="canvas", outcome=outcome)
         for job in JOBS:
             for status in ("success", "failed"):
                 self.job_runs.labels(job=job, status=status)

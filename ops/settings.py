@@ -17,6 +17,17 @@ from models.engagement import EngagementSettings, Weights
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
+#: Signature algorithms a signed Canvas live event may use: asymmetric only ("none" or HS256 with a
+#: public key would be forgeable), so no setting can let them in.
+JwtAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+
+
+def _default_algorithms() -> list[JwtAlgorithm]:
+    return ["RS256"]  # what Canvas signs live events with
+
+
 StaffRole = Literal["personal_tutor", "programme_leader", "director_of_school", "student_engagement_officer"]
 
 
@@ -103,6 +114,24 @@ class Settings(BaseSettings):
         "an endpoint without a token answers 401 to everyone",
     )
     collector_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="largest collector request body")
+
+    # -- Canvas live events (issue 17): the signed form's keys ---------------------------------------
+    canvas_jwks_url: str | None = Field(
+        None,
+        description="Instructure's JWKS for signed live events (Data Services 'Sign Payload'), fetched and "
+        "cached; e.g. https://8axpcl50e4.execute-api.us-east-1.amazonaws.com/main/jwks",
+    )
+    canvas_jwks: str | None = Field(
+        None, description="inline keys instead of the URL: a JWKS JSON document, one JWK, or a PEM public key"
+    )
+    canvas_jwt_algorithms: list[JwtAlgorithm] = Field(
+        default_factory=_default_algorithms,
+        description='JSON list of accepted signature algorithms (asymmetric only: never "none" or HS*)',
+    )
+    canvas_jwt_leeway_seconds: int = Field(60, ge=0, le=3600, description="clock skew allowed on exp and nbf")
+    canvas_accept_unsigned: bool = Field(
+        False, description="with keys configured, still accept unsigned (plain JSON) live events"
+    )
 
     # -- retention and jobs ----------------------------------------------------------------------
     retention_months: int = Field(6, ge=0, description="months after leaving until personal data is erased")

@@ -4,7 +4,8 @@ Pure: an adapter consumes an iterable of text lines (a file opened in text mode,
 yields one `Parsed`, `Skipped` or `Invalid` per record, with the record's position, so the caller
 (ingest, an HTTP collector, a test) decides what to publish, count and dead-letter. Line formats
 stream: a file larger than memory works. The JSON formats (caliper, xapi) are single documents and
-are read whole.
+are read whole. canvas-web-logs also takes `users` (Canvas user id -> SIS id, from
+`canvas_data.read_user_map`), which `lde ingest --user-map` passes.
 
 Privacy at the edge: titles, document names, item and page names and URLs are read only where a
 decision needs them (an asset check, a hash) and never reach an event or a reason. Reasons are fixed
@@ -30,6 +31,8 @@ from __future__ import annotations
 from models.adapters.attendance import read_attendance
 from models.adapters.base import DEFAULT_TIMEZONE, Adapter, Invalid, Parsed, Record, Skipped
 from models.adapters.caliper import read_caliper
+from models.adapters.canvas_data import read_canvas_web_logs
+from models.adapters.canvas_live_events import read_canvas_live_events
 from models.adapters.ezproxy import read_ezproxy
 from models.adapters.lde_jsonl import read_lde_jsonl
 from models.adapters.library import read_library_loans
@@ -48,6 +51,8 @@ ADAPTERS: dict[str, Adapter] = {
     "remote-sessions": read_remote_sessions,
     "library-loans": read_library_loans,
     "attendance": read_attendance,
+    "canvas-live-events": read_canvas_live_events,
+    "canvas-web-logs": read_canvas_web_logs,
 }
 
 __all__ = [
@@ -60,6 +65,8 @@ __all__ = [
     "Skipped",
     "read_attendance",
     "read_caliper",
+    "read_canvas_live_events",
+    "read_canvas_web_logs",
     "read_ezproxy",
     "read_lde_jsonl",
     "read_library_loans",

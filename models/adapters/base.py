@@ -74,6 +74,19 @@ UNMAPPED_VERB = "unmapped verb"
 NOTHING_PRINTED = "nothing printed"
 
 
+def http_status_skip(status: int) -> str | None:
+    """Why a logged HTTP request is not engagement, or None: 2xx and 3xx (304 too) are access."""
+    if 200 <= status < 400:
+        return None
+    if status in (401, 403, 407):
+        return DENIED
+    if status in (404, 410):
+        return NOT_FOUND
+    if status >= 500:
+        return SERVER_ERROR
+    return FAILED_REQUEST
+
+
 class Skip(NamedTuple):
     """A format's verdict that the record is not engagement; `settle` turns it into `Skipped`."""
 

@@ -41,9 +41,17 @@ RowConverter = Callable[[Mapping[str, str], ZoneInfo], Outcome]
 
 
 def read_csv(
-    lines: Iterable[str], required: tuple[str, ...], convert: RowConverter, tz: ZoneInfo
+    lines: Iterable[str],
+    required: tuple[str, ...],
+    convert: RowConverter,
+    tz: ZoneInfo,
+    *,
+    column: Callable[[str], str] | None = None,
 ) -> Iterator[Record]:
     """Stream a CSV export with a header row; each data row becomes one result at "line N".
+
+    `column` names a header field (e.g. DAP's "value.user_id" -> "user_id"); the first of two fields
+    with the same name wins.
 
     A header without a required column makes every row Invalid (loudly: the export changed). A row
     with a different number of fields than the header is Invalid rather than read with shifted columns.
@@ -67,6 +75,8 @@ def read_csv(
         position = f"line {line}"
         if header is None:
             header = [field.strip() for field in fields]
+            if column is not None:
+                header = [column(name) for name in header]
             missing = ", ".join(name for name in required if name not in header)
             if missing:
                 yield Invalid(position, f"header lacks column(s): {missing}", raw)

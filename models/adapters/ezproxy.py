@@ -11,16 +11,13 @@ from functools import lru_cache, partial
 from models.adapters.base import (
     ASSET_REQUEST,
     DEFAULT_TIMEZONE,
-    DENIED,
-    FAILED_REQUEST,
     NO_USER,
-    NOT_FOUND,
-    SERVER_ERROR,
     BadRecord,
     Outcome,
     Record,
     Skip,
     derived_id,
+    http_status_skip,
     make_event,
     settle,
     student_of,
@@ -88,19 +85,6 @@ def _clf_offset(sign: str, hours: str, minutes: str) -> tzinfo:
     return dt_timezone(-offset if sign == "-" else offset)
 
 
-def _status_skip(status: int) -> str | None:
-    """2xx and 3xx (including 304 Not Modified) are access; anything else is not engagement."""
-    if 200 <= status < 400:
-        return None
-    if status in (401, 403, 407):
-        return DENIED
-    if status in (404, 410):
-        return NOT_FOUND
-    if status >= 500:
-        return SERVER_ERROR
-    return FAILED_REQUEST
-
-
 def _is_asset(target: str) -> bool:
     path = target.split("?", 1)[0].split("#", 1)[0]
     last = path.rstrip("/").rsplit("/", 1)[-1]
@@ -118,7 +102,7 @@ def _ezproxy_line(line: str) -> Outcome:
     student = student_of(match["user"])
     if student is None:
         return Skip(NO_USER)
-    skip = _status_skip(status)
+    skip = http_status_skip(status)
     if skip is not None:
         return Skip(skip)
     request = match["request"].split()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,20 +52,58 @@ def cmd_absences_load(settings: Settings, args: argparse.Namespace) -> int:
     return _load_csv(settings, Path(args.file), "absences")
 
 
+def _user_map(args: argparse.Namespace) -> dict[str, str] | str:
+    """The Canvas user map for canvas-web-logs (or why it cannot be had), its problems on stderr."""
+    from models.adapters.canvas_data import read_user_map
+    from ops.ingest import decompressed
+
+    if args.format != "canvas-web-logs":
+        return "--user-map applies to --format canvas-web-logs only" if args.user_map else {}
+    if not args.user_map:
+        return (
+            "canvas-web-logs needs --user-map FILE (the DAP pseudonyms table as JSONL or CSV, or a CSV "
+            "canvas_user_id,sis_user_id): web_logs names users by Canvas id, LDE by SIS id"
+        )
+    path = Path(args.user_map)
+    if not path.is_file():
+        return f"{path}: no such file"
+    with path.open("rb") as raw, io.TextIOWrapper(decompressed(raw), encoding="utf-8", newline="") as text:
+        users = read_user_map(text)
+    for problem in users.problems[:20]:
+        print(f"  user map {path}:{problem}", file=sys.stderr)
+    print(f"user map: {len(users.ids)} Canvas users with a SIS id ({users.rows} rows)", file=sys.stderr)
+    if not users.ids:
+        return f"{path}: no Canvas user with a SIS id: is it the pseudonyms table?"
+    return users.ids
+
+
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.ingest import UnknownFormat, UpstreamBroken, ingest
+    from ops.ingest import UnknownFormat, UpstreamBroken, decompressed, ingest
     from sinks.kafka import Publisher
 
     if args.file != "-" and not Path(args.file).is_file():
         return fail(f"{args.file}: no such file")
+    users = _user_map(args)
+    if isinstance(users, str):
+        return fail(users)
+    options = {"users": users} if users else None
     publisher = Publisher(settings)
     try:
         # Binary: ingest decodes (UTF-8, bad bytes replaced) and reads canonical JSONL in blocks.
         if args.file == "-":
-            summary = ingest(sys.stdin.buffer, args.format, publisher, "stdin", settings.timezone)
+            summary = ingest(
+                sys.stdin.buffer, args.format, publisher, "stdin", settings.timezone, options=options
+            )
         else:
             with Path(args.file).open("rb") as handle:
-                summary = ingest(handle, args.format, publisher, args.file, settings.timezone)
+                summary = ingest(
+                    decompressed(handle),
+                    args.format,
+                    publisher,
+                    args.file,
+                    settings.timezone,
+                    options=options,
+                )
     except UpstreamBroken as error:
         if error.summary is not None:  # what was published and dead-lettered before the stop
             print("\n".join(error.summary.lines()), file=sys.stderr)

@@ -41,9 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         required=True,
         help="input format: lde-jsonl, caliper, xapi, ezproxy, papercut, pc-logons, remote-sessions, "
-        "library-loans, attendance",
+        "library-loans, attendance, canvas-live-events (JSONL), canvas-web-logs (DAP web_logs, JSONL or CSV)",
     )
-    p.add_argument("file", help="path, or - for standard input")
+    p.add_argument(
+        "--user-map",
+        metavar="FILE",
+        help="canvas-web-logs: Canvas user id -> SIS id, from the DAP pseudonyms table (JSONL or CSV) or a "
+        "CSV canvas_user_id,sis_user_id",
+    )
+    p.add_argument("file", help="path (gzip is read as such), or - for standard input")
     p.set_defaults(func=cmd_ingest)
 
     as_help = "the member of staff reading (the access policy applies; default: the operator)"

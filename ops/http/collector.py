@@ -1,7 +1,9 @@
 """HTTP collector served by the running service: upstream systems POST their events straight to LDE.
 
-`POST /v1/caliper` (a Caliper envelope), `POST /v1/xapi/statements` (one statement or an array) and
-`POST /v1/events` (canonical events: one object, a JSON array or JSONL) read the body with the same pure
+`POST /v1/caliper` (a Caliper envelope), `POST /v1/xapi/statements` (one statement or an array),
+`POST /v1/events` (canonical events: one object, a JSON array or JSONL) and
+`POST /v1/canvas/live-events` (one Canvas live event, plain or signed: see ops.http.canvas_signing)
+read the body with the same pure
 adapters as `lde ingest`, publish the valid events to the activity topic in per-partition envelopes and
 answer 202 only once Kafka has confirmed them: an upstream system that got a 202 may forget the data.
 `GET /v1/openapi.json` describes all of it.
@@ -30,9 +32,12 @@ from typing import Any
 import faust
 
 from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
+from models.clock import WallClock
 from models.dead_letters import dead_letter_headers
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
+from ops.http.canvas_signing import REALM as SIGNATURE_REALM
+from ops.http.canvas_signing import Opened, Refused, key_source, open_live_event
 from ops.http.endpoints import ENDPOINTS, Endpoint
 from ops.http.openapi import OPENAPI_PATH, openapi_document
 from ops.ingest import redacted_record
@@ -84,6 +89,15 @@ def check_bearer(header: str | None, expected: str | None) -> str | None:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         return "invalid bearer token for this endpoint"
     return None
+
+
+def query_bearer(endpoint: Endpoint, header: str | None, query: Any) -> str | None:
+    """The Authorization header, or for an endpoint that takes it, the RFC 6750 `access_token` query
+    parameter as a bearer header (the header wins when both are sent)."""
+    if header or not endpoint.query_token:
+        return header
+    token = query.get("access_token") if query is not None else None
+    return f"Bearer {token}" if token else header
 
 
 def _renamed(records: Iterable[Record], position: Any) -> Iterator[Record]:
@@ -265,6 +279,7 @@ class Collector:
         self.tokens = collector_tokens(lde.settings)
         self.max_bytes = lde.settings.collector_max_bytes
         self.metrics = lde.metrics
+        self.canvas_keys = key_source(lde.settings)  # inline keys are read here: a bad one stops start-up
         closed = [e.path for e in ENDPOINTS if e.source not in self.tokens]
         if closed:
             log.warning(
@@ -281,7 +296,8 @@ class Collector:
 
     async def _handle(self, endpoint: Endpoint, request: Any) -> Reply:
         # Authorise before reading: an unauthorised client cannot make the service buffer anything.
-        refusal = check_bearer(request.headers.get("Authorization"), self.tokens.get(endpoint.source))
+        header = query_bearer(endpoint, request.headers.get("Authorization"), getattr(request, "query", None))
+        refusal = check_bearer(header, self.tokens.get(endpoint.source))
         if refusal is not None:
             return Reply(401, {"error": refusal}, {"WWW-Authenticate": REALM})
         body = await read_limited(request, self.max_bytes)
@@ -290,6 +306,15 @@ class Collector:
                 f"request body larger than {self.max_bytes} bytes: nothing was published; send it in parts"
             )
             return Reply(413, {"error": error, "max_bytes": self.max_bytes})
+        if endpoint.signed:
+            opened = await asyncio.to_thread(self._open_signed, body)  # a URL key source may fetch
+            self.metrics.collector_signatures.labels(endpoint=endpoint.source, outcome=opened.outcome).inc()
+            if isinstance(opened, Refused):
+                headers = {"WWW-Authenticate": SIGNATURE_REALM} if opened.status == 401 else {}
+                if opened.status == 503:
+                    headers["Retry-After"] = "60"
+                return Reply(opened.status, {"error": opened.error}, headers)
+            body = opened.body
         request_id = uuid.uuid4().hex
         s = self.settings
         work = functools.partial(
@@ -334,6 +359,18 @@ class Collector:
         if result.dead_letters:
             self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
         return Reply(202, result.summary(request_id))
+
+    def _open_signed(self, body: bytes) -> Opened | Refused:
+        """The signature decision for a signed endpoint's body, on the wall clock (JWT times are real)."""
+        s = self.settings
+        return open_live_event(
+            body,
+            self.canvas_keys,
+            algorithms=s.canvas_jwt_algorithms,
+            accept_unsigned=s.canvas_accept_unsigned,
+            now=WallClock().now(),
+            leeway=s.canvas_jwt_leeway_seconds,
+        )
 
     async def _publish(self, result: Assessment) -> None:
         """Send every message, then wait until Kafka has confirmed all of them (force: never attach them

@@ -17,6 +17,11 @@ class Endpoint:
     source: str
     adapter: str
     summary: str
+    #: The body may be a signed JWT whose claims are the record (ops.http.canvas_signing checks it).
+    signed: bool = False
+    #: The token may also come as the RFC 6750 `access_token` query parameter, for senders that can be
+    #: given only a URL (Canvas Data Services' HTTPS subscription sends no Authorization header).
+    query_token: bool = False
 
     @property
     def dead_letter_source(self) -> str:
@@ -33,4 +38,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "xAPI statements: one statement, an array of statements or a StatementResult",
     ),
     Endpoint("/v1/events", "events", "lde-jsonl", "Canonical events: one JSON object, a JSON array or JSONL"),
+    Endpoint(
+        "/v1/canvas/live-events",
+        "canvas",
+        "canvas-live-events",
+        "Canvas live events in Canvas's format: one event, plain JSON or a signed JWT (Sign Payload)",
+        signed=True,
+        query_token=True,
+    ),
 )

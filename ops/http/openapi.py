@@ -123,6 +123,37 @@ _XAPI_STATEMENT: dict[str, Any] = {
 }
 
 
+_CANVAS_LIVE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "One Canvas live event in Canvas's format (Data Services, format 'Canvas'). The student is "
+        "metadata.user_sis_id. logged_in, asset_accessed, submission_created, submission_comment_created, "
+        "discussion_topic_created, discussion_entry_created, quiz_submitted, wiki_page_created and "
+        "wiki_page_updated are vle engagement; logged_out is skipped as 'logoff', other events as 'not "
+        "engagement', events without a SIS id as 'no user', masquerading (real_user_id) as 'masquerade'. "
+        "Titles, URLs, texts, user agents and IPs are never read."
+    ),
+    "required": ["metadata"],
+    "properties": {
+        "metadata": {
+            "type": "object",
+            "required": ["event_name", "event_time"],
+            "properties": {
+                "event_name": {"type": "string"},
+                "event_time": {"type": "string", "format": "date-time"},
+                "user_id": {"type": "string"},
+                "user_sis_id": {"type": ["string", "null"]},
+                "real_user_id": {"type": ["string", "null"]},
+                "request_id": {"type": "string"},
+                "context_type": {"type": "string"},
+                "context_id": {"type": "string"},
+            },
+        },
+        "body": {"type": "object"},
+    },
+}
+
+
 def openapi_document(max_bytes: int) -> dict[str, Any]:
     """The collector's OpenAPI 3.1 description (served at GET /v1/openapi.json)."""
     note = {
@@ -175,6 +206,15 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                 ]
             }
         ),
+        "canvas": {
+            **_json_body(_ref("CanvasLiveEvent")),
+            "application/jwt": {
+                "schema": {
+                    "type": "string",
+                    "description": "Sign Payload on: a JWT (RS256) whose claims are the CanvasLiveEvent",
+                }
+            },
+        },
         "events": {
             **_json_body(
                 {"oneOf": [_ref("CanonicalEvent"), {"type": "array", "items": _ref("CanonicalEvent")}]}
@@ -196,7 +236,8 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                     f"the dead-letter topic (source 'http:{endpoint.source}') as a digest. Content-Type is "
                     "not checked; the body must be UTF-8."
                 ),
-                "security": [{f"{endpoint.source}Token": []}],
+                "security": [{f"{endpoint.source}Token": []}]
+                + ([{f"{endpoint.source}QueryToken": []}] if endpoint.query_token else []),
                 "requestBody": {"required": True, "content": bodies[endpoint.source]},
                 "responses": {
                     "202": _ref("Accepted", "responses"),
@@ -239,6 +280,19 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                     ),
                 }
                 for e in ENDPOINTS
+            }
+            | {
+                f"{e.source}QueryToken": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "access_token",
+                    "description": (
+                        f"The same '{e.source}' token as the RFC 6750 access_token query parameter, for "
+                        "senders configured with a URL only (Canvas Data Services' HTTPS subscription)."
+                    ),
+                }
+                for e in ENDPOINTS
+                if e.query_token
             },
             "schemas": {
                 "RecordNote": note,
@@ -248,6 +302,7 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                 "CanonicalEvent": _CANONICAL_EVENT,
                 "CaliperEnvelope": _CALIPER_ENVELOPE,
                 "XapiStatement": _XAPI_STATEMENT,
+                "CanvasLiveEvent": _CANVAS_LIVE_EVENT,
             },
             "responses": {
                 "Accepted": {
@@ -259,7 +314,11 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                     "content": _json_body(_ref("Rejected")),
                 },
                 "Unauthorized": {
-                    "description": "Missing or wrong bearer token, or no token configured: nothing published",
+                    "description": (
+                        "Missing or wrong bearer token, or no token configured; on a signed endpoint, also "
+                        "a refused signature (bad, expired, unknown key id, another algorithm): nothing "
+                        "published"
+                    ),
                     "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
                     "content": _json_body(_ref("Error")),
                 },

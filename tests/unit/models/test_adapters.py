@@ -38,6 +38,7 @@ from models.adapters import (
 )
 from models.events import ActivityEvent, AttendanceStatus, Source
 from models.timebuckets import local_day, zone
+from tests.fixtures import canvas as canvas_samples
 
 
 def _samples_dir() -> Path | None:
@@ -181,6 +182,7 @@ def private_strings() -> set[str]:
     for statement in json.loads(sample_text("xapi")):
         found.add(statement["object"]["id"])
         found.update(statement["object"].get("definition", {}).get("name", {}).values())
+    found |= canvas_samples.private_strings() | {"canvas.example.ac.uk", "dynamic programming"}
     return {s for s in found if isinstance(s, str)}
 
 
@@ -193,7 +195,8 @@ def test_every_sample_file_is_accounted_for() -> None:
     assert SAMPLES is not None
     present = {p.name for p in SAMPLES.iterdir() if p.is_file()}
     assert present == set(SAMPLE_FILES.values()) | NOT_ACTIVITY
-    assert set(SAMPLE_FILES) | {"lde-jsonl"} == set(ADAPTERS)
+    # The Canvas formats' samples are LDE's own (tests/fixtures/canvas): the shared folder is read-only.
+    assert set(SAMPLE_FILES) | {"lde-jsonl"} | set(canvas_samples.CANVAS_FILES) == set(ADAPTERS)
 
 
 @needs_samples
@@ -707,6 +710,8 @@ def mutate(text: str, plan: list[Edit]) -> str:
 def _sample_or_default(name: str) -> str:
     if name == "lde-jsonl":
         return JSONL_SAMPLE
+    if name in canvas_samples.CANVAS_FILES:
+        return canvas_samples.text(canvas_samples.CANVAS_FILES[name])
     return sample_text(name) if SAMPLES is not None else ""
 
 

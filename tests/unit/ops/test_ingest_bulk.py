@@ -27,6 +27,7 @@ from models.jsonl import read_jsonl_block, split_complete_lines
 from models.partitioning import partition_for
 from ops.ingest import InvalidShareGuard, RecentIds, UpstreamBroken, _jsonl_chunks, ingest, redacted_record
 from ops.settings import Settings
+from tests.fixtures import canvas as canvas_samples
 
 SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
 PROPERTY = settings(
@@ -316,10 +317,15 @@ def test_other_formats_publish_what_the_adapter_reads(fmt: str) -> None:
         "ezproxy": "ezproxy.log",
         "papercut": "papercut-print-log.csv",
     }.get(fmt, f"{fmt}.csv")
-    data = (SAMPLES / name).read_bytes()
-    summary, publisher = run_ingest(io.BytesIO(data), fmt)
-    with (SAMPLES / name).open(encoding="utf-8", errors="replace", newline="") as handle:
-        expected = [r.event for r in ADAPTERS[fmt](handle) if isinstance(r, Parsed)]
+    path = SAMPLES / name
+    options: dict[str, Any] = {}
+    if fmt in canvas_samples.CANVAS_FILES:  # LDE's own samples; web_logs needs its user map
+        path = canvas_samples.HERE / canvas_samples.CANVAS_FILES[fmt]
+        options = {"users": canvas_samples.USERS} if fmt == "canvas-web-logs" else {}
+    data = path.read_bytes()
+    summary, publisher = run_ingest(io.BytesIO(data), fmt, options=options or None)
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        expected = [r.event for r in ADAPTERS[fmt](handle, **options) if isinstance(r, Parsed)]
     unique = list({e.event_id: e for e in reversed(expected)}.values())
     assert summary.accepted == len(unique) and summary.accepted + summary.duplicates == len(expected)
     assert sorted(publisher.events(), key=lambda e: e.event_id) == sorted(unique, key=lambda e: e.event_id)
