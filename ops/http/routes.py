@@ -26,6 +26,7 @@ from ops.http.endpoints import ENDPOINTS
 from ops.http.openapi import OPENAPI_PATH
 from ops.privacy import search_clickhouse, search_redis
 from ops.reports.personal import (
+    activity_view,
     alerts_view,
     export_anonymised,
     load_staff_rows,
@@ -50,7 +51,8 @@ class RouteKind(StrEnum):
     METRICS = "metrics"  # Prometheus scrapes: aggregates only
     UPSTREAM = "upstream"  # source systems sending events (the collector, per-source tokens)
     STAFF = "staff"  # personal data through the access policy, every read audited
-    ADMINISTRATOR = "administrator"  # loads, jobs, privacy checks, report runs
+    ADMINISTRATOR = "administrator"  # loads, jobs, privacy checks, report runs, API tokens
+    SIGN_IN = "sign_in"  # the browser sign-in flow (login, callback, logout): no data of their own
 
 
 #: A handler: (the service, the request, the path's parameters) -> the view's response.
@@ -79,7 +81,8 @@ def _plain_json(rows: Any) -> Any:
 def _refused(service: Service, view: Any, error: Exception, action: str) -> Any:
     status = 401 if isinstance(error, IdentityRequired) else 404 if isinstance(error, UnknownStudent) else 403
     service.lde.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
-    log.warning("personal_data_refused action=%s status=%d reason=%r", action, status, str(error))
+    # The reason names the student: kept out of the log (the refusal itself is audited).
+    log.warning("personal_data_refused action=%s status=%d reason=%s", action, status, type(error).__name__)
     return view.json({"error": str(error), "status": status}, status=status)
 
 
@@ -112,12 +115,18 @@ async def status(service: Service, view: Any, request: Any) -> Any:
 # -- staff: personal data -------------------------------------------------------------------------------
 
 
+def _credential(request: Any) -> str:
+    from ops.http.auth.web import credential_of
+
+    return credential_of(request)
+
+
 async def alerts(service: Service, view: Any, request: Any) -> Any:
     try:
         viewer = service.viewer(request)
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(service, view, error, "alerts_list")
-    rows = await asyncio.to_thread(alerts_view, service.lde.store, viewer, "http")
+    rows = await asyncio.to_thread(alerts_view, service.lde.store, viewer, "http", _credential(request))
     service.lde.metrics.personal_data_reads.labels(action="alerts_list", outcome="allowed").inc()
     return view.json(_plain_json(rows))
 
@@ -125,7 +134,9 @@ async def alerts(service: Service, view: Any, request: Any) -> Any:
 async def student(service: Service, view: Any, request: Any, student_id: str) -> Any:
     try:
         viewer = service.viewer(request)
-        report = await asyncio.to_thread(student_view, service.lde.store, viewer, student_id, "http")
+        report = await asyncio.to_thread(
+            student_view, service.lde.store, viewer, student_id, "http", _credential(request)
+        )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
         return _refused(service, view, error, "student_view")
     service.lde.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
@@ -156,11 +167,15 @@ async def student_own_report(service: Service, view: Any, request: Any, student_
 
 
 async def activity(service: Service, view: Any, request: Any, student_id: str) -> Any:
-    counts = await asyncio.to_thread(service.lde.store.activity_counts, student_id)
-    rows = [
-        {"day": d.isoformat(), "source": src, "events": e, "attended": a}
-        for (d, src), (e, a) in sorted(counts.items())
-    ]
+    """A student's daily counts: through the access policy and audited like every personal read."""
+    try:
+        viewer = service.viewer(request)
+        rows = await asyncio.to_thread(
+            activity_view, service.lde.store, viewer, student_id, "http", _credential(request)
+        )
+    except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
+        return _refused(service, view, error, "activity_view")
+    service.lde.metrics.personal_data_reads.labels(action="activity_view", outcome="allowed").inc()
     return view.json(rows)
 
 
@@ -249,9 +264,12 @@ def route_kinds() -> dict[str, RouteKind]:
 
 def _view_class(service: Service, route: Route) -> type[faust.web.View]:
     """A Faust view answering `route.method` with its handler (other methods: 405, from Faust)."""
-    handler = route.handler
+    handler, kind = route.handler, route.kind
 
     async def answer(self: faust.web.View, request: Any, **params: Any) -> Any:
+        refused = await service.guard.admit(kind, self, request)  # who may call a route of this kind
+        if refused is not None:
+            return refused
         return await handler(service, self, request, **params)
 
     name = f"lde_{handler.__name__}"
