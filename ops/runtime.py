@@ -11,7 +11,7 @@ from typing import Any
 from models.access import Role, Staff, StaffDirectory
 from models.alerts import Alert
 from ops.delivery import AlertNotifier
-from ops.http.auth.setup import build_guard
+from ops.http.auth.setup import build_auth
 from ops.http.auth.web import install_security_headers, viewer_of
 from ops.http.collector import register_collector
 from ops.http.routes import register_routes
@@ -98,7 +98,7 @@ class Service:
             lde.alerts_agent.listeners.append(worker.enqueue)
             app.task(worker.run)
         register_collector(app, lde)
-        self.guard = build_guard(settings, lde, lambda: self.directory.directory)
+        self.guard, self.signin, self.tokens = build_auth(settings, lde, lambda: self.directory.directory)
         register_routes(app, self)
         install_security_headers(app.web.web_app, settings)  # type: ignore[attr-defined]
 

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
 from models.reports import BadWeek, last_complete_week, parse_week
+from ops.http.auth import api_tokens, signin
 from ops.http.endpoints import ENDPOINTS
 from ops.http.openapi import OPENAPI_PATH
 from ops.privacy import search_clickhouse, search_redis
@@ -250,6 +251,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/reports/weekly", "POST", RouteKind.ADMINISTRATOR, weekly_reports),
     Route("/v1/jobs/daily", "POST", RouteKind.ADMINISTRATOR, daily_job),
     Route("/v1/privacy/{student_id}", "GET", RouteKind.ADMINISTRATOR, privacy),
+    # -- issue 15: sign-in and personal API tokens --
+    Route("/auth/login", "GET", RouteKind.SIGN_IN, signin.login),
+    Route("/auth/callback", "GET", RouteKind.SIGN_IN, signin.callback),
+    Route("/auth/session", "GET", RouteKind.SIGN_IN, signin.session_info),
+    Route("/auth/logout", "POST", RouteKind.SIGN_IN, signin.logout),
+    Route("/auth/local", "GET", RouteKind.SIGN_IN, signin.local_sign_in),
+    Route("/v1/tokens", "GET", RouteKind.ADMINISTRATOR, api_tokens.list_route),
+    Route("/v1/tokens/issue", "POST", RouteKind.ADMINISTRATOR, api_tokens.issue_route),
+    Route("/v1/tokens/{token_id}/revoke", "POST", RouteKind.ADMINISTRATOR, api_tokens.revoke_route),
 )
 
 
