@@ -96,6 +96,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "LDE_TRUSTED_PROXIES": json.dumps([f"{PROXY}/32"]),
             "LDE_METRICS_TOKEN": METRICS_TOKEN,
             "LDE_AUTH_FAILURES_PER_MINUTE": "30",
+            "LDE_DEBUG_LEVEL": "INFO",  # the whole info-level log, Faust's and aiohttp's too
         },
     )
     run.start()
@@ -338,3 +339,21 @@ def test_the_audit_records_refusals_and_credentials(world: World) -> None:
     assert {"jwt", "session", "proxy", "api-token"} <= credentials
     operator = [r for r in rows if r[1] == "operator"]
     assert operator and all(r[6].startswith("local-operator:") for r in operator)
+
+
+def test_the_info_log_holds_no_student_id_and_no_secret(world: World) -> None:
+    world.run.stop()
+    log = (world.run.settings.data_dir / "service.log").read_text()
+    assert "signed_in credential=session" in log and "api_token_issued" in log  # the log was written
+    operator_token = world.run.settings.operator_token_path.read_text().strip()
+    for secret in (
+        TUTEE,
+        OTHER,
+        operator_token,
+        METRICS_TOKEN,
+        CLIENT_SECRET,
+        "lde_pat_",
+        "eyJ",
+        "lde_session=",
+    ):
+        assert secret not in log, secret
