@@ -27,13 +27,26 @@ from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 
 pytestmark = pytest.mark.integration
 
-TUTEE, OTHER = "900100001", "900100002"  # S1042's tutee; S2210's tutee
+TUTEE, OTHER, THIRD = "900100001", "900100002", "900100003"  # S1042's tutee; S2210's (CS, psychology)
 STAFF_CSV = (
     "staff_id,name,email,role,scope\n"
     "S1042,Dr Helen Park,h.park@example.ac.uk,personal_tutor,tutees\n"
     "S2210,Dr Owen Hughes,o.hughes@example.ac.uk,personal_tutor,tutees\n"
+    "S1001,Prof Ian Mercer,i.mercer@example.ac.uk,programme_leader,programme:BSC-CS\n"
+    "S1000,Prof Ann Lee,a.lee@example.ac.uk,director_of_school,school:School of Computing\n"
+    "S9001,Sam Officer,s.officer@example.ac.uk,student_engagement_officer,institution\n"
     "A0001,Ada Admin,a.admin@example.ac.uk,administrator,service\n"
+    "DEMO-SEO,Demo Engagement Officer,demo.officer@example.ac.uk,student_engagement_officer,institution\n"
 )
+#: Who each may see, written out from the rules (not computed with the policy under test).
+MATRIX = {
+    "S1042": {TUTEE},
+    "S2210": {OTHER, THIRD},
+    "S1001": {TUTEE, OTHER},
+    "S1000": {TUTEE, OTHER},
+    "S9001": {TUTEE, OTHER, THIRD},
+    "A0001": set(),
+}
 PROXY, LIMITED = "127.0.0.2", "127.0.0.3"
 METRICS_TOKEN = "scrape-token-for-tests-0123456789"
 
@@ -97,18 +110,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "LDE_METRICS_TOKEN": METRICS_TOKEN,
             "LDE_AUTH_FAILURES_PER_MINUTE": "30",
             "LDE_DEBUG_LEVEL": "INFO",  # the whole info-level log, Faust's and aiohttp's too
+            "LDE_DEMO_SIGN_IN": "true",
         },
     )
     run.start()
     try:
-        assert run.client.post("/v1/staff", STAFF_CSV.encode())["staff"] == 3  # as the operator (CLI token)
+        assert run.client.post("/v1/staff", STAFF_CSV.encode())["staff"] == 7  # as the operator (CLI token)
         run.publish(
             roster=[
                 roster_record(TUTEE, personal_tutor_id="S1042"),
                 roster_record(OTHER, personal_tutor_id="S2210"),
+                roster_record(
+                    THIRD, personal_tutor_id="S2210", programme_code="BSC-PSY", school="School of Psychology"
+                ),
             ]
         )
-        assert wait_until(lambda: "name" in run.client.get(f"/v1/students/{OTHER}"), 60, 0.3)
+        for sid in (TUTEE, OTHER, THIRD):
+            assert wait_until(lambda sid=sid: "name" in run.client.get(f"/v1/students/{sid}"), 60, 0.3)
         yield World(run, provider)
     finally:
         run.stop()
@@ -293,6 +311,31 @@ def test_cookie_requests_that_change_data_need_the_csrf_token(world: World) -> N
     assert call(world.port, "POST", path, {"Cookie": cookie, "X-CSRF-Token": csrf}).status == 200
 
 
+def test_the_role_matrix_through_real_sign_in(world: World) -> None:
+    students = (TUTEE, OTHER, THIRD)
+    for staff_id, expected in MATRIX.items():
+        cookie = {"Cookie": cookie_of(sign_in(world, staff_id))}
+        seen = {s for s in students if call(world.port, "GET", f"/v1/students/{s}", cookie).status == 200}
+        assert seen == expected, staff_id
+        activity = {s for s in students if call(world.port, "GET", f"/v1/activity/{s}", cookie).status == 200}
+        assert activity == expected, staff_id
+        bearer = world.as_bearer(world.provider.token(staff_id), "GET", f"/v1/students/{THIRD}")
+        assert (bearer.status == 200) == (THIRD in expected), staff_id
+
+
+def test_the_demo_link_works_once_and_only_from_loopback(world: World) -> None:
+    link_file = world.run.settings.data_dir / "demo-sign-in.url"
+    assert link_file.stat().st_mode & 0o777 == 0o600
+    link = link_file.read_text().strip()
+    path = link[link.index("/auth/local") :]
+    assert call(world.port, "GET", path, source=PROXY).status == 404  # not from 127.0.0.1
+    first = call(world.port, "GET", path)
+    assert first.status == 302
+    cookie = cookie_of(first)
+    assert call(world.port, "GET", f"/v1/students/{THIRD}", {"Cookie": cookie}).status == 200
+    assert call(world.port, "GET", path).status == 401  # used once
+
+
 # -- defences ---------------------------------------------------------------------------------------
 
 
@@ -349,6 +392,7 @@ def test_the_info_log_holds_no_student_id_and_no_secret(world: World) -> None:
     for secret in (
         TUTEE,
         OTHER,
+        THIRD,
         operator_token,
         METRICS_TOKEN,
         CLIENT_SECRET,
@@ -357,3 +401,27 @@ def test_the_info_log_holds_no_student_id_and_no_secret(world: World) -> None:
         "lde_session=",
     ):
         assert secret not in log, secret
+
+
+def test_lde_token_commands_with_no_service_running(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops import cli
+
+    world.run.stop()
+    monkeypatch.setenv("LDE_DATA_DIR", str(world.run.settings.data_dir))
+    monkeypatch.setenv("LDE_WEB_PORT", "9")  # no service: the commands open chDB themselves
+    assert cli.main(["token", "issue", "--staff", "S9999"]) == 2
+    assert "no staff member 'S9999'" in capsys.readouterr().err
+    assert cli.main(["token", "issue", "--staff", "S2210", "--label", "sync", "--days", "7"]) == 0
+    out = capsys.readouterr().out
+    token_id = out.split()[0]
+    assert "lde_pat_" in out and "S2210" in out
+    assert cli.main(["token", "revoke", token_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert cli.main(["token", "revoke", "nope"]) == 2
+    capsys.readouterr()
+    assert cli.main(["token", "list", "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["token_id"] for r in rows if r["revoked_at"]} >= {token_id}
+    assert "lde_pat_" not in json.dumps(rows)
