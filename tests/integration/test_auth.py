@@ -210,6 +210,10 @@ def test_a_tutor_asking_for_a_non_tutee_is_refused(world: World) -> None:
     assert reply.status == 403 and "Liam" not in reply.text
     activity = world.as_bearer(world.provider.token("S1042"), "GET", f"/v1/activity/{OTHER}")
     assert activity.status == 403
+    report = world.as_bearer(
+        world.provider.token("S1042"), "GET", f"/v1/reports/student/{OTHER}?week=2026-W40"
+    )
+    assert report.status == 403, report.text
 
 
 def test_each_administrator_route_refuses_a_tutor_and_changes_nothing(world: World) -> None:
@@ -378,6 +382,7 @@ def test_the_audit_records_refusals_and_credentials(world: World) -> None:
     refused = {(r[1], r[2], tuple(r[4])) for r in rows if r[5] == "refused"}
     assert ("S1042", "student_view", (OTHER,)) in refused
     assert ("S1042", "activity_view", (OTHER,)) in refused
+    assert ("S1042", "student_report", (OTHER,)) in refused
     credentials = {r[6].split(":")[0] for r in rows if r[1] == "S1042" and r[5] == "allowed"}
     assert {"jwt", "session", "proxy", "api-token"} <= credentials
     operator = [r for r in rows if r[1] == "operator"]
