@@ -2,7 +2,8 @@
 personal-data reads (through the access policy, audited) and the operators' actions.
 
 Every route is in ROUTES with its kind; `register_routes` adds exactly those (and the collector's, see
-ops.http.collector), so a test can enumerate what the service answers.
+ops.http.collector), so a test can enumerate what the service answers. Before any handler runs, the
+guard of its kind (ops.http.auth.web) verifies who is asking: handlers never see an unverified request.
 """
 
 from __future__ import annotations
