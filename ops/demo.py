@@ -37,7 +37,13 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
     shutil.rmtree(data_dir, ignore_errors=True)
     print(f"LDE demo: {students} simulated students, {weeks} weeks from {sim.term_start}, seed {seed}")
     print(f"starting the service on the embedded stack (data in {data_dir}) ...", flush=True)
-    run = EventTimeRun(base, data_dir, evaluate_from=sim.term_start, extra_env={"LDE_DEMO_SIGN_IN": "true"})
+    run = EventTimeRun(
+        base,
+        data_dir,
+        evaluate_from=sim.term_start,
+        extra_env={"LDE_DEMO_SIGN_IN": "true"},
+        trust_local_proxy=False,  # the demo officer signs in by the one-time link only
+    )
     run.start()
     names = {s.record.student_id: f"{s.record.given_name} {s.record.family_name}" for s in sim.students}
     shown: set[str] = set()

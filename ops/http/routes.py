@@ -123,12 +123,21 @@ def _credential(request: Any) -> str:
     return credential_of(request)
 
 
+def _via(request: Any) -> str:
+    """The audit's channel: `cli` for the command line's local operator token, else `http`."""
+    from ops.http.auth.web import via_of
+
+    return via_of(request)
+
+
 async def alerts(service: Service, view: Any, request: Any) -> Any:
     try:
         viewer = service.viewer(request)
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(service, view, error, "alerts_list")
-    rows = await asyncio.to_thread(alerts_view, service.lde.store, viewer, "http", _credential(request))
+    rows = await asyncio.to_thread(
+        alerts_view, service.lde.store, viewer, _via(request), _credential(request)
+    )
     service.lde.metrics.personal_data_reads.labels(action="alerts_list", outcome="allowed").inc()
     return view.json(_plain_json(rows))
 
@@ -137,7 +146,7 @@ async def student(service: Service, view: Any, request: Any, student_id: str) ->
     try:
         viewer = service.viewer(request)
         report = await asyncio.to_thread(
-            student_view, service.lde.store, viewer, student_id, "http", _credential(request)
+            student_view, service.lde.store, viewer, student_id, _via(request), _credential(request)
         )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
         return _refused(service, view, error, "student_view")
@@ -156,7 +165,13 @@ async def student_own_report(service: Service, view: Any, request: Any, student_
             else last_complete_week(clock_today(lde.clock, lde.tz))
         )
         report = await asyncio.to_thread(
-            student_weekly_report, lde.store, student_id, week, viewer, "http", lde.settings.min_cohort_size
+            student_weekly_report,
+            lde.store,
+            student_id,
+            week,
+            viewer,
+            _via(request),
+            lde.settings.min_cohort_size,
         )
     except BadWeek as error:
         return _bad_request(view, str(error))
@@ -173,7 +188,7 @@ async def activity(service: Service, view: Any, request: Any, student_id: str) -
     try:
         viewer = service.viewer(request)
         rows = await asyncio.to_thread(
-            activity_view, service.lde.store, viewer, student_id, "http", _credential(request)
+            activity_view, service.lde.store, viewer, student_id, _via(request), _credential(request)
         )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
         return _refused(service, view, error, "activity_view")
@@ -190,7 +205,7 @@ async def export(service: Service, view: Any, request: Any) -> Any:
         return _bad_request(view, f"from/to: {error}")
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(service, view, error, "export_anonymised")
-    rows = await asyncio.to_thread(export_anonymised, service.lde.store, first, last, viewer, "http")
+    rows = await asyncio.to_thread(export_anonymised, service.lde.store, first, last, viewer, _via(request))
     return view.json(_plain_json(rows))
 
 

@@ -377,8 +377,11 @@ def test_the_audit_records_refusals_and_credentials(world: World) -> None:
     store = ClickHouseStore(clickhouse.connect(world.run.settings))
     try:
         rows = store.audit_details()
+        job_runs = store.query("SELECT count() FROM job_runs")[0][0]
     finally:
         store.close()
+    # the tutor's and the anonymous attempts at the daily job and the weekly reports ran nothing
+    assert job_runs == 0 and not world.run.settings.reports_path.exists()
     refused = {(r[1], r[2], tuple(r[4])) for r in rows if r[5] == "refused"}
     assert ("S1042", "student_view", (OTHER,)) in refused
     assert ("S1042", "activity_view", (OTHER,)) in refused

@@ -1,9 +1,10 @@
 """Which credential a request presents, decided from its headers alone (pure), and the identity a
 verified credential gives. The order is fixed, so a request means one thing:
 
-1. `Authorization: Bearer ...`: the local operator token, a personal API token (`lde_pat_...`), or a
+1. `X-LDE-Staff` from a trusted proxy (the TCP peer is in LDE_TRUSTED_PROXIES): the proxy has
+   authenticated the person, and its word is taken over any token passing through it;
+2. `Authorization: Bearer ...`: the local operator token, a personal API token (`lde_pat_...`), or a
    JWT from the provider; any other bearer value is refused (never ignored in favour of a cookie);
-2. `X-LDE-Staff` from a trusted proxy (the TCP peer is in LDE_TRUSTED_PROXIES);
 3. the session cookie of a browser sign-in;
 4. nothing: no identity (401 on every staff and administrator route).
 
@@ -63,6 +64,8 @@ def classify(
     """The one credential the request presents (see the module's order)."""
     token = bearer_of(authorization)
     staff = (staff_header or "").strip()
+    if peer_trusted and staff:
+        return Presented(Kind.PROXY, staff)
     if token is not None:
         if not token:
             return Presented(Kind.BAD_BEARER)
@@ -73,8 +76,6 @@ def classify(
         if token.count(".") == 2:
             return Presented(Kind.JWT, token)
         return Presented(Kind.BAD_BEARER)
-    if peer_trusted and staff:
-        return Presented(Kind.PROXY, staff)
     if session_cookie:
         return Presented(Kind.SESSION, session_cookie.strip())
     return Presented(Kind.NONE)

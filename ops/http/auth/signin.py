@@ -194,9 +194,10 @@ async def session_info(service: Service, view: Any, request: Any) -> Any:
     csrf = await service.signin.sessions.csrf_of(session_id) if session_id else None
     if csrf is None:
         return _error(view, 401, "not signed in")
-    staff_id = await service.signin.sessions.staff_id(session_id)
     try:
-        staff = service.directory.directory.get(staff_id)
+        staff = service.directory.directory.get(await service.signin.sessions.staff_id(session_id))
+    except BadCredential as error:  # expired between the two reads
+        return _error(view, 401, str(error))
     except UnknownStaff as error:
         return _error(view, 403, str(error))
     return view.json(

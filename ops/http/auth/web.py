@@ -154,6 +154,16 @@ def viewer_of(request: Any) -> Staff:
     return viewer
 
 
+def via_of(request: Any) -> str:
+    """`cli` when the local operator token was presented (the command line reaching the service, as
+    its direct reads are audited), else `http`."""
+    try:
+        identity = request[IDENTITY_KEY]
+    except (KeyError, TypeError):
+        return "http"
+    return "cli" if str(identity.credential).startswith("local-operator") else "http"
+
+
 def credential_of(request: Any) -> str:
     try:
         identity = request[IDENTITY_KEY]

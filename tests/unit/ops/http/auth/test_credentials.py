@@ -44,9 +44,10 @@ def test_the_operator_token_and_the_clis_as() -> None:
 def test_bearer_kinds_and_precedence_over_cookie_and_proxy() -> None:
     assert presented(authorization="Bearer lde_pat_xyz") is Kind.API_TOKEN
     assert presented(authorization="Bearer a.b.c") is Kind.JWT
-    assert presented(
-        authorization="Bearer junk", session_cookie="s", peer_trusted=True, staff_header="S1"
-    ) is (Kind.BAD_BEARER)
+    assert presented(authorization="Bearer junk", session_cookie="s") is Kind.BAD_BEARER
+    # a trusted proxy's word is taken over a token passing through it
+    assert presented(authorization="Bearer junk", peer_trusted=True, staff_header="S1") is Kind.PROXY
+    assert presented(authorization=f"Bearer {OPERATOR}", peer_trusted=True, staff_header="S1") is Kind.PROXY
     assert presented(authorization="Bearer ") is Kind.BAD_BEARER
     assert presented(authorization="Basic abc", session_cookie="s") is Kind.SESSION
 
