@@ -7,7 +7,6 @@ address has failed too often; every failure is counted by reason (lde_auth_failu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Protocol
 
@@ -131,8 +130,3 @@ class Authenticator:
             raise BadCredential("bad_session", "no sessions in this service")
         staff_id = await self.sessions.staff_id(presented.value)
         return Identity(staff_id, "session", by_cookie=True, session_id=presented.value)
-
-
-async def in_thread(function: Any, *args: Any) -> Any:
-    """Blocking store calls off the event loop."""
-    return await asyncio.to_thread(function, *args)

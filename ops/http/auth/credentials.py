@@ -89,7 +89,3 @@ class Identity:
     credential: str
     by_cookie: bool = False
     session_id: str = ""
-
-    @property
-    def operator(self) -> bool:
-        return self.staff_id is None
