@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("lde.auth")
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+#: Sign-ins started per client address per minute: each keeps a pending state in Redis for ten
+#: minutes, so an unauthenticated flood must not fill Redis.
+SIGN_IN_STARTS_PER_MINUTE = 30.0
 
 
 class SignInFailed(Exception):
@@ -61,6 +64,7 @@ class SignIn:
         self.provider = provider
         self.validator = validator
         self.demo_codes: dict[str, str] = {}  # one-time demo codes -> staff id (this process only)
+        self.starts = FailureLimiter(SIGN_IN_STARTS_PER_MINUTE)
 
     def _client(self) -> AsyncOAuth2Client:
         s = self.settings
@@ -154,6 +158,16 @@ def _with_cookie(service: Service, response: Any, session: Session) -> Any:
 
 
 async def login(service: Service, view: Any, request: Any) -> Any:
+    peer, starts = request.remote or "unknown", service.signin.starts
+    wait = starts.wait(peer)
+    if wait > 0:
+        service.lde.metrics.auth_failures.labels(reason="rate_limited").inc()
+        return view.json(
+            {"error": "too many sign-ins started from this address", "status": 429},
+            status=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    starts.failed(peer)  # every start takes a token: the bucket bounds the pending states
     try:
         url = await service.signin.login_url(request.query.get("next"))
     except (SignInFailed, ProviderError) as error:
