@@ -123,6 +123,13 @@ def _credential(request: Any) -> str:
     return credential_of(request)
 
 
+def _actor(request: Any) -> str:
+    """Who ran an administrator action, for its log line (a staff id, or operator; never a student)."""
+    from ops.http.auth.web import viewer_of
+
+    return viewer_of(request).staff_id
+
+
 def _via(request: Any) -> str:
     """The audit's channel: `cli` for the command line's local operator token, else `http`."""
     from ops.http.auth.web import via_of
@@ -222,6 +229,7 @@ async def load_staff(service: Service, view: Any, request: Any) -> Any:
     except ValueError as error:
         return _bad_request(view, str(error))
     service.directory.replace(directory)
+    log.info("staff_directory_loaded staff=%d roles=%d by=%s", len(directory), len(rows), _actor(request))
     return view.json({"staff": len(directory), "roles": len(rows)})
 
 
@@ -230,6 +238,7 @@ async def weekly_reports(service: Service, view: Any, request: Any) -> Any:
     try:
         week = parse_week(query["week"]) if query.get("week") else None
         staff = query.getall("staff", []) or None
+        log.info("weekly_reports_requested by=%s", _actor(request))
         run = await service.jobs.run_weekly_reports(week, staff, query.get("delivery"))
     except (BadWeek, UnknownStaff, NoStaffDirectory, DeliveryError) as error:
         return _bad_request(view, str(error))
@@ -240,11 +249,13 @@ async def daily_job(service: Service, view: Any, request: Any) -> Any:
     query = request.query
     as_of = date.fromisoformat(query["as_of"]) if query.get("as_of") else None
     dry_run = query.get("dry_run", "") in ("1", "true", "yes")
+    log.info("daily_job_requested by=%s dry_run=%s", _actor(request), dry_run)
     return view.json(await service.jobs.run_daily_job(as_of, dry_run))
 
 
 async def privacy(service: Service, view: Any, request: Any, student_id: str) -> Any:
     lde = service.lde
+    log.info("privacy_check_requested by=%s", _actor(request))  # the student stays out of the log
     places = await asyncio.to_thread(search_clickhouse, lde.store, student_id)
     places.update(await asyncio.to_thread(search_redis, lde.ledger.client, student_id))
     for name, table in (("activity", lde.activity), ("roster", lde.roster), ("absences", lde.absences)):

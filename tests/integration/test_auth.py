@@ -396,6 +396,7 @@ def test_the_info_log_holds_no_student_id_and_no_secret(world: World) -> None:
     world.run.stop()
     log = (world.run.settings.data_dir / "service.log").read_text()
     assert "signed_in credential=session" in log and "api_token_issued" in log  # the log was written
+    assert "staff_directory_loaded staff=7 roles=7 by=operator" in log  # who ran an administrator action
     operator_token = world.run.settings.operator_token_path.read_text().strip()
     for secret in (
         TUTEE,
