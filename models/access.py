@@ -6,7 +6,9 @@ so the rule lives in one place and is tested directly:
 - personal tutor (scope `tutees`): the students whose `personal_tutor_id` is theirs;
 - programme leader (scope `programme:CODE`): every student on that programme;
 - director of school / head of department (scope `school:NAME`): every student of that school;
-- student engagement officer (scope `institution`): every student.
+- student engagement officer (scope `institution`): every student;
+- administrator (scope `service`): runs the service (staff and roster loads, jobs, privacy checks,
+  report runs, API tokens) and sees no student through that role alone (issue 15).
 
 A person may hold several roles (one CSV row each); they see the union. The *operator* (someone with
 shell access to the service's data, or a request without a staff identity while
@@ -41,6 +43,7 @@ class Role(StrEnum):
     PROGRAMME_LEADER = "programme_leader"
     DIRECTOR_OF_SCHOOL = "director_of_school"
     STUDENT_ENGAGEMENT_OFFICER = "student_engagement_officer"
+    ADMINISTRATOR = "administrator"
 
 
 #: The scope each role must carry in the staff CSV (a prefix for programme and school).
@@ -49,10 +52,14 @@ SCOPE_FORMS: dict[Role, str] = {
     Role.PROGRAMME_LEADER: "programme:",
     Role.DIRECTOR_OF_SCHOOL: "school:",
     Role.STUDENT_ENGAGEMENT_OFFICER: "institution",
+    Role.ADMINISTRATOR: "service",
 }
 
 #: Roles that get a cohort summary in their weekly report (they see whole groups, not only tutees).
 SUMMARY_ROLES = frozenset({Role.PROGRAMME_LEADER, Role.DIRECTOR_OF_SCHOOL, Role.STUDENT_ENGAGEMENT_OFFICER})
+
+#: Roles that give sight of students (an administrator alone sees none).
+READING_ROLES = frozenset(SCOPE_FORMS) - {Role.ADMINISTRATOR}
 
 StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -100,6 +107,8 @@ class Grant:
             return f"programme leader of {self.value}"
         if self.role is Role.DIRECTOR_OF_SCHOOL:
             return f"director of {self.value}"
+        if self.role is Role.ADMINISTRATOR:
+            return "administrator (the service)"
         return "student engagement officer (institution)"
 
 
@@ -120,6 +129,16 @@ class Staff:
     @property
     def roles(self) -> frozenset[Role]:
         return frozenset(g.role for g in self.grants)
+
+    @property
+    def administrator(self) -> bool:
+        """May load the directory and roster, run jobs and reports, check privacy, issue tokens."""
+        return self.operator or Role.ADMINISTRATOR in self.roles
+
+    @property
+    def reads_personal_data(self) -> bool:
+        """Holds a role that shows students (the weekly reports go to these staff only)."""
+        return self.operator or bool(self.roles & READING_ROLES)
 
     def describe(self) -> str:
         if self.operator:
@@ -165,11 +184,26 @@ class AccessDenied(PermissionError):
 class IdentityRequired(PermissionError):
     """No staff identity was given and operator access is switched off."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str = "") -> None:
         super().__init__(
-            "personal data needs a staff identity (--as STAFF_ID, or the X-LDE-Staff header); "
+            message
+            or "personal data needs a staff identity (--as STAFF_ID, or the X-LDE-Staff header); "
             "operator access is off (LDE_OPERATOR_ACCESS=false)"
         )
+
+
+class NotAdministrator(PermissionError):
+    """A verified member of staff without the administrator role asked for an administrator action."""
+
+    def __init__(self, viewer: Staff) -> None:
+        super().__init__(f"{viewer.staff_id} is not an administrator (role `administrator` in the staff CSV)")
+        self.staff_id = viewer.staff_id
+
+
+def require_administrator(viewer: Staff) -> None:
+    """Raise NotAdministrator unless the viewer holds the administrator role (or is the operator)."""
+    if not viewer.administrator:
+        raise NotAdministrator(viewer)
 
 
 # -- the policy --------------------------------------------------------------------------------------
@@ -358,25 +392,45 @@ class Action(StrEnum):
     STUDENT_REPORT = "student_report"
     ALERT_DELIVERY = "alert_delivery"
     EXPORT_ANONYMISED = "export_anonymised"
+    ACTIVITY_VIEW = "activity_view"
+
+
+class Outcome(StrEnum):
+    """Whether an audited read was made or refused by the policy (issue 15 audits both)."""
+
+    ALLOWED = "allowed"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """Who read which students' personal data, when, and through what (cli, http, email, ...)."""
+    """Who read which students' personal data, when, and through what (cli, http, email, ...).
+
+    `credential` says how the identity was verified (session, jwt, api-token:ID, proxy,
+    local-operator:OSUSER, ...; '' where nothing was presented, as in the service's own deliveries).
+    """
 
     at: datetime
     staff_id: str
     action: Action
     via: str
     student_ids: tuple[str, ...]
+    outcome: Outcome = Outcome.ALLOWED
+    credential: str = ""
 
 
 def audit(
-    at: datetime, viewer: Staff | str, action: Action, via: str, student_ids: Sequence[str]
+    at: datetime,
+    viewer: Staff | str,
+    action: Action,
+    via: str,
+    student_ids: Sequence[str],
+    outcome: Outcome = Outcome.ALLOWED,
+    credential: str = "",
 ) -> AuditEntry:
     """One audit entry; student ids sorted and de-duplicated so equal reads log equal rows."""
     staff_id = viewer if isinstance(viewer, str) else viewer.staff_id
-    return AuditEntry(at, staff_id, action, via, tuple(sorted(set(student_ids))))
+    return AuditEntry(at, staff_id, action, via, tuple(sorted(set(student_ids))), outcome, credential)
 
 
 def scopes_by_staff(directory: StaffDirectory, students: Iterable[StudentRef]) -> Mapping[str, list[str]]:

@@ -218,7 +218,11 @@ def build_weekly_reports(
     get a (short) report, so that an empty scope is visible rather than silent.
     """
     index = ScopeIndex.of(data.students)
-    chosen = [directory.get(s) for s in staff_ids] if staff_ids else list(directory)
+    chosen = (
+        [directory.get(s) for s in staff_ids]
+        if staff_ids
+        else [s for s in directory if s.reads_personal_data]  # an administrator alone gets none
+    )
     reports = []
     for staff in chosen:
         mine: list[StudentWeek] = index.students_for(staff)  # type: ignore[assignment]

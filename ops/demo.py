@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from ops.http.client import ServiceUnavailable
@@ -36,7 +37,13 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
     shutil.rmtree(data_dir, ignore_errors=True)
     print(f"LDE demo: {students} simulated students, {weeks} weeks from {sim.term_start}, seed {seed}")
     print(f"starting the service on the embedded stack (data in {data_dir}) ...", flush=True)
-    run = EventTimeRun(base, data_dir, evaluate_from=sim.term_start)
+    run = EventTimeRun(
+        base,
+        data_dir,
+        evaluate_from=sim.term_start,
+        extra_env={"LDE_DEMO_SIGN_IN": "true"},
+        trust_local_proxy=False,  # the demo officer signs in by the one-time link only
+    )
     run.start()
     names = {s.record.student_id: f"{s.record.given_name} {s.record.family_name}" for s in sim.students}
     shown: set[str] = set()
@@ -50,6 +57,7 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
 
     try:
         run.publish(roster=[s.record for s in sim.students])
+        _demo_sign_in(run, data_dir)
         print(f"roster loaded: {len(sim.students)} students; streaming the term ...", flush=True)
         for week_start in sim.days()[::7]:
             week = [week_start + timedelta(days=i) for i in range(7)]
@@ -69,6 +77,20 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
     finally:
         code = run.stop()
         print(f"service stopped (exit code {code})")
+
+
+def _demo_sign_in(run: EventTimeRun, data_dir: Path) -> None:
+    """Load the demo engagement officer and print the one-time local sign-in link (issue 15)."""
+    from ops.http.auth.setup import DEMO_OFFICER
+
+    staff_id, name, email = DEMO_OFFICER
+    csv = (
+        f"staff_id,name,email,role,scope\n{staff_id},{name},{email},student_engagement_officer,institution\n"
+    )
+    run.client.post("/v1/staff", csv.encode(), headers={"Content-Type": "text/csv"})
+    link = data_dir / "demo-sign-in.url"
+    if link.is_file():
+        print(f"sign in as {name} (once, from this machine only): {link.read_text().strip()}", flush=True)
 
 
 RAISING = ("no_engagement", "low_engagement", "low_attendance")

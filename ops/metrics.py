@@ -33,6 +33,25 @@ SIGNATURE_OUTCOMES = (
     "not_yet_valid",
     "keys_unavailable",
 )
+#: Why authentication failed (lde_auth_failures_total's `reason`).
+AUTH_FAILURE_REASONS = (
+    "bad_token",
+    "expired",
+    "wrong_issuer",
+    "wrong_audience",
+    "bad_signature",
+    "unknown_key",
+    "no_staff_claim",
+    "no_provider",
+    "bad_session",
+    "revoked",
+    "untrusted_staff_header",
+    "bad_metrics_token",
+    "csrf",
+    "rate_limited",
+    "sign_in_failed",
+)
+LOGIN_OUTCOMES = ("success", "unknown_staff", "failed", "logout")
 
 
 class Metrics:
@@ -175,7 +194,32 @@ class Metrics:
             ["action", "outcome"],
             registry=r,
         )
+        # -- authentication (issue 15) --
+        self.auth_failures = Counter(
+            "lde_auth_failures_total",
+            "Requests refused at authentication, by reason (bad_token, expired, wrong_audience, ...)",
+            ["reason"],
+            registry=r,
+        )
+        self.logins = Counter(
+            "lde_logins_total",
+            "Browser sign-ins by outcome: success, unknown_staff, failed, logout",
+            ["outcome"],
+            registry=r,
+        )
+        self.authorization_refusals = Counter(
+            "lde_authorization_refusals_total",
+            "Verified requests refused by route kind (staff, administrator, metrics): 403",
+            ["kind"],
+            registry=r,
+        )
         self._zero_known_labels()
+        for reason in AUTH_FAILURE_REASONS:
+            self.auth_failures.labels(reason=reason)
+        for outcome in LOGIN_OUTCOMES:
+            self.logins.labels(outcome=outcome)
+        for kind in ("staff", "administrator", "metrics"):
+            self.authorization_refusals.labels(kind=kind)
 
     def _zero_known_labels(self) -> None:
         """Every known label value exported at 0 from the start, so rate() and increase() see a

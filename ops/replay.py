@@ -38,7 +38,12 @@ def free_port() -> int:
 
 
 class EventTimeRun:
-    """A private `lde up` (own data folder and ports) on the event-time clock."""
+    """A private `lde up` (own data folder and ports) on the event-time clock.
+
+    Its client is the operator (the data folder's token). With `trust_local_proxy` (the tests'
+    default) the service also takes X-LDE-Staff from 127.0.0.1 as a trusted proxy's, so the harness
+    can ask as any member of staff over HTTP; the demo and `lde replay` turn it off.
+    """
 
     def __init__(
         self,
@@ -48,6 +53,7 @@ class EventTimeRun:
         partitions: int | None = None,
         extra_env: dict[str, str] | None = None,
         private_ports: bool = True,
+        trust_local_proxy: bool = True,
     ) -> None:
         kafka = f"127.0.0.1:{free_port()}" if private_ports else base.kafka_bootstrap
         web_port = free_port() if private_ports else base.web_port
@@ -61,6 +67,7 @@ class EventTimeRun:
             "LDE_EVALUATOR_INTERVAL_SECONDS": "0.3",
             "LDE_PARTITIONS": str(parts),
             "LDE_BATCH_MAX_SECONDS": "0.1",
+            **({"LDE_TRUSTED_PROXIES": '["127.0.0.1/32"]'} if trust_local_proxy else {}),
             **(extra_env or {}),
         }
         self.settings = base.model_copy(
@@ -190,7 +197,7 @@ def replay(
 ) -> list[dict[str, Any]]:
     """Run the history through a private service and return its alerts (raised on or before `through`)."""
     start = first or (min(data.events_by_day) if data.events_by_day else through)
-    with EventTimeRun(base, work_dir, evaluate_from=start) as run:
+    with EventTimeRun(base, work_dir, evaluate_from=start, trust_local_proxy=False) as run:
         run.publish(roster=data.roster, absences=data.absences)
         run.publish_days(data.events_by_day, start, through)
         if not run.wait_judged_through(through):

@@ -11,7 +11,8 @@ from typing import Any
 from models.access import Role, Staff, StaffDirectory
 from models.alerts import Alert
 from ops.delivery import AlertNotifier
-from ops.http.client import STAFF_HEADER
+from ops.http.auth.setup import build_auth
+from ops.http.auth.web import install_security_headers, viewer_of
 from ops.http.collector import register_collector
 from ops.http.routes import register_routes
 from ops.reports.weekly import mailer_from
@@ -97,12 +98,14 @@ class Service:
             lde.alerts_agent.listeners.append(worker.enqueue)
             app.task(worker.run)
         register_collector(app, lde)
+        self.guard, self.signin, self.tokens = build_auth(settings, lde, lambda: self.directory.directory)
         register_routes(app, self)
+        install_security_headers(app.web.web_app, settings)  # type: ignore[attr-defined]
 
     def viewer(self, request: Any) -> Staff:
-        """Who is asking (the X-LDE-Staff header). Raises UnknownStaff or IdentityRequired."""
-        staff_id = request.headers.get(STAFF_HEADER)
-        return self.directory.directory.viewer(staff_id, self.lde.settings.operator_access)
+        """Who is asking: the identity the route guard verified (ops.http.auth). Raises
+        IdentityRequired when there is none (the operator default is gone: issue 15)."""
+        return viewer_of(request)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)

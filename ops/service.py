@@ -30,6 +30,8 @@ def configure_logging(level: int = logging.INFO) -> None:
 
     for noisy in ("faust", "mode", "aiokafka", "aiohttp", "clickhouse_connect"):
         logging.getLogger(noisy).setLevel(os.environ.get("LDE_DEBUG_LEVEL", "WARNING"))
+    # The access log names every path, and paths carry student ids (/v1/students/ID): never at info.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # kafka-python logs every refused connection while the broker starts; failures surface as errors.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
 

@@ -187,6 +187,46 @@ class Settings(BaseSettings):
         1.0, gt=0, description="wait before the first retry; doubles per try, at most 60 s"
     )
 
+    # -- authentication (issue 15) ----------------------------------------------------------------
+    oidc_issuer: str = Field(
+        "",
+        description="OpenID Connect issuer URL (Entra ID: https://login.microsoftonline.com/TENANT/v2.0);"
+        " empty: no sign-in through a provider (the CLI and trusted proxies still work)",
+    )
+    oidc_client_id: str = Field("", description="LDE's client id at the provider")
+    oidc_client_secret: SecretStr = Field(SecretStr(""), description="LDE's client secret at the provider")
+    oidc_audience: str = Field("", description="audience bearer JWTs must carry (default: the client id)")
+    oidc_staff_claim: str = Field(
+        "preferred_username", description="the token claim holding the staff id of the staff directory"
+    )
+    oidc_scopes: str = Field("openid profile email", description="scopes asked for at sign-in")
+    oidc_redirect_url: str = Field(
+        "", description="the sign-in callback as the provider knows it (default: SERVICE_URL/auth/callback)"
+    )
+    oidc_jwks_min_refetch_seconds: float = Field(
+        30.0, ge=0, description="at most one JWKS refetch for an unknown key id this often"
+    )
+    oidc_leeway_seconds: int = Field(60, ge=0, le=300, description="clock skew allowed on exp, nbf and iat")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="JSON list of addresses or CIDRs of reverse proxies that authenticate staff and send "
+        'X-LDE-Staff (e.g. ["10.0.0.5/32"]); the header from anywhere else is ignored',
+    )
+    session_minutes: int = Field(60, ge=1, le=24 * 60, description="a browser session's lifetime")
+    cookie_secure: bool | None = Field(
+        None, description="the session cookie's Secure flag (default: on unless the service URL is http://)"
+    )
+    public_url: str = Field("", description="the URL staff reach LDE at (default: SERVICE_URL); https: HSTS")
+    metrics_token: SecretStr = Field(
+        SecretStr(""), description="bearer token Prometheus must send to /metrics (empty: /metrics is open)"
+    )
+    auth_failures_per_minute: float = Field(
+        10.0, gt=0, description="failed sign-ins or bad tokens allowed per client address per minute"
+    )
+    demo_sign_in: bool = Field(
+        False, description="embedded mode only: print a one-time sign-in link for a demo officer (lde demo)"
+    )
+
     # -- stream and sinks ------------------------------------------------------------------------
     batch_max_messages: int = Field(
         2000,
@@ -257,6 +297,24 @@ class Settings(BaseSettings):
     @property
     def service_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def operator_token_path(self) -> Path:
+        """The local operator token the service writes at start (mode 0600) and the CLI presents."""
+        return (self.data_dir / "operator.token").resolve()
+
+    @property
+    def base_url(self) -> str:
+        """Where staff reach the service (the public URL behind a proxy, else the service URL)."""
+        return (self.public_url or self.service_url).rstrip("/")
+
+    @property
+    def oidc_redirect(self) -> str:
+        return self.oidc_redirect_url or f"{self.base_url}/auth/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.base_url.startswith("https://")
 
     @property
     def kafka_port(self) -> int:

@@ -14,6 +14,7 @@ from ops.cli.reads import (
     cmd_student_show,
 )
 from ops.cli.run import cmd_demo, cmd_quality, cmd_replay, cmd_simulate, cmd_up
+from ops.cli.tokens import cmd_token_issue, cmd_token_list, cmd_token_revoke
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file")
     p.set_defaults(func=cmd_staff_load)
+
+    token = sub.add_parser("token", help="personal API tokens (administrators)").add_subparsers(
+        dest="action", required=True
+    )
+    p = token.add_parser("issue", help="issue a token acting as a member of staff (printed once)")
+    p.add_argument("--staff", required=True, help="the staff id the token acts as")
+    p.add_argument("--label", default="", help="what the token is for")
+    p.add_argument("--days", type=int, default=90, help="days until it expires (0: never)")
+    p.set_defaults(func=cmd_token_issue)
+    p = token.add_parser("revoke", help="revoke a token by its id")
+    p.add_argument("token_id")
+    p.set_defaults(func=cmd_token_revoke)
+    p = token.add_parser("list", help="every token issued, with its state (never the token)")
+    p.add_argument("--format", choices=["text", "jsonl"], default="text")
+    p.set_defaults(func=cmd_token_list)
 
     report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
     p = report.add_parser("weekly", help="each member of staff's weekly report (HTML, text, PDF)")

@@ -2,7 +2,8 @@
 personal-data reads (through the access policy, audited) and the operators' actions.
 
 Every route is in ROUTES with its kind; `register_routes` adds exactly those (and the collector's, see
-ops.http.collector), so a test can enumerate what the service answers.
+ops.http.collector), so a test can enumerate what the service answers. Before any handler runs, the
+guard of its kind (ops.http.auth.web) verifies who is asking: handlers never see an unverified request.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
 from models.reports import BadWeek, last_complete_week, parse_week
+from ops.http.auth import api_tokens, signin
 from ops.http.endpoints import ENDPOINTS
 from ops.http.openapi import OPENAPI_PATH
 from ops.privacy import search_clickhouse, search_redis
 from ops.reports.personal import (
+    activity_view,
     alerts_view,
     export_anonymised,
     load_staff_rows,
@@ -50,7 +53,8 @@ class RouteKind(StrEnum):
     METRICS = "metrics"  # Prometheus scrapes: aggregates only
     UPSTREAM = "upstream"  # source systems sending events (the collector, per-source tokens)
     STAFF = "staff"  # personal data through the access policy, every read audited
-    ADMINISTRATOR = "administrator"  # loads, jobs, privacy checks, report runs
+    ADMINISTRATOR = "administrator"  # loads, jobs, privacy checks, report runs, API tokens
+    SIGN_IN = "sign_in"  # the browser sign-in flow (login, callback, logout): no data of their own
 
 
 #: A handler: (the service, the request, the path's parameters) -> the view's response.
@@ -79,7 +83,8 @@ def _plain_json(rows: Any) -> Any:
 def _refused(service: Service, view: Any, error: Exception, action: str) -> Any:
     status = 401 if isinstance(error, IdentityRequired) else 404 if isinstance(error, UnknownStudent) else 403
     service.lde.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
-    log.warning("personal_data_refused action=%s status=%d reason=%r", action, status, str(error))
+    # The reason names the student: kept out of the log (the refusal itself is audited).
+    log.warning("personal_data_refused action=%s status=%d reason=%s", action, status, type(error).__name__)
     return view.json({"error": str(error), "status": status}, status=status)
 
 
@@ -112,12 +117,34 @@ async def status(service: Service, view: Any, request: Any) -> Any:
 # -- staff: personal data -------------------------------------------------------------------------------
 
 
+def _credential(request: Any) -> str:
+    from ops.http.auth.web import credential_of
+
+    return credential_of(request)
+
+
+def _actor(request: Any) -> str:
+    """Who ran an administrator action, for its log line (a staff id, or operator; never a student)."""
+    from ops.http.auth.web import viewer_of
+
+    return viewer_of(request).staff_id
+
+
+def _via(request: Any) -> str:
+    """The audit's channel: `cli` for the command line's local operator token, else `http`."""
+    from ops.http.auth.web import via_of
+
+    return via_of(request)
+
+
 async def alerts(service: Service, view: Any, request: Any) -> Any:
     try:
         viewer = service.viewer(request)
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(service, view, error, "alerts_list")
-    rows = await asyncio.to_thread(alerts_view, service.lde.store, viewer, "http")
+    rows = await asyncio.to_thread(
+        alerts_view, service.lde.store, viewer, _via(request), _credential(request)
+    )
     service.lde.metrics.personal_data_reads.labels(action="alerts_list", outcome="allowed").inc()
     return view.json(_plain_json(rows))
 
@@ -125,7 +152,9 @@ async def alerts(service: Service, view: Any, request: Any) -> Any:
 async def student(service: Service, view: Any, request: Any, student_id: str) -> Any:
     try:
         viewer = service.viewer(request)
-        report = await asyncio.to_thread(student_view, service.lde.store, viewer, student_id, "http")
+        report = await asyncio.to_thread(
+            student_view, service.lde.store, viewer, student_id, _via(request), _credential(request)
+        )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
         return _refused(service, view, error, "student_view")
     service.lde.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
@@ -143,7 +172,13 @@ async def student_own_report(service: Service, view: Any, request: Any, student_
             else last_complete_week(clock_today(lde.clock, lde.tz))
         )
         report = await asyncio.to_thread(
-            student_weekly_report, lde.store, student_id, week, viewer, "http", lde.settings.min_cohort_size
+            student_weekly_report,
+            lde.store,
+            student_id,
+            week,
+            viewer,
+            _via(request),
+            lde.settings.min_cohort_size,
         )
     except BadWeek as error:
         return _bad_request(view, str(error))
@@ -156,11 +191,15 @@ async def student_own_report(service: Service, view: Any, request: Any, student_
 
 
 async def activity(service: Service, view: Any, request: Any, student_id: str) -> Any:
-    counts = await asyncio.to_thread(service.lde.store.activity_counts, student_id)
-    rows = [
-        {"day": d.isoformat(), "source": src, "events": e, "attended": a}
-        for (d, src), (e, a) in sorted(counts.items())
-    ]
+    """A student's daily counts: through the access policy and audited like every personal read."""
+    try:
+        viewer = service.viewer(request)
+        rows = await asyncio.to_thread(
+            activity_view, service.lde.store, viewer, student_id, _via(request), _credential(request)
+        )
+    except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
+        return _refused(service, view, error, "activity_view")
+    service.lde.metrics.personal_data_reads.labels(action="activity_view", outcome="allowed").inc()
     return view.json(rows)
 
 
@@ -173,7 +212,7 @@ async def export(service: Service, view: Any, request: Any) -> Any:
         return _bad_request(view, f"from/to: {error}")
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(service, view, error, "export_anonymised")
-    rows = await asyncio.to_thread(export_anonymised, service.lde.store, first, last, viewer, "http")
+    rows = await asyncio.to_thread(export_anonymised, service.lde.store, first, last, viewer, _via(request))
     return view.json(_plain_json(rows))
 
 
@@ -190,6 +229,7 @@ async def load_staff(service: Service, view: Any, request: Any) -> Any:
     except ValueError as error:
         return _bad_request(view, str(error))
     service.directory.replace(directory)
+    log.info("staff_directory_loaded staff=%d roles=%d by=%s", len(directory), len(rows), _actor(request))
     return view.json({"staff": len(directory), "roles": len(rows)})
 
 
@@ -198,6 +238,7 @@ async def weekly_reports(service: Service, view: Any, request: Any) -> Any:
     try:
         week = parse_week(query["week"]) if query.get("week") else None
         staff = query.getall("staff", []) or None
+        log.info("weekly_reports_requested by=%s", _actor(request))
         run = await service.jobs.run_weekly_reports(week, staff, query.get("delivery"))
     except (BadWeek, UnknownStaff, NoStaffDirectory, DeliveryError) as error:
         return _bad_request(view, str(error))
@@ -208,11 +249,13 @@ async def daily_job(service: Service, view: Any, request: Any) -> Any:
     query = request.query
     as_of = date.fromisoformat(query["as_of"]) if query.get("as_of") else None
     dry_run = query.get("dry_run", "") in ("1", "true", "yes")
+    log.info("daily_job_requested by=%s dry_run=%s", _actor(request), dry_run)
     return view.json(await service.jobs.run_daily_job(as_of, dry_run))
 
 
 async def privacy(service: Service, view: Any, request: Any, student_id: str) -> Any:
     lde = service.lde
+    log.info("privacy_check_requested by=%s", _actor(request))  # the student stays out of the log
     places = await asyncio.to_thread(search_clickhouse, lde.store, student_id)
     places.update(await asyncio.to_thread(search_redis, lde.ledger.client, student_id))
     for name, table in (("activity", lde.activity), ("roster", lde.roster), ("absences", lde.absences)):
@@ -235,6 +278,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/reports/weekly", "POST", RouteKind.ADMINISTRATOR, weekly_reports),
     Route("/v1/jobs/daily", "POST", RouteKind.ADMINISTRATOR, daily_job),
     Route("/v1/privacy/{student_id}", "GET", RouteKind.ADMINISTRATOR, privacy),
+    # -- issue 15: sign-in and personal API tokens --
+    Route("/auth/login", "GET", RouteKind.SIGN_IN, signin.login),
+    Route("/auth/callback", "GET", RouteKind.SIGN_IN, signin.callback),
+    Route("/auth/session", "GET", RouteKind.SIGN_IN, signin.session_info),
+    Route("/auth/logout", "POST", RouteKind.SIGN_IN, signin.logout),
+    Route("/auth/local", "GET", RouteKind.SIGN_IN, signin.local_sign_in),
+    Route("/v1/tokens", "GET", RouteKind.ADMINISTRATOR, api_tokens.list_route),
+    Route("/v1/tokens/issue", "POST", RouteKind.ADMINISTRATOR, api_tokens.issue_route),
+    Route("/v1/tokens/{token_id}/revoke", "POST", RouteKind.ADMINISTRATOR, api_tokens.revoke_route),
 )
 
 
@@ -249,9 +301,12 @@ def route_kinds() -> dict[str, RouteKind]:
 
 def _view_class(service: Service, route: Route) -> type[faust.web.View]:
     """A Faust view answering `route.method` with its handler (other methods: 405, from Faust)."""
-    handler = route.handler
+    handler, kind = route.handler, route.kind
 
     async def answer(self: faust.web.View, request: Any, **params: Any) -> Any:
+        refused = await service.guard.admit(kind, self, request)  # who may call a route of this kind
+        if refused is not None:
+            return refused
         return await handler(service, self, request, **params)
 
     name = f"lde_{handler.__name__}"

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from models.access import Action, Staff, StaffDirectory, audit, may_see, read_staff_csv, require
+from models.access import Action, Outcome, Staff, StaffDirectory, audit, may_see, read_staff_csv, require
 from models.reports import week_label
 from models.retention import round_count
 from ops.reports.student import UnknownStudent, student_view_figures
@@ -30,20 +30,56 @@ class _Ref:
         )
 
 
-def student_view(store: ClickHouseStore, viewer: Staff, student_id: str, via: str) -> dict[str, Any]:
-    """`lde student show` / `/v1/students/{id}`: raises UnknownStudent or AccessDenied; audited."""
+def _require_audited(
+    store: ClickHouseStore, viewer: Staff, student_id: str, action: Action, via: str, credential: str
+) -> tuple[str, str, str, str] | None:
+    """The student's scope after the policy allowed the read; a refusal is audited as refused, then
+    AccessDenied raised. None for a student LDE has no roster record of (the operator only)."""
     scope = access_scope(store, student_id)
     if scope is None:
+        if viewer.operator:
+            return None
         raise UnknownStudent(student_id)
-    require(viewer, _Ref(*scope))
+    try:
+        require(viewer, _Ref(*scope))
+    except PermissionError:
+        entry = audit(datetime.now(UTC), viewer, action, via, [student_id], Outcome.REFUSED, credential)
+        store.write_audit([entry])
+        raise
+    return scope
+
+
+def student_view(
+    store: ClickHouseStore, viewer: Staff, student_id: str, via: str, credential: str = ""
+) -> dict[str, Any]:
+    """`lde student show` / `/v1/students/{id}`: raises UnknownStudent or AccessDenied; audited."""
+    _require_audited(store, viewer, student_id, Action.STUDENT_VIEW, via, credential)
     report = student_view_figures(store, student_id)
     if report is None:
         raise UnknownStudent(student_id)
-    store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_VIEW, via, [student_id])])
+    entry = audit(datetime.now(UTC), viewer, Action.STUDENT_VIEW, via, [student_id], credential=credential)
+    store.write_audit([entry])
     return report
 
 
-def alerts_view(store: ClickHouseStore, viewer: Staff, via: str) -> list[dict[str, Any]]:
+def activity_view(
+    store: ClickHouseStore, viewer: Staff, student_id: str, via: str, credential: str = ""
+) -> list[dict[str, Any]]:
+    """`/v1/activity/{id}`: a student's daily counts per source, through the policy; audited (issue 15).
+    The operator may read the counts of a student without a roster record (an orphan to find)."""
+    _require_audited(store, viewer, student_id, Action.ACTIVITY_VIEW, via, credential)
+    counts = store.activity_counts(student_id)
+    entry = audit(datetime.now(UTC), viewer, Action.ACTIVITY_VIEW, via, [student_id], credential=credential)
+    store.write_audit([entry])
+    return [
+        {"day": d.isoformat(), "source": src, "events": e, "attended": a}
+        for (d, src), (e, a) in sorted(counts.items())
+    ]
+
+
+def alerts_view(
+    store: ClickHouseStore, viewer: Staff, via: str, credential: str = ""
+) -> list[dict[str, Any]]:
     """`lde alerts` / `/v1/alerts`: only the alerts of students the viewer may see; audited."""
     rows = [
         a
@@ -51,7 +87,7 @@ def alerts_view(store: ClickHouseStore, viewer: Staff, via: str) -> list[dict[st
         if may_see(viewer, _Ref(a["student_id"], a["personal_tutor_id"], a["programme_code"], a["school"]))
     ]
     ids = [a["student_id"] for a in rows]
-    store.write_audit([audit(datetime.now(UTC), viewer, Action.ALERTS_LIST, via, ids)])
+    store.write_audit([audit(datetime.now(UTC), viewer, Action.ALERTS_LIST, via, ids, credential=credential)])
     return rows
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from models.access import Action, Staff, audit, require
+from models.access import AccessDenied, Action, Outcome, Staff, audit, require
 from models.reports import (
     TREND_WEEKS,
     ProgrammeWeek,
@@ -145,7 +145,13 @@ def student_weekly_report(
     own = load_week(store, week_start, min_group, [student_id])
     if not own.students:
         raise UnknownStudent(student_id)
-    require(viewer, own.students[0])
+    try:
+        require(viewer, own.students[0])
+    except AccessDenied:  # a refused read is audited too (issue 15)
+        store.write_audit(
+            [audit(datetime.now(UTC), viewer, Action.STUDENT_REPORT, via, [student_id], Outcome.REFUSED)]
+        )
+        raise
     cohort = queries.group_member_ids(store, queries.ComparisonGroup.cohort(programme, year, mode))
     basis = "cohort"
     if len(cohort) < min_group:

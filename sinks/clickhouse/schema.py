@@ -204,6 +204,44 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        5,
+        [
+            # Issue 15: refused reads are audited too, with how the identity was verified.
+            "ALTER TABLE access_audit ADD COLUMN IF NOT EXISTS outcome LowCardinality(String) "
+            "DEFAULT 'allowed'",
+            "ALTER TABLE access_audit ADD COLUMN IF NOT EXISTS credential String DEFAULT ''",
+            # Personal API tokens: only the SHA-256 of each token is kept; revocation is a newer row.
+            """CREATE TABLE IF NOT EXISTS api_tokens (
+                token_id String,
+                token_sha256 String,
+                staff_id String,
+                label String,
+                issued_by String,
+                issued_at DateTime64(3, 'UTC'),
+                expires_at Nullable(DateTime64(3, 'UTC')),
+                revoked_at Nullable(DateTime64(3, 'UTC')),
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY token_id""",
+        ],
+    )
+)
+
+#: Columns of api_tokens, in insert order.
+API_TOKEN_COLUMNS = (
+    "token_id",
+    "token_sha256",
+    "staff_id",
+    "label",
+    "issued_by",
+    "issued_at",
+    "expires_at",
+    "revoked_at",
+    "updated_at",
+)
+
 #: Columns of trend_weekly (anonymised, disclosure-controlled trends), in insert order.
 TREND_COLUMNS = (
     "week",

@@ -284,12 +284,28 @@ class ClickHouseStore:
         ]
 
     def write_audit(self, entries: Iterable[AuditEntry]) -> None:
-        """Append audit entries (who read which students' personal data, when, through what)."""
+        """Append audit entries (who read which students' personal data, when, through what; refused
+        reads too, with outcome 'refused')."""
         self.insert(
             "access_audit",
-            [(e.at, e.staff_id, e.action.value, e.via, list(e.student_ids)) for e in entries],
-            ("at", "staff_id", "action", "via", "student_ids"),
+            [
+                (e.at, e.staff_id, e.action.value, e.via, list(e.student_ids), e.outcome.value, e.credential)
+                for e in entries
+            ],
+            ("at", "staff_id", "action", "via", "student_ids", "outcome", "credential"),
         )
 
-    def audit_rows(self) -> list[tuple[Any, ...]]:
-        return self.query("SELECT at, staff_id, action, via, student_ids FROM access_audit ORDER BY at")
+    def audit_rows(self, outcome: str | None = "allowed") -> list[tuple[Any, ...]]:
+        """The reads made (at, staff_id, action, via, student_ids); `outcome='refused'` gives the
+        refused ones, None both."""
+        where = "" if outcome is None else "WHERE outcome = {o:String} "
+        return self.query(
+            "SELECT at, staff_id, action, via, student_ids FROM access_audit " + where + "ORDER BY at",
+            {"o": outcome or ""},
+        )
+
+    def audit_details(self) -> list[tuple[Any, ...]]:
+        """Every audit row with its outcome and credential (the security tests and `lde` audits)."""
+        return self.query(
+            "SELECT at, staff_id, action, via, student_ids, outcome, credential FROM access_audit ORDER BY at"
+        )

@@ -79,14 +79,15 @@ class AlertsAgent:
                 for alert in alerts:
                     if await self.claim(alert):
                         self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
+                        # No student id at info level (issue 15): the id names the alert in
+                        # ClickHouse, where reads are audited; debug logging adds the student.
                         log.info(
-                            "alert rule=%s student=%s raised_on=%s tutor=%s id=%s",
+                            "alert rule=%s raised_on=%s id=%s",
                             alert.rule.value,
-                            alert.student_id,
                             alert.raised_on,
-                            alert.personal_tutor_id,
                             alert.alert_id,
                         )
+                        log.debug("alert_student id=%s student=%s", alert.alert_id, alert.student_id)
             await self.dead_letters.send(self.topic, letters)
 
     async def claim(self, alert: Alert) -> bool:

@@ -1,0 +1,436 @@
+"""Issue 15 end to end: the real service signs staff in through a real OpenID Connect provider
+(tests/oidc_provider.py, on 127.0.0.1), checks bearer JWTs, personal API tokens and trusted-proxy
+headers, and refuses every route to a request without a verified identity.
+
+One service for the module. Requests go out from chosen loopback addresses (127.0.0.2 is the trusted
+proxy, 127.0.0.3 the address that gets rate limited), so the tests see the peer address LDE sees.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ops.embedded import wait_until
+from ops.http.routes import ROUTES, RouteKind, route_kinds
+from ops.replay import EventTimeRun
+from ops.settings import Settings
+from tests.integration.conftest import TERM_START, roster_record
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
+
+pytestmark = pytest.mark.integration
+
+TUTEE, OTHER, THIRD = "900100001", "900100002", "900100003"  # S1042's tutee; S2210's (CS, psychology)
+STAFF_CSV = (
+    "staff_id,name,email,role,scope\n"
+    "S1042,Dr Helen Park,h.park@example.ac.uk,personal_tutor,tutees\n"
+    "S2210,Dr Owen Hughes,o.hughes@example.ac.uk,personal_tutor,tutees\n"
+    "S1001,Prof Ian Mercer,i.mercer@example.ac.uk,programme_leader,programme:BSC-CS\n"
+    "S1000,Prof Ann Lee,a.lee@example.ac.uk,director_of_school,school:School of Computing\n"
+    "S9001,Sam Officer,s.officer@example.ac.uk,student_engagement_officer,institution\n"
+    "A0001,Ada Admin,a.admin@example.ac.uk,administrator,service\n"
+    "DEMO-SEO,Demo Engagement Officer,demo.officer@example.ac.uk,student_engagement_officer,institution\n"
+)
+#: Who each may see, written out from the rules (not computed with the policy under test).
+MATRIX = {
+    "S1042": {TUTEE},
+    "S2210": {OTHER, THIRD},
+    "S1001": {TUTEE, OTHER},
+    "S1000": {TUTEE, OTHER},
+    "S9001": {TUTEE, OTHER, THIRD},
+    "A0001": set(),
+}
+PROXY, LIMITED = "127.0.0.2", "127.0.0.3"
+METRICS_TOKEN = "scrape-token-for-tests-0123456789"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+def call(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    source: str = "127.0.0.1",
+) -> Reply:
+    """One request from a chosen source address, redirects not followed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read().decode(errors="replace"))
+    finally:
+        connection.close()
+
+
+@dataclass
+class World:
+    run: EventTimeRun
+    provider: OidcTestProvider
+
+    @property
+    def port(self) -> int:
+        return self.run.settings.web_port
+
+    def as_bearer(self, token: str, method: str, path: str, body: bytes | None = None, **kw: Any) -> Reply:
+        return call(self.port, method, path, {"Authorization": f"Bearer {token}"}, body, **kw)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    provider = OidcTestProvider().start()
+    run = EventTimeRun(
+        Settings(),
+        tmp_path_factory.mktemp("auth") / "lde",
+        evaluate_from=TERM_START,
+        partitions=2,
+        extra_env={
+            "LDE_OIDC_ISSUER": provider.issuer,
+            "LDE_OIDC_CLIENT_ID": CLIENT_ID,
+            "LDE_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "LDE_OIDC_JWKS_MIN_REFETCH_SECONDS": "0",
+            "LDE_TRUSTED_PROXIES": json.dumps([f"{PROXY}/32"]),
+            "LDE_METRICS_TOKEN": METRICS_TOKEN,
+            "LDE_AUTH_FAILURES_PER_MINUTE": "30",
+            "LDE_DEBUG_LEVEL": "INFO",  # the whole info-level log, Faust's and aiohttp's too
+            "LDE_DEMO_SIGN_IN": "true",
+        },
+    )
+    run.start()
+    try:
+        assert run.client.post("/v1/staff", STAFF_CSV.encode())["staff"] == 7  # as the operator (CLI token)
+        run.publish(
+            roster=[
+                roster_record(TUTEE, personal_tutor_id="S1042"),
+                roster_record(OTHER, personal_tutor_id="S2210"),
+                roster_record(
+                    THIRD, personal_tutor_id="S2210", programme_code="BSC-PSY", school="School of Psychology"
+                ),
+            ]
+        )
+        for sid in (TUTEE, OTHER, THIRD):
+            assert wait_until(lambda sid=sid: "name" in run.client.get(f"/v1/students/{sid}"), 60, 0.3)
+        yield World(run, provider)
+    finally:
+        run.stop()
+        provider.stop()
+
+
+def concrete(path: str) -> str:
+    return path.replace("{student_id}", TUTEE).replace("{token_id}", "0123456789ab")
+
+
+# -- no identity: nothing read, nothing changed -----------------------------------------------------
+
+
+def test_every_route_without_identity_reads_no_personal_data_and_changes_nothing(world: World) -> None:
+    methods = {r.path: r.method for r in ROUTES}
+    tokens_before = world.run.client.get("/v1/tokens")
+    attacker_csv = (
+        b"staff_id,name,email,role,scope\nX1,Eve,e@x.ac.uk,student_engagement_officer,institution\n"
+    )
+    for path, kind in route_kinds().items():
+        method = methods.get(path, "POST" if kind is RouteKind.UPSTREAM else "GET")
+        reply = call(world.port, method, concrete(path), body=attacker_csv if method == "POST" else None)
+        assert TUTEE not in reply.text and OTHER not in reply.text, path
+        if kind in (RouteKind.STAFF, RouteKind.ADMINISTRATOR, RouteKind.METRICS, RouteKind.UPSTREAM):
+            assert reply.status == 401, (path, reply.status, reply.text)
+        elif kind is RouteKind.PUBLIC:
+            assert reply.status in (200, 503), path  # /health/ready may say not ready yet
+        else:  # sign-in routes: a redirect to the provider, or a refusal
+            assert reply.status in (302, 401, 403, 404), (path, reply.status)
+            assert "set-cookie" not in {k.lower() for k in reply.headers}, path
+    # nothing changed: the attacker is not staff, no token appeared
+    assert call(world.port, "GET", "/v1/alerts", {"X-LDE-Staff": "X1"}, source=PROXY).status == 403
+    assert world.run.client.get("/v1/tokens") == tokens_before
+
+
+def test_the_operator_default_is_gone(world: World) -> None:
+    reply = call(world.port, "GET", f"/v1/students/{TUTEE}")
+    assert reply.status == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# -- trusted proxies ------------------------------------------------------------------------------
+
+
+def test_a_forged_staff_header_from_an_untrusted_address_is_ignored(world: World) -> None:
+    forged = call(world.port, "GET", f"/v1/students/{TUTEE}", {"X-LDE-Staff": "S1042"})
+    assert forged.status == 401 and TUTEE not in forged.text
+    honest = call(world.port, "GET", f"/v1/students/{TUTEE}", {"X-LDE-Staff": "S1042"}, source=PROXY)
+    assert honest.status == 200 and honest.body["student_id"] == TUTEE
+
+
+# -- bearer JWTs ------------------------------------------------------------------------------------
+
+
+def test_bearer_jwts_are_checked(world: World) -> None:
+    p = world.provider
+    path = f"/v1/students/{TUTEE}"
+    assert world.as_bearer(p.token("S1042"), "GET", path).status == 200
+    for bad in (
+        p.token("S1042", expires_in=-600),
+        p.token("S1042", audience="another-app"),
+        p.token("S1042", issuer="https://login.example.net/other"),
+        "not-a-token",
+    ):
+        reply = world.as_bearer(bad, "GET", path)
+        assert reply.status == 401 and TUTEE not in reply.text
+    assert world.as_bearer(p.token("S9999"), "GET", path).status == 403  # verified, but not staff
+
+
+def test_a_rotated_key_is_picked_up(world: World) -> None:
+    before = world.provider.jwks_requests
+    new_key = world.provider.rotate()
+    assert (
+        world.as_bearer(world.provider.token("S1042", key=new_key), "GET", f"/v1/students/{TUTEE}").status
+        == 200
+    )
+    assert world.provider.jwks_requests == before + 1
+
+
+def test_a_tutor_asking_for_a_non_tutee_is_refused(world: World) -> None:
+    reply = world.as_bearer(world.provider.token("S1042"), "GET", f"/v1/students/{OTHER}")
+    assert reply.status == 403 and "Liam" not in reply.text
+    activity = world.as_bearer(world.provider.token("S1042"), "GET", f"/v1/activity/{OTHER}")
+    assert activity.status == 403
+    report = world.as_bearer(
+        world.provider.token("S1042"), "GET", f"/v1/reports/student/{OTHER}?week=2026-W40"
+    )
+    assert report.status == 403, report.text
+
+
+def test_each_administrator_route_refuses_a_tutor_and_changes_nothing(world: World) -> None:
+    tutor = world.provider.token("S1042")
+    tokens_before = world.run.client.get("/v1/tokens")
+    promote = (
+        b"staff_id,name,email,role,scope\nS1042,Dr Helen Park,h.park@example.ac.uk,administrator,service\n"
+    )
+    admin_routes = [r for r in ROUTES if r.kind is RouteKind.ADMINISTRATOR]
+    assert len(admin_routes) == 7  # staff load, reports, daily job, privacy, token list, issue, revoke
+    for route in admin_routes:
+        path = concrete(route.path) + ("?staff=S1042" if route.path == "/v1/tokens/issue" else "")
+        reply = world.as_bearer(tutor, route.method, path, promote if route.method == "POST" else None)
+        assert reply.status == 403, (route.path, reply.status, reply.text)
+    # nothing changed: S1042 is still no administrator, no token was issued
+    assert world.as_bearer(world.provider.token("S1042"), "GET", "/v1/tokens").status == 403
+    assert world.run.client.get("/v1/tokens") == tokens_before
+
+
+# -- personal API tokens ----------------------------------------------------------------------------
+
+
+def test_an_administrator_issues_and_revokes_a_personal_token(world: World) -> None:
+    admin = world.provider.token("A0001")
+    # an administrator alone sees no student
+    assert world.as_bearer(admin, "GET", f"/v1/students/{TUTEE}").status == 403
+    issued = world.as_bearer(admin, "POST", "/v1/tokens/issue?staff=S1042&label=script&days=30")
+    assert issued.status == 200, issued.text
+    token, token_id = issued.body["token"], issued.body["token_id"]
+    assert token.startswith("lde_pat_")
+    assert world.as_bearer(token, "GET", f"/v1/students/{TUTEE}").status == 200
+    assert world.as_bearer(token, "GET", f"/v1/students/{OTHER}").status == 403  # the tutor's own scope
+    listed = world.as_bearer(admin, "GET", "/v1/tokens").body
+    assert token_id in {r["token_id"] for r in listed} and token not in json.dumps(listed)
+    assert world.as_bearer(admin, "POST", f"/v1/tokens/{token_id}/revoke").status == 200
+    assert world.as_bearer(token, "GET", f"/v1/students/{TUTEE}").status == 401
+    assert world.as_bearer(token[:-2] + "xx", "GET", f"/v1/students/{TUTEE}").status == 401
+
+
+# -- browser sign-in --------------------------------------------------------------------------------
+
+
+def sign_in(world: World, user: str) -> Reply:
+    """The browser's round trip: LDE -> provider (signs `user` in) -> LDE's callback."""
+    world.provider.user = user
+    login = call(world.port, "GET", "/auth/login?next=/v1/alerts")
+    assert login.status == 302, login.text
+    authorize = urllib.parse.urlsplit(login.headers["Location"])
+    query = dict(urllib.parse.parse_qsl(authorize.query))
+    assert query["code_challenge_method"] == "S256" and query["state"] and query["nonce"]
+    at_provider = call(int(authorize.port or 80), "GET", f"{authorize.path}?{authorize.query}")
+    assert at_provider.status == 302
+    back = urllib.parse.urlsplit(at_provider.headers["Location"])
+    return call(world.port, "GET", f"{back.path}?{back.query}")
+
+
+def cookie_of(reply: Reply) -> str:
+    header = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Path=/" in header
+    match = re.search(r"lde_session=([^;]+)", header)
+    assert match
+    return f"lde_session={match.group(1)}"
+
+
+def test_login_and_logout_revoke_the_session_server_side(world: World) -> None:
+    callback = sign_in(world, "S1042")
+    assert callback.status == 302 and callback.headers["Location"] == "/v1/alerts"
+    cookie = cookie_of(callback)
+    assert call(world.port, "GET", f"/v1/students/{TUTEE}", {"Cookie": cookie}).status == 200
+    me = call(world.port, "GET", "/auth/session", {"Cookie": cookie}).body
+    assert me["staff_id"] == "S1042" and me["csrf_token"]
+    # sign-out needs the CSRF token
+    assert call(world.port, "POST", "/auth/logout", {"Cookie": cookie}).status == 403
+    assert call(world.port, "GET", f"/v1/students/{TUTEE}", {"Cookie": cookie}).status == 200
+    out = call(world.port, "POST", "/auth/logout", {"Cookie": cookie, "X-CSRF-Token": me["csrf_token"]})
+    assert out.status == 200
+    # the same cookie, kept by an attacker, is dead
+    assert call(world.port, "GET", f"/v1/students/{TUTEE}", {"Cookie": cookie}).status == 401
+
+
+def test_a_replayed_callback_and_an_unknown_staff_sign_in_are_refused(world: World) -> None:
+    world.provider.user = "S1042"
+    login = call(world.port, "GET", "/auth/login")
+    authorize = urllib.parse.urlsplit(login.headers["Location"])
+    at_provider = call(int(authorize.port or 80), "GET", f"{authorize.path}?{authorize.query}")
+    back = urllib.parse.urlsplit(at_provider.headers["Location"])
+    assert call(world.port, "GET", f"{back.path}?{back.query}").status == 302
+    assert call(world.port, "GET", f"{back.path}?{back.query}").status == 401  # state used once
+    unknown = sign_in(world, "S9999")
+    assert unknown.status == 403 and "Set-Cookie" not in unknown.headers
+
+
+def test_cookie_requests_that_change_data_need_the_csrf_token(world: World) -> None:
+    cookie = cookie_of(sign_in(world, "A0001"))
+    csrf = call(world.port, "GET", "/auth/session", {"Cookie": cookie}).body["csrf_token"]
+    path = "/v1/tokens/issue?staff=S2210"
+    assert call(world.port, "POST", path, {"Cookie": cookie}).status == 403
+    assert call(world.port, "POST", path, {"Cookie": cookie, "X-CSRF-Token": "wrong"}).status == 403
+    assert call(world.port, "POST", path, {"Cookie": cookie, "X-CSRF-Token": csrf}).status == 200
+
+
+def test_the_role_matrix_through_real_sign_in(world: World) -> None:
+    students = (TUTEE, OTHER, THIRD)
+    for staff_id, expected in MATRIX.items():
+        cookie = {"Cookie": cookie_of(sign_in(world, staff_id))}
+        seen = {s for s in students if call(world.port, "GET", f"/v1/students/{s}", cookie).status == 200}
+        assert seen == expected, staff_id
+        activity = {s for s in students if call(world.port, "GET", f"/v1/activity/{s}", cookie).status == 200}
+        assert activity == expected, staff_id
+        bearer = world.as_bearer(world.provider.token(staff_id), "GET", f"/v1/students/{THIRD}")
+        assert (bearer.status == 200) == (THIRD in expected), staff_id
+
+
+def test_the_demo_link_works_once_and_only_from_loopback(world: World) -> None:
+    link_file = world.run.settings.data_dir / "demo-sign-in.url"
+    assert link_file.stat().st_mode & 0o777 == 0o600
+    link = link_file.read_text().strip()
+    path = link[link.index("/auth/local") :]
+    assert call(world.port, "GET", path, source=PROXY).status == 404  # not from 127.0.0.1
+    first = call(world.port, "GET", path)
+    assert first.status == 302
+    cookie = cookie_of(first)
+    assert call(world.port, "GET", f"/v1/students/{THIRD}", {"Cookie": cookie}).status == 200
+    assert call(world.port, "GET", path).status == 401  # used once
+
+
+# -- defences ---------------------------------------------------------------------------------------
+
+
+def test_security_headers_on_every_response(world: World) -> None:
+    for path in ("/health/live", f"/v1/students/{TUTEE}", "/v1/openapi.json"):
+        headers = call(world.port, "GET", path).headers
+        assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "Strict-Transport-Security" not in headers  # plain http on 127.0.0.1
+
+
+def test_metrics_need_the_scrape_token_and_count_failures(world: World) -> None:
+    assert call(world.port, "GET", "/metrics", {"Authorization": "Bearer wrong"}).status == 401
+    scrape = call(world.port, "GET", "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scrape.status == 200
+    assert 'lde_auth_failures_total{reason="expired"}' in scrape.text
+    assert re.search(r'lde_auth_failures_total\{reason="untrusted_staff_header"\} [1-9]', scrape.text)
+    assert re.search(r'lde_logins_total\{outcome="success"\} [1-9]', scrape.text)
+
+
+def test_token_failures_are_rate_limited_per_address(world: World) -> None:
+    path = f"/v1/students/{TUTEE}"
+    statuses = [world.as_bearer("junk", "GET", path, source=LIMITED).status for _ in range(32)]
+    assert statuses[0] == 401 and statuses[-1] == 429
+    # another address is not held up, and a good token from it still works
+    assert world.as_bearer(world.provider.token("S1042"), "GET", path).status == 200
+
+
+def test_the_audit_records_refusals_and_credentials(world: World) -> None:
+    from sinks import clickhouse
+    from sinks.clickhouse import ClickHouseStore
+
+    world.run.stop()  # chDB has one owner: read the audit once the service is gone
+    store = ClickHouseStore(clickhouse.connect(world.run.settings))
+    try:
+        rows = store.audit_details()
+        job_runs = store.query("SELECT count() FROM job_runs")[0][0]
+    finally:
+        store.close()
+    # the tutor's and the anonymous attempts at the daily job and the weekly reports ran nothing
+    assert job_runs == 0 and not world.run.settings.reports_path.exists()
+    refused = {(r[1], r[2], tuple(r[4])) for r in rows if r[5] == "refused"}
+    assert ("S1042", "student_view", (OTHER,)) in refused
+    assert ("S1042", "activity_view", (OTHER,)) in refused
+    assert ("S1042", "student_report", (OTHER,)) in refused
+    credentials = {r[6].split(":")[0] for r in rows if r[1] == "S1042" and r[5] == "allowed"}
+    assert {"jwt", "session", "proxy", "api-token"} <= credentials
+    operator = [r for r in rows if r[1] == "operator"]
+    assert operator and all(r[6].startswith("local-operator:") for r in operator)
+
+
+def test_the_info_log_holds_no_student_id_and_no_secret(world: World) -> None:
+    world.run.stop()
+    log = (world.run.settings.data_dir / "service.log").read_text()
+    assert "signed_in credential=session" in log and "api_token_issued" in log  # the log was written
+    assert "staff_directory_loaded staff=7 roles=7 by=operator" in log  # who ran an administrator action
+    operator_token = world.run.settings.operator_token_path.read_text().strip()
+    for secret in (
+        TUTEE,
+        OTHER,
+        THIRD,
+        operator_token,
+        METRICS_TOKEN,
+        CLIENT_SECRET,
+        "lde_pat_",
+        "eyJ",
+        "lde_session=",
+    ):
+        assert secret not in log, secret
+
+
+def test_lde_token_commands_with_no_service_running(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops import cli
+
+    world.run.stop()
+    monkeypatch.setenv("LDE_DATA_DIR", str(world.run.settings.data_dir))
+    monkeypatch.setenv("LDE_WEB_PORT", "9")  # no service: the commands open chDB themselves
+    assert cli.main(["token", "issue", "--staff", "S9999"]) == 2
+    assert "no staff member 'S9999'" in capsys.readouterr().err
+    assert cli.main(["token", "issue", "--staff", "S2210", "--label", "sync", "--days", "7"]) == 0
+    out = capsys.readouterr().out
+    token_id = out.split()[0]
+    assert "lde_pat_" in out and "S2210" in out
+    assert cli.main(["token", "revoke", token_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert cli.main(["token", "revoke", "nope"]) == 2
+    capsys.readouterr()
+    assert cli.main(["token", "list", "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["token_id"] for r in rows if r["revoked_at"]} >= {token_id}
+    assert "lde_pat_" not in json.dumps(rows)
