@@ -37,6 +37,7 @@ from ops.http.endpoints import ENDPOINTS, Endpoint
 from ops.http.openapi import OPENAPI_PATH, openapi_document
 from ops.ingest import redacted_record
 from ops.settings import Settings
+from sinks.statement_ledger import StatementLedger
 
 log = logging.getLogger("lde.collector")
 
@@ -372,11 +373,21 @@ def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
     return CollectorView
 
 
+def statement_ledger(lde: Any) -> StatementLedger | None:
+    """The xAPI statement ledger on the service's Redis (None without one: the resource answers 503)."""
+    alerts = getattr(lde, "ledger", None)
+    client = getattr(alerts, "client", None)
+    return None if client is None else StatementLedger(client, lde.settings.xapi_ledger_days)
+
+
 def register_collector(app: Any, lde: Any) -> None:
     """Add the collector's endpoints to the Faust web app (called by ops.runtime.Service)."""
+    from ops.http.xapi_resource import register_xapi  # it builds on this module's Collector
+
     collector = Collector(lde)
     for endpoint in ENDPOINTS:
         app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
+    register_xapi(app, collector, statement_ledger(lde))
     document = openapi_document(collector.max_bytes)
 
     @app.page(OPENAPI_PATH, name="collector_openapi")

@@ -24,6 +24,7 @@ from models.access import AccessDenied, IdentityRequired, UnknownStaff
 from models.reports import BadWeek, last_complete_week, parse_week
 from ops.http.endpoints import ENDPOINTS
 from ops.http.openapi import OPENAPI_PATH
+from ops.http.xapi_resource import PATHS as XAPI_PATHS
 from ops.privacy import search_clickhouse, search_redis
 from ops.reports.personal import (
     alerts_view,
@@ -244,6 +245,7 @@ def route_kinds() -> dict[str, RouteKind]:
     kinds = {route.path: route.kind for route in ROUTES}
     kinds.update({endpoint.path: RouteKind.UPSTREAM for endpoint in ENDPOINTS})
     kinds[OPENAPI_PATH] = RouteKind.PUBLIC
+    kinds.update(dict.fromkeys(XAPI_PATHS, RouteKind.UPSTREAM))  # the xAPI resource (issue 17)
     return kinds
 
 
