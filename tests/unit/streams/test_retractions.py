@@ -143,7 +143,7 @@ def test_a_bad_retraction_in_a_partly_bad_envelope_is_reported() -> None:
     assert any(reason.startswith("retract 0:") for _, reason in decoded.invalid)
 
 
-# -- the batch -------------------------------------------------------------------------------------------------
+# -- the batch ------------------------------------------------------------------------------------------
 
 
 def test_a_retraction_rewrites_the_days_absolute_count() -> None:
