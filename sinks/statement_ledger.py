@@ -24,6 +24,24 @@ from models.xapi_statements import Entry
 ENTRY_PREFIX = "lde:xapi-stmt:"
 STUDENT_PREFIX = "lde:xapi:"
 
+#: KEYS: the entries' keys; ARGV: the expiry, then per entry its value and its student key ('' for none).
+#: Each entry is SET NX (with its student key when it was new); returns the 1-based positions of the
+#: entries whose key was taken. One call a request, atomic (a single Redis, not a cluster: the keys of
+#: one request live on different slots).
+_ADD = """
+local ttl = ARGV[1]
+local lost = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[2 * i], 'NX', 'EX', ttl) then
+    local handle = ARGV[2 * i + 1]
+    if handle ~= '' then redis.call('SET', handle, 1, 'EX', ttl) end
+  else
+    table.insert(lost, i)
+  end
+end
+return lost
+"""
+
 
 class StatementLedger:
     def __init__(self, client: redis.Redis, ttl_days: int | None = None) -> None:
@@ -31,6 +49,7 @@ class StatementLedger:
         and erases (retention, the privacy check)."""
         self.client = client
         self.ttl_seconds = None if ttl_days is None else ttl_days * 24 * 3600
+        self._add_script = client.register_script(_ADD)
 
     def entries(self, statement_ids: Iterable[str]) -> dict[str, Entry]:
         """The entries known for these ids (unknown ids are left out); one round trip."""
@@ -42,26 +61,21 @@ class StatementLedger:
 
     def add(self, new: Mapping[str, Entry]) -> dict[str, Entry]:
         """Record new entries unless their id was taken meanwhile (SET NX: another request, another
-        worker); returns the entries found in the way, for the caller to resolve. One round trip,
-        plus one for the ids taken meanwhile (rare)."""
+        worker); returns the entries found in the way, for the caller to resolve.
+
+        One script call for the whole request (a pipeline of 200 SETs cost a third of the resource's
+        time in profiles), plus one MGET for the ids taken meanwhile (rare)."""
         if not new:
             return {}
         assert self.ttl_seconds is not None, "a ledger that records needs LDE_XAPI_LEDGER_DAYS"
-        pipe = self.client.pipeline(transaction=False)
         ids = list(new)
+        args: list[bytes | str | int] = [self.ttl_seconds]
         for statement_id in ids:
             entry = new[statement_id]
-            pipe.set(ENTRY_PREFIX + statement_id, entry.to_json(), nx=True, ex=self.ttl_seconds)
-            if entry.student_id is not None:
-                pipe.set(f"{STUDENT_PREFIX}{entry.student_id}:{statement_id}", 1, ex=self.ttl_seconds)
-        results = iter(pipe.execute())
-        lost = []
-        for statement_id in ids:
-            if not next(results):
-                lost.append(statement_id)
-            if new[statement_id].student_id is not None:
-                next(results)
-        return self.entries(lost)
+            handle = "" if entry.student_id is None else f"{STUDENT_PREFIX}{entry.student_id}:{statement_id}"
+            args += [entry.to_json(), handle]
+        lost = self._add_script(keys=[ENTRY_PREFIX + i for i in ids], args=args)
+        return self.entries(ids[int(i) - 1] for i in lost)
 
     def replace(self, updated: Mapping[str, Entry]) -> None:
         """Overwrite entries (a void recorded on its target), keeping their expiry."""

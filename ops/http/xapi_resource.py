@@ -221,8 +221,9 @@ class XapiResource:
         stream de-duplicates by id); ids another request recorded meanwhile are resolved at once."""
         assert self.ledger is not None
         await self._publish(plan.events, plan.retract)
-        lost = await asyncio.to_thread(self.ledger.add, plan.new)
-        await asyncio.to_thread(self.ledger.replace, plan.replace)
+        lost = await asyncio.to_thread(self.ledger.add, plan.new) if plan.new else {}
+        if plan.replace:
+            await asyncio.to_thread(self.ledger.replace, plan.replace)
         if lost:
             late = resolve_races(plan.new, lost)
             await self._publish([], late.retract)

@@ -219,7 +219,7 @@ def test_new_statements_are_published_and_recorded() -> None:
         "vle",
         "2026-10-20T10:00:00+00:00",
     )
-    assert "Secret Title" not in entry.to_json() and "vle.example" not in entry.to_json()
+    assert b"Secret Title" not in entry.to_json() and b"vle.example" not in entry.to_json()
     assert out.retract == [] and out.replace == {} and out.same == 0
 
 
