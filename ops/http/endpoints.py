@@ -34,3 +34,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("/v1/events", "events", "lde-jsonl", "Canonical events: one JSON object, a JSON array or JSONL"),
 )
+
+#: The xAPI statements resource (ops.http.xapi_resource): an LRS's paths, Basic credentials or the xapi token.
+XAPI_STATEMENTS_PATH = "/xapi/statements"
+XAPI_ABOUT_PATH = "/xapi/about"

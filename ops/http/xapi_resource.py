@@ -46,12 +46,13 @@ from ops.http.collector import (
     check_bearer,
     read_limited,
 )
+from ops.http.endpoints import XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
 from sinks.statement_ledger import StatementLedger
 
 log = logging.getLogger("lde.collector")
 
-STATEMENTS_PATH = "/xapi/statements"
-ABOUT_PATH = "/xapi/about"
+STATEMENTS_PATH = XAPI_STATEMENTS_PATH
+ABOUT_PATH = XAPI_ABOUT_PATH
 PATHS = (STATEMENTS_PATH, ABOUT_PATH)
 SOURCE = "xapi"  # whose credentials the resource takes
 METRIC_ENDPOINT = "xapi_statements"

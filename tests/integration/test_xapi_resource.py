@@ -447,3 +447,12 @@ def replace_student(entry: Entry, student: str) -> Entry:
     from dataclasses import replace
 
     return replace(entry, student_id=student)
+
+
+def test_the_openapi_document_describes_the_resource(run: EventTimeRun) -> None:
+    document = call(run, "/v1/openapi.json", method="GET").body
+    resource = document["paths"]["/xapi/statements"]
+    assert {"200", "400", "401", "409", "413"} <= set(resource["post"]["responses"])
+    assert "204" in resource["put"]["responses"] and "/xapi/about" in document["paths"]
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["xapiBasic"]["scheme"] == "basic" and schemes["xapiToken"]["scheme"] == "bearer"
