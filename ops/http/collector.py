@@ -37,7 +37,7 @@ from ops.http.endpoints import ENDPOINTS, Endpoint
 from ops.http.openapi import OPENAPI_PATH, openapi_document
 from ops.ingest import redacted_record
 from ops.settings import Settings
-from sinks.statement_ledger import StatementLedger
+from sinks.statement_ledger import AsyncStatementLedger, async_client
 
 log = logging.getLogger("lde.collector")
 
@@ -373,11 +373,14 @@ def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
     return CollectorView
 
 
-def statement_ledger(lde: Any) -> StatementLedger | None:
+def statement_ledger(lde: Any) -> AsyncStatementLedger | None:
     """The xAPI statement ledger on the service's Redis (None without one: the resource answers 503)."""
     alerts = getattr(lde, "ledger", None)
     client = getattr(alerts, "client", None)
-    return None if client is None else StatementLedger(client, lde.settings.xapi_ledger_days)
+    if client is None:
+        return None
+    url = lde.settings.redis_url.get_secret_value()
+    return AsyncStatementLedger(async_client(client, url), lde.settings.xapi_ledger_days)
 
 
 def register_collector(app: Any, lde: Any) -> None:

@@ -47,7 +47,7 @@ from ops.http.collector import (
     read_limited,
 )
 from ops.http.endpoints import XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
-from sinks.statement_ledger import StatementLedger
+from sinks.statement_ledger import AsyncStatementLedger
 
 log = logging.getLogger("lde.collector")
 
@@ -99,7 +99,7 @@ def _error(status: int, message: str, headers: dict[str, str]) -> Answer:
 class XapiResource:
     """The resource's state: the collector (publishing, metrics), credentials and the ledger."""
 
-    def __init__(self, collector: Collector, ledger: StatementLedger | None) -> None:
+    def __init__(self, collector: Collector, ledger: AsyncStatementLedger | None) -> None:
         self.collector = collector
         self.ledger = ledger
         settings = collector.settings
@@ -212,7 +212,7 @@ class XapiResource:
             for s in statements
             if isinstance(s.get("object"), dict) and s["object"].get("objectType") == "StatementRef"
         ]
-        known = await asyncio.to_thread(self.ledger.entries, wanted)
+        known = await self.ledger.entries(wanted)
         stored = datetime.now(UTC).isoformat()
         work = functools.partial(plan_statements, statements, known, stored)
         return await asyncio.to_thread(work) if big else work()
@@ -222,13 +222,12 @@ class XapiResource:
         stream de-duplicates by id); ids another request recorded meanwhile are resolved at once."""
         assert self.ledger is not None
         await self._publish(plan.events, plan.retract)
-        lost = await asyncio.to_thread(self.ledger.add, plan.new) if plan.new else {}
-        if plan.replace:
-            await asyncio.to_thread(self.ledger.replace, plan.replace)
+        lost = await self.ledger.add(plan.new)
+        await self.ledger.replace(plan.replace)
         if lost:
             late = resolve_races(plan.new, lost)
             await self._publish([], late.retract)
-            await asyncio.to_thread(self.ledger.replace, late.replace)
+            await self.ledger.replace(late.replace)
             plan.retract += late.retract
 
     async def _publish(self, events: list[ActivityEvent], retract: list[ActivityEvent]) -> None:
@@ -261,7 +260,7 @@ def _render(view: faust.web.View, answer: Answer) -> Any:
     return view.json(answer.body, status=answer.status, headers=answer.headers)
 
 
-def register_xapi(app: Any, collector: Collector, ledger: StatementLedger | None) -> None:
+def register_xapi(app: Any, collector: Collector, ledger: AsyncStatementLedger | None) -> None:
     """Add the statements and about resources to the Faust web app (ops.http.collector calls it)."""
     resource = XapiResource(collector, ledger)
 

@@ -29,7 +29,7 @@ from ops.settings import Settings
 from ops.tools.bench.markdown import Results
 
 BATCH = 100
-CLIENTS = 8
+CLIENTS = 16
 FLOOR = 20_000
 _VERBS = [
     ("http://id.tincanapi.com/verb/viewed", "http://adlnet.gov/expapi/activities/course"),
