@@ -290,18 +290,60 @@ def _counted_entry(statement_digest: str, event: ActivityEvent) -> Entry:
     )
 
 
-def plan_statements(statements: Sequence[dict[str, Any]], known: Mapping[str, Entry], stored: str) -> Plan:
-    """The plan for statements read by read_statements, given the ledger's entries for their ids and
-    for the ids their voiding statements target; `stored` is the LRS's time (ISO 8601, UTC), the time
-    of a statement without a timestamp. Raises StatementsRefused: 409 for an id taken by different
-    content, 400 for a statement the adapter cannot read (the whole request is refused, as xAPI says)."""
-    plan = Plan([s["id"] for s in statements])
-    voids: list[tuple[str, str]] = []
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What planning needs of one statement, without the statement: made before the ledger is asked,
+    so the request's parsed JSON dies young (see ops.http.xapi_resource)."""
+
+    statement_id: str
+    digest: str
+    target: str | None = None  # the id a voiding statement voids
+    event: ActivityEvent | None = None  # the engagement it means, if any
+    skip: str | None = None  # why it counts nothing, if it is not a void
+    student: str | None = None  # the student of a skipped statement (its ledger key names them)
+
+
+def prepare(statements: Sequence[dict[str, Any]], stored: str) -> list[Prepared]:
+    """Each statement's id, digest, void target and mapping (the adapter's); `stored` is the LRS's
+    time (ISO 8601, UTC), the time of a statement without a timestamp. Raises StatementsRefused (400)
+    for a statement the adapter cannot read: the whole request is refused, as xAPI says."""
+    out = []
     for number, statement in enumerate(statements, start=1):
-        statement_id = statement["id"]
         statement_digest = digest(statement)
         target = void_target(statement, number)
-        came = arrival(known.get(statement_id), statement_digest)
+        if target is not None:
+            out.append(Prepared(statement["id"], statement_digest, target=target))
+            continue
+        statement["stored"] = stored  # the LRS sets it (after the digest, which leaves it out)
+        outcome = settle(f"statement {number}", str, partial(statement_outcome, statement))
+        if isinstance(outcome, Invalid):
+            raise StatementsRefused(400, f"{outcome.position}: {outcome.reason}")
+        if isinstance(outcome, Skipped):
+            student = student_of(dig(statement, "actor", "account", "name"))
+            out.append(Prepared(statement["id"], statement_digest, skip=outcome.reason, student=student))
+        else:
+            out.append(Prepared(statement["id"], statement_digest, event=outcome.event))
+    return out
+
+
+def targets(prepared: Sequence[Prepared]) -> list[str]:
+    """The ids the ledger is asked about: the statements' own and their voids' targets."""
+    return [p.statement_id for p in prepared] + [p.target for p in prepared if p.target is not None]
+
+
+def plan_statements(statements: Sequence[dict[str, Any]], known: Mapping[str, Entry], stored: str) -> Plan:
+    """The plan for statements read by read_statements (see prepare and plan_prepared)."""
+    return plan_prepared(prepare(statements, stored), known)
+
+
+def plan_prepared(prepared: Sequence[Prepared], known: Mapping[str, Entry]) -> Plan:
+    """The plan, given the ledger's entries for the statements' ids and their voids' targets. Raises
+    StatementsRefused (409) for an id taken by different content: nothing of the request is stored."""
+    plan = Plan([p.statement_id for p in prepared])
+    voids: list[tuple[str, str]] = []
+    for number, item in enumerate(prepared, start=1):
+        statement_id = item.statement_id
+        came = arrival(known.get(statement_id), item.digest)
         if came is Arrival.CONFLICT:
             raise StatementsRefused(
                 409, f"statement {number}: its id is already used by a different statement"
@@ -309,31 +351,25 @@ def plan_statements(statements: Sequence[dict[str, Any]], known: Mapping[str, En
         if came is Arrival.SAME:
             plan.same += 1
             continue
-        if target is not None:
-            if came is Arrival.VOIDED_EARLIER:
-                plan.replace[statement_id] = Entry(Kind.VOIDING, statement_digest)
-            else:
-                plan.new[statement_id] = Entry(Kind.VOIDING, statement_digest)
-            voids.append((statement_id, target))
-            plan.skipped.append("voiding statement")
-            continue
-        statement["stored"] = stored  # the LRS sets it (after the digest, which leaves it out)
-        outcome = settle(f"statement {number}", str, partial(statement_outcome, statement))
-        if isinstance(outcome, Invalid):
-            raise StatementsRefused(400, f"{outcome.position}: {outcome.reason}")
-        if isinstance(outcome, Skipped) or came is Arrival.VOIDED_EARLIER:
-            student = student_of(dig(statement, "actor", "account", "name"))
-            voided_by = known[statement_id].voided_by if came is Arrival.VOIDED_EARLIER else None
-            entry = Entry(Kind.SKIPPED, statement_digest, student, voided_by=voided_by)
+        if item.target is not None:
+            entry = Entry(Kind.VOIDING, item.digest)
             if came is Arrival.VOIDED_EARLIER:
                 plan.replace[statement_id] = entry
-                plan.skipped.append(ALREADY_VOIDED)
             else:
                 plan.new[statement_id] = entry
-                plan.skipped.append(outcome.reason if isinstance(outcome, Skipped) else NOT_COUNTED)
-            continue
-        plan.events.append(outcome.event)
-        plan.new[statement_id] = _counted_entry(statement_digest, outcome.event)
+            voids.append((statement_id, item.target))
+            plan.skipped.append("voiding statement")
+        elif came is Arrival.VOIDED_EARLIER:
+            student = item.event.student_id if item.event is not None else item.student
+            voided_by = known[statement_id].voided_by
+            plan.replace[statement_id] = Entry(Kind.SKIPPED, item.digest, student, voided_by=voided_by)
+            plan.skipped.append(ALREADY_VOIDED)
+        elif item.event is None:
+            plan.new[statement_id] = Entry(Kind.SKIPPED, item.digest, item.student)
+            plan.skipped.append(item.skip or NOT_COUNTED)
+        else:
+            plan.events.append(item.event)
+            plan.new[statement_id] = _counted_entry(item.digest, item.event)
     for void_id, target_id in voids:
         _void(plan, void_id, target_id, known)
     return plan
