@@ -174,6 +174,9 @@ class Entry:
     voided_by: str | None = None
 
     def to_json(self) -> bytes:
+        return self.to_text().encode()
+
+    def to_text(self) -> str:
         fields = {
             "k": self.kind.value,
             "d": self.digest,
@@ -183,7 +186,7 @@ class Entry:
             "st": self.status,
             "v": self.voided_by,
         }
-        return pydantic_core.to_json({k: v for k, v in fields.items() if v})
+        return json.dumps({k: v for k, v in fields.items() if v}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Entry:
