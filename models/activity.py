@@ -31,9 +31,19 @@ ATTENDED = N_SOURCES
 ROW_WIDTH = N_SOURCES + 1
 ATTENDANCE = SOURCE_INDEX[Source.ATTENDANCE.value]
 
+#: What a retraction did (StudentActivity.retract): uncounted its event; nothing, it was retracted
+#: before (a replay); nothing, its event was never counted (it is marked, so it never will be).
+RETRACTED = "retracted"
+RETRACTION_DUPLICATE = "retraction_duplicate"
+RETRACTION_UNSEEN = "retraction_unseen"
+
 
 _FORMAT_VERSION = 2
 _HEADER = struct.Struct("<BqqqII")  # version, offset, last_active (-1 none), revision, days, marks
+#: Version 3 adds the retracted marks (an xAPI void): written only by a state that holds any, so every
+#: other state keeps version 2's bytes, and an older release's state reads as before.
+_VOIDED_VERSION = 3
+_VOIDED_COUNT = struct.Struct("<I")
 _MARK_BITS = 44  # a mark is (day ordinal << 44 | fingerprint): ordinals need 20 bits
 _MARK_MASK = (1 << _MARK_BITS) - 1
 _ZERO_ROW = array("I", [0] * ROW_WIDTH)
@@ -136,11 +146,12 @@ class StudentActivity:
     cost memory, and the evaluator reads every student's arrays in bulk (see `models.sweep`).
     marks: sorted 64-bit keys of the event ids seen, (day << 44 | 44-bit fingerprint), so that one
     sorted array answers "seen that day?" by bisection and trimming old days cuts a prefix.
+    voided: sorted keys (as marks) of the events retracted (an xAPI void), so a retraction counts once.
     offset: last applied message offset of the student's partition (replays at or below it are skipped).
     last_active: latest local day with any engagement, kept even after its bucket is trimmed.
     """
 
-    __slots__ = ("day_list", "last_active", "marks", "offset", "revision", "rows")
+    __slots__ = ("day_list", "last_active", "marks", "offset", "revision", "rows", "voided")
 
     def __init__(
         self,
@@ -152,6 +163,7 @@ class StudentActivity:
         self.day_list = array("i")
         self.rows = array("I")
         self.marks = array("Q")
+        self.voided = array("Q")
         self.offset = offset
         self.last_active = last_active
         self.revision = revision
@@ -239,6 +251,42 @@ class StudentActivity:
             self.last_active = day
         return True
 
+    def retract(self, day: int, mark: int, column: int, attended: bool) -> str:
+        """Uncount one event withdrawn upstream (RETRACTED), at most once (RETRACTION_DUPLICATE after).
+
+        An event not counted (RETRACTION_UNSEEN) gets its mark all the same: if it arrives after its
+        retraction, record() takes it for a duplicate, so it never counts. The caller refuses
+        retractions older than the marks' horizon (their event's mark may be gone)."""
+        key = day << _MARK_BITS | (mark & _MARK_MASK)
+        voided = self.voided
+        at = bisect_left(voided, key)
+        if at < len(voided) and voided[at] == key:
+            return RETRACTION_DUPLICATE
+        voided.insert(at, key)
+        marks = self.marks
+        at = bisect_left(marks, key)
+        if at == len(marks) or marks[at] != key:
+            marks.insert(at, key)
+            return RETRACTION_UNSEEN
+        base = self._row(day)
+        rows = self.rows
+        if rows[base + column]:
+            rows[base + column] -= 1
+        if column == ATTENDANCE and attended and rows[base + ATTENDED]:
+            rows[base + ATTENDED] -= 1
+        if self.last_active == day and not is_engaged(rows[base : base + ROW_WIDTH]):
+            self.last_active = self._latest_engaged()
+        return RETRACTED
+
+    def _latest_engaged(self) -> int | None:
+        """The latest kept day with engagement (None when none is kept: activity older than the kept
+        days is not known any more once the latest is withdrawn)."""
+        rows = self.rows
+        for i in range(len(self.day_list) - 1, -1, -1):
+            if is_engaged(rows[i * ROW_WIDTH : (i + 1) * ROW_WIDTH]):
+                return self.day_list[i]
+        return None
+
     def _row(self, day: int) -> int:
         """Where day's row starts in counts, inserting a zero row when the day is new."""
         day_list = self.day_list
@@ -267,9 +315,9 @@ class StudentActivity:
             del day_list[:cut]
             del self.rows[: cut * ROW_WIDTH]
         floor = keep_from_day if seen_from_day is None else max(keep_from_day, seen_from_day)
-        marks = self.marks
-        if marks and marks[0] >> _MARK_BITS < floor:
-            del marks[: bisect_left(marks, floor << _MARK_BITS)]
+        for keys in (self.marks, self.voided):
+            if keys and keys[0] >> _MARK_BITS < floor:
+                del keys[: bisect_left(keys, floor << _MARK_BITS)]
 
     # -- compact binary form (changelog) -------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -277,11 +325,13 @@ class StudentActivity:
 
         Layout: the header, the day ordinals (int32), their counts (uint32, ROW_WIDTH per day), then
         the marks (uint64): the in-memory arrays as they are, so encoding is three buffer copies.
+        With retractions (version 3): then their count (uint32) and their keys (uint64).
         """
+        voided = self.voided
         return b"".join(
             (
                 _HEADER.pack(
-                    _FORMAT_VERSION,
+                    _VOIDED_VERSION if voided else _FORMAT_VERSION,
                     self.offset,
                     -1 if self.last_active is None else self.last_active,
                     self.revision,
@@ -291,13 +341,14 @@ class StudentActivity:
                 self.day_list.tobytes(),
                 self.rows.tobytes(),
                 self.marks.tobytes(),
+                _VOIDED_COUNT.pack(len(voided)) + voided.tobytes() if voided else b"",
             )
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StudentActivity:
         version, offset, last_active, revision, n_days, n_marks = _HEADER.unpack_from(data, 0)
-        if version != _FORMAT_VERSION:
+        if version not in (_FORMAT_VERSION, _VOIDED_VERSION):
             raise ValueError(
                 f"student state format {version} is not {_FORMAT_VERSION}: written by another LDE version; "
                 "rebuild the state from a fresh changelog (see README, Upgrading)"
@@ -309,7 +360,13 @@ class StudentActivity:
         state.rows.frombytes(data[position : position + 4 * n_days * ROW_WIDTH])
         position += 4 * n_days * ROW_WIDTH
         state.marks.frombytes(data[position : position + 8 * n_marks])
-        if position + 8 * n_marks != len(data):
+        position += 8 * n_marks
+        if version == _VOIDED_VERSION:
+            (n_voided,) = _VOIDED_COUNT.unpack_from(data, position)
+            position += _VOIDED_COUNT.size
+            state.voided.frombytes(data[position : position + 8 * n_voided])
+            position += 8 * n_voided
+        if position != len(data):
             raise ValueError("student state record has the wrong length")
         return state
 

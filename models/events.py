@@ -113,6 +113,9 @@ class Envelope(BaseModel):
     watermark: AwareDatetime | None = None
     restore: list[StudentRestore] | None = None
     forget: list[StudentId] | None = None  # retention: erase these students' state
+    #: Events withdrawn upstream (an xAPI voiding statement): each uncounts the event of the same id,
+    #: applied after this message's events.
+    retract: list[ActivityEvent] | None = None
 
 
 _ENVELOPE = TypeAdapter(Envelope)
@@ -144,6 +147,7 @@ class EnvelopeRecord(TypedDict, total=False):
     watermark: AwareDatetime | None
     restore: list[StudentRestore] | None
     forget: list[StudentId] | None
+    retract: list[EventRecord] | None
 
 
 _ENVELOPE_RECORD = TypeAdapter(EnvelopeRecord)
@@ -190,6 +194,7 @@ class Decoded(NamedTuple):
     invalid: list[tuple[int, str]]
     restore: list[StudentRestore]
     forget: list[str] = []
+    retract: list[ActivityEvent] = []
 
 
 def decode_message(value: bytes | None) -> Decoded:
@@ -203,9 +208,20 @@ def decode_message(value: bytes | None) -> Decoded:
         raise InvalidMessage("empty message")
     try:
         envelope = _ENVELOPE.validate_json(value)
-        if envelope.events or envelope.watermark is not None or envelope.restore or envelope.forget:
+        if (
+            envelope.events
+            or envelope.watermark is not None
+            or envelope.restore
+            or envelope.forget
+            or envelope.retract
+        ):
             return Decoded(
-                envelope.events, envelope.watermark, [], envelope.restore or [], list(envelope.forget or [])
+                envelope.events,
+                envelope.watermark,
+                [],
+                envelope.restore or [],
+                list(envelope.forget or []),
+                list(envelope.retract or []),
             )
     except ValidationError:
         pass
@@ -232,7 +248,16 @@ def decode_message(value: bytes | None) -> Decoded:
             events.append(parse_event(item))
         except InvalidMessage as error:
             invalid.append((index, error.reason))
-    return Decoded(events, watermark, invalid, [])
+    retract: list[ActivityEvent] = []
+    items = decoded.get("retract") or []
+    for index, item in enumerate(items if isinstance(items, list) else [items]):
+        try:
+            if not isinstance(item, dict):
+                raise InvalidMessage("event is not a JSON object")
+            retract.append(parse_event(item))
+        except InvalidMessage as error:
+            invalid.append((index, f"retract {index}: {error.reason}"))
+    return Decoded(events, watermark, invalid, [], [], retract)
 
 
 class DecodedRecords(NamedTuple):
@@ -243,6 +268,7 @@ class DecodedRecords(NamedTuple):
     invalid: list[tuple[int, str]]
     restore: list[StudentRestore]
     forget: list[str]
+    retract: list[EventRecord] = []
 
 
 def decode_records(value: bytes | None) -> DecodedRecords:
@@ -263,8 +289,11 @@ def decode_records(value: bytes | None) -> DecodedRecords:
             watermark = envelope.get("watermark")
             restore = envelope.get("restore")
             forget = envelope.get("forget")
-            if events or watermark is not None or restore or forget:
-                return DecodedRecords(events, watermark, [], restore or [], list(forget or []))
+            retract = envelope.get("retract")
+            if events or watermark is not None or restore or forget or retract:
+                return DecodedRecords(
+                    events, watermark, [], restore or [], list(forget or []), list(retract or [])
+                )
             # An object without those keys is one bare event for decode_message, which validates the
             # object json.loads makes of it: the same object the JSON validation below parses.
             if "events" not in envelope and "watermark" not in envelope:
@@ -279,6 +308,7 @@ def decode_records(value: bytes | None) -> DecodedRecords:
         decoded.invalid,
         decoded.restore,
         decoded.forget,
+        [event_record(e) for e in decoded.retract],
     )
 
 
@@ -312,9 +342,14 @@ def record_attended(record: EventRecord) -> bool:
     return attributes is not None and attributes.get("status") in ("present", "late")
 
 
-def encode_envelope(events: list[ActivityEvent], watermark: datetime | None = None) -> bytes:
-    """Serialise events (and an optional watermark) as one activity-topic message."""
-    return Envelope(events=events, watermark=watermark).model_dump_json(exclude_none=True).encode()
+def encode_envelope(
+    events: list[ActivityEvent],
+    watermark: datetime | None = None,
+    retract: list[ActivityEvent] | None = None,
+) -> bytes:
+    """Serialise events (and an optional watermark, and retractions) as one activity-topic message."""
+    envelope = Envelope(events=events, watermark=watermark, retract=retract or None)
+    return envelope.model_dump_json(exclude_none=True).encode()
 
 
 def encode_records_envelope(records: list[EventRecord]) -> bytes:

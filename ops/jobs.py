@@ -34,6 +34,7 @@ from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import jobs as queries
 from sinks.kafka import Publisher
 from sinks.redis_store import AlertLedger
+from sinks.statement_ledger import StatementLedger
 
 log = logging.getLogger("lde.jobs")
 
@@ -157,6 +158,9 @@ class DailyJob:
                 self.tombstones(erase)
             queries.erase_students(self.store, erase)
             counts["redis_keys"] = self.ledger.forget(erase)
+            if self.ledger.client is not None:  # the xAPI statement ledger (issue 17)
+                statements = StatementLedger(self.ledger.client)
+                counts["redis_keys"] += statements.forget(erase)
         return {"students": len(erase), "rows": counts}
 
     def _record(self, run: JobRun) -> None:

@@ -66,8 +66,15 @@ class Metrics:
         self.events_skipped = Counter(
             "lde_events_skipped_total",
             "Events not applied: duplicate (a re-delivery or upstream re-send) or too_late (beyond the "
-            "lateness limit, dead-lettered)",
+            "lateness limit, dead-lettered); retractions (xAPI voids) not applied: retraction_duplicate "
+            "(a replay), retraction_unseen (its event never counted), retraction_too_late",
             ["source", "reason"],
+            registry=r,
+        )
+        self.events_retracted = Counter(
+            "lde_events_retracted_total",
+            "Counted events withdrawn upstream (an xAPI voiding statement) and uncounted",
+            ["source"],
             registry=r,
         )
         self.messages_processed = Counter(
@@ -228,6 +235,9 @@ class Metrics:
         for source in Source:
             self.events_processed.labels(source=source.value)
             for reason in ("duplicate", "too_late"):
+                self.events_skipped.labels(source=source.value, reason=reason)
+            self.events_retracted.labels(source=source.value)
+            for reason in ("retraction_duplicate", "retraction_unseen", "retraction_too_late"):
                 self.events_skipped.labels(source=source.value, reason=reason)
         for rule in Rule:
             self.alerts_raised.labels(rule=rule.value)

@@ -12,6 +12,7 @@ import redis
 
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import privacy as queries
+from sinks.statement_ledger import StatementLedger
 
 
 def search_clickhouse(store: ClickHouseStore, student_id: str) -> dict[str, int]:
@@ -28,7 +29,12 @@ def search_redis(client: redis.Redis | None, student_id: str) -> dict[str, int]:
     if client is None:
         return {}
     keys = list(client.scan_iter(match=f"*{student_id}*", count=1000))
-    return {"redis:keys": len(keys)} if keys else {}
+    found = {"redis:keys": len(keys)} if keys else {}
+    # xAPI statement entries are keyed by statement id: their values name the student.
+    entries = StatementLedger(client).holding(student_id)
+    if entries:
+        found["redis:xapi-statements"] = entries
+    return found
 
 
 def report(places: dict[str, Any], student_id: str) -> str:

@@ -114,6 +114,17 @@ class Settings(BaseSettings):
         "an endpoint without a token answers 401 to everyone",
     )
     collector_max_bytes: int = Field(5 * 1024 * 1024, ge=1, description="largest collector request body")
+    # -- xAPI statements resource (issue 17) ------------------------------------------------------
+    collector_basic_credentials: dict[str, dict[str, SecretStr]] = Field(
+        default_factory=dict,
+        description='HTTP Basic keys per source, JSON, e.g. {"xapi": {"moodle": "scrypt$..."}}: each '
+        "secret stored as the hash `lde collector hash-secret` prints",
+    )
+    xapi_ledger_days: int = Field(
+        45,
+        ge=1,
+        description="days the xAPI statement ledger remembers ids (409s, voids); >= the state horizon",
+    )
 
     # -- Canvas live events (issue 17): the signed form's keys ---------------------------------------
     canvas_jwks_url: str | None = Field(

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from models.activity import ATTENDANCE, N_SOURCES, StudentActivity, fingerprint, local_days
+from models.activity import (
+    ATTENDANCE,
+    N_SOURCES,
+    RETRACTED,
+    RETRACTION_DUPLICATE,
+    StudentActivity,
+    fingerprint,
+    local_days,
+)
 from models.events import (
     SOURCE_INDEX,
     SOURCES,
@@ -38,6 +46,9 @@ class RawMessage:
 
 
 TOO_LATE = "too late"  # how a dead letter's reason starts when its event was beyond the lateness limit
+#: A retraction of an event beyond the lateness limit: that day may be judged already, and its event's
+#: mark may be gone, so it is skipped (counted, not dead-lettered: a void needs no operator).
+RETRACTION_TOO_LATE = "retraction_too_late"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +77,10 @@ class BatchOutcome:
     duplicates_by_source: Counter[str] = field(default_factory=Counter)
     too_late_by_source: Counter[str] = field(default_factory=Counter)
     forget: dict[str, int] = field(default_factory=dict)  # student -> partition, erased by retention
+    #: Retractions (xAPI voids) that uncounted their event, per source, and those skipped, per
+    #: (source, reason): models.activity's RETRACTION_* reasons and RETRACTION_TOO_LATE.
+    retracted_by_source: Counter[str] = field(default_factory=Counter)
+    retractions_skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
     newest_event: datetime | None = None
     #: Newest event time per source in the batch (duplicates and late events included: they still show
     #: the feed arriving), for the feed-freshness gauge.
@@ -204,7 +219,7 @@ def _process_batch(
                 restored.add(int(day))
             if restore.last_active is not None and (state.last_active or 0) < restore.last_active:
                 state.last_active = restore.last_active
-        if not decoded.events:
+        if not decoded.events and not decoded.retract:
             continue
 
         # Per student of this message: its state and touched days, or None when the message's
@@ -253,6 +268,44 @@ def _process_batch(
                 counted.add(student_id)
             else:
                 duplicates[column] += 1
+        for record in decoded.retract:
+            student_id = record["student_id"]
+            source = record["source"]
+            if partition_for(student_id, partitions) != partition:
+                dead_letters.append(
+                    DeadLetter(
+                        "retraction published to another partition than its student's",
+                        partition,
+                        offset,
+                        payload,
+                    )
+                )
+                continue
+            if student_id in targets:
+                target = targets[student_id]
+            else:
+                state = state_of(student_id, partition)
+                days = touched_days.setdefault(student_id, set())
+                target = None if offset <= state.offset else (state, days)
+                if target is not None:
+                    state.offset = offset
+                targets[student_id] = target
+            if target is None:
+                out.retractions_skipped[(source, RETRACTION_DUPLICATE)] += 1
+                continue
+            day = day_of(record["occurred_at"])
+            if oldest is not None and day < oldest:
+                out.retractions_skipped[(source, RETRACTION_TOO_LATE)] += 1
+                continue
+            column = SOURCE_INDEX[source]
+            attended = column == ATTENDANCE and record_attended(record)
+            done = target[0].retract(day, fingerprint(record["event_id"]), column, attended)
+            if done == RETRACTED:
+                target[1].add(day)
+                out.retracted_by_source[source] += 1
+                counted.add(student_id)
+            else:
+                out.retractions_skipped[(source, done)] += 1
         for student_id in counted:
             states[student_id].revision += 1
         if targets and all(target is None for target in targets.values()):

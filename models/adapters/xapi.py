@@ -121,6 +121,10 @@ def _xapi_statement(statement: Any) -> Outcome:
     return Skip(UNMAPPED_VERB)
 
 
+#: One statement's outcome (an event or a skip; raises BadRecord): the xAPI statements resource's mapping.
+statement_outcome = _xapi_statement
+
+
 def read_xapi(lines: Iterable[str], *, timezone: str = DEFAULT_TIMEZONE) -> Iterator[Record]:
     """xAPI: one statement, an array of statements, or a StatementResult; positions "statement N" (from 1).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ops.cli import credentials
 from ops.cli.data import cmd_absences_load, cmd_db_migrate, cmd_ingest, cmd_roster_load, cmd_staff_load
 from ops.cli.jobs import cmd_job_daily, cmd_privacy_check
 from ops.cli.reads import (
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = absences.add_parser("load", help="publish an absences CSV")
     p.add_argument("file")
     p.set_defaults(func=cmd_absences_load)
+
+    credentials.add_parser(sub)  # lde collector hash-secret (issue 17)
 
     p = sub.add_parser("ingest", help="publish activity events from a file or stdin")
     p.add_argument(

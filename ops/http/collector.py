@@ -42,6 +42,7 @@ from ops.http.endpoints import ENDPOINTS, Endpoint
 from ops.http.openapi import OPENAPI_PATH, openapi_document
 from ops.ingest import redacted_record
 from ops.settings import Settings
+from sinks.statement_ledger import AsyncStatementLedger, async_client
 
 log = logging.getLogger("lde.collector")
 
@@ -409,11 +410,24 @@ def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
     return CollectorView
 
 
+def statement_ledger(lde: Any) -> AsyncStatementLedger | None:
+    """The xAPI statement ledger on the service's Redis (None without one: the resource answers 503)."""
+    alerts = getattr(lde, "ledger", None)
+    client = getattr(alerts, "client", None)
+    if client is None:
+        return None
+    url = lde.settings.redis_url.get_secret_value()
+    return AsyncStatementLedger(async_client(client, url), lde.settings.xapi_ledger_days)
+
+
 def register_collector(app: Any, lde: Any) -> None:
     """Add the collector's endpoints to the Faust web app (called by ops.runtime.Service)."""
+    from ops.http.xapi_resource import register_xapi  # it builds on this module's Collector
+
     collector = Collector(lde)
     for endpoint in ENDPOINTS:
         app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
+    register_xapi(app, collector, statement_ledger(lde))
     document = openapi_document(collector.max_bytes)
 
     @app.page(OPENAPI_PATH, name="collector_openapi")

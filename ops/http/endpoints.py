@@ -47,3 +47,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         query_token=True,
     ),
 )
+
+#: The xAPI statements resource (ops.http.xapi_resource): an LRS's paths, Basic credentials or the xapi token.
+XAPI_STATEMENTS_PATH = "/xapi/statements"
+XAPI_ABOUT_PATH = "/xapi/about"

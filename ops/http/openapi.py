@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.http.endpoints import ENDPOINTS
+from ops.http.endpoints import ENDPOINTS, XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
 
 #: Where the service serves the document.
 OPENAPI_PATH = "/v1/openapi.json"
@@ -154,6 +154,83 @@ _CANVAS_LIVE_EVENT: dict[str, Any] = {
 }
 
 
+def _xapi_paths() -> dict[str, Any]:
+    """The xAPI statements resource (xAPI 1.0.3 / IEEE 9274.1.1, statement consumer side)."""
+    version = {
+        "name": "X-Experience-API-Version",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "examples": ["1.0.3", "2.0.0"]},
+    }
+    answer_headers = {"X-Experience-API-Version": {"schema": {"type": "string"}}}
+
+    def error(text: str) -> dict[str, Any]:
+        return {"description": text, "headers": answer_headers, "content": _json_body(_ref("Error"))}
+
+    errors = {
+        "400": error(
+            "Malformed (not JSON, an id not a UUID, a statement without actor, verb or object, ...)"
+        ),
+        "401": error('Missing or wrong credentials (WWW-Authenticate: Basic realm="lde-xapi")'),
+        "409": error("A statement id already used by a different statement: nothing stored"),
+        "413": error("Body over LDE_COLLECTOR_MAX_BYTES: nothing stored"),
+        "503": error("Kafka or Redis unavailable: send the same request again"),
+    }
+    security: list[dict[str, list[str]]] = [{"xapiBasic": []}, {"xapiToken": []}]
+    statements = {"oneOf": [_ref("XapiStatement"), {"type": "array", "items": _ref("XapiStatement")}]}
+    return {
+        XAPI_STATEMENTS_PATH: {
+            "post": {
+                "operationId": "xapi_post_statements",
+                "summary": "Store one statement or an array; ids are assigned where missing; voids honoured",
+                "security": security,
+                "parameters": [version],
+                "requestBody": {"required": True, "content": _json_body(statements)},
+                "responses": {
+                    "200": {
+                        "description": "The statement ids, in order (in Kafka when answered)",
+                        "headers": answer_headers,
+                        "content": _json_body(
+                            {"type": "array", "items": {"type": "string", "format": "uuid"}}
+                        ),
+                    },
+                    **errors,
+                },
+            },
+            "put": {
+                "operationId": "xapi_put_statement",
+                "summary": "Store one statement under the given id",
+                "security": security,
+                "parameters": [
+                    version,
+                    {"name": "statementId", "in": "query", "required": True, "schema": {"type": "string"}},
+                ],
+                "requestBody": {"required": True, "content": _json_body(_ref("XapiStatement"))},
+                "responses": {"204": {"description": "Stored", "headers": answer_headers}, **errors},
+            },
+        },
+        XAPI_ABOUT_PATH: {
+            "get": {
+                "operationId": "xapi_about",
+                "summary": "The xAPI versions spoken",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Versions",
+                        "headers": answer_headers,
+                        "content": _json_body(
+                            {
+                                "type": "object",
+                                "properties": {"version": {"type": "array", "items": {"type": "string"}}},
+                            }
+                        ),
+                    }
+                },
+            }
+        },
+    }
+
+
 def openapi_document(max_bytes: int) -> dict[str, Any]:
     """The collector's OpenAPI 3.1 description (served at GET /v1/openapi.json)."""
     note = {
@@ -248,6 +325,7 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                 },
             }
         }
+    paths.update(_xapi_paths())
     paths["/v1/openapi.json"] = {
         "get": {
             "operationId": "collector_openapi",
@@ -293,6 +371,13 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                 }
                 for e in ENDPOINTS
                 if e.query_token
+            }
+            | {
+                "xapiBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "A key and secret from LDE_COLLECTOR_BASIC_CREDENTIALS (stored hashed)",
+                }
             },
             "schemas": {
                 "RecordNote": note,

@@ -181,6 +181,11 @@ class ActivityAgent:
             self.metrics.events_skipped.labels(source=source, reason="duplicate").inc(count)
         for source, count in outcome.too_late_by_source.items():
             self.metrics.events_skipped.labels(source=source, reason="too_late").inc(count)
+        for source, count in outcome.retracted_by_source.items():
+            self.metrics.events_retracted.labels(source=source).inc(count)
+        for (source, reason), count in outcome.retractions_skipped.items():
+            self.metrics.events_skipped.labels(source=source, reason=reason).inc(count)
+            log.info("retractions_skipped source=%s reason=%s count=%d", source, reason, count)
         late = outcome.too_late()
         if late is not None:
             count, partitions, first_offset = late
