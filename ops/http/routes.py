@@ -26,7 +26,8 @@ from models.reports import BadWeek, last_complete_week, parse_week
 from ops.http.auth import api_tokens, signin
 from ops.http.endpoints import ENDPOINTS
 from ops.http.openapi import OPENAPI_PATH
-from ops.http.xapi_resource import PATHS as XAPI_PATHS
+from ops.http.xapi_resource import ABOUT_PATH as XAPI_ABOUT_PATH
+from ops.http.xapi_resource import STATEMENTS_PATH as XAPI_STATEMENTS_PATH
 from ops.privacy import search_clickhouse, search_redis
 from ops.reports.personal import (
     activity_view,
@@ -297,7 +298,10 @@ def route_kinds() -> dict[str, RouteKind]:
     kinds = {route.path: route.kind for route in ROUTES}
     kinds.update({endpoint.path: RouteKind.UPSTREAM for endpoint in ENDPOINTS})
     kinds[OPENAPI_PATH] = RouteKind.PUBLIC
-    kinds.update(dict.fromkeys(XAPI_PATHS, RouteKind.UPSTREAM))  # the xAPI resource (issue 17)
+    # The xAPI resource (issue 17): statements take the source's credentials; "about" is the
+    # spec's unauthenticated version check (no data).
+    kinds[XAPI_STATEMENTS_PATH] = RouteKind.UPSTREAM
+    kinds[XAPI_ABOUT_PATH] = RouteKind.PUBLIC
     return kinds
 
 
