@@ -204,6 +204,31 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        5,
+        [
+            # Alert triage (issue 16): every action staff take on an alert, with who and when. Personal
+            # data (retention erases it with the student). One row per action id: a form sent twice
+            # writes the same row again, which the ReplacingMergeTree keeps once.
+            """CREATE TABLE IF NOT EXISTS case_actions (
+                action_id String,
+                alert_id String,
+                student_id String,
+                kind LowCardinality(String),
+                staff_id String,
+                at DateTime64(3, 'UTC'),
+                detail String,
+                until Nullable(Date),
+                channel LowCardinality(String),
+                assignee String,
+                service LowCardinality(String)
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (student_id, alert_id, action_id)""",
+        ],
+    )
+)
+
 #: Columns of trend_weekly (anonymised, disclosure-controlled trends), in insert order.
 TREND_COLUMNS = (
     "week",
@@ -227,6 +252,7 @@ PERSONAL_TABLES: dict[str, str] = {
     "alerts": "student_id",
     "daily_scores": "student_id",
     "rule_memory": "student_id",
+    "case_actions": "student_id",
 }
 
 
