@@ -35,6 +35,7 @@ from ops.reports.personal import (
 from ops.reports.student import UnknownStudent, render_student_report, student_weekly_report
 from ops.reports.weekly import NoStaffDirectory
 from ops.scheduled import clock_today
+from ops.web.routes import PAGES as WEB_PAGES
 from sinks.mail import DeliveryError
 
 if TYPE_CHECKING:
@@ -235,6 +236,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/reports/weekly", "POST", RouteKind.ADMINISTRATOR, weekly_reports),
     Route("/v1/jobs/daily", "POST", RouteKind.ADMINISTRATOR, daily_job),
     Route("/v1/privacy/{student_id}", "GET", RouteKind.ADMINISTRATOR, privacy),
+    # the staff web app (issue 16): every page is staff, through Service.viewer and the access policy
+    *(Route(path, method, RouteKind.STAFF, handler) for path, method, handler in WEB_PAGES),
 )
 
 

@@ -91,3 +91,14 @@ def actions_by_alert(
         action = _action(row)
         out[action.alert_id].append(action)
     return dict(out)
+
+
+def alert_subject(store: ClickHouseStore, alert_id: str) -> tuple[str, str, str, str] | None:
+    """(student_id, personal_tutor_id, programme_code, school) of an alert, as the access policy needs
+    them; None for an unknown alert."""
+    rows = store.query(
+        "SELECT student_id, personal_tutor_id, programme_code, school FROM alerts FINAL "
+        "WHERE alert_id = {a:String} LIMIT 1",
+        {"a": alert_id},
+    )
+    return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None
