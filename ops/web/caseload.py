@@ -54,7 +54,7 @@ def load_caseload(
     """The caseload page's data: the viewer's scope from the access policy, then filtered and paged."""
     roster = queries.roster_lines(store, as_of)
     scope: list[Any] = ScopeIndex.of(roster).students_for(viewer)
-    standings = queries.latest_standings(store, as_of)
+    standings = queries.latest_standings(store, as_of, [s.student_id for s in scope])
     page = build_caseload(scope, standings, open_alerts(store, as_of), query, page_size)
     first, last = queries.weeks_back(as_of, TREND_WEEKS)
     weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
@@ -64,10 +64,11 @@ def load_caseload(
         if s.programme_code in programmes:
             members[s.programme_code].append(s.student_id)
     ids = sorted({r.student.student_id for r in page.rows} | {m for ms in members.values() for m in ms})
-    weekly = queries.weekly_totals(store, ids, first, last + timedelta(days=6)) if ids else {}
+    weekly, active = queries.weekly_totals(store, ids, first, last + timedelta(days=6)) if ids else ({}, {})
     averages = {code: programme_average(weekly, ms, weeks, min_group) for code, ms in members.items()}
-    shown = [r.student.student_id for r in page.rows]
-    active = queries.last_active(store, shown) if shown else {}
+    quiet = [r.student.student_id for r in page.rows if r.student.student_id not in active]
+    if quiet:  # nothing in eight weeks: look further back, for these few only
+        active = {**active, **queries.last_active(store, quiet)}
     return with_details(page, weekly, averages, active, weeks)
 
 

@@ -10,31 +10,40 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sinks.clickhouse.store import ClickHouseStore
 
-#: Engagement per student and week: events of every source but attendance, plus sessions attended.
+#: Engagement per student and week (events of every source but attendance, plus sessions attended)
+#: and the week's last day with engagement. Each (student, day, source) row's latest version by
+#: argMax: what FINAL gives, at a quarter of the cost. Compacted weekly rows count too.
 _WEEKLY_TOTALS_SQL = """
-    SELECT student_id, week, max(total) FROM (
+    SELECT student_id, week, max(total), max(last_day) FROM (
         SELECT student_id, toMonday(day) AS week,
-               sumIf(events, source != 'attendance') + sumIf(attended, source = 'attendance') AS total
-        FROM activity_daily FINAL WHERE day >= {first:Date} AND day <= {last:Date} AND {only}
-        GROUP BY student_id, week
+               sumIf(e, source != 'attendance') + sumIf(a, source = 'attendance') AS total,
+               maxIf(day, e > 0 AND (source != 'attendance' OR a > 0)) AS last_day
+        FROM (
+            SELECT student_id, day, source, argMax(events, version) AS e, argMax(attended, version) AS a
+            FROM activity_daily WHERE day >= {first:Date} AND day <= {last:Date} AND {only}
+            GROUP BY student_id, day, source
+        ) GROUP BY student_id, week
         UNION ALL
         SELECT student_id, week,
-               sumIf(events, source != 'attendance') + sumIf(attended, source = 'attendance') AS total
+               sumIf(events, source != 'attendance') + sumIf(attended, source = 'attendance') AS total,
+               max(last_day) AS last_day
         FROM activity_weekly FINAL WHERE week >= {first:Date} AND week <= {last:Date} AND {only}
         GROUP BY student_id, week
     ) GROUP BY student_id, week
 """
 
 
-@dataclass(frozen=True, slots=True)
-class RosterLine:
-    """What the caseload shows and filters on about one student; also a StudentRef for the policy."""
+_NO_DAY = date(1970, 1, 1)  # what maxIf gives when no day qualifies
+
+
+class RosterLine(NamedTuple):
+    """What the caseload shows and filters on about one student; also a StudentRef for the policy.
+    A named tuple: 30,000 of them are built per caseload request, and a tuple builds fastest."""
 
     student_id: str
     name: str
@@ -47,24 +56,42 @@ class RosterLine:
 
 
 def roster_lines(store: ClickHouseStore, as_of: date) -> list[RosterLine]:
-    """Every student on the roster who has started and not left by `as_of`, by id."""
+    """Every student on the roster who has started and not left by `as_of` (in no particular order)."""
     rows = store.query(
-        "SELECT student_id, concat(given_name, ' ', family_name), programme_code, programme_name, school, "
-        "year_of_study, mode, personal_tutor_id FROM students FINAL WHERE start_date <= {d:Date} "
-        "AND (leave_date IS NULL OR leave_date >= {d:Date}) ORDER BY student_id",
+        "SELECT student_id, trim(concat(given_name, ' ', family_name)), programme_code, programme_name, "
+        "school, year_of_study, mode, personal_tutor_id FROM students FINAL WHERE start_date <= {d:Date} "
+        "AND (leave_date IS NULL OR leave_date >= {d:Date})",
         {"d": as_of},
     )
-    return [RosterLine(s, n.strip(), p, pn, sc, int(y), m, t) for s, n, p, pn, sc, y, m, t in rows]
+    return list(map(RosterLine._make, rows))
 
 
-def latest_standings(store: ClickHouseStore, as_of: date) -> dict[str, tuple[float, str, date]]:
-    """(score, band, day) of each student's latest scored day in the fortnight up to `as_of`."""
+def latest_standings(
+    store: ClickHouseStore, as_of: date, expected: Sequence[str] = ()
+) -> dict[str, tuple[float, str, date]]:
+    """(score, band, day) of each student's latest scored day in the fortnight up to `as_of`.
+
+    The evaluator scores every rostered student every day, so the standings of `as_of` (its latest
+    day) are read directly, one row a student; only the students of `expected` missing from that day
+    (a day judged in part) are looked up further back, by id.
+    """
+    few = 0 < len(expected) <= 5000  # a tutor's or a programme's scope: read only theirs
     rows = store.query(
-        "SELECT student_id, argMax(score, day), argMax(band, day), max(day) FROM daily_scores "
-        "WHERE day <= {d:Date} AND day > {d:Date} - 14 GROUP BY student_id",
-        {"d": as_of},
+        "SELECT student_id, score, band FROM daily_scores WHERE day = {d:Date}"
+        + (" AND student_id IN {ids:Array(String)}" if few else ""),
+        {"d": as_of, "ids": list(expected) if few else []},
     )
-    return {sid: (float(score), band, day) for sid, score, band, day in rows}
+    out = {sid: (float(score), band, as_of) for sid, score, band in rows}
+    missing = [sid for sid in expected if sid not in out]
+    if missing:
+        for sid, score, band, day in store.query(
+            "SELECT student_id, argMax(score, day), argMax(band, day), max(day) FROM daily_scores "
+            "WHERE student_id IN {ids:Array(String)} AND day <= {d:Date} AND day > {d:Date} - 14 "
+            "GROUP BY student_id",
+            {"d": as_of, "ids": missing},
+        ):
+            out[sid] = (float(score), band, day)
+    return out
 
 
 def recent_alerts(store: ClickHouseStore, since: date, rules: Sequence[str]) -> list[dict[str, Any]]:
@@ -80,13 +107,19 @@ def recent_alerts(store: ClickHouseStore, since: date, rules: Sequence[str]) -> 
 
 def weekly_totals(
     store: ClickHouseStore, student_ids: Sequence[str], first: date, last: date
-) -> dict[str, dict[date, int]]:
-    """Engagement per week (Mondays from `first` to `last`) of the students named."""
+) -> tuple[dict[str, dict[date, int]], dict[str, date]]:
+    """Engagement per week (Mondays from `first` to `last`) of the students named, and each one's
+    last day with engagement in those weeks (absent: none in them; see `last_active`)."""
     sql = _WEEKLY_TOTALS_SQL.replace("{only}", "student_id IN {ids:Array(String)}")
-    out: dict[str, dict[date, int]] = defaultdict(dict)
-    for sid, week, total in store.query(sql, {"ids": list(student_ids), "first": first, "last": last}):
-        out[sid][week] = int(total)
-    return dict(out)
+    weekly: dict[str, dict[date, int]] = defaultdict(dict)
+    latest: dict[str, date] = {}
+    for sid, week, total, last_day in store.query(
+        sql, {"ids": list(student_ids), "first": first, "last": last}
+    ):
+        weekly[sid][week] = int(total)
+        if last_day > _NO_DAY and (sid not in latest or last_day > latest[sid]):
+            latest[sid] = last_day
+    return dict(weekly), latest
 
 
 def last_active(store: ClickHouseStore, student_ids: Sequence[str]) -> dict[str, date]:

@@ -19,18 +19,22 @@ from ops.tools.bench.evaluator import bench_evaluator
 from ops.tools.bench.jobs import bench_clickhouse_sink, bench_daily_job, bench_ingest, bench_reports
 from ops.tools.bench.markdown import Results, write_markdown
 from ops.tools.bench.pipeline import bench_pipeline
+from ops.tools.bench.web import bench_caseload
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.tools.bench", description="LDE benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the harness")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="pipeline evaluator sink ingest job reports (default: all)"
+        "--only",
+        nargs="*",
+        default=None,
+        help="pipeline evaluator sink ingest job reports web (default: all)",
     )
     parser.add_argument("--out", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     quick = args.quick
-    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job", "reports"])
+    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job", "reports", "web"])
     work = Path(tempfile.mkdtemp(prefix="lde-bench-"))
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=work, partitions=8)
     results = Results()
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             "reports",
             lambda: bench_reports(results, work, 3_000 if quick else 30_000, 150 if quick else 1_500),
         ),
+        ("web", lambda: bench_caseload(results, work, 3_000 if quick else 30_000)),
     ]
     try:
         for name, run in sections:

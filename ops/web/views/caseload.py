@@ -5,9 +5,11 @@ reads the figures in bulk (sinks.clickhouse.caseload) and the scope from models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import heapq
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
 from models.cases import CaseState, CaseStatus
@@ -104,7 +106,7 @@ class CaseloadRow:
     @property
     def untouched(self) -> int:
         """Open alerts nobody has acted on yet."""
-        return sum(1 for a in self.alerts if a.case.status is CaseStatus.OPEN)
+        return _untouched(self.alerts)
 
     def doing(self, names: Mapping[str, str]) -> list[str]:
         """What is already being done, in short words, newest alert first (staff by name)."""
@@ -122,23 +124,30 @@ class CaseloadRow:
         return out
 
 
-def concern_order(row: CaseloadRow) -> tuple[int, int, int, float, str, str]:
+def _untouched(alerts: Sequence[OpenAlert]) -> int:
+    return sum(1 for a in alerts if a.case.status is CaseStatus.OPEN)
+
+
+def concern_order(
+    student: RosterLine, band: str | None, score: float | None, alerts: Sequence[OpenAlert]
+) -> tuple[int, int, int, float, str, str]:
     """Most worrying first: untouched alerts, open alerts, band, score (lowest first), name, id."""
     return (
-        -row.untouched,
-        -len(row.alerts),
-        BAND_ORDER.get(row.band, 5),
-        row.score if row.score is not None else 101.0,
-        row.student.name.casefold(),
-        row.student.student_id,
+        -_untouched(alerts),
+        -len(alerts),
+        BAND_ORDER.get(band, 5),
+        score if score is not None else 101.0,
+        student.name.casefold(),
+        student.student_id,
     )
 
 
-_SORT_KEYS = {
+_SortKey = Callable[[RosterLine, "str | None", "float | None", Sequence[OpenAlert]], tuple[Any, ...]]
+_SORT_KEYS: dict[str, _SortKey] = {
     "concern": concern_order,
-    "name": lambda r: (r.student.name.casefold(), r.student.student_id),
-    "score": lambda r: (r.score if r.score is not None else 101.0, r.student.student_id),
-    "programme": lambda r: (r.student.programme_code, *concern_order(r)),
+    "name": lambda s, b, sc, a: (s.name.casefold(), s.student_id),
+    "score": lambda s, b, sc, a: (sc if sc is not None else 101.0, s.student_id),
+    "programme": lambda s, b, sc, a: (s.programme_code, *concern_order(s, b, sc, a)),
 }
 
 
@@ -156,19 +165,18 @@ class CaseloadPage:
     trend_weeks: Sequence[date] = field(default=())
 
 
-def _matches(row: CaseloadRow, q: CaseloadQuery) -> bool:
-    s = row.student
+def _matches(s: RosterLine, band: str | None, alerts: Sequence[OpenAlert], q: CaseloadQuery) -> bool:
     if q.programme and s.programme_code != q.programme:
         return False
     if q.year is not None and s.year_of_study != q.year:
         return False
     if q.mode and s.mode != q.mode:
         return False
-    if q.band and (row.band or "Not scored") != q.band:
+    if q.band and (band or "Not scored") != q.band:
         return False
-    if q.rule and not any(a.rule == q.rule for a in row.alerts):
+    if q.rule and not any(a.rule == q.rule for a in alerts):
         return False
-    if q.no_action and not row.untouched:
+    if q.no_action and not _untouched(alerts):
         return False
     if q.search:
         needle = q.search.casefold()
@@ -183,32 +191,41 @@ def build_caseload(
     query: CaseloadQuery,
     page_size: int,
 ) -> CaseloadPage:
-    """One page of the students given (already cut to the viewer's scope), filtered and ordered."""
-    rows = []
+    """One page of the students given (already cut to the viewer's scope), filtered and ordered.
+
+    Runs over a whole institution per request: the filter and the order work on plain tuples, and
+    rows are built for the page's students only."""
+    sort_key = _SORT_KEYS[query.sort]
+    no_alerts: tuple[OpenAlert, ...] = ()
+    unfiltered = query == CaseloadQuery(sort=query.sort, page=query.page)
+    chosen = []
     for s in students:
         standing = standings.get(s.student_id)
-        rows.append(
-            CaseloadRow(
-                s,
-                standing[1] if standing else None,
-                standing[0] if standing else None,
-                tuple(alerts.get(s.student_id, ())),
-            )
-        )
-    chosen = [r for r in rows if _matches(r, query)]
-    chosen.sort(key=_SORT_KEYS[query.sort])
-    pages = max(1, -(-len(chosen) // page_size))
+        band, score = (standing[1], standing[0]) if standing else (None, None)
+        own = alerts.get(s.student_id, no_alerts)
+        if unfiltered or _matches(s, band, own, query):
+            chosen.append((sort_key(s, band, score, own), s, band, score, own))
+    matching = len(chosen)
+    pages = max(1, -(-matching // page_size))
     page = min(query.page, pages)
+    if page * page_size * 4 < len(chosen):  # an early page of many: no need to order them all
+        chosen = heapq.nsmallest(page * page_size, chosen, key=lambda c: c[0])
+    else:
+        chosen.sort(key=lambda c: c[0])
+    in_scope = {s.student_id for s in students}
     return CaseloadPage(
         query=replace(query, page=page),
-        rows=chosen[(page - 1) * page_size : page * page_size],
-        matching=len(chosen),
-        in_scope=len(rows),
+        rows=[
+            CaseloadRow(s, band, score, tuple(own))
+            for _, s, band, score, own in chosen[(page - 1) * page_size : page * page_size]
+        ],
+        matching=matching,
+        in_scope=len(students),
         pages=pages,
         programmes=sorted({s.programme_code for s in students}),
         years=sorted({s.year_of_study for s in students}),
         modes=sorted({s.mode for s in students}),
-        rules=sorted({a.rule for r in rows for a in r.alerts}),
+        rules=sorted({a.rule for sid, own in alerts.items() if sid in in_scope for a in own}),
     )
 
 

@@ -183,3 +183,14 @@ def test_charts_are_svg_hidden_from_assistive_technology_and_dashed_for_averages
     bars = charts.stacked_bars(["w1"], [{"Low": 2, "Good": 1}], ["Low", "Good"])
     assert len(re.findall(r"<rect", bars)) == 2
     assert charts.sparkline([], []).startswith("<svg")
+
+
+def test_an_early_page_of_many_is_the_same_as_ordering_them_all() -> None:
+    many = [line(str(i), f"Name {i % 97:02d}") for i in range(1000)]
+    standings = {str(i): (float(i % 50), "Low", DAY) for i in range(1000)}
+    page = build_caseload(many, standings, {}, CaseloadQuery(page=2), 50)
+    everything = build_caseload(many, standings, {}, CaseloadQuery(), 1000)
+    assert page.matching == 1000 and page.pages == 20
+    assert [r.student.student_id for r in page.rows] == [
+        r.student.student_id for r in everything.rows[50:100]
+    ]
