@@ -17,7 +17,7 @@ from typing import Any
 from ops.http.client import ServiceUnavailable
 from ops.replay import EventTimeRun
 from ops.settings import Settings
-from ops.simulator import Simulation, simulate
+from ops.simulator import Simulation, simulate, staff_csv
 
 
 def _print_alert(row: dict[str, Any], names: dict[str, str]) -> None:
@@ -50,7 +50,10 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
 
     try:
         run.publish(roster=[s.record for s in sim.students])
-        print(f"roster loaded: {len(sim.students)} students; streaming the term ...", flush=True)
+        loaded = run.client.post("/v1/staff", staff_csv(sim).encode())
+        print(f"roster loaded: {len(sim.students)} students; staff directory: {loaded.get('staff')} staff")
+        _print_web_app(run, sim)
+        print("streaming the term ...", flush=True)
         for week_start in sim.days()[::7]:
             week = [week_start + timedelta(days=i) for i in range(7)]
             published += run.publish_days({d: sim.events_on(d) for d in week}, week[0], week[-1])
@@ -62,6 +65,9 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
             return 1
         show_new_alerts()
         _summary(sim, run.status(), run.alerts(), published, run.settings, started)
+        if sys.stdin.isatty():  # someone at a terminal may still be clicking through the web app
+            _print_web_app(run, sim)
+            input("press Enter to stop the service ... ")
         return 0
     except ServiceUnavailable as error:
         print(f"lde demo: the service stopped answering: {error}", file=sys.stderr)
@@ -69,6 +75,19 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
     finally:
         code = run.stop()
         print(f"service stopped (exit code {code})")
+
+
+def _print_web_app(run: EventTimeRun, sim: Simulation) -> None:
+    """Where the staff web app is, and whose eyes to see it through."""
+    tutor = sim.students[0].record.personal_tutor_id
+    url = f"http://127.0.0.1:{run.settings.web_port}/app"
+    print(f"staff web app: {url}  (opens as the operator, who sees every student)")
+    print(
+        f"  a tutor's caseload: send the header X-LDE-Staff: {tutor} (a browser extension, or "
+        f"`curl -H 'X-LDE-Staff: {tutor}' {url}`); other demo staff: E001 engagement officer, "
+        "L001 programme leader of BSC-CS, D001 a director. Sign-in links arrive with issue 15.",
+        flush=True,
+    )
 
 
 RAISING = ("no_engagement", "low_engagement", "low_attendance")
