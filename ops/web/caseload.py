@@ -28,6 +28,7 @@ from ops.web.views.caseload import (
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.cases import actions_by_alert
+from streams.gc_pause import collector_paused
 
 if TYPE_CHECKING:
     from ops.runtime import Service
@@ -51,7 +52,18 @@ def open_alerts(store: ClickHouseStore, as_of: date) -> dict[str, list[OpenAlert
 def load_caseload(
     store: ClickHouseStore, viewer: Staff, query: CaseloadQuery, as_of: date, page_size: int, min_group: int
 ) -> CaseloadPage:
-    """The caseload page's data: the viewer's scope from the access policy, then filtered and paged."""
+    """The caseload page's data: the viewer's scope from the access policy, then filtered and paged.
+
+    Builds tens of thousands of short-lived tuples in a process that holds every student's stream
+    state: the cyclic collector is paused meanwhile (streams.gc_pause), as on the stream's hot paths.
+    """
+    with collector_paused():
+        return _load_caseload(store, viewer, query, as_of, page_size, min_group)
+
+
+def _load_caseload(
+    store: ClickHouseStore, viewer: Staff, query: CaseloadQuery, as_of: date, page_size: int, min_group: int
+) -> CaseloadPage:
     roster = queries.roster_lines(store, as_of)
     scope: list[Any] = ScopeIndex.of(roster).students_for(viewer)
     standings = queries.latest_standings(store, as_of, [s.student_id for s in scope])

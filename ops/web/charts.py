@@ -92,7 +92,7 @@ def line_chart(
     height: int = 220,
 ) -> str:
     """Lines over labelled x positions, with an optional shaded spread (the quartiles) behind them."""
-    left, bottom, top_pad, right = 44, 28, 10, 10
+    left, bottom, top_pad, right = 44, 28, 10, 28
     plot_w, plot_h = width - left - right, height - bottom - top_pad
     everything: list[float | None] = [v for s in series for v in s.values]
     if spread:

@@ -6,6 +6,7 @@ several rounds. HTTP itself (aiohttp) is left out: it is the same for every page
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -92,6 +93,10 @@ def bench_caseload(results: Results, work: Path, students: int) -> None:
             return time.perf_counter() - begun, page.matching, len(html)
 
         once(officer, CaseloadQuery())  # first query of each table warms chDB's caches
+        results.note(
+            f"web: load average {os.getloadavg()[0]:.2f} before the rounds (2 shared cores; other "
+            "tenants' work shows in the medians)"
+        )
         for label, viewer, query in (
             ("engagement officer, first page", officer, CaseloadQuery()),
             (
