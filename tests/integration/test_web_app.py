@@ -129,6 +129,13 @@ def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
     stranger = post(run, "S2210", page, "resolve")  # a tutor of other students
     assert stranger.status == 400 and "may not act" in stranger.body
     assert post(run, tutor, page, "assign", assignee="S2210").status == 400  # cannot see the student
+    assert post(run, tutor, page, "snooze", until="2026-11-01", detail="reading week").status == 400
+    unknown = fetch(
+        run, "/app/alerts/no-such-alert/actions", tutor, {"action_id": "f-00000001", "kind": "note"}
+    )
+    assert unknown.status == 404
+    assert post(run, tutor, fetch(run, path, tutor), "assign", assignee="S1001").status == 303
+    assert "with Prof Ian Mercer" in fetch(run, "/app?q=Liam", "S9001").body
     assert post(run, tutor, fetch(run, path, tutor), "refer", service="wellbeing").status == 303
     assert (
         post(run, tutor, fetch(run, path, tutor), "outcome", service="wellbeing", detail="Seen").status == 303

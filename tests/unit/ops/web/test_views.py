@@ -194,3 +194,39 @@ def test_an_early_page_of_many_is_the_same_as_ordering_them_all() -> None:
     assert [r.student.student_id for r in page.rows] == [
         r.student.student_id for r in everything.rows[50:100]
     ]
+
+
+def test_the_students_own_view_keeps_their_figures_and_averages_only() -> None:
+    from ops.web.student_view import own_figures
+
+    figures = {
+        "student_id": "1",
+        "name": "Ada Ames",
+        "programme": "BSc",
+        "year_of_study": 1,
+        "mode": "FT",
+        "school": "Computing",
+        "status": "active",
+        "as_of": "2026-11-20",
+        "score": 40.0,
+        "band": "Partial",
+        "compared_with": "cohort (12 students)",
+        "weeks": ["2026-11-16"],
+        "activity": {"vle": {"2026-11-16": {"student": 3, "average": 4.5, "extra": 9}}},
+        "alerts": [{"rule": "low_engagement", "explanation": "staff wording"}],
+    }
+    shown = own_figures(figures)
+    assert "alerts" not in shown and "status" not in shown
+    assert shown["activity"] == {"vle": {"2026-11-16": {"student": 3, "average": 4.5}}}
+
+
+def test_a_posted_form_becomes_a_request_of_strings_cut_to_size() -> None:
+    from ops.web.triage import request_from
+
+    request = request_from({"action_id": "f-0001", "kind": "note", "detail": "x" * 9000, "other": "y"})
+    assert (request.action_id, request.kind, len(request.detail), request.until) == (
+        "f-0001",
+        "note",
+        4000,
+        "",
+    )
