@@ -97,6 +97,22 @@ def test_each_role_sees_its_scope_in_the_browser(app: App, axe: str, staff: str)
     assert student_ids(page) == REPORT_SCOPE[staff]
     assert serious_violations(page, axe) == []
     app.shot(page, f"caseload-{staff}")
+    for outside in sorted(REPORT_SCOPE[OFFICER] - REPORT_SCOPE[staff])[:3]:  # and what they cannot see
+        response = page.goto(app.url(f"/app/students/{outside}"))
+        assert response is not None and response.status == 403, (staff, outside)
+        assert outside not in page.content()
+    page.context.close()
+
+
+def test_the_students_own_view_prints_without_the_staff_parts(app: App) -> None:
+    page = app.page_as(OFFICER)
+    page.goto(app.url(f"/app/students/{SILENT}/view"))
+    assert page.locator("header nav").count() == 0  # no staff navigation on the student's page
+    page.emulate_media(media="print")
+    assert not page.locator("p.crumbs").is_visible()  # the link back to the staff page
+    assert page.locator("h1").inner_text().startswith("Your engagement")
+    page.pdf(path=str(app.shots / "student-view.pdf"))
+    print(f"printed: {app.shots / 'student-view.pdf'}")
     page.context.close()
 
 
