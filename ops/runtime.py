@@ -105,12 +105,13 @@ class Service:
         return self.directory.directory.viewer(staff_id, self.lde.settings.operator_access)
 
     # -- CSRF hooks for the web app's forms: STUBS until issue 15 (authentication) replaces them -----
-    def csrf_token(self, request: Any) -> str:
+    async def csrf_token(self, request: Any) -> str:
         """The token a POST form of the web app carries in its hidden `csrf_token` field.
-        STUB (issue 15): returns "" until sessions exist to bind a token to."""
+        STUB (issue 15): returns "" until sessions exist to bind a token to. Async: the sessions
+        that hold the token live in Redis."""
         return ""
 
-    def check_csrf(self, request: Any, submitted: str) -> bool:
+    async def check_csrf(self, request: Any, submitted: str) -> bool:
         """Whether a submitted form's `csrf_token` is the session's.
         STUB (issue 15): accepts every form until sessions exist."""
         return True
