@@ -146,5 +146,5 @@ async def student_page(service: Service, view: Any, request: Any, student_id: st
     lde.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
     done = str(request.query.get("done", ""))
     notice = f"Saved: {SAVED[done]}." if done in SAVED else ""  # fixed words: nothing from the address
-    body = student_html(page, viewer, service.csrf_token(request), notice=notice)
+    body = student_html(page, viewer, await service.csrf_token(request), notice=notice)
     return respond(service, view, "student", body)

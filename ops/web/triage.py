@@ -59,7 +59,7 @@ async def triage_form(service: Service, view: Any, request: Any, alert_id: str) 
     except (IdentityRequired, UnknownStaff) as error:
         return refused(service, view, request, "triage", error)
     form = await request.post()
-    if not service.check_csrf(request, str(form.get("csrf_token", ""))):
+    if not await service.check_csrf(request, str(form.get("csrf_token", ""))):
         return error_page(
             service,
             view,

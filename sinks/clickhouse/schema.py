@@ -206,7 +206,7 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
-        5,
+        6,  # 5 is issue 15's api_tokens (merged on main while this was built)
         [
             # Alert triage (issue 16): every action staff take on an alert, with who and when. Personal
             # data (retention erases it with the student). One row per action id: a form sent twice
