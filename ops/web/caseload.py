@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff
+from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
 from models.cases import CaseStatus, case_state
 from models.reports import CONCERN_RULES, TREND_WEEKS
 from ops.web.common import names_of, record_read, refused, render, respond, today, viewer_of
@@ -66,6 +67,8 @@ def _load_caseload(
 ) -> CaseloadPage:
     roster = queries.roster_lines(store, as_of)
     scope: list[Any] = ScopeIndex.of(roster).students_for(viewer)
+    schools = {s.programme_code: s.school for s in scope}
+    pages_open = sorted(code for code, school in schools.items() if may_see_programme(viewer, code, school))
     standings = queries.latest_standings(store, as_of, [s.student_id for s in scope])
     page = build_caseload(scope, standings, open_alerts(store, as_of), query, page_size)
     first, last = queries.weeks_back(as_of, TREND_WEEKS)
@@ -81,7 +84,7 @@ def _load_caseload(
     quiet = [r.student.student_id for r in page.rows if r.student.student_id not in active]
     if quiet:  # nothing in eight weeks: look further back, for these few only
         active = {**active, **queries.last_active(store, quiet)}
-    return with_details(page, weekly, averages, active, weeks)
+    return replace(with_details(page, weekly, averages, active, weeks), programme_pages=pages_open)
 
 
 def caseload_as_of(store: ClickHouseStore, fallback: date) -> date:

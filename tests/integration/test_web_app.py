@@ -95,6 +95,12 @@ def test_the_programme_page_is_for_leaders_directors_and_officers(
     for staff in ("S1042", "S2001"):
         assert fetch(run, "/app/programmes/BSC-CS", staff).status == 403, staff
     assert fetch(run, "/app/programmes/NOPE", "S9001").status == 404
+    links = {
+        staff: set(re.findall(r'href="/app/programmes/([^"]+)"', fetch(run, "/app", staff).body))
+        for staff in REPORT_SCOPE
+    }
+    assert links["S1042"] == set() and links["S1001"] == {"BSC-CS"} and links["S2001"] == {"BSC-PSY"}
+    assert links["S1000"] == {"BSC-CS"} and "BSC-PSY" in links["S9001"]
     page = fetch(run, "/app/programmes/BSC-CS", "S1001")
     assert names[TOMASZ] not in page.body and names[AMINA] not in page.body
 

@@ -163,6 +163,7 @@ class CaseloadPage:
     modes: Sequence[str] = ()
     rules: Sequence[str] = ()
     trend_weeks: Sequence[date] = field(default=())
+    programme_pages: Sequence[str] = ()  # programmes whose page the viewer may open (models.access)
 
 
 def _matches(s: RosterLine, band: str | None, alerts: Sequence[OpenAlert], q: CaseloadQuery) -> bool:
