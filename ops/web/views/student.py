@@ -128,6 +128,10 @@ def _figure(value: object) -> str:
     return str(value)
 
 
+#: Actions whose words (models.cases.describe) already hold their detail.
+_SAID = frozenset({ActionKind.OUTCOME, ActionKind.SNOOZE})
+
+
 def alert_cards(
     alerts: Sequence[Mapping[str, Any]],
     actions: Mapping[str, Sequence[Any]],
@@ -139,7 +143,10 @@ def alert_cards(
     for a in sorted(alerts, key=lambda a: (a["raised_on"], a["alert_id"]), reverse=True):
         done = list(actions.get(a["alert_id"], ()))
         state = case_state(a["alert_id"], done, today)
-        history = [describe(x, dict(names)) + (f": {x.detail}" if x.detail else "") for x in state.history]
+        history = [
+            describe(x, dict(names)) + (f": {x.detail}" if x.detail and x.kind not in _SAID else "")
+            for x in state.history
+        ]
         cards.append(AlertCard(a, state, history, allowed_actions(state)))
     return cards
 

@@ -142,7 +142,11 @@ def test_alert_cards_newest_first_with_history_in_words() -> None:
     }
     cards = alert_cards(alerts, actions, {"S1": "Dr One"}, DAY)
     assert [c.alert_id for c in cards] == ["new", "old"]
-    assert cards[1].history == ["noted (call) by Dr One on 2026-11-20: called"]
+    assert cards[1].history == [
+        "noted (call) by Dr One on 2026-11-20: called",
+        "referred to wellbeing by Dr One on 2026-11-20",
+        "outcome from wellbeing: seen by Dr One on 2026-11-20",  # its words said once
+    ]
     assert cards[1].figures == [("days silent", "7")]
     assert cards[0].allowed[0] is ActionKind.ACKNOWLEDGE
 
