@@ -138,7 +138,11 @@ def test_alert_cards_newest_first_with_history_in_words() -> None:
         {"alert_id": "new", "raised_on": date(2026, 11, 15), "figures": "{}"},
     ]
     actions = {
-        "old": [CaseAction("a-00001", "old", "me", ActionKind.NOTE, "S1", at, "called", channel="call")]
+        "old": [
+            CaseAction("a-00001", "old", "me", ActionKind.NOTE, "S1", at, "called", channel="call"),
+            CaseAction("a-00002", "old", "me", ActionKind.REFER, "S1", at, service="wellbeing"),
+            CaseAction("a-00003", "old", "me", ActionKind.OUTCOME, "S1", at, "seen", service="wellbeing"),
+        ]
     }
     cards = alert_cards(alerts, actions, {"S1": "Dr One"}, DAY)
     assert [c.alert_id for c in cards] == ["new", "old"]
