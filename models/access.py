@@ -223,6 +223,21 @@ def may_see(viewer: Staff, student: StudentRef) -> bool:
     return viewer.operator or any(grant_covers(g, viewer.staff_id, student) for g in viewer.grants)
 
 
+def may_see_programme(viewer: Staff, programme_code: str, school: str) -> bool:
+    """Whether a viewer may see a programme's page (its whole cohort): the operator, engagement
+    officers, the programme's leader and the director of its school; personal tutors may not."""
+    if viewer.operator:
+        return True
+    for grant in viewer.grants:
+        if grant.role is Role.STUDENT_ENGAGEMENT_OFFICER:
+            return True
+        if grant.role is Role.PROGRAMME_LEADER and grant.value == programme_code:
+            return True
+        if grant.role is Role.DIRECTOR_OF_SCHOOL and grant.value == school:
+            return True
+    return False
+
+
 def visible(viewer: Staff, students: Iterable[_Student]) -> list[_Student]:
     """The students (or alerts) a viewer may see, in the given order."""
     return [s for s in students if may_see(viewer, s)]
@@ -393,6 +408,10 @@ class Action(StrEnum):
     ALERT_DELIVERY = "alert_delivery"
     EXPORT_ANONYMISED = "export_anonymised"
     ACTIVITY_VIEW = "activity_view"
+    # the staff web app (issue 16)
+    CASELOAD = "caseload"
+    PROGRAMME_VIEW = "programme_view"
+    CASE_ACTION = "case_action"
 
 
 class Outcome(StrEnum):

@@ -73,6 +73,7 @@ class AlertLine:
     raised_on: date
     rule: str
     explanation: str
+    action: str = ""  # the latest triage action in words (models.cases.describe), '' when none yet
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Any
 from ops.http.client import ServiceUnavailable
 from ops.replay import EventTimeRun
 from ops.settings import Settings
-from ops.simulator import Simulation, simulate
+from ops.simulator import Simulation, simulate, staff_csv
 
 
 def _print_alert(row: dict[str, Any], names: dict[str, str]) -> None:
@@ -57,8 +57,11 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
 
     try:
         run.publish(roster=[s.record for s in sim.students])
+        loaded = run.client.post("/v1/staff", (staff_csv(sim) + _demo_officer_row()).encode())
+        print(f"roster loaded: {len(sim.students)} students; staff directory: {loaded.get('staff')} staff")
         _demo_sign_in(run, data_dir)
-        print(f"roster loaded: {len(sim.students)} students; streaming the term ...", flush=True)
+        _print_web_app(run, sim)
+        print("streaming the term ...", flush=True)
         for week_start in sim.days()[::7]:
             week = [week_start + timedelta(days=i) for i in range(7)]
             published += run.publish_days({d: sim.events_on(d) for d in week}, week[0], week[-1])
@@ -70,6 +73,9 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
             return 1
         show_new_alerts()
         _summary(sim, run.status(), run.alerts(), published, run.settings, started)
+        if sys.stdin.isatty():  # someone at a terminal may still be clicking through the web app
+            _print_web_app(run, sim)
+            input("press Enter to stop the service ... ")
         return 0
     except ServiceUnavailable as error:
         print(f"lde demo: the service stopped answering: {error}", file=sys.stderr)
@@ -79,18 +85,37 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
         print(f"service stopped (exit code {code})")
 
 
-def _demo_sign_in(run: EventTimeRun, data_dir: Path) -> None:
-    """Load the demo engagement officer and print the one-time local sign-in link (issue 15)."""
+def _demo_officer_row() -> str:
+    """The demo engagement officer's line of the staff directory (the one-time link signs them in)."""
     from ops.http.auth.setup import DEMO_OFFICER
 
     staff_id, name, email = DEMO_OFFICER
-    csv = (
-        f"staff_id,name,email,role,scope\n{staff_id},{name},{email},student_engagement_officer,institution\n"
-    )
-    run.client.post("/v1/staff", csv.encode(), headers={"Content-Type": "text/csv"})
+    return f"{staff_id},{name},{email},student_engagement_officer,institution\n"
+
+
+def _demo_sign_in(run: EventTimeRun, data_dir: Path) -> None:
+    """Print the one-time local sign-in link of the demo engagement officer (issue 15)."""
+    from ops.http.auth.setup import DEMO_OFFICER
+
     link = data_dir / "demo-sign-in.url"
     if link.is_file():
-        print(f"sign in as {name} (once, from this machine only): {link.read_text().strip()}", flush=True)
+        print(
+            f"sign in as {DEMO_OFFICER[1]} (once, from this machine only): {link.read_text().strip()}",
+            flush=True,
+        )
+
+
+def _print_web_app(run: EventTimeRun, sim: Simulation) -> None:
+    """Where the staff web app is, and whose eyes to see it through."""
+    tutor = sim.students[0].record.personal_tutor_id
+    url = f"http://127.0.0.1:{run.settings.web_port}/app"
+    print(f"staff web app: {url}  (sign in with the link above: the demo engagement officer)")
+    print(
+        f"  the demo's staff directory also has every personal tutor (e.g. {tutor}), a programme "
+        "leader per programme (L001...), a director per school (D001...) and E001; with an identity "
+        "provider configured (README: Sign-in and security) each signs in as themselves.",
+        flush=True,
+    )
 
 
 RAISING = ("no_engagement", "low_engagement", "low_attendance")

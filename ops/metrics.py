@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from models.alerts import Rule
+from models.cases import ActionKind
 from models.events import Source
 
 #: The ClickHouse writers (`sink` label) and scheduled jobs (`job` label) the service runs.
@@ -52,6 +53,8 @@ AUTH_FAILURE_REASONS = (
     "sign_in_failed",
 )
 LOGIN_OUTCOMES = ("success", "unknown_staff", "failed", "logout")
+#: The staff web app's page families (issue 16), as the lde_web_pages_total label.
+WEB_PAGES = ("caseload", "student", "student_view", "programme", "triage", "static")
 
 
 class Metrics:
@@ -220,6 +223,19 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        # -- staff web app (issue 16) --
+        self.case_actions = Counter(
+            "lde_case_actions_total",
+            "Triage actions on alerts by kind and outcome (stored, refused)",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.web_pages = Counter(
+            "lde_web_pages_total",
+            "Staff web app pages answered by page and status class (2xx, 3xx, 4xx)",
+            ["page", "status"],
+            registry=r,
+        )
         self._zero_known_labels()
         for reason in AUTH_FAILURE_REASONS:
             self.auth_failures.labels(reason=reason)
@@ -249,3 +265,9 @@ class Metrics:
         for job in JOBS:
             for status in ("success", "failed"):
                 self.job_runs.labels(job=job, status=status)
+        for kind in ActionKind:
+            for outcome in ("stored", "refused"):
+                self.case_actions.labels(kind=kind.value, outcome=outcome)
+        for page in WEB_PAGES:
+            for status in ("2xx", "3xx", "4xx"):
+                self.web_pages.labels(page=page, status=status)

@@ -12,7 +12,7 @@ from models.access import Role, Staff, StaffDirectory
 from models.alerts import Alert
 from ops.delivery import AlertNotifier
 from ops.http.auth.setup import build_auth
-from ops.http.auth.web import install_security_headers, viewer_of
+from ops.http.auth.web import identity_of, install_security_headers, viewer_of
 from ops.http.collector import register_collector
 from ops.http.routes import register_routes
 from ops.reports.weekly import mailer_from
@@ -99,6 +99,7 @@ class Service:
             app.task(worker.run)
         register_collector(app, lde)
         self.guard, self.signin, self.tokens = build_auth(settings, lde, lambda: self.directory.directory)
+        self.guard.page_refusal = self._page_refusal
         register_routes(app, self)
         install_security_headers(app.web.web_app, settings)  # type: ignore[attr-defined]
 
@@ -106,6 +107,29 @@ class Service:
         """Who is asking: the identity the route guard verified (ops.http.auth). Raises
         IdentityRequired when there is none (the operator default is gone: issue 15)."""
         return viewer_of(request)
+
+    # -- CSRF for the web app's forms (the guard checks cookie requests before any handler runs) ---
+    async def csrf_token(self, request: Any) -> str:
+        """The token a POST form of the web app carries in its hidden `csrf_token` field: the
+        signed-in session's ("" for a request not made with a session cookie, which needs none)."""
+        identity = identity_of(request)
+        if identity is None or not identity.by_cookie:
+            return ""
+        return await self.signin.sessions.csrf_of(identity.session_id) or ""
+
+    async def check_csrf(self, request: Any, submitted: str) -> bool:
+        """Whether a submitted form's `csrf_token` is the session's (always, for requests that are
+        not made with a session cookie: a bearer token or a trusted proxy cannot be forged cross-site)."""
+        identity = identity_of(request)
+        if identity is None or not identity.by_cookie:
+            return True
+        return bool(submitted) and await self.signin.sessions.csrf_ok(identity.session_id, submitted)
+
+    def _page_refusal(self, view: Any, request: Any, error: Exception) -> Any:
+        """A browser page's refusal (no identity, unknown staff) as a page with a sign-in link."""
+        from ops.web.common import page_of, refused
+
+        return refused(self, view, request, page_of(request.path), error)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)

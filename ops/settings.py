@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.cases import DEFAULT_SUPPORT_SERVICES
 from models.engagement import EngagementSettings, Weights
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
@@ -257,6 +258,15 @@ class Settings(BaseSettings):
         description="tests and drills only: a file `fail|stall UNTIL` that makes ClickHouse writes fail "
         "or stall until a Unix time (sinks/faults.py); unset in normal operation",
     )
+
+    # -- staff web app (issue 16) -----------------------------------------------------------------
+    support_services: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SUPPORT_SERVICES),
+        min_length=1,
+        description="support services an alert may be referred to, JSON list "
+        '(default ["wellbeing", "disability", "money advice", "academic skills", "careers"])',
+    )
+    web_page_size: int = Field(50, ge=10, le=500, description="students per page of the caseload")
 
     @property
     def rules(self) -> RuleSettings:

@@ -237,6 +237,27 @@ def simulate(
     return Simulation(people, term_start, weeks, seed, ZoneInfo(timezone))
 
 
+def staff_csv(sim: Simulation) -> str:
+    """A staff directory for the simulated university (the shape of shared/samples/staff.csv): every
+    personal tutor of the roster, a leader per programme, a director per school, one engagement
+    officer and one administrator, so that the demo's web app can be seen through each role's eyes."""
+    lines = ["staff_id,name,email,role,scope"]
+    tutors = sorted({s.record.personal_tutor_id for s in sim.students if s.record.personal_tutor_id})
+    for n, tutor in enumerate(tutors):
+        given, family = GIVEN[n % len(GIVEN)], FAMILY[(n * 7) % len(FAMILY)]
+        lines.append(f"{tutor},Dr {given} {family},{tutor.lower()}@example.ac.uk,personal_tutor,tutees")
+    schools = sorted({school for _, _, school in PROGRAMMES})
+    for n, (code, _name, _school) in enumerate(PROGRAMMES):
+        who = f"L{n + 1:03d},Prof {FAMILY[n % len(FAMILY)]},l{n + 1:03d}@example.ac.uk"
+        lines.append(f"{who},programme_leader,programme:{code}")
+    for n, school in enumerate(schools):
+        who = f"D{n + 1:03d},Prof {GIVEN[n % len(GIVEN)]} Dean,d{n + 1:03d}@example.ac.uk"
+        lines.append(f"{who},director_of_school,school:{school}")
+    lines.append("E001,Jo Marsh,e001@example.ac.uk,student_engagement_officer,institution")
+    lines.append("A001,Sam Webb,a001@example.ac.uk,administrator,service")  # loads and jobs, no students
+    return "\n".join(lines) + "\n"
+
+
 def write_files(sim: Simulation, out_dir: Path) -> dict[str, Path]:
     """Write roster.csv, events.jsonl (canonical) and ground_truth.csv into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)

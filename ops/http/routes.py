@@ -40,6 +40,7 @@ from ops.reports.personal import (
 from ops.reports.student import UnknownStudent, render_student_report, student_weekly_report
 from ops.reports.weekly import NoStaffDirectory
 from ops.scheduled import clock_today
+from ops.web.routes import PAGES as WEB_PAGES
 from sinks.mail import DeliveryError
 
 if TYPE_CHECKING:
@@ -289,6 +290,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/tokens", "GET", RouteKind.ADMINISTRATOR, api_tokens.list_route),
     Route("/v1/tokens/issue", "POST", RouteKind.ADMINISTRATOR, api_tokens.issue_route),
     Route("/v1/tokens/{token_id}/revoke", "POST", RouteKind.ADMINISTRATOR, api_tokens.revoke_route),
+    # the staff web app (issue 16): every page is staff, through Service.viewer and the access policy
+    *(Route(path, method, RouteKind.STAFF, handler) for path, method, handler in WEB_PAGES),
 )
 
 

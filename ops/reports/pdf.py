@@ -210,6 +210,7 @@ class PdfReport:
             pdf.set_font("Helvetica", "", 6.5)
             for line in s.alerts:
                 text = f"{line.raised_on} {line.rule}: {line.explanation}"
+                text += f" [{line.action}]" if line.action else ""
                 pdf.text(c["name"] + 8, yy + 2, latin1(text)[:200])
                 yy += 9
         pdf.set_draw_color(229, 231, 235)

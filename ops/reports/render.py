@@ -138,7 +138,8 @@ class Renderer:
         values = "".join(f'<td align="center" class="s">{v}</td>' for v in s.trend)
         labels = "".join(f'<td align="center" class="s">{day_month(w)}</td>' for w in weeks)
         alerts = "".join(
-            f'<div class="al"><b>{_e(a.rule)}</b> {day_month(a.raised_on)}: {_e(a.explanation)}</div>'
+            f'<div class="al"><b>{_e(a.rule)}</b> {day_month(a.raised_on)}: {_e(a.explanation)}'
+            f"<br><i>{_e(a.action or 'no action recorded yet')}</i></div>"
             for a in s.alerts
         )
         fragment = (
@@ -195,7 +196,9 @@ class Renderer:
             + " ".join(number(v, 0) for v in avg_trend)
             + ")",
         ]
-        lines += [f"  ALERT {a.raised_on} {a.rule}: {a.explanation}" for a in s.alerts]
+        for a in s.alerts:
+            lines.append(f"  ALERT {a.raised_on} {a.rule}: {a.explanation}")
+            lines.append(f"    action: {a.action or 'none recorded yet'}")
         text = "\n".join(lines)
         self._text[s.student_id] = text
         return text

@@ -121,7 +121,8 @@ def orphan_student_ids(store: ClickHouseStore) -> set[str]:
     """Ids with personal rows but no roster row: the leftovers of an interrupted erasure."""
     rows = store.query(
         "SELECT DISTINCT student_id FROM (SELECT student_id FROM activity_daily UNION ALL "
-        "SELECT student_id FROM activity_weekly UNION ALL SELECT student_id FROM alerts) "
+        "SELECT student_id FROM activity_weekly UNION ALL SELECT student_id FROM alerts UNION ALL "
+        "SELECT student_id FROM case_actions) "
         "WHERE student_id NOT IN (SELECT student_id FROM students)"
     )
     return {r[0] for r in rows}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from models.cases import describe
 from models.reports import (
     REPORT_SOURCES,
     TREND_WEEKS,
@@ -16,6 +17,7 @@ from models.reports import (
     WeekData,
     programme_averages,
 )
+from sinks.clickhouse.cases import actions_by_alert
 from sinks.clickhouse.schema import TREND_COLUMNS
 from sinks.clickhouse.store import ClickHouseStore
 
@@ -81,14 +83,19 @@ def load_week(
         if source == "attendance":
             attended[sid] = int(came)
     alerts: dict[str, list[AlertLine]] = defaultdict(list)
-    for sid, raised_on, rule, explanation in store.query(
-        "SELECT student_id, raised_on, rule, explanation FROM alerts FINAL "
+    week_alerts = store.query(
+        "SELECT student_id, raised_on, rule, explanation, alert_id FROM alerts FINAL "
         "WHERE raised_on >= {start:Date} AND raised_on <= {end:Date} AND "
         + only
         + " ORDER BY raised_on, rule",
         params,
-    ):
-        alerts[sid].append(AlertLine(raised_on, rule, explanation))
+    )
+    actions = actions_by_alert(store, [row[4] for row in week_alerts]) if week_alerts else {}
+    names = {r.staff_id: r.name for r in store.staff_rows()} if actions else {}
+    for sid, raised_on, rule, explanation, alert_id in week_alerts:
+        done = actions.get(alert_id)
+        line = describe(done[-1], names) if done else ""
+        alerts[sid].append(AlertLine(raised_on, rule, explanation, line))
     empty_trend = [0] * TREND_WEEKS
     students = []
     for sid, given, family, code, name, school, year, mode, tutor in roster:

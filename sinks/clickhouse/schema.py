@@ -229,6 +229,31 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        6,  # 5 is issue 15's api_tokens (merged on main while this was built)
+        [
+            # Alert triage (issue 16): every action staff take on an alert, with who and when. Personal
+            # data (retention erases it with the student). One row per action id: a form sent twice
+            # writes the same row again, which the ReplacingMergeTree keeps once.
+            """CREATE TABLE IF NOT EXISTS case_actions (
+                action_id String,
+                alert_id String,
+                student_id String,
+                kind LowCardinality(String),
+                staff_id String,
+                at DateTime64(3, 'UTC'),
+                detail String,
+                until Nullable(Date),
+                channel LowCardinality(String),
+                assignee String,
+                service LowCardinality(String)
+            ) ENGINE = ReplacingMergeTree
+            ORDER BY (student_id, alert_id, action_id)""",
+        ],
+    )
+)
+
 #: Columns of api_tokens, in insert order.
 API_TOKEN_COLUMNS = (
     "token_id",
@@ -265,6 +290,7 @@ PERSONAL_TABLES: dict[str, str] = {
     "alerts": "student_id",
     "daily_scores": "student_id",
     "rule_memory": "student_id",
+    "case_actions": "student_id",
 }
 
 

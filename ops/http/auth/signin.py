@@ -250,4 +250,4 @@ async def local_sign_in(service: Service, view: Any, request: Any) -> Any:
         return _error(view, 401, "this local sign-in link is unknown or used")
     session = await signin.sessions.create(staff_id)
     signin.metrics.logins.labels(outcome="success").inc()
-    return _with_cookie(service, _redirect(view, "/"), session)
+    return _with_cookie(service, _redirect(view, "/app"), session)

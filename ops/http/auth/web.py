@@ -27,6 +27,13 @@ log = logging.getLogger("lde.auth")
 
 #: Where the guard leaves the verified viewer and identity on the request (Service.viewer reads them).
 VIEWER_KEY = "lde_viewer"
+#: Browser pages (ops.web): their refusals are pages, not JSON.
+PAGES_PREFIX = "/app"
+#: The hidden field of a plain HTML form that carries the session's CSRF token.
+CSRF_FIELD = "csrf_token"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: (view, request, the refusal) -> the page answering it.
+PageRefusal = Callable[[Any, Any, Exception], Any]
 IDENTITY_KEY = "lde_identity"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -86,6 +93,8 @@ class Guard:
         self.directory = directory
         self.metrics_token = settings.metrics_token.get_secret_value()
         self.csrf_ok = csrf_ok
+        #: Renders a refusal as a page for browser routes (the web app, issue 16); None: JSON only.
+        self.page_refusal: PageRefusal | None = None
 
     async def admit(self, kind: RouteKind, view: Any, request: Any) -> Any | None:
         """None when the request may go on to the handler; else the response refusing it."""
@@ -98,6 +107,8 @@ class Guard:
         except TooManyFailures as error:
             return refusal(view, 429, str(error), {"Retry-After": str(max(1, round(error.retry_after)))})
         except IdentityRequired as error:
+            if self.page_refusal is not None and request.path.startswith(PAGES_PREFIX):
+                return self.page_refusal(view, request, error)
             return refusal(view, 401, str(error), {"WWW-Authenticate": 'Bearer realm="lde"'})
         try:
             viewer = self._staff(identity)
@@ -106,6 +117,8 @@ class Guard:
         except (UnknownStaff, NotAdministrator) as error:
             self.metrics.authorization_refusals.labels(kind=kind.value).inc()
             log.warning("request_refused kind=%s status=403 credential=%s", kind.value, identity.credential)
+            if self.page_refusal is not None and request.path.startswith(PAGES_PREFIX):
+                return self.page_refusal(view, request, error)
             return refusal(view, 403, str(error))
         if (
             identity.by_cookie
@@ -114,7 +127,10 @@ class Guard:
         ):
             self.metrics.auth_failures.labels(reason="csrf").inc()
             return refusal(
-                view, 403, f"a signed-in browser request that changes data needs the {CSRF_HEADER} header"
+                view,
+                403,
+                f"a signed-in browser request that changes data needs the {CSRF_HEADER} header "
+                f"or a form's {CSRF_FIELD} field",
             )
         request[VIEWER_KEY] = viewer
         request[IDENTITY_KEY] = identity
@@ -126,7 +142,11 @@ class Guard:
         return self.directory().get(identity.staff_id)
 
     async def _csrf(self, identity: Identity, request: Any) -> bool:
+        """The session's CSRF token, from the header (scripts) or a form's hidden field (the web
+        app's plain forms; aiohttp keeps the parsed form for the handler)."""
         given = request.headers.get(CSRF_HEADER, "")
+        if not given and request.content_type in FORM_TYPES:
+            given = str((await request.post()).get(CSRF_FIELD, ""))
         return bool(given) and self.csrf_ok is not None and await self.csrf_ok(identity.session_id, given)
 
     def _metrics(self, view: Any, request: Any) -> Any | None:
@@ -152,6 +172,15 @@ def viewer_of(request: Any) -> Staff:
         raise IdentityRequired("this route needs a verified identity") from None
     assert isinstance(viewer, Staff)
     return viewer
+
+
+def identity_of(request: Any) -> Identity | None:
+    """The identity the guard verified for this request, or None."""
+    try:
+        identity = request[IDENTITY_KEY]
+    except (KeyError, TypeError):
+        return None
+    return identity if isinstance(identity, Identity) else None
 
 
 def via_of(request: Any) -> str:

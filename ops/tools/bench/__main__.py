@@ -19,6 +19,7 @@ from ops.tools.bench.evaluator import bench_evaluator
 from ops.tools.bench.jobs import bench_clickhouse_sink, bench_daily_job, bench_ingest, bench_reports
 from ops.tools.bench.markdown import Results, write_markdown
 from ops.tools.bench.pipeline import bench_pipeline
+from ops.tools.bench.web import bench_caseload
 from ops.tools.bench.xapi import bench_xapi
 
 
@@ -29,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="pipeline evaluator sink ingest job reports xapi (default: all)",
+        help="pipeline evaluator sink ingest job reports xapi web (default: all)",
     )
     parser.add_argument("--out", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     quick = args.quick
-    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job", "reports", "xapi"])
+    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job", "reports", "xapi", "web"])
     work = Path(tempfile.mkdtemp(prefix="lde-bench-"))
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=work, partitions=8)
     results = Results()
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: bench_reports(results, work, 3_000 if quick else 30_000, 150 if quick else 1_500),
         ),
         ("xapi", lambda: bench_xapi(results, settings, work, 20_000 if quick else 200_000)),
+        ("web", lambda: bench_caseload(results, work, 3_000 if quick else 30_000)),
     ]
     try:
         for name, run in sections:

@@ -191,3 +191,19 @@ def test_audit_entries_are_normalised() -> None:
     at = datetime(2026, 11, 23, 7, tzinfo=UTC)
     entry = audit(at, Staff.as_operator(), Action.STUDENT_VIEW, "cli", ["b", "a", "b"])
     assert entry.staff_id == "operator" and entry.student_ids == ("a", "b")
+
+
+def test_a_programme_page_is_for_its_leader_its_director_and_officers_only() -> None:
+    from models.access import may_see_programme
+
+    leader = Staff("L", "L", "l@x.ac.uk", (Grant(Role.PROGRAMME_LEADER, "BSC-CS"),))
+    director = Staff("D", "D", "d@x.ac.uk", (Grant(Role.DIRECTOR_OF_SCHOOL, "Computing"),))
+    officer = Staff("E", "E", "e@x.ac.uk", (Grant(Role.STUDENT_ENGAGEMENT_OFFICER),))
+    tutor = Staff("T", "T", "t@x.ac.uk", (Grant(Role.PERSONAL_TUTOR),))
+    assert may_see_programme(leader, "BSC-CS", "Computing")
+    assert not may_see_programme(leader, "BSC-PSY", "Computing")
+    assert may_see_programme(director, "BSC-PSY", "Computing")
+    assert not may_see_programme(director, "BA-HIST", "Humanities")
+    assert may_see_programme(officer, "BA-HIST", "Humanities")
+    assert may_see_programme(Staff.as_operator(), "BA-HIST", "Humanities")
+    assert not may_see_programme(tutor, "BSC-CS", "Computing")

@@ -1,6 +1,7 @@
 """The simulator is deterministic for a seed and states its ground truth."""
 
 from datetime import date
+from pathlib import Path
 
 from models.events import Source
 from ops.simulator import simulate
@@ -40,3 +41,18 @@ def test_events_cover_sources_and_are_in_time_order() -> None:
     events = sim.events_on(date(2026, 9, 22))
     assert {e.source for e in events} >= {Source.VLE, Source.ERESOURCE, Source.PC_LOGON, Source.ATTENDANCE}
     assert [e.occurred_at for e in events] == sorted(e.occurred_at for e in events)
+
+
+def test_the_demo_staff_directory_covers_every_tutor_and_all_four_roles(tmp_path: Path) -> None:
+    from models.access import Role, StaffDirectory, read_staff_csv
+    from ops.simulator import staff_csv
+
+    sim = simulate(students=120, weeks=2, seed=3)
+    path = tmp_path / "staff.csv"
+    path.write_text(staff_csv(sim))
+    rows, errors = read_staff_csv(path)
+    assert errors == []
+    directory = StaffDirectory.from_rows(rows)
+    assert {s.record.personal_tutor_id for s in sim.students} <= {s.staff_id for s in directory}
+    assert {g.role for s in directory for g in s.grants} == set(Role)
+    assert all(directory.entitled(s.record, frozenset({Role.PROGRAMME_LEADER})) for s in sim.students)

@@ -1,0 +1,182 @@
+"""The staff web app over HTTP on the real service: the role matrix in the caseload, refusals,
+a triage round (idempotent, refused requests change nothing), the student's own view, the programme
+page, and the audit of every read. The browser's view of the same is tests/integration/test_web_browser.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.replay import EventTimeRun
+from ops.settings import Settings
+from sinks import clickhouse
+from sinks.clickhouse import ClickHouseStore
+from tests.integration.test_role_matrix import AMINA, CS_EXTRA, CS_SAMPLE, PSY_EXTRA, REPORT_SCOPE, TOMASZ
+from tests.integration.web_helpers import Page, fetch, seed_data_dir, service_on
+
+pytestmark = pytest.mark.integration
+SILENT_CS = "900201777"  # a tutee of S1042 with a no_engagement alert
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EventTimeRun, dict[str, str], Path]]:
+    data_dir = tmp_path_factory.mktemp("web")
+    names = seed_data_dir(data_dir)
+    with service_on(data_dir) as run:
+        yield run, names, data_dir
+
+
+def caseload_ids(page: Page) -> set[str]:
+    return set(re.findall(r'href="/app/students/(\d+)"', page.body))
+
+
+def test_each_member_of_staff_sees_exactly_their_scope(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    run, names, _ = served
+    for staff, expected in REPORT_SCOPE.items():
+        page = fetch(run, "/app", staff)
+        assert page.status == 200, staff
+        assert caseload_ids(page) == expected, staff
+        for sid, name in names.items():
+            if sid not in expected:
+                assert sid not in page.body and name not in page.body, (staff, sid)
+
+
+def test_the_caseload_filters_searches_sorts_and_pages(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    run, _, _ = served
+    officer = "S9001"
+    everyone = CS_SAMPLE | CS_EXTRA | PSY_EXTRA | {TOMASZ, AMINA}
+    assert caseload_ids(fetch(run, "/app?programme=BSC-CS", officer)) == CS_SAMPLE | CS_EXTRA
+    assert caseload_ids(fetch(run, "/app?no_action=1", officer)) == {SILENT_CS, "900700003"}
+    assert caseload_ids(fetch(run, "/app?band=None", officer)) == {SILENT_CS, "900700003"}
+    assert caseload_ids(fetch(run, "/app?q=Extra", officer)) == CS_EXTRA
+    assert caseload_ids(fetch(run, f"/app?q={AMINA}", officer)) == {AMINA}
+    first = fetch(run, "/app", officer)
+    order = re.findall(r'href="/app/students/(\d+)"', first.body)
+    assert set(order[:2]) == {SILENT_CS, "900700003"}, "alerts nobody acted on come first"
+    by_name = re.findall(r'href="/app/students/(\d+)"', fetch(run, "/app?sort=name", officer).body)
+    assert set(by_name) == everyone and by_name != order
+    assert fetch(run, "/app?year=first", officer).status == 400
+    assert fetch(run, "/app?sort=shoe", officer).status == 400
+    assert "<svg" in first.body and "programme average" in first.body
+
+
+def test_requests_without_a_known_identity_or_out_of_scope_are_refused(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    run, names, _ = served
+    nobody = fetch(run, "/app")
+    assert nobody.status == 401 and "/login?next=" in nobody.body
+    assert fetch(run, "/app", "S0000").status == 403
+    stranger = fetch(run, f"/app/students/{TOMASZ}", "S1042")
+    assert stranger.status == 403 and names[TOMASZ] not in stranger.body
+    assert fetch(run, f"/app/students/{TOMASZ}/view", "S1042").status == 403
+    assert fetch(run, "/app/students/000000000", "S9001").status == 404
+    assert fetch(run, "/app/static/app.css").status == 401
+    css = fetch(run, "/app/static/app.css", "S1042")
+    assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert fetch(run, "/app/static/..%2Fcommon.py", "S1042").status == 404
+
+
+def test_the_programme_page_is_for_leaders_directors_and_officers(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    run, names, _ = served
+    for staff in ("S1001", "S1000", "S9001"):
+        page = fetch(run, "/app/programmes/BSC-CS", staff)
+        assert page.status == 200, staff
+        assert "Bands week by week" in page.body and "<svg" in page.body
+    for staff in ("S1042", "S2001"):
+        assert fetch(run, "/app/programmes/BSC-CS", staff).status == 403, staff
+    assert fetch(run, "/app/programmes/NOPE", "S9001").status == 404
+    links = {
+        staff: set(re.findall(r'href="/app/programmes/([^"]+)"', fetch(run, "/app", staff).body))
+        for staff in REPORT_SCOPE
+    }
+    assert links["S1042"] == set() and links["S1001"] == {"BSC-CS"} and links["S2001"] == {"BSC-PSY"}
+    assert links["S1000"] == {"BSC-CS"} and "BSC-PSY" in links["S9001"]
+    page = fetch(run, "/app/programmes/BSC-CS", "S1001")
+    assert names[TOMASZ] not in page.body and names[AMINA] not in page.body
+
+
+def post(run: EventTimeRun, staff: str, page: Page, kind: str, **fields: str) -> Page:
+    form = page.forms(kind)[0]
+    action = form.pop("_action")
+    return fetch(run, action, staff, {**form, **fields})
+
+
+def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    run, names, _ = served
+    tutor, path = "S1042", f"/app/students/{SILENT_CS}"
+    page = fetch(run, path, tutor)
+    assert page.status == 200 and "No action yet." in page.body
+    done = post(run, tutor, page, "acknowledge")
+    assert done.status == 303 and done.headers["Location"].startswith(f"{path}?done=acknowledge")
+    page = fetch(run, path, tutor)
+    assert "Saved" not in page.body  # the notice is only on the page the redirect names
+    assert "alert acknowledged" in fetch(run, f"{path}?done=acknowledge", tutor).body
+    note_form = page.forms("note")[0]
+    action = note_form.pop("_action")
+    for _ in range(2):  # the same form sent twice
+        sent = fetch(
+            run, action, tutor, {**note_form, "channel": "meeting", "detail": "Met after the lecture"}
+        )
+        assert sent.status == 303
+    refused = post(run, tutor, fetch(run, path, tutor), "refer", service="astrology")
+    assert refused.status == 400 and "unknown support service" in refused.body
+    stranger = post(run, "S2210", page, "resolve")  # a tutor of other students
+    assert stranger.status == 400 and "may not act" in stranger.body
+    assert post(run, tutor, page, "assign", assignee="S2210").status == 400  # cannot see the student
+    assert post(run, tutor, page, "snooze", until="2026-11-01", detail="reading week").status == 400
+    unknown = fetch(
+        run, "/app/alerts/no-such-alert/actions", tutor, {"action_id": "f-00000001", "kind": "note"}
+    )
+    assert unknown.status == 404
+    assert post(run, tutor, fetch(run, path, tutor), "assign", assignee="S1001").status == 303
+    assert "with Prof Ian Mercer" in fetch(run, "/app?q=Liam", "S9001").body
+    assert post(run, tutor, fetch(run, path, tutor), "refer", service="wellbeing").status == 303
+    assert (
+        post(run, tutor, fetch(run, path, tutor), "outcome", service="wellbeing", detail="Seen").status == 303
+    )
+    assert post(run, tutor, fetch(run, path, tutor), "resolve", detail="Back on track").status == 303
+    page = fetch(run, path, tutor)
+    history = re.findall(r"<li>((?:acknowledged|noted|referred|outcome|resolved)[^<]*)</li>", page.body)
+    assert [h.split(" ")[0] for h in history] == ["acknowledged", "noted", "referred", "outcome", "resolved"]
+    assert all("Dr Helen Park" in h for h in history)
+    assert "Met after the lecture" in page.body
+    assert page.forms("reopen") and not page.forms("note")
+    caseload = fetch(run, "/app?no_action=1", "S9001")
+    assert SILENT_CS not in caseload_ids(caseload)
+    own = fetch(run, f"{path}/view", tutor)
+    assert own.status == 200 and names[SILENT_CS] in own.body
+    assert "Met after the lecture" not in own.body and "no_engagement" not in own.body
+    for sid, name in names.items():
+        if sid != SILENT_CS:
+            assert sid not in own.body and name not in own.body
+
+
+def test_every_page_read_is_in_the_access_audit(served: tuple[EventTimeRun, dict[str, str], Path]) -> None:
+    run, _, data_dir = served
+    fetch(run, "/app?q=Amina", "S3301")
+    fetch(run, f"/app/students/{AMINA}", "S3301")
+    run.stop()  # chDB has one owner: read the audit with the service stopped, then start it again
+    try:
+        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+        try:
+            rows = store.query(
+                "SELECT action, via, student_ids FROM access_audit WHERE staff_id = 'S3301' ORDER BY at"
+            )
+        finally:
+            store.close()
+    finally:
+        run.start()
+    assert ("caseload", "web", [AMINA]) in rows
+    assert ("student_view", "web", [AMINA]) in rows

@@ -1,0 +1,197 @@
+"""The staff web app in a real browser (Debian's chromium through Playwright) on the real service:
+each role's caseload (the role matrix through the browser), axe-core on every page (no serious or
+critical violation), keyboard-only triage, a full triage round that survives a restart of the
+service, and reflow at 320 px. A screenshot of each page is kept under the test's tmp folder (its
+path is printed). Until issue 15's sign-in, the browser names the member of staff by X-LDE-Staff."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.http.client import STAFF_HEADER
+from ops.replay import EventTimeRun
+from ops.settings import Settings
+from tests.integration.browser import CHROMIUM_ARGS, axe_script, require_chromium, serious_violations
+from tests.integration.test_role_matrix import AMINA, REPORT_SCOPE
+from tests.integration.web_helpers import ENV, seed_data_dir
+
+pytestmark = pytest.mark.integration
+SILENT = "900700003"  # a BSC-CS student (tutor not in the directory) with an alert: the officer triages
+TUTOR, LEADER, DIRECTOR, OFFICER = "S1042", "S1001", "S1000", "S9001"
+
+
+class App:
+    """The service (restartable on its data folder), the browser and the screenshot folder."""
+
+    def __init__(self, data_dir: Path, shots: Path, browser: Any) -> None:
+        self.data_dir, self.shots, self.browser = data_dir, shots, browser
+        self.run = self._start()
+
+    def _start(self) -> EventTimeRun:
+        run = EventTimeRun(Settings(), self.data_dir, evaluate_from=date(2027, 1, 4), extra_env=ENV)
+        run.start()
+        return run
+
+    def restart(self) -> None:
+        self.run.stop()
+        self.run = self._start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.run.settings.web_port}{path}"
+
+    def page_as(self, staff: str, width: int = 1280) -> Any:
+        context = self.browser.new_context(
+            extra_http_headers={STAFF_HEADER: staff},
+            viewport={"width": width, "height": 900},
+            bypass_csp=True,  # lets the test inject axe-core under any Content-Security-Policy
+            locale="en-GB",
+        )
+        return context.new_page()
+
+    def shot(self, page: Any, name: str) -> None:
+        path = self.shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    chromium = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    data_dir = tmp_path_factory.mktemp("browser")
+    seed_data_dir(data_dir)
+    shots = tmp_path_factory.mktemp("screenshots")
+    print(f"screenshots in {shots}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        served = App(data_dir, shots, browser)
+        try:
+            yield served
+        finally:
+            served.run.stop()
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def axe() -> str:
+    return axe_script()
+
+
+def student_ids(page: Any) -> set[str]:
+    hrefs = page.eval_on_selector_all("table.caseload a", "els => els.map(e => e.getAttribute('href'))")
+    return {m.group(1) for h in hrefs if (m := re.fullmatch(r"/app/students/(\d+)", h))}
+
+
+@pytest.mark.parametrize("staff", [TUTOR, LEADER, DIRECTOR, OFFICER])
+def test_each_role_sees_its_scope_in_the_browser(app: App, axe: str, staff: str) -> None:
+    page = app.page_as(staff)
+    page.goto(app.url("/app"))
+    assert page.title().startswith("My students")
+    assert student_ids(page) == REPORT_SCOPE[staff]
+    assert serious_violations(page, axe) == []
+    app.shot(page, f"caseload-{staff}")
+    for outside in sorted(REPORT_SCOPE[OFFICER] - REPORT_SCOPE[staff])[:3]:  # and what they cannot see
+        response = page.goto(app.url(f"/app/students/{outside}"))
+        assert response is not None and response.status == 403, (staff, outside)
+        assert outside not in page.content()
+    page.context.close()
+
+
+def test_the_students_own_view_prints_without_the_staff_parts(app: App) -> None:
+    page = app.page_as(OFFICER)
+    page.goto(app.url(f"/app/students/{SILENT}/view"))
+    assert page.locator("header nav").count() == 0  # no staff navigation on the student's page
+    page.emulate_media(media="print")
+    assert not page.locator("p.crumbs").is_visible()  # the link back to the staff page
+    assert page.locator("h1").inner_text().startswith("Your engagement")
+    page.pdf(path=str(app.shots / "student-view.pdf"))
+    print(f"printed: {app.shots / 'student-view.pdf'}")
+    page.context.close()
+
+
+def test_every_page_passes_axe_and_reflows_at_320_px(app: App, axe: str) -> None:
+    pages = {
+        "caseload": (OFFICER, "/app?programme=BSC-CS"),
+        "student": (OFFICER, f"/app/students/{SILENT}"),
+        "student-view": (OFFICER, f"/app/students/{SILENT}/view"),
+        "programme": (LEADER, "/app/programmes/BSC-CS"),
+        "refused": (TUTOR, f"/app/students/{AMINA}"),
+    }
+    for width in (1280, 320):
+        for name, (staff, path) in pages.items():
+            page = app.page_as(staff, width)
+            page.goto(app.url(path))
+            app.shot(page, f"{name}-{width}")
+            assert serious_violations(page, axe) == [], name
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} scrolls sideways at {width} px"
+            page.context.close()
+
+
+def tab_to(page: Any, selector: str, limit: int = 400) -> None:
+    """Press Tab until the element matching `selector` has the focus (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def history(page: Any) -> list[str]:
+    return [t.split(" ")[0] for t in page.locator("ol.history li").all_inner_texts()]
+
+
+def test_a_triage_round_by_keyboard_alone_survives_a_restart(app: App, axe: str) -> None:
+    page = app.page_as(OFFICER)
+    page.goto(app.url(f"/app?q={SILENT}"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    tab_to(page, f'a[href="/app/students/{SILENT}"]')
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/app/students/{SILENT}")
+    tab_to(page, "form.action-acknowledge button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=acknowledge**")
+    assert "alert acknowledged" in page.locator("p.notice").inner_text()
+    tab_to(page, "form.action-note textarea")
+    page.keyboard.type("Phoned the student; coming to office hours")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=note**")
+    tab_to(page, "form.action-refer select")
+    page.keyboard.type("money")  # a focused select picks the option typed
+    assert page.eval_on_selector("form.action-refer select", "e => e.value") == "money advice"
+    tab_to(page, "form.action-refer button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=refer**")
+    tab_to(page, "form.action-outcome input[name=detail]")
+    page.keyboard.type("Hardship fund granted")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=outcome**")
+    tab_to(page, "form.action-resolve button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=resolve**")
+    assert history(page) == ["acknowledged", "noted", "referred", "outcome", "resolved"]
+    assert serious_violations(page, axe) == []
+    app.shot(page, "student-after-triage")
+    page.context.close()
+
+    app.restart()
+    page = app.page_as(OFFICER)
+    page.goto(app.url(f"/app/students/{SILENT}"))
+    assert history(page) == ["acknowledged", "noted", "referred", "outcome", "resolved"]
+    assert "Hardship fund granted" in page.content()
+    assert page.locator("form.action-reopen").count() == 1
+    page.goto(app.url(f"/app?q={SILENT}"))
+    assert "no action yet" not in page.locator("table.caseload").inner_text()
+    page.context.close()
