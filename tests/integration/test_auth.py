@@ -134,7 +134,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{student_id}", TUTEE).replace("{token_id}", "0123456789ab")
+    return (
+        path.replace("{student_id}", TUTEE)
+        .replace("{token_id}", "0123456789ab")
+        .replace("{alert_id}", "0123456789ab")
+        .replace("{programme_code}", "BSC-CS")
+        .replace("{name}", "app.css")
+    )
 
 
 # -- no identity: nothing read, nothing changed -----------------------------------------------------
@@ -149,7 +155,9 @@ def test_every_route_without_identity_reads_no_personal_data_and_changes_nothing
     for path, kind in route_kinds().items():
         method = methods.get(path, "POST" if kind is RouteKind.UPSTREAM else "GET")
         reply = call(world.port, method, concrete(path), body=attacker_csv if method == "POST" else None)
-        assert TUTEE not in reply.text and OTHER not in reply.text, path
+        # A page refusal links to sign-in with the page asked for (`next=`): only the request's own path.
+        shown = reply.text.replace(urllib.parse.quote(concrete(path), safe=""), "")
+        assert TUTEE not in shown and OTHER not in shown, path
         if kind in (RouteKind.STAFF, RouteKind.ADMINISTRATOR, RouteKind.METRICS, RouteKind.UPSTREAM):
             assert reply.status == 401, (path, reply.status, reply.text)
         elif kind is RouteKind.PUBLIC:
@@ -325,6 +333,25 @@ def test_the_role_matrix_through_real_sign_in(world: World) -> None:
         assert activity == expected, staff_id
         bearer = world.as_bearer(world.provider.token(staff_id), "GET", f"/v1/students/{THIRD}")
         assert (bearer.status == 200) == (THIRD in expected), staff_id
+
+
+def test_the_web_app_through_real_sign_in(world: World) -> None:
+    """Issue 16's pages behind issue 15's sign-in: the session's scope, page refusals with a sign-in
+    link, and plain HTML forms that carry the session's CSRF token in a hidden field."""
+    nobody = call(world.port, "GET", "/app")
+    assert nobody.status == 401 and "/auth/login?next=" in nobody.text
+    cookie = {"Cookie": cookie_of(sign_in(world, "S1042"))}
+    caseload = call(world.port, "GET", "/app", cookie)
+    assert caseload.status == 200, caseload.text
+    assert f"/app/students/{TUTEE}" in caseload.text and OTHER not in caseload.text
+    assert call(world.port, "GET", f"/app/students/{OTHER}", cookie).status == 403
+    csrf = call(world.port, "GET", "/auth/session", cookie).body["csrf_token"]
+    form = {**cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    path = "/app/alerts/no-such-alert/actions"
+    for body in (b"kind=acknowledge", b"kind=acknowledge&csrf_token=wrong"):
+        assert call(world.port, "POST", path, form, body).status == 403, body
+    admitted = call(world.port, "POST", path, form, f"kind=acknowledge&csrf_token={csrf}".encode())
+    assert admitted.status != 403 and admitted.status < 500, (admitted.status, admitted.text)
 
 
 def test_the_demo_link_works_once_and_only_from_loopback(world: World) -> None:
