@@ -2,7 +2,9 @@
 each role's caseload (the role matrix through the browser), axe-core on every page (no serious or
 critical violation), keyboard-only triage, a full triage round that survives a restart of the
 service, and reflow at 320 px. A screenshot of each page is kept under the test's tmp folder (its
-path is printed). Until issue 15's sign-in, the browser names the member of staff by X-LDE-Staff."""
+path is printed). Every member of staff signs in through a real OpenID Connect provider (the suite's
+own, tests/oidc_provider.py): the browser follows the authorization code flow and keeps the session
+cookie, and the triage forms carry the session's CSRF token."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from ops.http.client import STAFF_HEADER
 from ops.replay import EventTimeRun
 from ops.settings import Settings
 from tests.integration.browser import CHROMIUM_ARGS, axe_script, require_chromium, serious_violations
 from tests.integration.test_role_matrix import AMINA, REPORT_SCOPE
 from tests.integration.web_helpers import ENV, seed_data_dir
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 
 pytestmark = pytest.mark.integration
 SILENT = "900700003"  # a BSC-CS student (tutor not in the directory) with an alert: the officer triages
@@ -29,12 +31,23 @@ TUTOR, LEADER, DIRECTOR, OFFICER = "S1042", "S1001", "S1000", "S9001"
 class App:
     """The service (restartable on its data folder), the browser and the screenshot folder."""
 
-    def __init__(self, data_dir: Path, shots: Path, browser: Any) -> None:
-        self.data_dir, self.shots, self.browser = data_dir, shots, browser
+    def __init__(self, data_dir: Path, shots: Path, browser: Any, provider: OidcTestProvider) -> None:
+        self.data_dir, self.shots, self.browser, self.provider = data_dir, shots, browser, provider
         self.run = self._start()
 
     def _start(self) -> EventTimeRun:
-        run = EventTimeRun(Settings(), self.data_dir, evaluate_from=date(2027, 1, 4), extra_env=ENV)
+        sign_in = {
+            "LDE_OIDC_ISSUER": self.provider.issuer,
+            "LDE_OIDC_CLIENT_ID": CLIENT_ID,
+            "LDE_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        }
+        run = EventTimeRun(
+            Settings(),
+            self.data_dir,
+            evaluate_from=date(2027, 1, 4),
+            extra_env={**ENV, **sign_in},
+            trust_local_proxy=False,  # no header shortcut: the browser signs in
+        )
         run.start()
         return run
 
@@ -46,13 +59,22 @@ class App:
         return f"http://127.0.0.1:{self.run.settings.web_port}{path}"
 
     def page_as(self, staff: str, width: int = 1280) -> Any:
+        """A browser page signed in as `staff` through the identity provider (its own cookies)."""
         context = self.browser.new_context(
-            extra_http_headers={STAFF_HEADER: staff},
             viewport={"width": width, "height": 900},
             bypass_csp=True,  # lets the test inject axe-core under any Content-Security-Policy
             locale="en-GB",
         )
-        return context.new_page()
+        page = context.new_page()
+        refused = page.goto(self.url("/app"))
+        assert refused is not None and refused.status == 401  # not signed in yet: a sign-in page
+        link = page.get_attribute("a:text('Sign in')", "href")
+        assert link is not None and link.startswith("/auth/login?next=")
+        self.provider.user = staff
+        signed_in = page.goto(self.url(link))  # LDE -> the provider -> LDE's callback -> back to /app
+        assert signed_in is not None and signed_in.status == 200 and page.url == self.url("/app")
+        assert any(c["name"] == "lde_session" and c["httpOnly"] for c in context.cookies())
+        return page
 
     def shot(self, page: Any, name: str) -> None:
         path = self.shots / f"{name}.png"
@@ -69,14 +91,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     seed_data_dir(data_dir)
     shots = tmp_path_factory.mktemp("screenshots")
     print(f"screenshots in {shots}")
+    provider = OidcTestProvider().start()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        served = App(data_dir, shots, browser)
+        served = App(data_dir, shots, browser, provider)
         try:
             yield served
         finally:
             served.run.stop()
             browser.close()
+            provider.stop()
 
 
 @pytest.fixture(scope="module")
