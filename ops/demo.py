@@ -7,6 +7,7 @@ summary, then stops the service cleanly.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -41,7 +42,7 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
         base,
         data_dir,
         evaluate_from=sim.term_start,
-        extra_env={"LDE_DEMO_SIGN_IN": "true"},
+        extra_env={"LDE_DEMO_SIGN_IN": "true", "LDE_DEMO_SIGN_IN_STAFF": json.dumps([_demo_tutor(sim)])},
         trust_local_proxy=False,  # the demo officer signs in by the one-time link only
     )
     run.start()
@@ -59,7 +60,7 @@ def run_demo(base: Settings, students: int = 600, weeks: int = 10, seed: int = 7
         run.publish(roster=[s.record for s in sim.students])
         loaded = run.client.post("/v1/staff", (staff_csv(sim) + _demo_officer_row()).encode())
         print(f"roster loaded: {len(sim.students)} students; staff directory: {loaded.get('staff')} staff")
-        _demo_sign_in(run, data_dir)
+        _demo_sign_in(run, data_dir, _demo_tutor(sim))
         _print_web_app(run, sim)
         print("streaming the term ...", flush=True)
         for week_start in sim.days()[::7]:
@@ -93,26 +94,32 @@ def _demo_officer_row() -> str:
     return f"{staff_id},{name},{email},student_engagement_officer,institution\n"
 
 
-def _demo_sign_in(run: EventTimeRun, data_dir: Path) -> None:
-    """Print the one-time local sign-in link of the demo engagement officer (issue 15)."""
-    from ops.http.auth.setup import DEMO_OFFICER
+def _demo_tutor(sim: Simulation) -> str:
+    """The personal tutor whose caseload the demo offers a sign-in link for."""
+    return str(sim.students[0].record.personal_tutor_id)
 
-    link = data_dir / "demo-sign-in.url"
-    if link.is_file():
-        print(
-            f"sign in as {DEMO_OFFICER[1]} (once, from this machine only): {link.read_text().strip()}",
-            flush=True,
-        )
+
+def _demo_sign_in(run: EventTimeRun, data_dir: Path, tutor: str) -> None:
+    """Print the one-time local sign-in links: the demo engagement officer and a personal tutor."""
+    from ops.http.auth.setup import DEMO_OFFICER, demo_link_name
+
+    for who, name in (
+        (DEMO_OFFICER[1], "demo-sign-in.url"),
+        (f"personal tutor {tutor}", demo_link_name(tutor)),
+    ):
+        link = data_dir / name
+        if link.is_file():
+            print(f"sign in as {who} (once, from this machine only): {link.read_text().strip()}", flush=True)
 
 
 def _print_web_app(run: EventTimeRun, sim: Simulation) -> None:
     """Where the staff web app is, and whose eyes to see it through."""
     tutor = sim.students[0].record.personal_tutor_id
     url = f"http://127.0.0.1:{run.settings.web_port}/app"
-    print(f"staff web app: {url}  (sign in with the link above: the demo engagement officer)")
+    print(f"staff web app: {url}  (sign in with a link above: the institution, or one tutor's tutees)")
     print(
-        f"  the demo's staff directory also has every personal tutor (e.g. {tutor}), a programme "
-        "leader per programme (L001...), a director per school (D001...) and E001; with an identity "
+        f"  the demo's staff directory has every personal tutor (e.g. {tutor}), a programme leader "
+        "per programme (L001...), a director per school (D001...) and E001; with an identity "
         "provider configured (README: Sign-in and security) each signs in as themselves.",
         flush=True,
     )

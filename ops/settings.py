@@ -238,6 +238,11 @@ class Settings(BaseSettings):
     demo_sign_in: bool = Field(
         False, description="embedded mode only: print a one-time sign-in link for a demo officer (lde demo)"
     )
+    demo_sign_in_staff: list[str] = Field(
+        default_factory=list,
+        description="embedded mode, with LDE_DEMO_SIGN_IN: a one-time link for each of these staff ids "
+        "too (JSON list; lde demo adds a personal tutor)",
+    )
 
     # -- stream and sinks ------------------------------------------------------------------------
     batch_max_messages: int = Field(

@@ -111,6 +111,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "LDE_AUTH_FAILURES_PER_MINUTE": "30",
             "LDE_DEBUG_LEVEL": "INFO",  # the whole info-level log, Faust's and aiohttp's too
             "LDE_DEMO_SIGN_IN": "true",
+            "LDE_DEMO_SIGN_IN_STAFF": json.dumps(["S1042"]),
         },
     )
     run.start()
@@ -365,6 +366,15 @@ def test_the_demo_link_works_once_and_only_from_loopback(world: World) -> None:
     cookie = cookie_of(first)
     assert call(world.port, "GET", f"/v1/students/{THIRD}", {"Cookie": cookie}).status == 200
     assert call(world.port, "GET", path).status == 401  # used once
+    # lde demo's second link: a personal tutor, who sees only their tutees
+    tutor_file = world.run.settings.data_dir / "demo-sign-in-S1042.url"
+    assert tutor_file.stat().st_mode & 0o777 == 0o600
+    tutor_link = tutor_file.read_text().strip()
+    signed = call(world.port, "GET", tutor_link[tutor_link.index("/auth/local") :])
+    assert signed.status == 302 and signed.headers["Location"] == "/app"
+    tutor = {"Cookie": cookie_of(signed)}
+    assert call(world.port, "GET", f"/v1/students/{TUTEE}", tutor).status == 200
+    assert call(world.port, "GET", f"/v1/students/{OTHER}", tutor).status == 403
 
 
 # -- defences ---------------------------------------------------------------------------------------

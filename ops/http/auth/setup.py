@@ -53,7 +53,15 @@ def build_auth(
     signin = SignIn(settings, sessions, directory, lde.metrics, limiter, provider, jwt)
     if settings.mode == "embedded" and settings.demo_sign_in:
         write_private(settings.data_dir / "demo-sign-in.url", signin.demo_link(DEMO_OFFICER[0]) + "\n")
+        for staff_id in settings.demo_sign_in_staff:
+            link = signin.demo_link(staff_id) + "\n"
+            write_private(settings.data_dir / demo_link_name(staff_id), link)
     return guard, signin, tokens
+
+
+def demo_link_name(staff_id: str) -> str:
+    """The file (in the data folder) holding the one-time demo link of a member of staff."""
+    return f"demo-sign-in-{''.join(c for c in staff_id if c.isalnum() or c in '-_')}.url"
 
 
 def write_private(path: Any, text: str) -> None:
