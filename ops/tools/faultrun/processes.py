@@ -20,7 +20,8 @@ from ops.http.client import ServiceClient, ServiceUnavailable
 from ops.replay import free_port
 from ops.settings import Settings
 
-ANNOUNCED = re.compile(r"alert rule=(\S+) student=(\S+) raised_on=(\S+) .* id=(\S+)")
+#: The alerts agent's info line for an alert announced (streams.agents.alerts; no student id at info).
+ANNOUNCED = re.compile(r"alert rule=(?P<rule>\S+) raised_on=(?P<day>\S+) id=(?P<id>\S+)")
 TOO_LATE_LINE = re.compile(r"events_too_late count=(\d+)")
 
 
@@ -179,7 +180,7 @@ class Worker:
             for line in self.log.read_text(errors="replace").splitlines():
                 match = ANNOUNCED.search(line)
                 if match:
-                    found[match.group(4)] += 1
+                    found[match.group("id")] += 1
         return found
 
     def too_late(self) -> int:
