@@ -1,5 +1,5 @@
 # The LDE worker image: the same code as the embedded stack, pointed at real servers by settings.
-# .dockerignore keeps the development tools (ops/tools) and the tests out of the build context, so
+# .dockerignore keeps the development tools (ops/devtools) and the tests out of the build context, so
 # neither is copied nor installed.
 FROM python:3.11-slim
 WORKDIR /app

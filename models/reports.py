@@ -2,7 +2,7 @@
 
 Pure: no I/O, no rendering. `sinks.clickhouse.reports.load_week` loads a `WeekData` in a few bulk queries;
 `build_weekly_reports` cuts it into one `WeeklyReport` per member of staff with the access policy;
-`ops.reports.render` and `ops.reports.pdf` turn a report into HTML, text and PDF.
+`ops.jobs.reports.render` and `ops.jobs.reports.pdf` turn a report into HTML, text and PDF.
 
 Figures per student: band and score (the latest on or before the week's last day), each source's
 activity that week against the programme average, 8 weekly activity totals (the trend chart) against

@@ -3,7 +3,7 @@
 What the LRS decides about a request before anything is published: the version header, the body's
 statements (one or an array) with ids checked or assigned, each statement's content digest (for 409),
 voiding statements and their targets, and each statement's fate against what the statement ledger
-remembers. The HTTP shell (ops.http.xapi_resource) and the ledger (sinks.statement_ledger) only carry
+remembers. The HTTP shell (ops.edge.xapi_resource) and the ledger (sinks.statement_ledger) only carry
 these decisions out.
 """
 
@@ -296,7 +296,7 @@ def _counted_entry(statement_digest: str, event: ActivityEvent) -> Entry:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What planning needs of one statement, without the statement: made before the ledger is asked,
-    so the request's parsed JSON dies young (see ops.http.xapi_resource)."""
+    so the request's parsed JSON dies young (see ops.edge.xapi_resource)."""
 
     statement_id: str
     digest: str

@@ -1,5 +1,5 @@
 """What runs LDE and what people use: the CLI, the service runtime, HTTP, jobs, reports, the embedded
-stack and (in ops.tools) the development tools.
+stack and (in ops.devtools) the development tools.
 
 Every entry point (`lde`, `python -m ops.…`) imports this package before numpy, so the process-wide
 setting below applies to the service, the jobs and the benchmarks alike.

@@ -20,7 +20,7 @@ SINKS = (
     "evaluator_progress",
 )
 JOBS = ("daily", "weekly_reports")
-#: Outcomes of a signed-body check (ops.http.canvas_signing.OUTCOMES; a test holds them equal).
+#: Outcomes of a signed-body check (ops.edge.canvas_signing.OUTCOMES; a test holds them equal).
 SIGNATURE_OUTCOMES = (
     "valid",
     "unsigned",

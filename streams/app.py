@@ -3,7 +3,7 @@
 Agents are thin: they decode a batch, call the pure core (streams.batch, streams.evaluator) and write
 what it returns. State is one table value per student (not Faust windowed tables), written once per
 batch; exactness comes from offsets recorded in that state and idempotent sinks, not exactly_once.
-The service's HTTP routes, jobs and alert delivery are added by ops.runtime, on top of this.
+The service's HTTP routes, jobs and alert delivery are added by ops.runtime.wiring, on top of this.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class LdeApp:
 
     @property
     def exit_code(self) -> int | None:
-        """Set when the worker stops itself (ops.service returns it)."""
+        """Set when the worker stops itself (ops.runtime.service returns it)."""
         return self.broker.exit_code
 
     def ready(self) -> tuple[bool, dict[str, Any]]:

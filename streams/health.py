@@ -57,7 +57,7 @@ class BrokerWatch:
         self.metrics = metrics
         self.broker_id = broker_id  # the Kafka cluster id at start (None: not checked)
         self.down_since: float | None = None
-        self.exit_code: int | None = None  # set when the worker stops itself (ops.service returns it)
+        self.exit_code: int | None = None  # set when the worker stops itself (ops.runtime.service returns it)
 
     async def check(self) -> None:
         """While no broker answers: an error log line, /health/ready 503 (`broker_unreachable`),

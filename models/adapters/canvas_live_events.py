@@ -1,7 +1,7 @@
 """Canvas Live Events in Canvas's own format: {"metadata": {...}, "body": {...}}, one event a record.
 
 Canvas Data Services sends one event per HTTPS POST (its body the event JSON, or a signed JWT whose
-claims are the event: `ops.http.canvas_signing` opens that before this adapter reads it); `lde ingest`
+claims are the event: `ops.edge.canvas_signing` opens that before this adapter reads it); `lde ingest`
 reads a file of them, one a line (JSONL). The student is `metadata.user_sis_id`, as in the Caliper
 adapter. What counts as engagement, from Canvas's event schemas (doc/api/data_services/json/canvas):
 

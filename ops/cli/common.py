@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ops.http.client import ServiceClient
+from ops.runtime.client import ServiceClient
 from ops.settings import Settings
 from sinks.errors import StackError
 

@@ -9,7 +9,7 @@ import secrets
 import sys
 
 from ops.cli.common import fail
-from ops.http.basic_auth import hash_secret
+from ops.edge.basic_auth import hash_secret
 from ops.settings import Settings
 
 

@@ -16,7 +16,7 @@ from ops.settings import Settings
 
 
 def _load_csv(settings: Settings, path: Path, kind: str) -> int:
-    from ops.ingest import redacted_record
+    from ops.edge.ingest import redacted_record
     from sinks.kafka import Publisher
 
     if not path.is_file():
@@ -55,7 +55,7 @@ def cmd_absences_load(settings: Settings, args: argparse.Namespace) -> int:
 def _user_map(args: argparse.Namespace) -> dict[str, str] | str:
     """The Canvas user map for canvas-web-logs (or why it cannot be had), its problems on stderr."""
     from models.adapters.canvas_data import read_user_map
-    from ops.ingest import decompressed
+    from ops.edge.ingest import decompressed
 
     if args.format != "canvas-web-logs":
         return "--user-map applies to --format canvas-web-logs only" if args.user_map else {}
@@ -78,7 +78,7 @@ def _user_map(args: argparse.Namespace) -> dict[str, str] | str:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.ingest import UnknownFormat, UpstreamBroken, decompressed, ingest
+    from ops.edge.ingest import UnknownFormat, UpstreamBroken, decompressed, ingest
     from sinks.kafka import Publisher
 
     if args.file != "-" and not Path(args.file).is_file():
@@ -134,7 +134,7 @@ def cmd_staff_load(settings: Settings, args: argparse.Namespace) -> int:
             return fail(f"{path}: {answer['error']}; nothing loaded", 1)
         count, where = answer["staff"], f"in the running service at {settings.service_url}"
     else:
-        from ops.reports.personal import load_staff_rows
+        from ops.jobs.reports.personal import load_staff_rows
 
         store, where = direct_store(settings)
         try:

@@ -21,7 +21,7 @@ def cmd_job_daily(settings: Settings, args: argparse.Namespace) -> int:
         from datetime import UTC, datetime
 
         from models.timebuckets import local_today, zone
-        from ops.jobs import daily_job
+        from ops.jobs.daily import daily_job
         from sinks import redis_store
 
         store, where = direct_store(settings)
@@ -37,7 +37,7 @@ def cmd_job_daily(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_privacy_check(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.privacy import report, search_clickhouse, search_redis
+    from ops.jobs.privacy import report, search_clickhouse, search_redis
 
     client = running_service(settings)
     if client is not None:

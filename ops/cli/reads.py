@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.cli.common import direct_store, fail, running_service
-from ops.http.client import STAFF_HEADER
+from ops.runtime.client import STAFF_HEADER
 from ops.settings import Settings
 
 
@@ -36,7 +36,7 @@ def _refusal(answer: Any) -> None:
 def _viewer(settings: Settings, store: Any, staff_id: str | None) -> Any:
     """The access policy's viewer for a direct (no service) read."""
     from models.access import IdentityRequired, UnknownStaff
-    from ops.reports.weekly import load_directory
+    from ops.jobs.reports.weekly import load_directory
 
     try:
         return load_directory(store).viewer(staff_id, settings.operator_access)
@@ -52,7 +52,7 @@ def _alerts_rows(settings: Settings, staff_id: str | None = None) -> tuple[list[
         rows = client.get("/v1/alerts", headers=_as_header(staff_id))
         _refusal(rows)
         return rows, f"from the running service at {settings.service_url}"
-    from ops.reports.personal import alerts_view
+    from ops.jobs.reports.personal import alerts_view
 
     store, where = direct_store(settings)
     viewer = _viewer(settings, store, staff_id)
@@ -77,7 +77,7 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.reports.student import student_view_text
+    from ops.jobs.reports.student import student_view_text
 
     client = running_service(settings)
     if client is not None:
@@ -85,8 +85,8 @@ def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
         _refusal(report)
     else:
         from models.access import AccessDenied
-        from ops.reports.personal import student_view
-        from ops.reports.student import UnknownStudent
+        from ops.jobs.reports.personal import student_view
+        from ops.jobs.reports.student import UnknownStudent
 
         store, _ = direct_store(settings)
         viewer = _viewer(settings, store, args.as_staff)
@@ -116,7 +116,7 @@ def cmd_report_weekly(settings: Settings, args: argparse.Namespace) -> int:
 
     from models.access import UnknownStaff
     from models.reports import BadWeek, week_label
-    from ops.reports.weekly import FolderDelivery, NoStaffDirectory, ReportJob, smtp_delivery
+    from ops.jobs.reports.weekly import FolderDelivery, NoStaffDirectory, ReportJob, smtp_delivery
     from sinks.mail import DeliveryError
 
     try:
@@ -160,7 +160,7 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
 
     from models.access import AccessDenied
     from models.reports import BadWeek, week_label
-    from ops.reports.student import UnknownStudent, render_student_report, student_weekly_report
+    from ops.jobs.reports.student import UnknownStudent, render_student_report, student_weekly_report
 
     try:
         week = _week(args.week, settings)
@@ -200,7 +200,7 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import date
 
-    from ops.reports.personal import export_anonymised, export_text
+    from ops.jobs.reports.personal import export_anonymised, export_text
 
     try:
         first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)

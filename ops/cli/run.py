@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from models.roster import CsvRowError, load_absences, load_roster
 from ops.cli.common import fail
@@ -14,20 +16,40 @@ from ops.settings import Settings
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from ops import service
+    from ops.runtime import service
 
     return service.run(settings)
 
 
+def _devtool(name: str) -> ModuleType | None:
+    """A development tool's module, or None where the checkout has no ops/devtools (the production
+    image leaves it out, .dockerignore); a tool whose own import breaks is a bug, raised as one."""
+    try:
+        return importlib.import_module(f"ops.devtools.{name}")
+    except ModuleNotFoundError as error:
+        if error.name not in ("ops.devtools", f"ops.devtools.{name}"):
+            raise
+        return None
+
+
+def _no_devtools(command: str) -> int:
+    return fail(f"lde {command} is a development tool: run it from a source checkout (make install)")
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.demo import run_demo
+    demo = _devtool("demo")
+    if demo is None:
+        return _no_devtools("demo")
+    run_demo = demo.run_demo
 
     return run_demo(settings, students=args.students, weeks=args.weeks, seed=args.seed)
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.simulator import simulate, write_files
-
+    simulator = _devtool("simulator")
+    if simulator is None:
+        return _no_devtools("simulate")
+    simulate, write_files = simulator.simulate, simulator.write_files
     sim = simulate(students=args.students, weeks=args.weeks, seed=args.seed, timezone=settings.timezone)
     paths = write_files(sim, Path(args.out))
     print(
@@ -43,8 +65,14 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     import tempfile
     from datetime import date
 
-    from ops.replay import read_replay_input, replay, write_alerts_jsonl
-
+    replay_tool = _devtool("replay")
+    if replay_tool is None:
+        return _no_devtools("replay")
+    read_replay_input, replay, write_alerts_jsonl = (
+        replay_tool.read_replay_input,
+        replay_tool.replay,
+        replay_tool.write_alerts_jsonl,
+    )
     roster_items = list(load_roster(Path(args.roster)))
     absence_items = list(load_absences(Path(args.absences))) if args.absences else []
     bad = [i for i in roster_items + absence_items if isinstance(i, CsvRowError)]
@@ -72,13 +100,10 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_quality(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        from ops.tools.quality import measure, table
-    except ModuleNotFoundError as error:
-        if error.name not in ("ops.tools", "ops.tools.quality"):
-            raise  # a tool's own import broke: a bug, shown as one
-        # The production image leaves ops/tools out (.dockerignore).
-        return fail("lde quality is a development tool: run it from a source checkout")
+    quality = _devtool("quality")
+    if quality is None:
+        return _no_devtools("quality")
+    measure, table = quality.measure, quality.table
     results = measure(settings, args.students, args.weeks, args.seeds)
     print(table(results, args.students, args.weeks, args.seeds))
     return 0

@@ -30,8 +30,8 @@ def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
         if "error" in answer:
             return fail(str(answer["error"]))
     else:
-        from ops.http.auth.api_tokens import ApiTokens
-        from ops.reports.weekly import load_directory
+        from ops.jobs.reports.weekly import load_directory
+        from ops.staff.auth.api_tokens import ApiTokens
 
         store, _ = direct_store(settings)
         if args.staff not in load_directory(store):
@@ -50,7 +50,7 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
         if "error" in answer:
             return fail(str(answer["error"]))
     else:
-        from ops.http.auth.api_tokens import ApiTokens, UnknownToken
+        from ops.staff.auth.api_tokens import ApiTokens, UnknownToken
 
         store, _ = direct_store(settings)
         try:
@@ -68,7 +68,7 @@ def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
         if isinstance(rows, dict):
             return fail(str(rows.get("error")))
     else:
-        from ops.http.auth.api_tokens import ApiTokens
+        from ops.staff.auth.api_tokens import ApiTokens
 
         store, _ = direct_store(settings)
         rows = [r.public() for r in ApiTokens(store).list()]

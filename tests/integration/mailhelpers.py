@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from ops.replay import free_port
+from ops.devtools.replay import free_port
 
 
 @dataclass

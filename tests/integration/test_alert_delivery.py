@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.embedded import wait_until
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
 from tests.integration.conftest import TERM_START, roster_record
 from tests.integration.mailhelpers import parts, smtp_server, webhook_server

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from ops.embedded import wait_until
-from ops.http.routes import ROUTES, RouteKind, route_kinds
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
+from ops.staff.routes import ROUTES, RouteKind, route_kinds
 from tests.integration.conftest import TERM_START, roster_record
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 

@@ -19,8 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from ops.embedded import wait_until
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
 from tests.fixtures import canvas as samples
 from tests.integration.conftest import TERM_START, assert_stored_nowhere

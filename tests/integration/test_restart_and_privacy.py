@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
 from sinks import clickhouse
 from tests.integration.conftest import TERM_START, activity, make_run, roster_record
 

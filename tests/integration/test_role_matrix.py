@@ -16,9 +16,9 @@ import pytest
 from models.access import Role
 from models.alerts import Alert
 from ops import cli
-from ops.delivery import AlertNotifier
+from ops.jobs.reports.weekly import ReportJob, SmtpDelivery, load_directory
 from ops.metrics import Metrics
-from ops.reports.weekly import ReportJob, SmtpDelivery, load_directory
+from ops.runtime.delivery import AlertNotifier
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore

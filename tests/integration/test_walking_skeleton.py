@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.roster import Absence
-from ops.embedded import wait_until
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from tests.integration.conftest import TERM_START, activity, roster_record
 
 pytestmark = pytest.mark.integration

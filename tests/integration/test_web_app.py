@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
 from ops.settings import Settings
 from tests.integration.browser import CHROMIUM_ARGS, axe_script, require_chromium, serious_violations
 from tests.integration.test_role_matrix import AMINA, REPORT_SCOPE

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from models.xapi_statements import Entry, Kind
-from ops.embedded import wait_until
-from ops.http.basic_auth import hash_secret
-from ops.privacy import search_redis
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.edge.basic_auth import hash_secret
+from ops.jobs.privacy import search_redis
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
 from sinks.statement_ledger import AsyncStatementLedger, StatementLedger, async_client
 from tests.integration.conftest import TERM_START

@@ -12,8 +12,8 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ops.http.client import STAFF_HEADER
-from ops.replay import EventTimeRun
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.client import STAFF_HEADER
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore

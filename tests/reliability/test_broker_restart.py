@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from models.faultload import compare, generate
-from ops.embedded import wait_until
-from ops.tools.faultrun.cluster import Cluster
-from ops.tools.faultrun.verdict import verdict
+from ops.devtools.faultrun.cluster import Cluster
+from ops.devtools.faultrun.verdict import verdict
+from ops.runtime.embedded import wait_until
 from streams.stopping import BROKER_REPLACED_EXIT
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from models.faultload import compare
-from ops.embedded import EmbeddedBroker, wait_until
-from ops.replay import free_port
+from ops.devtools.replay import free_port
+from ops.runtime.embedded import EmbeddedBroker, wait_until
 from ops.settings import Settings
 from sinks.kafka import ensure_topics
 from tests.reliability.test_kill_restart import Worker, activity_counts, ledger_events, publish

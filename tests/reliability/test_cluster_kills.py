@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.tools.faultrun.scenarios import run_with_kills
+from ops.devtools.faultrun.scenarios import run_with_kills
 
 pytestmark = [pytest.mark.integration]
 

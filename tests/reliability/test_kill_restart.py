@@ -23,9 +23,9 @@ from kafka import KafkaProducer
 
 from models.faultload import compare
 from models.partitioning import partition_for
-from ops.embedded import EmbeddedBroker, wait_until
-from ops.http.client import ServiceClient
-from ops.replay import free_port
+from ops.devtools.replay import free_port
+from ops.runtime.client import ServiceClient
+from ops.runtime.embedded import EmbeddedBroker, wait_until
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.kafka import ensure_topics

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.tools.faultrun.scenarios import run_with_membership_changes
+from ops.devtools.faultrun.scenarios import run_with_membership_changes
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from models.faultload import generate
-from ops.embedded import wait_until
-from ops.tools.faultrun.cluster import Cluster
-from ops.tools.faultrun.processes import Worker
-from ops.tools.faultrun.scenarios import kill_in_clickhouse_write
-from ops.tools.faultrun.verdict import Report, clean_replay_alerts, verdict
+from ops.devtools.faultrun.cluster import Cluster
+from ops.devtools.faultrun.processes import Worker
+from ops.devtools.faultrun.scenarios import kill_in_clickhouse_write
+from ops.devtools.faultrun.verdict import Report, clean_replay_alerts, verdict
+from ops.runtime.embedded import wait_until
 from sinks.faults import inject
 
 pytestmark = [pytest.mark.integration]

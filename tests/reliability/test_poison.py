@@ -10,9 +10,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from models.faultload import generate
+from ops.devtools.faultrun.cluster import Cluster
+from ops.devtools.faultrun.verdict import verdict
 from ops.settings import Settings
-from ops.tools.faultrun.cluster import Cluster
-from ops.tools.faultrun.verdict import verdict
 
 pytestmark = [pytest.mark.integration]
 

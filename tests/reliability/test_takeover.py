@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.tools.faultrun.scenarios import run_with_backlog_takeover
+from ops.devtools.faultrun.scenarios import run_with_backlog_takeover
 
 pytestmark = [pytest.mark.integration]
 

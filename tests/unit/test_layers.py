@@ -65,7 +65,7 @@ def test_the_rule_itself() -> None:
     assert violations("sinks.kafka", {"models.events", "ops.settings", "sinks.errors"}) == []
     assert violations("sinks.kafka", {"streams.batch"}) == ["streams.batch"]
     assert violations("models.events", {"ops.settings"}) == ["ops.settings"]  # models import only models
-    assert violations("streams.app", {"ops.runtime"}) == ["ops.runtime"]
+    assert violations("streams.app", {"ops.runtime.wiring"}) == ["ops.runtime.wiring"]
     assert violations("ops.settings", {"models.rules", "sinks.kafka"}) == ["sinks.kafka"]
     assert violations("ops.cli", {"streams.app", "sinks.kafka", "models.events"}) == []
 

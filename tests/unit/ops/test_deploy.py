@@ -119,9 +119,9 @@ def image_files() -> set[str]:
 
 
 def test_the_image_leaves_out_the_development_tools_and_the_tests() -> None:
-    assert (ROOT / "ops" / "tools").is_dir() and (ROOT / "tests").is_dir()  # in the checkout
+    assert (ROOT / "ops" / "devtools").is_dir() and (ROOT / "tests").is_dir()  # in the checkout
     copied = image_files()
     assert {"pyproject.toml", "models/__init__.py", "streams/__init__.py", "sinks/__init__.py"} <= copied
     assert "ops/__init__.py" in copied
-    assert not [name for name in copied if name.startswith(("ops/tools/", "tests/"))]
+    assert not [name for name in copied if name.startswith(("ops/devtools/", "tests/"))]
     assert not [name for name in copied if "__pycache__" in name]

@@ -385,7 +385,7 @@ def test_first_silences_raise_what_the_full_judgement_raises(
     """The short path for silent students with nothing in memory gives the full judgement's alerts
     and memory, exempt students (not active, in their first days) and silences shortened by the
     start of monitoring included."""
-    from ops.tools.bench.evaluator import synthetic_institution
+    from ops.devtools.bench.evaluator import synthetic_institution
 
     day = date(2026, 11, 20)
     views = synthetic_institution(3_000, day, seed=7)
@@ -430,7 +430,7 @@ def test_first_silences_raise_what_the_full_judgement_raises(
 def test_roster_columns_equal_each_records_own_reading() -> None:
     """The roster coded column by column: each student's groups (as GroupCodes.of codes cohort
     tuples), whether active, and window length by mode, statuses and modes of every kind included."""
-    from ops.tools.bench.evaluator import synthetic_institution
+    from ops.devtools.bench.evaluator import synthetic_institution
 
     records = [v.record for v in synthetic_institution(2_000, date(2026, 11, 20), seed=3)]
     statuses = list(StudentStatus)
@@ -468,7 +468,7 @@ def _per_student(features: ComparisonFeatures) -> list[tuple[Any, ...]]:
 def test_features_of_a_slice_read_the_coded_roster(at: int) -> None:
     """A worker's partition is a slice of everyone it read the figures of: its shared figures come
     from the roster columns coded then, and equal those coded afresh; a wrong offset codes afresh."""
-    from ops.tools.bench.evaluator import synthetic_institution
+    from ops.devtools.bench.evaluator import synthetic_institution
 
     day = date(2026, 11, 20)
     views = synthetic_institution(2_000, day, seed=11)

@@ -1,0 +1,435 @@
+"""HTTP collector served by the running service: upstream systems POST their events straight to LDE.
+
+`POST /v1/caliper` (a Caliper envelope), `POST /v1/xapi/statements` (one statement or an array),
+`POST /v1/events` (canonical events: one object, a JSON array or JSONL) and
+`POST /v1/canvas/live-events` (one Canvas live event, plain or signed: see ops.edge.canvas_signing)
+read the body with the same pure
+adapters as `lde ingest`, publish the valid events to the activity topic in per-partition envelopes and
+answer 202 only once Kafka has confirmed them: an upstream system that got a 202 may forget the data.
+`GET /v1/openapi.json` describes all of it.
+
+Security: each endpoint takes the bearer token of its own upstream source, and an endpoint without a
+configured token refuses everyone (secure by default). Bodies are capped (413) before they are buffered.
+Responses and logs carry positions and the adapters' fixed reasons, never input values: a title or URL
+must not leave the edge, and invalid records reach the dead-letter topic only as a digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
+from models.clock import WallClock
+from models.dead_letters import dead_letter_headers
+from models.events import ActivityEvent, encode_envelope
+from models.partitioning import partition_for
+from ops.edge.canvas_signing import REALM as SIGNATURE_REALM
+from ops.edge.canvas_signing import Opened, Refused, key_source, open_live_event
+from ops.edge.endpoints import ENDPOINTS, Endpoint
+from ops.edge.ingest import redacted_record
+from ops.edge.openapi import OPENAPI_PATH, openapi_document
+from ops.settings import Settings
+from sinks.statement_ledger import AsyncStatementLedger, async_client
+
+log = logging.getLogger("lde.collector")
+
+#: Larger bodies are parsed in a worker thread, so the agents and the evaluator on the loop keep running.
+THREAD_THRESHOLD_BYTES = 256 * 1024
+#: How long Kafka may take to confirm a request's messages before the client is told to retry (503).
+PUBLISH_TIMEOUT_SECONDS = 30.0
+REALM = 'Bearer realm="lde-collector"'
+
+
+# -- configuration -------------------------------------------------------------------------------------
+
+
+def collector_tokens(settings: Settings) -> dict[str, str]:
+    """The bearer token of each upstream source (LDE_COLLECTOR_TOKENS, a JSON object, e.g.
+    {"caliper": "...", "xapi": "...", "events": "..."}).
+
+    Blank tokens are dropped (with a warning): an empty token must never match an empty or missing
+    Authorization header.
+    """
+    tokens: dict[str, str] = {}
+    for source, token in settings.collector_tokens.items():
+        value = token.get_secret_value()
+        if value.strip():
+            tokens[str(source)] = value
+        else:
+            log.warning("collector_token_ignored source=%s: empty", source)
+    return tokens
+
+
+# -- the pure core: authorisation, parsing, what to publish -------------------------------------------
+
+
+def check_bearer(header: str | None, expected: str | None) -> str | None:
+    """Why a request is refused, or None when its bearer token is this endpoint's (constant time)."""
+    if not expected:
+        return (
+            "no token is configured for this endpoint, so it accepts no request "
+            "(secure by default: the operator sets LDE_COLLECTOR_TOKENS)"
+        )
+    scheme, _, given = (header or "").strip().partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        return "missing bearer token: send 'Authorization: Bearer <token>'"
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return "invalid bearer token for this endpoint"
+    return None
+
+
+def query_bearer(endpoint: Endpoint, header: str | None, query: Any) -> str | None:
+    """The Authorization header, or for an endpoint that takes it, the RFC 6750 `access_token` query
+    parameter as a bearer header (the header wins when both are sent)."""
+    if header or not endpoint.query_token:
+        return header
+    token = query.get("access_token") if query is not None else None
+    return f"Bearer {token}" if token else header
+
+
+def _renamed(records: Iterable[Record], position: Any) -> Iterator[Record]:
+    """Records with positions that name what the client sent (an array item, not a re-serialised line)."""
+    for number, record in enumerate(records, start=1):
+        yield dataclasses.replace(record, position=position(number))
+
+
+def _json_error(error: ValueError | RecursionError) -> str:
+    """A JSON syntax error as the adapters word it: where, never what (the text may hold a title)."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+    return "not JSON: too deeply nested or a number too long"
+
+
+def read_canonical(text: str, *, timezone: str) -> Iterator[Record]:
+    """Canonical events as one JSON object, a JSON array of objects, or JSONL (one object a line).
+
+    Every event goes through the lde-jsonl adapter, so the HTTP path validates exactly like the CLI.
+    Positions: "item N" in an array, "document" for one multi-line object, else "line N".
+    """
+    body = text.strip()
+    if body.startswith("["):
+        try:
+            items = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            yield Invalid("document", _json_error(error), text)
+            return
+        lines = (json.dumps(item) for item in items)  # one item a line: the adapter's "line N" is item N
+        yield from _renamed(read_lde_jsonl(lines, timezone=timezone), lambda n: f"item {n}")
+        return
+    if body.startswith("{") and "\n" in body:
+        try:
+            single = json.loads(body)
+        except (ValueError, RecursionError):
+            single = None  # JSONL, or a broken object: read line by line
+        if isinstance(single, dict):
+            yield from _renamed(read_lde_jsonl([json.dumps(single)], timezone=timezone), lambda n: "document")
+            return
+    yield from read_lde_jsonl(text.split("\n"), timezone=timezone)
+
+
+def parse_body(endpoint: Endpoint, text: str, timezone: str) -> Iterator[Record]:
+    """The records of a request body, read by the endpoint's adapter."""
+    if endpoint.adapter == "lde-jsonl":
+        return read_canonical(text, timezone=timezone)
+    return ADAPTERS[endpoint.adapter]([text], timezone=timezone)
+
+
+def envelopes(events: Sequence[ActivityEvent], partitions: int, max_events: int) -> list[tuple[int, bytes]]:
+    """Activity-topic messages: each holds students of one partition only (state lives per partition),
+    at most `max_events` of them, in the order they came (as sinks.kafka.Publisher.send_events)."""
+    by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
+    for event in events:
+        by_partition[partition_for(event.student_id, partitions)].append(event)
+    return [
+        (partition, encode_envelope(group[start : start + max_events]))
+        for partition, group in sorted(by_partition.items())
+        for start in range(0, len(group), max_events)
+    ]
+
+
+def _note(record: Skipped | Invalid) -> dict[str, str]:
+    return {"position": record.position, "reason": record.reason}
+
+
+@dataclass
+class Assessment:
+    """What a request body holds and what to publish for it (pure, so a large body is built off the loop)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    invalid: list[dict[str, str]] = field(default_factory=list)
+    messages: list[tuple[int, bytes]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        """Nothing in the body could be read: the client must fix it, so answer 400 and publish nothing."""
+        return bool(self.invalid) and not (self.accepted or self.duplicates or self.skipped)
+
+    def summary(self, request_id: str) -> dict[str, Any]:
+        return {
+            "request_id": request_id,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "invalid": self.invalid,
+        }
+
+
+def assess(
+    endpoint: Endpoint,
+    body: bytes,
+    *,
+    timezone: str,
+    partitions: int,
+    envelope_max_events: int,
+    request_id: str,
+) -> Assessment:
+    """Read a body and prepare its messages: envelopes of the valid events (an event id repeated within
+    the body is sent once, as `lde ingest` does) and, unless the body is rejected, a dead letter (digest,
+    never the text) per invalid record with headers error, source and position."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Assessment(invalid=[{"position": "document", "reason": "not UTF-8 text"}])
+    if not text.strip():
+        return Assessment(invalid=[{"position": "document", "reason": "empty body"}])
+    out = Assessment()
+    seen: set[str] = set()
+    events: list[ActivityEvent] = []
+    bad: list[Invalid] = []
+    for record in parse_body(endpoint, text, timezone):
+        if isinstance(record, Parsed):
+            if record.event.event_id in seen:
+                out.duplicates += 1
+                continue
+            seen.add(record.event.event_id)
+            events.append(record.event)
+        elif isinstance(record, Skipped):
+            out.skipped.append(_note(record))
+        else:
+            bad.append(record)
+            out.invalid.append(_note(record))
+    out.accepted = len(events)
+    if not out.rejected:
+        out.messages = envelopes(events, partitions, envelope_max_events)
+        out.dead_letters = [
+            (
+                redacted_record(record.raw),
+                dead_letter_headers(
+                    record.reason, endpoint.dead_letter_source, record.position, request_id=request_id
+                ),
+            )
+            for record in bad
+        ]
+    return out
+
+
+# -- the service side ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response before Faust renders it, so the handling stays testable without a web server."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def read_limited(request: Any, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `limit`, declared or actually sent.
+
+    Streams from the connection instead of request.read(): aiohttp's own 1 MiB cap would answer first,
+    and a body is never buffered past the limit (a chunked body declares no length).
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Collector:
+    """The endpoints' shared state: the LdeApp's topics, settings and metrics, the tokens and the cap."""
+
+    def __init__(self, lde: Any) -> None:
+        self.lde = lde
+        self.settings = lde.settings
+        self.tokens = collector_tokens(lde.settings)
+        self.max_bytes = lde.settings.collector_max_bytes
+        self.metrics = lde.metrics
+        self.canvas_keys = key_source(lde.settings)  # inline keys are read here: a bad one stops start-up
+        closed = [e.path for e in ENDPOINTS if e.source not in self.tokens]
+        if closed:
+            log.warning(
+                "collector_closed endpoints=%s: no token configured, they answer 401", ",".join(closed)
+            )
+
+    async def handle(self, endpoint: Endpoint, request: Any) -> Reply:
+        """Answer one request, timing and counting it whatever the outcome."""
+        started = time.perf_counter()
+        reply = await self._handle(endpoint, request)
+        self.metrics.collector_requests.labels(endpoint=endpoint.source, status=str(reply.status)).inc()
+        self.metrics.collector_seconds.labels(endpoint=endpoint.source).observe(time.perf_counter() - started)
+        return reply
+
+    async def _handle(self, endpoint: Endpoint, request: Any) -> Reply:
+        # Authorise before reading: an unauthorised client cannot make the service buffer anything.
+        header = query_bearer(endpoint, request.headers.get("Authorization"), getattr(request, "query", None))
+        refusal = check_bearer(header, self.tokens.get(endpoint.source))
+        if refusal is not None:
+            return Reply(401, {"error": refusal}, {"WWW-Authenticate": REALM})
+        body = await read_limited(request, self.max_bytes)
+        if body is None:
+            error = (
+                f"request body larger than {self.max_bytes} bytes: nothing was published; send it in parts"
+            )
+            return Reply(413, {"error": error, "max_bytes": self.max_bytes})
+        if endpoint.signed:
+            opened = await asyncio.to_thread(self._open_signed, body)  # a URL key source may fetch
+            self.metrics.collector_signatures.labels(endpoint=endpoint.source, outcome=opened.outcome).inc()
+            if isinstance(opened, Refused):
+                headers = {"WWW-Authenticate": SIGNATURE_REALM} if opened.status == 401 else {}
+                if opened.status == 503:
+                    headers["Retry-After"] = "60"
+                return Reply(opened.status, {"error": opened.error}, headers)
+            body = opened.body
+        request_id = uuid.uuid4().hex
+        s = self.settings
+        work = functools.partial(
+            assess,
+            endpoint,
+            body,
+            timezone=s.timezone,
+            partitions=s.partitions,
+            envelope_max_events=s.envelope_max_events,
+            request_id=request_id,
+        )
+        result = await asyncio.to_thread(work) if len(body) > THREAD_THRESHOLD_BYTES else work()
+        log.info(
+            "collector source=%s request_id=%s bytes=%d accepted=%d duplicates=%d skipped=%d invalid=%d",
+            endpoint.source,
+            request_id,
+            len(body),
+            result.accepted,
+            result.duplicates,
+            len(result.skipped),
+            len(result.invalid),
+        )
+        if result.rejected:
+            self._count(endpoint, result)
+            return Reply(
+                400, {"error": "no record could be read: nothing was published", **result.summary(request_id)}
+            )
+        try:
+            await asyncio.wait_for(self._publish(result), PUBLISH_TIMEOUT_SECONDS)
+        except Exception as error:  # timeout or broker error: the client must retry, never assume delivery
+            log.error(
+                "collector_publish_failed source=%s request_id=%s error=%r",
+                endpoint.source,
+                request_id,
+                error,
+            )
+            retry = (
+                "Kafka did not confirm the events: send the same body again (events are de-duplicated by id)"
+            )
+            return Reply(503, {"error": retry, "request_id": request_id}, {"Retry-After": "5"})
+        self._count(endpoint, result)  # only once published: a 503 is retried and would count twice
+        if result.dead_letters:
+            self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
+        return Reply(202, result.summary(request_id))
+
+    def _open_signed(self, body: bytes) -> Opened | Refused:
+        """The signature decision for a signed endpoint's body, on the wall clock (JWT times are real)."""
+        s = self.settings
+        return open_live_event(
+            body,
+            self.canvas_keys,
+            algorithms=s.canvas_jwt_algorithms,
+            accept_unsigned=s.canvas_accept_unsigned,
+            now=WallClock().now(),
+            leeway=s.canvas_jwt_leeway_seconds,
+        )
+
+    async def _publish(self, result: Assessment) -> None:
+        """Send every message, then wait until Kafka has confirmed all of them (force: never attach them
+        to a stream event, which would delay them until that event is acknowledged)."""
+        pending = [
+            await self.lde.activity_topic.send(value=value, partition=partition, force=True)
+            for partition, value in result.messages
+        ]
+        pending += [
+            await self.lde.dead_letter_topic.send(value=value, headers=headers, force=True)
+            for value, headers in result.dead_letters
+        ]
+        await asyncio.gather(*pending)
+
+    def _count(self, endpoint: Endpoint, result: Assessment) -> None:
+        for outcome, count in (
+            ("accepted", result.accepted),
+            ("duplicate", result.duplicates),
+            ("skipped", len(result.skipped)),
+            ("invalid", len(result.invalid)),
+        ):
+            if count:
+                self.metrics.collector_records.labels(endpoint=endpoint.source, outcome=outcome).inc(count)
+
+
+def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
+    """A Faust view answering POST on one endpoint (GET and others: 405, from Faust)."""
+
+    class CollectorView(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            reply = await collector.handle(endpoint, request)
+            return self.json(reply.body, status=reply.status, headers=reply.headers or None)
+
+    CollectorView.__name__ = CollectorView.__qualname__ = f"collector_{endpoint.source}"
+    CollectorView.__doc__ = endpoint.summary
+    return CollectorView
+
+
+def statement_ledger(lde: Any) -> AsyncStatementLedger | None:
+    """The xAPI statement ledger on the service's Redis (None without one: the resource answers 503)."""
+    alerts = getattr(lde, "ledger", None)
+    client = getattr(alerts, "client", None)
+    if client is None:
+        return None
+    url = lde.settings.redis_url.get_secret_value()
+    return AsyncStatementLedger(async_client(client, url), lde.settings.xapi_ledger_days)
+
+
+def register_collector(app: Any, lde: Any) -> None:
+    """Add the collector's endpoints to the Faust web app (called by ops.runtime.wiring.Service)."""
+    from ops.edge.xapi_resource import register_xapi  # it builds on this module's Collector
+
+    collector = Collector(lde)
+    for endpoint in ENDPOINTS:
+        app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
+    register_xapi(app, collector, statement_ledger(lde))
+    document = openapi_document(collector.max_bytes)
+
+    @app.page(OPENAPI_PATH, name="collector_openapi")
+    async def openapi(self: Any, request: Any) -> Any:
+        return self.json(document)

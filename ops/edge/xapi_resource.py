@@ -1,0 +1,291 @@
+"""The xAPI statements resource (xAPI 1.0.3 / IEEE 9274.1.1, statement consumer side), served by the
+running service beside the collector: `POST /xapi/statements` (one statement or an array: 200 and
+the ids), `PUT /xapi/statements?statementId=` (204), `GET /xapi/about`.
+
+A thin shell: models.xapi_statements decides (versions, ids, digests, voids, conflicts), the
+statement ledger (sinks.statement_ledger, Redis) remembers, and the collector publishes (a 200 or
+204 is sent only once Kafka has confirmed the events and the ledger has recorded them). Every answer
+carries X-Experience-API-Version. Credentials: HTTP Basic (LDE_COLLECTOR_BASIC_CREDENTIALS, hashed)
+or the xapi source's bearer token; without either configured every request is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from models.events import ActivityEvent, encode_envelope
+from models.partitioning import partition_for
+from models.xapi_statements import (
+    VERSION_HEADER,
+    VERSIONS,
+    Plan,
+    Prepared,
+    StatementsRefused,
+    check_version,
+    plan_prepared,
+    prepare,
+    read_statements,
+    resolve_races,
+    response_version,
+    targets,
+)
+from ops.edge.basic_auth import BasicCredentials
+from ops.edge.collector import (
+    PUBLISH_TIMEOUT_SECONDS,
+    THREAD_THRESHOLD_BYTES,
+    Collector,
+    check_bearer,
+    read_limited,
+)
+from ops.edge.endpoints import XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
+from sinks.statement_ledger import AsyncStatementLedger
+from streams.gc_pause import collector_paused
+
+log = logging.getLogger("lde.collector")
+
+STATEMENTS_PATH = XAPI_STATEMENTS_PATH
+ABOUT_PATH = XAPI_ABOUT_PATH
+PATHS = (STATEMENTS_PATH, ABOUT_PATH)
+SOURCE = "xapi"  # whose credentials the resource takes
+METRIC_ENDPOINT = "xapi_statements"
+BASIC_REALM = 'Basic realm="lde-xapi"'
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response before Faust renders it: a JSON body, or none (204)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def xapi_envelopes(
+    events: Sequence[ActivityEvent], retract: Sequence[ActivityEvent], partitions: int, max_events: int
+) -> list[tuple[int, bytes]]:
+    """Activity-topic messages by the student's partition: events first, a partition's retractions
+    in its last message (the stream applies a message's retractions after its events)."""
+    by_partition: dict[int, tuple[list[ActivityEvent], list[ActivityEvent]]] = defaultdict(lambda: ([], []))
+    for event in events:
+        by_partition[partition_for(event.student_id, partitions)][0].append(event)
+    for event in retract:
+        by_partition[partition_for(event.student_id, partitions)][1].append(event)
+    out: list[tuple[int, bytes]] = []
+    for partition, (group, withdrawn) in sorted(by_partition.items()):
+        starts = list(range(0, len(group), max_events)) or [0]
+        for start in starts:
+            last = start == starts[-1]
+            out.append(
+                (
+                    partition,
+                    encode_envelope(group[start : start + max_events], retract=withdrawn if last else None),
+                )
+            )
+    return out
+
+
+def _error(status: int, message: str, headers: dict[str, str]) -> Answer:
+    return Answer(status, {"error": message, "status": status}, headers)
+
+
+class XapiResource:
+    """The resource's state: the collector (publishing, metrics), credentials and the ledger."""
+
+    def __init__(self, collector: Collector, ledger: AsyncStatementLedger | None) -> None:
+        self.collector = collector
+        self.ledger = ledger
+        settings = collector.settings
+        hashes = settings.collector_basic_credentials.get(SOURCE, {})
+        self.basic = BasicCredentials({key: value.get_secret_value() for key, value in hashes.items()})
+        if len(self.basic.hashes) < len(hashes):
+            log.warning(
+                "xapi_basic_credentials_ignored count=%d: not hashes from `lde collector hash-secret`",
+                len(hashes) - len(self.basic.hashes),
+            )
+        self.token = collector.tokens.get(SOURCE)
+        if not self.basic and not self.token:
+            log.warning("xapi_resource_closed: no Basic credentials or xapi token configured, it answers 401")
+
+    def refusal(self, header: str | None) -> str | None:
+        """Why the Authorization header is refused: Basic credentials, or the xapi bearer token."""
+        scheme = (header or "").strip().partition(" ")[0].lower()
+        if scheme == "bearer" and self.token:
+            return check_bearer(header, self.token)
+        if self.basic:
+            return self.basic.refusal(header)
+        if self.token:
+            return check_bearer(header, self.token)
+        return (
+            "no credentials are configured for the xAPI resource, so it accepts no request "
+            "(secure by default: the operator sets LDE_COLLECTOR_BASIC_CREDENTIALS)"
+        )
+
+    async def about(self, request: Any) -> Answer:
+        """GET /xapi/about: the versions (no credentials or version header needed, as xAPI says)."""
+        headers = {VERSION_HEADER: response_version(request.headers.get(VERSION_HEADER))}
+        return Answer(200, {"version": list(VERSIONS)}, headers)
+
+    async def statements(self, request: Any, method: str) -> Answer:
+        started = time.perf_counter()
+        answer = await self._statements(request, method)
+        metrics = self.collector.metrics
+        metrics.collector_requests.labels(endpoint=METRIC_ENDPOINT, status=str(answer.status)).inc()
+        metrics.collector_seconds.labels(endpoint=METRIC_ENDPOINT).observe(time.perf_counter() - started)
+        return answer
+
+    async def _statements(self, request: Any, method: str) -> Answer:
+        given = request.headers.get(VERSION_HEADER)
+        headers = {VERSION_HEADER: response_version(given)}
+        # Authorise before reading: an unauthorised client cannot make the service buffer anything.
+        authorization = request.headers.get("Authorization")
+        refused = (
+            await asyncio.to_thread(self.refusal, authorization)
+            if self.basic.needs_hashing(authorization)
+            else self.refusal(authorization)
+        )
+        if refused is not None:
+            return _error(401, refused, {**headers, "WWW-Authenticate": BASIC_REALM})
+        why = check_version(given)
+        if why is not None:
+            return _error(400, why, headers)
+        statement_id = None
+        if method == "PUT":
+            statement_id = request.query.get("statementId")
+            if not statement_id:
+                return _error(400, "PUT needs the statementId parameter", headers)
+        limit = self.collector.max_bytes
+        body = await read_limited(request, limit)
+        if body is None:
+            return _error(
+                413,
+                f"request body larger than {limit} bytes: nothing was stored; send fewer statements",
+                headers,
+            )
+        if self.ledger is None:
+            return _error(
+                503, "the statement ledger (Redis) is not available", {**headers, "Retry-After": "5"}
+            )
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return _error(400, "not UTF-8 text", headers)
+        try:
+            plan = await self._plan(text, statement_id, big=len(body) > THREAD_THRESHOLD_BYTES)
+            await self._carry_out(plan)
+        except StatementsRefused as refusal:
+            return _error(refusal.status, refusal.reason, headers)
+        except Exception as error:  # Redis or Kafka failed: the client retries, the ids make it safe
+            log.error("xapi_statements_failed error=%r", error)
+            return _error(
+                503,
+                "the statements could not be stored: send the same request again",
+                {**headers, "Retry-After": "5"},
+            )
+        outcome = plan.outcome()
+        self._count(plan)
+        log.info(
+            "xapi_statements method=%s statements=%d %s",
+            method,
+            len(plan.ids),
+            " ".join(f"{k}={v}" for k, v in outcome.items()),
+        )
+        headers["X-LDE-Outcome"] = json.dumps(outcome, separators=(",", ":"))
+        if method == "PUT":
+            return Answer(204, None, headers)
+        return Answer(200, plan.ids, headers)
+
+    async def _plan(self, text: str, statement_id: str | None, *, big: bool) -> Plan:
+        """Read and prepare the statements, look their ids (and their voids' targets) up, and plan.
+
+        Reading and preparing run with the cyclic collector paused and keep only what planning needs,
+        so the request's thousands of parsed JSON containers are freed by reference counting before
+        any collection sees them: alive across the ledger's await, each request promoted them to the
+        old generation and set off full collections of the whole service (a third of the resource's
+        time went to parsing in profiles, most of it in those collections)."""
+        assert self.ledger is not None
+        work = functools.partial(_read_and_prepare, text, statement_id, datetime.now(UTC).isoformat())
+        prepared = await asyncio.to_thread(work) if big else work()
+        known = await self.ledger.entries(targets(prepared))
+        return plan_prepared(prepared, known)
+
+    async def _carry_out(self, plan: Plan) -> None:
+        """Publish, then record (a crash between the two re-publishes on the client's retry, and the
+        stream de-duplicates by id); ids another request recorded meanwhile are resolved at once."""
+        assert self.ledger is not None
+        await self._publish(plan.events, plan.retract)
+        lost = await self.ledger.add(plan.new)
+        await self.ledger.replace(plan.replace)
+        if lost:
+            late = resolve_races(plan.new, lost)
+            await self._publish([], late.retract)
+            await self.ledger.replace(late.replace)
+            plan.retract += late.retract
+
+    async def _publish(self, events: list[ActivityEvent], retract: list[ActivityEvent]) -> None:
+        if not events and not retract:
+            return
+        s = self.collector.settings
+        lde = self.collector.lde
+        messages = xapi_envelopes(events, retract, s.partitions, s.envelope_max_events)
+        pending = [
+            await lde.activity_topic.send(value=value, partition=partition, force=True)
+            for partition, value in messages
+        ]
+        await asyncio.wait_for(asyncio.gather(*pending), PUBLISH_TIMEOUT_SECONDS)
+
+    def _count(self, plan: Plan) -> None:
+        records = self.collector.metrics.collector_records
+        for outcome, count in (
+            ("accepted", len(plan.events)),
+            ("duplicate", plan.same),
+            ("skipped", len(plan.skipped)),
+            ("retracted", len(plan.retract)),
+        ):
+            if count:
+                records.labels(endpoint=METRIC_ENDPOINT, outcome=outcome).inc(count)
+
+
+def _read_and_prepare(text: str, statement_id: str | None, stored: str) -> list[Prepared]:
+    with collector_paused():
+        return prepare(read_statements(text, lambda: str(uuid.uuid4()), statement_id), stored)
+
+
+def _render(view: faust.web.View, answer: Answer) -> Any:
+    if answer.body is None:
+        return view.bytes(b"", status=answer.status, headers=answer.headers)
+    return view.json(answer.body, status=answer.status, headers=answer.headers)
+
+
+def register_xapi(app: Any, collector: Collector, ledger: AsyncStatementLedger | None) -> None:
+    """Add the statements and about resources to the Faust web app (ops.edge.collector calls it)."""
+    resource = XapiResource(collector, ledger)
+
+    class StatementsView(faust.web.View):
+        """xAPI statements: POST one or an array (200, the ids), PUT one with statementId (204)."""
+
+        async def post(self, request: Any) -> Any:
+            return _render(self, await resource.statements(request, "POST"))
+
+        async def put(self, request: Any) -> Any:
+            return _render(self, await resource.statements(request, "PUT"))
+
+    class AboutView(faust.web.View):
+        """xAPI about: the versions this LRS speaks."""
+
+        async def get(self, request: Any) -> Any:
+            return _render(self, await resource.about(request))
+
+    app.page(STATEMENTS_PATH, name="xapi_statements")(StatementsView)
+    app.page(ABOUT_PATH, name="xapi_about")(AboutView)

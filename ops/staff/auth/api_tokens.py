@@ -1,0 +1,149 @@
+"""Personal API tokens (issue 15): administrators issue them to a member of staff for scripts and
+integrations, and revoke them; the token is shown once, LDE keeps only its SHA-256.
+
+A token is `lde_pat_<id>_<32 random bytes, base64url>`: the id names it in listings and revocations,
+the random part is what proves it. A token acts as its member of staff, through the same policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ops.staff.auth.authenticator import BadCredential
+from ops.staff.auth.credentials import API_TOKEN_PREFIX
+from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse.tokens import TokenRow, all_tokens, token_by_hash, token_by_id, write_token
+
+if TYPE_CHECKING:
+    from ops.runtime.wiring import Service
+
+log = logging.getLogger("lde.auth")
+
+MAX_TOKEN_LENGTH = 128
+
+
+class UnknownToken(LookupError):
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no API token {token_id!r}")
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """(token id, token): the id is public, the token is a secret shown once."""
+    token_id = secrets.token_hex(6)
+    return token_id, f"{API_TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def usable(row: TokenRow | None, now: datetime) -> str | None:
+    """Why a stored token may not be used now (None: it may). Pure."""
+    if row is None:
+        return "bad_token"
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= now:
+        return "expired"
+    return None
+
+
+class ApiTokens:
+    """Issue, revoke, list and verify personal API tokens (ClickHouse calls in a thread)."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+
+    def issue(self, staff_id: str, label: str, issued_by: str, days: int | None) -> tuple[TokenRow, str]:
+        now = datetime.now(UTC)
+        token_id, token = new_token()
+        row = TokenRow(
+            token_id,
+            digest(token),
+            staff_id,
+            label[:200],
+            issued_by,
+            now,
+            now + timedelta(days=days) if days else None,
+            None,
+        )
+        write_token(self.store, row, now)
+        return row, token
+
+    def revoke(self, token_id: str) -> TokenRow:
+        row = token_by_id(self.store, token_id)
+        if row is None:
+            raise UnknownToken(token_id)
+        if row.revoked_at is not None:
+            return row
+        now = datetime.now(UTC)
+        revoked = replace(row, revoked_at=now)
+        write_token(self.store, revoked, now)
+        return revoked
+
+    def list(self) -> list[TokenRow]:
+        return all_tokens(self.store)
+
+    def _check(self, token: str) -> tuple[str, str]:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise BadCredential("bad_token", "the API token is not one LDE issued")
+        row = token_by_hash(self.store, digest(token))
+        why = usable(row, datetime.now(UTC))
+        if why is not None or row is None:
+            messages = {"revoked": "the API token was revoked", "expired": "the API token has expired"}
+            raise BadCredential(
+                why or "bad_token", messages.get(why or "", "the API token is not one LDE issued")
+            )
+        return row.staff_id, row.token_id
+
+    async def staff_id(self, token: str) -> tuple[str, str]:
+        return await asyncio.to_thread(self._check, token)
+
+
+# -- the administrator routes ------------------------------------------------------------------------
+
+
+def _bad(view: Any, status: int, message: str) -> Any:
+    return view.json({"error": message, "status": status}, status=status)
+
+
+async def issue_route(service: Service, view: Any, request: Any) -> Any:
+    """POST /v1/tokens/issue?staff=ID&label=TEXT&days=N: the token, shown this once."""
+    from ops.staff.auth.web import viewer_of
+
+    query = request.query
+    staff_id = (query.get("staff") or "").strip()
+    try:
+        days = int(query["days"]) if query.get("days") else 90
+        if not 0 <= days <= 3660:
+            raise ValueError(days)
+    except ValueError:
+        return _bad(view, 400, "days: a whole number of days from 0 (no expiry) to 3660")
+    if staff_id not in service.directory.directory:
+        return _bad(view, 400, f"no staff member {staff_id!r} in the staff directory")
+    by = viewer_of(request).staff_id
+    row, token = await asyncio.to_thread(
+        service.tokens.issue, staff_id, query.get("label", ""), by, days or None
+    )
+    log.info("api_token_issued token_id=%s staff=%s by=%s", row.token_id, row.staff_id, by)
+    return view.json({**row.public(), "token": token})
+
+
+async def revoke_route(service: Service, view: Any, request: Any, token_id: str) -> Any:
+    try:
+        row = await asyncio.to_thread(service.tokens.revoke, token_id)
+    except UnknownToken as error:
+        return _bad(view, 404, str(error))
+    log.info("api_token_revoked token_id=%s", row.token_id)
+    return view.json(row.public())
+
+
+async def list_route(service: Service, view: Any, request: Any) -> Any:
+    rows = await asyncio.to_thread(service.tokens.list)
+    return view.json([r.public() for r in rows])

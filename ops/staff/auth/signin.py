@@ -1,0 +1,253 @@
+"""Browser sign-in with OpenID Connect (issue 15): the authorization code flow with PKCE, state and
+nonce, through Authlib's OAuth 2 client; the ID token is checked like a bearer JWT (tokens_jwt) plus
+its nonce; the staff id claim must name someone in the staff directory (403 otherwise).
+
+Routes (kind sign_in): GET /auth/login, GET /auth/callback, GET /auth/session (who is signed in, and
+the CSRF token scripts send back), POST /auth/logout, and GET /auth/local (the demo's one-time link,
+embedded mode on 127.0.0.1 only).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from models.access import StaffDirectory, UnknownStaff
+from ops.metrics import Metrics
+from ops.settings import Settings
+from ops.staff.auth.authenticator import BadCredential
+from ops.staff.auth.credentials import CSRF_HEADER, SESSION_COOKIE
+from ops.staff.auth.jwks import PROVIDER_TIMEOUT_SECONDS, Provider, ProviderError
+from ops.staff.auth.ratelimit import FailureLimiter
+from ops.staff.auth.sessions import PendingSignIn, Session, SessionStore, safe_return_path
+from ops.staff.auth.tokens_jwt import JwtValidator
+
+if TYPE_CHECKING:
+    from ops.runtime.wiring import Service
+
+log = logging.getLogger("lde.auth")
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+#: Sign-ins started per client address per minute: each keeps a pending state in Redis for ten
+#: minutes, so an unauthenticated flood must not fill Redis.
+SIGN_IN_STARTS_PER_MINUTE = 30.0
+
+
+class SignInFailed(Exception):
+    """The sign-in could not be completed (the user is told to start again)."""
+
+
+class SignIn:
+    """The sign-in flow and the sessions it opens."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: SessionStore,
+        directory: Callable[[], StaffDirectory],
+        metrics: Metrics,
+        limiter: FailureLimiter,
+        provider: Provider | None = None,
+        validator: JwtValidator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.directory = directory
+        self.metrics = metrics
+        self.limiter = limiter
+        self.provider = provider
+        self.validator = validator
+        self.demo_codes: dict[str, str] = {}  # one-time demo codes -> staff id (this process only)
+        self.starts = FailureLimiter(SIGN_IN_STARTS_PER_MINUTE)
+
+    def _client(self) -> AsyncOAuth2Client:
+        s = self.settings
+        return AsyncOAuth2Client(
+            client_id=s.oidc_client_id,
+            client_secret=s.oidc_client_secret.get_secret_value() or None,
+            scope=s.oidc_scopes,
+            redirect_uri=s.oidc_redirect,
+            code_challenge_method="S256",
+            timeout=PROVIDER_TIMEOUT_SECONDS,
+        )
+
+    async def login_url(self, return_to: str | None) -> str:
+        """Where to send the browser: the provider's authorize endpoint with state, nonce and PKCE."""
+        if self.provider is None:
+            raise SignInFailed("no identity provider is configured (LDE_OIDC_ISSUER)")
+        config = await self.provider.config()
+        pending = PendingSignIn(
+            generate_token(32), generate_token(64), generate_token(32), safe_return_path(return_to)
+        )
+        client = self._client()
+        url, _ = client.create_authorization_url(
+            config.authorization_endpoint,
+            state=pending.state,
+            code_verifier=pending.code_verifier,
+            nonce=pending.nonce,
+        )
+        await self.sessions.begin(pending)
+        return str(url)
+
+    async def complete(self, query: Any) -> tuple[Session, str]:
+        """The provider's redirect back: a new session and where to return. Raises SignInFailed, or
+        UnknownStaff when the verified staff id is not in the directory."""
+        if self.provider is None or self.validator is None:
+            raise SignInFailed("no identity provider is configured (LDE_OIDC_ISSUER)")
+        if query.get("error"):
+            raise SignInFailed(f"the identity provider refused the sign-in: {query.get('error')}")
+        pending = await self.sessions.finish(query.get("state", ""))
+        if pending is None:
+            raise SignInFailed("this sign-in link is unknown, used or expired: start again")
+        config = await self.provider.config()
+        try:
+            async with self._client() as client:
+                token = await client.fetch_token(
+                    config.token_endpoint, code=query.get("code", ""), code_verifier=pending.code_verifier
+                )
+        except (OAuthError, ProviderError, OSError, ValueError) as error:
+            raise SignInFailed(f"the identity provider did not issue tokens: {error}") from None
+        id_token = token.get("id_token")
+        if not id_token:
+            raise SignInFailed("the identity provider sent no ID token (is 'openid' in LDE_OIDC_SCOPES?)")
+        try:
+            staff_id, _ = await self.validator.claims(
+                id_token, audience=self.settings.oidc_client_id, nonce=pending.nonce
+            )
+        except BadCredential as error:
+            raise SignInFailed(f"the ID token was refused: {error}") from None
+        self.directory().get(staff_id)  # UnknownStaff: a verified person LDE does not know
+        return await self.sessions.create(staff_id), pending.return_to
+
+    def demo_link(self, staff_id: str) -> str:
+        """A one-time sign-in link for the demo (embedded mode, 127.0.0.1 only)."""
+        code = secrets.token_urlsafe(32)
+        self.demo_codes[code] = staff_id
+        return f"{self.settings.service_url}/auth/local?code={code}"
+
+
+# -- the routes --------------------------------------------------------------------------------------
+
+
+def _error(view: Any, status: int, message: str) -> Any:
+    return view.json({"error": message, "status": status}, status=status)
+
+
+def _redirect(view: Any, location: str) -> Any:
+    return view.json({"location": location}, status=302, headers={"Location": location})
+
+
+def _with_cookie(service: Service, response: Any, session: Session) -> Any:
+    settings = service.lde.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.session_id,
+        max_age=settings.session_minutes * 60,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+    )
+    return response
+
+
+async def login(service: Service, view: Any, request: Any) -> Any:
+    peer, starts = request.remote or "unknown", service.signin.starts
+    wait = starts.wait(peer)
+    if wait > 0:
+        service.lde.metrics.auth_failures.labels(reason="rate_limited").inc()
+        return view.json(
+            {"error": "too many sign-ins started from this address", "status": 429},
+            status=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    starts.failed(peer)  # every start takes a token: the bucket bounds the pending states
+    try:
+        url = await service.signin.login_url(request.query.get("next"))
+    except (SignInFailed, ProviderError) as error:
+        return _error(view, 503, str(error))
+    return _redirect(view, url)
+
+
+async def callback(service: Service, view: Any, request: Any) -> Any:
+    signin, peer = service.signin, request.remote or "unknown"
+    wait = signin.limiter.wait(peer)
+    if wait > 0:
+        signin.metrics.auth_failures.labels(reason="rate_limited").inc()
+        return view.json(
+            {"error": "too many failed sign-ins from this address", "status": 429},
+            status=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    try:
+        session, return_to = await signin.complete(request.query)
+    except UnknownStaff as error:
+        signin.metrics.logins.labels(outcome="unknown_staff").inc()
+        log.warning("sign_in_refused reason=unknown_staff")
+        return _error(view, 403, str(error))
+    except (SignInFailed, ProviderError) as error:
+        signin.metrics.logins.labels(outcome="failed").inc()
+        signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
+        signin.limiter.failed(peer)
+        log.warning("sign_in_failed peer=%s", peer)
+        return _error(view, 401, str(error))
+    signin.metrics.logins.labels(outcome="success").inc()
+    log.info("signed_in credential=session")
+    return _with_cookie(service, _redirect(view, return_to), session)
+
+
+async def session_info(service: Service, view: Any, request: Any) -> Any:
+    """Who is signed in, with the CSRF token a script sends back in X-CSRF-Token."""
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    csrf = await service.signin.sessions.csrf_of(session_id) if session_id else None
+    if csrf is None:
+        return _error(view, 401, "not signed in")
+    try:
+        staff = service.directory.directory.get(await service.signin.sessions.staff_id(session_id))
+    except BadCredential as error:  # expired between the two reads
+        return _error(view, 401, str(error))
+    except UnknownStaff as error:
+        return _error(view, 403, str(error))
+    return view.json(
+        {
+            "staff_id": staff.staff_id,
+            "name": staff.name,
+            "roles": sorted(r.value for r in staff.roles),
+            "csrf_token": csrf,
+            "csrf_header": CSRF_HEADER,
+        }
+    )
+
+
+async def logout(service: Service, view: Any, request: Any) -> Any:
+    """Sign out (POST with the CSRF token): the session is deleted server-side, the cookie cleared."""
+    sessions = service.signin.sessions
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    if not session_id or not await sessions.csrf_ok(session_id, request.headers.get(CSRF_HEADER, "")):
+        service.lde.metrics.auth_failures.labels(reason="csrf").inc()
+        return _error(view, 403, f"sign-out needs the session cookie and the {CSRF_HEADER} header")
+    await sessions.revoke(session_id)
+    service.lde.metrics.logins.labels(outcome="logout").inc()
+    response = view.json({"signed_out": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def local_sign_in(service: Service, view: Any, request: Any) -> Any:
+    """The demo's one-time link: embedded mode, from 127.0.0.1 only, used once."""
+    settings, signin = service.lde.settings, service.signin
+    if settings.mode != "embedded" or not settings.demo_sign_in or request.remote not in LOOPBACK:
+        return _error(view, 404, "no local sign-in here")
+    staff_id = signin.demo_codes.pop(request.query.get("code", ""), None)
+    if staff_id is None:
+        signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
+        return _error(view, 401, "this local sign-in link is unknown or used")
+    session = await signin.sessions.create(staff_id)
+    signin.metrics.logins.labels(outcome="success").inc()
+    return _with_cookie(service, _redirect(view, "/app"), session)

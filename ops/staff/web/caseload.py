@@ -1,0 +1,122 @@
+"""My students: the caseload page. A tutor sees their tutees, a programme leader their programme, a
+director their school, an engagement officer the institution (models.access decides; nothing here
+filters students by its own rule). The data path is a handful of bulk queries whatever the scope;
+the sparklines and last activity are read for the page's rows only (BENCHMARKS.md: 30,000 students).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
+from models.cases import CaseStatus, case_state
+from models.reports import CONCERN_RULES, TREND_WEEKS
+from ops.staff.web.common import names_of, record_read, refused, render, respond, today, viewer_of
+from ops.staff.web.views.caseload import (
+    BANDS,
+    BadQuery,
+    CaseloadPage,
+    CaseloadQuery,
+    OpenAlert,
+    build_caseload,
+    programme_average,
+    with_details,
+)
+from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import caseload as queries
+from sinks.clickhouse.cases import actions_by_alert
+from streams.gc_pause import collector_paused
+
+if TYPE_CHECKING:
+    from ops.runtime.wiring import Service
+
+#: How far back an alert still counts as open when nobody has resolved it (eight weeks, as the trend).
+OPEN_ALERT_DAYS = 7 * TREND_WEEKS
+
+
+def open_alerts(store: ClickHouseStore, as_of: date) -> dict[str, list[OpenAlert]]:
+    """Concern alerts of the last eight weeks whose case is not resolved, per student."""
+    alerts = queries.recent_alerts(store, as_of - timedelta(days=OPEN_ALERT_DAYS), sorted(CONCERN_RULES))
+    actions = actions_by_alert(store, [a["alert_id"] for a in alerts]) if alerts else {}
+    out: dict[str, list[OpenAlert]] = defaultdict(list)
+    for a in alerts:
+        state = case_state(a["alert_id"], actions.get(a["alert_id"], ()), as_of)
+        if state.status is not CaseStatus.RESOLVED:
+            out[a["student_id"]].append(OpenAlert(a["alert_id"], a["rule"], a["raised_on"], state))
+    return dict(out)
+
+
+def load_caseload(
+    store: ClickHouseStore, viewer: Staff, query: CaseloadQuery, as_of: date, page_size: int, min_group: int
+) -> CaseloadPage:
+    """The caseload page's data: the viewer's scope from the access policy, then filtered and paged.
+
+    Builds tens of thousands of short-lived tuples in a process that holds every student's stream
+    state: the cyclic collector is paused meanwhile (streams.gc_pause), as on the stream's hot paths.
+    """
+    with collector_paused():
+        return _load_caseload(store, viewer, query, as_of, page_size, min_group)
+
+
+def _load_caseload(
+    store: ClickHouseStore, viewer: Staff, query: CaseloadQuery, as_of: date, page_size: int, min_group: int
+) -> CaseloadPage:
+    roster = queries.roster_lines(store, as_of)
+    scope: list[Any] = ScopeIndex.of(roster).students_for(viewer)
+    schools = {s.programme_code: s.school for s in scope}
+    pages_open = sorted(code for code, school in schools.items() if may_see_programme(viewer, code, school))
+    standings = queries.latest_standings(store, as_of, [s.student_id for s in scope])
+    page = build_caseload(scope, standings, open_alerts(store, as_of), query, page_size)
+    first, last = queries.weeks_back(as_of, TREND_WEEKS)
+    weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
+    programmes = {r.student.programme_code for r in page.rows}
+    members: dict[str, list[str]] = defaultdict(list)
+    for s in roster:
+        if s.programme_code in programmes:
+            members[s.programme_code].append(s.student_id)
+    ids = sorted({r.student.student_id for r in page.rows} | {m for ms in members.values() for m in ms})
+    weekly, active = queries.weekly_totals(store, ids, first, last + timedelta(days=6)) if ids else ({}, {})
+    averages = {code: programme_average(weekly, ms, weeks, min_group) for code, ms in members.items()}
+    quiet = [r.student.student_id for r in page.rows if r.student.student_id not in active]
+    if quiet:  # nothing in eight weeks: look further back, for these few only
+        active = {**active, **queries.last_active(store, quiet)}
+    return replace(with_details(page, weekly, averages, active, weeks), programme_pages=pages_open)
+
+
+def caseload_as_of(store: ClickHouseStore, fallback: date) -> date:
+    """The day the caseload describes: the evaluator's latest scored day (else the service's today)."""
+    return queries.latest_scored_day(store) or fallback
+
+
+def caseload_html(page: CaseloadPage, viewer: Staff, names: dict[str, str], as_of: date) -> str:
+    return render("caseload.html", page=page, viewer=viewer, names=names, as_of=as_of, bands=BANDS, notice="")
+
+
+async def caseload_page(service: Service, view: Any, request: Any) -> Any:
+    """GET /app: the viewer's students, most worrying first."""
+    try:
+        viewer = viewer_of(service, request)
+        query = CaseloadQuery.parse(request.query)
+    except (IdentityRequired, UnknownStaff) as error:
+        return refused(service, view, request, "caseload", error)
+    except BadQuery as error:
+        body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
+        return respond(service, view, "caseload", body, 400)
+    lde = service.lde
+    settings = lde.settings
+
+    def work() -> str:
+        as_of = caseload_as_of(lde.store, today(service))
+        page = load_caseload(
+            lde.store, viewer, query, as_of, settings.web_page_size, settings.min_cohort_size
+        )
+        record_read(lde.store, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
+        return caseload_html(page, viewer, names_of(service), as_of)
+
+    body = await asyncio.to_thread(work)
+    lde.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
+    return respond(service, view, "caseload", body)

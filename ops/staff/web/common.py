@@ -1,0 +1,177 @@
+"""What every page of the staff web app shares: the templates (shipped in the package), who is asking
+(only through `Service.viewer`, which issue 15 makes a verified identity), the error pages, the
+audit of every read, and the stylesheet.
+
+Handlers are thin: identify the viewer, read in a thread, build the page's data with a pure builder
+(ops.staff.web.views), render. Errors a person can act on get a page saying what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from models.access import AccessDenied, Action, IdentityRequired, Role, Staff, UnknownStaff, audit
+from models.reports import SOURCE_LABELS
+from ops.jobs.scheduled import clock_today
+from ops.staff.web import charts
+from sinks.clickhouse import ClickHouseStore
+
+if TYPE_CHECKING:
+    from ops.runtime.wiring import Service
+
+log = logging.getLogger("lde.web")
+
+#: The sign-in route (ops.staff.auth.signin): a 401 page links to it with the page to come back to.
+LOGIN_PATH = "/auth/login"
+#: Personal data must not stay in shared caches or the browser's back-forward cache.
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+ENV = Environment(
+    loader=PackageLoader("ops.staff.web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.globals.update(sparkline=charts.sparkline, line_chart=charts.line_chart, stacked_bars=charts.stacked_bars)
+ENV.globals["Series"] = charts.Series
+ENV.filters["number"] = lambda v, digits=0: "-" if v is None else f"{v:,.{digits}f}"
+ENV.filters["day"] = lambda d: "-" if d is None else d.strftime("%a %d %b")
+ENV.filters["md"] = lambda iso: date.fromisoformat(iso).strftime("%d %b")
+ENV.globals["source_labels"] = SOURCE_LABELS
+ENV.globals["programme_links"] = lambda viewer: [
+    g.value for g in viewer.grants if g.role is Role.PROGRAMME_LEADER
+]
+
+
+class NotFound(LookupError):
+    """A student, alert or programme that does not exist (or is not on the roster)."""
+
+
+def render(template: str, **context: Any) -> str:
+    """A page from its template (autoescaped)."""
+    return ENV.get_template(template).render(**context)
+
+
+def respond(service: Service, view: Any, page: str, body: str, status: int = 200) -> Any:
+    service.lde.metrics.web_pages.labels(page=page, status=f"{status // 100}xx").inc()
+    return view.html(body, status=status, headers=dict(NO_STORE))
+
+
+def redirect(service: Service, view: Any, page: str, location: str) -> Any:
+    """303 See Other: after a form, the browser loads the page again with GET (no resubmission)."""
+    service.lde.metrics.web_pages.labels(page=page, status="3xx").inc()
+    return view.html("", status=303, headers={**NO_STORE, "Location": location})
+
+
+def error_page(
+    service: Service, view: Any, page: str, status: int, title: str, message: str, **extra: Any
+) -> Any:
+    body = render("error.html", viewer=None, title=title, message=message, status=status, **extra)
+    return respond(service, view, page, body, status)
+
+
+def page_of(path: str) -> str:
+    """The lde_web_pages_total `page` label of a path under /app."""
+    if path.startswith("/app/static/"):
+        return "static"
+    if path.startswith("/app/programmes/"):
+        return "programme"
+    if path.startswith("/app/alerts/"):
+        return "triage"
+    if path.startswith("/app/students/"):
+        return "student_view" if path.endswith("/view") else "student"
+    return "caseload"
+
+
+def refused(service: Service, view: Any, request: Any, page: str, error: Exception) -> Any:
+    """The page for a request the access policy or the identity check refused (audited in logs and
+    metrics as the API's refusals are)."""
+    action = {"caseload": "caseload", "programme": "programme_view", "triage": "case_action"}.get(
+        page, "student_view"
+    )
+    service.lde.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
+    log.warning("web_refused page=%s reason=%s", page, type(error).__name__)
+    if isinstance(error, IdentityRequired):
+        target = f"{LOGIN_PATH}?next={quote(str(request.rel_url), safe='')}"
+        return error_page(
+            service,
+            view,
+            page,
+            401,
+            "Sign in needed",
+            "You need to sign in to see this page.",
+            sign_in=target,
+        )
+    if isinstance(error, UnknownStaff):
+        return error_page(
+            service,
+            view,
+            page,
+            403,
+            "Not in the staff directory",
+            "Your account is not in LDE's staff directory. Ask your LDE administrator to add you.",
+        )
+    if isinstance(error, AccessDenied):
+        return error_page(
+            service,
+            view,
+            page,
+            403,
+            "Not one of your students",
+            "This page is about someone outside the students you look after, so LDE does not show it.",
+        )
+    return error_page(service, view, page, 404, "Not found", str(error))
+
+
+def viewer_of(service: Service, request: Any) -> Staff:
+    """Who is asking: ONLY through Service.viewer (raises IdentityRequired or UnknownStaff)."""
+    return service.viewer(request)
+
+
+def today(service: Service) -> date:
+    lde = service.lde
+    return clock_today(lde.clock, lde.tz)
+
+
+def record_read(store: ClickHouseStore, viewer: Staff, action: Action, student_ids: Sequence[str]) -> None:
+    """Audit one read of personal data through the web app (as ops.jobs.reports.personal does)."""
+    store.write_audit([audit(datetime.now(UTC), viewer, action, "web", student_ids)])
+
+
+def names_of(service: Service) -> dict[str, str]:
+    return {s.staff_id: s.name for s in service.directory.directory}
+
+
+_STATIC: dict[str, tuple[str, str]] = {"app.css": ("text/css", "static/app.css")}
+
+
+def static_asset(name: str) -> tuple[bytes, str] | None:
+    """A file shipped in ops/staff/web/static (only the ones named in _STATIC: no path from the address)."""
+    found = _STATIC.get(name)
+    if found is None:
+        return None
+    kind, path = found
+    return files("ops.staff.web").joinpath(path).read_bytes(), kind
+
+
+async def static_page(service: Service, view: Any, request: Any, name: str) -> Any:
+    """The stylesheet. Served to signed-in staff only: the route is classified STAFF (it holds no
+    personal data, but every /app address asks for an identity)."""
+    try:
+        viewer_of(service, request)
+    except (IdentityRequired, UnknownStaff):
+        return view.bytes(b"", status=401)
+    found = static_asset(name)
+    if found is None:
+        return view.bytes(b"not found", status=404)
+    body, kind = found
+    service.lde.metrics.web_pages.labels(page="static", status="2xx").inc()
+    return view.bytes(body, content_type=kind, headers={"Cache-Control": "private, max-age=300"})

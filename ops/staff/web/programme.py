@@ -1,0 +1,88 @@
+"""The programme page, for programme leaders, directors and engagement officers (models.access
+`may_see_programme`): the cohort's bands week by week, the students moving down, and engagement by
+source against the institution."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from models.access import (
+    AccessDenied,
+    Action,
+    IdentityRequired,
+    Staff,
+    UnknownStaff,
+    may_see,
+    may_see_programme,
+)
+from models.reports import TREND_WEEKS
+from ops.staff.web.caseload import caseload_as_of
+from ops.staff.web.common import NotFound, error_page, record_read, refused, render, respond, today, viewer_of
+from ops.staff.web.views.programme import BAND_ROWS, band_distribution, moving_down, source_comparison
+from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import caseload as queries
+
+if TYPE_CHECKING:
+    from ops.runtime.wiring import Service
+
+
+def load_programme(
+    store: ClickHouseStore, viewer: Staff, code: str, as_of: date, min_group: int
+) -> dict[str, Any]:
+    """The programme page's data. Raises NotFound or AccessDenied; audited (the students named)."""
+    roster = queries.roster_lines(store, as_of)
+    members = [s for s in roster if s.programme_code == code]
+    if not members:
+        raise NotFound(f"no programme {code} with students on the roster")
+    if not may_see_programme(viewer, code, members[0].school):
+        raise AccessDenied(viewer, f"programme {code}")
+    first, _ = queries.weeks_back(as_of, TREND_WEEKS)
+    weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
+    ids = [s.student_id for s in members]
+    history = queries.band_history(store, ids, first, as_of)
+    names = {s.student_id: s.name for s in members}
+    since = weeks[-3] if len(weeks) >= 3 else weeks[0]
+    moving = [
+        m
+        for m in moving_down(history, names, since, weeks[-1])
+        if may_see(viewer, _ref(members, m.student_id))
+    ]
+    own, n = queries.source_totals(store, ids, first, as_of)
+    everyone, total = queries.source_totals(store, None, first, as_of)
+    record_read(store, viewer, Action.PROGRAMME_VIEW, [m.student_id for m in moving])
+    return {
+        "code": code,
+        "name": members[0].programme_name,
+        "students": len(members),
+        "weeks": weeks,
+        "as_of": as_of,
+        "distribution": band_distribution(history, ids, weeks),
+        "band_rows": BAND_ROWS,
+        "moving": moving,
+        "since": since,
+        "latest": weeks[-1],
+        "sources": source_comparison(own, n, everyone, total, min_group),
+    }
+
+
+def _ref(members: list[Any], student_id: str) -> Any:
+    return next(s for s in members if s.student_id == student_id)
+
+
+async def programme_page(service: Service, view: Any, request: Any, programme_code: str) -> Any:
+    """GET /app/programmes/{code}."""
+    lde = service.lde
+    try:
+        viewer = viewer_of(service, request)
+        as_of = await asyncio.to_thread(caseload_as_of, lde.store, today(service))
+        data = await asyncio.to_thread(
+            load_programme, lde.store, viewer, programme_code, as_of, lde.settings.min_cohort_size
+        )
+    except (IdentityRequired, UnknownStaff, AccessDenied) as error:
+        return refused(service, view, request, "programme", error)
+    except NotFound as error:
+        return error_page(service, view, "programme", 404, "Programme not found", str(error))
+    lde.metrics.personal_data_reads.labels(action="programme_view", outcome="allowed").inc()
+    return respond(service, view, "programme", render("programme.html", viewer=viewer, **data))

@@ -1,0 +1,23 @@
+"""The staff web app's pages as (path, method, handler) rows: ops.staff.routes adds them to its one
+route table, each classified STAFF (every page asks `Service.viewer` who is signing in)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ops.staff.web.caseload import caseload_page
+from ops.staff.web.common import static_page
+from ops.staff.web.programme import programme_page
+from ops.staff.web.student import student_page
+from ops.staff.web.student_view import student_view_page
+from ops.staff.web.triage import triage_form
+
+PAGES: tuple[tuple[str, str, Callable[..., Awaitable[Any]]], ...] = (
+    ("/app", "GET", caseload_page),
+    ("/app/students/{student_id}", "GET", student_page),
+    ("/app/students/{student_id}/view", "GET", student_view_page),
+    ("/app/alerts/{alert_id}/actions", "POST", triage_form),
+    ("/app/programmes/{programme_code}", "GET", programme_page),
+    ("/app/static/{name}", "GET", static_page),
+)

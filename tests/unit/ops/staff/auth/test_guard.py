@@ -1,0 +1,87 @@
+"""The route guard by kind, with a request and a view of plain objects (no web server): who passes,
+and the status of each refusal."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import SecretStr
+
+from models.access import Grant, Role, Staff, StaffDirectory
+from ops.metrics import Metrics
+from ops.settings import Settings
+from ops.staff.auth.authenticator import Authenticator
+from ops.staff.auth.proxy import parse_networks
+from ops.staff.auth.ratelimit import FailureLimiter
+from ops.staff.auth.web import VIEWER_KEY, Guard
+from ops.staff.routes import RouteKind
+
+OPERATOR = "operator-token-for-the-guard-tests"
+DIRECTORY = StaffDirectory(
+    [
+        Staff("T1", "Tia", "t@x.ac.uk", (Grant(Role.PERSONAL_TUTOR),)),
+        Staff("A1", "Ada", "a@x.ac.uk", (Grant(Role.ADMINISTRATOR),)),
+    ]
+)
+
+
+class Request(dict[str, Any]):
+    def __init__(self, headers: dict[str, str] | None = None, remote: str = "10.0.0.9", method: str = "GET"):
+        super().__init__()
+        self.headers, self.remote, self.method, self.cookies = headers or {}, remote, method, {}
+
+
+class View:
+    def json(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        return status, body
+
+
+def guard(metrics_token: str = "") -> Guard:
+    metrics = Metrics()
+    auth = Authenticator(
+        metrics=metrics,
+        proxies=parse_networks(["10.0.0.5"]),
+        operator_token=OPERATOR,
+        limiter=FailureLimiter(60),
+    )
+    return Guard(Settings(metrics_token=SecretStr(metrics_token)), metrics, auth, lambda: DIRECTORY)
+
+
+def admit(g: Guard, kind: RouteKind, request: Request) -> Any:
+    return asyncio.run(g.admit(kind, View(), request))
+
+
+def test_staff_routes_need_a_verified_known_identity() -> None:
+    g = guard()
+    assert admit(g, RouteKind.STAFF, Request())[0] == 401
+    assert admit(g, RouteKind.STAFF, Request({"X-LDE-Staff": "T1"}))[0] == 401  # not a proxy
+    assert admit(g, RouteKind.STAFF, Request({"X-LDE-Staff": "X9"}, remote="10.0.0.5"))[0] == 403
+    ok = Request({"X-LDE-Staff": "T1"}, remote="10.0.0.5")
+    assert admit(g, RouteKind.STAFF, ok) is None and ok[VIEWER_KEY].staff_id == "T1"
+    operator = Request({"Authorization": f"Bearer {OPERATOR}"})
+    assert admit(g, RouteKind.STAFF, operator) is None and operator[VIEWER_KEY].operator
+
+
+def test_administrator_routes_need_the_role() -> None:
+    g = guard()
+    tutor = Request({"X-LDE-Staff": "T1"}, remote="10.0.0.5", method="POST")
+    assert admit(g, RouteKind.ADMINISTRATOR, tutor)[0] == 403 and VIEWER_KEY not in tutor
+    admin = Request({"X-LDE-Staff": "A1"}, remote="10.0.0.5", method="POST")
+    assert admit(g, RouteKind.ADMINISTRATOR, admin) is None
+    assert admit(g, RouteKind.ADMINISTRATOR, Request({"Authorization": f"Bearer {OPERATOR}"})) is None
+
+
+def test_public_upstream_and_sign_in_routes_pass_and_metrics_take_the_scrape_token() -> None:
+    for kind in (RouteKind.PUBLIC, RouteKind.UPSTREAM, RouteKind.SIGN_IN, RouteKind.METRICS):
+        assert admit(guard(), kind, Request()) is None
+    g = guard(metrics_token="scrape")
+    assert admit(g, RouteKind.METRICS, Request())[0] == 401
+    assert admit(g, RouteKind.METRICS, Request({"Authorization": "Bearer scrap"}))[0] == 401
+    assert admit(g, RouteKind.METRICS, Request({"Authorization": "Bearer scrape"})) is None
+
+
+def test_repeated_bad_tokens_from_one_address_get_429() -> None:
+    g = guard()
+    statuses = [admit(g, RouteKind.STAFF, Request({"Authorization": "Bearer junk"}))[0] for _ in range(62)]
+    assert statuses[0] == 401 and statuses[-1] == 429

@@ -1,0 +1,39 @@
+"""The failure token bucket, stepped by hand: a burst, then a wait that refills."""
+
+from __future__ import annotations
+
+from ops.staff.auth.ratelimit import FailureLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_burst_of_failures_then_a_wait() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(per_minute=6, burst=3, now=clock)
+    for _ in range(3):
+        assert limiter.wait("1.2.3.4") == 0
+        limiter.failed("1.2.3.4")
+    assert limiter.wait("1.2.3.4") == 10.0  # 6 a minute: one every 10 s
+    assert limiter.wait("5.6.7.8") == 0  # other addresses are not held up
+    clock.t += 10
+    assert limiter.wait("1.2.3.4") == 0
+    limiter.failed("1.2.3.4")
+    assert limiter.wait("1.2.3.4") > 0
+
+
+def test_full_buckets_are_forgotten_and_memory_is_bounded() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(per_minute=60, burst=2, now=clock, max_addresses=10)
+    for i in range(50):
+        limiter.failed(f"10.0.0.{i}")
+    assert len(limiter._buckets) <= 10
+    clock.t += 3600
+    for i in range(50):
+        limiter.wait(f"10.0.0.{i}")
+    assert limiter._buckets == {}

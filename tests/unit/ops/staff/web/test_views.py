@@ -1,0 +1,240 @@
+"""The web app's pure builders: the caseload's filters, order and paging; a student's days against
+the group; the programme's bands; the charts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from models.cases import ActionKind, CaseAction, case_state
+from ops.staff.web import charts
+from ops.staff.web.views.caseload import (
+    BadQuery,
+    CaseloadQuery,
+    OpenAlert,
+    build_caseload,
+    programme_average,
+    with_details,
+)
+from ops.staff.web.views.programme import band_distribution, moving_down, source_comparison
+from ops.staff.web.views.student import alert_cards, attendance_weeks, day_series, days_back
+from sinks.clickhouse.caseload import RosterLine
+
+DAY = date(2026, 11, 20)
+
+
+def line(sid: str, name: str, programme: str = "BSC-CS", year: int = 1, mode: str = "FT") -> RosterLine:
+    return RosterLine(sid, name, programme, "", "Computing", year, mode, "S1")
+
+
+STUDENTS = [
+    line("1", "Ada Ames"),
+    line("2", "Ben Bell", year=2),
+    line("3", "Cat Cole", programme="BSC-PSY", mode="PT"),
+    line("4", "Dan Dey"),
+]
+STANDINGS = {"1": (70.0, "Good", DAY), "2": (20.0, "Low", DAY), "3": (5.0, "None", DAY)}
+
+
+def open_alert(sid: str, acted: bool = False) -> OpenAlert:
+    actions = [CaseAction("a-00001", f"al-{sid}", sid, ActionKind.ACKNOWLEDGE, "S1", datetime.now(UTC))]
+    state = case_state(f"al-{sid}", actions if acted else [], DAY)
+    return OpenAlert(f"al-{sid}", "no_engagement", DAY, state)
+
+
+ALERTS = {"1": [open_alert("1")], "3": [open_alert("3", acted=True)]}
+
+
+def ids(query: CaseloadQuery, page_size: int = 50) -> list[str]:
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, query, page_size)
+    return [r.student.student_id for r in page.rows]
+
+
+def test_most_worrying_first_untouched_alerts_then_alerts_then_band_then_score() -> None:
+    # 1 has an alert nobody acted on; 3 an acknowledged one; then 2 (Low) before 4 (not scored).
+    assert ids(CaseloadQuery()) == ["1", "3", "2", "4"]
+
+
+def test_filters_search_and_sorts() -> None:
+    assert ids(CaseloadQuery(programme="BSC-PSY")) == ["3"]
+    assert ids(CaseloadQuery(year=2)) == ["2"]
+    assert ids(CaseloadQuery(mode="PT")) == ["3"]
+    assert ids(CaseloadQuery(band="Not scored")) == ["4"]
+    assert ids(CaseloadQuery(rule="no_engagement")) == ["1", "3"]
+    assert ids(CaseloadQuery(no_action=True)) == ["1"]
+    assert ids(CaseloadQuery(search="bell")) == ["2"]
+    assert ids(CaseloadQuery(search="4")) == ["4"]
+    assert ids(CaseloadQuery(sort="name")) == ["1", "2", "3", "4"]
+    assert ids(CaseloadQuery(sort="score")) == ["3", "2", "1", "4"]
+
+
+def test_paging_clamps_to_the_last_page() -> None:
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(page=9), 3)
+    assert (page.pages, page.query.page, [r.student.student_id for r in page.rows]) == (2, 2, ["4"])
+    assert page.matching == page.in_scope == 4
+
+
+def test_the_query_parses_and_writes_its_address() -> None:
+    q = CaseloadQuery.parse({"programme": "BSC-CS", "year": "2", "no_action": "1", "q": " ann ", "page": "3"})
+    assert (q.programme, q.year, q.no_action, q.search, q.page) == ("BSC-CS", 2, True, "ann", 3)
+    assert q.address(page=1) == "/app?programme=BSC-CS&year=2&no_action=1&q=ann"
+    assert CaseloadQuery().address() == "/app"
+    for bad in ({"year": "one"}, {"page": "0"}, {"sort": "shoe"}, {"band": "Purple"}):
+        with pytest.raises(BadQuery):
+            CaseloadQuery.parse(bad)
+
+
+def test_details_fill_the_sparkline_and_the_average_is_suppressed_for_small_groups() -> None:
+    weeks = [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
+    weekly = {"1": {weeks[0]: 4, weeks[2]: 6}, "2": {weeks[1]: 2}}
+    assert programme_average(weekly, ["1", "2"], weeks, 2) == [2.0, 1.0, 3.0]
+    assert programme_average(weekly, ["1"], weeks, 2) == [None, None, None]
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50)
+    detailed = with_details(page, weekly, {"BSC-CS": [2.0, 1.0, 3.0]}, {"1": DAY}, weeks)
+    first = detailed.rows[0]
+    assert (first.trend, first.group_trend, first.last_active) == ((4, 0, 6), (2.0, 1.0, 3.0), DAY)
+    assert detailed.rows[1].group_trend == (None, None, None)  # BSC-PSY: no average given
+
+
+def test_what_is_being_done_names_the_colleague() -> None:
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50)
+    row = next(r for r in page.rows if r.student.student_id == "3")
+    assert row.doing({"S1": "Dr One"}) == ["acknowledged by Dr One"]
+    assert row.untouched == 0
+
+
+def test_day_series_against_the_groups_mean_and_quartiles() -> None:
+    days = days_back(DAY, 2)
+    rows = [
+        ("me", days[0], "vle", 4, 0),
+        ("a", days[0], "vle", 2, 0),
+        ("b", days[0], "vle", 6, 0),
+        ("me", days[1], "attendance", 2, 1),
+    ]
+    members = ["me", "a", "b", "c"]  # c did nothing: a zero, not a missing value
+    series = day_series("me", rows, members, days, min_group=4)
+    assert [s.source for s in series] == ["attendance", "vle"]
+    vle = series[1]
+    assert vle.own == [4, 0]
+    assert vle.mean == [3.0, 0.0]
+    assert (vle.q1[0], vle.q3[0]) == (1.5, 4.5)
+    assert series[0].own == [0, 1]  # attendance counts sessions attended
+    assert day_series("me", rows, members, days, min_group=5)[1].mean == [None, None]
+
+
+def test_attendance_by_week() -> None:
+    monday = date(2026, 11, 16)
+    rows = [("me", monday, "attendance", 2, 1), ("me", monday + timedelta(days=1), "attendance", 2, 2)]
+    weeks = attendance_weeks("me", rows, [monday, monday + timedelta(weeks=1)])
+    assert [(w.expected, w.attended, w.rate) for w in weeks] == [(4, 3, "75%"), (0, 0, "no sessions")]
+
+
+def test_alert_cards_newest_first_with_history_in_words() -> None:
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    alerts = [
+        {"alert_id": "old", "raised_on": date(2026, 11, 1), "figures": {"days_silent": 7}},
+        {"alert_id": "new", "raised_on": date(2026, 11, 15), "figures": "{}"},
+    ]
+    actions = {
+        "old": [
+            CaseAction("a-00001", "old", "me", ActionKind.NOTE, "S1", at, "called", channel="call"),
+            CaseAction("a-00002", "old", "me", ActionKind.REFER, "S1", at, service="wellbeing"),
+            CaseAction("a-00003", "old", "me", ActionKind.OUTCOME, "S1", at, "seen", service="wellbeing"),
+        ]
+    }
+    cards = alert_cards(alerts, actions, {"S1": "Dr One"}, DAY)
+    assert [c.alert_id for c in cards] == ["new", "old"]
+    assert cards[1].history == [
+        "noted (call) by Dr One on 2026-11-20: called",
+        "referred to wellbeing by Dr One on 2026-11-20",
+        "outcome from wellbeing: seen by Dr One on 2026-11-20",  # its words said once
+    ]
+    assert cards[1].figures == [("days silent", "7")]
+    assert cards[0].allowed[0] is ActionKind.ACKNOWLEDGE
+
+
+def test_band_distribution_and_students_moving_down() -> None:
+    w1, w2 = date(2026, 11, 9), date(2026, 11, 16)
+    history = [
+        ("1", w1, "Good", 70.0),
+        ("1", w2, "Low", 30.0),
+        ("2", w1, "Low", 30.0),
+        ("2", w2, "Good", 65.0),
+    ]
+    dist = band_distribution(history, ["1", "2", "3"], [w1, w2])
+    assert dist[0]["Good"] == 1 and dist[0]["Low"] == 1 and dist[0]["Not scored"] == 1
+    down = moving_down(history, {"1": "Ada"}, w1, w2)
+    assert [(m.student_id, m.name, m.was, m.now) for m in down] == [("1", "Ada", "Good", "Low")]
+
+
+def test_sources_against_the_institution_withhold_small_programmes() -> None:
+    lines = source_comparison({"vle": 80}, 8, {"vle": 1000}, 100, min_group=8)
+    vle = next(line for line in lines if line.source == "vle")
+    assert (vle.programme, vle.institution) == (10.0, 10.0)
+    small = source_comparison({"vle": 80}, 7, {"vle": 1000}, 100, min_group=8)
+    assert next(line for line in small if line.source == "vle").programme is None
+
+
+def test_charts_are_svg_hidden_from_assistive_technology_and_dashed_for_averages() -> None:
+    spark = charts.sparkline([1, 2, 3], [2.0, None, 2.0])
+    assert spark.startswith("<svg") and 'aria-hidden="true"' in spark
+    assert spark.count("<polyline") == 3  # the average has a gap where it is missing
+    assert 'stroke-dasharray="5 3"' in spark
+    chart = charts.line_chart(
+        [charts.Series("student", [0, 5]), charts.Series("average", [1, 2], "average")],
+        ["Mon", "<Tue>"],
+        spread=([0.5, 1.0], [2.0, 3.0]),
+    )
+    assert "<polygon" in chart and "&lt;Tue&gt;" in chart  # labels escaped
+    bars = charts.stacked_bars(["w1"], [{"Low": 2, "Good": 1}], ["Low", "Good"])
+    assert len(re.findall(r"<rect", bars)) == 2
+    assert charts.sparkline([], []).startswith("<svg")
+
+
+def test_an_early_page_of_many_is_the_same_as_ordering_them_all() -> None:
+    many = [line(str(i), f"Name {i % 97:02d}") for i in range(1000)]
+    standings = {str(i): (float(i % 50), "Low", DAY) for i in range(1000)}
+    page = build_caseload(many, standings, {}, CaseloadQuery(page=2), 50)
+    everything = build_caseload(many, standings, {}, CaseloadQuery(), 1000)
+    assert page.matching == 1000 and page.pages == 20
+    assert [r.student.student_id for r in page.rows] == [
+        r.student.student_id for r in everything.rows[50:100]
+    ]
+
+
+def test_the_students_own_view_keeps_their_figures_and_averages_only() -> None:
+    from ops.staff.web.student_view import own_figures
+
+    figures = {
+        "student_id": "1",
+        "name": "Ada Ames",
+        "programme": "BSc",
+        "year_of_study": 1,
+        "mode": "FT",
+        "school": "Computing",
+        "status": "active",
+        "as_of": "2026-11-20",
+        "score": 40.0,
+        "band": "Partial",
+        "compared_with": "cohort (12 students)",
+        "weeks": ["2026-11-16"],
+        "activity": {"vle": {"2026-11-16": {"student": 3, "average": 4.5, "extra": 9}}},
+        "alerts": [{"rule": "low_engagement", "explanation": "staff wording"}],
+    }
+    shown = own_figures(figures)
+    assert "alerts" not in shown and "status" not in shown
+    assert shown["activity"] == {"vle": {"2026-11-16": {"student": 3, "average": 4.5}}}
+
+
+def test_a_posted_form_becomes_a_request_of_strings_cut_to_size() -> None:
+    from ops.staff.web.triage import request_from
+
+    request = request_from({"action_id": "f-0001", "kind": "note", "detail": "x" * 9000, "other": "y"})
+    assert (request.action_id, request.kind, len(request.detail), request.until) == (
+        "f-0001",
+        "note",
+        4000,
+        "",
+    )
