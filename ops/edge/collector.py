@@ -258,7 +258,7 @@ class Collector:
             )
             return Reply(413, {"error": error, "max_bytes": self.max_bytes})
         if endpoint.signed:
-            opened = await asyncio.to_thread(self._open_signed, body)  # a URL key source may fetch
+            opened = await self._open_signed(body)  # a URL key source may fetch
             self.metrics.collector_signatures.labels(endpoint=endpoint.source, outcome=opened.outcome).inc()
             if isinstance(opened, Refused):
                 headers = {"WWW-Authenticate": SIGNATURE_REALM} if opened.status == 401 else {}
@@ -311,10 +311,10 @@ class Collector:
             self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
         return Reply(202, result.summary(request_id))
 
-    def _open_signed(self, body: bytes) -> Opened | Refused:
+    async def _open_signed(self, body: bytes) -> Opened | Refused:
         """The signature decision for a signed endpoint's body, on the wall clock (JWT times are real)."""
         s = self.settings
-        return open_live_event(
+        return await open_live_event(
             body,
             self.canvas_keys,
             algorithms=s.canvas_jwt_algorithms,

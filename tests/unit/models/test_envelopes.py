@@ -5,6 +5,7 @@ published before the entrances shared it."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -120,7 +121,7 @@ def test_streamed_and_one_shot_are_the_reference(
     builder = EnvelopeBuilder(partitions, size)
     streamed: list[Message] = []
     bounds = [0, *sorted(c for c in cuts if c <= count), count]
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         streamed += builder.add(event_record(e) for e in events[start:end])
     builder.retract(event_record(e) for e in retract)
     streamed += builder.finish()
@@ -129,7 +130,8 @@ def test_streamed_and_one_shot_are_the_reference(
     for partition, value in streamed:
         decoded = decode_message(value)
         assert len(decoded.events) <= size
-        assert {partition_for(e.student_id, partitions) for e in decoded.events + decoded.retract} <= {partition}
+        students = {e.student_id for e in decoded.events + decoded.retract}
+        assert {partition_for(student, partitions) for student in students} <= {partition}
 
 
 def test_a_full_last_envelope_still_carries_the_retractions() -> None:
