@@ -352,7 +352,10 @@ def encode_envelope(
     return envelope.model_dump_json(exclude_none=True).encode()
 
 
-def encode_records_envelope(records: list[EventRecord]) -> bytes:
+def encode_records_envelope(records: list[EventRecord], retract: list[EventRecord] | None = None) -> bytes:
     """encode_envelope for EventRecords: the same bytes as encode_envelope of the same events, without
     building a model object per event (the ingest hot path)."""
-    return _ENVELOPE_RECORD.dump_json({"events": records}, exclude_none=True)
+    envelope: EnvelopeRecord = {"events": records}
+    if retract:
+        envelope["retract"] = retract
+    return _ENVELOPE_RECORD.dump_json(envelope, exclude_none=True)

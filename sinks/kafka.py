@@ -1,16 +1,20 @@
-"""Publishing to LDE's topics: envelopes of many events per message, grouped by the student's partition.
+"""Publishing to LDE's topics: the one publisher of activity envelopes (built by models.envelopes).
 
-Used by `lde ingest`, `lde roster load`, the simulator/demo and the start-up rebuild. kafka-python is
-the producer; each message goes to an explicit partition computed like Kafka's default partitioner.
+`Publisher` (kafka-python, blocking) serves the commands: `lde ingest`, `lde roster load`, replay, the
+simulator/demo and the start-up rebuild. `WorkerPublisher` serves the HTTP edge inside the running
+service through the worker's own producer. Both send the same messages for the same events: each to
+an explicit partition computed like Kafka's default partitioner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime
+from typing import Any, Protocol
 
 import kafka.record.default_records
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -19,7 +23,14 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from models.activity import StudentActivity
 from models.dead_letters import CLI_ORIGIN, dead_letter_headers
-from models.events import ActivityEvent, StudentRestore, encode_envelope
+from models.envelopes import (
+    Message,
+    envelopes,
+    forget_envelopes,
+    restore_envelopes,
+    watermark_envelopes,
+)
+from models.events import ActivityEvent
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
 from ops.settings import Settings
@@ -145,26 +156,29 @@ class Publisher:
         self.messages_sent += 1
 
     def send_envelope(self, partition: int, value: bytes) -> None:
-        """Publish one already encoded activity envelope to a partition (the ingest hot path)."""
+        """Publish one activity-topic message built by models.envelopes (the ingest hot path)."""
         self._send("activity", value, partition)
 
-    def send_events(self, events: Iterable[ActivityEvent], watermark: datetime | None = None) -> int:
-        """Publish events as envelopes, each holding only students of one partition. Returns messages sent."""
-        by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
-        size = self.settings.envelope_max_events
+    def send_messages(self, messages: Iterable[Message]) -> int:
+        """Publish activity-topic messages built by models.envelopes. Returns how many."""
         sent = 0
-        for event in events:
-            partition = partition_for(event.student_id, self.partitions)
-            group = by_partition[partition]
-            group.append(event)
-            if len(group) >= size:
-                self._send("activity", encode_envelope(group), partition)
-                by_partition[partition] = []
-                sent += 1
-        for partition, group in by_partition.items():
-            if group:
-                self._send("activity", encode_envelope(group), partition)
-                sent += 1
+        for partition, value in messages:
+            self._send("activity", value, partition)
+            sent += 1
+        return sent
+
+    def send_events(
+        self,
+        events: Iterable[ActivityEvent],
+        watermark: datetime | None = None,
+        retract: Iterable[ActivityEvent] = (),
+    ) -> int:
+        """Publish events (and retractions) as envelopes, each holding only students of one partition,
+        then the watermark if given. Returns the envelopes sent (watermarks not counted)."""
+        s = self.settings
+        sent = self.send_messages(
+            envelopes(events, partitions=self.partitions, max_events=s.envelope_max_events, retract=retract)
+        )
         if watermark is not None:
             self.send_watermark(watermark)
         return sent
@@ -180,8 +194,7 @@ class Publisher:
 
     def send_watermark(self, instant: datetime) -> None:
         """Promise every partition that all events up to `instant` are published (event-time clock)."""
-        for partition in range(self.partitions):
-            self._send("activity", encode_envelope([], watermark=instant), partition)
+        self.send_messages(watermark_envelopes(instant, self.partitions))
 
     def send_roster(self, records: Iterable[RosterRecord]) -> int:
         count = 0
@@ -209,36 +222,19 @@ class Publisher:
 
     def send_restore(self, states: dict[str, StudentActivity]) -> int:
         """Publish rebuilt student states (from ClickHouse) through the normal activity path."""
-        by_partition: dict[int, list[StudentRestore]] = defaultdict(list)
-        for student_id, state in states.items():
-            by_partition[partition_for(student_id, self.partitions)].append(
-                StudentRestore(
-                    student_id=student_id,
-                    days=state.days,
-                    last_active=state.last_active,
-                    revision=state.revision,
-                )
-            )
-        for partition, items in by_partition.items():
-            for start in range(0, len(items), 200):
-                chunk = items[start : start + 200]
-                value = json.dumps({"restore": [r.model_dump(mode="json") for r in chunk]}).encode()
-                self._send("activity", value, partition)
+        self.send_messages(restore_envelopes(states, self.partitions))
         return len(states)
 
     def send_tombstones(self, student_ids: Sequence[str]) -> None:
         """Erase students from the keyed topics and Faust tables (retention): a tombstone per student
         on the roster and absences topics, and a 'forget' envelope on each activity partition."""
-        by_partition: dict[int, list[str]] = defaultdict(list)
         for student_id in student_ids:
             partition = partition_for(student_id, self.partitions)
-            by_partition[partition].append(student_id)
             for name in ("roster", "absences"):
                 self.producer.send(
                     self.settings.topic(name), key=student_id.encode(), value=None, partition=partition
                 )
-        for partition, ids in by_partition.items():
-            self._send("activity", json.dumps({"forget": ids}).encode(), partition)
+        self.send_messages(forget_envelopes(student_ids, self.partitions))
         self.flush()
 
     def flush(self, timeout: float = 60.0) -> None:
@@ -250,3 +246,58 @@ class Publisher:
     def close(self) -> None:
         self.flush()
         self.producer.close()
+
+
+class Topic(Protocol):
+    """What the worker publisher needs of a Faust topic: an async send returning a future."""
+
+    async def send(
+        self,
+        *,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        force: bool = False,
+    ) -> Awaitable[Any]: ...
+
+
+class WorkerTopics(Protocol):
+    """The running worker's activity and dead-letter topics (streams.app.LdeApp has them)."""
+
+    activity_topic: Topic
+    dead_letter_topic: Topic
+
+
+class WorkerPublisher:
+    """Publishing from inside the running service (the HTTP edge: collector, xAPI, Canvas) through the
+    worker's own producer: the same messages `Publisher` sends from a command, without a second client.
+
+    `publish` returns once Kafka has confirmed every message (a client told 2xx may forget its data)
+    and raises on a broker error or after `timeout` seconds: the caller answers "retry".
+    """
+
+    def __init__(self, topics: WorkerTopics, timeout: float) -> None:
+        self.topics = topics
+        self.timeout = timeout
+
+    async def publish(
+        self, messages: Sequence[Message], dead_letters: Sequence[tuple[bytes, list[tuple[str, bytes]]]] = ()
+    ) -> None:
+        """Send activity-topic messages (models.envelopes) and dead letters (value, headers), then wait
+        for all of them. `force`: never attach a send to a stream event, which would hold it back
+        until that event is acknowledged."""
+        if not messages and not dead_letters:
+            return
+        await asyncio.wait_for(self._send_all(messages, dead_letters), self.timeout)
+
+    async def _send_all(
+        self, messages: Sequence[Message], dead_letters: Sequence[tuple[bytes, list[tuple[str, bytes]]]]
+    ) -> None:
+        activity, dead = self.topics.activity_topic, self.topics.dead_letter_topic
+        pending = [
+            await activity.send(value=value, partition=partition, force=True) for partition, value in messages
+        ]
+        pending += [
+            await dead.send(value=value, headers=headers, force=True) for value, headers in dead_letters
+        ]
+        await asyncio.gather(*pending)

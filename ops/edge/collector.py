@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import hmac
 import json
 import logging
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,22 +32,22 @@ import faust
 from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
 from models.clock import WallClock
 from models.dead_letters import dead_letter_headers
-from models.events import ActivityEvent, encode_envelope
-from models.partitioning import partition_for
+from models.envelopes import Message, envelopes
+from models.events import ActivityEvent
 from ops.edge.canvas_signing import REALM as SIGNATURE_REALM
 from ops.edge.canvas_signing import Opened, Refused, key_source, open_live_event
 from ops.edge.endpoints import ENDPOINTS, Endpoint
 from ops.edge.ingest import redacted_record
 from ops.edge.openapi import OPENAPI_PATH, openapi_document
+from ops.edge.shared import PUBLISH_TIMEOUT_SECONDS, THREAD_THRESHOLD_BYTES, check_bearer, read_limited
+from ops.edge.xapi_resource import XapiResource, register_xapi
+from ops.metrics import Metrics
 from ops.settings import Settings
+from sinks.kafka import WorkerPublisher
 from sinks.statement_ledger import AsyncStatementLedger, async_client
 
 log = logging.getLogger("lde.collector")
 
-#: Larger bodies are parsed in a worker thread, so the agents and the evaluator on the loop keep running.
-THREAD_THRESHOLD_BYTES = 256 * 1024
-#: How long Kafka may take to confirm a request's messages before the client is told to retry (503).
-PUBLISH_TIMEOUT_SECONDS = 30.0
 REALM = 'Bearer realm="lde-collector"'
 
 
@@ -74,22 +72,6 @@ def collector_tokens(settings: Settings) -> dict[str, str]:
 
 
 # -- the pure core: authorisation, parsing, what to publish -------------------------------------------
-
-
-def check_bearer(header: str | None, expected: str | None) -> str | None:
-    """Why a request is refused, or None when its bearer token is this endpoint's (constant time)."""
-    if not expected:
-        return (
-            "no token is configured for this endpoint, so it accepts no request "
-            "(secure by default: the operator sets LDE_COLLECTOR_TOKENS)"
-        )
-    scheme, _, given = (header or "").strip().partition(" ")
-    given = given.strip()
-    if scheme.lower() != "bearer" or not given:
-        return "missing bearer token: send 'Authorization: Bearer <token>'"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        return "invalid bearer token for this endpoint"
-    return None
 
 
 def query_bearer(endpoint: Endpoint, header: str | None, query: Any) -> str | None:
@@ -148,19 +130,6 @@ def parse_body(endpoint: Endpoint, text: str, timezone: str) -> Iterator[Record]
     return ADAPTERS[endpoint.adapter]([text], timezone=timezone)
 
 
-def envelopes(events: Sequence[ActivityEvent], partitions: int, max_events: int) -> list[tuple[int, bytes]]:
-    """Activity-topic messages: each holds students of one partition only (state lives per partition),
-    at most `max_events` of them, in the order they came (as sinks.kafka.Publisher.send_events)."""
-    by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
-    for event in events:
-        by_partition[partition_for(event.student_id, partitions)].append(event)
-    return [
-        (partition, encode_envelope(group[start : start + max_events]))
-        for partition, group in sorted(by_partition.items())
-        for start in range(0, len(group), max_events)
-    ]
-
-
 def _note(record: Skipped | Invalid) -> dict[str, str]:
     return {"position": record.position, "reason": record.reason}
 
@@ -173,7 +142,7 @@ class Assessment:
     duplicates: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     invalid: list[dict[str, str]] = field(default_factory=list)
-    messages: list[tuple[int, bytes]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
 
     @property
@@ -227,7 +196,7 @@ def assess(
             out.invalid.append(_note(record))
     out.accepted = len(events)
     if not out.rejected:
-        out.messages = envelopes(events, partitions, envelope_max_events)
+        out.messages = envelopes(events, partitions=partitions, max_events=envelope_max_events)
         out.dead_letters = [
             (
                 redacted_record(record.raw),
@@ -252,35 +221,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-async def read_limited(request: Any, limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to exceed `limit`, declared or actually sent.
-
-    Streams from the connection instead of request.read(): aiohttp's own 1 MiB cap would answer first,
-    and a body is never buffered past the limit (a chunked body declares no length).
-    """
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class Collector:
-    """The endpoints' shared state: the LdeApp's topics, settings and metrics, the tokens and the cap."""
+    """The endpoints' shared state: settings, metrics, the publisher, the tokens, the cap and the keys."""
 
-    def __init__(self, lde: Any) -> None:
-        self.lde = lde
-        self.settings = lde.settings
-        self.tokens = collector_tokens(lde.settings)
-        self.max_bytes = lde.settings.collector_max_bytes
-        self.metrics = lde.metrics
-        self.canvas_keys = key_source(lde.settings)  # inline keys are read here: a bad one stops start-up
+    def __init__(self, settings: Settings, metrics: Metrics, publisher: WorkerPublisher) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.publisher = publisher
+        self.tokens = collector_tokens(settings)
+        self.max_bytes = settings.collector_max_bytes
+        self.canvas_keys = key_source(settings)  # inline keys are read here: a bad one stops start-up
         closed = [e.path for e in ENDPOINTS if e.source not in self.tokens]
         if closed:
             log.warning(
@@ -308,7 +258,7 @@ class Collector:
             )
             return Reply(413, {"error": error, "max_bytes": self.max_bytes})
         if endpoint.signed:
-            opened = await asyncio.to_thread(self._open_signed, body)  # a URL key source may fetch
+            opened = await self._open_signed(body)  # a URL key source may fetch
             self.metrics.collector_signatures.labels(endpoint=endpoint.source, outcome=opened.outcome).inc()
             if isinstance(opened, Refused):
                 headers = {"WWW-Authenticate": SIGNATURE_REALM} if opened.status == 401 else {}
@@ -344,7 +294,7 @@ class Collector:
                 400, {"error": "no record could be read: nothing was published", **result.summary(request_id)}
             )
         try:
-            await asyncio.wait_for(self._publish(result), PUBLISH_TIMEOUT_SECONDS)
+            await self.publisher.publish(result.messages, result.dead_letters)
         except Exception as error:  # timeout or broker error: the client must retry, never assume delivery
             log.error(
                 "collector_publish_failed source=%s request_id=%s error=%r",
@@ -361,10 +311,10 @@ class Collector:
             self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
         return Reply(202, result.summary(request_id))
 
-    def _open_signed(self, body: bytes) -> Opened | Refused:
+    async def _open_signed(self, body: bytes) -> Opened | Refused:
         """The signature decision for a signed endpoint's body, on the wall clock (JWT times are real)."""
         s = self.settings
-        return open_live_event(
+        return await open_live_event(
             body,
             self.canvas_keys,
             algorithms=s.canvas_jwt_algorithms,
@@ -372,19 +322,6 @@ class Collector:
             now=WallClock().now(),
             leeway=s.canvas_jwt_leeway_seconds,
         )
-
-    async def _publish(self, result: Assessment) -> None:
-        """Send every message, then wait until Kafka has confirmed all of them (force: never attach them
-        to a stream event, which would delay them until that event is acknowledged)."""
-        pending = [
-            await self.lde.activity_topic.send(value=value, partition=partition, force=True)
-            for partition, value in result.messages
-        ]
-        pending += [
-            await self.lde.dead_letter_topic.send(value=value, headers=headers, force=True)
-            for value, headers in result.dead_letters
-        ]
-        await asyncio.gather(*pending)
 
     def _count(self, endpoint: Endpoint, result: Assessment) -> None:
         for outcome, count in (
@@ -421,13 +358,15 @@ def statement_ledger(lde: Any) -> AsyncStatementLedger | None:
 
 
 def register_collector(app: Any, lde: Any) -> None:
-    """Add the collector's endpoints to the Faust web app (called by ops.runtime.wiring.Service)."""
-    from ops.edge.xapi_resource import register_xapi  # it builds on this module's Collector
-
-    collector = Collector(lde)
+    """Add the collector's endpoints and the xAPI resource to the Faust web app (called by
+    ops.runtime.wiring.Service); `lde` is the streams.app.LdeApp whose producer they publish through."""
+    settings: Settings = lde.settings
+    publisher = WorkerPublisher(lde, PUBLISH_TIMEOUT_SECONDS)
+    collector = Collector(settings, lde.metrics, publisher)
     for endpoint in ENDPOINTS:
         app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
-    register_xapi(app, collector, statement_ledger(lde))
+    xapi = XapiResource(settings, lde.metrics, collector.tokens, publisher, statement_ledger(lde))
+    register_xapi(app, xapi)
     document = openapi_document(collector.max_bytes)
 
     @app.page(OPENAPI_PATH, name="collector_openapi")

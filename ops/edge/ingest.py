@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, cast
 
 from models.adapters import ADAPTERS, Adapter, Invalid, Skipped
-from models.events import EventRecord, encode_records_envelope, event_record
+from models.envelopes import EnvelopeBuilder, Message
+from models.events import EventRecord, event_record
 from models.jsonl import JsonlChunk, read_jsonl_block, split_complete_lines
-from models.partitioning import partition_for
 from sinks.kafka import Publisher
 
 
@@ -129,52 +129,36 @@ class RecentIds:
 
 
 class _Envelopes:
-    """Accepted events grouped by their student's partition, published as envelopes of a set size."""
+    """Accepted events, de-duplicated, through the one envelope builder (models.envelopes) to the
+    publisher: a partition's envelope goes as soon as it is full."""
 
     def __init__(self, publisher: Publisher, summary: IngestSummary, ids: RecentIds) -> None:
         self.publisher = publisher
         self.summary = summary
         self.ids = ids
-        self.size = publisher.settings.envelope_max_events
-        self.partitions = publisher.partitions
-        self.groups: dict[int, list[EventRecord]] = {}
-        # partition_for's own cache is keyed by (student, partitions): a plain dict is cheaper per event.
-        self._partition_of: dict[str, int] = {}
+        self.builder = EnvelopeBuilder(publisher.partitions, publisher.settings.envelope_max_events)
 
     def add(self, records: Iterable[EventRecord]) -> None:
-        """De-duplicate and queue events; a partition's envelope is sent as soon as it is full."""
-        remember, groups, size, partitions = self.ids.add, self.groups, self.size, self.partitions
-        cached = self._partition_of
-        accepted = 0
+        """De-duplicate and queue events, sending the envelopes that filled."""
+        remember = self.ids.add
+        fresh: list[EventRecord] = []
+        duplicates = 0
         for record in records:
-            if not remember(record["event_id"]):
-                self.summary.duplicates += 1
-                continue
-            accepted += 1
-            student = record["student_id"]
-            partition = cached.get(student)
-            if partition is None:
-                if len(cached) >= 1_000_000:
-                    cached.clear()
-                partition = cached[student] = partition_for(student, partitions)
-            group = groups.get(partition)
-            if group is None:
-                group = groups[partition] = []
-            group.append(record)
-            if len(group) >= size:
-                self._send(partition, group)
-                groups[partition] = []
-        self.summary.accepted += accepted
+            if remember(record["event_id"]):
+                fresh.append(record)
+            else:
+                duplicates += 1
+        self.summary.duplicates += duplicates
+        self.summary.accepted += len(fresh)
+        self._send(self.builder.add(fresh))
 
     def flush(self) -> None:
-        for partition, group in self.groups.items():
-            if group:
-                self._send(partition, group)
-        self.groups = {}
+        self._send(self.builder.finish())
 
-    def _send(self, partition: int, group: list[EventRecord]) -> None:
-        self.publisher.send_envelope(partition, encode_records_envelope(group))
-        self.summary.messages += 1
+    def _send(self, messages: list[Message]) -> None:
+        for partition, value in messages:
+            self.publisher.send_envelope(partition, value)
+        self.summary.messages += len(messages)
 
 
 #: How much of a file `lde ingest --format lde-jsonl` reads and validates at a time.

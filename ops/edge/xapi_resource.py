@@ -3,8 +3,9 @@ running service beside the collector: `POST /xapi/statements` (one statement or 
 the ids), `PUT /xapi/statements?statementId=` (204), `GET /xapi/about`.
 
 A thin shell: models.xapi_statements decides (versions, ids, digests, voids, conflicts), the
-statement ledger (sinks.statement_ledger, Redis) remembers, and the collector publishes (a 200 or
-204 is sent only once Kafka has confirmed the events and the ledger has recorded them). Every answer
+statement ledger (sinks.statement_ledger, Redis) remembers, and the edge's one publisher
+(models.envelopes, sinks.kafka.WorkerPublisher) publishes (a 200 or 204 is sent only once Kafka has
+confirmed the events and the ledger has recorded them). Every answer
 carries X-Experience-API-Version. Credentials: HTTP Basic (LDE_COLLECTOR_BASIC_CREDENTIALS, hashed)
 or the xapi source's bearer token; without either configured every request is refused.
 """
@@ -17,16 +18,15 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
-from models.events import ActivityEvent, encode_envelope
-from models.partitioning import partition_for
+from models.envelopes import envelopes
+from models.events import ActivityEvent
 from models.xapi_statements import (
     VERSION_HEADER,
     VERSIONS,
@@ -42,14 +42,11 @@ from models.xapi_statements import (
     targets,
 )
 from ops.edge.basic_auth import BasicCredentials
-from ops.edge.collector import (
-    PUBLISH_TIMEOUT_SECONDS,
-    THREAD_THRESHOLD_BYTES,
-    Collector,
-    check_bearer,
-    read_limited,
-)
 from ops.edge.endpoints import XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
+from ops.edge.shared import THREAD_THRESHOLD_BYTES, check_bearer, read_limited
+from ops.metrics import Metrics
+from ops.settings import Settings
+from sinks.kafka import WorkerPublisher
 from sinks.statement_ledger import AsyncStatementLedger
 from streams.gc_pause import collector_paused
 
@@ -72,41 +69,27 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def xapi_envelopes(
-    events: Sequence[ActivityEvent], retract: Sequence[ActivityEvent], partitions: int, max_events: int
-) -> list[tuple[int, bytes]]:
-    """Activity-topic messages by the student's partition: events first, a partition's retractions
-    in its last message (the stream applies a message's retractions after its events)."""
-    by_partition: dict[int, tuple[list[ActivityEvent], list[ActivityEvent]]] = defaultdict(lambda: ([], []))
-    for event in events:
-        by_partition[partition_for(event.student_id, partitions)][0].append(event)
-    for event in retract:
-        by_partition[partition_for(event.student_id, partitions)][1].append(event)
-    out: list[tuple[int, bytes]] = []
-    for partition, (group, withdrawn) in sorted(by_partition.items()):
-        starts = list(range(0, len(group), max_events)) or [0]
-        for start in starts:
-            last = start == starts[-1]
-            out.append(
-                (
-                    partition,
-                    encode_envelope(group[start : start + max_events], retract=withdrawn if last else None),
-                )
-            )
-    return out
-
-
 def _error(status: int, message: str, headers: dict[str, str]) -> Answer:
     return Answer(status, {"error": message, "status": status}, headers)
 
 
 class XapiResource:
-    """The resource's state: the collector (publishing, metrics), credentials and the ledger."""
+    """The resource's state: settings, metrics, the publisher, credentials and the ledger."""
 
-    def __init__(self, collector: Collector, ledger: AsyncStatementLedger | None) -> None:
-        self.collector = collector
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        tokens: Mapping[str, str],
+        publisher: WorkerPublisher,
+        ledger: AsyncStatementLedger | None,
+    ) -> None:
+        """`tokens`: the collector's bearer token per source (the xapi one is taken too)."""
+        self.settings = settings
+        self.metrics = metrics
+        self.publisher = publisher
         self.ledger = ledger
-        settings = collector.settings
+        self.max_bytes = settings.collector_max_bytes
         hashes = settings.collector_basic_credentials.get(SOURCE, {})
         self.basic = BasicCredentials({key: value.get_secret_value() for key, value in hashes.items()})
         if len(self.basic.hashes) < len(hashes):
@@ -114,7 +97,7 @@ class XapiResource:
                 "xapi_basic_credentials_ignored count=%d: not hashes from `lde collector hash-secret`",
                 len(hashes) - len(self.basic.hashes),
             )
-        self.token = collector.tokens.get(SOURCE)
+        self.token = tokens.get(SOURCE)
         if not self.basic and not self.token:
             log.warning("xapi_resource_closed: no Basic credentials or xapi token configured, it answers 401")
 
@@ -140,7 +123,7 @@ class XapiResource:
     async def statements(self, request: Any, method: str) -> Answer:
         started = time.perf_counter()
         answer = await self._statements(request, method)
-        metrics = self.collector.metrics
+        metrics = self.metrics
         metrics.collector_requests.labels(endpoint=METRIC_ENDPOINT, status=str(answer.status)).inc()
         metrics.collector_seconds.labels(endpoint=METRIC_ENDPOINT).observe(time.perf_counter() - started)
         return answer
@@ -165,7 +148,7 @@ class XapiResource:
             statement_id = request.query.get("statementId")
             if not statement_id:
                 return _error(400, "PUT needs the statementId parameter", headers)
-        limit = self.collector.max_bytes
+        limit = self.max_bytes
         body = await read_limited(request, limit)
         if body is None:
             return _error(
@@ -234,19 +217,14 @@ class XapiResource:
             plan.retract += late.retract
 
     async def _publish(self, events: list[ActivityEvent], retract: list[ActivityEvent]) -> None:
-        if not events and not retract:
-            return
-        s = self.collector.settings
-        lde = self.collector.lde
-        messages = xapi_envelopes(events, retract, s.partitions, s.envelope_max_events)
-        pending = [
-            await lde.activity_topic.send(value=value, partition=partition, force=True)
-            for partition, value in messages
-        ]
-        await asyncio.wait_for(asyncio.gather(*pending), PUBLISH_TIMEOUT_SECONDS)
+        s = self.settings
+        messages = envelopes(
+            events, partitions=s.partitions, max_events=s.envelope_max_events, retract=retract
+        )
+        await self.publisher.publish(messages)
 
     def _count(self, plan: Plan) -> None:
-        records = self.collector.metrics.collector_records
+        records = self.metrics.collector_records
         for outcome, count in (
             ("accepted", len(plan.events)),
             ("duplicate", plan.same),
@@ -268,9 +246,8 @@ def _render(view: faust.web.View, answer: Answer) -> Any:
     return view.json(answer.body, status=answer.status, headers=answer.headers)
 
 
-def register_xapi(app: Any, collector: Collector, ledger: AsyncStatementLedger | None) -> None:
+def register_xapi(app: Any, resource: XapiResource) -> None:
     """Add the statements and about resources to the Faust web app (ops.edge.collector calls it)."""
-    resource = XapiResource(collector, ledger)
 
     class StatementsView(faust.web.View):
         """xAPI statements: POST one or an array (200, the ids), PUT one with statementId (204)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,9 +18,9 @@ from zoneinfo import ZoneInfo
 from faust.types import EventT, StreamT
 
 from models.clock import Clock, WatermarkClock
+from models.envelopes import envelopes
 from models.evaluation import PartitionProgress
-from models.events import ActivityEvent, encode_envelope
-from models.partitioning import partition_for
+from models.events import ActivityEvent
 from models.timebuckets import local_today
 from ops.metrics import Metrics
 from ops.settings import Settings
@@ -210,9 +209,8 @@ class ActivityAgent:
         return dict.fromkeys(partitions, now)
 
     async def _reroute(self, events: list[ActivityEvent]) -> None:
-        """Events published to the wrong partition go to their student's (state lives per partition)."""
-        by_partition: dict[int, list[ActivityEvent]] = defaultdict(list)
-        for event in events:
-            by_partition[partition_for(event.student_id, self.settings.partitions)].append(event)
-        for partition, group in by_partition.items():
-            await self.reroute_topic.send(value=encode_envelope(group), partition=partition)
+        """Events published to the wrong partition go to their student's (state lives per partition),
+        in envelopes as every entrance builds them."""
+        s = self.settings
+        for partition, value in envelopes(events, partitions=s.partitions, max_events=s.envelope_max_events):
+            await self.reroute_topic.send(value=value, partition=partition)

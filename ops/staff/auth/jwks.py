@@ -1,14 +1,14 @@
 """The identity provider's configuration (OpenID Connect discovery) and its signing keys (JWKS).
 
-Discovery is fetched on first use, so LDE starts while the provider is down. The key set is cached;
-a token signed with a key id it does not hold makes one refetch (the provider rotated its keys), at
-most once every LDE_OIDC_JWKS_MIN_REFETCH_SECONDS, so a flood of made-up key ids cannot make LDE
-hammer the provider. The decisions (`parse_discovery`, `refetch_allowed`) are pure.
+Discovery is fetched on first use, so LDE starts while the provider is down. The keys are held by
+the one key cache (sinks.jwks.KeySetCache, shared with signed Canvas events): a token signed with a
+key id it does not hold makes one refetch (the provider rotated its keys), at most once every
+LDE_OIDC_JWKS_MIN_REFETCH_SECONDS, so a flood of made-up key ids cannot make LDE hammer the
+provider. The decisions (`parse_discovery`, sinks.jwks.fetch_due) are pure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +17,19 @@ from typing import Any
 import httpx2
 from joserfc.jwk import KeySet
 
+from sinks.jwks import (
+    FETCH_TIMEOUT_SECONDS,
+    KeySetCache,
+    KeySetUnavailable,
+    get_json,
+    key_ids,
+    refetch_allowed,
+)
+
 #: Longest wait for the provider's discovery document, keys or token endpoint.
-PROVIDER_TIMEOUT_SECONDS = 10.0
+PROVIDER_TIMEOUT_SECONDS = FETCH_TIMEOUT_SECONDS
+
+__all__ = ["Provider", "ProviderConfig", "ProviderError", "key_ids", "parse_discovery", "refetch_allowed"]
 
 
 class ProviderError(RuntimeError):
@@ -53,15 +64,6 @@ def parse_discovery(document: Any, issuer: str) -> ProviderConfig:
         raise ProviderError(f"the discovery document has no {error.args[0]}") from None
 
 
-def refetch_allowed(now: float, last_fetch: float | None, min_interval: float) -> bool:
-    """Whether an unknown key id may make the key set be fetched again now."""
-    return last_fetch is None or now - last_fetch >= min_interval
-
-
-def key_ids(keys: KeySet) -> set[str]:
-    return {str(k.kid) for k in keys.keys if k.kid}
-
-
 class Provider:
     """Discovery and keys of the configured issuer, fetched over HTTPS (HTTP on 127.0.0.1 in tests)."""
 
@@ -77,19 +79,18 @@ class Provider:
         self.client = client or (lambda: httpx2.AsyncClient(timeout=PROVIDER_TIMEOUT_SECONDS))
         self.now = now
         self._config: ProviderConfig | None = None
-        self._keys: KeySet | None = None
-        self._fetched_at: float | None = None
-        self._lock = asyncio.Lock()
-        self.fetches = 0  # key set fetches (the tests check the refetch limit)
+        self._keys = KeySetCache(self._fetch_keys, min_refetch=min_refetch_seconds, now=now)
+
+    @property
+    def fetches(self) -> int:
+        """Key set fetches (the tests check the refetch limit)."""
+        return self._keys.fetches
 
     async def _get_json(self, url: str) -> Any:
         try:
-            async with self.client() as http:
-                response = await http.get(url, headers={"Accept": "application/json"})
-                response.raise_for_status()
-                return response.json()
-        except (httpx2.HTTPError, ValueError) as error:
-            raise ProviderError(f"the identity provider did not answer {url}: {error}") from None
+            return await get_json(url, self.client)
+        except KeySetUnavailable as error:
+            raise ProviderError(f"the identity provider did not answer: {error}") from None
 
     async def config(self) -> ProviderConfig:
         if self._config is None:
@@ -97,20 +98,12 @@ class Provider:
             self._config = parse_discovery(await self._get_json(url), self.issuer)
         return self._config
 
+    async def _fetch_keys(self) -> Any:
+        return await self._get_json((await self.config()).jwks_uri)
+
     async def keys(self, kid: str | None) -> KeySet:
         """The key set, fetched again when it lacks `kid` and the refetch limit allows."""
-        async with self._lock:
-            if self._keys is None or (
-                kid
-                and kid not in key_ids(self._keys)
-                and refetch_allowed(self.now(), self._fetched_at, self.min_refetch)
-            ):
-                config = await self.config()
-                document = await self._get_json(config.jwks_uri)
-                try:
-                    self._keys = KeySet.import_key_set(document)
-                except Exception as error:  # joserfc raises several types for a bad set
-                    raise ProviderError(f"the provider's JWKS is unusable: {error}") from None
-                self._fetched_at = self.now()
-                self.fetches += 1
-            return self._keys
+        try:
+            return await self._keys.keys(kid)
+        except KeySetUnavailable as error:
+            raise ProviderError(f"the provider's JWKS is unusable: {error}") from None

@@ -1,10 +1,11 @@
 """Signed Canvas live events: a JWT signed by a configured key opens to its claims; every other JWT
 (another key, another algorithm, "none", HMAC with the public key, expired, not yet valid, tampered,
 unknown key id) is refused with the right status, and the keys come inline or from a JWKS URL that is
-fetched again when Canvas rotates."""
+fetched again when Canvas rotates. Tokens are signed with joserfc, keys made with `cryptography`."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -13,11 +14,11 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import RSAAlgorithm
+from joserfc import jws
+from joserfc.jwk import ECKey, RSAKey
 from pydantic import ValidationError
 
 from ops.edge.canvas_signing import (
@@ -30,6 +31,7 @@ from ops.edge.canvas_signing import (
     UrlKeys,
     key_source,
     looks_signed,
+    matching,
     open_live_event,
 )
 from ops.edge.collector import query_bearer
@@ -57,7 +59,7 @@ OTHER = rsa_key()
 
 
 def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwk = RSAKey.import_key(key.public_key()).as_dict(private=False)
     return {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
 
 
@@ -72,11 +74,17 @@ def pem(key: rsa.RSAPrivateKey) -> str:
     return public.decode()
 
 
+def sign_payload(payload: bytes, key: Any = KEY, kid: str | None = "2026-10", alg: str = "RS256") -> bytes:
+    """A compact JWS of any payload, signed by joserfc with a `cryptography` private key."""
+    private = RSAKey.import_key(key) if isinstance(key, rsa.RSAPrivateKey) else ECKey.import_key(key)
+    header = {"alg": alg, **({"kid": kid} if kid is not None else {})}
+    return jws.serialize_compact(header, payload, private, algorithms=[alg]).encode()
+
+
 def signed(
     claims: dict[str, Any] | None = None, key: Any = KEY, kid: str | None = "2026-10", alg: str = "RS256"
 ) -> bytes:
-    headers = {"kid": kid} if kid is not None else {}
-    return jwt.encode(claims if claims is not None else EVENT, key, algorithm=alg, headers=headers).encode()
+    return sign_payload(json.dumps(claims if claims is not None else EVENT).encode(), key, kid, alg)
 
 
 def b64(data: dict[str, Any]) -> str:
@@ -91,7 +99,7 @@ def check(
     now: datetime = NOW,
     algorithms: tuple[str, ...] = ("RS256",),
 ) -> Opened | Refused:
-    return open_live_event(
+    return opened(
         body,
         keys if keys is not None else StaticKeys.parse(jwks((KEY, "2026-10"))),
         algorithms=algorithms,
@@ -99,6 +107,10 @@ def check(
         now=now,
         leeway=60,
     )
+
+
+def opened(body: bytes, keys: KeySource | None, **options: Any) -> Opened | Refused:
+    return asyncio.run(open_live_event(body, keys, **options))
 
 
 def refused(result: Opened | Refused) -> tuple[int, str]:
@@ -119,7 +131,7 @@ def test_a_signed_event_opens_to_its_claims() -> None:
 
 def test_unsigned_bodies_without_keys_or_when_allowed() -> None:
     plain = json.dumps(EVENT).encode()
-    no_keys = open_live_event(plain, None, algorithms=["RS256"], accept_unsigned=False, now=NOW, leeway=60)
+    no_keys = opened(plain, None, algorithms=["RS256"], accept_unsigned=False, now=NOW, leeway=60)
     assert no_keys == Opened(plain, "unsigned")
     assert check(plain, accept_unsigned=True) == Opened(plain, "unsigned")
     assert refused(check(plain)) == (401, "unsigned_refused")
@@ -139,10 +151,7 @@ def test_one_inline_key_is_used_for_a_jwt_without_kid() -> None:
 
 def test_an_ec_key_when_configured() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
-    public = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(serialization.load_pem_public_key(public)))
+    jwk = ECKey.import_key(private.public_key()).as_dict(private=False)
     keys = StaticKeys.parse(json.dumps({**jwk, "kid": "ec"}))
     token = signed(key=private, kid="ec", alg="ES256")
     assert refused(check(token, keys)) == (401, "algorithm")  # not in the list
@@ -168,14 +177,8 @@ def test_refusals() -> None:
         "not yet valid": (signed({**EVENT, "nbf": NOW.timestamp() + 61}), (401, "not_yet_valid")),
         "exp not a number": (signed({**EVENT, "exp": "tomorrow"}), (400, "malformed")),
         "header not JSON": (b"bm90IGpzb24.eyJ9.c2ln", (400, "malformed")),
-        "payload not JSON": (
-            jwt.api_jws.encode(b"not json", KEY, algorithm="RS256", headers={"kid": "2026-10"}).encode(),
-            (400, "malformed"),
-        ),
-        "payload a list": (
-            jwt.api_jws.encode(b"[1]", KEY, algorithm="RS256", headers={"kid": "2026-10"}).encode(),
-            (400, "malformed"),
-        ),
+        "payload not JSON": (sign_payload(b"not json"), (400, "malformed")),
+        "payload a list": (sign_payload(b"[1]"), (400, "malformed")),
         "kid not a string": (
             f"{b64({'alg': 'RS256', 'kid': 5})}.{payload}.{signature}".encode(),
             (400, "malformed"),
@@ -186,7 +189,7 @@ def test_refusals() -> None:
 
 
 def test_a_jwt_without_configured_keys() -> None:
-    result = open_live_event(signed(), None, algorithms=["RS256"], accept_unsigned=True, now=NOW, leeway=60)
+    result = opened(signed(), None, algorithms=["RS256"], accept_unsigned=True, now=NOW, leeway=60)
     assert refused(result) == (401, "no_keys")
 
 
@@ -322,3 +325,54 @@ def test_the_live_events_endpoint_takes_a_query_token_and_only_it_does() -> None
     for other in ENDPOINTS:
         if other is not canvas:
             assert not other.query_token and query_bearer(other, None, {"access_token": "t"}) is None
+
+
+# -- key ids: a key configured without one (issue 25.2) ------------------------------------------------
+
+
+def test_a_pem_key_matches_any_kid_canvas_sends() -> None:
+    """Canvas names a key in every JWT; a PEM key has no id, so it must check whatever id is named
+    (signed here exactly as Canvas does: always with a kid)."""
+    keys = StaticKeys.parse(pem(KEY))
+    for kid in ("2026-10", "2026-11", "anything"):
+        assert isinstance(check(signed(kid=kid), keys), Opened), kid
+    assert refused(check(signed(key=OTHER, kid="2026-10"), keys)) == (401, "bad_signature")
+
+
+def test_a_key_without_id_beside_named_keys() -> None:
+    """A named key is used for its own id only; an id nobody has falls to the key without an id."""
+    named = public_jwk(OTHER, "2026-10")
+    anonymous = {k: v for k, v in public_jwk(KEY, "x").items() if k != "kid"}
+    keys = StaticKeys.parse(json.dumps({"keys": [named, anonymous]}))
+    assert isinstance(check(signed(key=OTHER, kid="2026-10"), keys), Opened)
+    assert refused(check(signed(key=KEY, kid="2026-10"), keys)) == (401, "bad_signature")
+    assert isinstance(check(signed(key=KEY, kid="2027-01"), keys), Opened)
+    assert isinstance(check(signed(key=KEY, kid=None), keys), Opened)
+
+
+def test_matching_is_the_rule_in_one_place() -> None:
+    a, b = StaticKeys.parse(jwks((KEY, "a"), (OTHER, "b"))).keys
+    [bare] = StaticKeys.parse(pem(KEY)).keys
+    assert matching([a, b], "b") == [b]
+    assert matching([a, b], "c") == [] and matching([a, b], None) == []
+    assert matching([a], None) == [a]  # the only key, for a JWT without a kid
+    assert matching([a, bare], "c") == [bare] and matching([a, bare], "a") == [a]
+    assert matching([bare], "c") == [bare]
+
+
+def test_an_ec_pem_key() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    keys = StaticKeys.parse(public.decode())
+    token = signed(key=private, kid="ec-1", alg="ES256")
+    assert isinstance(check(token, keys, algorithms=("ES256",)), Opened)
+    assert refused(check(signed(kid="ec-1"), keys, algorithms=("RS256",))) == (401, "algorithm")
+
+
+def test_only_public_key_types_that_can_check_a_signature() -> None:
+    secret = {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "kid": "h"}
+    for text in (json.dumps(secret), json.dumps({"keys": [public_jwk(KEY, "a"), secret]})):
+        with pytest.raises(CanvasKeyError, match="RSA and EC"):
+            StaticKeys.parse(text)
