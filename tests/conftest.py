@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,10 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BESIDE = REPOSITORY.parent
+#: The temporary directory, where tempfile and pytest make the tests' scratch folders.
+TEMP = Path(tempfile.gettempdir()).resolve()
+#: How those scratch folders are named (tempfile's default prefix; pytest's per-user base).
+SCRATCH = ("tmp", "pytest-of-")
 #: Events whose first argument is a path the process reads (files, then directory listings).
 WATCHED = frozenset({"open", "os.listdir", "os.scandir"})
 
@@ -29,7 +34,7 @@ class OutsideRepository(RuntimeError):
 
 
 def _inside(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory + os.sep)
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _allowed_roots() -> tuple[str, ...]:
@@ -40,15 +45,26 @@ def _allowed_roots() -> tuple[str, ...]:
     return tuple(sorted(r for r in roots if _inside(r, beside) and not _inside(str(REPOSITORY), r)))
 
 
-def outside_repository(target: object, *, cwd: str | None = None) -> str | None:
-    """The absolute path if `target` (an open()'s first argument) lies beside the repository."""
+def scratch(path: str, *, repository: Path = REPOSITORY, temp: Path = TEMP) -> bool:
+    """Whether `path` is in a scratch folder of the temporary directory (a clone kept in /tmp has
+    pytest's tmp_path beside it), unless the repository itself lives in that folder."""
+    if not _inside(path, str(temp)) or path == str(temp):
+        return False
+    first = path[len(str(temp).rstrip(os.sep)) + 1 :].split(os.sep, 1)[0]
+    return first.startswith(SCRATCH) and not _inside(str(repository), str(temp / first))
+
+
+def outside_repository(
+    target: object, *, cwd: str | None = None, repository: Path = REPOSITORY, temp: Path = TEMP
+) -> str | None:
+    """The absolute path if `target` (an open()'s first argument) lies beside the repository: under
+    its parent directory, outside it, and neither the interpreter's nor a temporary scratch folder."""
     if not isinstance(target, str | bytes | os.PathLike):
         return None  # a file descriptor, or the current directory's listing
-    text = os.fsdecode(target)
-    path = os.path.normpath(os.path.join(cwd or os.getcwd(), text))
-    if not _inside(path, str(BESIDE)) or _inside(path, str(REPOSITORY)):
+    path = os.path.normpath(os.path.join(cwd or os.getcwd(), os.fsdecode(target)))
+    if not _inside(path, str(repository.parent)) or _inside(path, str(repository)):
         return None
-    if any(_inside(path, root) for root in ALLOWED):
+    if any(_inside(path, root) for root in ALLOWED) or scratch(path, repository=repository, temp=temp):
         return None
     return path
 

@@ -242,6 +242,28 @@ def test_what_counts_as_beside_the_repository(target: object, beside: bool) -> N
     assert (conftest.outside_repository(target) is not None) is beside
 
 
+@pytest.mark.parametrize(
+    ("repository", "path", "beside"),
+    [
+        # a clone kept in the temporary directory: pytest's and tempfile's folders are scratch
+        ("/tmp/h3-clone", "/tmp/shared/samples/roster.csv", True),
+        ("/tmp/h3-clone", "/tmp/other-clone/tests/fixtures/x.csv", True),
+        ("/tmp/h3-clone", "/tmp/pytest-of-root/pytest-7/test_a0/lde/roster.csv", False),
+        ("/tmp/h3-clone", "/tmp/tmpq1w2e3r4/data.json", False),
+        ("/tmp/h3-clone", "/tmp/h3-clone/tests/fixtures/upstream/roster.csv", False),
+        # a clone inside a scratch folder: that folder is the one watched
+        ("/tmp/tmpq1w2e3r4/repo", "/tmp/tmpq1w2e3r4/shared/samples/roster.csv", True),
+        ("/tmp/tmpq1w2e3r4/repo", "/tmp/pytest-of-root/test_a0/x", False),
+        # a clone in a folder of its own under the temporary directory
+        ("/tmp/isolated/repo", "/tmp/isolated/shared/samples/roster.csv", True),
+        ("/tmp/isolated/repo", "/tmp/pytest-of-root/test_a0/x", False),
+    ],
+)
+def test_a_clone_in_the_temporary_directory(repository: str, path: str, beside: bool) -> None:
+    found = conftest.outside_repository(path, repository=Path(repository), temp=Path("/tmp"))
+    assert (found is not None) is beside
+
+
 def test_a_relative_path_is_read_from_the_working_directory() -> None:
     cwd = str(conftest.REPOSITORY / "tests")
     assert conftest.outside_repository("../../shared/samples/roster.csv", cwd=cwd) is not None
