@@ -1,7 +1,7 @@
 """Who the students are (roster) and when they are legitimately away (absences).
 
-The CSV columns are those of the student records system export (../shared/samples/roster.csv and
-absences.csv).
+The CSV columns are those of the student records system export (as in the tests' fixtures,
+tests/fixtures/upstream/roster.csv and absences.csv).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A small university in a real chDB store for the report, access and delivery tests.
 
-The five sample students and seven sample staff (../shared/samples), plus ten more Computer Science
+The suite's five students and seven staff (tests/fixtures/upstream), plus ten more Computer Science
 students of a tutor who is not in the directory (so BSC-CS reaches 12 students and shows programme
 averages) and three psychology students: 8 weeks of daily activity up to 2026-W47, scores, and alerts
 raised that week.
@@ -10,28 +10,27 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from models.access import StaffDirectory, read_staff_csv
 from models.alerts import Alert, Rule, alert_id
 from models.evaluation import ScoreRow
 from models.roster import RosterRecord, load_roster
 from sinks.clickhouse import ClickHouseStore
+from tests.fixtures import upstream
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 WEEK = date(2026, 11, 16)  # Monday of 2026-W47
 FIRST_DAY = WEEK - timedelta(weeks=7)
 LOADED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def sample_directory() -> StaffDirectory:
-    rows, errors = read_staff_csv(SAMPLES / "staff.csv")
+    rows, errors = read_staff_csv(upstream.path(upstream.STAFF))
     assert not errors
     return StaffDirectory.from_rows(rows)
 
 
 def roster() -> list[RosterRecord]:
-    students = [r for r in load_roster(SAMPLES / "roster.csv") if isinstance(r, RosterRecord)]
+    students = [r for r in load_roster(upstream.path(upstream.ROSTER)) if isinstance(r, RosterRecord)]
     base = students[0]
     names = ["Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivo", "Jun"]
     for i, name in enumerate(names):

@@ -14,11 +14,11 @@ import pytest
 from ops.devtools.replay import EventTimeRun
 from ops.runtime.embedded import wait_until
 from ops.settings import Settings
+from tests.fixtures import upstream
 from tests.integration.conftest import TERM_START, roster_record
 from tests.integration.mailhelpers import parts, smtp_server, webhook_server
 
 pytestmark = pytest.mark.integration
-SAMPLE_STAFF = Path(__file__).resolve().parents[3] / "shared" / "samples" / "staff.csv"
 
 
 def test_alerts_are_delivered_once_to_the_entitled_staff(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_alerts_are_delivered_once_to_the_entitled_staff(tmp_path: Path) -> None
             },
         )
         with run:
-            answer = run.client.post("/v1/staff", SAMPLE_STAFF.read_bytes())
+            answer = run.client.post("/v1/staff", upstream.path(upstream.STAFF).read_bytes())
             assert answer == {"staff": 7, "roles": 7}
             run.publish(
                 roster=[

@@ -1,4 +1,4 @@
-"""The HTTP collector over real HTTP against a running service: the samples go in with the counts
+"""The HTTP collector over real HTTP against a running service: the upstream fixtures go in with the counts
 `lde ingest` gives and are applied; a 202 means the events are already in Kafka; refused requests
 (401, 413, 400) publish nothing; partial success dead-letters the invalid records; nothing private is
 echoed; the OpenAPI document describes the endpoints."""
@@ -25,13 +25,10 @@ from ops.devtools.replay import EventTimeRun
 from ops.edge.collector import THREAD_THRESHOLD_BYTES, check_bearer, collector_tokens
 from ops.runtime.embedded import wait_until
 from ops.settings import Settings
+from tests.fixtures import upstream
 from tests.integration.conftest import TERM_START
-from tests.unit.models.test_adapters import SAMPLES, private_strings
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(SAMPLES is None, reason="../shared/samples not found (set LDE_SAMPLES_DIR)"),
-]
+pytestmark = pytest.mark.integration
 
 TOKENS = {"caliper": "caliper-secret-1", "xapi": "xapi-secret-2", "events": "events-secret-3"}
 MAX_BYTES = 1_000_000  # above THREAD_THRESHOLD_BYTES, so a large body takes the worker-thread path
@@ -166,13 +163,12 @@ def jsonl(*items: dict[str, Any] | str) -> bytes:
 
 
 def assert_nothing_private(reply: Reply) -> None:
-    leaked = [s for s in private_strings() if s in reply.text]
+    leaked = [s for s in upstream.private_strings() if s in reply.text]
     assert not leaked, leaked
 
 
-def sample(name: str) -> bytes:
-    assert SAMPLES is not None
-    return (SAMPLES / name).read_bytes()
+def sample(fmt: str) -> bytes:
+    return upstream.path(upstream.FEEDS[fmt]).read_bytes()
 
 
 OCT_20 = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
@@ -183,33 +179,37 @@ OCT_20 = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 
 def test_caliper_sample_is_in_kafka_when_answered_and_then_applied(run: EventTimeRun) -> None:
     before = end_offsets(run)
-    reply = post(run, "/v1/caliper", sample("caliper-canvas-envelope.json"), "caliper")
+    reply = post(run, "/v1/caliper", sample("caliper"), "caliper")
     assert reply.status == 202, reply.text
     body = reply.body
     assert body["request_id"]
     assert {k: v for k, v in body.items() if k != "request_id"} == {
         "accepted": 3,
         "duplicates": 1,
-        "skipped": [{"position": "data[4]", "reason": "no user"}],
+        "skipped": [
+            {"position": "data[4]", "reason": "logoff"},
+            {"position": "data[5]", "reason": "no user"},
+        ],
         "invalid": [],
     }
     assert_nothing_private(reply)
     # Already in Kafka when answered: one envelope per partition of the two students, no dead letter.
-    partitions = {partition_for(s, run.settings.partitions) for s in ("900412771", "900398004")}
+    partitions = {partition_for(s, run.settings.partitions) for s in ("900201777", "900555123")}
     assert advanced(run, before, "activity") == partitions
     assert advanced(run, before, "dead-letter") == set()
-    # Canvas events at 23:30Z (BST) and 00:10Z: both on local 25 October; the duplicate counts once.
-    wait_activity(run, "900412771", {("2026-10-25", "vle"): 2})
-    wait_activity(run, "900398004", {("2026-10-25", "vle"): 1})
+    # Canvas events at 23:41Z (BST) and 01:20Z (GMT): both on local 25 October; the duplicate counts once.
+    wait_activity(run, "900201777", {("2026-10-25", "vle"): 2})
+    wait_activity(run, "900555123", {("2026-10-25", "vle"): 1})
 
 
-def test_xapi_sample_accepts_five_and_dead_letters_the_invalid_one(run: EventTimeRun) -> None:
+def test_xapi_sample_accepts_seven_and_dead_letters_the_invalid_one(run: EventTimeRun) -> None:
     before = end_offsets(run)
-    reply = post(run, "/v1/xapi/statements", sample("xapi-statements.json"), "xapi")
+    reply = post(run, "/v1/xapi/statements", sample("xapi"), "xapi")
     assert reply.status == 202, reply.text
     body = reply.body
-    assert (body["accepted"], body["duplicates"], body["skipped"]) == (5, 0, [])
-    assert body["invalid"] == [{"position": "statement 6", "reason": "timestamp: not an ISO 8601 date-time"}]
+    skipped = [{"position": "statement 8", "reason": "unmapped verb"}]
+    assert (body["accepted"], body["duplicates"], body["skipped"]) == (7, 0, skipped)
+    assert body["invalid"] == [{"position": "statement 9", "reason": "timestamp: not an ISO 8601 date-time"}]
     assert_nothing_private(reply)
     assert advanced(run, before, "dead-letter")  # in Kafka when answered
     letters = read_since(run, before, "dead-letter", lambda out: len(out) >= 1)
@@ -218,14 +218,14 @@ def test_xapi_sample_accepts_five_and_dead_letters_the_invalid_one(run: EventTim
     assert headers == {
         "error": "timestamp: not an ISO 8601 date-time",
         "source": "http:xapi",
-        "position": "statement 6",
+        "position": "statement 9",
         "request_id": body["request_id"],
     }
     kept = json.loads(letters[0].value)
     assert kept["redacted"] is True and "sha256" in kept  # a digest, never the record's text
-    wait_activity(run, "900412771", {("2026-10-26", "library"): 1})
-    wait_activity(run, "900398004", {("2026-10-27", "eresource"): 1})
-    wait_activity(run, "900555123", {("2026-10-27", "remote"): 1})
+    wait_activity(run, "900398004", {("2026-11-02", "library"): 1, ("2026-11-04", "pc_logon"): 1})
+    wait_activity(run, "900555123", {("2026-11-03", "eresource"): 1, ("2026-11-03", "remote"): 1})
+    wait_activity(run, "900412771", {("2026-11-04", "vle"): 1, ("2026-11-05", "attendance"): 1})
 
 
 def test_canonical_events_as_jsonl_array_and_object(run: EventTimeRun) -> None:
@@ -315,7 +315,7 @@ def test_without_the_endpoints_token_401_and_nothing_published(
     run: EventTimeRun, authorization: str | None
 ) -> None:
     before = end_offsets(run)
-    reply = call(run, "/v1/caliper", sample("caliper-canvas-envelope.json"), authorization)
+    reply = call(run, "/v1/caliper", sample("caliper"), authorization)
     assert reply.status == 401, reply.text
     assert "token" in reply.body["error"]
     assert reply.headers["WWW-Authenticate"].startswith("Bearer")

@@ -26,10 +26,9 @@ from models.access import (
     visible,
 )
 from models.roster import RosterRecord, load_roster
+from tests.fixtures import upstream
 
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
-
-#: The role matrix on the sample files: who sees which of the five sample students.
+#: The role matrix on the fixtures (tests/fixtures/upstream): who sees which of the five sample students.
 EXPECTED = {
     "S1042": {"900412771", "900201777"},  # personal tutor of two CS students
     "S2210": {"900398004", "900188420"},  # personal tutor of two psychology students
@@ -42,11 +41,11 @@ EXPECTED = {
 
 
 def sample_roster() -> list[RosterRecord]:
-    return [r for r in load_roster(SAMPLES / "roster.csv") if isinstance(r, RosterRecord)]
+    return [r for r in load_roster(upstream.path(upstream.ROSTER)) if isinstance(r, RosterRecord)]
 
 
 def sample_directory() -> StaffDirectory:
-    rows, errors = read_staff_csv(SAMPLES / "staff.csv")
+    rows, errors = read_staff_csv(upstream.path(upstream.STAFF))
     assert errors == []
     return StaffDirectory.from_rows(rows)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +34,8 @@ from ops.edge.ingest import (
 )
 from ops.settings import Settings
 from tests.fixtures import canvas as canvas_samples
+from tests.fixtures import upstream
 
-SAMPLES = Path(__file__).resolve().parents[5] / "shared" / "samples"
 PROPERTY = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -314,25 +313,20 @@ def test_ingest_bulk_stops_a_broken_upstream() -> None:
         run_ingest(io.BytesIO(data))
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="no ../shared/samples")
 @pytest.mark.parametrize("fmt", sorted(set(ADAPTERS) - {"lde-jsonl"}))
 def test_other_formats_publish_what_the_adapter_reads(fmt: str) -> None:
     """A binary file is decoded as `lde ingest` always opened files; envelopes are the old bytes."""
-    name = {
-        "caliper": "caliper-canvas-envelope.json",
-        "xapi": "xapi-statements.json",
-        "ezproxy": "ezproxy.log",
-        "papercut": "papercut-print-log.csv",
-    }.get(fmt, f"{fmt}.csv")
-    path = SAMPLES / name
     options: dict[str, Any] = {}
-    if fmt in canvas_samples.CANVAS_FILES:  # LDE's own samples; web_logs needs its user map
+    if fmt in upstream.FEEDS:
+        path = upstream.path(upstream.FEEDS[fmt])
+    else:  # the Canvas formats' fixtures; web_logs needs its user map
         path = canvas_samples.HERE / canvas_samples.CANVAS_FILES[fmt]
         options = {"users": canvas_samples.USERS} if fmt == "canvas-web-logs" else {}
     data = path.read_bytes()
     summary, publisher = run_ingest(io.BytesIO(data), fmt, options=options or None)
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         expected = [r.event for r in ADAPTERS[fmt](handle, **options) if isinstance(r, Parsed)]
+    assert expected, fmt  # a fixture with no event would prove nothing
     unique = list({e.event_id: e for e in reversed(expected)}.values())
     assert summary.accepted == len(unique) and summary.accepted + summary.duplicates == len(expected)
     assert sorted(publisher.events(), key=lambda e: e.event_id) == sorted(unique, key=lambda e: e.event_id)

@@ -8,15 +8,13 @@ import pytest
 from models.adapters import Invalid, Parsed, read_lde_jsonl
 from models.roster import CsvRowError, RosterRecord, load_roster
 from ops.edge.ingest import InvalidShareGuard, UpstreamBroken
-
-SAMPLES = Path(__file__).resolve().parents[5] / "shared" / "samples"
+from tests.fixtures import upstream
 
 
 def test_roster_sample_loads_and_bad_rows_carry_line_numbers(tmp_path: Path) -> None:
-    if SAMPLES.exists():
-        records = list(load_roster(SAMPLES / "roster.csv"))
-        assert all(isinstance(r, RosterRecord) for r in records)
-        assert len(records) == 5
+    records = list(load_roster(upstream.path(upstream.ROSTER)))
+    assert all(isinstance(r, RosterRecord) for r in records)
+    assert len(records) == 5
     bad = tmp_path / "roster.csv"
     bad.write_text(
         "student_id,programme_code,year_of_study,mode,status,start_date\n"
