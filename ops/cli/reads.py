@@ -8,11 +8,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops.cli.common import direct_store, fail, running_service
 from ops.runtime.client import STAFF_HEADER
 from ops.settings import Settings
+
+if TYPE_CHECKING:  # the CLI starts without ClickHouse's client loaded
+    from models.access import Staff
+    from sinks.clickhouse import ClickHouseStore
 
 
 class RefusedRead(Exception):
@@ -33,7 +37,7 @@ def _refusal(answer: Any) -> None:
         raise RefusedRead(str(answer["error"]), 3 if answer["status"] in (401, 403) else 2)
 
 
-def _viewer(settings: Settings, store: Any, staff_id: str | None) -> Any:
+def _viewer(settings: Settings, store: ClickHouseStore, staff_id: str | None) -> Staff:
     """The access policy's viewer for a direct (no service) read."""
     from models.access import IdentityRequired, UnknownStaff
     from ops.jobs.reports.weekly import load_directory

@@ -81,8 +81,11 @@ class Service:
             lde.alerts_agent.listeners.append(worker.enqueue)
             app.task(worker.run)
         register_collector(app, lde)
+        redis_client = lde.ledger.client
+        if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
+            raise RuntimeError("the service needs its Redis client for sign-in sessions")
         self.guard, self.signin, self.tokens = build_auth(
-            settings, lde.store, lde.ledger.client, lde.metrics, self.directory
+            settings, lde.store, redis_client, lde.metrics, self.directory
         )
         staff = StaffDeps(
             settings=settings,

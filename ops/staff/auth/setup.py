@@ -30,7 +30,7 @@ DEMO_OFFICER = ("DEMO-SEO", "Demo Engagement Officer", "demo.officer@example.ac.
 def build_auth(
     settings: Settings,
     store: ClickHouseStore,
-    redis_client: redis.Redis | None,
+    redis_client: redis.Redis,
     metrics: Metrics,
     directory: Callable[[], StaffDirectory],
 ) -> tuple[Guard, SignIn, ApiTokens]:
