@@ -30,7 +30,7 @@ from ops.staff.http import Request, Response, RouteKind, as_json
 log = logging.getLogger("lde.auth")
 
 #: Where the guard leaves the verified viewer and identity on the request (`viewer_of` reads them).
-VIEWER_KEY = "lde_viewer"
+VIEWER_KEY = web.RequestKey("lde_viewer", Staff)
 #: Browser pages (ops.staff.web): their refusals are pages, not JSON.
 PAGES_PREFIX = "/app"
 #: The hidden field of a plain HTML form that carries the session's CSRF token.
@@ -38,7 +38,7 @@ CSRF_FIELD = "csrf_token"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 #: (request, the refusal) -> the page answering it.
 PageRefusal = Callable[[Request, Exception], Response]
-IDENTITY_KEY = "lde_identity"
+IDENTITY_KEY = web.RequestKey("lde_identity", Identity)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: No inline script or style anywhere; nothing may frame LDE.

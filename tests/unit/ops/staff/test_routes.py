@@ -159,3 +159,22 @@ def test_the_guard_admits_by_kind_and_leaves_404_and_405_to_aiohttp(app: faust.A
     assert metrics[0] == 401  # the scrape token is asked for before the handler
     assert wrong_method[0] == 405 and nowhere[0] == 404
     assert tutor_as_admin[0] == 401
+
+
+def test_faust_s_own_routes_are_behind_the_administrator_guard(app: faust.App) -> None:
+    """Faust adds its router and table views when the web server starts (/router/..., /table/{name}/
+    {key}/, which would hand out a student's table values, and /): they are in no route table, so
+    the guard treats them as administrators' routes (before the middleware they answered anyone)."""
+    app.web.init_server()  # what the worker does at start: Faust's blueprints join the router
+    web_app = guarded_app(app)
+    paths = {route.resource.canonical for route in web_app.router.routes() if route.resource is not None}
+    assert {"/router/", "/table/{name}/{key}/", "/"} <= paths
+    statuses = answers(
+        web_app,
+        ("GET", "/table/activity/S1/", {}),
+        ("GET", "/router/", {}),
+        ("GET", "/", {}),
+        ("GET", "/table/activity/S1/", {"Authorization": f"Bearer {OPERATOR}"}),  # an administrator
+    )
+    assert [status for status, _ in statuses[:3]] == [401, 401, 401]
+    assert statuses[3][0] != 401
