@@ -26,6 +26,7 @@ from ops.staff.web.common import NotFound, error_page, record_read, refused, ren
 from ops.staff.web.views.programme import BAND_ROWS, band_distribution, moving_down, source_comparison
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
+from sinks.clickhouse.caseload import RosterLine
 
 
 def load_programme(
@@ -67,7 +68,7 @@ def load_programme(
     }
 
 
-def _ref(members: list[Any], student_id: str) -> Any:
+def _ref(members: list[RosterLine], student_id: str) -> RosterLine:
     return next(s for s in members if s.student_id == student_id)
 
 
