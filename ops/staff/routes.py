@@ -52,6 +52,9 @@ log = logging.getLogger("lde.stream")
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """One route: its path and method, its kind (who may call it: the guard decides by it), its
+    handler, and which dependency object (ops.staff.deps.RouteDeps) the handler takes."""
+
     path: str
     method: str
     kind: RouteKind
