@@ -9,7 +9,6 @@ episodes survive restarts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from itertools import compress
 from typing import Any
@@ -17,38 +16,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.activity import ATTENDED, N_SOURCES, DayFigures, StudentActivity, day_figures
-from models.alerts import Alert, Rule
+from models.activity import ATTENDED, N_SOURCES, DayFigures, day_figures
+from models.alerts import Rule
 from models.benchmarks import ComparisonFeatures, MemberFigures, benchmark_coded
 from models.comparative_rules import half_attendance_chance, low_attendance
 from models.comparison import GroupStats
 from models.engagement import EngagementSettings
-from models.evaluation import ScoreColumns, StudentMemory
+from models.evaluation import StudentMemory
 from models.explanations import Explanation
-from models.roster import Absence, RosterRecord
+from models.roster import RosterRecord
 from models.rules import RuleSettings, exempt
+from streams.day_result import DayResult, StudentView
 from streams.gc_pause import collector_paused
 from streams.judgement import StudentJudgement, recent_low_days
 from streams.sweep import RosterColumns, Sweep, same_objects, score_columns
-
-
-@dataclass(frozen=True, slots=True)
-class StudentView:
-    """What the evaluator needs of one student."""
-
-    record: RosterRecord
-    absences: tuple[Absence, ...]
-    activity: StudentActivity | None
-
-
-@dataclass(slots=True)
-class DayResult:
-    day: date
-    alerts: list[Alert] = field(default_factory=list)
-    scores: ScoreColumns | None = None
-    changed: set[str] = field(default_factory=set)  # students whose memory changed (persist these)
-    groups: list[GroupStats] = field(default_factory=list)  # the comparison groups used that day
-    judged_in_full: int = 0  # students judged one by one: a first silence or the full judgement
 
 
 class Evaluator(StudentJudgement):

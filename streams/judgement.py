@@ -34,7 +34,7 @@ from models.rules import RuleSettings, Silence, exempt, silence, silence_explana
 from streams.sweep import BAND_NAMES, Sweep
 
 if TYPE_CHECKING:
-    from streams.evaluator import DayResult, StudentView
+    from streams.day_result import DayResult, StudentView
 
 _EMPTY_MEMORY = StudentMemory().snapshot()
 

@@ -8,11 +8,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops.cli.common import direct_store, fail, running_service
 from ops.runtime.client import STAFF_HEADER
 from ops.settings import Settings
+
+if TYPE_CHECKING:  # the CLI starts without ClickHouse's client loaded
+    from models.access import Staff
+    from sinks.clickhouse import ClickHouseStore
 
 
 class RefusedRead(Exception):
@@ -33,7 +37,7 @@ def _refusal(answer: Any) -> None:
         raise RefusedRead(str(answer["error"]), 3 if answer["status"] in (401, 403) else 2)
 
 
-def _viewer(settings: Settings, store: Any, staff_id: str | None) -> Any:
+def _viewer(settings: Settings, store: ClickHouseStore, staff_id: str | None) -> Staff:
     """The access policy's viewer for a direct (no service) read."""
     from models.access import IdentityRequired, UnknownStaff
     from ops.jobs.reports.weekly import load_directory
@@ -52,11 +56,13 @@ def _alerts_rows(settings: Settings, staff_id: str | None = None) -> tuple[list[
         rows = client.get("/v1/alerts", headers=_as_header(staff_id))
         _refusal(rows)
         return rows, f"from the running service at {settings.service_url}"
+    from ops.jobs.reports.audited import AuditedReads
     from ops.jobs.reports.personal import alerts_view
 
     store, where = direct_store(settings)
     viewer = _viewer(settings, store, staff_id)
-    return json.loads(json.dumps(alerts_view(store, viewer, "cli"), default=str)), where
+    rows = alerts_view(store, AuditedReads.of_store(store), viewer, "cli")
+    return json.loads(json.dumps(rows, default=str)), where
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
@@ -85,13 +91,13 @@ def cmd_student_show(settings: Settings, args: argparse.Namespace) -> int:
         _refusal(report)
     else:
         from models.access import AccessDenied
+        from ops.jobs.reports.audited import AuditedReads, UnknownStudent
         from ops.jobs.reports.personal import student_view
-        from ops.jobs.reports.student import UnknownStudent
 
         store, _ = direct_store(settings)
         viewer = _viewer(settings, store, args.as_staff)
         try:
-            report = student_view(store, viewer, args.student_id, "cli")
+            report = student_view(store, AuditedReads.of_store(store), viewer, args.student_id, "cli")
         except UnknownStudent as error:
             raise RefusedRead(str(error), 2) from None
         except AccessDenied as error:
@@ -160,7 +166,8 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
 
     from models.access import AccessDenied
     from models.reports import BadWeek, week_label
-    from ops.jobs.reports.student import UnknownStudent, render_student_report, student_weekly_report
+    from ops.jobs.reports.audited import AuditedReads, UnknownStudent
+    from ops.jobs.reports.student import render_student_report, student_weekly_report
 
     try:
         week = _week(args.week, settings)
@@ -179,8 +186,9 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
         store, _ = direct_store(settings)
         viewer = _viewer(settings, store, args.as_staff)
         try:
+            reads = AuditedReads.of_store(store)
             report = student_weekly_report(
-                store, args.student_id, week, viewer, "cli", settings.min_cohort_size
+                store, reads, args.student_id, week, viewer, "cli", settings.min_cohort_size
             )
         except UnknownStudent as error:
             raise RefusedRead(str(error), 2) from None
@@ -200,6 +208,7 @@ def cmd_report_student(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import date
 
+    from ops.jobs.reports.audited import AuditedReads
     from ops.jobs.reports.personal import export_anonymised, export_text
 
     try:
@@ -215,7 +224,8 @@ def cmd_export_anonymised(settings: Settings, args: argparse.Namespace) -> int:
         _refusal(rows)
     else:
         store, _ = direct_store(settings)
-        rows = export_anonymised(store, first, last, _viewer(settings, store, args.as_staff), "cli")
+        viewer = _viewer(settings, store, args.as_staff)
+        rows = export_anonymised(store, AuditedReads.of_store(store), first, last, viewer, "cli")
     Path(args.out).write_text(export_text(rows, kind), encoding="utf-8")
     print(f"anonymised export: {len(rows)} cohort x week x source rows from {first} to {last} in {args.out}")
     return 0

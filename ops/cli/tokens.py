@@ -36,7 +36,9 @@ def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
         store, _ = direct_store(settings)
         if args.staff not in load_directory(store):
             return fail(f"no staff member {args.staff!r} in the staff directory")
-        row, token = ApiTokens(store).issue(args.staff, args.label or "", "operator", args.days or None)
+        row, token = ApiTokens(store, lambda: load_directory(store)).issue(
+            args.staff, args.label or "", "operator", args.days or None
+        )
         answer = {**row.public(), "token": token}
     print(_show(answer))
     print(f"token (shown once, keep it secret): {answer['token']}")
@@ -50,11 +52,12 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
         if "error" in answer:
             return fail(str(answer["error"]))
     else:
+        from ops.jobs.reports.weekly import load_directory
         from ops.staff.auth.api_tokens import ApiTokens, UnknownToken
 
         store, _ = direct_store(settings)
         try:
-            answer = ApiTokens(store).revoke(args.token_id).public()
+            answer = ApiTokens(store, lambda: load_directory(store)).revoke(args.token_id).public()
         except UnknownToken as error:
             return fail(str(error))
     print(_show(answer))
@@ -68,10 +71,11 @@ def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
         if isinstance(rows, dict):
             return fail(str(rows.get("error")))
     else:
+        from ops.jobs.reports.weekly import load_directory
         from ops.staff.auth.api_tokens import ApiTokens
 
         store, _ = direct_store(settings)
-        rows = [r.public() for r in ApiTokens(store).list()]
+        rows = [r.public() for r in ApiTokens(store, lambda: load_directory(store)).list()]
     if args.format == "jsonl":
         for row in rows:
             print(json.dumps(row))

@@ -14,11 +14,11 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from models.access import Action, AuditEntry, Role, Staff, StaffDirectory, audit
+from models.access import Action, Role, Staff, StaffDirectory
 from models.alerts import Alert
+from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.render import alert_html, alert_subject, alert_text
 from ops.metrics import Metrics
 from sinks.mail import DeliveryError, SmtpMailer, compose, post_json
@@ -89,7 +89,7 @@ class AlertNotifier:
         directory: Callable[[], StaffDirectory],
         ledger: DeliveryLedger,
         metrics: Metrics,
-        write_audit: Callable[[list[AuditEntry]], None],
+        reads: AuditedReads,
         student_name: Callable[[str], str],
         mailer: SmtpMailer | None = None,
         sender: str = "",
@@ -98,12 +98,11 @@ class AlertNotifier:
         attempts: int = 5,
         backoff_seconds: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.directory = directory
         self.ledger = ledger
         self.metrics = metrics
-        self.write_audit = write_audit
+        self.reads = reads  # every delivery is a read of the student's data, audited by the gateway
         self.student_name = student_name
         self.mailer = mailer
         self.sender = sender
@@ -112,7 +111,6 @@ class AlertNotifier:
         self.attempts = attempts
         self.backoff = Backoff(first=backoff_seconds, cap=MAX_BACKOFF_SECONDS)
         self.sleep = sleep
-        self.now = now
 
     async def deliver(self, alert: Alert) -> dict[str, str]:
         """Make every delivery of one alert; returns the outcome per target key."""
@@ -152,8 +150,9 @@ class AlertNotifier:
             await asyncio.to_thread(self.ledger.confirm, alert.student_id, alert.alert_id, target.key)
             counter.labels(channel=target.channel, outcome="sent").inc()
             reader = target.staff.staff_id if target.staff else f"webhook:{target.key}"
-            entry = audit(self.now(), reader, Action.ALERT_DELIVERY, target.channel, [alert.student_id])
-            await asyncio.to_thread(self.write_audit, [entry])
+            await asyncio.to_thread(
+                self.reads.record, reader, Action.ALERT_DELIVERY, target.channel, [alert.student_id]
+            )
             return "sent"
         await asyncio.to_thread(self.ledger.release, alert.student_id, alert.alert_id, target.key)
         counter.labels(channel=target.channel, outcome="failed").inc()

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from models.access import Role, Staff, StaffDirectory
+from models.access import Role
 from models.alerts import Alert
+from models.clock import WallClock
 from ops.edge.collector import register_collector
+from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import mailer_from
 from ops.jobs.scheduled import JobRunner
 from ops.runtime.delivery import AlertNotifier
 from ops.settings import Settings
 from ops.staff.auth.setup import build_auth
-from ops.staff.auth.web import identity_of, install_security_headers, viewer_of
-from ops.staff.routes import register_routes
-from sinks.clickhouse import ClickHouseStore
+from ops.staff.auth.web import install_guard, install_security_headers
+from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
+from ops.staff.routes import register_routes, route_kinds
+from ops.staff.web.common import page_refusal
 from sinks.redis_store import DeliveryLedger
 from streams.app import LdeApp
 
@@ -26,29 +28,6 @@ log = logging.getLogger("lde.service")
 
 #: Alerts delivered at the same time, at most (a slow mail server never blocks the others).
 DELIVERY_SLOTS = 8
-
-
-class StaffDirectoryCache:
-    """The staff directory as last loaded, refreshed from ClickHouse every minute so that every worker
-    of a production deployment follows a load made through any of them."""
-
-    def __init__(self, store: ClickHouseStore) -> None:
-        self.store = store
-        self.directory = StaffDirectory()
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.directory = StaffDirectory.from_rows(self.store.staff_rows())
-
-    def replace(self, directory: StaffDirectory) -> None:
-        """A load this worker just made (the others follow within a minute)."""
-        self.directory = directory
-
-    async def tick(self) -> None:
-        try:
-            await asyncio.to_thread(self.refresh)
-        except Exception as error:  # keep the last good directory; ClickHouse may be restarting
-            log.error("staff_directory_refresh_failed error=%r", error)
 
 
 class DeliveryWorker:
@@ -82,12 +61,16 @@ class DeliveryWorker:
 
 
 class Service:
-    """Wires the service's parts onto the stream app's Faust app (before the worker starts)."""
+    """Wires the service's parts onto the stream app's Faust app (before the worker starts): each
+    route is given the small dependency object it uses (ops.staff.deps), and the route guard sits in
+    front of every route as aiohttp middleware."""
 
     def __init__(self, lde: LdeApp) -> None:
         self.lde = lde
         settings = lde.settings
         app = lde.app
+        #: Audit rows are stamped on the wall clock even when the stream runs on event time.
+        self.reads = AuditedReads.of_store(lde.store, WallClock())
         self.directory = StaffDirectoryCache(lde.store)
         self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)
         self.jobs.schedule(app)
@@ -98,38 +81,40 @@ class Service:
             lde.alerts_agent.listeners.append(worker.enqueue)
             app.task(worker.run)
         register_collector(app, lde)
-        self.guard, self.signin, self.tokens = build_auth(settings, lde, lambda: self.directory.directory)
-        self.guard.page_refusal = self._page_refusal
-        register_routes(app, self)
-        install_security_headers(app.web.web_app, settings)  # type: ignore[attr-defined]
-
-    def viewer(self, request: Any) -> Staff:
-        """Who is asking: the identity the route guard verified (ops.staff.auth). Raises
-        IdentityRequired when there is none (the operator default is gone: issue 15)."""
-        return viewer_of(request)
-
-    # -- CSRF for the web app's forms (the guard checks cookie requests before any handler runs) ---
-    async def csrf_token(self, request: Any) -> str:
-        """The token a POST form of the web app carries in its hidden `csrf_token` field: the
-        signed-in session's ("" for a request not made with a session cookie, which needs none)."""
-        identity = identity_of(request)
-        if identity is None or not identity.by_cookie:
-            return ""
-        return await self.signin.sessions.csrf_of(identity.session_id) or ""
-
-    async def check_csrf(self, request: Any, submitted: str) -> bool:
-        """Whether a submitted form's `csrf_token` is the session's (always, for requests that are
-        not made with a session cookie: a bearer token or a trusted proxy cannot be forged cross-site)."""
-        identity = identity_of(request)
-        if identity is None or not identity.by_cookie:
-            return True
-        return bool(submitted) and await self.signin.sessions.csrf_ok(identity.session_id, submitted)
-
-    def _page_refusal(self, view: Any, request: Any, error: Exception) -> Any:
-        """A browser page's refusal (no identity, unknown staff) as a page with a sign-in link."""
-        from ops.staff.web.common import page_of, refused
-
-        return refused(self, view, request, page_of(request.path), error)
+        redis_client = lde.ledger.client
+        if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
+            raise RuntimeError("the service needs its Redis client for sign-in sessions")
+        self.guard, self.signin, self.tokens = build_auth(
+            settings, lde.store, redis_client, lde.metrics, self.directory
+        )
+        staff = StaffDeps(
+            settings=settings,
+            metrics=lde.metrics,
+            store=lde.store,
+            reads=self.reads,
+            directory=self.directory,
+            clock=lde.clock,
+            tz=lde.tz,
+            sessions=self.signin.sessions,
+        )
+        self.guard.page_refusal = page_refusal(staff)
+        deps = RouteDeps(
+            probes=Probes(ready=lde.ready, status=lde.status, registry=lde.metrics.registry),
+            staff=staff,
+            admin=AdminDeps(
+                store=lde.store,
+                directory=self.directory,
+                jobs=self.jobs,
+                redis=lde.ledger.client,
+                tables={"activity": lde.activity, "roster": lde.roster, "absences": lde.absences},
+            ),
+            signin=self.signin,
+            tokens=self.tokens,
+        )
+        register_routes(app, deps)
+        web_app = app.web.web_app  # type: ignore[attr-defined]
+        install_guard(web_app, self.guard, route_kinds())
+        install_security_headers(web_app, settings)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)
@@ -146,10 +131,10 @@ def notifier_for(settings: Settings, service: Service) -> AlertNotifier | None:
         return None
     lde = service.lde
     return AlertNotifier(
-        directory=lambda: service.directory.directory,
+        directory=service.directory,
         ledger=DeliveryLedger(lde.ledger.client),
         metrics=lde.metrics,
-        write_audit=lde.store.write_audit,
+        reads=service.reads,
         student_name=service.student_name,
         mailer=mailer_from(settings) if settings.smtp_host else None,
         sender=settings.smtp_from,

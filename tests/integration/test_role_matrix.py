@@ -16,6 +16,7 @@ import pytest
 from models.access import Role
 from models.alerts import Alert
 from ops import cli
+from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import ReportJob, SmtpDelivery, load_directory
 from ops.metrics import Metrics
 from ops.runtime.delivery import AlertNotifier
@@ -113,7 +114,7 @@ def test_alerts_go_only_to_the_staff_entitled(seeded: tuple[ClickHouseStore, Pat
             directory=lambda: directory,
             ledger=DeliveryLedger(None),
             metrics=Metrics(),
-            write_audit=store.write_audit,
+            reads=AuditedReads.of_store(store),
             student_name=lambda sid: names.get(sid, ""),
             mailer=SmtpMailer("127.0.0.1", port, "none"),
             sender="lde@example.ac.uk",

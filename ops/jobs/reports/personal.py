@@ -1,5 +1,6 @@
-"""Reads of personal data through the access policy, each audited: shared by the CLI (when it opens
-ClickHouse itself) and the service's HTTP API, so both enforce the same rule in the same way."""
+"""Reads of personal data through the access policy, each audited by the one gateway
+(ops.jobs.reports.audited): shared by the CLI (when it opens ClickHouse itself), the service's HTTP API
+and the web app, so all enforce the same rule in the same way."""
 
 from __future__ import annotations
 
@@ -9,68 +10,48 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from models.access import Action, Outcome, Staff, StaffDirectory, audit, may_see, read_staff_csv, require
+from models.access import Action, Staff, StaffDirectory, may_see, read_staff_csv
 from models.reports import week_label
 from models.retention import round_count
-from ops.jobs.reports.student import UnknownStudent, student_view_figures
+from ops.jobs.reports.audited import AuditedReads, Subject, UnknownStudent
+from ops.jobs.reports.student import student_view_figures
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.reports import EXPORT_COLUMNS, anonymised_trend_rows
-from sinks.clickhouse.students import access_scope
-
-
-class _Ref:
-    __slots__ = ("personal_tutor_id", "programme_code", "school", "student_id")
-
-    def __init__(self, student_id: str, tutor: str, programme: str, school: str) -> None:
-        self.student_id, self.personal_tutor_id, self.programme_code, self.school = (
-            student_id,
-            tutor,
-            programme,
-            school,
-        )
-
-
-def _require_audited(
-    store: ClickHouseStore, viewer: Staff, student_id: str, action: Action, via: str, credential: str
-) -> tuple[str, str, str, str] | None:
-    """The student's scope after the policy allowed the read; a refusal is audited as refused, then
-    AccessDenied raised. None for a student LDE has no roster record of (the operator only)."""
-    scope = access_scope(store, student_id)
-    if scope is None:
-        if viewer.operator:
-            return None
-        raise UnknownStudent(student_id)
-    try:
-        require(viewer, _Ref(*scope))
-    except PermissionError:
-        entry = audit(datetime.now(UTC), viewer, action, via, [student_id], Outcome.REFUSED, credential)
-        store.write_audit([entry])
-        raise
-    return scope
 
 
 def student_view(
-    store: ClickHouseStore, viewer: Staff, student_id: str, via: str, credential: str = ""
+    store: ClickHouseStore,
+    reads: AuditedReads,
+    viewer: Staff,
+    student_id: str,
+    via: str,
+    credential: str = "",
 ) -> dict[str, Any]:
-    """`lde student show` / `/v1/students/{id}`: raises UnknownStudent or AccessDenied; audited."""
-    _require_audited(store, viewer, student_id, Action.STUDENT_VIEW, via, credential)
-    report = student_view_figures(store, student_id)
-    if report is None:
-        raise UnknownStudent(student_id)
-    entry = audit(datetime.now(UTC), viewer, Action.STUDENT_VIEW, via, [student_id], credential=credential)
-    store.write_audit([entry])
-    return report
+    """`lde student show` / `/v1/students/{id}` and the web app's student pages: raises
+    UnknownStudent or AccessDenied; audited by the gateway."""
+
+    def read() -> dict[str, Any]:
+        report = student_view_figures(store, student_id)
+        if report is None:
+            raise UnknownStudent(student_id)
+        return report
+
+    return reads.student(viewer, student_id, Action.STUDENT_VIEW, via, read, credential)
 
 
 def activity_view(
-    store: ClickHouseStore, viewer: Staff, student_id: str, via: str, credential: str = ""
+    store: ClickHouseStore,
+    reads: AuditedReads,
+    viewer: Staff,
+    student_id: str,
+    via: str,
+    credential: str = "",
 ) -> list[dict[str, Any]]:
     """`/v1/activity/{id}`: a student's daily counts per source, through the policy; audited (issue 15).
     The operator may read the counts of a student without a roster record (an orphan to find)."""
-    _require_audited(store, viewer, student_id, Action.ACTIVITY_VIEW, via, credential)
-    counts = store.activity_counts(student_id)
-    entry = audit(datetime.now(UTC), viewer, Action.ACTIVITY_VIEW, via, [student_id], credential=credential)
-    store.write_audit([entry])
+    counts = reads.student(
+        viewer, student_id, Action.ACTIVITY_VIEW, via, lambda: store.activity_counts(student_id), credential
+    )
     return [
         {"day": d.isoformat(), "source": src, "events": e, "attended": a}
         for (d, src), (e, a) in sorted(counts.items())
@@ -78,16 +59,15 @@ def activity_view(
 
 
 def alerts_view(
-    store: ClickHouseStore, viewer: Staff, via: str, credential: str = ""
+    store: ClickHouseStore, reads: AuditedReads, viewer: Staff, via: str, credential: str = ""
 ) -> list[dict[str, Any]]:
     """`lde alerts` / `/v1/alerts`: only the alerts of students the viewer may see; audited."""
     rows = [
         a
         for a in store.alerts()
-        if may_see(viewer, _Ref(a["student_id"], a["personal_tutor_id"], a["programme_code"], a["school"]))
+        if may_see(viewer, Subject(a["student_id"], a["personal_tutor_id"], a["programme_code"], a["school"]))
     ]
-    ids = [a["student_id"] for a in rows]
-    store.write_audit([audit(datetime.now(UTC), viewer, Action.ALERTS_LIST, via, ids, credential=credential)])
+    reads.record(viewer, Action.ALERTS_LIST, via, [a["student_id"] for a in rows], credential)
     return rows
 
 
@@ -115,7 +95,7 @@ def staff_from_csv_text(text: str) -> tuple[list[Any], list[str]]:
 
 # -- anonymised export -------------------------------------------------------------------------------
 def export_anonymised(
-    store: ClickHouseStore, first: date, last: date, who: Staff, via: str
+    store: ClickHouseStore, reads: AuditedReads, first: date, last: date, who: Staff, via: str
 ) -> list[dict[str, Any]]:
     """Cohort x week x source rows between two days, from the disclosure-controlled trend table.
 
@@ -135,7 +115,7 @@ def export_anonymised(
         )
         record["week"] = week_label(record["week"])
         out.append(record)
-    store.write_audit([audit(datetime.now(UTC), who, Action.EXPORT_ANONYMISED, via, [])])
+    reads.record(who, Action.EXPORT_ANONYMISED, via, [])
     return out
 
 

@@ -13,10 +13,10 @@ Nothing about any other individual: comparison groups appear only as averages.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from models.access import AccessDenied, Action, Outcome, Staff, audit, require
+from models.access import Action, Staff
 from models.reports import (
     TREND_WEEKS,
     ProgrammeWeek,
@@ -25,6 +25,7 @@ from models.reports import (
     programme_averages,
     week_label,
 )
+from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.jobs.reports.format import week_span
 from ops.jobs.reports.pdf import PdfReport
 from ops.jobs.reports.render import STYLE, Renderer
@@ -33,14 +34,6 @@ from sinks.clickhouse import students as queries
 from sinks.clickhouse.reports import load_week
 
 MIN_GROUP = 8
-
-
-class UnknownStudent(LookupError):
-    """The student is not on the roster (or, for a week's report, not enrolled that week)."""
-
-    def __init__(self, student_id: str) -> None:
-        super().__init__(f"no student {student_id} on the roster")
-        self.student_id = student_id
 
 
 def student_view_figures(store: ClickHouseStore, student_id: str, weeks: int = 8) -> dict[str, Any] | None:
@@ -130,7 +123,13 @@ class StudentReport:
 
 
 def student_weekly_report(
-    store: ClickHouseStore, student_id: str, week_start: date, viewer: Staff, via: str, min_group: int = 8
+    store: ClickHouseStore,
+    reads: AuditedReads,
+    student_id: str,
+    week_start: date,
+    viewer: Staff,
+    via: str,
+    min_group: int = 8,
 ) -> StudentReport:
     """The student's own report, checked against the access policy and audited.
 
@@ -145,13 +144,8 @@ def student_weekly_report(
     own = load_week(store, week_start, min_group, [student_id])
     if not own.students:
         raise UnknownStudent(student_id)
-    try:
-        require(viewer, own.students[0])
-    except AccessDenied:  # a refused read is audited too (issue 15)
-        store.write_audit(
-            [audit(datetime.now(UTC), viewer, Action.STUDENT_REPORT, via, [student_id], Outcome.REFUSED)]
-        )
-        raise
+    # the policy decides on the student as enrolled that week; a refusal is audited too (issue 15)
+    reads.admit(viewer, own.students[0], Action.STUDENT_REPORT, via)
     cohort = queries.group_member_ids(store, queries.ComparisonGroup.cohort(programme, year, mode))
     basis = "cohort"
     if len(cohort) < min_group:
@@ -159,7 +153,7 @@ def student_weekly_report(
         cohort = queries.group_member_ids(store, queries.ComparisonGroup.programme(programme))
     group = load_week(store, week_start, min_group, cohort)
     averages = programme_averages([replace(s, programme_code="group") for s in group.students], min_group)
-    store.write_audit([audit(datetime.now(UTC), viewer, Action.STUDENT_REPORT, via, [student_id])])
+    reads.record(viewer, Action.STUDENT_REPORT, via, [student_id])
     return StudentReport(
         own.students[0],
         averages.get("group", ProgrammeWeek("group", 0, {}, None, (None,) * TREND_WEEKS)),

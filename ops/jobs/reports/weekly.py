@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.access import Action, AuditEntry, StaffDirectory, audit
+from models.access import Action, AuditEntry, StaffDirectory
 from models.reports import (
     WeeklyReport,
     build_weekly_reports,
     week_label,
 )
+from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.render import Renderer
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
@@ -144,12 +145,12 @@ class ReportJob:
         self,
         store: ClickHouseStore,
         settings: Settings,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reads: AuditedReads | None = None,
         retry_delays: Sequence[float] = (1.0, 4.0),
     ) -> None:
         self.store = store
         self.settings = settings
-        self.now = now
+        self.reads = reads or AuditedReads.of_store(store)
         self.retry_delays = retry_delays
 
     def run(self, week_start: date, delivery: Delivery, staff_ids: Sequence[str] | None = None) -> ReportRun:
@@ -188,9 +189,9 @@ class ReportJob:
                 finally:
                     deliver_s += time.perf_counter() - t1
                 run.delivered += 1
-                entries.append(audit(self.now(), report.staff, Action.WEEKLY_REPORT, via, report.student_ids))
+                entries.append(self.reads.stamp(report.staff, Action.WEEKLY_REPORT, via, report.student_ids))
         finally:
-            self.store.write_audit(entries)
+            self.reads.write(entries)
         run.seconds.update(render=round(render_s, 3), deliver=round(deliver_s, 3))
         run.seconds["total"] = round(time.perf_counter() - started, 3)
         log.info(

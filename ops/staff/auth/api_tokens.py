@@ -11,17 +11,17 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
+from models.access import StaffDirectory
 from ops.staff.auth.authenticator import BadCredential
 from ops.staff.auth.credentials import API_TOKEN_PREFIX
+from ops.staff.auth.web import viewer_of
+from ops.staff.http import Request, Response, as_json
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.tokens import TokenRow, all_tokens, token_by_hash, token_by_id, write_token
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
 
 log = logging.getLogger("lde.auth")
 
@@ -55,10 +55,12 @@ def usable(row: TokenRow | None, now: datetime) -> str | None:
 
 
 class ApiTokens:
-    """Issue, revoke, list and verify personal API tokens (ClickHouse calls in a thread)."""
+    """Issue, revoke, list and verify personal API tokens (ClickHouse calls in a thread). Tokens are
+    issued only to someone in the staff directory (`directory`, the getter of the one loaded now)."""
 
-    def __init__(self, store: ClickHouseStore) -> None:
+    def __init__(self, store: ClickHouseStore, directory: Callable[[], StaffDirectory]) -> None:
         self.store = store
+        self.directory = directory
 
     def issue(self, staff_id: str, label: str, issued_by: str, days: int | None) -> tuple[TokenRow, str]:
         now = datetime.now(UTC)
@@ -109,14 +111,12 @@ class ApiTokens:
 # -- the administrator routes ------------------------------------------------------------------------
 
 
-def _bad(view: Any, status: int, message: str) -> Any:
-    return view.json({"error": message, "status": status}, status=status)
+def _bad(status: int, message: str) -> Response:
+    return as_json({"error": message, "status": status}, status=status)
 
 
-async def issue_route(service: Service, view: Any, request: Any) -> Any:
+async def issue_route(tokens: ApiTokens, request: Request) -> Response:
     """POST /v1/tokens/issue?staff=ID&label=TEXT&days=N: the token, shown this once."""
-    from ops.staff.auth.web import viewer_of
-
     query = request.query
     staff_id = (query.get("staff") or "").strip()
     try:
@@ -124,26 +124,24 @@ async def issue_route(service: Service, view: Any, request: Any) -> Any:
         if not 0 <= days <= 3660:
             raise ValueError(days)
     except ValueError:
-        return _bad(view, 400, "days: a whole number of days from 0 (no expiry) to 3660")
-    if staff_id not in service.directory.directory:
-        return _bad(view, 400, f"no staff member {staff_id!r} in the staff directory")
+        return _bad(400, "days: a whole number of days from 0 (no expiry) to 3660")
+    if staff_id not in tokens.directory():
+        return _bad(400, f"no staff member {staff_id!r} in the staff directory")
     by = viewer_of(request).staff_id
-    row, token = await asyncio.to_thread(
-        service.tokens.issue, staff_id, query.get("label", ""), by, days or None
-    )
+    row, token = await asyncio.to_thread(tokens.issue, staff_id, query.get("label", ""), by, days or None)
     log.info("api_token_issued token_id=%s staff=%s by=%s", row.token_id, row.staff_id, by)
-    return view.json({**row.public(), "token": token})
+    return as_json({**row.public(), "token": token})
 
 
-async def revoke_route(service: Service, view: Any, request: Any, token_id: str) -> Any:
+async def revoke_route(tokens: ApiTokens, request: Request, token_id: str) -> Response:
     try:
-        row = await asyncio.to_thread(service.tokens.revoke, token_id)
+        row = await asyncio.to_thread(tokens.revoke, token_id)
     except UnknownToken as error:
-        return _bad(view, 404, str(error))
+        return _bad(404, str(error))
     log.info("api_token_revoked token_id=%s", row.token_id)
-    return view.json(row.public())
+    return as_json(row.public())
 
 
-async def list_route(service: Service, view: Any, request: Any) -> Any:
-    rows = await asyncio.to_thread(service.tokens.list)
-    return view.json([r.public() for r in rows])
+async def list_route(tokens: ApiTokens, request: Request) -> Response:
+    rows = await asyncio.to_thread(tokens.list)
+    return as_json([r.public() for r in rows])

@@ -8,7 +8,7 @@ address has failed too often; every failure is counted by reason (lde_auth_failu
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from models.access import IdentityRequired
 from ops.metrics import Metrics
@@ -17,6 +17,7 @@ from ops.staff.auth.credentials import SESSION_COOKIE, Identity, Kind, Presented
 from ops.staff.auth.local import OS_USER_HEADER, audit_user
 from ops.staff.auth.proxy import Network, is_trusted
 from ops.staff.auth.ratelimit import FailureLimiter
+from ops.staff.http import Request
 
 log = logging.getLogger("lde.auth")
 
@@ -73,7 +74,7 @@ class Authenticator:
         self.api_tokens = api_tokens
         self.sessions = sessions
 
-    def presented(self, request: Any) -> Presented:
+    def presented(self, request: Request) -> Presented:
         headers = request.headers
         return classify(
             authorization=headers.get("Authorization"),
@@ -83,7 +84,7 @@ class Authenticator:
             operator_token=self.operator_token,
         )
 
-    async def identify(self, request: Any) -> Identity:
+    async def identify(self, request: Request) -> Identity:
         """The verified identity of the request. Raises IdentityRequired or TooManyFailures."""
         peer = request.remote or "unknown"
         presented = self.presented(request)
@@ -106,7 +107,7 @@ class Authenticator:
         self.metrics.auth_failures.labels(reason=reason).inc()
         self.limiter.failed(peer)
 
-    async def _verify(self, presented: Presented, request: Any) -> Identity:
+    async def _verify(self, presented: Presented, request: Request) -> Identity:
         kind = presented.kind
         if kind is Kind.LOCAL_OPERATOR:
             user = audit_user(request.headers.get(OS_USER_HEADER))

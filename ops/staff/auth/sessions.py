@@ -13,7 +13,8 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+
+import redis
 
 from ops.staff.auth.authenticator import BadCredential
 
@@ -44,7 +45,7 @@ class PendingSignIn:
 class SessionStore:
     """Sessions and pending sign-ins in Redis (a sync client; calls run in a thread)."""
 
-    def __init__(self, client: Any, lifetime_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, lifetime_seconds: int) -> None:
         self.client = client
         self.lifetime = lifetime_seconds
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
 
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
@@ -27,9 +26,7 @@ from ops.staff.auth.jwks import PROVIDER_TIMEOUT_SECONDS, Provider, ProviderErro
 from ops.staff.auth.ratelimit import FailureLimiter
 from ops.staff.auth.sessions import PendingSignIn, Session, SessionStore, safe_return_path
 from ops.staff.auth.tokens_jwt import JwtValidator
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
+from ops.staff.http import Request, Response, as_json
 
 log = logging.getLogger("lde.auth")
 
@@ -95,7 +92,7 @@ class SignIn:
         await self.sessions.begin(pending)
         return str(url)
 
-    async def complete(self, query: Any) -> tuple[Session, str]:
+    async def complete(self, query: Mapping[str, str]) -> tuple[Session, str]:
         """The provider's redirect back: a new session and where to return. Raises SignInFailed, or
         UnknownStaff when the verified staff id is not in the directory."""
         if self.provider is None or self.validator is None:
@@ -135,16 +132,16 @@ class SignIn:
 # -- the routes --------------------------------------------------------------------------------------
 
 
-def _error(view: Any, status: int, message: str) -> Any:
-    return view.json({"error": message, "status": status}, status=status)
+def _error(status: int, message: str) -> Response:
+    return as_json({"error": message, "status": status}, status=status)
 
 
-def _redirect(view: Any, location: str) -> Any:
-    return view.json({"location": location}, status=302, headers={"Location": location})
+def _redirect(location: str) -> Response:
+    return as_json({"location": location}, status=302, headers={"Location": location})
 
 
-def _with_cookie(service: Service, response: Any, session: Session) -> Any:
-    settings = service.lde.settings
+def _with_cookie(signin: SignIn, response: Response, session: Session) -> Response:
+    settings = signin.settings
     response.set_cookie(
         SESSION_COOKIE,
         session.session_id,
@@ -157,30 +154,30 @@ def _with_cookie(service: Service, response: Any, session: Session) -> Any:
     return response
 
 
-async def login(service: Service, view: Any, request: Any) -> Any:
-    peer, starts = request.remote or "unknown", service.signin.starts
+async def login(signin: SignIn, request: Request) -> Response:
+    peer, starts = request.remote or "unknown", signin.starts
     wait = starts.wait(peer)
     if wait > 0:
-        service.lde.metrics.auth_failures.labels(reason="rate_limited").inc()
-        return view.json(
+        signin.metrics.auth_failures.labels(reason="rate_limited").inc()
+        return as_json(
             {"error": "too many sign-ins started from this address", "status": 429},
             status=429,
             headers={"Retry-After": str(max(1, round(wait)))},
         )
     starts.failed(peer)  # every start takes a token: the bucket bounds the pending states
     try:
-        url = await service.signin.login_url(request.query.get("next"))
+        url = await signin.login_url(request.query.get("next"))
     except (SignInFailed, ProviderError) as error:
-        return _error(view, 503, str(error))
-    return _redirect(view, url)
+        return _error(503, str(error))
+    return _redirect(url)
 
 
-async def callback(service: Service, view: Any, request: Any) -> Any:
-    signin, peer = service.signin, request.remote or "unknown"
+async def callback(signin: SignIn, request: Request) -> Response:
+    peer = request.remote or "unknown"
     wait = signin.limiter.wait(peer)
     if wait > 0:
         signin.metrics.auth_failures.labels(reason="rate_limited").inc()
-        return view.json(
+        return as_json(
             {"error": "too many failed sign-ins from this address", "status": 429},
             status=429,
             headers={"Retry-After": str(max(1, round(wait)))},
@@ -190,31 +187,31 @@ async def callback(service: Service, view: Any, request: Any) -> Any:
     except UnknownStaff as error:
         signin.metrics.logins.labels(outcome="unknown_staff").inc()
         log.warning("sign_in_refused reason=unknown_staff")
-        return _error(view, 403, str(error))
+        return _error(403, str(error))
     except (SignInFailed, ProviderError) as error:
         signin.metrics.logins.labels(outcome="failed").inc()
         signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
         signin.limiter.failed(peer)
         log.warning("sign_in_failed peer=%s", peer)
-        return _error(view, 401, str(error))
+        return _error(401, str(error))
     signin.metrics.logins.labels(outcome="success").inc()
     log.info("signed_in credential=session")
-    return _with_cookie(service, _redirect(view, return_to), session)
+    return _with_cookie(signin, _redirect(return_to), session)
 
 
-async def session_info(service: Service, view: Any, request: Any) -> Any:
+async def session_info(signin: SignIn, request: Request) -> Response:
     """Who is signed in, with the CSRF token a script sends back in X-CSRF-Token."""
     session_id = request.cookies.get(SESSION_COOKIE, "")
-    csrf = await service.signin.sessions.csrf_of(session_id) if session_id else None
+    csrf = await signin.sessions.csrf_of(session_id) if session_id else None
     if csrf is None:
-        return _error(view, 401, "not signed in")
+        return _error(401, "not signed in")
     try:
-        staff = service.directory.directory.get(await service.signin.sessions.staff_id(session_id))
+        staff = signin.directory().get(await signin.sessions.staff_id(session_id))
     except BadCredential as error:  # expired between the two reads
-        return _error(view, 401, str(error))
+        return _error(401, str(error))
     except UnknownStaff as error:
-        return _error(view, 403, str(error))
-    return view.json(
+        return _error(403, str(error))
+    return as_json(
         {
             "staff_id": staff.staff_id,
             "name": staff.name,
@@ -225,29 +222,29 @@ async def session_info(service: Service, view: Any, request: Any) -> Any:
     )
 
 
-async def logout(service: Service, view: Any, request: Any) -> Any:
+async def logout(signin: SignIn, request: Request) -> Response:
     """Sign out (POST with the CSRF token): the session is deleted server-side, the cookie cleared."""
-    sessions = service.signin.sessions
+    sessions = signin.sessions
     session_id = request.cookies.get(SESSION_COOKIE, "")
     if not session_id or not await sessions.csrf_ok(session_id, request.headers.get(CSRF_HEADER, "")):
-        service.lde.metrics.auth_failures.labels(reason="csrf").inc()
-        return _error(view, 403, f"sign-out needs the session cookie and the {CSRF_HEADER} header")
+        signin.metrics.auth_failures.labels(reason="csrf").inc()
+        return _error(403, f"sign-out needs the session cookie and the {CSRF_HEADER} header")
     await sessions.revoke(session_id)
-    service.lde.metrics.logins.labels(outcome="logout").inc()
-    response = view.json({"signed_out": True})
+    signin.metrics.logins.labels(outcome="logout").inc()
+    response = as_json({"signed_out": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-async def local_sign_in(service: Service, view: Any, request: Any) -> Any:
+async def local_sign_in(signin: SignIn, request: Request) -> Response:
     """The demo's one-time link: embedded mode, from 127.0.0.1 only, used once."""
-    settings, signin = service.lde.settings, service.signin
+    settings = signin.settings
     if settings.mode != "embedded" or not settings.demo_sign_in or request.remote not in LOOPBACK:
-        return _error(view, 404, "no local sign-in here")
+        return _error(404, "no local sign-in here")
     staff_id = signin.demo_codes.pop(request.query.get("code", ""), None)
     if staff_id is None:
         signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
-        return _error(view, 401, "this local sign-in link is unknown or used")
+        return _error(401, "this local sign-in link is unknown or used")
     session = await signin.sessions.create(staff_id)
     signin.metrics.logins.labels(outcome="success").inc()
-    return _with_cookie(service, _redirect(view, "/app"), session)
+    return _with_cookie(signin, _redirect("/app"), session)

@@ -1,10 +1,12 @@
 """The route guard by kind, CSRF, and the security headers every response carries (issue 15).
 
-The guard runs before every classified route's handler (ops.staff.routes), so no route can forget it:
+The guard is aiohttp middleware on the Faust web server's application (`install_guard`): it runs
+before every route's handler, looks the route's kind up in the route table (ops.staff.routes), and
+refuses or admits, so no route can forget it:
 - public, upstream (the collector checks its per-source tokens) and sign-in routes: let through;
 - metrics: the scrape token when LDE_METRICS_TOKEN is set;
 - staff: a verified identity the staff directory knows (401 without, 403 unknown); the handlers then
-  read through the access policy with `Service.viewer(request)`;
+  read through the access policy with the viewer it verified (`viewer_of(request)`);
 - administrator: the same, holding the administrator role (403 otherwise: nothing runs).
 Cookie-authenticated requests that change anything must carry the session's CSRF token.
 """
@@ -13,28 +15,30 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
 
 from models.access import IdentityRequired, NotAdministrator, Staff, StaffDirectory, UnknownStaff
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import Authenticator, TooManyFailures
 from ops.staff.auth.credentials import CSRF_HEADER, Identity, bearer_of
-from ops.staff.routes import RouteKind
+from ops.staff.auth.sessions import SessionStore
+from ops.staff.http import Request, Response, RouteKind, as_json
 
 log = logging.getLogger("lde.auth")
 
-#: Where the guard leaves the verified viewer and identity on the request (Service.viewer reads them).
-VIEWER_KEY = "lde_viewer"
+#: Where the guard leaves the verified viewer and identity on the request (`viewer_of` reads them).
+VIEWER_KEY = web.RequestKey("lde_viewer", Staff)
 #: Browser pages (ops.staff.web): their refusals are pages, not JSON.
 PAGES_PREFIX = "/app"
 #: The hidden field of a plain HTML form that carries the session's CSRF token.
 CSRF_FIELD = "csrf_token"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-#: (view, request, the refusal) -> the page answering it.
-PageRefusal = Callable[[Any, Any, Exception], Any]
-IDENTITY_KEY = "lde_identity"
+#: (request, the refusal) -> the page answering it.
+PageRefusal = Callable[[Request, Exception], Response]
+IDENTITY_KEY = web.RequestKey("lde_identity", Identity)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: No inline script or style anywhere; nothing may frame LDE.
@@ -59,19 +63,19 @@ def security_headers(https: bool) -> dict[str, str]:
     return headers
 
 
-def install_security_headers(web_app: Any, settings: Settings) -> None:
+def install_security_headers(web_app: web.Application, settings: Settings) -> None:
     """Add the security headers to every response of the aiohttp application (errors included)."""
     headers = security_headers(settings.base_url.startswith("https://"))
 
-    async def add(request: Any, response: Any) -> None:
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in headers.items():
             response.headers.setdefault(name, value)
 
     web_app.on_response_prepare.append(add)
 
 
-def refusal(view: Any, status: int, message: str, headers: dict[str, str] | None = None) -> Any:
-    return view.json({"error": message, "status": status}, status=status, headers=headers or {})
+def refusal(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return as_json({"error": message, "status": status}, status=status, headers=headers or {})
 
 
 CsrfCheck = Callable[[str, str], Awaitable[bool]]
@@ -96,20 +100,20 @@ class Guard:
         #: Renders a refusal as a page for browser routes (the web app, issue 16); None: JSON only.
         self.page_refusal: PageRefusal | None = None
 
-    async def admit(self, kind: RouteKind, view: Any, request: Any) -> Any | None:
+    async def admit(self, kind: RouteKind, request: Request) -> Response | None:
         """None when the request may go on to the handler; else the response refusing it."""
         if kind is RouteKind.METRICS:
-            return self._metrics(view, request)
+            return self._metrics(request)
         if kind not in (RouteKind.STAFF, RouteKind.ADMINISTRATOR):
             return None
         try:
             identity = await self.auth.identify(request)
         except TooManyFailures as error:
-            return refusal(view, 429, str(error), {"Retry-After": str(max(1, round(error.retry_after)))})
+            return refusal(429, str(error), {"Retry-After": str(max(1, round(error.retry_after)))})
         except IdentityRequired as error:
             if self.page_refusal is not None and request.path.startswith(PAGES_PREFIX):
-                return self.page_refusal(view, request, error)
-            return refusal(view, 401, str(error), {"WWW-Authenticate": 'Bearer realm="lde"'})
+                return self.page_refusal(request, error)
+            return refusal(401, str(error), {"WWW-Authenticate": 'Bearer realm="lde"'})
         try:
             viewer = self._staff(identity)
             if kind is RouteKind.ADMINISTRATOR and not viewer.administrator:
@@ -118,8 +122,8 @@ class Guard:
             self.metrics.authorization_refusals.labels(kind=kind.value).inc()
             log.warning("request_refused kind=%s status=403 credential=%s", kind.value, identity.credential)
             if self.page_refusal is not None and request.path.startswith(PAGES_PREFIX):
-                return self.page_refusal(view, request, error)
-            return refusal(view, 403, str(error))
+                return self.page_refusal(request, error)
+            return refusal(403, str(error))
         if (
             identity.by_cookie
             and request.method not in SAFE_METHODS
@@ -127,7 +131,6 @@ class Guard:
         ):
             self.metrics.auth_failures.labels(reason="csrf").inc()
             return refusal(
-                view,
                 403,
                 f"a signed-in browser request that changes data needs the {CSRF_HEADER} header "
                 f"or a form's {CSRF_FIELD} field",
@@ -141,7 +144,7 @@ class Guard:
             return Staff.as_operator()
         return self.directory().get(identity.staff_id)
 
-    async def _csrf(self, identity: Identity, request: Any) -> bool:
+    async def _csrf(self, identity: Identity, request: Request) -> bool:
         """The session's CSRF token, from the header (scripts) or a form's hidden field (the web
         app's plain forms; aiohttp keeps the parsed form for the handler)."""
         given = request.headers.get(CSRF_HEADER, "")
@@ -149,7 +152,7 @@ class Guard:
             given = str((await request.post()).get(CSRF_FIELD, ""))
         return bool(given) and self.csrf_ok is not None and await self.csrf_ok(identity.session_id, given)
 
-    def _metrics(self, view: Any, request: Any) -> Any | None:
+    def _metrics(self, request: Request) -> Response | None:
         if not self.metrics_token:
             return None
         given = bearer_of(request.headers.get("Authorization")) or ""
@@ -157,14 +160,50 @@ class Guard:
             return None
         self.metrics.auth_failures.labels(reason="bad_metrics_token").inc()
         return refusal(
-            view,
             401,
             "/metrics needs the scrape token (LDE_METRICS_TOKEN)",
             {"WWW-Authenticate": 'Bearer realm="lde-metrics"'},
         )
 
 
-def viewer_of(request: Any) -> Staff:
+def install_guard(web_app: web.Application, guard: Guard, kinds: Mapping[str, RouteKind]) -> None:
+    """Put the guard in front of every route of the aiohttp application: the route's kind is looked up
+    by its path pattern in `kinds` (the route table's); a route missing there is treated as an
+    administrator's (closed, not open). Requests aiohttp answers itself (404, 405) pass untouched."""
+
+    @web.middleware
+    async def guarded(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        match = request.match_info
+        resource = match.route.resource
+        if match.http_exception is not None or resource is None:
+            return await handler(request)
+        refused = await guard.admit(kinds.get(resource.canonical, RouteKind.ADMINISTRATOR), request)
+        return refused if refused is not None else await handler(request)
+
+    web_app.middlewares.append(guarded)
+
+
+async def csrf_token(sessions: SessionStore, request: Request) -> str:
+    """The token a POST form of the web app carries in its hidden `csrf_token` field: the signed-in
+    session's ("" for a request not made with a session cookie, which needs none)."""
+    identity = identity_of(request)
+    if identity is None or not identity.by_cookie:
+        return ""
+    return await sessions.csrf_of(identity.session_id) or ""
+
+
+async def csrf_matches(sessions: SessionStore, request: Request, submitted: str) -> bool:
+    """Whether a submitted form's `csrf_token` is the session's (always, for requests that are not
+    made with a session cookie: a bearer token or a trusted proxy cannot be forged cross-site)."""
+    identity = identity_of(request)
+    if identity is None or not identity.by_cookie:
+        return True
+    return bool(submitted) and await sessions.csrf_ok(identity.session_id, submitted)
+
+
+def viewer_of(request: Request) -> Staff:
     """The viewer the guard verified for this request. Raises IdentityRequired when there is none."""
     try:
         viewer = request[VIEWER_KEY]
@@ -174,7 +213,7 @@ def viewer_of(request: Any) -> Staff:
     return viewer
 
 
-def identity_of(request: Any) -> Identity | None:
+def identity_of(request: Request) -> Identity | None:
     """The identity the guard verified for this request, or None."""
     try:
         identity = request[IDENTITY_KEY]
@@ -183,7 +222,7 @@ def identity_of(request: Any) -> Identity | None:
     return identity if isinstance(identity, Identity) else None
 
 
-def via_of(request: Any) -> str:
+def via_of(request: Request) -> str:
     """`cli` when the local operator token was presented (the command line reaching the service, as
     its direct reads are audited), else `http`."""
     try:
@@ -193,7 +232,7 @@ def via_of(request: Any) -> str:
     return "cli" if str(identity.credential).startswith("local-operator") else "http"
 
 
-def credential_of(request: Any) -> str:
+def credential_of(request: Request) -> str:
     try:
         identity = request[IDENTITY_KEY]
     except (KeyError, TypeError):

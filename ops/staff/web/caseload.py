@@ -10,12 +10,14 @@ import asyncio
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
 from models.cases import CaseStatus, case_state
 from models.reports import CONCERN_RULES, TREND_WEEKS
-from ops.staff.web.common import names_of, record_read, refused, render, respond, today, viewer_of
+from ops.staff.deps import StaffDeps
+from ops.staff.http import Request, Response
+from ops.staff.web.common import names_of, record_read, refused, render, respond, viewer_of
 from ops.staff.web.views.caseload import (
     BANDS,
     BadQuery,
@@ -30,9 +32,6 @@ from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.cases import actions_by_alert
 from streams.gc_pause import collector_paused
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
 
 #: How far back an alert still counts as open when nobody has resolved it (eight weeks, as the trend).
 OPEN_ALERT_DAYS = 7 * TREND_WEEKS
@@ -96,27 +95,26 @@ def caseload_html(page: CaseloadPage, viewer: Staff, names: dict[str, str], as_o
     return render("caseload.html", page=page, viewer=viewer, names=names, as_of=as_of, bands=BANDS, notice="")
 
 
-async def caseload_page(service: Service, view: Any, request: Any) -> Any:
+async def caseload_page(deps: StaffDeps, request: Request) -> Response:
     """GET /app: the viewer's students, most worrying first."""
     try:
-        viewer = viewer_of(service, request)
+        viewer = viewer_of(request)
         query = CaseloadQuery.parse(request.query)
     except (IdentityRequired, UnknownStaff) as error:
-        return refused(service, view, request, "caseload", error)
+        return refused(deps, request, "caseload", error)
     except BadQuery as error:
         body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
-        return respond(service, view, "caseload", body, 400)
-    lde = service.lde
-    settings = lde.settings
+        return respond(deps, "caseload", body, 400)
+    settings = deps.settings
 
     def work() -> str:
-        as_of = caseload_as_of(lde.store, today(service))
+        as_of = caseload_as_of(deps.store, deps.today())
         page = load_caseload(
-            lde.store, viewer, query, as_of, settings.web_page_size, settings.min_cohort_size
+            deps.store, viewer, query, as_of, settings.web_page_size, settings.min_cohort_size
         )
-        record_read(lde.store, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
-        return caseload_html(page, viewer, names_of(service), as_of)
+        record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
+        return caseload_html(page, viewer, names_of(deps), as_of)
 
     body = await asyncio.to_thread(work)
-    lde.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
-    return respond(service, view, "caseload", body)
+    deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
+    return respond(deps, "caseload", body)

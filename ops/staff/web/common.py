@@ -1,6 +1,6 @@
 """What every page of the staff web app shares: the templates (shipped in the package), who is asking
-(only through `Service.viewer`, which issue 15 makes a verified identity), the error pages, the
-audit of every read, and the stylesheet.
+(only the identity the route guard verified: `viewer_of`, issue 15), the error pages, the audit of
+every read (through the one gateway, ops.jobs.reports.audited), and the stylesheet.
 
 Handlers are thin: identify the viewer, read in a thread, build the page's data with a pure builder
 (ops.staff.web.views), render. Errors a person can act on get a page saying what to do.
@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from models.access import AccessDenied, Action, IdentityRequired, Role, Staff, UnknownStaff, audit
+from models.access import AccessDenied, Action, IdentityRequired, Role, Staff, UnknownStaff
 from models.reports import SOURCE_LABELS
-from ops.jobs.scheduled import clock_today
+from ops.jobs.reports.audited import AuditedReads
+from ops.staff.auth import web as guard
+from ops.staff.deps import StaffDeps
+from ops.staff.http import Request, Response, as_bytes, as_html
 from ops.staff.web import charts
-from sinks.clickhouse import ClickHouseStore
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
 
 log = logging.getLogger("lde.web")
 
@@ -60,22 +59,20 @@ def render(template: str, **context: Any) -> str:
     return ENV.get_template(template).render(**context)
 
 
-def respond(service: Service, view: Any, page: str, body: str, status: int = 200) -> Any:
-    service.lde.metrics.web_pages.labels(page=page, status=f"{status // 100}xx").inc()
-    return view.html(body, status=status, headers=dict(NO_STORE))
+def respond(deps: StaffDeps, page: str, body: str, status: int = 200) -> Response:
+    deps.metrics.web_pages.labels(page=page, status=f"{status // 100}xx").inc()
+    return as_html(body, status=status, headers=dict(NO_STORE))
 
 
-def redirect(service: Service, view: Any, page: str, location: str) -> Any:
+def redirect(deps: StaffDeps, page: str, location: str) -> Response:
     """303 See Other: after a form, the browser loads the page again with GET (no resubmission)."""
-    service.lde.metrics.web_pages.labels(page=page, status="3xx").inc()
-    return view.html("", status=303, headers={**NO_STORE, "Location": location})
+    deps.metrics.web_pages.labels(page=page, status="3xx").inc()
+    return as_html("", status=303, headers={**NO_STORE, "Location": location})
 
 
-def error_page(
-    service: Service, view: Any, page: str, status: int, title: str, message: str, **extra: Any
-) -> Any:
+def error_page(deps: StaffDeps, page: str, status: int, title: str, message: str, **extra: str) -> Response:
     body = render("error.html", viewer=None, title=title, message=message, status=status, **extra)
-    return respond(service, view, page, body, status)
+    return respond(deps, page, body, status)
 
 
 def page_of(path: str) -> str:
@@ -91,19 +88,18 @@ def page_of(path: str) -> str:
     return "caseload"
 
 
-def refused(service: Service, view: Any, request: Any, page: str, error: Exception) -> Any:
+def refused(deps: StaffDeps, request: Request, page: str, error: Exception) -> Response:
     """The page for a request the access policy or the identity check refused (audited in logs and
     metrics as the API's refusals are)."""
     action = {"caseload": "caseload", "programme": "programme_view", "triage": "case_action"}.get(
         page, "student_view"
     )
-    service.lde.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
+    deps.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
     log.warning("web_refused page=%s reason=%s", page, type(error).__name__)
     if isinstance(error, IdentityRequired):
         target = f"{LOGIN_PATH}?next={quote(str(request.rel_url), safe='')}"
         return error_page(
-            service,
-            view,
+            deps,
             page,
             401,
             "Sign in needed",
@@ -112,8 +108,7 @@ def refused(service: Service, view: Any, request: Any, page: str, error: Excepti
         )
     if isinstance(error, UnknownStaff):
         return error_page(
-            service,
-            view,
+            deps,
             page,
             403,
             "Not in the staff directory",
@@ -121,33 +116,36 @@ def refused(service: Service, view: Any, request: Any, page: str, error: Excepti
         )
     if isinstance(error, AccessDenied):
         return error_page(
-            service,
-            view,
+            deps,
             page,
             403,
             "Not one of your students",
             "This page is about someone outside the students you look after, so LDE does not show it.",
         )
-    return error_page(service, view, page, 404, "Not found", str(error))
+    return error_page(deps, page, 404, "Not found", str(error))
 
 
-def viewer_of(service: Service, request: Any) -> Staff:
-    """Who is asking: ONLY through Service.viewer (raises IdentityRequired or UnknownStaff)."""
-    return service.viewer(request)
+def page_refusal(deps: StaffDeps) -> guard.PageRefusal:
+    """The guard's refusal of a browser page (no identity, unknown staff): a page with a sign-in link."""
+
+    def answer(request: Request, error: Exception) -> Response:
+        return refused(deps, request, page_of(request.path), error)
+
+    return answer
 
 
-def today(service: Service) -> date:
-    lde = service.lde
-    return clock_today(lde.clock, lde.tz)
+def viewer_of(request: Request) -> Staff:
+    """Who is asking: ONLY the viewer the route guard verified (raises IdentityRequired)."""
+    return guard.viewer_of(request)
 
 
-def record_read(store: ClickHouseStore, viewer: Staff, action: Action, student_ids: Sequence[str]) -> None:
-    """Audit one read of personal data through the web app (as ops.jobs.reports.personal does)."""
-    store.write_audit([audit(datetime.now(UTC), viewer, action, "web", student_ids)])
+def record_read(reads: AuditedReads, viewer: Staff, action: Action, student_ids: Sequence[str]) -> None:
+    """Audit one read of personal data through the web app (via `web`), by the one gateway."""
+    reads.record(viewer, action, "web", student_ids)
 
 
-def names_of(service: Service) -> dict[str, str]:
-    return {s.staff_id: s.name for s in service.directory.directory}
+def names_of(deps: StaffDeps) -> dict[str, str]:
+    return {s.staff_id: s.name for s in deps.directory()}
 
 
 _STATIC: dict[str, tuple[str, str]] = {"app.css": ("text/css", "static/app.css")}
@@ -162,16 +160,16 @@ def static_asset(name: str) -> tuple[bytes, str] | None:
     return files("ops.staff.web").joinpath(path).read_bytes(), kind
 
 
-async def static_page(service: Service, view: Any, request: Any, name: str) -> Any:
+async def static_page(deps: StaffDeps, request: Request, name: str) -> Response:
     """The stylesheet. Served to signed-in staff only: the route is classified STAFF (it holds no
     personal data, but every /app address asks for an identity)."""
     try:
-        viewer_of(service, request)
+        viewer_of(request)
     except (IdentityRequired, UnknownStaff):
-        return view.bytes(b"", status=401)
+        return as_bytes(b"", status=401)
     found = static_asset(name)
     if found is None:
-        return view.bytes(b"not found", status=404)
+        return as_bytes(b"not found", status=404)
     body, kind = found
-    service.lde.metrics.web_pages.labels(page="static", status="2xx").inc()
-    return view.bytes(body, content_type=kind, headers={"Cache-Control": "private, max-age=300"})
+    deps.metrics.web_pages.labels(page="static", status="2xx").inc()
+    return as_bytes(body, content_type=kind, headers={"Cache-Control": "private, max-age=300"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.access import (
     AccessDenied,
@@ -18,18 +18,19 @@ from models.access import (
     may_see_programme,
 )
 from models.reports import TREND_WEEKS
+from ops.jobs.reports.audited import AuditedReads
+from ops.staff.deps import StaffDeps
+from ops.staff.http import Request, Response
 from ops.staff.web.caseload import caseload_as_of
-from ops.staff.web.common import NotFound, error_page, record_read, refused, render, respond, today, viewer_of
+from ops.staff.web.common import NotFound, error_page, record_read, refused, render, respond, viewer_of
 from ops.staff.web.views.programme import BAND_ROWS, band_distribution, moving_down, source_comparison
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
+from sinks.clickhouse.caseload import RosterLine
 
 
 def load_programme(
-    store: ClickHouseStore, viewer: Staff, code: str, as_of: date, min_group: int
+    store: ClickHouseStore, reads: AuditedReads, viewer: Staff, code: str, as_of: date, min_group: int
 ) -> dict[str, Any]:
     """The programme page's data. Raises NotFound or AccessDenied; audited (the students named)."""
     roster = queries.roster_lines(store, as_of)
@@ -51,7 +52,7 @@ def load_programme(
     ]
     own, n = queries.source_totals(store, ids, first, as_of)
     everyone, total = queries.source_totals(store, None, first, as_of)
-    record_read(store, viewer, Action.PROGRAMME_VIEW, [m.student_id for m in moving])
+    record_read(reads, viewer, Action.PROGRAMME_VIEW, [m.student_id for m in moving])
     return {
         "code": code,
         "name": members[0].programme_name,
@@ -67,22 +68,27 @@ def load_programme(
     }
 
 
-def _ref(members: list[Any], student_id: str) -> Any:
+def _ref(members: list[RosterLine], student_id: str) -> RosterLine:
     return next(s for s in members if s.student_id == student_id)
 
 
-async def programme_page(service: Service, view: Any, request: Any, programme_code: str) -> Any:
+async def programme_page(deps: StaffDeps, request: Request, programme_code: str) -> Response:
     """GET /app/programmes/{code}."""
-    lde = service.lde
     try:
-        viewer = viewer_of(service, request)
-        as_of = await asyncio.to_thread(caseload_as_of, lde.store, today(service))
+        viewer = viewer_of(request)
+        as_of = await asyncio.to_thread(caseload_as_of, deps.store, deps.today())
         data = await asyncio.to_thread(
-            load_programme, lde.store, viewer, programme_code, as_of, lde.settings.min_cohort_size
+            load_programme,
+            deps.store,
+            deps.reads,
+            viewer,
+            programme_code,
+            as_of,
+            deps.settings.min_cohort_size,
         )
     except (IdentityRequired, UnknownStaff, AccessDenied) as error:
-        return refused(service, view, request, "programme", error)
+        return refused(deps, request, "programme", error)
     except NotFound as error:
-        return error_page(service, view, "programme", 404, "Programme not found", str(error))
-    lde.metrics.personal_data_reads.labels(action="programme_view", outcome="allowed").inc()
-    return respond(service, view, "programme", render("programme.html", viewer=viewer, **data))
+        return error_page(deps, "programme", 404, "Programme not found", str(error))
+    deps.metrics.personal_data_reads.labels(action="programme_view", outcome="allowed").inc()
+    return respond(deps, "programme", render("programme.html", viewer=viewer, **data))

@@ -1,11 +1,9 @@
 """The staff web app's pages as (path, method, handler) rows: ops.staff.routes adds them to its one
-route table, each classified STAFF (every page asks `Service.viewer` who is signing in)."""
+route table, each classified STAFF (the guard verifies who is asking; each handler takes StaffDeps)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
+from ops.staff.http import Handler
 from ops.staff.web.caseload import caseload_page
 from ops.staff.web.common import static_page
 from ops.staff.web.programme import programme_page
@@ -13,7 +11,7 @@ from ops.staff.web.student import student_page
 from ops.staff.web.student_view import student_view_page
 from ops.staff.web.triage import triage_form
 
-PAGES: tuple[tuple[str, str, Callable[..., Awaitable[Any]]], ...] = (
+PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("/app", "GET", caseload_page),
     ("/app/students/{student_id}", "GET", student_page),
     ("/app/students/{student_id}/view", "GET", student_view_page),

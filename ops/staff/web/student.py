@@ -9,13 +9,16 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.access import AccessDenied, IdentityRequired, Staff, StaffDirectory, UnknownStaff
 from models.cases import assignable
+from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.jobs.reports.personal import student_view
-from ops.jobs.reports.student import UnknownStudent
-from ops.staff.web.common import names_of, refused, render, respond, today, viewer_of
+from ops.staff.auth.web import csrf_token
+from ops.staff.deps import StaffDeps
+from ops.staff.http import Request, Response
+from ops.staff.web.common import names_of, refused, render, respond, viewer_of
 from ops.staff.web.views.student import (
     AlertCard,
     AttendanceWeek,
@@ -31,9 +34,6 @@ from sinks.clickhouse import caseload as queries
 from sinks.clickhouse import students as student_queries
 from sinks.clickhouse.caseload import RosterLine
 from sinks.clickhouse.cases import actions_for_student
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
 
 #: What the page says after a triage form was stored (by the action's kind).
 SAVED = {
@@ -79,6 +79,7 @@ def comparison_members(store: ClickHouseStore, student_id: str, min_group: int) 
 
 def load_student_page(
     store: ClickHouseStore,
+    reads: AuditedReads,
     viewer: Staff,
     student_id: str,
     directory: StaffDirectory,
@@ -88,7 +89,7 @@ def load_student_page(
     min_group: int,
 ) -> StudentPage:
     """Raises UnknownStudent or AccessDenied (before reading anything else); audited."""
-    figures = student_view(store, viewer, student_id, "web")
+    figures = student_view(store, reads, viewer, student_id, "web")
     last = date.fromisoformat(figures["as_of"])
     days = days_back(last, TIMELINE_DAYS)
     members, compared_with = comparison_members(store, student_id, min_group)
@@ -125,26 +126,26 @@ def student_html(page: StudentPage, viewer: Staff, csrf: str, notice: str = "", 
     )
 
 
-async def student_page(service: Service, view: Any, request: Any, student_id: str) -> Any:
+async def student_page(deps: StaffDeps, request: Request, student_id: str) -> Response:
     """GET /app/students/{id}: everything about one student a member of staff may see."""
-    lde = service.lde
     try:
-        viewer = viewer_of(service, request)
+        viewer = viewer_of(request)
         page = await asyncio.to_thread(
             load_student_page,
-            lde.store,
+            deps.store,
+            deps.reads,
             viewer,
             student_id,
-            service.directory.directory,
-            names_of(service),
-            list(lde.settings.support_services),
-            today(service),
-            lde.settings.min_cohort_size,
+            deps.directory(),
+            names_of(deps),
+            list(deps.settings.support_services),
+            deps.today(),
+            deps.settings.min_cohort_size,
         )
     except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:
-        return refused(service, view, request, "student", error)
-    lde.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
+        return refused(deps, request, "student", error)
+    deps.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
     done = str(request.query.get("done", ""))
     notice = f"Saved: {SAVED[done]}." if done in SAVED else ""  # fixed words: nothing from the address
-    body = student_html(page, viewer, await service.csrf_token(request), notice=notice)
-    return respond(service, view, "student", body)
+    body = student_html(page, viewer, await csrf_token(deps.sessions, request), notice=notice)
+    return respond(deps, "student", body)

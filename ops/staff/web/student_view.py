@@ -5,15 +5,14 @@ student and no staff notes or alerts. Printable (the stylesheet's print rules)."
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
+from ops.jobs.reports.audited import UnknownStudent
 from ops.jobs.reports.personal import student_view
-from ops.jobs.reports.student import UnknownStudent
+from ops.staff.deps import StaffDeps
+from ops.staff.http import Request, Response
 from ops.staff.web.common import refused, render, respond, viewer_of
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
 
 #: What of the student view's figures this page may show (never the alerts: staff wording).
 SHOWN = (
@@ -42,14 +41,15 @@ def own_figures(figures: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def student_view_page(service: Service, view: Any, request: Any, student_id: str) -> Any:
+async def student_view_page(deps: StaffDeps, request: Request, student_id: str) -> Response:
     """GET /app/students/{id}/view."""
-    lde = service.lde
     try:
-        viewer = viewer_of(service, request)
-        figures = await asyncio.to_thread(student_view, lde.store, viewer, student_id, "web-student-view")
+        viewer = viewer_of(request)
+        figures = await asyncio.to_thread(
+            student_view, deps.store, deps.reads, viewer, student_id, "web-student-view"
+        )
     except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:
-        return refused(service, view, request, "student_view", error)
-    lde.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
+        return refused(deps, request, "student_view", error)
+    deps.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
     body = render("student_view.html", viewer=viewer, figures=own_figures(figures))
-    return respond(service, view, "student_view", body)
+    return respond(deps, "student_view", body)

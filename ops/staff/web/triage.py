@@ -5,64 +5,62 @@ chosen when the form was drawn, so a form sent twice stores one action (models.c
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from models.access import Action, IdentityRequired, Staff, UnknownStaff
 from models.cases import ActionKind, CaseAction, CaseRefused, CaseRequest, case_state, decide
-from ops.staff.web.common import NotFound, error_page, record_read, redirect, refused, today, viewer_of
+from ops.staff.auth.web import csrf_matches
+from ops.staff.deps import StaffDeps
+from ops.staff.http import Request, Response
+from ops.staff.web.common import NotFound, error_page, record_read, redirect, refused, viewer_of
 from sinks.clickhouse.caseload import RosterLine
 from sinks.clickhouse.cases import actions_by_alert, alert_subject, write_actions
-
-if TYPE_CHECKING:
-    from ops.runtime.wiring import Service
 
 FIELDS = ("action_id", "kind", "detail", "until", "channel", "assignee", "service")
 
 
-def request_from(form: Any) -> CaseRequest:
+def request_from(form: Mapping[str, object]) -> CaseRequest:
     """The triage request a posted form carries (every field a string, cut to a safe length)."""
     return CaseRequest(**{name: str(form.get(name, ""))[:4000] for name in FIELDS})
 
 
-def take_action(service: Service, viewer: Staff, alert_id: str, request: CaseRequest) -> CaseAction:
+def take_action(deps: StaffDeps, viewer: Staff, alert_id: str, request: CaseRequest) -> CaseAction:
     """Decide and store one triage action. Raises NotFound or CaseRefused; audited."""
-    lde = service.lde
-    store = lde.store
+    store = deps.store
     subject = alert_subject(store, alert_id)
     if subject is None:
         raise NotFound(f"no alert {alert_id}")
     student = RosterLine(subject[0], "", subject[2], "", subject[3], 0, "", subject[1])
-    day = today(service)
+    day = deps.today()
     state = case_state(alert_id, actions_by_alert(store, [alert_id]).get(alert_id, ()), day)
     action = decide(
         request,
         state,
         viewer=viewer,
         student=student,
-        directory=service.directory.directory,
-        services=list(lde.settings.support_services),
+        directory=deps.directory(),
+        services=list(deps.settings.support_services),
         now=datetime.now(UTC),
         today=day,
     )
     write_actions(store, [action])
-    record_read(store, viewer, Action.CASE_ACTION, [student.student_id])
+    record_read(deps.reads, viewer, Action.CASE_ACTION, [student.student_id])
     return action
 
 
-async def triage_form(service: Service, view: Any, request: Any, alert_id: str) -> Any:
+async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Response:
     """POST /app/alerts/{id}/actions: store the action, then back to the student's page (303)."""
-    metrics = service.lde.metrics
+    metrics = deps.metrics
     try:
-        viewer = viewer_of(service, request)
+        viewer = viewer_of(request)
     except (IdentityRequired, UnknownStaff) as error:
-        return refused(service, view, request, "triage", error)
+        return refused(deps, request, "triage", error)
     form = await request.post()
-    if not await service.check_csrf(request, str(form.get("csrf_token", ""))):
+    if not await csrf_matches(deps.sessions, request, str(form.get("csrf_token", ""))):
         return error_page(
-            service,
-            view,
+            deps,
             "triage",
             403,
             "Form expired",
@@ -70,16 +68,16 @@ async def triage_form(service: Service, view: Any, request: Any, alert_id: str) 
         )
     wanted = request_from(form)
     try:
-        action = await asyncio.to_thread(take_action, service, viewer, alert_id, wanted)
+        action = await asyncio.to_thread(take_action, deps, viewer, alert_id, wanted)
     except NotFound as error:
-        return error_page(service, view, "triage", 404, "Alert not found", str(error))
+        return error_page(deps, "triage", 404, "Alert not found", str(error))
     except CaseRefused as error:
         kind = wanted.kind if wanted.kind in {k.value for k in ActionKind} else "note"
         metrics.case_actions.labels(kind=kind, outcome="refused").inc()
         back = str(form.get("back", "")) or "/app"
         back = back if back.startswith("/app/students/") else "/app"
-        return error_page(service, view, "triage", 400, "Not saved", str(error), back=back)
+        return error_page(deps, "triage", 400, "Not saved", str(error), back=back)
     metrics.case_actions.labels(kind=action.kind.value, outcome="stored").inc()
     page = f"/app/students/{quote(action.student_id, safe='')}"
     location = f"{page}?done={action.kind.value}#alert-{quote(alert_id, safe='')}"
-    return redirect(service, view, "triage", location)
+    return redirect(deps, "triage", location)

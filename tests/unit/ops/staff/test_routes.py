@@ -1,23 +1,41 @@
-"""Route registration: the service answers exactly the classified routes, each with its method."""
+"""Route registration: the service answers exactly the classified routes, each with its method, and
+the route guard (aiohttp middleware) stands in front of every one of them by its kind."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import faust
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from models.access import Grant, Role, Staff, StaffDirectory
 from ops.edge.collector import register_collector
 from ops.metrics import Metrics
 from ops.settings import Settings
+from ops.staff.auth.authenticator import Authenticator
+from ops.staff.auth.proxy import parse_networks
+from ops.staff.auth.ratelimit import FailureLimiter
+from ops.staff.auth.web import Guard, install_guard
+from ops.staff.deps import RouteDeps, Uses
+from ops.staff.http import as_html
 from ops.staff.routes import ROUTES, RouteKind, register_routes, route_kinds
+
+OPERATOR = "operator-token-for-the-route-tests"
+
+
+def no_deps() -> RouteDeps:
+    """Dependencies a handler would fail on: the routes that must not run never touch them."""
+    return RouteDeps(*(SimpleNamespace() for _ in Uses))  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def app() -> faust.App:
     """A Faust app with the service's routes, never started (no broker, no web server)."""
     app = faust.App("routes-test", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=True)
-    register_routes(app, SimpleNamespace())  # handlers read the service only when they answer
+    register_routes(app, no_deps())  # handlers read their dependencies only when they answer
     register_collector(app, SimpleNamespace(settings=Settings(), metrics=Metrics()))
     return app
 
@@ -31,6 +49,21 @@ def test_each_route_answers_its_method_only(app: faust.App) -> None:
         view = type(app.web.views[route.path])
         answered = {m for m in ("get", "post", "put", "patch", "delete") if m in vars(view)}
         assert answered == {route.method.lower()}, route.path
+
+
+def test_every_handler_takes_the_dependencies_its_route_names() -> None:
+    """The route table names which dependency object each handler gets: by the handler's first
+    parameter's annotation (the names of ops.staff.deps and the auth objects)."""
+    expected = {
+        Uses.PROBES: "Probes",
+        Uses.STAFF: "StaffDeps",
+        Uses.ADMIN: "AdminDeps",
+        Uses.SIGNIN: "SignIn",
+        Uses.TOKENS: "ApiTokens",
+    }
+    for route in ROUTES:
+        first = next(iter(route.handler.__annotations__.values()))
+        assert first == expected[route.uses], route.path
 
 
 def test_the_kinds_split_as_the_access_rules_need() -> None:
@@ -56,3 +89,92 @@ def test_the_kinds_split_as_the_access_rules_need() -> None:
     for path in ("/v1/staff", "/v1/jobs/daily", "/v1/reports/weekly", "/v1/privacy/{student_id}"):
         assert kinds[path] is RouteKind.ADMINISTRATOR
     assert len(kinds) == len(ROUTES) + 7  # + 4 collector endpoints, its OpenAPI document, 2 xAPI
+
+
+# -- the guard as middleware, through a real aiohttp server on the loopback ---------------------------
+
+
+def guarded_app(app: faust.App, metrics_token: str = "") -> web.Application:
+    """The Faust app's aiohttp application with the guard installed as the wiring installs it."""
+    metrics = Metrics()
+    auth = Authenticator(
+        metrics=metrics,
+        proxies=parse_networks(["10.0.0.5"]),
+        operator_token=OPERATOR,
+        limiter=FailureLimiter(60),
+    )
+    directory = StaffDirectory([Staff("T1", "Tia", "t@x.ac.uk", (Grant(Role.PERSONAL_TUTOR),))])
+    settings = Settings(metrics_token=metrics_token)  # type: ignore[arg-type]
+    guard = Guard(settings, metrics, auth, lambda: directory)
+    guard.page_refusal = lambda request, error: as_html(f"sign in: {type(error).__name__}", status=401)
+    web_app: web.Application = app.web.web_app
+
+    async def unclassified(request: web.Request) -> web.Response:
+        return web.Response(text="ran")
+
+    web_app.router.add_get("/not-in-the-table", unclassified)
+    install_guard(web_app, guard, route_kinds())
+    return web_app
+
+
+def answers(web_app: web.Application, *requests: tuple[str, str, dict[str, str]]) -> list[tuple[int, str]]:
+    """(status, body) of each request, sent to the application served on 127.0.0.1."""
+
+    async def run() -> list[tuple[int, str]]:
+        async with TestClient(TestServer(web_app, host="127.0.0.1")) as client:
+            out = []
+            for method, path, headers in requests:
+                response = await client.request(method, path, headers=headers)
+                out.append((response.status, await response.text()))
+            return out
+
+    return asyncio.run(run())
+
+
+def test_the_guard_refuses_before_any_handler_runs(app: faust.App) -> None:
+    # The handlers' dependencies are empty: a handler that ran would answer 500.
+    [alerts, page, admin, unclassified] = answers(
+        guarded_app(app),
+        ("GET", "/v1/alerts", {}),
+        ("GET", "/app", {}),
+        ("POST", "/v1/jobs/daily", {"Authorization": f"Bearer {OPERATOR}x"}),
+        ("GET", "/not-in-the-table", {}),
+    )
+    assert alerts[0] == 401 and '"status":401' in alerts[1]
+    assert page == (401, "sign in: IdentityRequired")  # a browser page's refusal is a page
+    assert admin[0] == 401
+    assert unclassified[0] == 401  # a route missing from the table is closed, not open
+
+
+def test_the_guard_admits_by_kind_and_leaves_404_and_405_to_aiohttp(app: faust.App) -> None:
+    [live, metrics, wrong_method, nowhere, tutor_as_admin] = answers(
+        guarded_app(app, metrics_token="scrape"),
+        ("GET", "/health/live", {}),
+        ("GET", "/metrics", {}),
+        ("POST", "/health/live", {}),
+        ("GET", "/no/such/path", {}),
+        ("POST", "/v1/jobs/daily", {"X-LDE-Staff": "T1"}),  # not from the trusted proxy: no identity
+    )
+    assert live == (200, '{"status":"live"}')
+    assert metrics[0] == 401  # the scrape token is asked for before the handler
+    assert wrong_method[0] == 405 and nowhere[0] == 404
+    assert tutor_as_admin[0] == 401
+
+
+def test_faust_s_own_routes_are_behind_the_administrator_guard(app: faust.App) -> None:
+    """Faust adds its router and table views when the web server starts (/router/..., /table/{name}/
+    {key}/, which would hand out a student's table values, and /): they are in no route table, so
+    the guard treats them as administrators' routes (before the middleware they answered anyone)."""
+    app.web.init_server()  # what the worker does at start: Faust's blueprints join the router
+    web_app = guarded_app(app)
+    paths = {route.resource.canonical for route in web_app.router.routes() if route.resource is not None}
+    assert {"/router/", "/table/{name}/{key}/", "/"} <= paths
+    statuses = answers(
+        web_app,
+        ("GET", "/table/activity/S1/", {}),
+        ("GET", "/router/", {}),
+        ("GET", "/", {}),
+        ("GET", "/table/activity/S1/", {"Authorization": f"Bearer {OPERATOR}"}),  # an administrator
+    )
+    assert [status for status, _ in statuses[:3]] == [401, 401, 401]
+    assert statuses[3][0] != 401
