@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.cli.common import direct_store, fail, running_service
-from ops.runtime.client import STAFF_HEADER
 from ops.settings import Settings
+from ops.staff.auth.proxy import STAFF_HEADER
 
 if TYPE_CHECKING:  # the CLI starts without ClickHouse's client loaded
     from models.access import Staff

@@ -10,9 +10,6 @@ from typing import Any
 
 from ops.settings import Settings
 
-#: The header naming the member of staff a request is made for (the service reads it, the CLI sends it).
-STAFF_HEADER = "X-LDE-Staff"
-
 
 class ServiceUnavailable(RuntimeError):
     """The service's HTTP API did not answer."""

@@ -200,3 +200,59 @@ def test_every_known_loop_is_still_there() -> None:
     present = {frozenset(members) for members in loops(module_graph())}
     gone = [sorted(known) for known in KNOWN_LOOPS if known not in present]
     assert not gone, f"these loops are broken: remove them from KNOWN_LOOPS: {gone}"
+
+
+#: ops/ is split by purpose into rooms that import one way too (docs/ARCHITECTURE.md, "ops by purpose"):
+#: the edge and the jobs need only the layers below; the staff surface uses the jobs' reports and the
+#: edge's route names; the runtime wires all three; the command line and the development tools sit on
+#: top (the tools never import the command line). The leaves (settings, metrics) serve every room.
+OPS_ROOMS: dict[str, frozenset[str]] = {
+    "edge": frozenset(),
+    "jobs": frozenset(),
+    "staff": frozenset({"edge", "jobs"}),
+    "runtime": frozenset({"edge", "jobs", "staff"}),
+    "devtools": frozenset({"edge", "jobs", "staff", "runtime"}),
+    "cli": frozenset({"edge", "jobs", "staff", "runtime", "devtools"}),
+}
+
+
+def room_of(module: str) -> str | None:
+    """The ops room a module belongs to (None outside ops, for the package itself and the leaves)."""
+    parts = module.split(".")
+    if parts[0] != "ops" or len(parts) < 2 or any(module == f or module.startswith(f + ".") for f in LEAVES):
+        return None
+    return parts[1]
+
+
+def room_violations(module: str, imports: set[str]) -> list[str]:
+    """The imports of an ops module that reach a room it may not import."""
+    own = room_of(module)
+    if own is None:
+        return []
+    allowed = OPS_ROOMS[own] | {own}
+    return sorted(i for i in imports if (room := room_of(i)) is not None and room not in allowed)
+
+
+def test_the_room_rule_itself() -> None:
+    assert room_violations("ops.staff.routes", {"ops.jobs.privacy", "ops.edge.endpoints"}) == []
+    assert room_violations("ops.staff.auth.web", {"ops.runtime.client"}) == ["ops.runtime.client"]
+    assert room_violations("ops.edge.collector", {"ops.staff.http", "ops.metrics"}) == ["ops.staff.http"]
+    assert room_violations("ops.devtools.demo", {"ops.cli.common"}) == ["ops.cli.common"]
+    assert room_violations("ops.settings", {"models.rules"}) == []
+    assert room_violations("ops.edge.collector", {"ops.settings.Settings", "ops.metrics.Metrics"}) == []
+
+
+def test_every_ops_room_is_named() -> None:
+    rooms = {p.name for p in (ROOT / "ops").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert rooms == set(OPS_ROOMS), "a new room in ops/ needs its place in OPS_ROOMS and the map"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules() if p.parts[len(ROOT.parts)] == "ops"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_ops_rooms_import_one_way(path: Path) -> None:
+    module = module_name(path)
+    wrong = room_violations(module, imported(path))
+    assert not wrong, f"{module} imports {wrong}: see docs/ARCHITECTURE.md for which room may import which"

@@ -12,10 +12,9 @@ from typing import Protocol
 
 from models.access import IdentityRequired
 from ops.metrics import Metrics
-from ops.runtime.client import STAFF_HEADER
 from ops.staff.auth.credentials import SESSION_COOKIE, Identity, Kind, Presented, classify
 from ops.staff.auth.local import OS_USER_HEADER, audit_user
-from ops.staff.auth.proxy import Network, is_trusted
+from ops.staff.auth.proxy import STAFF_HEADER, Network, is_trusted
 from ops.staff.auth.ratelimit import FailureLimiter
 from ops.staff.http import Request
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+#: The header naming the member of staff a request is made for: honoured from trusted proxies only
+#: (the command line sends it with the local operator token, see ops.runtime.client).
+STAFF_HEADER = "X-LDE-Staff"
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
