@@ -5,7 +5,8 @@
 `POST /v1/canvas/live-events` (one Canvas live event, plain or signed: see ops.edge.canvas_signing)
 read the body with the same pure
 adapters as `lde ingest`, publish the valid events to the activity topic in per-partition envelopes and
-answer 202 only once Kafka has confirmed them: an upstream system that got a 202 may forget the data.
+answer 202 (Caliper: 200, what IMS's sensors count as success) only once Kafka has confirmed them: an
+upstream system that got that answer may forget the data.
 `GET /v1/openapi.json` describes all of it.
 
 Security: each endpoint takes the bearer token of its own upstream source, and an endpoint without a
@@ -25,7 +26,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from models.clock import WallClock
 from models.dead_letters import dead_letter_headers
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
+from ops.edge.caliper_people import person_map
 from ops.edge.canvas_signing import REALM as SIGNATURE_REALM
 from ops.edge.canvas_signing import Opened, Refused, key_source, open_live_event
 from ops.edge.endpoints import ENDPOINTS, Endpoint
@@ -141,11 +143,13 @@ def read_canonical(text: str, *, timezone: str) -> Iterator[Record]:
     yield from read_lde_jsonl(text.split("\n"), timezone=timezone)
 
 
-def parse_body(endpoint: Endpoint, text: str, timezone: str) -> Iterator[Record]:
-    """The records of a request body, read by the endpoint's adapter."""
+def parse_body(
+    endpoint: Endpoint, text: str, timezone: str, options: Mapping[str, Any] | None = None
+) -> Iterator[Record]:
+    """The records of a request body, read by the endpoint's adapter (with its own keywords, if any)."""
     if endpoint.adapter == "lde-jsonl":
         return read_canonical(text, timezone=timezone)
-    return ADAPTERS[endpoint.adapter]([text], timezone=timezone)
+    return ADAPTERS[endpoint.adapter]([text], timezone=timezone, **(options or {}))
 
 
 def envelopes(events: Sequence[ActivityEvent], partitions: int, max_events: int) -> list[tuple[int, bytes]]:
@@ -199,6 +203,7 @@ def assess(
     partitions: int,
     envelope_max_events: int,
     request_id: str,
+    options: Mapping[str, Any] | None = None,
 ) -> Assessment:
     """Read a body and prepare its messages: envelopes of the valid events (an event id repeated within
     the body is sent once, as `lde ingest` does) and, unless the body is rejected, a dead letter (digest,
@@ -213,7 +218,7 @@ def assess(
     seen: set[str] = set()
     events: list[ActivityEvent] = []
     bad: list[Invalid] = []
-    for record in parse_body(endpoint, text, timezone):
+    for record in parse_body(endpoint, text, timezone, options):
         if isinstance(record, Parsed):
             if record.event.event_id in seen:
                 out.duplicates += 1
@@ -281,6 +286,7 @@ class Collector:
         self.max_bytes = lde.settings.collector_max_bytes
         self.metrics = lde.metrics
         self.canvas_keys = key_source(lde.settings)  # inline keys are read here: a bad one stops start-up
+        self.adapter_options = {"caliper": {"people": person_map(lde.settings)}}  # a bad map stops it too
         closed = [e.path for e in ENDPOINTS if e.source not in self.tokens]
         if closed:
             log.warning(
@@ -326,6 +332,7 @@ class Collector:
             partitions=s.partitions,
             envelope_max_events=s.envelope_max_events,
             request_id=request_id,
+            options=self.adapter_options.get(endpoint.adapter),
         )
         result = await asyncio.to_thread(work) if len(body) > THREAD_THRESHOLD_BYTES else work()
         log.info(
@@ -359,7 +366,7 @@ class Collector:
         self._count(endpoint, result)  # only once published: a 503 is retried and would count twice
         if result.dead_letters:
             self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
-        return Reply(202, result.summary(request_id))
+        return Reply(endpoint.success_status, result.summary(request_id))
 
     def _open_signed(self, body: bytes) -> Opened | Refused:
         """The signature decision for a signed endpoint's body, on the wall clock (JWT times are real)."""
