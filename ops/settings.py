@@ -10,9 +10,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.adapters.caliper import person_pattern
 from models.cases import DEFAULT_SUPPORT_SERVICES
 from models.engagement import EngagementSettings, Weights
 from models.retention import RetentionPolicy
@@ -126,6 +127,25 @@ class Settings(BaseSettings):
         ge=1,
         description="days the xAPI statement ledger remembers ids (409s, voids); >= the state horizon",
     )
+
+    # -- Caliper sensors (issue 25): which student a Person id names --------------------------------
+    caliper_person_patterns: list[str] = Field(
+        default_factory=list,
+        description="JSON list of regular expressions, each with a named group `student`, matched against "
+        'the whole Caliper Person id, e.g. ["https://vle\\\\.example\\\\.ac\\\\.uk/users/(?P<student>\\\\d{9})"]',
+    )
+    caliper_user_map: Path | None = Field(
+        None,
+        description="CSV file with the columns person_id,student_id: Caliper Person ids mapped one by one "
+        "(tried before the patterns); read when the service starts",
+    )
+
+    @field_validator("caliper_person_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            person_pattern(pattern)  # BadPersonPattern is a ValueError: the setting is refused at start
+        return patterns
 
     # -- Canvas live events (issue 17): the signed form's keys ---------------------------------------
     canvas_jwks_url: str | None = Field(

@@ -1,6 +1,9 @@
 """A real OpenID Connect provider for the tests, on 127.0.0.1: discovery, a JWKS endpoint with key
-rotation, an authorize endpoint that signs in a chosen test user without a form, and a token endpoint
-that checks the client secret and the PKCE code verifier; ID and access tokens are RS256 JWTs.
+rotation, an authorize endpoint that signs in a chosen test user without a form, a token endpoint
+that checks the client secret and the PKCE code verifier, and a UserInfo endpoint that answers for the
+access tokens it issued; ID and access tokens are RS256 JWTs. `id_token_staff_claim = False` leaves the
+staff claim to UserInfo (as a conformant provider in its default configuration does);
+`userinfo_override` and `userinfo_status` make UserInfo answer wrongly.
 
 Written with the same libraries LDE uses (joserfc to sign, Authlib's S256 challenge), not a mock:
 LDE talks to it over HTTP exactly as to Entra ID. Chosen over a pip-installable provider because none
@@ -45,6 +48,11 @@ class OidcTestProvider:
     grants: dict[str, Grant] = field(default_factory=dict)
     jwks_requests: int = 0
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    id_token_staff_claim: bool = True
+    userinfo_override: dict[str, Any] = field(default_factory=dict)
+    userinfo_status: int = 200
+    userinfo_requests: int = 0
+    access_tokens: dict[str, str] = field(default_factory=dict)  # issued access token -> user
 
     def start(self) -> OidcTestProvider:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})]
@@ -119,6 +127,7 @@ class OidcTestProvider:
                     "authorization_endpoint": f"{self.issuer}/authorize",
                     "token_endpoint": f"{self.issuer}/token",
                     "jwks_uri": f"{self.issuer}/jwks",
+                    "userinfo_endpoint": f"{self.issuer}/userinfo",
                     "end_session_endpoint": f"{self.issuer}/logout",
                     "response_types_supported": ["code"],
                     "code_challenge_methods_supported": ["S256"],
@@ -128,6 +137,17 @@ class OidcTestProvider:
         elif url.path == "/jwks":
             self.jwks_requests += 1
             self._json(handler, KeySet(list(self.keys)).as_dict(private=False))
+        elif url.path == "/userinfo":
+            self.userinfo_requests += 1
+            auth = handler.headers.get("Authorization", "")
+            user = self.access_tokens.get(auth.removeprefix("Bearer "))
+            if user is None:
+                self._json(handler, {"error": "invalid_token"}, 401)
+            elif self.userinfo_status != 200:
+                self._json(handler, {"error": "server_error"}, self.userinfo_status)
+            else:
+                claims = {"sub": f"sub-{user}", self.staff_claim: user, **self.userinfo_override}
+                self._json(handler, {k: v for k, v in claims.items() if v is not None})
         elif url.path == "/authorize":
             if query.get("response_type") != "code" or query.get("code_challenge_method") != "S256":
                 self._json(handler, {"error": "invalid_request"}, 400)
@@ -171,11 +191,15 @@ class OidcTestProvider:
         elif create_s256_code_challenge(form.get("code_verifier", "")) != grant.challenge:
             self._json(handler, {"error": "invalid_grant", "error_description": "PKCE verifier"}, 400)
         else:
+            access_token = self.token(grant.user)
+            self.access_tokens[access_token] = grant.user
             self._json(
                 handler,
                 {
-                    "access_token": self.token(grant.user),
-                    "id_token": self.token(grant.user, nonce=grant.nonce),
+                    "access_token": access_token,
+                    "id_token": self.token(
+                        grant.user, nonce=grant.nonce, staff_claim=self.id_token_staff_claim
+                    ),
                     "token_type": "Bearer",
                     "expires_in": 300,
                 },

@@ -86,7 +86,14 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     users = _user_map(args)
     if isinstance(users, str):
         return fail(users)
-    options = {"users": users} if users else None
+    options: dict[str, Any] | None = {"users": users} if users else None
+    if args.format == "caliper":  # the collector's Person id mapping, so a file counts like a POST
+        from ops.edge.caliper_people import PersonMapUnusable, person_map
+
+        try:
+            options = {"people": person_map(settings)}
+        except PersonMapUnusable as error:
+            return fail(str(error))
     publisher = Publisher(settings)
     try:
         # Binary: ingest decodes (UTF-8, bad bytes replaced) and reads canonical JSONL in blocks.

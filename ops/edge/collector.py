@@ -5,7 +5,8 @@
 `POST /v1/canvas/live-events` (one Canvas live event, plain or signed: see ops.edge.canvas_signing)
 read the body with the same pure
 adapters as `lde ingest`, publish the valid events to the activity topic in per-partition envelopes and
-answer 202 only once Kafka has confirmed them: an upstream system that got a 202 may forget the data.
+answer 202 (Caliper: 200, what IMS's sensors count as success) only once Kafka has confirmed them: an
+upstream system that got that answer may forget the data.
 `GET /v1/openapi.json` describes all of it.
 
 Security: each endpoint takes the bearer token of its own upstream source, and an endpoint without a
@@ -23,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from models.clock import WallClock
 from models.dead_letters import dead_letter_headers
 from models.envelopes import Message, envelopes
 from models.events import ActivityEvent
+from ops.edge.caliper_people import person_map
 from ops.edge.canvas_signing import REALM as SIGNATURE_REALM
 from ops.edge.canvas_signing import Opened, Refused, key_source, open_live_event
 from ops.edge.endpoints import ENDPOINTS, Endpoint
@@ -123,11 +125,13 @@ def read_canonical(text: str, *, timezone: str) -> Iterator[Record]:
     yield from read_lde_jsonl(text.split("\n"), timezone=timezone)
 
 
-def parse_body(endpoint: Endpoint, text: str, timezone: str) -> Iterator[Record]:
-    """The records of a request body, read by the endpoint's adapter."""
+def parse_body(
+    endpoint: Endpoint, text: str, timezone: str, options: Mapping[str, Any] | None = None
+) -> Iterator[Record]:
+    """The records of a request body, read by the endpoint's adapter (with its own keywords, if any)."""
     if endpoint.adapter == "lde-jsonl":
         return read_canonical(text, timezone=timezone)
-    return ADAPTERS[endpoint.adapter]([text], timezone=timezone)
+    return ADAPTERS[endpoint.adapter]([text], timezone=timezone, **(options or {}))
 
 
 def _note(record: Skipped | Invalid) -> dict[str, str]:
@@ -168,6 +172,7 @@ def assess(
     partitions: int,
     envelope_max_events: int,
     request_id: str,
+    options: Mapping[str, Any] | None = None,
 ) -> Assessment:
     """Read a body and prepare its messages: envelopes of the valid events (an event id repeated within
     the body is sent once, as `lde ingest` does) and, unless the body is rejected, a dead letter (digest,
@@ -182,7 +187,7 @@ def assess(
     seen: set[str] = set()
     events: list[ActivityEvent] = []
     bad: list[Invalid] = []
-    for record in parse_body(endpoint, text, timezone):
+    for record in parse_body(endpoint, text, timezone, options):
         if isinstance(record, Parsed):
             if record.event.event_id in seen:
                 out.duplicates += 1
@@ -231,6 +236,7 @@ class Collector:
         self.tokens = collector_tokens(settings)
         self.max_bytes = settings.collector_max_bytes
         self.canvas_keys = key_source(settings)  # inline keys are read here: a bad one stops start-up
+        self.adapter_options = {"caliper": {"people": person_map(settings)}}  # a bad map stops it too
         closed = [e.path for e in ENDPOINTS if e.source not in self.tokens]
         if closed:
             log.warning(
@@ -276,6 +282,7 @@ class Collector:
             partitions=s.partitions,
             envelope_max_events=s.envelope_max_events,
             request_id=request_id,
+            options=self.adapter_options.get(endpoint.adapter),
         )
         result = await asyncio.to_thread(work) if len(body) > THREAD_THRESHOLD_BYTES else work()
         log.info(
@@ -309,7 +316,7 @@ class Collector:
         self._count(endpoint, result)  # only once published: a 503 is retried and would count twice
         if result.dead_letters:
             self.metrics.dead_letters.labels(topic=endpoint.dead_letter_source).inc(len(result.dead_letters))
-        return Reply(202, result.summary(request_id))
+        return Reply(endpoint.success_status, result.summary(request_id))
 
     async def _open_signed(self, body: bytes) -> Opened | Refused:
         """The signature decision for a signed endpoint's body, on the wall clock (JWT times are real)."""

@@ -22,6 +22,9 @@ class Endpoint:
     #: The token may also come as the RFC 6750 `access_token` query parameter, for senders that can be
     #: given only a URL (Canvas Data Services' HTTPS subscription sends no Authorization header).
     query_token: bool = False
+    #: The status of a request whose events are in Kafka. 202 unless the senders' standard counts only
+    #: others as success (IMS's Caliper sensors count only 200 and 201; Caliper 1.2 recommends 200).
+    success_status: int = 202
 
     @property
     def dead_letter_source(self) -> str:
@@ -30,7 +33,13 @@ class Endpoint:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("/v1/caliper", "caliper", "caliper", "Canvas live events: one IMS Caliper 1.1 envelope"),
+    Endpoint(
+        "/v1/caliper",
+        "caliper",
+        "caliper",
+        "IMS Caliper 1.1 or 1.2 sensors and Canvas live events: one Caliper envelope",
+        success_status=200,
+    ),
     Endpoint(
         "/v1/xapi/statements",
         "xapi",

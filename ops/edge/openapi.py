@@ -317,7 +317,7 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                 + ([{f"{endpoint.source}QueryToken": []}] if endpoint.query_token else []),
                 "requestBody": {"required": True, "content": bodies[endpoint.source]},
                 "responses": {
-                    "202": _ref("Accepted", "responses"),
+                    str(endpoint.success_status): _ref("Accepted", "responses"),
                     "400": _ref("Rejected", "responses"),
                     "401": _ref("Unauthorized", "responses"),
                     "413": _ref("TooLarge", "responses"),

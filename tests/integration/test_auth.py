@@ -315,6 +315,33 @@ def test_a_replayed_callback_and_an_unknown_staff_sign_in_are_refused(world: Wor
     assert unknown.status == 403 and "Set-Cookie" not in unknown.headers
 
 
+def test_the_staff_claim_comes_from_userinfo_when_the_id_token_lacks_it(world: World) -> None:
+    """Issue 25.1: a provider that keeps profile claims out of the ID token (OIDC Core 5.4) signs staff
+    in through UserInfo; UserInfo about another subject, without the claim, or down, fails clearly."""
+    p = world.provider
+    p.id_token_staff_claim = False
+    try:
+        asked = p.userinfo_requests
+        callback = sign_in(world, "S1042")
+        assert callback.status == 302, callback.text
+        assert p.userinfo_requests == asked + 1
+        assert call(world.port, "GET", f"/v1/students/{TUTEE}", {"Cookie": cookie_of(callback)}).status == 200
+        for override, status, message in (
+            ({"sub": "sub-someone-else"}, 200, "another subject than the ID token"),
+            ({"preferred_username": None}, 200, "neither the ID token nor the UserInfo endpoint carries"),
+            ({}, 503, "UserInfo could not be read"),
+        ):
+            p.userinfo_override, p.userinfo_status = override, status
+            refused = sign_in(world, "S1042")
+            assert refused.status == 401 and message in refused.body["error"], refused.text
+            assert "Set-Cookie" not in refused.headers
+    finally:
+        p.id_token_staff_claim, p.userinfo_override, p.userinfo_status = True, {}, 200
+    asked = p.userinfo_requests
+    assert sign_in(world, "S1042").status == 302
+    assert p.userinfo_requests == asked  # the ID token had the claim: UserInfo was not asked
+
+
 def test_cookie_requests_that_change_data_need_the_csrf_token(world: World) -> None:
     cookie = cookie_of(sign_in(world, "A0001"))
     csrf = call(world.port, "GET", "/auth/session", {"Cookie": cookie}).body["csrf_token"]

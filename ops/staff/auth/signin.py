@@ -2,6 +2,11 @@
 nonce, through Authlib's OAuth 2 client; the ID token is checked like a bearer JWT (tokens_jwt) plus
 its nonce; the staff id claim must name someone in the staff directory (403 otherwise).
 
+The staff id claim is read from the ID token or, when the ID token does not carry it, from the
+provider's UserInfo endpoint with the access token (OIDC Core 5.3, 5.4: a conformant provider issuing
+an access token may put profile claims such as preferred_username there only). UserInfo's `sub` must
+be the ID token's (5.3.2), else its claims are not used. `staff_id_from_userinfo` decides, pure.
+
 Routes (kind sign_in): GET /auth/login, GET /auth/callback, GET /auth/session (who is signed in, and
 the CSRF token scripts send back), POST /auth/logout, and GET /auth/local (the demo's one-time link,
 embedded mode on 127.0.0.1 only).
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
@@ -25,7 +31,7 @@ from ops.staff.auth.credentials import CSRF_HEADER, SESSION_COOKIE
 from ops.staff.auth.jwks import PROVIDER_TIMEOUT_SECONDS, Provider, ProviderError
 from ops.staff.auth.ratelimit import FailureLimiter
 from ops.staff.auth.sessions import PendingSignIn, Session, SessionStore, safe_return_path
-from ops.staff.auth.tokens_jwt import JwtValidator
+from ops.staff.auth.tokens_jwt import JwtValidator, staff_id_of
 from ops.staff.http import Request, Response, as_json
 
 log = logging.getLogger("lde.auth")
@@ -38,6 +44,24 @@ SIGN_IN_STARTS_PER_MINUTE = 30.0
 
 class SignInFailed(Exception):
     """The sign-in could not be completed (the user is told to start again)."""
+
+
+def staff_id_from_userinfo(id_claims: dict[str, Any], userinfo: dict[str, Any], staff_claim: str) -> str:
+    """The staff id in a UserInfo answer for the person the ID token names. Raises SignInFailed when
+    UserInfo is about someone else (its `sub` differs: OIDC Core 5.3.2) or lacks the claim. Pure."""
+    subject = id_claims.get("sub")
+    if not isinstance(subject, str) or not subject or userinfo.get("sub") != subject:
+        raise SignInFailed(
+            "the identity provider's UserInfo answer is about another subject than the ID token "
+            "(its 'sub' differs): its claims were not used"
+        )
+    staff_id = staff_id_of(userinfo, staff_claim)
+    if staff_id is None:
+        raise SignInFailed(
+            f"neither the ID token nor the UserInfo endpoint carries the {staff_claim!r} claim "
+            "(LDE_OIDC_STAFF_CLAIM): ask the provider to release it for a scope in LDE_OIDC_SCOPES"
+        )
+    return staff_id
 
 
 class SignIn:
@@ -114,13 +138,34 @@ class SignIn:
         if not id_token:
             raise SignInFailed("the identity provider sent no ID token (is 'openid' in LDE_OIDC_SCOPES?)")
         try:
-            staff_id, _ = await self.validator.claims(
+            claims = await self.validator.verified(
                 id_token, audience=self.settings.oidc_client_id, nonce=pending.nonce
             )
         except BadCredential as error:
             raise SignInFailed(f"the ID token was refused: {error}") from None
+        staff_id = staff_id_of(claims, self.settings.oidc_staff_claim)
+        if staff_id is None:
+            staff_id = await self._staff_id_from_userinfo(self.provider, claims, token.get("access_token"))
         self.directory().get(staff_id)  # UnknownStaff: a verified person LDE does not know
         return await self.sessions.create(staff_id), pending.return_to
+
+    async def _staff_id_from_userinfo(
+        self, provider: Provider, id_claims: dict[str, Any], access_token: Any
+    ) -> str:
+        """The staff claim asked of UserInfo with the sign-in's access token. Raises SignInFailed."""
+        claim = self.settings.oidc_staff_claim
+        if not isinstance(access_token, str) or not access_token:
+            raise SignInFailed(
+                f"the ID token carries no {claim!r} claim and the provider issued no access token to "
+                "ask its UserInfo endpoint"
+            )
+        try:
+            userinfo = await provider.userinfo(access_token)
+        except ProviderError as error:
+            raise SignInFailed(
+                f"the ID token carries no {claim!r} claim and UserInfo could not be read: {error}"
+            ) from None
+        return staff_id_from_userinfo(id_claims, userinfo, claim)
 
     def demo_link(self, staff_id: str) -> str:
         """A one-time sign-in link for the demo (embedded mode, 127.0.0.1 only)."""

@@ -46,17 +46,17 @@ def header_kid(token: str) -> str | None:
     return str(kid) if kid else None
 
 
-def check_claims(
+def check_registered(
     claims: dict[str, Any],
     *,
     issuer: str,
     audience: str,
     now: int,
     leeway: int,
-    staff_claim: str,
     nonce: str | None = None,
-) -> str:
-    """The staff id of a token whose signature is good, or BadCredential with the reason. Pure."""
+) -> None:
+    """Whether a token whose signature is good is for LDE and current: issuer, audience, expiry, not
+    before and, for an ID token, the nonce. Raises BadCredential with the reason. Pure."""
     options: dict[str, Any] = {
         "iss": {"essential": True, "value": issuer},
         "aud": {"essential": True, "value": audience},
@@ -75,12 +75,34 @@ def check_claims(
         raise BadCredential(reason, f"the token's {error.claim!r} claim is missing or not accepted") from None
     except ClaimError as error:  # nbf / iat in the future
         raise BadCredential("bad_token", f"the token's {error.claim!r} claim is not accepted") from None
+
+
+def staff_id_of(claims: dict[str, Any], staff_claim: str) -> str | None:
+    """The staff id in a set of claims (a token's or UserInfo's), or None when it is absent or blank."""
     staff_id = claims.get(staff_claim)
-    if not isinstance(staff_id, str | int) or not str(staff_id).strip():
+    if isinstance(staff_id, bool) or not isinstance(staff_id, str | int) or not str(staff_id).strip():
+        return None
+    return str(staff_id).strip()
+
+
+def check_claims(
+    claims: dict[str, Any],
+    *,
+    issuer: str,
+    audience: str,
+    now: int,
+    leeway: int,
+    staff_claim: str,
+    nonce: str | None = None,
+) -> str:
+    """The staff id of a token whose signature is good, or BadCredential with the reason. Pure."""
+    check_registered(claims, issuer=issuer, audience=audience, now=now, leeway=leeway, nonce=nonce)
+    staff_id = staff_id_of(claims, staff_claim)
+    if staff_id is None:
         raise BadCredential(
             "no_staff_claim", f"the token carries no {staff_claim!r} claim (LDE_OIDC_STAFF_CLAIM)"
         )
-    return str(staff_id).strip()
+    return staff_id
 
 
 def verified_claims(token: str, keys: KeySet) -> dict[str, Any]:
@@ -111,9 +133,11 @@ class JwtValidator:
         self.leeway = leeway
         self.now = now
 
-    async def claims(
+    async def verified(
         self, token: str, audience: str | None = None, nonce: str | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> dict[str, Any]:
+        """The claims of a token signed by the provider, for LDE and current (the staff claim is not
+        required here: an ID token may leave it to UserInfo). Raises BadCredential."""
         kid = header_kid(token)
         try:
             keys = await self.provider.keys(kid)
@@ -122,15 +146,26 @@ class JwtValidator:
         if kid and kid not in key_ids(keys):
             raise BadCredential("unknown_key", "the token is signed with a key the provider does not publish")
         claims = verified_claims(token, keys)
-        staff_id = check_claims(
+        check_registered(
             claims,
             issuer=self.provider.issuer,
             audience=audience or self.audience,
             now=int(self.now()),
             leeway=self.leeway,
-            staff_claim=self.staff_claim,
             nonce=nonce,
         )
+        return claims
+
+    async def claims(
+        self, token: str, audience: str | None = None, nonce: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The staff id and claims of a token that must carry the staff claim itself (bearer JWTs)."""
+        claims = await self.verified(token, audience, nonce)
+        staff_id = staff_id_of(claims, self.staff_claim)
+        if staff_id is None:
+            raise BadCredential(
+                "no_staff_claim", f"the token carries no {self.staff_claim!r} claim (LDE_OIDC_STAFF_CLAIM)"
+            )
         return staff_id, claims
 
     async def staff_id(self, token: str) -> str:
