@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,9 +29,10 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.retry import ClickHouseSink
 from streams import faust_compat
-from streams.batch import POISON, BatchOutcome, DeadLetter, RawMessage, oldest_accepted_days, process_batch
+from streams.batch import BatchOutcome, RawMessage, oldest_accepted_days, process_batch
 from streams.dead_letters import DeadLetterSender
 from streams.offsets import ContiguityShell
+from streams.poison import one_at_a_time
 from streams.progress import Progress
 from streams.state import ChangelogWriter
 from streams.stopping import BATCH_FAILED_EXIT, stop_process
@@ -89,17 +90,6 @@ class Decided:
     now: datetime | None
     oldest: dict[int, int]
     messages: int
-
-
-def poison_letter(message: RawMessage, error: Exception, attempts: int) -> DeadLetter:
-    """The dead letter of a message that raised `attempts` times: the error's type and text, which
-    name the bug, and the message as it came (cut to the dead-letter limit by the sender)."""
-    return DeadLetter(
-        f"{POISON}: raised {type(error).__name__} {attempts} times: {error}",
-        message.partition,
-        message.offset,
-        message.value or b"",
-    )
 
 
 class ActivityAgent:
@@ -186,31 +176,21 @@ class ActivityAgent:
         await self._store(decided)
 
     async def _one_at_a_time(self, messages: Sequence[RawMessage]) -> None:
-        """Each message decided and stored alone, in order; one that still raises after
-        `poison_attempts` tries is dead-lettered with its error and its offset counts as done."""
+        """streams.poison.one_at_a_time over this agent's steps; each poison message is logged,
+        dead-lettered and its offset counted as done (the partition goes on)."""
         attempts = self.settings.poison_attempts
-        for message in messages:
-            failures: list[Exception] = []
-            decided = None
-            while decided is None and len(failures) < attempts:
-                try:
-                    decided = await self._decide([message])
-                except Exception as error:
-                    failures.append(error)
-            if decided is not None:
-                await self._store(decided)
-                continue
-            last = failures[-1]
+        letters = await one_at_a_time(messages, self._decide, self._store, attempts)
+        for letter in letters:
             log.error(
-                "poison_message partition=%d offset=%d attempts=%d error=%r: dead letter",
-                message.partition,
-                message.offset,
+                "poison_message partition=%d offset=%d attempts=%d reason=%r: dead letter",
+                letter.partition,
+                letter.offset,
                 attempts,
-                last,
+                letter.reason,
             )
-            await self.dead_letters.send(self.topic, [poison_letter(message, last, attempts)])
-            self.progress.record(self.topic, message.partition, message.offset)
-            self.metrics.messages_processed.labels(topic=self.topic).inc()
+            self.progress.record(self.topic, letter.partition, letter.offset)
+        await self.dead_letters.send(self.topic, letters)
+        self.metrics.messages_processed.labels(topic=self.topic).inc(len(letters))
 
     async def _decide(self, messages: Sequence[RawMessage]) -> Decided:
         """What a batch changes, and its counts written to ClickHouse (absolute, so writing them again
@@ -288,6 +268,15 @@ class ActivityAgent:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
         self.stats.record_freshness(outcome.newest_by_source, self.metrics)
+
+    def oldest_accepted(self, partitions: Iterable[int]) -> dict[int, int]:
+        """Per partition, the oldest local day whose events the stream accepts now (a partition without
+        a reference is left out: it accepts every day): the collector tells a sender what is too late."""
+        return oldest_accepted_days(
+            self._lateness_references(set(partitions), self.clock.now()),
+            timedelta(hours=self.settings.lateness_hours),
+            self.tz,
+        )
 
     def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:
         """Each partition's instant for the lateness limit: on the event clock the partition's own
