@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 
+from models.event_time import TimeWindow, accepting
 from models.events import ActivityEvent, encode_envelope
 from models.partitioning import partition_for
 from models.xapi_statements import (
@@ -215,7 +216,9 @@ class XapiResource:
         old generation and set off full collections of the whole service (a third of the resource's
         time went to parsing in profiles, most of it in those collections)."""
         assert self.ledger is not None
-        work = functools.partial(_read_and_prepare, text, statement_id, datetime.now(UTC).isoformat())
+        s = self.collector.settings
+        window = s.event_time_window(self.collector.lde.clock.now())
+        work = functools.partial(_read_and_prepare, text, statement_id, datetime.now(UTC).isoformat(), window)
         prepared = await asyncio.to_thread(work) if big else work()
         known = await self.ledger.entries(targets(prepared))
         return plan_prepared(prepared, known)
@@ -257,8 +260,11 @@ class XapiResource:
                 records.labels(endpoint=METRIC_ENDPOINT, outcome=outcome).inc(count)
 
 
-def _read_and_prepare(text: str, statement_id: str | None, stored: str) -> list[Prepared]:
-    with collector_paused():
+def _read_and_prepare(
+    text: str, statement_id: str | None, stored: str, window: TimeWindow | None
+) -> list[Prepared]:
+    """The statements read and prepared; a statement whose time is outside `window` is invalid (400)."""
+    with collector_paused(), accepting(window):
         return prepare(read_statements(text, lambda: str(uuid.uuid4()), statement_id), stored)
 
 
