@@ -22,6 +22,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
+from models.identifiers import path_refusal
 from models.reports import BadWeek, last_complete_week, parse_week
 from ops.edge.endpoints import ENDPOINTS
 from ops.edge.openapi import OPENAPI_PATH
@@ -316,6 +317,9 @@ def _view_class(service: Service, route: Route) -> type[faust.web.View]:
         refused = await service.guard.admit(kind, self, request)  # who may call a route of this kind
         if refused is not None:
             return refused
+        malformed = path_refusal(params)  # an id outside its pattern names nothing (issue 22)
+        if malformed is not None:
+            return self.json({"error": malformed}, status=404)
         return await handler(service, self, request, **params)
 
     name = f"lde_{handler.__name__}"
