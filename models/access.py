@@ -30,6 +30,7 @@ from typing import Annotated, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 from models.events import describe_validation_error
+from models.identifiers import PersonId, is_programme_code
 from models.roster import CsvRowError
 
 #: The audit identity of whoever acts without a staff identity (the service itself, a local operator).
@@ -61,7 +62,8 @@ SUMMARY_ROLES = frozenset({Role.PROGRAMME_LEADER, Role.DIRECTOR_OF_SCHOOL, Role.
 #: Roles that give sight of students (an administrator alone sees none).
 READING_ROLES = frozenset(SCOPE_FORMS) - {Role.ADMINISTRATOR}
 
-StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+#: A staff id: models.identifiers' pattern (never a path: the weekly report names files after it).
+StaffId = PersonId
 
 
 class StaffRow(BaseModel):
@@ -83,6 +85,8 @@ class StaffRow(BaseModel):
         if form.endswith(":"):
             if not self.scope.startswith(form) or not self.scope[len(form) :].strip():
                 raise ValueError(f"scope: a {self.role.value} needs '{form}NAME', not {self.scope!r}")
+            if self.role is Role.PROGRAMME_LEADER and not is_programme_code(self.scope_value):
+                raise ValueError("scope: not a valid programme code (see README, Identifiers)")
         elif self.scope != form:
             raise ValueError(f"scope: a {self.role.value} needs '{form}', not {self.scope!r}")
         return self

@@ -182,6 +182,19 @@ class StudentActivity:
             f"last_active={self.last_active}, revision={self.revision}, marks={len(self.marks)})"
         )
 
+    def copy(self) -> StudentActivity:
+        """An independent copy (four array copies): the stream changes copies, so a batch that raises
+        half-way leaves the table's states as they were and can be applied again (streams.poison)."""
+        twin = StudentActivity.__new__(StudentActivity)
+        twin.day_list = self.day_list[:]
+        twin.rows = self.rows[:]
+        twin.marks = self.marks[:]
+        twin.voided = self.voided[:]
+        twin.offset = self.offset
+        twin.last_active = self.last_active
+        twin.revision = self.revision
+        return twin
+
     @property
     def days(self) -> dict[int, list[int]]:
         """Local-day ordinal -> counts per source (+ attended sessions): a copy, for reading."""

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple, NotRequired, get_args
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -21,6 +22,8 @@ from pydantic import (
     ValidationError,
 )
 from typing_extensions import TypedDict
+
+from models.event_time import EARLIEST, LATEST, check_event_time
 
 
 class Source(StrEnum):
@@ -58,6 +61,17 @@ assert get_args(StatusName) == tuple(s.value for s in AttendanceStatus), "Status
 StudentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Pages = Annotated[int, Field(ge=0, le=100_000)]
+#: An instant the stream can represent (models.event_time's fixed range, checked natively by pydantic):
+#: watermarks and restored days are held to it too.
+BoundedInstant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
+#: An event's time: the fixed range, and the window of the entrance reading it (models.event_time).
+EventTime = Annotated[BoundedInstant, AfterValidator(check_event_time)]
+#: A local-day ordinal inside the fixed range; a day's counts (uint32 each, as the state stores them).
+DayOrdinal = Annotated[int, Field(ge=EARLIEST.toordinal() - 1, lt=LATEST.toordinal() + 1)]
+#: A restored day's count: far below the state's uint32, so the day's later events can still be counted.
+DayCount = Annotated[int, Field(ge=0, le=1_000_000_000)]
+#: A day's row as restored: a count per source, then sessions attended (models.activity.ROW_WIDTH).
+DayRow = Annotated[list[DayCount], Field(max_length=len(Source) + 1)]
 
 
 class Attributes(BaseModel):
@@ -77,7 +91,7 @@ class ActivityEvent(BaseModel):
     event_id: EventId
     student_id: StudentId
     source: Source
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     attributes: Attributes | None = None
 
     def attended(self) -> bool:
@@ -95,9 +109,9 @@ class StudentRestore(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     student_id: StudentId
-    days: dict[int, list[int]]
-    last_active: int | None = None
-    revision: int = 0
+    days: dict[DayOrdinal, DayRow]
+    last_active: DayOrdinal | None = None
+    revision: Annotated[int, Field(ge=0, lt=2**62)] = 0
 
 
 class Envelope(BaseModel):
@@ -110,7 +124,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     events: list[ActivityEvent] = Field(default_factory=list)
-    watermark: AwareDatetime | None = None
+    watermark: BoundedInstant | None = None
     restore: list[StudentRestore] | None = None
     forget: list[StudentId] | None = None  # retention: erase these students' state
     #: Events withdrawn upstream (an xAPI voiding statement): each uncounts the event of the same id,
@@ -119,6 +133,7 @@ class Envelope(BaseModel):
 
 
 _ENVELOPE = TypeAdapter(Envelope)
+_WATERMARK: TypeAdapter[datetime] = TypeAdapter(BoundedInstant)
 _EVENT = TypeAdapter(ActivityEvent)
 
 
@@ -136,7 +151,7 @@ class EventRecord(TypedDict):
     event_id: EventId
     student_id: StudentId
     source: SourceName
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     attributes: NotRequired[AttributesRecord | None]
 
 
@@ -144,7 +159,7 @@ class EnvelopeRecord(TypedDict, total=False):
     """An Envelope whose events are EventRecords; it validates exactly when Envelope does."""
 
     events: list[EventRecord]
-    watermark: AwareDatetime | None
+    watermark: BoundedInstant | None
     restore: list[StudentRestore] | None
     forget: list[StudentId] | None
     retract: list[EventRecord] | None
@@ -236,7 +251,7 @@ def decode_message(value: bytes | None) -> Decoded:
     watermark = None
     if decoded.get("watermark") is not None:
         try:
-            watermark = TypeAdapter(AwareDatetime).validate_python(decoded["watermark"])
+            watermark = _WATERMARK.validate_python(decoded["watermark"])
         except ValidationError as error:
             raise InvalidMessage(f"watermark: {describe_validation_error(error)}") from None
     events: list[ActivityEvent] = []

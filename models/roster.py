@@ -15,7 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.events import InvalidMessage, StudentId, describe_validation_error
+from models.events import InvalidMessage, describe_validation_error
+from models.identifiers import PersonId, ProgrammeCode, is_person_id
 
 
 class StudyMode(StrEnum):
@@ -36,11 +37,11 @@ class RosterRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    student_id: StudentId
+    student_id: PersonId
     given_name: str = ""
     family_name: str = ""
     email: str = ""
-    programme_code: Annotated[str, Field(min_length=1)]
+    programme_code: ProgrammeCode
     programme_name: str = ""
     school: str = ""
     year_of_study: Annotated[int, Field(ge=0, le=10)]
@@ -54,6 +55,14 @@ class RosterRecord(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("personal_tutor_id")
+    @classmethod
+    def _tutor_is_a_staff_id(cls, value: str) -> str:
+        value = value.strip()
+        if value and not is_person_id(value):
+            raise ValueError("not a valid staff id (see README, Identifiers)")
+        return value
 
     @property
     def cohort(self) -> tuple[str, int, str]:
@@ -72,7 +81,7 @@ class Absence(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    student_id: StudentId
+    student_id: PersonId
     from_date: date
     to_date: date
     reason: AbsenceReason

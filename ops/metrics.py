@@ -68,8 +68,9 @@ class Metrics:
         )
         self.events_skipped = Counter(
             "lde_events_skipped_total",
-            "Events not applied: duplicate (a re-delivery or upstream re-send) or too_late (beyond the "
-            "lateness limit, dead-lettered); retractions (xAPI voids) not applied: retraction_duplicate "
+            "Events not applied: duplicate (a re-delivery or upstream re-send), too_late (beyond the "
+            "lateness limit, dead-lettered) or out_of_window (an event time outside the accepted window, "
+            "dead-lettered); retractions (xAPI voids) not applied: retraction_duplicate "
             "(a replay), retraction_unseen (its event never counted), retraction_too_late",
             ["source", "reason"],
             registry=r,
@@ -165,7 +166,7 @@ class Metrics:
         )
         self.collector_records = Counter(
             "lde_collector_records_total",
-            "HTTP collector records by outcome: accepted, duplicate, skipped, invalid",
+            "HTTP collector records by outcome: accepted, duplicate, skipped, invalid (refused), too_late",
             ["endpoint", "outcome"],
             registry=r,
         )
@@ -250,7 +251,7 @@ class Metrics:
         Feed freshness is left out on purpose: a source an institution does not use has no time."""
         for source in Source:
             self.events_processed.labels(source=source.value)
-            for reason in ("duplicate", "too_late"):
+            for reason in ("duplicate", "too_late", "out_of_window"):
                 self.events_skipped.labels(source=source.value, reason=reason)
             self.events_retracted.labels(source=source.value)
             for reason in ("retraction_duplicate", "retraction_unseen", "retraction_too_late"):

@@ -6,7 +6,7 @@ current folder; production sets LDE_MODE=production and the three engine address
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.adapters.caliper import person_pattern
 from models.cases import DEFAULT_SUPPORT_SERVICES
 from models.engagement import EngagementSettings, Weights
+from models.event_time import EARLIEST, LATEST, TimeWindow
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
 
@@ -77,6 +78,19 @@ class Settings(BaseSettings):
     lateness_hours: int = Field(72, ge=0, description="events older than this are dead-lettered as too late")
     evaluator_interval_seconds: float = Field(
         5.0, gt=0, description="how often the evaluator checks the clock"
+    )
+    event_time_floor: date = Field(
+        date(2000, 1, 1),
+        ge=EARLIEST.date(),
+        lt=LATEST.date(),
+        description="events before this day are refused where they enter and by the stream (issue 22)",
+    )
+    event_max_future_seconds: int = Field(
+        900,
+        ge=0,
+        le=86_400,
+        description="on the wall clock, how far ahead of the service's clock an event may be (upstream "
+        "clock skew); later ones are refused where they enter and by the stream",
     )
     comparison_wait_seconds: float = Field(
         600.0,
@@ -275,6 +289,13 @@ class Settings(BaseSettings):
     batch_max_seconds: float = Field(0.5, gt=0, description="longest wait to fill a stream batch")
     envelope_max_events: int = Field(100, ge=1, description="events per Kafka message when publishing")
     dead_letter_max_bytes: int = Field(100_000, description="dead-lettered payloads are cut to this size")
+    poison_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="a batch that raises is applied again message by message; a message that raises this "
+        "many times is dead-lettered with its error and the partition goes on",
+    )
     sink_retry_max_seconds: float = Field(
         5.0, gt=0, description="longest back-off between retries of a failed ClickHouse write"
     )
@@ -324,6 +345,13 @@ class Settings(BaseSettings):
     def state_horizon_days(self) -> int:
         """How many local days of buckets a student's state keeps: the longest window plus lateness."""
         return max(self.window_days_full_time, self.window_days_part_time) + self.lateness_hours // 24 + 2
+
+    def event_time_window(self, now: datetime | None) -> TimeWindow:
+        """The event times accepted at `now` (the injected clock's reading): from the floor to the clock
+        plus the allowed skew; on the event clock, whose "now" is a watermark that events run ahead
+        of, with no upper bound but the fixed range (models.event_time)."""
+        ahead = timedelta(seconds=self.event_max_future_seconds) if self.clock == "wall" else None
+        return TimeWindow.around(now, self.event_time_floor, ahead)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

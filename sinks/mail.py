@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import smtplib
 import ssl
 import threading
@@ -141,20 +142,35 @@ class SmtpMailer:
 
 
 def write_files(folder: Path, stem: str, files: dict[str, bytes | str]) -> list[Path]:
-    """Write `stem.ext` for each (ext, content) into `folder`; returns the paths."""
+    """Write `stem.ext` for each (ext, content) into `folder`; returns the paths.
+
+    Confined (issue 22): `stem` and each extension must be plain names, every path must resolve inside
+    `folder`, and the final name is never followed if it is a symbolic link, so data that became a
+    file name cannot write anywhere else. The folder is created owner-only (0700), each file 0600:
+    reports hold personal data. A refusal is a permanent DeliveryError, raised before anything is written.
+    """
+    names = [f"{stem}.{ext}" for ext in files]
+    if not all(_plain_name(name) for name in [stem, *names]):
+        raise DeliveryError("refused to write a file whose name is not a plain file name", permanent=True)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for ext, content in files.items():
-            path = folder / f"{stem}.{ext}"
-            if isinstance(content, str):
-                path.write_text(content, encoding="utf-8")
-            else:
-                path.write_bytes(content)
-            paths.append(path)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root = folder.resolve(strict=True)
+        paths = [root / name for name in names]
+        if any(path.resolve().parent != root for path in paths):
+            raise DeliveryError(f"refused to write outside {folder}", permanent=True)
+        for path, content in zip(paths, files.values(), strict=True):
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
         return paths
     except OSError as error:
         raise DeliveryError(f"cannot write into {folder}: {error.strerror}", permanent=True) from None
+
+
+def _plain_name(name: str) -> bool:
+    """A file name with no directory part: not empty, `.` or `..`, no separator or NUL."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in ("/", "\\", "\x00"))
 
 
 def post_json(url: str, payload: dict[str, Any], timeout: float = 10.0) -> int:

@@ -215,7 +215,7 @@ class LdeApp:
     @property
     def exit_code(self) -> int | None:
         """Set when the worker stops itself (ops.runtime.service returns it)."""
-        return self.broker.exit_code
+        return self.broker.exit_code or self.activity_agent.exit_code
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         """/health/ready: caught up, no sink failing, the broker answering."""

@@ -22,6 +22,7 @@ from models.activity import (
     fingerprint,
     local_days,
 )
+from models.event_time import TimeWindow
 from models.events import (
     SOURCE_INDEX,
     SOURCES,
@@ -46,6 +47,10 @@ class RawMessage:
 
 
 TOO_LATE = "too late"  # how a dead letter's reason starts when its event was beyond the lateness limit
+#: How a dead letter's reason starts when its event was outside the accepted time window (issue 22).
+OUT_OF_WINDOW = "out of window"
+#: How a dead letter's reason starts when its message raised every time it was applied (issue 22).
+POISON = "poison"
 #: A retraction of an event beyond the lateness limit: that day may be judged already, and its event's
 #: mark may be gone, so it is skipped (counted, not dead-lettered: a void needs no operator).
 RETRACTION_TOO_LATE = "retraction_too_late"
@@ -76,6 +81,9 @@ class BatchOutcome:
     #: (dead-lettered), per source: the operator's "skipped" counts.
     duplicates_by_source: Counter[str] = field(default_factory=Counter)
     too_late_by_source: Counter[str] = field(default_factory=Counter)
+    #: Events outside the accepted time window (dead-lettered), per source: never counted, and never
+    #: seen by the feed-freshness gauge (a far-future event must not make a dead feed look alive).
+    out_of_window_by_source: Counter[str] = field(default_factory=Counter)
     forget: dict[str, int] = field(default_factory=dict)  # student -> partition, erased by retention
     #: Retractions (xAPI voids) that uncounted their event, per source, and those skipped, per
     #: (source, reason): models.activity's RETRACTION_* reasons and RETRACTION_TOO_LATE.
@@ -140,6 +148,7 @@ def process_batch(
     tz: ZoneInfo,
     partitions: int,
     oldest_accepted_day: Mapping[int, int],
+    window: TimeWindow | None = None,
 ) -> BatchOutcome:
     """Decode, validate, de-duplicate and bucket a batch; each student's state is loaded once.
 
@@ -156,9 +165,11 @@ def process_batch(
 
     oldest_accepted_day gives, per partition, the oldest local day (ordinal) whose events are still
     accepted (older ones are dead-lettered as too late); a partition not in it accepts every day.
+    `window` bounds event times (models.event_time): an event outside it is dead-lettered, whatever
+    published it (the entrances refuse such events first; this holds for any other producer).
     """
     with collector_paused():
-        return _process_batch(messages, load_state, tz, partitions, oldest_accepted_day)
+        return _process_batch(messages, load_state, tz, partitions, oldest_accepted_day, window)
 
 
 def _process_batch(
@@ -167,6 +178,7 @@ def _process_batch(
     tz: ZoneInfo,
     partitions: int,
     oldest_accepted_day: Mapping[int, int],
+    window: TimeWindow | None,
 ) -> BatchOutcome:
     out = BatchOutcome()
     touched_days: dict[str, set[int]] = {}
@@ -179,7 +191,10 @@ def _process_batch(
     applied = [0] * N_SOURCES
     duplicates = [0] * N_SOURCES
     too_late = [0] * N_SOURCES
+    out_of_window = [0] * N_SOURCES
     newest: list[datetime | None] = [None] * N_SOURCES  # per source column
+    earliest = window.earliest if window is not None else None
+    latest = window.latest if window is not None else None
 
     def state_of(student_id: str, partition: int) -> StudentActivity:
         state = states.get(student_id)
@@ -227,7 +242,8 @@ def _process_batch(
         targets: dict[str, tuple[StudentActivity, set[int]] | None] = {}
         counted: set[str] = set()  # students with an event counted (their revision moves once)
         late: list[tuple[str, EventRecord]] = []
-        for record in decoded.events:
+        outside: list[tuple[int, EventRecord, str]] = []
+        for index, record in enumerate(decoded.events):
             student_id = record["student_id"]
             owner = owners.get(student_id)
             if owner is None:
@@ -237,8 +253,15 @@ def _process_batch(
                 continue
             occurred_at = record["occurred_at"]
             column = SOURCE_INDEX[record["source"]]
-            latest = newest[column]
-            if latest is None or occurred_at > latest:
+            if earliest is not None and (
+                occurred_at < earliest or (latest is not None and occurred_at > latest)
+            ):
+                assert window is not None
+                outside.append((index, record, window.refusal(occurred_at) or "outside the window"))
+                out_of_window[column] += 1
+                continue
+            seen = newest[column]
+            if seen is None or occurred_at > seen:
                 newest[column] = occurred_at
             if student_id in targets:
                 target = targets[student_id]
@@ -310,6 +333,16 @@ def _process_batch(
             states[student_id].revision += 1
         if targets and all(target is None for target in targets.values()):
             out.replayed.setdefault(partition, []).append(offset)
+        for index, record, reason in outside:
+            dead_letters.append(
+                DeadLetter(
+                    f"{OUT_OF_WINDOW}: occurred_at {reason}",
+                    partition,
+                    offset,
+                    record_event(record).model_dump_json().encode(),
+                    index,
+                )
+            )
         if late:
             # StudentActivity.apply's order: student by student (first appearance), then event order.
             rank = {student_id: i for i, student_id in enumerate(targets)}
@@ -327,6 +360,7 @@ def _process_batch(
 
     out.duplicates_by_source.update({SOURCES[i].value: n for i, n in enumerate(duplicates) if n})
     out.too_late_by_source.update({SOURCES[i].value: n for i, n in enumerate(too_late) if n})
+    out.out_of_window_by_source.update({SOURCES[i].value: n for i, n in enumerate(out_of_window) if n})
     out.newest_by_source = {SOURCES[i].value: t for i, t in enumerate(newest) if t is not None}
     out.newest_event = max(out.newest_by_source.values(), default=None)
     out.applied_by_source.update({SOURCES[i].value: n for i, n in enumerate(applied) if n})

@@ -4,15 +4,20 @@ ones included) and their window figures."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import ValidationError
 
 from models.activity import DayFigures, day_figures
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
 from streams import faust_compat
 from streams.evaluator import Evaluator, StudentView
+
+log = logging.getLogger("lde.stream")
 
 #: Students whose state the evaluator reads between two turns of the event loop.
 FIGURES_CHUNK = 16_384
@@ -39,6 +44,9 @@ class RosterViews:
         self.activity = activity
         self.partitions = partitions
         self._parsed: dict[str, _Parsed] = {}
+        #: Table values that no longer validate (written by an older release: an identifier outside
+        #: models.identifiers' pattern), by student: left out, and logged once per value.
+        self._refused: dict[str, Any] = {}
 
     def views(self, owned: set[int]) -> dict[int, list[StudentView]]:
         """Every rostered student of the owned partitions, silent ones included.
@@ -62,12 +70,18 @@ class RosterViews:
                 or parsed.roster_value is not value
                 or parsed.absences_value is not raw_absences
             ):
+                try:
+                    record = RosterRecord.model_validate(value)
+                    away = tuple(Absence.model_validate(a) for a in raw_absences or [])
+                except ValidationError:
+                    if self._refused.get(student_id) is not value:
+                        self._refused[student_id] = value
+                        log.warning(
+                            "roster_record_refused: a stored record no longer validates; load it again"
+                        )
+                    continue
                 parsed = cache[student_id] = _Parsed(
-                    value,
-                    raw_absences,
-                    RosterRecord.model_validate(value),
-                    tuple(Absence.model_validate(a) for a in raw_absences or []),
-                    partition_for(student_id, partitions),
+                    value, raw_absences, record, away, partition_for(student_id, partitions)
                 )
             if parsed.partition in owned:
                 views[parsed.partition].append(StudentView(parsed.record, parsed.absences, states.get(key)))

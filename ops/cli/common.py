@@ -20,8 +20,10 @@ def fail(message: str, code: int = 2) -> int:
 
 def direct_store(settings: Settings) -> tuple[Any, str]:
     """Open ClickHouse from this process (only when no service holds the chDB folder)."""
+    from ops.runtime.embedded import owner_only
     from sinks import clickhouse
 
+    owner_only(settings)  # chDB may create parts here: the operator's alone, as under `lde up`
     try:
         store = clickhouse.ClickHouseStore(clickhouse.connect(settings))
         clickhouse.migrate(store.client)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from models.clock import WallClock
+from models.event_time import accepting
 from models.roster import CsvRowError, load_absences, load_roster
 from ops.cli.common import direct_store, fail, running_service
 from ops.settings import Settings
@@ -95,22 +97,26 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         except PersonMapUnusable as error:
             return fail(str(error))
     publisher = Publisher(settings)
+    # Event times outside the window are refused as invalid (issue 22): the floor always, and on the
+    # wall clock anything beyond the allowed skew; on the event clock this process has no reading.
+    window = settings.event_time_window(WallClock().now() if settings.clock == "wall" else None)
     try:
-        # Binary: ingest decodes (UTF-8, bad bytes replaced) and reads canonical JSONL in blocks.
-        if args.file == "-":
-            summary = ingest(
-                sys.stdin.buffer, args.format, publisher, "stdin", settings.timezone, options=options
-            )
-        else:
-            with Path(args.file).open("rb") as handle:
+        with accepting(window):
+            # Binary: ingest decodes (UTF-8, bad bytes replaced) and reads canonical JSONL in blocks.
+            if args.file == "-":
                 summary = ingest(
-                    decompressed(handle),
-                    args.format,
-                    publisher,
-                    args.file,
-                    settings.timezone,
-                    options=options,
+                    sys.stdin.buffer, args.format, publisher, "stdin", settings.timezone, options=options
                 )
+            else:
+                with Path(args.file).open("rb") as handle:
+                    summary = ingest(
+                        decompressed(handle),
+                        args.format,
+                        publisher,
+                        args.file,
+                        settings.timezone,
+                        options=options,
+                    )
     except UpstreamBroken as error:
         if error.summary is not None:  # what was published and dead-lettered before the stop
             print("\n".join(error.summary.lines()), file=sys.stderr)

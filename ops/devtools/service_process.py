@@ -24,8 +24,10 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90.0) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log_file:
+        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The service's log names students' ids at debug level: the operator's alone (issue 22).
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as log_file:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ops.cli", "up"],
                 env=self.env,

@@ -24,17 +24,20 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
 from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
-from models.clock import WallClock
+from models.clock import Clock, WallClock
 from models.dead_letters import dead_letter_headers
 from models.envelopes import Message, envelopes
+from models.event_time import TimeWindow, accepting
 from models.events import ActivityEvent
+from models.partitioning import partition_for
+from models.timebuckets import local_day, zone
 from ops.edge.caliper_people import person_map
 from ops.edge.canvas_signing import REALM as SIGNATURE_REALM
 from ops.edge.canvas_signing import Opened, Refused, key_source, open_live_event
@@ -47,6 +50,7 @@ from ops.metrics import Metrics
 from ops.settings import Settings
 from sinks.kafka import WorkerPublisher
 from sinks.statement_ledger import AsyncStatementLedger, async_client
+from streams.batch import TOO_LATE
 
 log = logging.getLogger("lde.collector")
 
@@ -145,22 +149,28 @@ class Assessment:
     accepted: int = 0
     duplicates: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
-    invalid: list[dict[str, str]] = field(default_factory=list)
+    invalid: list[dict[str, str]] = field(default_factory=list)  # refused: validation or time window
+    late: list[dict[str, str]] = field(default_factory=list)  # older than the stream's lateness limit
     messages: list[Message] = field(default_factory=list)
     dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
 
     @property
     def rejected(self) -> bool:
         """Nothing in the body could be read: the client must fix it, so answer 400 and publish nothing."""
-        return bool(self.invalid) and not (self.accepted or self.duplicates or self.skipped)
+        return bool(self.invalid) and not (self.accepted or self.duplicates or self.skipped or self.late)
 
     def summary(self, request_id: str) -> dict[str, Any]:
+        """The answer's body: a count per outcome (accepted, duplicates, too_late, refused; issues 23
+        and 25), then each record not accepted with its position and reason."""
         return {
             "request_id": request_id,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "too_late": len(self.late),
+            "refused": len(self.invalid),
             "skipped": self.skipped,
             "invalid": self.invalid,
+            "late": self.late,
         }
 
 
@@ -173,10 +183,16 @@ def assess(
     envelope_max_events: int,
     request_id: str,
     options: Mapping[str, Any] | None = None,
+    window: TimeWindow | None = None,
+    oldest_accepted_day: Mapping[int, int] | None = None,
 ) -> Assessment:
     """Read a body and prepare its messages: envelopes of the valid events (an event id repeated within
     the body is sent once, as `lde ingest` does) and, unless the body is rejected, a dead letter (digest,
-    never the text) per invalid record with headers error, source and position."""
+    never the text) per invalid record with headers error, source and position.
+
+    An event outside `window` (models.event_time) is refused like any invalid record. An event older
+    than its partition's `oldest_accepted_day` (the stream's lateness limit, streams.batch) is too late:
+    counted apart, dead-lettered here with the stream's reason, and not published."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -187,12 +203,20 @@ def assess(
     seen: set[str] = set()
     events: list[ActivityEvent] = []
     bad: list[Invalid] = []
-    for record in parse_body(endpoint, text, timezone, options):
+    late: list[ActivityEvent] = []
+    with accepting(window):
+        records = list(parse_body(endpoint, text, timezone, options))
+    for record in records:
         if isinstance(record, Parsed):
             if record.event.event_id in seen:
                 out.duplicates += 1
                 continue
             seen.add(record.event.event_id)
+            reason = _too_late(record.event, partitions, oldest_accepted_day, timezone)
+            if reason is not None:
+                late.append(record.event)
+                out.late.append({"position": record.position, "reason": reason})
+                continue
             events.append(record.event)
         elif isinstance(record, Skipped):
             out.skipped.append(_note(record))
@@ -211,7 +235,27 @@ def assess(
             )
             for record in bad
         ]
+        # A too-late event is a canonical event (nothing private): kept whole, as the stream keeps it.
+        out.dead_letters += [
+            (
+                event.model_dump_json().encode(),
+                dead_letter_headers(
+                    note["reason"], endpoint.dead_letter_source, note["position"], request_id=request_id
+                ),
+            )
+            for event, note in zip(late, out.late, strict=True)
+        ]
     return out
+
+
+def _too_late(
+    event: ActivityEvent, partitions: int, oldest: Mapping[int, int] | None, timezone: str
+) -> str | None:
+    """The stream's too-late reason for an event older than its partition's oldest accepted day."""
+    limit = (oldest or {}).get(partition_for(event.student_id, partitions))
+    if limit is None or local_day(event.occurred_at, zone(timezone)).toordinal() >= limit:
+        return None
+    return f"{TOO_LATE}: {event.occurred_at.isoformat()} is beyond the lateness limit"
 
 
 # -- the service side ----------------------------------------------------------------------------------
@@ -226,13 +270,28 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+#: Each partition's oldest accepted local day (ordinal), asked for the partitions given.
+OldestAccepted = Callable[[Iterable[int]], Mapping[int, int]]
+
+
 class Collector:
     """The endpoints' shared state: settings, metrics, the publisher, the tokens, the cap and the keys."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, publisher: WorkerPublisher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        publisher: WorkerPublisher,
+        clock: Clock,
+        oldest_accepted: OldestAccepted,
+    ) -> None:
+        """`clock`: the stream's (the time window is read against it); `oldest_accepted`: each
+        partition's oldest local day the stream still accepts (older is too late: answered apart)."""
         self.settings = settings
         self.metrics = metrics
         self.publisher = publisher
+        self.clock = clock
+        self.oldest_accepted = oldest_accepted
         self.tokens = collector_tokens(settings)
         self.max_bytes = settings.collector_max_bytes
         self.canvas_keys = key_source(settings)  # inline keys are read here: a bad one stops start-up
@@ -283,17 +342,21 @@ class Collector:
             envelope_max_events=s.envelope_max_events,
             request_id=request_id,
             options=self.adapter_options.get(endpoint.adapter),
+            window=s.event_time_window(self.clock.now()),
+            oldest_accepted_day=self.oldest_accepted(range(s.partitions)),
         )
         result = await asyncio.to_thread(work) if len(body) > THREAD_THRESHOLD_BYTES else work()
         log.info(
-            "collector source=%s request_id=%s bytes=%d accepted=%d duplicates=%d skipped=%d invalid=%d",
+            "collector source=%s request_id=%s bytes=%d accepted=%d duplicates=%d too_late=%d refused=%d "
+            "skipped=%d",
             endpoint.source,
             request_id,
             len(body),
             result.accepted,
             result.duplicates,
-            len(result.skipped),
+            len(result.late),
             len(result.invalid),
+            len(result.skipped),
         )
         if result.rejected:
             self._count(endpoint, result)
@@ -336,6 +399,7 @@ class Collector:
             ("duplicate", result.duplicates),
             ("skipped", len(result.skipped)),
             ("invalid", len(result.invalid)),
+            ("too_late", len(result.late)),
         ):
             if count:
                 self.metrics.collector_records.labels(endpoint=endpoint.source, outcome=outcome).inc(count)
@@ -369,10 +433,14 @@ def register_collector(app: Any, lde: Any) -> None:
     ops.runtime.wiring.Service); `lde` is the streams.app.LdeApp whose producer they publish through."""
     settings: Settings = lde.settings
     publisher = WorkerPublisher(lde, PUBLISH_TIMEOUT_SECONDS)
-    collector = Collector(settings, lde.metrics, publisher)
+    collector = Collector(
+        settings, lde.metrics, publisher, clock=lde.clock, oldest_accepted=lde.activity_agent.oldest_accepted
+    )
     for endpoint in ENDPOINTS:
         app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
-    xapi = XapiResource(settings, lde.metrics, collector.tokens, publisher, statement_ledger(lde))
+    xapi = XapiResource(
+        settings, lde.metrics, collector.tokens, publisher, statement_ledger(lde), clock=lde.clock
+    )
     register_xapi(app, xapi)
     document = openapi_document(collector.max_bytes)
 

@@ -246,17 +246,38 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
     }
     summary = {
         "type": "object",
-        "required": ["request_id", "accepted", "duplicates", "skipped", "invalid"],
+        "required": [
+            "request_id",
+            "accepted",
+            "duplicates",
+            "too_late",
+            "refused",
+            "skipped",
+            "invalid",
+            "late",
+        ],
         "properties": {
             "request_id": {"type": "string", "description": "also the request_id header of its dead letters"},
             "accepted": {"type": "integer", "description": "events published to the activity topic"},
             "duplicates": {"type": "integer", "description": "events whose id appeared earlier in the body"},
+            "too_late": {
+                "type": "integer",
+                "description": "events older than the stream's lateness limit (LDE_LATENESS_HOURS): not "
+                "published, dead-lettered; listed in `late`",
+            },
+            "refused": {
+                "type": "integer",
+                "description": "records that failed validation, an event time outside the accepted window "
+                "included (before LDE_EVENT_TIME_FLOOR, more than LDE_EVENT_MAX_FUTURE_SECONDS ahead of the "
+                "service's clock, or outside 1970-01-02..2149-01-01); listed in `invalid`",
+            },
             "skipped": {
                 "type": "array",
                 "items": _ref("RecordNote"),
                 "description": "well-formed, not engagement",
             },
-            "invalid": {"type": "array", "items": _ref("RecordNote")},
+            "invalid": {"type": "array", "items": _ref("RecordNote"), "description": "the refused records"},
+            "late": {"type": "array", "items": _ref("RecordNote"), "description": "the too-late events"},
         },
     }
     error = {
@@ -310,8 +331,8 @@ def openapi_document(max_bytes: int) -> dict[str, Any]:
                 "description": (
                     f"Uses the bearer token of the '{endpoint.source}' source. The response is sent once "
                     "Kafka has confirmed every accepted event; invalid records of a partly valid body go to "
-                    f"the dead-letter topic (source 'http:{endpoint.source}') as a digest. Content-Type is "
-                    "not checked; the body must be UTF-8."
+                    f"the dead-letter topic (source 'http:{endpoint.source}') as a digest, too-late events "
+                    "whole. Content-Type is not checked; the body must be UTF-8."
                 ),
                 "security": [{f"{endpoint.source}Token": []}]
                 + ([{f"{endpoint.source}QueryToken": []}] if endpoint.query_token else []),

@@ -25,7 +25,9 @@ from typing import Any
 
 import faust
 
+from models.clock import Clock
 from models.envelopes import envelopes
+from models.event_time import TimeWindow, accepting
 from models.events import ActivityEvent
 from models.xapi_statements import (
     VERSION_HEADER,
@@ -83,9 +85,12 @@ class XapiResource:
         tokens: Mapping[str, str],
         publisher: WorkerPublisher,
         ledger: AsyncStatementLedger | None,
+        clock: Clock,
     ) -> None:
-        """`tokens`: the collector's bearer token per source (the xapi one is taken too)."""
+        """`tokens`: the collector's bearer token per source (the xapi one is taken too); `clock`: the
+        stream's, against which a statement's time is bounded."""
         self.settings = settings
+        self.clock = clock
         self.metrics = metrics
         self.publisher = publisher
         self.ledger = ledger
@@ -198,7 +203,8 @@ class XapiResource:
         old generation and set off full collections of the whole service (a third of the resource's
         time went to parsing in profiles, most of it in those collections)."""
         assert self.ledger is not None
-        work = functools.partial(_read_and_prepare, text, statement_id, datetime.now(UTC).isoformat())
+        window = self.settings.event_time_window(self.clock.now())
+        work = functools.partial(_read_and_prepare, text, statement_id, datetime.now(UTC).isoformat(), window)
         prepared = await asyncio.to_thread(work) if big else work()
         known = await self.ledger.entries(targets(prepared))
         return plan_prepared(prepared, known)
@@ -235,8 +241,11 @@ class XapiResource:
                 records.labels(endpoint=METRIC_ENDPOINT, outcome=outcome).inc(count)
 
 
-def _read_and_prepare(text: str, statement_id: str | None, stored: str) -> list[Prepared]:
-    with collector_paused():
+def _read_and_prepare(
+    text: str, statement_id: str | None, stored: str, window: TimeWindow | None
+) -> list[Prepared]:
+    """The statements read and prepared; a statement whose time is outside `window` is invalid (400)."""
+    with collector_paused(), accepting(window):
         return prepare(read_statements(text, lambda: str(uuid.uuid4()), statement_id), stored)
 
 

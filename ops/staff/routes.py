@@ -21,6 +21,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
+from models.identifiers import path_refusal
 from models.reports import BadWeek, last_complete_week, parse_week
 from ops.edge.endpoints import ENDPOINTS
 from ops.edge.openapi import OPENAPI_PATH
@@ -288,6 +289,9 @@ def _view_class(route: Route, deps: object) -> type[faust.web.View]:
     handler = route.handler
 
     async def answer(self: faust.web.View, request: Request, **params: str) -> Response:
+        malformed = path_refusal(params)  # an id outside its pattern names nothing (issue 22)
+        if malformed is not None:
+            return as_json({"error": malformed}, status=404)
         return await handler(deps, request, **params)
 
     name = f"lde_{handler.__name__}"

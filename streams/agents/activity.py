@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from faust.types import EventT, StreamT
 
+from models.activity import StudentActivity
 from models.clock import Clock, WatermarkClock
 from models.envelopes import envelopes
 from models.evaluation import PartitionProgress
@@ -27,9 +28,10 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.retry import ClickHouseSink
 from streams import faust_compat
-from streams.batch import RawMessage, oldest_accepted_days, process_batch
+from streams.batch import BatchOutcome, RawMessage, oldest_accepted_days, process_batch
 from streams.dead_letters import DeadLetterSender
 from streams.offsets import ContiguityShell
+from streams.poison import one_at_a_time
 from streams.progress import Progress
 from streams.state import ChangelogWriter
 from streams.stopping import BATCH_FAILED_EXIT, stop_process
@@ -79,6 +81,16 @@ def oldest_day_to_keep(
     return pending.toordinal() - horizon_days
 
 
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A batch decided and its counts written: what is left to store."""
+
+    outcome: BatchOutcome
+    now: datetime | None
+    oldest: dict[int, int]
+    messages: int
+
+
 class ActivityAgent:
     """Consumes the activity topic in batches (see `run`)."""
 
@@ -116,10 +128,15 @@ class ActivityAgent:
         self.evaluated = evaluated
         self.stats = FeedStats()
         self.topic = settings.topic("activity")
+        #: Set when the agent stops the worker (ops.runtime.service returns it as `lde up`'s exit code).
+        self.exit_code: int | None = None
 
     async def run(self, stream: StreamT) -> None:
-        """Every batch is applied whole or not at all: a batch that fails stops the worker (it is
-        consumed again on restart), and one that was not applied is never committed."""
+        """Every batch is applied whole or not at all. A batch that raises while it is decided or its
+        counts written is applied again message by message, and a message that raises
+        `poison_attempts` times is dead-lettered with its error (a poison pill never stops a
+        partition). A failure to store what was decided (the state's changelog, a dead letter) stops
+        the worker with exit code 4: that batch was not committed and is consumed again on restart."""
         s = self.settings
         async for batch in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
             started = time.perf_counter()
@@ -132,8 +149,9 @@ class ActivityAgent:
                 applied = True
             except asyncio.CancelledError:
                 raise  # the worker is stopping: `finally` holds the batch back
-            except Exception as error:  # a bug or a producer that gave up: never skip the batch
+            except Exception as error:  # storing failed: never skip the batch
                 log.exception("activity_batch_failed messages=%d error=%r: stopping", len(events), error)
+                self.exit_code = BATCH_FAILED_EXIT
                 stop_process(BATCH_FAILED_EXIT)
                 raise
             finally:
@@ -142,20 +160,63 @@ class ActivityAgent:
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
     async def apply(self, events: Sequence[EventT]) -> None:
-        s = self.settings
+        """Decide and store a batch; on a failure to decide, message by message (see `run`)."""
         messages = [RawMessage(e.message.partition, e.message.offset, e.value) for e in events]
+        try:
+            decided = await self._decide(messages)
+        except Exception as error:
+            log.warning(
+                "activity_batch_raised messages=%d error=%r: applying them one at a time",
+                len(messages),
+                error,
+            )
+            await self._one_at_a_time(messages)
+            return
+        await self._store(decided)
+
+    async def _one_at_a_time(self, messages: Sequence[RawMessage]) -> None:
+        """streams.poison.one_at_a_time over this agent's steps; each poison message is logged,
+        dead-lettered and its offset counted as done (the partition goes on)."""
+        attempts = self.settings.poison_attempts
+        letters = await one_at_a_time(messages, self._decide, self._store, attempts)
+        for letter in letters:
+            log.error(
+                "poison_message partition=%d offset=%d attempts=%d reason=%r: dead letter",
+                letter.partition,
+                letter.offset,
+                attempts,
+                letter.reason,
+            )
+            self.progress.record(self.topic, letter.partition, letter.offset)
+        await self.dead_letters.send(self.topic, letters)
+        self.metrics.messages_processed.labels(topic=self.topic).inc(len(letters))
+
+    async def _decide(self, messages: Sequence[RawMessage]) -> Decided:
+        """What a batch changes, and its counts written to ClickHouse (absolute, so writing them again
+        changes nothing). The table's states are not touched: the batch works on copies."""
+        s = self.settings
         now = self.clock.now()
         oldest = oldest_accepted_days(
             self._lateness_references({m.partition for m in messages}, now),
             timedelta(hours=s.lateness_hours),
             self.tz,
         )
-        outcome = process_batch(messages, self.states.state, self.tz, s.partitions, oldest)
-
+        outcome = process_batch(
+            messages, self._state_copy, self.tz, s.partitions, oldest, s.event_time_window(now)
+        )
         # ClickHouse first, then the state: a crash between the two replays the batch, which rewrites
         # the same absolute counts; the other order could record offsets whose counts never landed.
         if outcome.rows:
             await self.sink.write("activity_daily", self.store.write_activity, outcome.rows)
+        return Decided(outcome, now, oldest, len(messages))
+
+    def _state_copy(self, student_id: str) -> StudentActivity | None:
+        state = self.states.state(student_id)
+        return None if state is None else state.copy()
+
+    async def _store(self, decided: Decided) -> None:
+        s = self.settings
+        outcome, now, oldest = decided.outcome, decided.now, decided.oldest
         keep_from = oldest_day_to_keep(
             now, self.tz, self.owned(), self.evaluated, s.evaluate_from, s.state_horizon_days
         )
@@ -172,7 +233,11 @@ class ActivityAgent:
             self.progress.record(self.topic, partition, offset)
         for partition, offsets in outcome.replayed.items():
             log.info("replayed partition=%d offsets=%s", partition, ",".join(map(str, offsets)))
+        self._count(outcome, now, oldest, decided.messages)
 
+    def _count(
+        self, outcome: BatchOutcome, now: datetime | None, oldest: Mapping[int, int], messages: int
+    ) -> None:
         self.stats.events_applied += sum(outcome.applied_by_source.values())
         for source, count in outcome.applied_by_source.items():
             self.metrics.events_processed.labels(source=source).inc(count)
@@ -180,6 +245,8 @@ class ActivityAgent:
             self.metrics.events_skipped.labels(source=source, reason="duplicate").inc(count)
         for source, count in outcome.too_late_by_source.items():
             self.metrics.events_skipped.labels(source=source, reason="too_late").inc(count)
+        for source, count in outcome.out_of_window_by_source.items():
+            self.metrics.events_skipped.labels(source=source, reason="out_of_window").inc(count)
         for source, count in outcome.retracted_by_source.items():
             self.metrics.events_retracted.labels(source=source).inc(count)
         for (source, reason), count in outcome.retractions_skipped.items():
@@ -195,11 +262,20 @@ class ActivityAgent:
                 ",".join(map(str, partitions)),
                 first_offset,
             )
-        self.metrics.messages_processed.labels(topic=self.topic).inc(len(messages))
+        self.metrics.messages_processed.labels(topic=self.topic).inc(messages)
         if outcome.newest_event is not None:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
         self.stats.record_freshness(outcome.newest_by_source, self.metrics)
+
+    def oldest_accepted(self, partitions: Iterable[int]) -> dict[int, int]:
+        """Per partition, the oldest local day whose events the stream accepts now (a partition without
+        a reference is left out: it accepts every day): the collector tells a sender what is too late."""
+        return oldest_accepted_days(
+            self._lateness_references(set(partitions), self.clock.now()),
+            timedelta(hours=self.settings.lateness_hours),
+            self.tz,
+        )
 
     def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:
         """Each partition's instant for the lateness limit: on the event clock the partition's own

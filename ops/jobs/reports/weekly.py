@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from models.access import Action, AuditEntry, StaffDirectory
+from models.identifiers import file_stem
 from models.reports import (
     WeeklyReport,
     build_weekly_reports,
@@ -70,10 +71,12 @@ class FolderDelivery:
 
     def deliver(self, rendered: Rendered) -> str:
         target = self.folder / rendered.report.label
+        try:
+            stem = file_stem(rendered.report.staff.staff_id)  # never a path (issue 22)
+        except ValueError as error:
+            raise DeliveryError(str(error), permanent=True) from None
         self.written += write_files(
-            target,
-            rendered.report.staff.staff_id,
-            {"html": rendered.html, "txt": rendered.text, "pdf": rendered.pdf},
+            target, stem, {"html": rendered.html, "txt": rendered.text, "pdf": rendered.pdf}
         )
         return "folder"
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from models.access import Grant, Role, Staff, StaffDirectory
+from models.clock import WallClock
 from ops.edge.collector import register_collector
 from ops.metrics import Metrics
 from ops.settings import Settings
@@ -36,7 +37,13 @@ def app() -> faust.App:
     """A Faust app with the service's routes, never started (no broker, no web server)."""
     app = faust.App("routes-test", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=True)
     register_routes(app, no_deps())  # handlers read their dependencies only when they answer
-    register_collector(app, SimpleNamespace(settings=Settings(), metrics=Metrics()))
+    stream = SimpleNamespace(
+        settings=Settings(),
+        metrics=Metrics(),
+        clock=WallClock(),
+        activity_agent=SimpleNamespace(oldest_accepted=lambda partitions: {}),
+    )
+    register_collector(app, stream)
     return app
 
 
