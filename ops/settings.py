@@ -192,11 +192,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="JSON list of URLs that get each alert as a JSON POST (Teams, Slack...)",
     )
-    alert_delivery_attempts: int = Field(
-        5, ge=1, description="tries per alert delivery before it counts as failed"
-    )
     alert_delivery_backoff_seconds: float = Field(
-        1.0, gt=0, description="wait before the first retry; doubles per try, at most 60 s"
+        1.0, gt=0, description="wait before an alert delivery's first retry; doubles per try"
+    )
+    alert_delivery_backoff_max_seconds: float = Field(
+        600.0, gt=0, description="longest wait between two tries of an alert delivery"
+    )
+    alert_delivery_deadline_hours: float = Field(
+        24.0, gt=0, description="an alert delivery not made this long after it was recorded is dead-lettered"
+    )
+    alert_delivery_poll_seconds: float = Field(
+        2.0, gt=0, description="how often each worker looks for alert deliveries due (the outbox)"
     )
 
     # -- authentication (issue 15) ----------------------------------------------------------------

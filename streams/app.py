@@ -92,6 +92,8 @@ class LdeApp:
         self.clock: Clock = clock or (self.watermarks if settings.clock == "event" else WallClock())
         self.progress = Progress(end_offsets_at_start=dict(end_offsets_at_start or {}))
         self.sink = ClickHouseSink(metrics, FaultSwitch(settings.fault_file), settings.sink_retry_max_seconds)
+        #: More of /v1/status, added by the service (ops.runtime.wiring): name -> a reader of its part.
+        self.status_parts: dict[str, Callable[[], Any]] = {}
         self.redis = RetryingWriter("redis", metrics, REDIS_BACKOFF, REDIS_WORDS)
         self.broker = BrokerWatch(settings, metrics, broker_id)
 
@@ -247,4 +249,4 @@ class LdeApp:
             "sinks_failing": {k: round(time.time() - v, 1) for k, v in self.sink.failing.items()},
             "broker_unreachable_seconds": round(time.time() - down, 1) if down is not None else None,
             "broker_cluster_id": self.broker.broker_id,
-        }
+        } | {name: part() for name, part in self.status_parts.items()}
