@@ -128,7 +128,7 @@ class AlertNotifier:
         self.webhooks = {webhook_key(url): url for url in webhook_urls}
         self.email_roles = email_roles
         self.now = now
-        self.summary = OutboxSummary()
+        self.summary: OutboxSummary | None = None  # None until the outbox was first read
         self._wake = asyncio.Event()
 
     # -- recording (the alerts agent, before its batch commits) ------------------------------------
@@ -180,10 +180,10 @@ class AlertNotifier:
                 await self._deliver(entry)
 
         await asyncio.gather(*(one(e) for e in due))
-        self.summary = await asyncio.to_thread(outbox_store.summary, self.store)
-        oldest = self.summary.oldest_pending_at
-        self.metrics.alert_outbox.labels(status="pending").set(self.summary.pending)
-        self.metrics.alert_outbox.labels(status="dead").set(self.summary.dead)
+        summary = self.summary = await asyncio.to_thread(outbox_store.summary, self.store)
+        oldest = summary.oldest_pending_at
+        self.metrics.alert_outbox.labels(status="pending").set(summary.pending)
+        self.metrics.alert_outbox.labels(status="dead").set(summary.dead)
         self.metrics.alert_outbox_oldest.set((self.now() - oldest).total_seconds() if oldest else 0)
         return len(due)
 
@@ -197,11 +197,9 @@ class AlertNotifier:
             return  # another drainer is making it now
         attempt, error = await self._attempt(entry)
         after = after_attempt(entry, attempt, self.now(), self.policy, error)
-        if attempt is Attempt.SENT:
-            await asyncio.to_thread(self.ledger.confirm, *args)
-        else:
-            await asyncio.to_thread(self.ledger.release, *args)
-        await self._write(after)
+        # Shielded: a clean stop arriving now must not leave a sent email unconfirmed (its lease would
+        # expire and it would be sent again).
+        await asyncio.shield(self._settle(entry, after, attempt))
         outcome = {"sent": "sent", "pending": "retried", "dead": "dead_lettered"}[after.status.value]
         self.metrics.alert_deliveries.labels(channel=entry.channel, outcome=outcome).inc()
         if outcome == "dead_lettered":
@@ -224,6 +222,15 @@ class AlertNotifier:
                 error,
                 after.next_attempt_at.isoformat(),
             )
+
+    async def _settle(self, entry: OutboxEntry, after: OutboxEntry, attempt: Attempt) -> None:
+        """The ledger and the outbox after a try: confirmed and recorded, or released and recorded."""
+        args = (entry.student_id, entry.alert_id, entry.target)
+        if attempt is Attempt.SENT:
+            await asyncio.to_thread(self.ledger.confirm, *args)
+        else:
+            await asyncio.to_thread(self.ledger.release, *args)
+        await self._write(after)
 
     async def _write(self, entry: OutboxEntry) -> None:
         await self.sink.write("alert_outbox", outbox_store.write_entries, self.store, [entry])

@@ -65,7 +65,7 @@ class Service:
             lde.alerts_agent.recorders.append(self.notifier.record)
             app.task(self.notifier.run)
             notifier = self.notifier
-            lde.status_parts["alert_outbox"] = lambda: notifier.summary.as_dict()
+            lde.status_parts["alert_outbox"] = lambda: notifier.summary and notifier.summary.as_dict()
         register_collector(app, lde)
         self.guard, self.signin, self.tokens = build_auth(settings, lde, lambda: self.directory.directory)
         self.guard.page_refusal = self._page_refusal

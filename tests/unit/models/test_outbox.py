@@ -17,6 +17,8 @@ from models.outbox import (
 )
 
 T0 = datetime(2026, 11, 11, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
 POLICY = DeliveryPolicy(first=timedelta(seconds=1), cap=timedelta(minutes=10), deadline=timedelta(hours=24))
 
 
@@ -51,11 +53,11 @@ def test_back_off_doubles_up_to_the_cap(attempts: int, delay: timedelta) -> None
         (0, Attempt.FAILED, T0, OutboxStatus.PENDING, T0 + timedelta(seconds=1)),
         (3, Attempt.FAILED, T0 + timedelta(seconds=30), OutboxStatus.PENDING, T0 + timedelta(seconds=38)),
         # an SMTP server down for hours: still pending, tried every 10 minutes
-        (30, Attempt.FAILED, T0 + timedelta(hours=5), OutboxStatus.PENDING, T0 + timedelta(hours=5, minutes=10)),
+        (30, Attempt.FAILED, T0 + 5 * H, OutboxStatus.PENDING, T0 + 5 * H + 10 * M),
         # the next try would fall just past the deadline: dead
-        (30, Attempt.FAILED, T0 + timedelta(hours=23, minutes=55), OutboxStatus.DEAD, None),
+        (30, Attempt.FAILED, T0 + 23 * H + 55 * M, OutboxStatus.DEAD, None),
         # the next try falls exactly on the deadline: still tried
-        (30, Attempt.FAILED, T0 + timedelta(hours=23, minutes=50), OutboxStatus.PENDING, T0 + timedelta(hours=24)),
+        (30, Attempt.FAILED, T0 + 23 * H + 50 * M, OutboxStatus.PENDING, T0 + 24 * H),
     ],
 )
 def test_after_an_attempt(
