@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     retention_months: int = Field(6, ge=0, description="months after leaving until personal data is erased")
     compact_after_days: int = Field(56, ge=7, description="per-student daily rows older than this go weekly")
     daily_job_time: str = Field("02:30", pattern=r"^\d{2}:\d{2}$", description="local time of the daily job")
+    schedule_check_seconds: float = Field(
+        30.0, gt=0, description="how often the leader looks for a scheduled run that is due (wall clock)"
+    )
+    schedule_retry_minutes: float = Field(
+        15.0,
+        gt=0,
+        description="wait before a failed scheduled run (daily job, weekly reports) is tried again",
+    )
 
     # -- access, reports and alert delivery (issue 6) ------------------------------------------------
     operator_access: bool = Field(
