@@ -222,10 +222,12 @@ class LdeApp:
     def ready(self) -> tuple[bool, dict[str, Any]]:
         """/health/ready: caught up, no sink failing, the broker answering."""
         broker_down = self.broker.down_since is not None
-        ok = self.progress.caught_up and not self.sink.failing and not broker_down
+        taking_over = sorted(self.evaluation.takeover_pending)
+        ok = self.progress.caught_up and not self.sink.failing and not broker_down and not taking_over
         return ok, {
             "ready": ok,
             "caught_up": self.progress.caught_up,
+            "takeover_unread": taking_over,
             "sinks_failing": sorted(self.sink.failing),
             "broker_unreachable": broker_down,
         }
