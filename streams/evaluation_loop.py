@@ -302,13 +302,20 @@ class EvaluationLoop:
         )
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         self.metrics.students_evaluated.inc(len(views))
+        sent = []
         for alert in result.alerts:
             self.alerts_sent += 1
-            await self.alerts_topic.send(
-                key=alert.student_id.encode(),
-                value=alert.model_dump_json().encode(),
-                partition=partition_for(alert.student_id, self.settings.partitions),
+            sent.append(
+                await self.alerts_topic.send(
+                    key=alert.student_id.encode(),
+                    value=alert.model_dump_json().encode(),
+                    partition=partition_for(alert.student_id, self.settings.partitions),
+                )
             )
+        # `send` only buffers: wait until the broker has every alert before the day is recorded as
+        # judged. A kill -9 between the progress write and the producer's flush lost the alert for
+        # good: the restarted worker does not judge a recorded day again (issue 23.7).
+        await asyncio.gather(*sent)
         store, sink = self.store, self.sink
         if result.scores:
             await sink.write("daily_scores", store.write_scores, result.scores, rows=len(result.scores))
