@@ -19,6 +19,7 @@ SINKS = (
     "cohort_daily",
     "evaluator_progress",
     "alert_outbox",
+    "feed_freshness",
 )
 JOBS = ("daily", "weekly_reports")
 #: Outcomes of a signed-body check (ops.edge.canvas_signing.OUTCOMES; a test holds them equal).

@@ -19,6 +19,7 @@ from models.timebuckets import zone
 from ops.metrics import Metrics
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse.freshness import read_freshness, write_freshness
 from sinks.faults import FaultSwitch
 from sinks.redis_store import AlertLedger, FigureExchange
 from sinks.retry import REDIS_BACKOFF, REDIS_WORDS, ClickHouseSink, RetryingWriter
@@ -176,8 +177,16 @@ class LdeApp:
         app.agent(self.dead_letter_topic, name="count_cli_dead_letters")(self._count_cli_dead_letters)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self.evaluation.tick)
         app.timer(15.0, name="stack_health")(self._stack_health)
+        # Feed freshness survives restarts: restored now, stored every 5 s when it moved.
+        self.activity_agent.stats.restore(read_freshness(store), metrics)
+        app.timer(5.0, name="feed_freshness")(self._store_freshness)
         if broker_id is not None:
             app.timer(s.broker_check_seconds, name="broker_watch")(self.broker.check)
+
+    async def _store_freshness(self) -> None:
+        changed = self.activity_agent.stats.take_changed()
+        if changed:
+            await self.sink.write("feed_freshness", write_freshness, self.store, changed)
 
     def _keyed(
         self,

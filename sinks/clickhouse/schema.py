@@ -280,6 +280,21 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        8,
+        [
+            # Feed freshness (issue 23): the newest event time per source, restored at start so that
+            # a feed silent across a restart still raises LdeFeedSilent. No personal data.
+            """CREATE TABLE IF NOT EXISTS feed_freshness (
+                source LowCardinality(String),
+                newest_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(newest_at)
+            ORDER BY source""",
+        ],
+    )
+)
+
 #: Columns of api_tokens, in insert order.
 API_TOKEN_COLUMNS = (
     "token_id",

@@ -125,3 +125,17 @@ def test_the_image_leaves_out_the_development_tools_and_the_tests() -> None:
     assert "ops/__init__.py" in copied
     assert not [name for name in copied if name.startswith(("ops/devtools/", "tests/"))]
     assert not [name for name in copied if "__pycache__" in name]
+
+
+def test_alert_rules_fire_on_series_as_intended() -> None:
+    """promtool's rule tests (ops/deploy/prometheus/alerts_test.yml): a feed silent across a restart
+    raises LdeFeedSilent from its restored timestamp, a live one does not; alert deliveries given
+    up or waiting an hour raise theirs. promtool is a development requirement (.ci/run installs it)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: apt-get install prometheus (Debian), as .ci/run does"
+    checked = subprocess.run(
+        [promtool, "test", "rules", str(DEPLOY / "prometheus" / "alerts_test.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
