@@ -112,3 +112,15 @@ class OutboxSummary:
             "dead": self.dead,
             "oldest_pending_at": oldest.isoformat() if oldest else None,
         }
+
+
+def undelivered_notice(pending: int, dead: int) -> str:
+    """What the web app tells a member of staff about alert emails to them not delivered ("" when
+    none): pending ones are still being tried; dead ones will not arrive."""
+    parts = []
+    if pending:
+        plural = "s" if pending != 1 else ""
+        parts.append(f"{pending} alert email{plural} to you not delivered yet (still being tried)")
+    if dead:
+        parts.append(f"{dead} could not be delivered: the alerts are listed on your students' pages")
+    return "; ".join(parts) + ("." if parts else "")

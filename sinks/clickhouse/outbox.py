@@ -107,3 +107,13 @@ def summary(store: ClickHouseStore) -> OutboxSummary:
     elif oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return OutboxSummary(pending=int(pending), dead=int(dead), oldest_pending_at=oldest)
+
+
+def undelivered_to(store: ClickHouseStore, target: str) -> tuple[int, int]:
+    """(pending, dead) deliveries addressed to one member of staff (the web app tells them)."""
+    rows = store.query(
+        "SELECT countIf(status = 'pending'), countIf(status = 'dead') FROM alert_outbox FINAL "
+        "WHERE target = {t:String}",
+        {"t": target},
+    )
+    return int(rows[0][0]), int(rows[0][1])

@@ -27,6 +27,7 @@ from sinks.redis_store import AlertLedger, DeliveryLedger
 from sinks.retry import ClickHouseSink
 from tests.integration.conftest import TERM_START, roster_record
 from tests.integration.mailhelpers import smtp_server
+from tests.integration.web_helpers import fetch
 
 pytestmark = pytest.mark.integration
 
@@ -234,10 +235,13 @@ def test_kill_9_between_an_alert_and_its_email_then_restart_sends_it_once(
         assert wait_until(lambda: (waiting() or {}).get("pending") == 3, 30, 0.2), waiting()
         metrics = run.client.text("/metrics")
         assert 'lde_alert_outbox_deliveries{status="pending"} 3.0' in metrics
+        # the tutor sees in the web app that an alert email to them has not arrived
+        assert "1 alert email to you not delivered yet" in fetch(run, "/app", staff="S1042").body
         run.process.kill()
     with smtp_server(port) as (inbox, _), run:
         done = {"pending": 0, "dead": 0, "oldest_pending_at": None}
         assert wait_until(lambda: len(inbox.messages) >= 3 and waiting() == done, 60, 0.2), waiting()
+        assert "not delivered" not in fetch(run, "/app", staff="S1042").body
         recipients = sorted(r[0] for r, _ in inbox.messages)
     assert recipients == ["h.park@example.ac.uk", "i.mercer@example.ac.uk", "j.marsh@example.ac.uk"]
     # every delivery recorded as sent: no drainer can make one again

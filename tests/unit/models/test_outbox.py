@@ -14,6 +14,7 @@ from models.outbox import (
     OutboxSummary,
     after_attempt,
     already_sent,
+    undelivered_notice,
 )
 
 T0 = datetime(2026, 11, 11, 9, 0, tzinfo=UTC)
@@ -98,3 +99,21 @@ def test_made_by_another_process() -> None:
 def test_summary_as_shown_in_status() -> None:
     assert OutboxSummary().as_dict() == {"pending": 0, "dead": 0, "oldest_pending_at": None}
     assert OutboxSummary(2, 1, T0).as_dict()["oldest_pending_at"] == "2026-11-11T09:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("pending", "dead", "notice"),
+    [
+        (0, 0, ""),
+        (1, 0, "1 alert email to you not delivered yet (still being tried)."),
+        (3, 0, "3 alert emails to you not delivered yet (still being tried)."),
+        (
+            2,
+            1,
+            "2 alert emails to you not delivered yet (still being tried); "
+            "1 could not be delivered: the alerts are listed on your students' pages.",
+        ),
+    ],
+)
+def test_what_the_web_app_tells_staff(pending: int, dead: int, notice: str) -> None:
+    assert undelivered_notice(pending, dead) == notice
