@@ -3,6 +3,9 @@
 # neither is copied nor installed.
 FROM python:3.11-slim
 WORKDIR /app
+# CJK names in the PDF reports (the other scripts' fonts come with the Python packages).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY models ./models
 COPY streams ./streams

@@ -18,6 +18,8 @@ SINKS = (
     "rule_memory",
     "cohort_daily",
     "evaluator_progress",
+    "alert_outbox",
+    "feed_freshness",
 )
 JOBS = ("daily", "weekly_reports")
 #: Outcomes of a signed-body check (ops.edge.canvas_signing.OUTCOMES; a test holds them equal).
@@ -189,8 +191,20 @@ class Metrics:
         )
         self.alert_deliveries = Counter(
             "lde_alert_deliveries_total",
-            "Alert deliveries by channel (email, webhook) and outcome: sent, retried, failed, duplicate",
+            "Alert delivery attempts by channel (email, webhook) and outcome: sent, retried, "
+            "dead_lettered (given up: past the deadline or refused for good), duplicate",
             ["channel", "outcome"],
+            registry=r,
+        )
+        self.alert_outbox = Gauge(
+            "lde_alert_outbox_deliveries",
+            "Alert deliveries in the outbox by status: pending (not made yet), dead (given up)",
+            ["status"],
+            registry=r,
+        )
+        self.alert_outbox_oldest = Gauge(
+            "lde_alert_outbox_oldest_pending_age_seconds",
+            "Age of the oldest alert delivery not made yet (0 when none waits)",
             registry=r,
         )
         self.weekly_reports = Counter(
@@ -263,6 +277,11 @@ class Metrics:
             self.sink_errors.labels(sink=sink)
         for outcome in SIGNATURE_OUTCOMES:
             self.collector_signatures.labels(endpoint="canvas", outcome=outcome)
+        for channel in ("email", "webhook"):
+            for outcome in ("sent", "retried", "dead_lettered", "duplicate"):
+                self.alert_deliveries.labels(channel=channel, outcome=outcome)
+        for status in ("pending", "dead"):
+            self.alert_outbox.labels(status=status)
         for job in JOBS:
             for status in ("success", "failed"):
                 self.job_runs.labels(job=job, status=status)

@@ -183,6 +183,14 @@ class Settings(BaseSettings):
     retention_months: int = Field(6, ge=0, description="months after leaving until personal data is erased")
     compact_after_days: int = Field(56, ge=7, description="per-student daily rows older than this go weekly")
     daily_job_time: str = Field("02:30", pattern=r"^\d{2}:\d{2}$", description="local time of the daily job")
+    schedule_check_seconds: float = Field(
+        30.0, gt=0, description="how often the leader looks for a scheduled run that is due (wall clock)"
+    )
+    schedule_retry_minutes: float = Field(
+        15.0,
+        gt=0,
+        description="wait before a failed scheduled run (daily job, weekly reports) is tried again",
+    )
 
     # -- access, reports and alert delivery (issue 6) ------------------------------------------------
     operator_access: bool = Field(
@@ -226,11 +234,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="JSON list of URLs that get each alert as a JSON POST (Teams, Slack...)",
     )
-    alert_delivery_attempts: int = Field(
-        5, ge=1, description="tries per alert delivery before it counts as failed"
-    )
     alert_delivery_backoff_seconds: float = Field(
-        1.0, gt=0, description="wait before the first retry; doubles per try, at most 60 s"
+        1.0, gt=0, description="wait before an alert delivery's first retry; doubles per try"
+    )
+    alert_delivery_backoff_max_seconds: float = Field(
+        600.0, gt=0, description="longest wait between two tries of an alert delivery"
+    )
+    alert_delivery_deadline_hours: float = Field(
+        24.0, gt=0, description="an alert delivery not made this long after it was recorded is dead-lettered"
+    )
+    alert_delivery_poll_seconds: float = Field(
+        2.0, gt=0, description="how often each worker looks for alert deliveries due (the outbox)"
     )
 
     # -- authentication (issue 15) ----------------------------------------------------------------

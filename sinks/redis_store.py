@@ -173,6 +173,29 @@ class DeliveryLedger:
         return self._fallback.get(key)
 
 
+class JobLocks:
+    """Which scheduled run (job x period) a leader is making: SET NX with a lease, so two leaders
+    during a rebalance never run the same period at once. Kept after a success until the lease
+    ends (the run record then says done); released after a failure so the next try may go."""
+
+    KEY_PREFIX = "lde:job-run:"
+
+    def __init__(self, client: redis.Redis | None, lease_seconds: int = 7200) -> None:
+        self.client = client
+        self.lease_seconds = lease_seconds
+
+    def take(self, job: str, period: date) -> bool:
+        """True when this process may run the period (raises redis errors: the caller waits)."""
+        if self.client is None:
+            return True
+        key = f"{self.KEY_PREFIX}{job}:{period.isoformat()}"
+        return bool(self.client.set(key, "running", nx=True, ex=self.lease_seconds))
+
+    def release(self, job: str, period: date) -> None:
+        if self.client is not None:
+            self.client.delete(f"{self.KEY_PREFIX}{job}:{period.isoformat()}")
+
+
 class FigureExchange:
     """Per-day, per-partition student figures (no identities) shared between workers through Redis,
     so that every worker benchmarks its students against the whole institution.

@@ -19,6 +19,7 @@ from models.timebuckets import zone
 from ops.metrics import Metrics
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse.freshness import read_freshness, write_freshness
 from sinks.faults import FaultSwitch
 from sinks.redis_store import AlertLedger, FigureExchange
 from sinks.retry import REDIS_BACKOFF, REDIS_WORDS, ClickHouseSink, RetryingWriter
@@ -92,6 +93,8 @@ class LdeApp:
         self.clock: Clock = clock or (self.watermarks if settings.clock == "event" else WallClock())
         self.progress = Progress(end_offsets_at_start=dict(end_offsets_at_start or {}))
         self.sink = ClickHouseSink(metrics, FaultSwitch(settings.fault_file), settings.sink_retry_max_seconds)
+        #: More of /v1/status, added by the service (ops.runtime.wiring): name -> a reader of its part.
+        self.status_parts: dict[str, Callable[[], Any]] = {}
         self.redis = RetryingWriter("redis", metrics, REDIS_BACKOFF, REDIS_WORDS)
         self.broker = BrokerWatch(settings, metrics, broker_id)
 
@@ -174,8 +177,16 @@ class LdeApp:
         app.agent(self.dead_letter_topic, name="count_cli_dead_letters")(self._count_cli_dead_letters)
         app.timer(s.evaluator_interval_seconds, name="evaluator")(self.evaluation.tick)
         app.timer(15.0, name="stack_health")(self._stack_health)
+        # Feed freshness survives restarts: restored now, stored every 5 s when it moved.
+        self.activity_agent.stats.restore(read_freshness(store), metrics)
+        app.timer(5.0, name="feed_freshness")(self._store_freshness)
         if broker_id is not None:
             app.timer(s.broker_check_seconds, name="broker_watch")(self.broker.check)
+
+    async def _store_freshness(self) -> None:
+        changed = self.activity_agent.stats.take_changed()
+        if changed:
+            await self.sink.write("feed_freshness", write_freshness, self.store, changed)
 
     def _keyed(
         self,
@@ -220,10 +231,12 @@ class LdeApp:
     def ready(self) -> tuple[bool, dict[str, Any]]:
         """/health/ready: caught up, no sink failing, the broker answering."""
         broker_down = self.broker.down_since is not None
-        ok = self.progress.caught_up and not self.sink.failing and not broker_down
+        taking_over = sorted(self.evaluation.takeover_pending)
+        ok = self.progress.caught_up and not self.sink.failing and not broker_down and not taking_over
         return ok, {
             "ready": ok,
             "caught_up": self.progress.caught_up,
+            "takeover_unread": taking_over,
             "sinks_failing": sorted(self.sink.failing),
             "broker_unreachable": broker_down,
         }
@@ -247,4 +260,4 @@ class LdeApp:
             "sinks_failing": {k: round(time.time() - v, 1) for k, v in self.sink.failing.items()},
             "broker_unreachable_seconds": round(time.time() - down, 1) if down is not None else None,
             "broker_cluster_id": self.broker.broker_id,
-        }
+        } | {name: part() for name, part in self.status_parts.items()}

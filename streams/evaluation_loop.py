@@ -26,7 +26,7 @@ from ops.metrics import Metrics
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import FigureExchange
-from sinks.retry import ClickHouseSink
+from sinks.retry import Backoff, ClickHouseSink, is_transient
 from streams.evaluator import Evaluator, StudentView, cohort_rows
 from streams.health import note_committed, observe_lag
 from streams.offsets import ContiguityShell
@@ -34,6 +34,30 @@ from streams.progress import Progress, TopicPartitionKey
 from streams.roster_views import RosterViews, read_figures
 
 log = logging.getLogger("lde.stream")
+
+
+class TakeoverRetry:
+    """When the read of a takeover may be tried again: a doubling back-off from `first` to `cap`
+    seconds after each failure, at once after a success. Times are the caller's monotonic clock."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self.backoff = backoff
+        self.delay: float | None = None
+        self.retry_at = 0.0
+        self.failures = 0
+
+    def may_try(self, now: float) -> bool:
+        return now >= self.retry_at
+
+    def failed(self, now: float) -> float:
+        """Record a failure at `now`; returns the wait before the next try."""
+        self.delay = self.backoff.after(self.delay)
+        self.retry_at = now + self.delay
+        self.failures += 1
+        return self.delay
+
+    def succeeded(self) -> None:
+        self.delay, self.retry_at, self.failures = None, 0.0, 0
 
 
 class EvaluationLoop:
@@ -86,6 +110,10 @@ class EvaluationLoop:
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
         self._judging_for: frozenset[int] = frozenset()  # the partitions the evaluator last worked for
+        #: Partitions taken over whose earlier owner's records could not be read yet: nothing is
+        #: judged (and /health/ready says not ready) until the read succeeds.
+        self.takeover_pending: frozenset[int] = frozenset()
+        self._takeover_retry = TakeoverRetry(Backoff(first=0.5, cap=30.0))
         self._started = time.monotonic()
 
     async def tick(self) -> None:
@@ -98,7 +126,11 @@ class EvaluationLoop:
         owned_tps = {(s.topic(name), p) for name in ("activity", "roster", "absences") for p in owned}
         if frozenset(owned) != self._judging_for:
             new = owned - self._judging_for
-            await self._take_over(new)
+            if not await self._take_over(new):
+                self.takeover_pending = frozenset(new)
+                self.metrics.caught_up.set(0)
+                return  # judge nothing on this worker's own, older view: read again after the back-off
+            self.takeover_pending = frozenset()
             await self._expect_backlog({tp for tp in owned_tps if tp[1] in new})
             self._judging_for = frozenset(owned)
         note_committed(self.app, self.progress, owned_tps)
@@ -133,12 +165,17 @@ class EvaluationLoop:
                 return  # the other workers' figures of this day are not in yet: next tick
             await self.judge_day(day, parts, views_by_partition, everyone, others, figures)
 
-    async def _take_over(self, new: set[int]) -> None:
+    async def _take_over(self, new: set[int]) -> bool:
         """Partitions this worker now owns: read what their earlier owner recorded in the (shared)
         ClickHouse since this worker started (days judged, rule memory, alerts raised), so that it goes
-        on from there instead of judging those days again from its own, older view."""
+        on from there instead of judging those days again from its own, older view. False while the
+        read fails (retried with back-off by the next ticks): judging meanwhile could raise an alert
+        the earlier owner raised, or miss one its rule memory was building up to."""
         if not new:
-            return
+            return True
+        retry = self._takeover_retry
+        if not retry.may_try(time.monotonic()):
+            return False
         partitions = self.settings.partitions
 
         def read() -> tuple[dict[int, PartitionProgress], dict[str, str], set[str]]:
@@ -146,9 +183,21 @@ class EvaluationLoop:
 
         try:
             progress, memories, raised = await asyncio.to_thread(read)
-        except Exception as error:  # ClickHouse down: judge from this worker's own view (idempotent)
-            log.error("takeover_read_failed partitions=%s error=%r", sorted(new), error)
-            return
+        except Exception as error:
+            wait = retry.failed(time.monotonic())
+            kind = "outage" if is_transient(error) else "error"
+            log.error(
+                "takeover_read_failed partitions=%s kind=%s attempt=%d retry_in=%.1fs error=%r",
+                sorted(new),
+                kind,
+                retry.failures,
+                wait,
+                error,
+            )
+            return False
+        if retry.failures:
+            log.info("takeover_read_recovered partitions=%s after=%d", sorted(new), retry.failures)
+        retry.succeeded()
         for partition in new:
             found = progress.get(partition)
             mine = self.evaluated.get(partition)
@@ -158,6 +207,7 @@ class EvaluationLoop:
             if partition_for(student_id, partitions) in new:
                 self.evaluator.memory[student_id] = StudentMemory.from_json(memory)
         self.evaluator.already_raised |= raised
+        return True
 
     async def _expect_backlog(self, new: set[TopicPartitionKey]) -> None:
         """Input partitions newly owned (taken over, or the first ones): judge no day until each is
@@ -252,13 +302,20 @@ class EvaluationLoop:
         )
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         self.metrics.students_evaluated.inc(len(views))
+        sent = []
         for alert in result.alerts:
             self.alerts_sent += 1
-            await self.alerts_topic.send(
-                key=alert.student_id.encode(),
-                value=alert.model_dump_json().encode(),
-                partition=partition_for(alert.student_id, self.settings.partitions),
+            sent.append(
+                await self.alerts_topic.send(
+                    key=alert.student_id.encode(),
+                    value=alert.model_dump_json().encode(),
+                    partition=partition_for(alert.student_id, self.settings.partitions),
+                )
             )
+        # `send` only buffers: wait until the broker has every alert before the day is recorded as
+        # judged. A kill -9 between the progress write and the producer's flush lost the alert for
+        # good: the restarted worker does not judge a recorded day again (issue 23.7).
+        await asyncio.gather(*sent)
         store, sink = self.store, self.sink
         if result.scores:
             await sink.write("daily_scores", store.write_scores, result.scores, rows=len(result.scores))

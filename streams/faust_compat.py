@@ -2,22 +2,32 @@
 
 Pinned to faust-streaming 0.15.3 on aiokafka 0.14 (pyproject.toml). Each function names the private
 attribute it uses and why LDE needs it; nothing else in the code touches a Faust underscore name.
-`install()` applies the one behaviour change (see `_never_count_gaps`); the app calls it explicitly
-when it is built, never at import.
+`install()` first checks that every internal named here is still there with the shape LDE relies
+on (`self_check`: a Faust upgrade that renames one fails the start with a message naming the
+version, instead of silently dropping the protection against lost offsets), then applies the one
+behaviour change (see `_never_count_gaps`); the app calls it explicitly when it is built, never at
+import.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import inspect
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+from faust import streams as faust_streams
+from faust.stores import memory as faust_memory
 from faust.streams import _current_event
 from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import EventT, StreamT
+from faust.types import tuples as faust_tuples
 
 log = logging.getLogger("lde.stream")
 
@@ -41,8 +51,83 @@ async def _never_count_gaps(self: Any, tp: Any, offset_from: int, offset_to: int
     )
 
 
+class FaustInternalsChanged(RuntimeError):
+    """The installed Faust lacks, or has changed, an internal LDE relies on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Internals:
+    """Where each internal lives (the installed Faust by default; a test passes changed ones)."""
+
+    consumer: type = faust_consumer.Consumer
+    producer: type = faust_aiokafka.Producer
+    stream: type = faust_streams.Stream
+    message: type = faust_tuples.Message
+    memory_store: type = faust_memory.Store
+    current_event: object = _current_event
+
+
+def _parameters(function: Callable[..., Any]) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def _sets(cls: type, attribute: str, method: str = "__init__") -> bool:
+    """Whether the class's `method` (its __init__) assigns `self.<attribute>` (an instance attribute
+    has no class attribute to look at before an instance exists)."""
+    try:
+        source = inspect.getsource(getattr(cls, method))
+    except (AttributeError, OSError, TypeError):
+        return False
+    return f"self.{attribute} =" in source or f"self.{attribute}:" in source
+
+
+def problems(internals: Internals | None = None) -> list[str]:
+    """Every internal LDE uses that is missing or has another shape, in words. Empty: all there."""
+    i = internals or Internals()
+    found: list[str] = []
+    # install() replaces it: must be an async method (self, tp, offset_from, offset_to)
+    add_gap = getattr(i.consumer, "_add_gap", None)
+    if add_gap is not _never_count_gaps:
+        if add_gap is None or not inspect.iscoroutinefunction(add_gap):
+            found.append("Consumer._add_gap is missing or no longer a coroutine (the commit-over-gaps guard)")
+        elif _parameters(add_gap) != ["self", "tp", "offset_from", "offset_to"]:
+            found.append(
+                f"Consumer._add_gap takes {_parameters(add_gap)}, not (self, tp, offset_from, offset_to)"
+            )
+    for attribute, why in (("_committed_offset", "committed offsets"), ("_gap", "recorded gaps")):
+        if not _sets(i.consumer, attribute):
+            found.append(f"Consumer.{attribute} ({why}) is no longer set by Consumer.__init__")
+    ensure = getattr(i.producer, "_ensure_producer", None)
+    if ensure is None or _parameters(ensure) != ["self"]:
+        found.append("aiokafka Producer._ensure_producer(self) is missing (raw producer for batches)")
+    take = getattr(i.stream, "take_events", None)
+    if take is None or _parameters(take)[:3] != ["self", "max_", "within"]:
+        found.append("Stream.take_events(self, max_, within) is missing (the agents' batches)")
+    incref = getattr(i.message, "incref", None)
+    if incref is None or _parameters(incref) != ["self", "n"]:
+        found.append("Message.incref(self, n) is missing (holding back a batch not applied)")
+    if not _sets(i.memory_store, "data", "__post_init__"):
+        found.append("the memory store's .data dict is no longer set (bulk table reads)")
+    if not isinstance(i.current_event, contextvars.ContextVar):
+        found.append("faust.streams._current_event is no longer a ContextVar (table writes from a batch)")
+    return found
+
+
+def self_check(internals: Internals | None = None) -> None:
+    """Raise FaustInternalsChanged naming every change and the Faust version, or return."""
+    found = problems(internals)
+    if found:
+        raise FaustInternalsChanged(
+            f"faust-streaming {faust.__version__} is not what LDE was built against (0.15.3): "
+            + "; ".join(found)
+            + ". Install the version pinned in pyproject.toml, or adapt streams/faust_compat.py."
+        )
+
+
 def install() -> None:
-    """Apply LDE's change to Faust's consumer (idempotent; called when the app is built)."""
+    """Check the internals (raises FaustInternalsChanged), then apply LDE's change to Faust's
+    consumer (idempotent; called when the app is built)."""
+    self_check()
     faust_consumer.Consumer._add_gap = _never_count_gaps  # type: ignore[method-assign]
 
 
@@ -68,7 +153,7 @@ def table_write_context(event: EventT) -> Iterator[None]:
 
 def committed_offsets(consumer: Any) -> Mapping[Any, int]:
     """The consumer's committed offset per topic-partition (Consumer._committed_offset)."""
-    return getattr(consumer, "_committed_offset", {})  # type: ignore[no-any-return]
+    return consumer._committed_offset  # type: ignore[no-any-return]
 
 
 def committed_offset(consumer: Any, tp: Any) -> int | None:
@@ -80,7 +165,7 @@ def committed_offset(consumer: Any, tp: Any) -> int | None:
 def forget_gap(consumer: Any, tp: Any) -> None:
     """Drop what Faust recorded as a gap for `tp` (Consumer._gap): it would count the skipped offsets
     as done and commit past them."""
-    getattr(consumer, "_gap", {}).pop(tp, None)
+    consumer._gap.pop(tp, None)
 
 
 def raw_producer(app: faust.App) -> Any:

@@ -1,32 +1,44 @@
-"""Near-real-time alert delivery: each alert, by email and webhook, to the staff entitled to see it.
+"""Alert delivery through a durable outbox: each alert, by email and webhook, to the staff entitled
+to see it, never lost to a crash or a mail server down for hours.
 
-The service hands every alert it consumes from `lde.alerts` to `AlertNotifier.deliver` (in the
-background, so a slow mail server never holds up the stream). Recipients come from the one access
-policy; each (alert, channel, recipient) is claimed in the Redis delivery ledger first, so it is made
-at most once across restarts and workers; failures are retried with a doubling back-off, then
-released and counted (`lde_alert_deliveries_total{channel,outcome}`). Every delivery is audited.
+The alerts agent awaits `AlertNotifier.record` for every batch before the batch commits: the
+deliveries (one per alert x channel x recipient, from the one access policy) are written to the
+ClickHouse outbox (models.outbox, sinks.clickhouse.outbox). Every worker drains the outbox it sees
+(`AlertNotifier.run`): a delivery is claimed in the Redis delivery ledger with a short lease (so two
+workers never make it at the same time), made, confirmed in the ledger, and its new state recorded.
+Failures are tried again with a doubling back-off until the deadline, then dead-lettered
+(`lde_alert_deliveries_total{outcome="dead_lettered"}`, `LdeAlertDeliveryDeadLettered`). The one
+duplicate window: a crash after the server accepted a message and before the ledger said so; the
+lease then expires and the delivery is made again. Every delivery is audited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from models.access import Action, Role, Staff, StaffDirectory
 from models.alerts import Alert
+from models.outbox import Attempt, DeliveryPolicy, OutboxEntry, OutboxSummary, after_attempt, already_sent
 from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.render import alert_html, alert_subject, alert_text
 from ops.metrics import Metrics
+from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import outbox as outbox_store
 from sinks.mail import DeliveryError, SmtpMailer, compose, post_json
 from sinks.redis_store import DeliveryLedger
-from sinks.retry import Backoff
+from sinks.retry import ClickHouseSink, is_transient
 
 log = logging.getLogger("lde.delivery")
-MAX_BACKOFF_SECONDS = 60.0
+
+#: Deliveries made at the same time by one worker, at most (a slow server never blocks the others).
+DELIVERY_SLOTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,84 +94,174 @@ def webhook_payload(alert: Alert, student_name: str, entitled: Sequence[Staff]) 
 
 
 class AlertNotifier:
-    """Delivers alerts; async, with blocking I/O (SMTP, HTTP) in threads."""
+    """Records alert deliveries in the outbox and drains it; blocking I/O (ClickHouse, Redis, SMTP,
+    HTTP) in threads."""
 
     def __init__(
         self,
+        *,
         directory: Callable[[], StaffDirectory],
         ledger: DeliveryLedger,
+        store: ClickHouseStore,
+        sink: ClickHouseSink,
         metrics: Metrics,
         reads: AuditedReads,
         student_name: Callable[[str], str],
+        policy: DeliveryPolicy,
+        poll_seconds: float,
         mailer: SmtpMailer | None = None,
         sender: str = "",
         webhook_urls: Sequence[str] = (),
         email_roles: frozenset[Role] = frozenset(Role),
-        attempts: int = 5,
-        backoff_seconds: float = 1.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.directory = directory
         self.ledger = ledger
+        self.store = store
+        self.sink = sink
         self.metrics = metrics
         self.reads = reads  # every delivery is a read of the student's data, audited by the gateway
         self.student_name = student_name
+        self.policy = policy
+        self.poll_seconds = poll_seconds
         self.mailer = mailer
         self.sender = sender
-        self.webhook_urls = list(webhook_urls)
+        self.webhooks = {webhook_key(url): url for url in webhook_urls}
         self.email_roles = email_roles
-        self.attempts = attempts
-        self.backoff = Backoff(first=backoff_seconds, cap=MAX_BACKOFF_SECONDS)
-        self.sleep = sleep
+        self.now = now
+        self.summary: OutboxSummary | None = None  # None until the outbox was first read
+        self._wake = asyncio.Event()
 
-    async def deliver(self, alert: Alert) -> dict[str, str]:
-        """Make every delivery of one alert; returns the outcome per target key."""
-        entitled, targets = targets_for(
-            alert, self.directory(), self.email_roles, self.webhook_urls, self.mailer is not None
-        )
-        name = self.student_name(alert.student_id)
-        outcomes = await asyncio.gather(*(self._one(alert, name, entitled, t) for t in targets))
-        return {t.key: o for t, o in zip(targets, outcomes, strict=True)}
-
-    async def _one(self, alert: Alert, name: str, entitled: list[Staff], target: Target) -> str:
-        counter = self.metrics.alert_deliveries
-        if not await asyncio.to_thread(self.ledger.claim, alert.student_id, alert.alert_id, target.key):
-            counter.labels(channel=target.channel, outcome="duplicate").inc()
-            return "duplicate"
-        delay = self.backoff.after(None)
-        for attempt in range(1, self.attempts + 1):
-            try:
-                await asyncio.to_thread(self._send, alert, name, entitled, target)
-            except DeliveryError as error:
-                last = attempt == self.attempts or error.permanent
-                log.warning(
-                    "alert_delivery_error alert=%s channel=%s to=%s attempt=%d error=%r%s",
-                    alert.alert_id,
-                    target.channel,
-                    target.key,
-                    attempt,
-                    str(error),
-                    "" if last else f" retry_in={delay:.1f}s",
-                )
-                if last:
-                    break
-                counter.labels(channel=target.channel, outcome="retried").inc()
-                await self.sleep(delay)
-                delay = self.backoff.after(delay)
-                continue
-            await asyncio.to_thread(self.ledger.confirm, alert.student_id, alert.alert_id, target.key)
-            counter.labels(channel=target.channel, outcome="sent").inc()
-            reader = target.staff.staff_id if target.staff else f"webhook:{target.key}"
-            await asyncio.to_thread(
-                self.reads.record, reader, Action.ALERT_DELIVERY, target.channel, [alert.student_id]
+    # -- recording (the alerts agent, before its batch commits) ------------------------------------
+    def entries_for(self, alerts: Sequence[Alert], recorded_at: datetime) -> list[OutboxEntry]:
+        """Every delivery of these alerts, as first records."""
+        directory = self.directory()
+        entries = []
+        for alert in alerts:
+            _, targets = targets_for(
+                alert, directory, self.email_roles, list(self.webhooks.values()), self.mailer is not None
             )
-            return "sent"
-        await asyncio.to_thread(self.ledger.release, alert.student_id, alert.alert_id, target.key)
-        counter.labels(channel=target.channel, outcome="failed").inc()
-        log.error(
-            "alert_delivery_failed alert=%s channel=%s to=%s", alert.alert_id, target.channel, target.key
+            text = alert.model_dump_json()
+            entries += [
+                OutboxEntry(alert.alert_id, alert.student_id, t.channel, t.key, recorded_at, alert_json=text)
+                for t in targets
+            ]
+        return entries
+
+    async def record(self, alerts: list[Alert]) -> None:
+        """Write the alerts' deliveries to the outbox (waits out a ClickHouse outage; returns once
+        they landed), then wake the drainer."""
+        entries = self.entries_for(alerts, self.now())
+        if entries:
+            await self.sink.write("alert_outbox", outbox_store.write_entries, self.store, entries)
+        self._wake.set()
+
+    # -- draining (every worker) -------------------------------------------------------------------
+    async def run(self) -> None:
+        """Drain for ever: at start (what an earlier process left), when woken, every poll."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain_once()
+            except Exception as error:
+                if is_transient(error):
+                    log.warning("alert_outbox_unreadable error=%r retry_in=%.1fs", error, self.poll_seconds)
+                else:  # a bug: loud, and the drainer goes on (the deliveries stay in the outbox)
+                    log.exception("alert_outbox_drain_crashed error=%r", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def drain_once(self) -> int:
+        """Try every delivery due now; returns how many were tried. Updates the summary gauges."""
+        due = await asyncio.to_thread(outbox_store.due_entries, self.store, self.now())
+        slots = asyncio.Semaphore(DELIVERY_SLOTS)
+
+        async def one(entry: OutboxEntry) -> None:
+            async with slots:
+                await self._deliver(entry)
+
+        await asyncio.gather(*(one(e) for e in due))
+        summary = self.summary = await asyncio.to_thread(outbox_store.summary, self.store)
+        oldest = summary.oldest_pending_at
+        self.metrics.alert_outbox.labels(status="pending").set(summary.pending)
+        self.metrics.alert_outbox.labels(status="dead").set(summary.dead)
+        self.metrics.alert_outbox_oldest.set((self.now() - oldest).total_seconds() if oldest else 0)
+        return len(due)
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        counter = self.metrics.alert_deliveries.labels(channel=entry.channel, outcome="duplicate")
+        args = (entry.student_id, entry.alert_id, entry.target)
+        if not await asyncio.to_thread(self.ledger.claim, *args):
+            if await asyncio.to_thread(self.ledger.state, *args) == "sent":  # made, not recorded
+                await self._write(already_sent(entry))
+                counter.inc()
+            return  # another drainer is making it now
+        attempt, error = await self._attempt(entry)
+        after = after_attempt(entry, attempt, self.now(), self.policy, error)
+        # Shielded: a clean stop arriving now must not leave a sent email unconfirmed (its lease would
+        # expire and it would be sent again).
+        await asyncio.shield(self._settle(entry, after, attempt))
+        outcome = {"sent": "sent", "pending": "retried", "dead": "dead_lettered"}[after.status.value]
+        self.metrics.alert_deliveries.labels(channel=entry.channel, outcome=outcome).inc()
+        if outcome == "dead_lettered":
+            log.error(
+                "alert_delivery_dead_lettered alert=%s channel=%s to=%s attempts=%d error=%r",
+                entry.alert_id,
+                entry.channel,
+                entry.target,
+                after.attempts,
+                error,
+            )
+        elif outcome == "retried":
+            assert after.next_attempt_at is not None
+            log.warning(
+                "alert_delivery_error alert=%s channel=%s to=%s attempt=%d error=%r next_at=%s",
+                entry.alert_id,
+                entry.channel,
+                entry.target,
+                after.attempts,
+                error,
+                after.next_attempt_at.isoformat(),
+            )
+
+    async def _settle(self, entry: OutboxEntry, after: OutboxEntry, attempt: Attempt) -> None:
+        """The ledger and the outbox after a try: confirmed and recorded, or released and recorded."""
+        args = (entry.student_id, entry.alert_id, entry.target)
+        if attempt is Attempt.SENT:
+            await asyncio.to_thread(self.ledger.confirm, *args)
+        else:
+            await asyncio.to_thread(self.ledger.release, *args)
+        await self._write(after)
+
+    async def _write(self, entry: OutboxEntry) -> None:
+        await self.sink.write("alert_outbox", outbox_store.write_entries, self.store, [entry])
+
+    async def _attempt(self, entry: OutboxEntry) -> tuple[Attempt, str]:
+        """One try of one delivery: how it ended, and the error's words."""
+        alert = Alert.model_validate_json(entry.alert_json)
+        directory = self.directory()
+        known = entry.channel == "email" and entry.target in directory
+        staff = directory.get(entry.target) if known else None
+        url = self.webhooks.get(entry.target, "")
+        if entry.channel == "email" and (staff is None or self.mailer is None):
+            return Attempt.REFUSED, "the recipient is no longer in the staff directory, or email is off"
+        if entry.channel == "webhook" and not url:
+            return Attempt.REFUSED, "the webhook is no longer configured (LDE_ALERT_WEBHOOK_URLS)"
+        target = Target(entry.channel, entry.target, staff=staff, url=url)
+        name = self.student_name(alert.student_id)
+        try:
+            entitled = directory.entitled(alert)
+            await asyncio.to_thread(self._send, alert, name, entitled, target)
+        except DeliveryError as error:
+            return (Attempt.REFUSED if error.permanent else Attempt.FAILED), str(error)
+        except Exception as error:  # a bug: loud, and the delivery stays in the outbox until the deadline
+            log.exception("alert_delivery_crashed alert=%s error=%r", alert.alert_id, error)
+            return Attempt.FAILED, repr(error)
+        reader = staff.staff_id if staff else f"webhook:{target.key}"
+        await asyncio.to_thread(
+            self.reads.record, reader, Action.ALERT_DELIVERY, target.channel, [alert.student_id]
         )
-        return "failed"
+        return Attempt.SENT, ""
 
     def _send(self, alert: Alert, name: str, entitled: list[Staff], target: Target) -> None:
         if target.channel == "email":

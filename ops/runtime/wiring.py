@@ -4,12 +4,12 @@ collector). One process, one web port; `lde up` builds it (ops.runtime.service).
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from datetime import timedelta
 
 from models.access import Role
-from models.alerts import Alert
 from models.clock import WallClock
+from models.outbox import DeliveryPolicy
 from ops.edge.collector import register_collector
 from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import mailer_from
@@ -25,39 +25,6 @@ from sinks.redis_store import DeliveryLedger
 from streams.app import LdeApp
 
 log = logging.getLogger("lde.service")
-
-#: Alerts delivered at the same time, at most (a slow mail server never blocks the others).
-DELIVERY_SLOTS = 8
-
-
-class DeliveryWorker:
-    """Delivers stored alerts, several at a time, off the alerts agent's path."""
-
-    def __init__(self, notifier: AlertNotifier) -> None:
-        self.notifier = notifier
-        self.queue: asyncio.Queue[Alert] = asyncio.Queue()
-
-    def enqueue(self, alerts: list[Alert]) -> None:
-        for alert in alerts:  # the delivery ledger makes each delivery once
-            self.queue.put_nowait(alert)
-
-    async def run(self) -> None:
-        slots = asyncio.Semaphore(DELIVERY_SLOTS)
-        notifier = self.notifier
-
-        async def one(alert: Alert) -> None:
-            async with slots:
-                try:
-                    await notifier.deliver(alert)
-                except Exception as error:  # a bug: logged loudly, the other deliveries go on
-                    log.exception("alert_delivery_crashed alert=%s error=%r", alert.alert_id, error)
-
-        running: set[asyncio.Task[None]] = set()
-        while True:
-            alert = await self.queue.get()
-            task = asyncio.ensure_future(one(alert))
-            running.add(task)
-            task.add_done_callback(running.discard)
 
 
 class Service:
@@ -75,11 +42,12 @@ class Service:
         self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)
         self.jobs.schedule(app)
         app.timer(60.0, name="staff_directory")(self.directory.tick)
-        notifier = notifier_for(settings, self)
-        if notifier is not None:
-            worker = DeliveryWorker(notifier)
-            lde.alerts_agent.listeners.append(worker.enqueue)
-            app.task(worker.run)
+        self.notifier = notifier_for(settings, self)
+        if self.notifier is not None:  # the outbox: recorded before the alerts commit, drained here
+            notifier = self.notifier
+            lde.alerts_agent.recorders.append(notifier.record)
+            app.task(notifier.run)
+            lde.status_parts["alert_outbox"] = lambda: notifier.summary and notifier.summary.as_dict()
         register_collector(app, lde)
         redis_client = lde.ledger.client
         if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
@@ -130,16 +98,26 @@ def notifier_for(settings: Settings, service: Service) -> AlertNotifier | None:
     if not settings.smtp_host and not urls:
         return None
     lde = service.lde
+    policy = DeliveryPolicy(
+        first=timedelta(seconds=settings.alert_delivery_backoff_seconds),
+        cap=timedelta(seconds=settings.alert_delivery_backoff_max_seconds),
+        deadline=timedelta(hours=settings.alert_delivery_deadline_hours),
+    )
+    # The lease outlives one try (an SMTP conversation is bounded by its timeout); a worker killed
+    # mid-try leaves the delivery to the others once it expires.
+    lease = int(max(60.0, 3 * settings.smtp_timeout_seconds))
     return AlertNotifier(
         directory=service.directory,
-        ledger=DeliveryLedger(lde.ledger.client),
+        ledger=DeliveryLedger(lde.ledger.client, lease_seconds=lease),
+        store=lde.store,
+        sink=lde.sink,
         metrics=lde.metrics,
+        policy=policy,
+        poll_seconds=settings.alert_delivery_poll_seconds,
         reads=service.reads,
         student_name=service.student_name,
         mailer=mailer_from(settings) if settings.smtp_host else None,
         sender=settings.smtp_from,
         webhook_urls=urls,
         email_roles=frozenset(Role(r) for r in settings.alert_email_roles),
-        attempts=settings.alert_delivery_attempts,
-        backoff_seconds=settings.alert_delivery_backoff_seconds,
     )

@@ -6,9 +6,10 @@ Each is idempotent, as the job's steps must be: a run killed part-way completes 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from models.schedule import RunRecord
 from sinks.clickhouse.schema import PERSONAL_TABLES, TREND_COLUMNS
 from sinks.clickhouse.store import ClickHouseStore
 
@@ -147,3 +148,13 @@ def record_job_run(
         [(run_id, job, as_of, dry_run, started_at, finished_at, status, details)],
         ("run_id", "job", "as_of", "dry_run", "started_at", "finished_at", "status", "details"),
     )
+
+
+def job_run_records(store: ClickHouseStore, job: str, since: date) -> list[RunRecord]:
+    """Every run of `job` recorded for a period (`as_of`) from `since` on, dry runs left out."""
+    rows = store.query(
+        "SELECT as_of, status, finished_at FROM job_runs "
+        "WHERE job = {job:String} AND as_of >= {since:Date} AND NOT dry_run",
+        {"job": job, "since": since},
+    )
+    return [RunRecord(r[0], r[1], r[2] if r[2].tzinfo else r[2].replace(tzinfo=UTC)) for r in rows]

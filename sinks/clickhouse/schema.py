@@ -254,6 +254,47 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        [
+            # The alert outbox (issue 23): every delivery of an alert (email to a member of staff,
+            # POST to a webhook), recorded before the alerts batch commits and sent by the drainers
+            # (ops.runtime.delivery). The highest version of a delivery is its state. Personal data.
+            """CREATE TABLE IF NOT EXISTS alert_outbox (
+                alert_id String,
+                student_id String,
+                channel LowCardinality(String),
+                target String,
+                recorded_at DateTime64(3, 'UTC'),
+                status LowCardinality(String),
+                attempts UInt32,
+                next_attempt_at Nullable(DateTime64(3, 'UTC')),
+                last_error String,
+                version UInt64,
+                alert String,
+                updated_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY (alert_id, channel, target)""",
+        ],
+    )
+)
+
+MIGRATIONS.append(
+    (
+        8,
+        [
+            # Feed freshness (issue 23): the newest event time per source, restored at start so that
+            # a feed silent across a restart still raises LdeFeedSilent. No personal data.
+            """CREATE TABLE IF NOT EXISTS feed_freshness (
+                source LowCardinality(String),
+                newest_at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(newest_at)
+            ORDER BY source""",
+        ],
+    )
+)
+
 #: Columns of api_tokens, in insert order.
 API_TOKEN_COLUMNS = (
     "token_id",
@@ -291,6 +332,7 @@ PERSONAL_TABLES: dict[str, str] = {
     "daily_scores": "student_id",
     "rule_memory": "student_id",
     "case_actions": "student_id",
+    "alert_outbox": "student_id",
 }
 
 

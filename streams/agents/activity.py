@@ -46,6 +46,15 @@ class FeedStats:
     events_applied: int = 0
     newest_by_source: dict[str, datetime] = field(default_factory=dict)
 
+    #: Sources whose newest time moved since the last `take_changed` (what the freshness writer stores).
+    changed: set[str] = field(default_factory=set)
+
+    def take_changed(self) -> dict[str, datetime]:
+        """The newest time of each source that moved since the last call (and forget they moved)."""
+        out = {source: self.newest_by_source[source] for source in self.changed}
+        self.changed.clear()
+        return out
+
     def record_freshness(self, newest_by_source: Mapping[str, datetime], metrics: Metrics) -> None:
         """The newest event time seen per source, never moving back (a late or re-sent event of an
         older day must not make a live feed look stale)."""
@@ -53,7 +62,14 @@ class FeedStats:
             seen = self.newest_by_source.get(source)
             if seen is None or moment > seen:
                 self.newest_by_source[source] = moment
+                self.changed.add(source)
                 metrics.last_event_time.labels(source=source).set(moment.timestamp())
+
+    def restore(self, newest_by_source: Mapping[str, datetime], metrics: Metrics) -> None:
+        """At start: the newest times recorded before (ClickHouse), so every source that ever sent
+        has a freshness gauge, not only those seen since this start."""
+        self.record_freshness(newest_by_source, metrics)
+        self.changed.clear()
 
 
 def oldest_day_to_keep(

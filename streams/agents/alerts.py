@@ -1,13 +1,15 @@
-"""The alerts agent: store every alert (idempotent by id), hand it to the delivery listeners, and
-announce each alert id once (the Redis ledger). Also the dead-letter topic's counter of CLI letters."""
+"""The alerts agent: store every alert (idempotent by id), record its deliveries (the outbox, through
+the recorders) before the batch commits, and announce each alert id once (the Redis ledger). Also the
+dead-letter topic's counter of CLI letters."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 from pydantic import ValidationError
 
 from models.alerts import Alert
@@ -24,9 +26,10 @@ from streams.dead_letters import DeadLetterSender
 
 log = logging.getLogger("lde.stream")
 
-#: Called with every batch of stored alerts (the delivery worker queues them: its ledger makes each
-#: delivery once, so a re-read alert is not delivered twice).
-AlertListener = Callable[[list[Alert]], None]
+#: Awaited with every batch of stored alerts before the batch commits (the delivery outbox records
+#: them: idempotent by alert id and recipient, so a re-read alert is not delivered twice). Returns
+#: once what it records is durable; raising stops the batch from committing.
+AlertRecorder = Callable[[list[Alert]], Awaitable[None]]
 
 
 class AlertsAgent:
@@ -50,45 +53,58 @@ class AlertsAgent:
         self.redis = redis
         self.dead_letters = dead_letters
         self.metrics = metrics
-        self.listeners: list[AlertListener] = []
+        self.recorders: list[AlertRecorder] = []
         self.recorded = 0
         self.topic = settings.topic("alerts")
 
     async def run(self, stream: StreamT) -> None:
+        """A batch is stored, recorded for delivery and announced whole, or not committed: a batch
+        the worker stops in (or that fails) is held back and consumed again."""
         s = self.settings
         async for events in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
-            alerts: list[Alert] = []
-            letters: list[DeadLetter] = []
-            for event in events:
-                try:
-                    alerts.append(Alert.model_validate_json(event.value or b""))
-                except ValidationError as error:
-                    letters.append(
-                        DeadLetter(
-                            describe_validation_error(error),
-                            event.message.partition,
-                            event.message.offset,
-                            event.value or b"",
-                        )
+            done = False
+            try:
+                await self.apply(events)
+                done = True
+            except asyncio.CancelledError:
+                raise  # the worker is stopping: `finally` holds the batch back
+            finally:
+                if not done:
+                    faust_compat.hold_back(events)
+
+    async def apply(self, events: Sequence[EventT]) -> None:
+        alerts: list[Alert] = []
+        letters: list[DeadLetter] = []
+        for event in events:
+            try:
+                alerts.append(Alert.model_validate_json(event.value or b""))
+            except ValidationError as error:
+                letters.append(
+                    DeadLetter(
+                        describe_validation_error(error),
+                        event.message.partition,
+                        event.message.offset,
+                        event.value or b"",
                     )
-            if alerts:
-                await self.sink.write("alerts", self.store.write_alerts, alerts, rows=len(alerts))
-                self.recorded += len(alerts)
-                for listener in self.listeners:
-                    listener(alerts)
-                for alert in alerts:
-                    if await self.claim(alert):
-                        self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
-                        # No student id at info level (issue 15): the id names the alert in
-                        # ClickHouse, where reads are audited; debug logging adds the student.
-                        log.info(
-                            "alert rule=%s raised_on=%s id=%s",
-                            alert.rule.value,
-                            alert.raised_on,
-                            alert.alert_id,
-                        )
-                        log.debug("alert_student id=%s student=%s", alert.alert_id, alert.student_id)
-            await self.dead_letters.send(self.topic, letters)
+                )
+        if alerts:
+            await self.sink.write("alerts", self.store.write_alerts, alerts, rows=len(alerts))
+            self.recorded += len(alerts)
+            for recorder in self.recorders:
+                await recorder(alerts)
+            for alert in alerts:
+                if await self.claim(alert):
+                    self.metrics.alerts_raised.labels(rule=alert.rule.value).inc()
+                    # No student id at info level (issue 15): the id names the alert in
+                    # ClickHouse, where reads are audited; debug logging adds the student.
+                    log.info(
+                        "alert rule=%s raised_on=%s id=%s",
+                        alert.rule.value,
+                        alert.raised_on,
+                        alert.alert_id,
+                    )
+                    log.debug("alert_student id=%s student=%s", alert.alert_id, alert.student_id)
+        await self.dead_letters.send(self.topic, letters)
 
     async def claim(self, alert: Alert) -> bool:
         """The Redis ledger's verdict on an alert (first time or not), off the event loop; while Redis

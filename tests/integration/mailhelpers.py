@@ -37,9 +37,10 @@ class Inbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
+def smtp_server(port: int | None = None) -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server, on `port` when given (a test that starts it late: a mail server down)."""
     inbox = Inbox()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

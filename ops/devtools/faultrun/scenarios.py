@@ -51,10 +51,35 @@ def run_with_kills(
             victim.start(wait=True)
         feeder.join()
         if not cluster.wait_settled(load.days[-1], timeout=150):
+            keep_logs(work, seed, "not settled")
             raise AssertionError("the cluster did not settle:\n" + cluster.describe())
-        return verdict(cluster, load, started, expected, cohort=True)
+        report = verdict(cluster, load, started, expected, cohort=True)
+        if not report.exact():
+            kept = keep_logs(work, seed, report.line())
+            print(f"fault_run_logs_kept seed={seed} path={kept}")  # shown with a failed test's output
+            report.notes.append(f"logs kept in {kept}")
+        return report
     finally:
         cluster.stop()
+
+
+def keep_logs(work: Path, seed: int, why: str) -> Path:
+    """Copy every log of a failed run (workers, broker, Redis) out of the test's temporary folder,
+    which pytest deletes after a few runs, into LDE_FAULT_LOGS (default .lde-fault-logs/), so that
+    an intermittent failure can be diagnosed after the fact."""
+    import os
+    import shutil
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = Path(os.environ.get("LDE_FAULT_LOGS", ".lde-fault-logs")) / f"seed-{seed}-{stamp}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in work.rglob("*.log"):
+        target = kept / log.relative_to(work)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(log, target)
+    (kept / "why.txt").write_text(why + "\n")
+    return kept.resolve()
 
 
 @dataclass

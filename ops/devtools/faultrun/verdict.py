@@ -36,6 +36,18 @@ class Report:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
+    def exact(self) -> bool:
+        """Whether the run met every check the kill tests assert."""
+        return (
+            self.too_late == 0
+            and (self.clickhouse.missing, self.clickhouse.duplicated) == (0, 0)
+            and (self.state.missing, self.state.duplicated) == (0, 0)
+            and not self.alerts_missing
+            and not self.alerts_extra
+            and not self.announced_twice
+            and not self.notes
+        )
+
     def line(self) -> str:
         return (
             f"seed={self.seed} events={self.events} sent={self.messages} kills={self.kills} "

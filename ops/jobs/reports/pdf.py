@@ -1,7 +1,8 @@
-"""The PDF of a report: a landscape A4 table drawn with fpdf2. No I/O.
+"""The PDF of a report: a landscape A4 table drawn with fpdf2. No I/O but reading font files.
 
-Drawn with fpdf2's low-level text and rectangle calls on a fixed grid (no flowing layout, no images,
-no fonts to embed), which keeps a whole institution's week of PDFs fast.
+Drawn with fpdf2's low-level text and rectangle calls on a fixed grid (no flowing layout, no images).
+A report whose text is all Latin-1 uses the core fonts (nothing to embed, which keeps a whole
+institution's week of PDFs fast); any other embeds the fonts its scripts need (ops.jobs.reports.fonts).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from fpdf import FPDF
+from fpdf.enums import XPos, YPos
 
 from models.reports import (
     REPORT_SOURCES,
@@ -20,6 +22,8 @@ from models.reports import (
     StudentWeek,
     WeeklyReport,
 )
+from ops.jobs.reports.fonts import install as install_fonts
+from ops.jobs.reports.fonts import strings_of
 from ops.jobs.reports.format import (
     BAND_COLOURS,
     NOT_SCORED,
@@ -62,9 +66,24 @@ class PdfReport:
         self.pdf = FPDF(orientation="L", unit="pt", format="A4")
         self.pdf.set_auto_page_break(False)
         self.pdf.set_creator("LDE")
-        self.pdf.set_title(latin1(intro[0]))
+        self.family = install_fonts(self.pdf, [*intro, *strings_of(report)])
+        self.pdf.set_title(intro[0] if self.family else latin1(intro[0]))
         self.y = 0.0
         self.page = 0
+
+    def _font(self, style: str, size: float) -> None:
+        self.pdf.set_font(self.family or "Helvetica", style, size)
+
+    def _text(self, x: float, y: float, text: str) -> None:
+        """Text with its baseline at y: the core fonts' text call, or a cell (fpdf2 applies fallback
+        fonts and shaping in cells only) placed so that its baseline falls at y."""
+        pdf = self.pdf
+        if self.family is None:
+            pdf.text(x, y, latin1(text))
+            return
+        size = pdf.font_size
+        pdf.set_xy(x, y - 0.8 * size)
+        pdf.cell(h=size, text=text, new_x=XPos.RIGHT, new_y=YPos.TOP)
 
     def render(self) -> bytes:
         self._new_page(first=True)
@@ -72,8 +91,8 @@ class PdfReport:
             self._summary(self.report.summary)
             self._column_heads()
         if not self.report.students:
-            self.pdf.set_font("Helvetica", "", 10)
-            self.pdf.text(self.LEFT, self.y + 12, "Nobody in your scope this week.")
+            self._font("", 10)
+            self._text(self.LEFT, self.y + 12, "Nobody in your scope this week.")
         for s in self.report.students:
             self._student(s, self.report.programmes.get(s.programme_code))
         return bytes(self.pdf.output())
@@ -85,39 +104,39 @@ class PdfReport:
         title, who, lead = self.intro
         pdf.set_text_color(17, 24, 39)
         if first:
-            pdf.set_font("Helvetica", "B", 15)
-            pdf.text(self.LEFT, self.TOP + 4, latin1(title))
-            pdf.set_font("Helvetica", "", 9)
+            self._font("B", 15)
+            self._text(self.LEFT, self.TOP + 4, title)
+            self._font("", 9)
             r = self.report
-            pdf.text(self.LEFT, self.TOP + 18, latin1(f"{week_span(r.week_start, r.week_end)}.  {who}"))
+            self._text(self.LEFT, self.TOP + 18, f"{week_span(r.week_start, r.week_end)}.  {who}")
             pdf.set_text_color(75, 85, 99)
             first_part, _, rest = lead.partition(" Programme averages")
-            pdf.text(self.LEFT, self.TOP + 30, latin1(first_part))
+            self._text(self.LEFT, self.TOP + 30, first_part)
             if rest:
-                pdf.text(self.LEFT, self.TOP + 40, latin1("Programme averages" + rest))
+                self._text(self.LEFT, self.TOP + 40, "Programme averages" + rest)
             self.y = self.TOP + 50
             if not self.report.summary:
                 self._column_heads()
         else:
-            pdf.set_font("Helvetica", "", 7)
+            self._font("", 7)
             pdf.set_text_color(107, 114, 128)
-            pdf.text(self.LEFT, self.TOP - 8, latin1(f"{title} - {who} - page {self.page}"))
+            self._text(self.LEFT, self.TOP - 8, f"{title} - {who} - page {self.page}")
             self.y = self.TOP
             self._column_heads()
 
     def _column_heads(self) -> None:
         pdf = self.pdf
         c = self.COLS
-        pdf.set_font("Helvetica", "B", 7)
+        self._font("B", 7)
         pdf.set_text_color(55, 65, 81)
         y = self.y + 8
-        pdf.text(c["name"], y, "Student (most worrying first)")
-        pdf.text(c["band"], y, "Band, score")
+        self._text(c["name"], y, "Student (most worrying first)")
+        self._text(c["band"], y, "Band, score")
         for i, src in enumerate(REPORT_SOURCES):
-            pdf.text(c["src"] + i * self.SRC_W, y, SOURCE_LABELS[src])
-        pdf.text(c["trend"], y, f"Activity per week, 8 weeks (line: {self.group_label} avg)")
-        pdf.set_font("Helvetica", "", 6)
-        pdf.text(
+            self._text(c["src"] + i * self.SRC_W, y, SOURCE_LABELS[src])
+        self._text(c["trend"], y, f"Activity per week, 8 weeks (line: {self.group_label} avg)")
+        self._font("", 6)
+        self._text(
             c["src"],
             y + 8,
             f"this week: student / {self.group_label} average per student (- when under 8 students)",
@@ -128,22 +147,22 @@ class PdfReport:
 
     def _summary(self, summary: Sequence[CohortLine]) -> None:
         pdf = self.pdf
-        pdf.set_font("Helvetica", "B", 9)
+        self._font("B", 9)
         pdf.set_text_color(17, 24, 39)
-        pdf.text(self.LEFT, self.y + 10, "Cohort summary")
+        self._text(self.LEFT, self.y + 10, "Cohort summary")
         self.y += 14
         bands = ["None", "Low", "Partial", "Good", "High", "Not scored"]
         heads = ["cohort", "students", *bands, "median score", "alerts this week"]
         xs = [self.LEFT, 150, 200, 240, 280, 325, 365, 405, 470, 540]
-        pdf.set_font("Helvetica", "B", 7)
+        self._font("B", 7)
         for x, h in zip(xs, heads, strict=True):
-            pdf.text(x, self.y + 8, h)
+            self._text(x, self.y + 8, h)
         self.y += 10
-        pdf.set_font("Helvetica", "", 7)
+        self._font("", 7)
         for line in summary:
             if self.y > self.BOTTOM - 60:
                 self._new_page()
-                pdf.set_font("Helvetica", "", 7)
+                self._font("", 7)
             values = [
                 f"{line.programme_code} y{line.year_of_study} {line.mode}",
                 str(line.students),
@@ -152,7 +171,7 @@ class PdfReport:
                 ", ".join(f"{r} {k}" for r, k in sorted(line.alerts.items())) or "-",
             ]
             for x, v in zip(xs, values, strict=True):
-                pdf.text(x, self.y + 8, latin1(v)[:60])
+                self._text(x, self.y + 8, v[:60])
             self.y += 10
         self.y += 8
 
@@ -164,28 +183,26 @@ class PdfReport:
             self._new_page()
         y = self.y
         pdf.set_text_color(17, 24, 39)
-        pdf.set_font("Helvetica", "B", 8)
-        pdf.text(c["name"], y + 9, latin1(s.name or s.student_id)[:38])
-        pdf.set_font("Helvetica", "", 6.5)
+        self._font("B", 8)
+        self._text(c["name"], y + 9, (s.name or s.student_id)[:38])
+        self._font("", 6.5)
         pdf.set_text_color(75, 85, 99)
-        pdf.text(
-            c["name"], y + 17, latin1(f"{s.student_id}  {s.programme_code} y{s.year_of_study} {s.mode}")[:48]
-        )
+        self._text(c["name"], y + 17, f"{s.student_id}  {s.programme_code} y{s.year_of_study} {s.mode}"[:48])
         if s.band is not None:
             pdf.set_fill_color(*_rgb(BAND_COLOURS.get(s.band, NOT_SCORED)))
             pdf.rect(c["band"], y + 2, 32, 10, style="F")
             pdf.set_text_color(255, 255, 255)
-            pdf.set_font("Helvetica", "B", 7)
-            pdf.text(c["band"] + 3, y + 9.5, s.band)
+            self._font("B", 7)
+            self._text(c["band"] + 3, y + 9.5, s.band)
             pdf.set_text_color(17, 24, 39)
-            pdf.set_font("Helvetica", "", 8)
+            self._font("", 8)
             if s.score is not None:
-                pdf.text(c["band"] + 36, y + 9.5, f"{s.score:.0f}")
+                self._text(c["band"] + 36, y + 9.5, f"{s.score:.0f}")
         else:
-            pdf.set_font("Helvetica", "", 7)
-            pdf.text(c["band"], y + 9.5, "not scored")
+            self._font("", 7)
+            self._text(c["band"], y + 9.5, "not scored")
         pdf.set_text_color(17, 24, 39)
-        pdf.set_font("Helvetica", "", 7)
+        self._font("", 7)
         for i, src in enumerate(REPORT_SOURCES):
             if src == "attendance":
                 average = programme.attendance_rate if programme else None
@@ -193,7 +210,7 @@ class PdfReport:
             else:
                 avg = programme.week.get(src) if programme else None
                 text = f"{s.week.get(src, 0)} / {number(avg)}"
-            pdf.text(c["src"] + i * self.SRC_W, y + 9.5, text)
+            self._text(c["src"] + i * self.SRC_W, y + 9.5, text)
         # trend: 8 bars (student), each with a programme-average tick
         avg_trend = programme.trend if programme else (None,) * TREND_WEEKS
         top = max([*s.trend, *(v or 0 for v in avg_trend), 1])
@@ -208,18 +225,18 @@ class PdfReport:
             if a is not None:
                 ya = base - 15 * a / top
                 pdf.line(x - 1, ya, x + 10, ya)
-        pdf.set_font("Helvetica", "", 6)
+        self._font("", 6)
         pdf.set_text_color(75, 85, 99)
-        pdf.text(c["trend"] + 8 * 14 + 4, y + 9, latin1(f"{s.trend[-1]} this week"))
-        pdf.text(c["trend"] + 8 * 14 + 4, y + 16, latin1(f"{day_month(self.report.trend_weeks[0])} to now"))
+        self._text(c["trend"] + 8 * 14 + 4, y + 9, f"{s.trend[-1]} this week")
+        self._text(c["trend"] + 8 * 14 + 4, y + 16, f"{day_month(self.report.trend_weeks[0])} to now")
         yy = y + self.ROW
         if s.alerts:
             pdf.set_text_color(180, 35, 24)
-            pdf.set_font("Helvetica", "", 6.5)
+            self._font("", 6.5)
             for line in s.alerts:
                 text = f"{line.raised_on} {line.rule}: {line.explanation}"
                 text += f" [{line.action}]" if line.action else ""
-                pdf.text(c["name"] + 8, yy + 2, latin1(text)[:200])
+                self._text(c["name"] + 8, yy + 2, text[:200])
                 yy += 9
         pdf.set_draw_color(229, 231, 235)
         pdf.line(self.LEFT, yy - 3, c["end"], yy - 3)

@@ -14,6 +14,7 @@ from typing import Any
 
 from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
 from models.cases import CaseStatus, case_state
+from models.outbox import undelivered_notice
 from models.reports import CONCERN_RULES, TREND_WEEKS
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response
@@ -28,7 +29,7 @@ from ops.staff.web.views.caseload import (
     programme_average,
     with_details,
 )
-from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import ClickHouseStore, outbox
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.cases import actions_by_alert
 from streams.gc_pause import collector_paused
@@ -91,8 +92,12 @@ def caseload_as_of(store: ClickHouseStore, fallback: date) -> date:
     return queries.latest_scored_day(store) or fallback
 
 
-def caseload_html(page: CaseloadPage, viewer: Staff, names: dict[str, str], as_of: date) -> str:
-    return render("caseload.html", page=page, viewer=viewer, names=names, as_of=as_of, bands=BANDS, notice="")
+def caseload_html(
+    page: CaseloadPage, viewer: Staff, names: dict[str, str], as_of: date, notice: str = ""
+) -> str:
+    return render(
+        "caseload.html", page=page, viewer=viewer, names=names, as_of=as_of, bands=BANDS, notice=notice
+    )
 
 
 async def caseload_page(deps: StaffDeps, request: Request) -> Response:
@@ -113,7 +118,8 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
             deps.store, viewer, query, as_of, settings.web_page_size, settings.min_cohort_size
         )
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
-        return caseload_html(page, viewer, names_of(deps), as_of)
+        notice = undelivered_notice(*outbox.undelivered_to(deps.store, viewer.staff_id))
+        return caseload_html(page, viewer, names_of(deps), as_of, notice)
 
     body = await asyncio.to_thread(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()

@@ -169,3 +169,17 @@ def test_only_the_command_line_reaches_the_development_tools() -> None:
             if any(name.startswith("ops.devtools") for name in names):
                 reaching.append(relative)
     assert reaching == [], f"production modules importing ops.devtools: {reaching}"
+
+
+def test_alert_rules_fire_on_series_as_intended() -> None:
+    """promtool's rule tests (ops/deploy/prometheus/alerts_test.yml): a feed silent across a restart
+    raises LdeFeedSilent from its restored timestamp, a live one does not; alert deliveries given
+    up or waiting an hour raise theirs. promtool is a development requirement (.ci/run installs it)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: apt-get install prometheus (Debian), as .ci/run does"
+    checked = subprocess.run(
+        [promtool, "test", "rules", str(DEPLOY / "prometheus" / "alerts_test.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
