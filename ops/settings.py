@@ -85,7 +85,10 @@ class Settings(BaseSettings):
     )
 
     # -- engagement model ------------------------------------------------------------------------
-    no_engagement_days: int = Field(7, ge=1, description="silent local days before no_engagement")
+    no_engagement_days: int = Field(7, ge=1, description="silent local days before no_engagement, full-time")
+    part_time_no_engagement_days: int = Field(
+        14, ge=1, description="silent local days before no_engagement, part-time"
+    )
     start_exemption_days: int = Field(14, ge=0, description="days after a student's start with no alerts")
     window_days_full_time: int = Field(7, ge=1, description="rolling window, full-time students")
     window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
@@ -278,6 +281,7 @@ class Settings(BaseSettings):
         mondays = frozenset(d - timedelta(days=d.weekday()) for d in self.non_teaching_weeks)
         return RuleSettings(
             no_engagement_days=self.no_engagement_days,
+            part_time_no_engagement_days=self.part_time_no_engagement_days,
             start_exemption_days=self.start_exemption_days,
             non_teaching_weeks=mondays,
         )

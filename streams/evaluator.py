@@ -26,7 +26,7 @@ from models.engagement import EngagementSettings
 from models.evaluation import ScoreColumns, StudentMemory
 from models.explanations import Explanation
 from models.roster import Absence, RosterRecord
-from models.rules import RuleSettings, exempt
+from models.rules import RuleSettings, exempt, window_overlaps_absence
 from streams.gc_pause import collector_paused
 from streams.judgement import StudentJudgement, recent_low_days
 from streams.sweep import RosterColumns, Sweep, same_objects, score_columns
@@ -183,8 +183,10 @@ class Evaluator(StudentJudgement):
         if sweep.silent[row] or sweep.low_attendance[row] or sweep.bench_row[row] < 0:
             return False
         low_days = recent_low_days(memory.low_days, day)
-        if exempt(view.record, view.absences, day, self.rules) is not None:
-            streak = 0
+        if exempt(view.record, view.absences, day, self.rules) is not None or window_overlaps_absence(
+            view.absences, day, int(sweep.roster.window[row])
+        ):
+            streak = 0  # as the full judgement: no streak while the window holds days away
         elif monitoring_start is not None and (day - monitoring_start).days + 1 < sweep.roster.window[row]:
             streak = memory.low_streak  # the window still reaches before monitoring began: the streak waits
         else:
@@ -320,7 +322,12 @@ class Evaluator(StudentJudgement):
         for row in np.flatnonzero(low_attendance_today).tolist():
             chance = half_attendance_chance(int(attended[row]), int(expected[row]))
             low_attendance_today[row] = chance <= e.attendance_max_chance
-        silent = (last < 0) | (ordinal - last >= self.rules.no_engagement_days)
+        # Calendar days: never fewer than the days counted (days away stop the clock), so no silence
+        # is missed; the full judgement counts them.
+        threshold = np.where(
+            roster.part_time, self.rules.part_time_no_engagement_days, self.rules.no_engagement_days
+        )
+        silent = (last < 0) | (ordinal - last >= threshold)
 
         members = np.flatnonzero(roster.active)
         own = ComparisonFeatures(

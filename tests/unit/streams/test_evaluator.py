@@ -485,3 +485,57 @@ def test_features_of_a_slice_read_the_coded_roster(at: int) -> None:
     # A slice is not the roster itself: the sweep's cache must not take a prefix for the whole.
     assert roster.same_records([v.record for v in views])
     assert not roster.same_records([v.record for v in views[:-1]])
+
+
+def test_a_part_timer_active_every_ten_days_is_never_alerted() -> None:
+    # Issue 24.1-2: with the full-time silence, a no_engagement / re_engaged pair every 10 days.
+    rules = RuleSettings(no_engagement_days=7, part_time_no_engagement_days=14, start_exemption_days=14)
+    term = Term(students=10, mode="PT")
+    term.evaluator = Evaluator(rules)
+    alerts = []
+    for n, day in enumerate(days(START, date(2026, 12, 11))):
+        for i, sid in enumerate(term.states):
+            if sid == "s0" and n % 10 == 0 or sid != "s0" and n % 2 == i % 2:
+                term.act(sid, day, count=6)
+        alerts += term.judge(day)
+    assert [a for a in alerts if a.student_id == "s0"] == []
+
+
+def test_no_engagement_has_its_cool_down_too() -> None:
+    # Silent 1-9 Oct (alerted 8 Oct), back on 10 Oct (re-engaged), silent again from 11 Oct: the
+    # second silence waits for the end of the cool-down (14 days after the close) and speaks then.
+    term = Term()
+    alerts = []
+    for day in days(START, date(2026, 11, 5)):
+        for sid in term.states:
+            s0_silent = date(2026, 10, 1) <= day != date(2026, 10, 10)
+            if sid != "s0" or not s0_silent:
+                term.act(sid, day)
+        alerts += term.judge(day)
+    s0 = [(a.rule, a.raised_on) for a in alerts if a.student_id == "s0" and a.rule is not Rule.ESCALATION]
+    assert s0 == [
+        (Rule.NO_ENGAGEMENT, date(2026, 10, 7)),
+        (Rule.RE_ENGAGED, date(2026, 10, 10)),
+        (Rule.NO_ENGAGEMENT, date(2026, 10, 24)),
+    ]
+    assert alerts[-1].student_id == "s0" or all(a.student_id == "s0" for a in alerts)
+
+
+def test_episodes_open_together_escalate_as_one_reminder() -> None:
+    # s1 misses every session from 1 Oct and does little: low attendance and low engagement open,
+    # then one escalation names the older and says the other is open too.
+    term = Term(students=12)
+    alerts = []
+    for day in days(START, date(2026, 11, 20)):
+        for sid in term.states:
+            term.act(sid, day, count=1 if sid == "s1" and day >= date(2026, 10, 1) else 10)
+            if day.weekday() < 5:
+                status = "absent" if sid == "s1" and day >= date(2026, 10, 1) else "present"
+                term.act(sid, day, source="attendance", count=1, status=status)
+        alerts += term.judge(day)
+    s1 = [a for a in alerts if a.student_id == "s1"]
+    raised = {a.rule for a in s1}
+    assert {Rule.LOW_ATTENDANCE, Rule.LOW_ENGAGEMENT} <= raised
+    escalations = [a for a in s1 if a.rule is Rule.ESCALATION]
+    assert len(escalations) == 1
+    assert "Also open:" in escalations[0].explanation
