@@ -28,7 +28,9 @@ from models.engagement import Band, BandThresholds, Weights, WindowFeatures
 from models.events import SOURCES
 from models.parallel import map_in_threads
 
-_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
+_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school", "institution")
+#: The levels a ComparisonFeatures record carries (the institution is everyone: code 0, rebuilt).
+_WIRE_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
 _INT16_MAX = int(np.iinfo(np.int16).max)
 _SOURCE_NAMES: tuple[str, ...] = tuple(s.value for s in SOURCES)
 _BANDS: tuple[Band, ...] = (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)
@@ -175,6 +177,7 @@ class GroupCodes:
             "cohort": cohorts,
             "programme": [(c[0],) for c in cohorts],
             "school": [(s,) for s in schools],
+            "institution": [() for _ in schools],
         }
         codes: dict[Basis, Ints] = {}
         keys: dict[Basis, list[Hashable]] = {}
@@ -198,11 +201,17 @@ class GroupCodes:
             (programme_keys[programme[i]], year_keys[year[i]], mode_keys[mode[i]]) for i in first.tolist()
         ]
         return cls(
-            {"cohort": cohort, "programme": programme, "school": school},
+            {
+                "cohort": cohort,
+                "programme": programme,
+                "school": school,
+                "institution": _everyone(len(school)),
+            },
             {
                 "cohort": cohort_keys,
                 "programme": [(k,) for k in programme_keys],
                 "school": [(k,) for k in school_keys],
+                "institution": [()] if len(school) else [],
             },
         )
 
@@ -227,8 +236,10 @@ def benchmark_coded(
     n = len(student_ids)
     codes, key_of = coded.codes, coded.keys
     sizes = {level: np.bincount(codes[level], minlength=len(key_of[level])) for level in _LEVELS}
-    # The comparison group: the cohort if big enough, else the programme, else the school (level 0-2).
-    level_of = np.full(n, 2, np.int64)
+    # The comparison group: the cohort if big enough, else the programme, else the school, else the
+    # institution (level 0-3).
+    level_of = np.full(n, 3, np.int64)
+    level_of[sizes["school"][codes["school"]] >= min_cohort_size] = 2
     level_of[sizes["programme"][codes["programme"]] >= min_cohort_size] = 1
     level_of[sizes["cohort"][codes["cohort"]] >= min_cohort_size] = 0
 
@@ -476,11 +487,11 @@ class ComparisonFeatures:
     def to_bytes(self) -> bytes:
         """A compact record: a JSON header (group keys), then the arrays as int32 (counts fit easily)."""
         header = json.dumps(
-            {"n": len(self), "keys": {level: self.groups.keys[level] for level in _LEVELS}},
+            {"n": len(self), "keys": {level: self.groups.keys[level] for level in _WIRE_LEVELS}},
             separators=(",", ":"),
         ).encode()
         arrays = [self.counts, self.attended[:, None], self.window[:, None]]
-        arrays += [self.groups.codes[level][:, None] for level in _LEVELS]
+        arrays += [self.groups.codes[level][:, None] for level in _WIRE_LEVELS]
         body = np.hstack(arrays).astype(np.int32) if len(self) else np.zeros((0, N_SOURCES + 5), np.int32)
         return len(header).to_bytes(4, "little") + header + body.tobytes()
 
@@ -493,8 +504,9 @@ class ComparisonFeatures:
         if body.size != n * (N_SOURCES + 5):
             raise ValueError("comparison features record has the wrong length")
         body = body.reshape(n, N_SOURCES + 5)
-        keys = {level: [_hashable(k) for k in header["keys"][level]] for level in _LEVELS}
-        codes = {level: body[:, N_SOURCES + 2 + i].copy() for i, level in enumerate(_LEVELS)}
+        keys = {level: [_hashable(k) for k in header["keys"][level]] for level in _WIRE_LEVELS}
+        codes = {level: body[:, N_SOURCES + 2 + i].copy() for i, level in enumerate(_WIRE_LEVELS)}
+        keys["institution"], codes["institution"] = [()] if n else [], _everyone(n)
         return cls(
             body[:, :N_SOURCES].copy(), body[:, N_SOURCES].copy(), body[:, N_SOURCES + 1].copy(),
             GroupCodes(codes, keys),
@@ -525,6 +537,11 @@ class ComparisonFeatures:
             np.concatenate([p.window for p in parts]),
             GroupCodes({level: np.concatenate([c[level] for c in codes]) for level in _LEVELS}, keys),
         )
+
+
+def _everyone(n: int) -> Ints:
+    """The institution level's codes: one group, everyone in it."""
+    return np.zeros(n, np.int64)
 
 
 def _hashable(key: Any) -> Hashable:

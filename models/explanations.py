@@ -36,7 +36,12 @@ _LABELS: dict[str, tuple[str, str, str]] = {
     Source.REMOTE.value: ("remote access", "session", "sessions"),
 }
 
-_BASIS_WORDS: dict[str, str] = {"cohort": "cohort", "programme": "programme", "school": "school"}
+_BASIS_WORDS: dict[str, str] = {
+    "cohort": "cohort",
+    "programme": "programme",
+    "school": "school",
+    "institution": "institution",
+}
 
 
 def _round(value: float, places: int = 1, scale: int = 1) -> float:
