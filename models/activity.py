@@ -525,19 +525,39 @@ class DayFigures:
         )
 
 
+#: A window count of a source the student is not offered (has not used over the offered days):
+#: left out of their figures and their group's, as attendance is for a student with no sessions.
+NOT_OFFERED = -1
+#: The count columns (every source but attendance, which is offered when sessions are expected).
+COUNT_COLUMNS = tuple(i for i in range(N_SOURCES) if i != ATTENDANCE)
+
+
+def mark_not_offered(window: NDArray[np.int64], used: NDArray[np.int64]) -> None:
+    """Set NOT_OFFERED in each count column of `window` (n, ROW_WIDTH) where `used` (n,
+    len(COUNT_COLUMNS)), the counts over the offered days, is 0."""
+    columns = np.asarray(COUNT_COLUMNS)
+    block = window[:, columns]
+    block[used == 0] = NOT_OFFERED
+    window[:, columns] = block
+
+
 def day_figures(
     states: Sequence[StudentActivity | None],
     day: int,
     lengths: NDArray[np.int64],
     attendance_days: int,
     chunk: int = 16_384,
+    offered_days: int | None = None,
 ) -> DayFigures:
     """Everyone's window counts, attendance and last active day, a chunk of students at a time: the
     temporary arrays of a whole million-student institution would be hundreds of megabytes, and in a
     virtual machine first touching fresh memory costs more than the arithmetic on it.
 
     The chunks run on the column threads (models.parallel): 1.2-1.4 s off a million students' first
-    day on the two-core machine (BENCHMARKS.md)."""
+    day on the two-core machine (BENCHMARKS.md).
+
+    With `offered_days`, a count source the student has not used in that many days ending on `day`
+    reads NOT_OFFERED in `window` (see `mark_not_offered`); it must be at least every window length."""
     n = len(states)
     window = np.zeros((n, ROW_WIDTH), np.int64)
     recent = np.zeros((n, 2), np.int64)
@@ -547,6 +567,9 @@ def day_figures(
         part = ActivityColumns(states[start : start + chunk])
         end = start + part.n
         window[start:end] = part.window_totals(day, lengths[start:end])
+        if offered_days is not None:
+            used = part.window_totals(day, offered_days, columns=COUNT_COLUMNS)
+            mark_not_offered(window[start:end], used)
         recent[start:end] = part.window_totals(day, attendance_days, columns=(ATTENDED, ATTENDANCE))
         last[start:end] = part.last_active_on_or_before(day)
 

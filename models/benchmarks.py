@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from models.activity import ATTENDANCE, N_SOURCES
+from models.activity import ATTENDANCE, N_SOURCES, NOT_OFFERED
 from models.comparison import Basis, GroupStats, SourceStats, StudentBenchmark
 from models.engagement import Band, BandThresholds, Weights, WindowFeatures
 from models.events import SOURCES
@@ -244,6 +244,7 @@ def benchmark_coded(
     level_of[sizes["cohort"][codes["cohort"]] >= min_cohort_size] = 0
 
     values = counts.astype(np.float64)
+    values[counts == NOT_OFFERED] = np.nan  # a source not offered is compared for no one
     expected = counts[:, ATTENDANCE]
     with np.errstate(divide="ignore", invalid="ignore"):
         values[:, ATTENDANCE] = np.where(expected > 0, np.minimum(1.0, attended / expected), np.nan)

@@ -306,8 +306,10 @@ class Settings(BaseSettings):
 
     @property
     def state_horizon_days(self) -> int:
-        """How many local days of buckets a student's state keeps: the longest window plus lateness."""
-        return max(self.window_days_full_time, self.window_days_part_time) + self.lateness_hours // 24 + 2
+        """How many local days of buckets a student's state keeps: the longest window (or the days
+        that tell which sources a student is offered) plus lateness."""
+        longest = max(self.window_days_full_time, self.window_days_part_time, self.engagement.offered_days)
+        return longest + self.lateness_hours // 24 + 2
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -266,8 +266,13 @@ class Evaluator(StudentJudgement):
     def read_figures(self, day: date, views: Sequence[StudentView]) -> DayFigures:
         """What the day's judgement reads of these students' activity state (see judge_day)."""
         lengths = self.window_lengths(views)
+        e = self.engagement
         return day_figures(
-            [v.activity for v in views], day.toordinal(), lengths, self.engagement.attendance_days
+            [v.activity for v in views],
+            day.toordinal(),
+            lengths,
+            e.attendance_days,
+            offered_days=e.offered_days,
         )
 
     def features(
@@ -292,7 +297,11 @@ class Evaluator(StudentJudgement):
             roster = RosterColumns.of(records, e.full_time_window_days, e.part_time_window_days)
         if figures is None:
             figures = day_figures(
-                [v.activity for v in views], day.toordinal(), roster.window, e.attendance_days
+                [v.activity for v in views],
+                day.toordinal(),
+                roster.window,
+                e.attendance_days,
+                offered_days=e.offered_days,
             )
         members = np.flatnonzero(roster.active)
         return ComparisonFeatures(
@@ -315,7 +324,13 @@ class Evaluator(StudentJudgement):
         n = len(everyone)
         roster = self._roster_columns([v.record for v in everyone])
         if figures is None:
-            figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
+            figures = day_figures(
+                [v.activity for v in everyone],
+                ordinal,
+                roster.window,
+                e.attendance_days,
+                offered_days=e.offered_days,
+            )
         totals, attended, expected, last = figures.window, figures.attended, figures.expected, figures.last
         rate = np.divide(attended, expected, out=np.ones(n), where=expected > 0)
         low_attendance_today = (expected >= e.attendance_min_expected) & (rate < e.attendance_threshold)
