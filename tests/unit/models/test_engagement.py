@@ -180,8 +180,9 @@ def test_small_groups_fall_back_to_the_next_level_up_to_the_institution() -> Non
 
 
 def test_an_institution_too_small_to_compare_is_the_only_no_comparison() -> None:
-    tiny = members([feats(vle=10)] * 5, ("P", 1, "FT"), "a") + [
-        Member("z0", ("R", 1, "FT"), "Art", feats(vle=1))
+    tiny = [
+        *members([feats(vle=10)] * 5, ("P", 1, "FT"), "a"),
+        Member("z0", ("R", 1, "FT"), "Art", feats(vle=1)),
     ]
     result = benchmark_day(tiny)
     assert (result["z0"].basis, result["z0"].group.n) == ("institution", 6)
