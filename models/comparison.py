@@ -3,7 +3,8 @@
 Comparisons are fair by construction: a student is compared with students on the same programme, in
 the same year and mode of study (their cohort); a cohort too small to compare with falls back to the
 whole programme, then to the school, then to the whole institution, and the result says which was used.
-`benchmark_day` is written for reading; `models.benchmarks` computes the same figures in columns and is held to it bit for bit.
+`benchmark_day` is written for reading; `models.benchmarks` computes the same figures in columns and
+is held to it bit for bit.
 """
 
 from __future__ import annotations
