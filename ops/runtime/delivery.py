@@ -19,7 +19,8 @@ from typing import Any
 
 from models.access import Action, AuditEntry, Role, Staff, StaffDirectory, audit
 from models.alerts import Alert
-from ops.jobs.reports.render import alert_html, alert_subject, alert_text
+from models.announcements import Announcement
+from ops.jobs.reports.render import alert_subject, announcement_html, announcement_subject, announcement_text
 from ops.metrics import Metrics
 from sinks.mail import DeliveryError, SmtpMailer, compose, post_json
 from sinks.redis_store import DeliveryLedger
@@ -116,22 +117,35 @@ class AlertNotifier:
 
     async def deliver(self, alert: Alert) -> dict[str, str]:
         """Make every delivery of one alert; returns the outcome per target key."""
+        return await self.announce(Announcement(alert.student_id, alert.raised_on, (alert,)))
+
+    async def announce(self, announcement: Announcement) -> dict[str, str]:
+        """Make every delivery of one student's alerts of one day (models.announcements): one email
+        per recipient for all of them; each alert is still claimed and confirmed in the ledger on its
+        own, so an alert re-read later is never sent twice. Returns the outcome per target key."""
+        lead = announcement.lead
         entitled, targets = targets_for(
-            alert, self.directory(), self.email_roles, self.webhook_urls, self.mailer is not None
+            lead, self.directory(), self.email_roles, self.webhook_urls, self.mailer is not None
         )
-        name = self.student_name(alert.student_id)
-        outcomes = await asyncio.gather(*(self._one(alert, name, entitled, t) for t in targets))
+        name = self.student_name(lead.student_id)
+        outcomes = await asyncio.gather(*(self._one(announcement.alerts, name, entitled, t) for t in targets))
         return {t.key: o for t, o in zip(targets, outcomes, strict=True)}
 
-    async def _one(self, alert: Alert, name: str, entitled: list[Staff], target: Target) -> str:
+    async def _one(self, alerts: tuple[Alert, ...], name: str, entitled: list[Staff], target: Target) -> str:
         counter = self.metrics.alert_deliveries
-        if not await asyncio.to_thread(self.ledger.claim, alert.student_id, alert.alert_id, target.key):
+        claimed = [
+            a
+            for a in alerts
+            if await asyncio.to_thread(self.ledger.claim, a.student_id, a.alert_id, target.key)
+        ]
+        if not claimed:
             counter.labels(channel=target.channel, outcome="duplicate").inc()
             return "duplicate"
+        alert = claimed[0]
         delay = self.backoff.after(None)
         for attempt in range(1, self.attempts + 1):
             try:
-                await asyncio.to_thread(self._send, alert, name, entitled, target)
+                await asyncio.to_thread(self._send, claimed, name, entitled, target)
             except DeliveryError as error:
                 last = attempt == self.attempts or error.permanent
                 log.warning(
@@ -149,20 +163,23 @@ class AlertNotifier:
                 await self.sleep(delay)
                 delay = self.backoff.after(delay)
                 continue
-            await asyncio.to_thread(self.ledger.confirm, alert.student_id, alert.alert_id, target.key)
+            for sent in claimed:
+                await asyncio.to_thread(self.ledger.confirm, sent.student_id, sent.alert_id, target.key)
             counter.labels(channel=target.channel, outcome="sent").inc()
             reader = target.staff.staff_id if target.staff else f"webhook:{target.key}"
             entry = audit(self.now(), reader, Action.ALERT_DELIVERY, target.channel, [alert.student_id])
             await asyncio.to_thread(self.write_audit, [entry])
             return "sent"
-        await asyncio.to_thread(self.ledger.release, alert.student_id, alert.alert_id, target.key)
+        for failed in claimed:
+            await asyncio.to_thread(self.ledger.release, failed.student_id, failed.alert_id, target.key)
         counter.labels(channel=target.channel, outcome="failed").inc()
         log.error(
             "alert_delivery_failed alert=%s channel=%s to=%s", alert.alert_id, target.channel, target.key
         )
         return "failed"
 
-    def _send(self, alert: Alert, name: str, entitled: list[Staff], target: Target) -> None:
+    def _send(self, alerts: list[Alert], name: str, entitled: list[Staff], target: Target) -> None:
+        """One email for the alerts; a webhook, a machine, gets each alert in its own POST."""
         if target.channel == "email":
             assert self.mailer is not None and target.staff is not None
             staff = target.staff
@@ -171,10 +188,11 @@ class AlertNotifier:
                     self.sender,
                     staff.name,
                     staff.email,
-                    alert_subject(alert, name),
-                    alert_text(alert, name, staff.name),
-                    alert_html(alert, name, staff.name),
+                    announcement_subject(alerts, name),
+                    announcement_text(alerts, name, staff.name),
+                    announcement_html(alerts, name, staff.name),
                 )
             )
         else:
-            post_json(target.url, webhook_payload(alert, name, entitled))
+            for alert in alerts:
+                post_json(target.url, webhook_payload(alert, name, entitled))

@@ -10,6 +10,7 @@ from typing import Any
 
 from models.access import Role, Staff, StaffDirectory
 from models.alerts import Alert
+from models.announcements import Announcement, announcements
 from ops.edge.collector import register_collector
 from ops.jobs.reports.weekly import mailer_from
 from ops.jobs.scheduled import JobRunner
@@ -56,22 +57,24 @@ class DeliveryWorker:
 
     def __init__(self, notifier: AlertNotifier) -> None:
         self.notifier = notifier
-        self.queue: asyncio.Queue[Alert] = asyncio.Queue()
+        self.queue: asyncio.Queue[Announcement] = asyncio.Queue()
 
     def enqueue(self, alerts: list[Alert]) -> None:
-        for alert in alerts:  # the delivery ledger makes each delivery once
-            self.queue.put_nowait(alert)
+        # A student's alerts of one day in one message (issue 24.5); the ledger makes each delivery once.
+        for announcement in announcements(alerts):
+            self.queue.put_nowait(announcement)
 
     async def run(self) -> None:
         slots = asyncio.Semaphore(DELIVERY_SLOTS)
         notifier = self.notifier
 
-        async def one(alert: Alert) -> None:
+        async def one(announcement: Announcement) -> None:
             async with slots:
                 try:
-                    await notifier.deliver(alert)
+                    await notifier.announce(announcement)
                 except Exception as error:  # a bug: logged loudly, the other deliveries go on
-                    log.exception("alert_delivery_crashed alert=%s error=%r", alert.alert_id, error)
+                    alert_id = announcement.lead.alert_id
+                    log.exception("alert_delivery_crashed alert=%s error=%r", alert_id, error)
 
         running: set[asyncio.Task[None]] = set()
         while True:
