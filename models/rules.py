@@ -45,20 +45,17 @@ def exempt(record: RosterRecord, absences: Iterable[Absence], day: date, rules: 
     return None
 
 
-def days_away(first: date, last: date, absences: Iterable[Absence], rules: RuleSettings) -> int:
+def days_away(first: date, last: date, absences: Iterable[Absence]) -> int:
     """How many days from `first` to `last` (inclusive) the student was not expected to engage:
-    inside an approved absence, placement or interruption, or in a non-teaching week. Overlaps count
-    once. Pure arithmetic on intervals (a first day of monitoring asks this of every silent student)."""
+    inside an approved absence, placement or interruption (overlaps count once). A non-teaching week
+    is not one: it is a week of independent study, and raises nothing only while it lasts. Pure
+    arithmetic on intervals (a first day of monitoring asks this of every silent student)."""
     if last < first:
         return 0
     spans: list[tuple[date, date]] = []
     for absence in absences:
         if absence.to_date >= first and absence.from_date <= last:
             spans.append((max(absence.from_date, first), min(absence.to_date, last)))
-    for monday in rules.non_teaching_weeks:
-        sunday = monday + timedelta(days=6)
-        if sunday >= first and monday <= last:
-            spans.append((max(monday, first), min(sunday, last)))
     if not spans:
         return 0
     spans.sort()
@@ -104,8 +101,8 @@ def silence(
     """The no_engagement rule without its exemptions (the evaluator has checked them already).
 
     The silence counts only days the student was expected to engage: days inside an approved absence,
-    placement or interruption, or in a non-teaching week, stop the clock (before and after), so a
-    student back from sick leave is judged on the days since they were due back. The threshold is
+    placement or interruption stop the clock (before and after), so a student back from sick leave
+    is judged on the days since they were due back. The threshold is
     the student's mode's (`RuleSettings.silence_days`).
     """
     if last_active is not None and last_active >= record.start_date:
@@ -119,7 +116,7 @@ def silence(
     threshold = rules.silence_days(record.mode)
     if calendar < threshold:
         return None
-    away = days_away(episode_start, day, absences, rules)
+    away = days_away(episode_start, day, absences)
     silent = calendar - away
     if silent < threshold:
         return None
@@ -143,11 +140,11 @@ def _short_date(day: date) -> str:
 
 
 def silence_explanation(found: Silence) -> str:
-    """The silence in words; days away (absences, non-teaching weeks) are said not to count."""
+    """The silence in words; days of approved absence are said not to count."""
     away = ""
     if found.days_away:
         plural = "day" if found.days_away == 1 else "days"
-        away = f"; {found.days_away} {plural} of approved absence or non-teaching weeks not counted"
+        away = f"; {found.days_away} {plural} of approved absence not counted"
     return (
         f"No recorded activity of any kind (VLE, library, e-resources, printing, PC or remote logons, "
         f"attended sessions) for {found.days} days ({found.since}{away})."
