@@ -92,7 +92,9 @@ class Settings(BaseSettings):
     start_exemption_days: int = Field(14, ge=0, description="days after a student's start with no alerts")
     window_days_full_time: int = Field(7, ge=1, description="rolling window, full-time students")
     window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
-    min_cohort_size: int = Field(8, ge=2, description="smaller groups fall back to programme, then school, then institution")
+    min_cohort_size: int = Field(
+        8, ge=2, description="smaller groups fall back to programme, then school, then institution"
+    )
     low_engagement_days: int = Field(3, ge=1, description="consecutive low days before low_engagement")
     low_engagement_previous_week: bool = Field(
         True, description="low_engagement also needs a low day in the week before the current window"
