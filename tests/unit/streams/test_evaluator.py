@@ -16,7 +16,7 @@ from models.benchmarks import ComparisonFeatures, GroupCodes, comparison_ready
 from models.engagement import EngagementSettings
 from models.evaluation import StudentMemory
 from models.events import ActivityEvent
-from models.roster import StudentStatus, StudyMode
+from models.roster import Absence, StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
 from streams.evaluator import Evaluator, StudentView
@@ -542,3 +542,46 @@ def test_episodes_open_together_escalate_as_one_reminder() -> None:
     escalations = [a for a in s1 if a.rule is Rule.ESCALATION]
     assert len(escalations) == 1
     assert "Also open:" in escalations[0].explanation
+
+
+def test_a_student_back_from_approved_absence_is_not_alerted_for_the_days_away() -> None:
+    # s1 on sick leave 19-30 Oct (sessions recorded as authorised absences), back on Monday 2 Nov as
+    # engaged as before: no silence (the clock stopped), and no low engagement or attendance while
+    # the windows still hold days away.
+    leave = Absence(
+        student_id="s1", from_date=date(2026, 10, 19), to_date=date(2026, 10, 30), reason="authorised_absence"
+    )
+    term = Term(students=12)
+    term.views = [
+        StudentView(v.record, (leave,) if v.record.student_id == "s1" else (), v.activity) for v in term.views
+    ]
+    alerts = []
+    for day in days(START, date(2026, 11, 30)):
+        for sid in term.states:
+            away = sid == "s1" and leave.covers(day)
+            if not away and not (sid == "s1" and day == date(2026, 10, 31)):
+                term.act(sid, day, count=8)
+            if day.weekday() < 5:
+                status = "authorised_absence" if away else "present"
+                term.act(sid, day, source="attendance", count=1, status=status)
+        alerts += term.judge(day)
+    assert alerts == []
+
+
+def test_sessions_absent_then_a_full_return_raise_no_comparative_alert_in_the_cool_down() -> None:
+    # s0 silent 5-16 Oct (alerted, then re-engaged on 17 Oct): the windows hold the silence for days
+    # after the return; the cool-down keeps low engagement and low attendance quiet.
+    term = Term(students=12)
+    alerts = []
+    for day in days(START, date(2026, 11, 15)):
+        for sid in term.states:
+            if sid != "s0" or not date(2026, 10, 5) <= day <= date(2026, 10, 16):
+                term.act(sid, day, count=8)
+            if day.weekday() < 5:
+                silent = sid == "s0" and date(2026, 10, 5) <= day <= date(2026, 10, 16)
+                term.act(sid, day, source="attendance", count=1, status="absent" if silent else "present")
+        alerts += term.judge(day)
+    assert [(a.rule, a.raised_on) for a in alerts] == [
+        (Rule.NO_ENGAGEMENT, date(2026, 10, 11)),
+        (Rule.RE_ENGAGED, date(2026, 10, 17)),
+    ]
