@@ -459,6 +459,26 @@ class ActivityColumns:
         totals[owners[starts]] = np.add.reduceat(rows, starts, axis=0, dtype=np.int64)
         return totals
 
+    def used_since(self, last_day: int, length: int) -> NDArray[np.bool_]:
+        """Per student and count column (COUNT_COLUMNS), whether any count is above 0 over the
+        `length` days ending on last_day: (n, len(COUNT_COLUMNS)). Each kept day's columns as bits
+        of one byte, days outside cleared, then one OR per student's run of kept days: no copy of
+        the rows (most kept days are inside), a fraction of summing the columns."""
+        rows = self.rows
+        bits = (rows[:, COUNT_COLUMNS[0]] > 0).view(np.uint8).copy()
+        for bit, column in enumerate(COUNT_COLUMNS[1:], start=1):
+            bits |= (rows[:, column] > 0).view(np.uint8) << bit
+        bits[(self.days > last_day) | (self.days <= last_day - length)] = 0
+        found = np.zeros(self.n, np.uint8)
+        with_days = np.flatnonzero(self.sizes > 0)
+        if len(with_days):
+            starts = np.cumsum(self.sizes)[with_days] - self.sizes[with_days]
+            found[with_days] = np.bitwise_or.reduceat(bits, starts)
+        used = np.empty((self.n, len(COUNT_COLUMNS)), np.bool_)
+        for bit in range(len(COUNT_COLUMNS)):
+            used[:, bit] = (found >> bit) & 1
+        return used
+
     def last_active_on_or_before(self, day: int) -> NDArray[np.int64]:
         """As StudentActivity.last_active_on_or_before for everyone (-1 for None)."""
         known = (self.last_active >= 0) & (self.last_active <= day)
@@ -568,8 +588,7 @@ def day_figures(
         end = start + part.n
         window[start:end] = part.window_totals(day, lengths[start:end])
         if offered_days is not None:
-            used = part.window_totals(day, offered_days, columns=COUNT_COLUMNS)
-            mark_not_offered(window[start:end], used)
+            mark_not_offered(window[start:end], part.used_since(day, offered_days))
         recent[start:end] = part.window_totals(day, attendance_days, columns=(ATTENDED, ATTENDANCE))
         last[start:end] = part.last_active_on_or_before(day)
 

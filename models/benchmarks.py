@@ -302,7 +302,8 @@ class _Sorted:
     sizes: Ints
     below: Ints
     equal: Ints
-    whole: bool  # only whole numbers, none missing (counts): sums are exact in any order
+    whole: bool  # only whole numbers where present (counts): sums are exact in any order
+    complete: bool = True  # none missing
 
     @classmethod
     def of(cls, column: Floats, local: Ints, pool_sizes: Ints, starts: Ints) -> _Sorted:
@@ -311,10 +312,14 @@ class _Sorted:
         groups = len(pool_sizes)
         # By group, then value, NaN last (np.lexsort((column, local)) in two stable passes: the
         # group pass is a radix sort on small integers, and the pair is faster than lexsort).
-        small_range = bool(len(column)) and column.min() >= 0 and column.max() <= _INT16_MAX  # NaN: no
-        whole = small_range and np.array_equal(column, np.floor(column))
-        if whole:  # counts: a radix sort too
-            by_value = np.argsort(column.astype(np.int16), kind="stable")
+        missing = np.isnan(column)
+        complete = not missing.any()
+        present = column if complete else column[~missing]
+        small_range = bool(len(present)) and present.min() >= 0 and present.max() < _INT16_MAX
+        whole = small_range and np.array_equal(present, np.floor(present))
+        if whole:  # counts: a radix sort too, a source not offered (NaN) last as the float sort puts it
+            keys = column if complete else np.where(missing, _INT16_MAX, column)
+            by_value = np.argsort(keys.astype(np.int16), kind="stable")
         else:
             by_value = np.argsort(column, kind="stable")
         small = np.int16 if groups <= _INT16_MAX else np.int64
@@ -329,7 +334,7 @@ class _Sorted:
         run_lengths = np.diff(np.append(run_starts, len(ordered)))
         below = np.empty(len(column), np.int64)
         equal = np.empty(len(column), np.int64)
-        if whole:  # nothing missing
+        if whole and complete:
             sizes = pool_sizes
             below[order] = run_starts[run] - starts[ordered_group]
             equal[order] = run_lengths[run]
@@ -338,7 +343,7 @@ class _Sorted:
             sizes = np.bincount(ordered_group[valid], minlength=groups)
             below[order] = np.where(valid, run_starts[run] - starts[ordered_group], 0)
             equal[order] = np.where(valid, run_lengths[run], 0)
-        return cls(ordered, starts, sizes, below, equal, whole)
+        return cls(ordered, starts, sizes, below, equal, whole, complete)
 
     def stats(self) -> list[SourceStats]:
         """SourceStats.of for every group (the same figures: exact sums, the same interpolation)."""
@@ -351,7 +356,8 @@ class _Sorted:
             # Whole numbers add up exactly in any order (far below 2**53): the same as math.fsum.
             sums = np.zeros(len(sizes))
             if len(present):
-                sums[present] = np.add.reduceat(self.values, self.starts[present])
+                values = self.values if self.complete else np.where(np.isnan(self.values), 0.0, self.values)
+                sums[present] = np.add.reduceat(values, self.starts[present])
             totals: list[float] = sums.tolist()
         else:
             ordered: list[float] = self.values.tolist()
