@@ -552,12 +552,12 @@ NOT_OFFERED = -1
 COUNT_COLUMNS = tuple(i for i in range(N_SOURCES) if i != ATTENDANCE)
 
 
-def mark_not_offered(window: NDArray[np.int64], used: NDArray[np.int64]) -> None:
+def mark_not_offered(window: NDArray[np.int64], used: NDArray[np.bool_]) -> None:
     """Set NOT_OFFERED in each count column of `window` (n, ROW_WIDTH) where `used` (n,
-    len(COUNT_COLUMNS)), the counts over the offered days, is 0."""
+    len(COUNT_COLUMNS), from ActivityColumns.used_since) is False."""
     columns = np.asarray(COUNT_COLUMNS)
     block = window[:, columns]
-    block[used == 0] = NOT_OFFERED
+    block[~used] = NOT_OFFERED
     window[:, columns] = block
 
 
