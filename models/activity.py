@@ -472,6 +472,26 @@ class ActivityColumns:
         totals[owners[starts]] = np.add.reduceat(rows, starts, axis=0, dtype=np.int64)
         return totals
 
+    def used_since(self, last_day: int, length: int) -> NDArray[np.bool_]:
+        """Per student and count column (COUNT_COLUMNS), whether any count is above 0 over the
+        `length` days ending on last_day: (n, len(COUNT_COLUMNS)). Each kept day's columns as bits
+        of one byte, days outside cleared, then one OR per student's run of kept days: no copy of
+        the rows (most kept days are inside), a fraction of summing the columns."""
+        rows = self.rows
+        bits = (rows[:, COUNT_COLUMNS[0]] > 0).view(np.uint8).copy()
+        for bit, column in enumerate(COUNT_COLUMNS[1:], start=1):
+            bits |= (rows[:, column] > 0).view(np.uint8) << bit
+        bits[(self.days > last_day) | (self.days <= last_day - length)] = 0
+        found = np.zeros(self.n, np.uint8)
+        with_days = np.flatnonzero(self.sizes > 0)
+        if len(with_days):
+            starts = np.cumsum(self.sizes)[with_days] - self.sizes[with_days]
+            found[with_days] = np.bitwise_or.reduceat(bits, starts)
+        used = np.empty((self.n, len(COUNT_COLUMNS)), np.bool_)
+        for bit in range(len(COUNT_COLUMNS)):
+            used[:, bit] = (found >> bit) & 1
+        return used
+
     def last_active_on_or_before(self, day: int) -> NDArray[np.int64]:
         """As StudentActivity.last_active_on_or_before for everyone (-1 for None)."""
         known = (self.last_active >= 0) & (self.last_active <= day)
@@ -538,19 +558,39 @@ class DayFigures:
         )
 
 
+#: A window count of a source the student is not offered (has not used over the offered days):
+#: left out of their figures and their group's, as attendance is for a student with no sessions.
+NOT_OFFERED = -1
+#: The count columns (every source but attendance, which is offered when sessions are expected).
+COUNT_COLUMNS = tuple(i for i in range(N_SOURCES) if i != ATTENDANCE)
+
+
+def mark_not_offered(window: NDArray[np.int64], used: NDArray[np.bool_]) -> None:
+    """Set NOT_OFFERED in each count column of `window` (n, ROW_WIDTH) where `used` (n,
+    len(COUNT_COLUMNS), from ActivityColumns.used_since) is False."""
+    columns = np.asarray(COUNT_COLUMNS)
+    block = window[:, columns]
+    block[~used] = NOT_OFFERED
+    window[:, columns] = block
+
+
 def day_figures(
     states: Sequence[StudentActivity | None],
     day: int,
     lengths: NDArray[np.int64],
     attendance_days: int,
     chunk: int = 16_384,
+    offered_days: int | None = None,
 ) -> DayFigures:
     """Everyone's window counts, attendance and last active day, a chunk of students at a time: the
     temporary arrays of a whole million-student institution would be hundreds of megabytes, and in a
     virtual machine first touching fresh memory costs more than the arithmetic on it.
 
     The chunks run on the column threads (models.parallel): 1.2-1.4 s off a million students' first
-    day on the two-core machine (BENCHMARKS.md)."""
+    day on the two-core machine (BENCHMARKS.md).
+
+    With `offered_days`, a count source the student has not used in that many days ending on `day`
+    reads NOT_OFFERED in `window` (see `mark_not_offered`); it must be at least every window length."""
     n = len(states)
     window = np.zeros((n, ROW_WIDTH), np.int64)
     recent = np.zeros((n, 2), np.int64)
@@ -560,6 +600,8 @@ def day_figures(
         part = ActivityColumns(states[start : start + chunk])
         end = start + part.n
         window[start:end] = part.window_totals(day, lengths[start:end])
+        if offered_days is not None:
+            mark_not_offered(window[start:end], part.used_since(day, offered_days))
         recent[start:end] = part.window_totals(day, attendance_days, columns=(ATTENDED, ATTENDANCE))
         last[start:end] = part.last_active_on_or_before(day)
 

@@ -22,13 +22,15 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from models.activity import ATTENDANCE, N_SOURCES
+from models.activity import ATTENDANCE, N_SOURCES, NOT_OFFERED
 from models.comparison import Basis, GroupStats, SourceStats, StudentBenchmark
 from models.engagement import Band, BandThresholds, Weights, WindowFeatures
 from models.events import SOURCES
 from models.parallel import map_in_threads
 
-_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
+_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school", "institution")
+#: The levels a ComparisonFeatures record carries (the institution is everyone: code 0, rebuilt).
+_WIRE_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
 _INT16_MAX = int(np.iinfo(np.int16).max)
 _SOURCE_NAMES: tuple[str, ...] = tuple(s.value for s in SOURCES)
 _BANDS: tuple[Band, ...] = (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)
@@ -175,6 +177,7 @@ class GroupCodes:
             "cohort": cohorts,
             "programme": [(c[0],) for c in cohorts],
             "school": [(s,) for s in schools],
+            "institution": [() for _ in schools],
         }
         codes: dict[Basis, Ints] = {}
         keys: dict[Basis, list[Hashable]] = {}
@@ -198,11 +201,17 @@ class GroupCodes:
             (programme_keys[programme[i]], year_keys[year[i]], mode_keys[mode[i]]) for i in first.tolist()
         ]
         return cls(
-            {"cohort": cohort, "programme": programme, "school": school},
+            {
+                "cohort": cohort,
+                "programme": programme,
+                "school": school,
+                "institution": _everyone(len(school)),
+            },
             {
                 "cohort": cohort_keys,
                 "programme": [(k,) for k in programme_keys],
                 "school": [(k,) for k in school_keys],
+                "institution": [()] if len(school) else [],
             },
         )
 
@@ -227,12 +236,15 @@ def benchmark_coded(
     n = len(student_ids)
     codes, key_of = coded.codes, coded.keys
     sizes = {level: np.bincount(codes[level], minlength=len(key_of[level])) for level in _LEVELS}
-    # The comparison group: the cohort if big enough, else the programme, else the school (level 0-2).
-    level_of = np.full(n, 2, np.int64)
+    # The comparison group: the cohort if big enough, else the programme, else the school, else the
+    # institution (level 0-3).
+    level_of = np.full(n, 3, np.int64)
+    level_of[sizes["school"][codes["school"]] >= min_cohort_size] = 2
     level_of[sizes["programme"][codes["programme"]] >= min_cohort_size] = 1
     level_of[sizes["cohort"][codes["cohort"]] >= min_cohort_size] = 0
 
     values = counts.astype(np.float64)
+    values[counts == NOT_OFFERED] = np.nan  # a source not offered is compared for no one
     expected = counts[:, ATTENDANCE]
     with np.errstate(divide="ignore", invalid="ignore"):
         values[:, ATTENDANCE] = np.where(expected > 0, np.minimum(1.0, attended / expected), np.nan)
@@ -290,7 +302,8 @@ class _Sorted:
     sizes: Ints
     below: Ints
     equal: Ints
-    whole: bool  # only whole numbers, none missing (counts): sums are exact in any order
+    whole: bool  # only whole numbers where present (counts): sums are exact in any order
+    complete: bool = True  # none missing
 
     @classmethod
     def of(cls, column: Floats, local: Ints, pool_sizes: Ints, starts: Ints) -> _Sorted:
@@ -299,10 +312,14 @@ class _Sorted:
         groups = len(pool_sizes)
         # By group, then value, NaN last (np.lexsort((column, local)) in two stable passes: the
         # group pass is a radix sort on small integers, and the pair is faster than lexsort).
-        small_range = bool(len(column)) and column.min() >= 0 and column.max() <= _INT16_MAX  # NaN: no
-        whole = small_range and np.array_equal(column, np.floor(column))
-        if whole:  # counts: a radix sort too
-            by_value = np.argsort(column.astype(np.int16), kind="stable")
+        missing = np.isnan(column)
+        complete = not missing.any()
+        present = column if complete else column[~missing]
+        small_range = bool(len(present)) and present.min() >= 0 and present.max() < _INT16_MAX
+        whole = small_range and np.array_equal(present, np.floor(present))
+        if whole:  # counts: a radix sort too, a source not offered (NaN) last as the float sort puts it
+            keys = column if complete else np.where(missing, _INT16_MAX, column)
+            by_value = np.argsort(keys.astype(np.int16), kind="stable")
         else:
             by_value = np.argsort(column, kind="stable")
         small = np.int16 if groups <= _INT16_MAX else np.int64
@@ -317,7 +334,7 @@ class _Sorted:
         run_lengths = np.diff(np.append(run_starts, len(ordered)))
         below = np.empty(len(column), np.int64)
         equal = np.empty(len(column), np.int64)
-        if whole:  # nothing missing
+        if whole and complete:
             sizes = pool_sizes
             below[order] = run_starts[run] - starts[ordered_group]
             equal[order] = run_lengths[run]
@@ -326,7 +343,7 @@ class _Sorted:
             sizes = np.bincount(ordered_group[valid], minlength=groups)
             below[order] = np.where(valid, run_starts[run] - starts[ordered_group], 0)
             equal[order] = np.where(valid, run_lengths[run], 0)
-        return cls(ordered, starts, sizes, below, equal, whole)
+        return cls(ordered, starts, sizes, below, equal, whole, complete)
 
     def stats(self) -> list[SourceStats]:
         """SourceStats.of for every group (the same figures: exact sums, the same interpolation)."""
@@ -339,7 +356,8 @@ class _Sorted:
             # Whole numbers add up exactly in any order (far below 2**53): the same as math.fsum.
             sums = np.zeros(len(sizes))
             if len(present):
-                sums[present] = np.add.reduceat(self.values, self.starts[present])
+                values = self.values if self.complete else np.where(np.isnan(self.values), 0.0, self.values)
+                sums[present] = np.add.reduceat(values, self.starts[present])
             totals: list[float] = sums.tolist()
         else:
             ordered: list[float] = self.values.tolist()
@@ -476,11 +494,11 @@ class ComparisonFeatures:
     def to_bytes(self) -> bytes:
         """A compact record: a JSON header (group keys), then the arrays as int32 (counts fit easily)."""
         header = json.dumps(
-            {"n": len(self), "keys": {level: self.groups.keys[level] for level in _LEVELS}},
+            {"n": len(self), "keys": {level: self.groups.keys[level] for level in _WIRE_LEVELS}},
             separators=(",", ":"),
         ).encode()
         arrays = [self.counts, self.attended[:, None], self.window[:, None]]
-        arrays += [self.groups.codes[level][:, None] for level in _LEVELS]
+        arrays += [self.groups.codes[level][:, None] for level in _WIRE_LEVELS]
         body = np.hstack(arrays).astype(np.int32) if len(self) else np.zeros((0, N_SOURCES + 5), np.int32)
         return len(header).to_bytes(4, "little") + header + body.tobytes()
 
@@ -493,8 +511,9 @@ class ComparisonFeatures:
         if body.size != n * (N_SOURCES + 5):
             raise ValueError("comparison features record has the wrong length")
         body = body.reshape(n, N_SOURCES + 5)
-        keys = {level: [_hashable(k) for k in header["keys"][level]] for level in _LEVELS}
-        codes = {level: body[:, N_SOURCES + 2 + i].copy() for i, level in enumerate(_LEVELS)}
+        keys = {level: [_hashable(k) for k in header["keys"][level]] for level in _WIRE_LEVELS}
+        codes = {level: body[:, N_SOURCES + 2 + i].copy() for i, level in enumerate(_WIRE_LEVELS)}
+        keys["institution"], codes["institution"] = [()] if n else [], _everyone(n)
         return cls(
             body[:, :N_SOURCES].copy(), body[:, N_SOURCES].copy(), body[:, N_SOURCES + 1].copy(),
             GroupCodes(codes, keys),
@@ -525,6 +544,11 @@ class ComparisonFeatures:
             np.concatenate([p.window for p in parts]),
             GroupCodes({level: np.concatenate([c[level] for c in codes]) for level in _LEVELS}, keys),
         )
+
+
+def _everyone(n: int) -> Ints:
+    """The institution level's codes: one group, everyone in it."""
+    return np.zeros(n, np.int64)
 
 
 def _hashable(key: Any) -> Hashable:

@@ -2,8 +2,9 @@
 
 Comparisons are fair by construction: a student is compared with students on the same programme, in
 the same year and mode of study (their cohort); a cohort too small to compare with falls back to the
-whole programme, then to the school, and the result says which was used. `benchmark_day` is written
-for reading; `models.benchmarks` computes the same figures in columns and is held to it bit for bit.
+whole programme, then to the school, then to the whole institution, and the result says which was used.
+`benchmark_day` is written for reading; `models.benchmarks` computes the same figures in columns and
+is held to it bit for bit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from models.engagement import Band, BandThresholds, Weights, WindowFeatures, act
 from models.events import SOURCES
 
 #: Which comparison group a benchmark used, narrowest first.
-Basis = Literal["cohort", "programme", "school"]
+Basis = Literal["cohort", "programme", "school", "institution"]
 
 
 # -- statistics --------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class StudentBenchmark:
 
 #: A comparison group: its level and its key at that level.
 GroupId = tuple[Basis, tuple[str | int, ...]]
-_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school")
+_LEVELS: tuple[Basis, ...] = ("cohort", "programme", "school", "institution")
 
 
 def _group_key(member: Member, basis: Basis) -> tuple[str | int, ...]:
@@ -150,7 +151,9 @@ def _group_key(member: Member, basis: Basis) -> tuple[str | int, ...]:
         return member.cohort
     if basis == "programme":
         return (member.cohort[0],)
-    return (member.school,)
+    if basis == "school":
+        return (member.school,)
+    return ()
 
 
 def _pools(members: Iterable[Member]) -> dict[GroupId, list[Member]]:
@@ -165,17 +168,19 @@ def _pools(members: Iterable[Member]) -> dict[GroupId, list[Member]]:
 def _choose(
     members: Iterable[Member], pools: Mapping[GroupId, list[Member]], min_cohort_size: int
 ) -> dict[str, GroupId]:
-    """Each student's comparison group: the cohort, else the programme, else the school.
+    """Each student's comparison group: the cohort, else the programme, else the school, else the
+    whole institution.
 
-    A group is wide enough with at least `min_cohort_size` students; the school is used whatever its
-    size, as there is nothing wider that is still a fair comparison. A wider group mixes years and
-    modes; part-time windows are three times longer for that reason, so counts stay roughly comparable.
+    A group is wide enough with at least `min_cohort_size` students; the institution is used whatever
+    its size (there is nothing wider), so a tiny school is still compared rather than left out. A wider
+    group mixes years and modes; part-time windows are three times longer for that reason, so counts
+    stay roughly comparable.
     """
     chosen: dict[str, GroupId] = {}
     for member in members:
         for level in _LEVELS:
             group = (level, _group_key(member, level))
-            if len(pools[group]) >= min_cohort_size or level == "school":
+            if len(pools[group]) >= min_cohort_size or level == "institution":
                 chosen[member.student_id] = group
                 break
     return chosen

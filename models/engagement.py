@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from models.activity import ATTENDANCE, ATTENDED, N_SOURCES, StudentActivity
+from models.activity import ATTENDANCE, ATTENDED, COUNT_COLUMNS, N_SOURCES, NOT_OFFERED, StudentActivity
 from models.events import SOURCES, Source
 from models.roster import StudyMode
 
@@ -92,6 +92,7 @@ class EngagementSettings:
     attendance_max_chance: float = 0.2
     low_previous_week: bool = True
     escalate_after_days: int = 14
+    offered_days: int = 28  # a source unused this long is not offered to the student (see WindowFeatures)
 
 
 # -- per-student window features ---------------------------------------------------------------------
@@ -106,6 +107,11 @@ class WindowFeatures:
 
     counts: one count per source in `SOURCES` order; the attendance entry is the number of sessions
     expected (every attendance record). attended: sessions attended (present or late).
+
+    A source is offered to the student when they used it in the offered days (4 weeks by default),
+    attendance when a session was expected of them; a count source not offered holds NOT_OFFERED
+    (-1) and, like attendance without sessions, is compared for no one: LDE sees no reading lists or
+    module choices, and a student whose course has no use for a source must not be marked down for it.
     """
 
     counts: tuple[int, ...]
@@ -113,9 +119,17 @@ class WindowFeatures:
     window_days: int
 
     @classmethod
-    def from_totals(cls, totals: Sequence[int], window_days: int) -> WindowFeatures:
-        """From a `StudentActivity.window_totals` row (sources, then attended)."""
-        return cls(tuple(int(v) for v in totals[:N_SOURCES]), int(totals[ATTENDED]), window_days)
+    def from_totals(
+        cls, totals: Sequence[int], window_days: int, used: Sequence[int] | None = None
+    ) -> WindowFeatures:
+        """From a `StudentActivity.window_totals` row (sources, then attended); `used`: a row over the
+        offered days, whose unused count sources become NOT_OFFERED (None: every source offered)."""
+        counts = [int(v) for v in totals[:N_SOURCES]]
+        if used is not None:
+            for column in COUNT_COLUMNS:
+                if not used[column]:
+                    counts[column] = NOT_OFFERED
+        return cls(tuple(counts), int(totals[ATTENDED]), window_days)
 
     @classmethod
     def of(
@@ -132,12 +146,18 @@ class WindowFeatures:
         return cls(tuple(counts.get(s.value, 0) for s in SOURCES), attended, window_days)
 
     def count(self, source: Source | str) -> int:
-        """The count of one source (for attendance: sessions expected)."""
-        return self.counts[SOURCES.index(Source(source))]
+        """The count of one source (for attendance: sessions expected); 0 when not offered."""
+        return max(0, self.counts[SOURCES.index(Source(source))])
+
+    def offered(self, source: Source | str) -> bool:
+        """Whether the source is compared for this student (see the class docstring)."""
+        if Source(source) is Source.ATTENDANCE:
+            return self.expected > 0
+        return self.counts[SOURCES.index(Source(source))] != NOT_OFFERED
 
     @property
     def expected(self) -> int:
-        return self.counts[ATTENDANCE]
+        return max(0, self.counts[ATTENDANCE])
 
     @property
     def attendance_rate(self) -> float | None:
@@ -149,20 +169,27 @@ class WindowFeatures:
     @property
     def has_activity(self) -> bool:
         """Any sign of engagement: a non-attendance event or an attended session."""
-        return self.attended > 0 or any(self.count(s) for s in COUNT_SOURCES)
+        return self.attended > 0 or any(self.count(s) > 0 for s in COUNT_SOURCES)
 
     def value(self, source: Source | str) -> float | None:
-        """What is compared for a source: the count, or the attendance rate (None: nothing expected)."""
+        """What is compared for a source: the count, or the attendance rate (None: not offered)."""
         if Source(source) is Source.ATTENDANCE:
             return self.attendance_rate
-        return float(self.count(source))
+        count = self.counts[SOURCES.index(Source(source))]
+        return None if count == NOT_OFFERED else float(count)
 
 
-def student_features(activity: StudentActivity | None, last_day: int, length: int) -> WindowFeatures:
-    """Features over the `length` local days ending on `last_day` (an ordinal); no state means zeros."""
+def student_features(
+    activity: StudentActivity | None, last_day: int, length: int, offered_days: int | None = None
+) -> WindowFeatures:
+    """Features over the `length` local days ending on `last_day` (an ordinal); no state means zeros.
+    With `offered_days`, the count sources unused over that many days are NOT_OFFERED."""
     if activity is None:
-        return WindowFeatures((0,) * N_SOURCES, 0, length)
-    return WindowFeatures.from_totals(activity.window_totals(last_day, length), length)
+        none = NOT_OFFERED if offered_days is not None else 0
+        counts = tuple(0 if i == ATTENDANCE else none for i in range(N_SOURCES))
+        return WindowFeatures(counts, 0, length)
+    used = activity.window_totals(last_day, offered_days) if offered_days is not None else None
+    return WindowFeatures.from_totals(activity.window_totals(last_day, length), length, used)
 
 
 # -- score and band ---------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
-from models.activity import ATTENDANCE
+from models.activity import ATTENDANCE, NOT_OFFERED
 from models.comparative_rules import AttendanceDecision, LowEngagementDecision
 from models.comparison import GroupStats, StudentBenchmark
-from models.engagement import COUNT_SOURCES
+from models.engagement import COUNT_SOURCES, EngagementSettings
 from models.events import SOURCES, Source
 
 
@@ -36,7 +36,15 @@ _LABELS: dict[str, tuple[str, str, str]] = {
     Source.REMOTE.value: ("remote access", "session", "sessions"),
 }
 
-_BASIS_WORDS: dict[str, str] = {"cohort": "cohort", "programme": "programme", "school": "school"}
+#: How the explanations name the offered days (EngagementSettings.offered_days: a model constant).
+_OFFERED_WORDS = f"{EngagementSettings().offered_days} days"
+
+_BASIS_WORDS: dict[str, str] = {
+    "cohort": "cohort",
+    "programme": "programme",
+    "school": "school",
+    "institution": "institution",
+}
 
 
 def _round(value: float, places: int = 1, scale: int = 1) -> float:
@@ -137,12 +145,17 @@ def explain(bench: StudentBenchmark) -> Explanation:
         "overall_percentile": _round(bench.overall_percentile, 1),
     }
     parts: list[str] = []
+    not_offered: list[str] = []
     lead = f" in the last {features.window_days} days against a {_BASIS_WORDS[group.basis]} average of "
     for index, name, label, one, many, average, average_words in words.sources:
         count = counts[index]
-        fields[f"{name}_count"] = count
         fields[f"{name}_average"] = average
         fields[f"{name}_percentile"] = _rounded(percentiles[name])
+        if count == NOT_OFFERED:
+            fields[f"{name}_count"] = None
+            not_offered.append(label)
+            continue
+        fields[f"{name}_count"] = count
         against = lead if not parts else " against "
         parts.append(f"{label} {count} {one if count == 1 else many}{against}{average_words}")
     attended, expected = features.attended, counts[ATTENDANCE]
@@ -164,7 +177,11 @@ def explain(bench: StudentBenchmark) -> Explanation:
         parts.append("no sessions expected of this student")
     if not parts:
         parts.append(f"no activity recorded in the last {features.window_days} days")
+    fields["sources_compared"] = [name for name, rank in percentiles.items() if rank is not None]
     sentence = "; ".join(parts) + "."
+    if not_offered:
+        # Said so that a tutor knows the comparison left them out, and why.
+        sentence += f" Not counted, as not used in the last {_OFFERED_WORDS}: {', '.join(not_offered)}."
     return Explanation(sentence[0].upper() + sentence[1:], fields)
 
 

@@ -100,11 +100,16 @@ class Settings(BaseSettings):
     )
 
     # -- engagement model ------------------------------------------------------------------------
-    no_engagement_days: int = Field(7, ge=1, description="silent local days before no_engagement")
+    no_engagement_days: int = Field(7, ge=1, description="silent local days before no_engagement, full-time")
+    part_time_no_engagement_days: int = Field(
+        14, ge=1, description="silent local days before no_engagement, part-time"
+    )
     start_exemption_days: int = Field(14, ge=0, description="days after a student's start with no alerts")
     window_days_full_time: int = Field(7, ge=1, description="rolling window, full-time students")
     window_days_part_time: int = Field(21, ge=1, description="rolling window, part-time students")
-    min_cohort_size: int = Field(8, ge=2, description="smaller cohorts fall back to programme, then school")
+    min_cohort_size: int = Field(
+        8, ge=2, description="smaller groups fall back to programme, then school, then institution"
+    )
     low_engagement_days: int = Field(3, ge=1, description="consecutive low days before low_engagement")
     low_engagement_previous_week: bool = Field(
         True, description="low_engagement also needs a low day in the week before the current window"
@@ -333,6 +338,7 @@ class Settings(BaseSettings):
         mondays = frozenset(d - timedelta(days=d.weekday()) for d in self.non_teaching_weeks)
         return RuleSettings(
             no_engagement_days=self.no_engagement_days,
+            part_time_no_engagement_days=self.part_time_no_engagement_days,
             start_exemption_days=self.start_exemption_days,
             non_teaching_weeks=mondays,
         )
@@ -357,8 +363,10 @@ class Settings(BaseSettings):
 
     @property
     def state_horizon_days(self) -> int:
-        """How many local days of buckets a student's state keeps: the longest window plus lateness."""
-        return max(self.window_days_full_time, self.window_days_part_time) + self.lateness_hours // 24 + 2
+        """How many local days of buckets a student's state keeps: the longest window (or the days
+        that tell which sources a student is offered) plus lateness."""
+        longest = max(self.window_days_full_time, self.window_days_part_time, self.engagement.offered_days)
+        return longest + self.lateness_hours // 24 + 2
 
     def event_time_window(self, now: datetime | None) -> TimeWindow:
         """The event times accepted at `now` (the injected clock's reading): from the floor to the clock

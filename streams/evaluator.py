@@ -25,7 +25,7 @@ from models.engagement import EngagementSettings
 from models.evaluation import StudentMemory
 from models.explanations import Explanation
 from models.roster import RosterRecord
-from models.rules import RuleSettings, exempt
+from models.rules import RuleSettings, exempt, window_overlaps_absence
 from streams.day_result import DayResult, StudentView
 from streams.gc_pause import collector_paused
 from streams.judgement import StudentJudgement, recent_low_days
@@ -164,8 +164,10 @@ class Evaluator(StudentJudgement):
         if sweep.silent[row] or sweep.low_attendance[row] or sweep.bench_row[row] < 0:
             return False
         low_days = recent_low_days(memory.low_days, day)
-        if exempt(view.record, view.absences, day, self.rules) is not None:
-            streak = 0
+        if exempt(view.record, view.absences, day, self.rules) is not None or window_overlaps_absence(
+            view.absences, day, int(sweep.roster.window[row])
+        ):
+            streak = 0  # as the full judgement: no streak while the window holds days away
         elif monitoring_start is not None and (day - monitoring_start).days + 1 < sweep.roster.window[row]:
             streak = memory.low_streak  # the window still reaches before monitoring began: the streak waits
         else:
@@ -245,8 +247,13 @@ class Evaluator(StudentJudgement):
     def read_figures(self, day: date, views: Sequence[StudentView]) -> DayFigures:
         """What the day's judgement reads of these students' activity state (see judge_day)."""
         lengths = self.window_lengths(views)
+        e = self.engagement
         return day_figures(
-            [v.activity for v in views], day.toordinal(), lengths, self.engagement.attendance_days
+            [v.activity for v in views],
+            day.toordinal(),
+            lengths,
+            e.attendance_days,
+            offered_days=e.offered_days,
         )
 
     def features(
@@ -271,7 +278,11 @@ class Evaluator(StudentJudgement):
             roster = RosterColumns.of(records, e.full_time_window_days, e.part_time_window_days)
         if figures is None:
             figures = day_figures(
-                [v.activity for v in views], day.toordinal(), roster.window, e.attendance_days
+                [v.activity for v in views],
+                day.toordinal(),
+                roster.window,
+                e.attendance_days,
+                offered_days=e.offered_days,
             )
         members = np.flatnonzero(roster.active)
         return ComparisonFeatures(
@@ -294,14 +305,25 @@ class Evaluator(StudentJudgement):
         n = len(everyone)
         roster = self._roster_columns([v.record for v in everyone])
         if figures is None:
-            figures = day_figures([v.activity for v in everyone], ordinal, roster.window, e.attendance_days)
+            figures = day_figures(
+                [v.activity for v in everyone],
+                ordinal,
+                roster.window,
+                e.attendance_days,
+                offered_days=e.offered_days,
+            )
         totals, attended, expected, last = figures.window, figures.attended, figures.expected, figures.last
         rate = np.divide(attended, expected, out=np.ones(n), where=expected > 0)
         low_attendance_today = (expected >= e.attendance_min_expected) & (rate < e.attendance_threshold)
         for row in np.flatnonzero(low_attendance_today).tolist():
             chance = half_attendance_chance(int(attended[row]), int(expected[row]))
             low_attendance_today[row] = chance <= e.attendance_max_chance
-        silent = (last < 0) | (ordinal - last >= self.rules.no_engagement_days)
+        # Calendar days: never fewer than the days counted (days away stop the clock), so no silence
+        # is missed; the full judgement counts them.
+        threshold = np.where(
+            roster.part_time, self.rules.part_time_no_engagement_days, self.rules.no_engagement_days
+        )
+        silent = (last < 0) | (ordinal - last >= threshold)
 
         members = np.flatnonzero(roster.active)
         own = ComparisonFeatures(

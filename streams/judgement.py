@@ -30,7 +30,14 @@ from models.engagement import EngagementSettings
 from models.evaluation import Episode, StudentMemory
 from models.explanations import Explanation, explain, explain_low_attendance, explain_low_engagement
 from models.roster import StudyMode
-from models.rules import RuleSettings, Silence, exempt, silence, silence_explanation
+from models.rules import (
+    RuleSettings,
+    Silence,
+    exempt,
+    silence,
+    silence_explanation,
+    window_overlaps_absence,
+)
 from streams.sweep import BAND_NAMES, Sweep
 
 if TYPE_CHECKING:
@@ -85,9 +92,11 @@ class StudentJudgement:
         )
         reason = exempt(record, view.absences, day, self.rules)
 
-        # Open episodes first: re-engagement closes them; a long one escalates once. While the student
-        # is silent, only the silence escalates: the tutor needs one reminder, not one per rule.
+        # Open episodes first: re-engagement closes them; a long one escalates once. A student gets one
+        # reminder, not one per rule: the first open episode due names it, and every episode open
+        # then counts as reminded (while the student is silent only the silence may be named).
         silent_open = Rule.NO_ENGAGEMENT in memory.episodes
+        due: list[tuple[Rule, Episode]] = []
         for rule, episode in list(memory.episodes.items()):
             closes, why = self._closes(rule, episode, last_day, bench, attendance)
             if closes:
@@ -101,13 +110,9 @@ class StudentJudgement:
                 and (rule is Rule.NO_ENGAGEMENT or not silent_open)
                 and escalates(episode.raised_on, day, episode.escalated, e.escalate_after_days)
             ):
-                episode.escalated = True
-                days_open = (day - episode.raised_on).days
-                why = f"Still open {days_open} days after the {rule.value.replace('_', ' ')} alert."
-                self._raise(
-                    result, self._follow_up(Rule.ESCALATION, rule, episode, day, view, bench, why, last_day)
-                )
-
+                due.append((rule, episode))
+        if due:
+            self._remind(day, view, result, memory, due, bench, last_day)
         for rule in [r for r in memory.closed_on if not memory.cooling_down(r, day, self.cooldown_days)]:
             del memory.closed_on[rule]
         memory.low_days = recent_low_days(memory.low_days, day)
@@ -123,6 +128,28 @@ class StudentJudgement:
         else:
             self.memory[sid] = memory
 
+    def _remind(
+        self,
+        day: date,
+        view: StudentView,
+        result: DayResult,
+        memory: StudentMemory,
+        due: list[tuple[Rule, Episode]],
+        bench: StudentBenchmark | None,
+        last_day: date | None,
+    ) -> None:
+        """One escalation for the student's open episodes due today: it names the oldest (the
+        silence first), says which others are open, and marks every open episode reminded."""
+        rule, episode = min(due, key=lambda d: (d[0] is not Rule.NO_ENGAGEMENT, d[1].raised_on, d[0].value))
+        days_open = (day - episode.raised_on).days
+        why = f"Still open {days_open} days after the {rule.value.replace('_', ' ')} alert."
+        others = sorted(r.value.replace("_", " ") for r in memory.episodes if r is not rule)
+        if others:
+            why += f" Also open: {', '.join(others)}."
+        for open_episode in memory.episodes.values():
+            open_episode.escalated = True
+        self._raise(result, self._follow_up(Rule.ESCALATION, rule, episode, day, view, bench, why, last_day))
+
     def _new_episodes(
         self,
         day: date,
@@ -136,9 +163,14 @@ class StudentJudgement:
     ) -> None:
         record = view.record
         e = self.engagement
+        if memory.cooling_down(Rule.NO_ENGAGEMENT, day, self.cooldown_days):
+            # A silence closed days ago: the tutor has heard of it and of its end. Its windows still
+            # hold the silent days, so no rule raises until the cool-down ends (a new silence then).
+            memory.low_streak = 0
+            return
         # Exemptions were checked by the caller: only the silence itself is left to judge.
         silent = (
-            silence(record, last_day, day, self.rules, monitoring_start)
+            silence(record, last_day, day, self.rules, monitoring_start, view.absences)
             if Rule.NO_ENGAGEMENT not in memory.episodes
             else None
         )
@@ -149,7 +181,9 @@ class StudentJudgement:
             return
         # A window that reaches back before monitoring began would compare missing data: wait for it.
         observed = (day - monitoring_start).days + 1 if monitoring_start is not None else None
-        if bench is not None and (observed is None or observed >= bench.features.window_days):
+        if bench is not None and window_overlaps_absence(view.absences, day, bench.features.window_days):
+            memory.low_streak = 0  # back from an approved absence: the window still holds days away
+        elif bench is not None and (observed is None or observed >= bench.features.window_days):
             decision = low_engagement(bench, e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)
             memory.low_streak, memory.low_days, raise_now = self._low_step(memory, day, decision.holds)
             cooling = memory.cooling_down(Rule.LOW_ENGAGEMENT, day, self.cooldown_days)
@@ -169,6 +203,7 @@ class StudentJudgement:
             return
         cooling = memory.cooling_down(Rule.LOW_ATTENDANCE, day, self.cooldown_days)
         enough_history = observed is None or observed >= e.attendance_days
+        enough_history = enough_history and not window_overlaps_absence(view.absences, day, e.attendance_days)
         if attendance.holds and Rule.LOW_ATTENDANCE not in memory.episodes and not cooling and enough_history:
             memory.episodes[Rule.LOW_ATTENDANCE] = Episode(day, day)
             group_rate = bench.group.sources["attendance"].mean if bench is not None else None
@@ -223,7 +258,7 @@ class StudentJudgement:
         record = view.record
         if exempt(record, view.absences, day, self.rules) is not None:
             return True  # the full judgement would only reset a streak this student does not have
-        silent = silence(record, last_day, day, self.rules, monitoring_start)
+        silent = silence(record, last_day, day, self.rules, monitoring_start, view.absences)
         if silent is None:
             return False
         sid = record.student_id

@@ -102,6 +102,8 @@ async def read_figures(
     for start in range(0, len(everyone), FIGURES_CHUNK):
         chunk = everyone[start : start + FIGURES_CHUNK]
         lengths_here = lengths[start : start + FIGURES_CHUNK]
-        parts.append(day_figures([v.activity for v in chunk], day_ordinal, lengths_here, attendance_days))
+        states = [v.activity for v in chunk]
+        offered = evaluator.engagement.offered_days
+        parts.append(day_figures(states, day_ordinal, lengths_here, attendance_days, offered_days=offered))
         await asyncio.sleep(0)
     return DayFigures.concat(parts)

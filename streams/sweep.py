@@ -40,6 +40,7 @@ class RosterColumns:
     active: NDArray[np.bool_]
     window: NDArray[np.int64]  # each student's window length in days (by mode of study)
     groups: GroupCodes
+    part_time: NDArray[np.bool_]
 
     @classmethod
     def of(cls, records: list[RosterRecord], full_time_days: int, part_time_days: int) -> RosterColumns:
@@ -49,15 +50,10 @@ class RosterColumns:
         programmes, years, modes, schools, statuses = zip(*kinds, strict=True) if kinds else ((),) * 5
         groups = GroupCodes.from_columns(programmes, years, [m.value for m in modes], schools)
         active = np.array([s is StudentStatus.ACTIVE for s in statuses], np.bool_)
-        window = np.array([part_time_days if m is StudyMode.PART_TIME else full_time_days for m in modes])
+        part_time = np.array([m is StudyMode.PART_TIME for m in modes], np.bool_)
+        window = np.where(part_time, part_time_days, full_time_days).astype(np.int64)
         ids = [r.student_id for r in records]
-        return cls(
-            records,
-            ids,
-            active[kind_of],
-            window.astype(np.int64)[kind_of],
-            groups.subset(kind_of),
-        )
+        return cls(records, ids, active[kind_of], window[kind_of], groups.subset(kind_of), part_time[kind_of])
 
     @cached_property
     def row_of(self) -> dict[str, int]:
@@ -81,6 +77,7 @@ class RosterColumns:
             self.active[start:stop],
             self.window[start:stop],
             self.groups.subset(np.arange(start, stop)),
+            self.part_time[start:stop],
         )
 
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from models.adapters import Parsed, read_lde_jsonl
+from models.announcements import order_key
 from models.events import ActivityEvent
 from models.roster import Absence, RosterRecord
 from models.timebuckets import day_end, local_day, zone
@@ -206,8 +207,16 @@ def replay(
 
 
 def write_alerts_jsonl(alerts: Iterable[dict[str, Any]], out: IO[str]) -> int:
+    """The alerts as JSON lines in the one total order (models.announcements.order_key): the same
+    history always writes the same file."""
     count = 0
-    for alert in sorted(alerts, key=lambda a: (a["raised_on"], a["student_id"], a["rule"])):
+    ordered = sorted(
+        alerts,
+        key=lambda a: order_key(
+            a["raised_on"], a["student_id"], a["rule"], a.get("about_rule"), a["alert_id"]
+        ),
+    )
+    for alert in ordered:
         out.write(json.dumps(alert, sort_keys=True) + "\n")
         count += 1
     return count

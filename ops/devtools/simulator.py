@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from models.events import ActivityEvent, AttendanceStatus, Attributes, Source
-from models.roster import RosterRecord, StudentStatus, StudyMode
+from models.roster import Absence, AbsenceReason, RosterRecord, StudentStatus, StudyMode
 
 PROGRAMMES = (
     ("BSC-CS", "BSc (Hons) Computer Science", "School of Computer Science and Mathematics"),
@@ -44,6 +44,35 @@ BASE_RATES = {
 #: Habits below half the typical level count as disengagement in the ground truth.
 LOW_ENGAGEMENT = 0.5
 
+#: A school of a handful of students (issue 24.6: too small to compare with on its own).
+TINY_PROGRAMME = ("BA-ART", "BA (Hons) Fine Art", "School of Fine Art")
+
+#: Populations who engage in their own pattern (issue 24), none of them disengaged: part-time
+#: students who study in one long session every 10 days, students back from an approved absence,
+#: students whose course has no timetabled sessions and uses only the VLE and e-resources, and the
+#: students of a tiny school. A tutor would call any alert about them false.
+SPARSE_PART_TIME = "part_time_sparse"
+BACK_FROM_ABSENCE = "approved_absence"
+FEW_SOURCES = "few_sources"
+TINY_SCHOOL = "tiny_school"
+FEW_SOURCES_USED = (Source.VLE, Source.ERESOURCE)
+SPARSE_EVERY_DAYS = 10
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """How many students of each population of issue 24 a simulation has (shares of the roster;
+    the tiny school is a number of students), and whether term has a reading week."""
+
+    sparse_part_time: float = 0.03
+    back_from_absence: float = 0.04
+    few_sources: float = 0.04
+    tiny_school: int = 5
+    reading_week: int | None = 6  # the week of term (1-based) with no teaching, or None
+
+
+NO_PROFILES = Profiles(0.0, 0.0, 0.0, 0, None)
+
 
 @dataclass(frozen=True)
 class SimulatedStudent:
@@ -51,6 +80,8 @@ class SimulatedStudent:
     engagement: float  # multiplier of the base rates
     stops_on: date | None  # first silent day (ground truth), None if never stops
     never_engages: bool
+    population: str = ""  # one of the populations above, or "" (see Profiles)
+    absences: tuple[Absence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +91,20 @@ class Simulation:
     weeks: int
     seed: int
     tz: ZoneInfo
+    reading_week: date | None = None  # its Monday
+
+    @property
+    def non_teaching_weeks(self) -> frozenset[date]:
+        """The Mondays of the weeks without teaching (LDE_NON_TEACHING_WEEKS for this term)."""
+        return frozenset({self.reading_week}) if self.reading_week is not None else frozenset()
+
+    def absences(self) -> list[Absence]:
+        """Every approved absence of the simulated students (the lde.absences records)."""
+        return [a for s in self.students for a in s.absences]
+
+    def populations(self) -> dict[str, str]:
+        """Student id -> the population engaging in its own pattern (see Profiles), for those in one."""
+        return {s.record.student_id: s.population for s in self.students if s.population}
 
     @property
     def term_end(self) -> date:
@@ -124,23 +169,42 @@ class Simulation:
         sid = student.record.student_id
         part_time = student.record.mode is StudyMode.PART_TIME
         silent = student.never_engages or (student.stops_on is not None and day >= student.stops_on)
+        away = any(a.covers(day) for a in student.absences)
+        reading = self.reading_week is not None and self.reading_week <= day < self.reading_week + timedelta(
+            7
+        )
+        sparse = student.population == SPARSE_PART_TIME
+        few = student.population == FEW_SOURCES
         out: list[ActivityEvent] = []
-        if not silent:
+        if sparse:
+            # One long session every 10 days: about what a part-timer does in 10 days, in one.
+            study_day = (day - self.term_start).days % SPARSE_EVERY_DAYS == hash_int(sid) % SPARSE_EVERY_DAYS
+            day_factor = 4.5 if study_day else 0.0
+        else:
             day_factor = 0.35 if weekend else 1.0
             if part_time:
                 # Part-time students study on a few fixed days of the week.
                 study_days = {(hash_int(sid) + k) % 7 for k in range(3)}
                 day_factor *= 1.0 if weekday in study_days else 0.1
+        if reading:
+            day_factor *= 0.5  # a reading week: study goes on, less of it
+        if not silent and not away:
             for source, rate in BASE_RATES.items():
-                n = _poisson(rng, rate * student.engagement * day_factor)
+                if few and source not in FEW_SOURCES_USED:
+                    continue
+                n = _poisson(rng, rate * student.engagement * day_factor * (1.6 if few else 1.0))
                 for i in range(n):
                     out.append(self._event(sid, source, day, rng, f"{source.value}-{i}"))
-        # Timetabled sessions: full-time students have one most weekdays, part-time on their study days.
-        if not weekend and (not part_time or weekday in {0, 2}):
+        # Timetabled sessions: full-time students have one most weekdays, part-time on their study
+        # days (sparse part-timers on theirs); none in a reading week, none on a course without them.
+        timetabled = day_factor > 0 if sparse else not weekend and (not part_time or weekday in {0, 2})
+        if timetabled and not reading and not few:
             # UK attendance runs at about 80-95% for students who are engaged at all.
-            attended = not silent and rng.random() < min(0.97, 0.8 + 0.12 * student.engagement)
+            attended = not silent and not away and rng.random() < min(0.97, 0.8 + 0.12 * student.engagement)
             status = AttendanceStatus.PRESENT if attended else AttendanceStatus.ABSENT
-            if attended and rng.random() < 0.1:
+            if away:
+                status = AttendanceStatus.AUTHORISED_ABSENCE
+            elif attended and rng.random() < 0.1:
                 status = AttendanceStatus.LATE
             out.append(self._event(sid, Source.ATTENDANCE, day, rng, "session", status=status, hour=10))
         return out
@@ -199,21 +263,57 @@ def simulate(
     timezone: str = "Europe/London",
     stop_share: float = 0.08,
     never_share: float = 0.02,
+    profiles: Profiles = NO_PROFILES,
 ) -> Simulation:
-    """Build a deterministic synthetic university of `students` students over `weeks` weeks."""
+    """Build a deterministic synthetic university of `students` students over `weeks` weeks; with
+    `profiles`, also the populations of issue 24 (see Profiles)."""
     rng = random.Random(seed)
+    special = random.Random(f"profiles:{seed}")  # apart, so the other students are as without profiles
     people: list[SimulatedStudent] = []
     for n in range(students):
         code, name, school = PROGRAMMES[n % len(PROGRAMMES)]
+        tiny = n < profiles.tiny_school
+        if tiny:
+            code, name, school = TINY_PROGRAMME
         postgraduate = code.startswith("MSC")
         year = 1 if postgraduate else 1 + rng.randrange(3)
         mode = StudyMode.PART_TIME if rng.random() < 0.2 else StudyMode.FULL_TIME
         start = term_start if year == 1 else term_start.replace(year=term_start.year - (year - 1))
         student_id = f"9{seed % 100:02d}{n:06d}"
+        given, family = rng.choice(GIVEN), rng.choice(FAMILY)  # drawn in the order they always were
+        # Habits differ (about a third either side of typical), but a steady student is never near zero.
+        engagement = max(0.3, rng.lognormvariate(0.0, 0.35))
+        roll = rng.random()
+        never = roll < never_share
+        stops_on = None
+        if not never and roll < never_share + stop_share:
+            # Stop somewhere from week 3 until two weeks before the end, so detection can be observed.
+            last_start = max(21, 7 * weeks - 14)
+            stops_on = term_start + timedelta(days=rng.randrange(21, last_start + 1))
+        population = ""
+        absences: tuple[Absence, ...] = ()
+        disengaged = never or stops_on is not None or engagement < LOW_ENGAGEMENT
+        pick = special.random()
+        if tiny:
+            population = TINY_SCHOOL if not disengaged else ""
+        elif not disengaged:
+            shares = (profiles.sparse_part_time, profiles.back_from_absence, profiles.few_sources)
+            if pick < shares[0]:
+                population, mode = SPARSE_PART_TIME, StudyMode.PART_TIME
+            elif pick < shares[0] + shares[1]:
+                population = BACK_FROM_ABSENCE
+                first = term_start + timedelta(days=special.randrange(21, max(22, 7 * weeks - 21)))
+                last = first + timedelta(days=special.randrange(7, 15))
+                reason = special.choice(list(AbsenceReason))
+                absences = (Absence(student_id=student_id, from_date=first, to_date=last, reason=reason),)
+            elif pick < sum(shares):
+                population = FEW_SOURCES
+        if population:
+            engagement = max(engagement, 0.7)  # engaging, in their own pattern
         record = RosterRecord(
             student_id=student_id,
-            given_name=rng.choice(GIVEN),
-            family_name=rng.choice(FAMILY),
+            given_name=given,
+            family_name=family,
             email=f"{student_id}@students.example.ac.uk",
             programme_code=code,
             programme_name=name,
@@ -224,17 +324,11 @@ def simulate(
             start_date=start,
             personal_tutor_id=f"S{1000 + (n % 40)}",
         )
-        # Habits differ (about a third either side of typical), but a steady student is never near zero.
-        engagement = max(0.3, rng.lognormvariate(0.0, 0.35))
-        roll = rng.random()
-        never = roll < never_share
-        stops_on = None
-        if not never and roll < never_share + stop_share:
-            # Stop somewhere from week 3 until two weeks before the end, so detection can be observed.
-            last_start = max(21, 7 * weeks - 14)
-            stops_on = term_start + timedelta(days=rng.randrange(21, last_start + 1))
-        people.append(SimulatedStudent(record, engagement, stops_on, never))
-    return Simulation(people, term_start, weeks, seed, ZoneInfo(timezone))
+        people.append(SimulatedStudent(record, engagement, stops_on, never, population, absences))
+    reading = term_start + timedelta(days=7 * (profiles.reading_week - 1)) if profiles.reading_week else None
+    if reading is not None:
+        reading -= timedelta(days=reading.weekday())
+    return Simulation(people, term_start, weeks, seed, ZoneInfo(timezone), reading)
 
 
 def staff_csv(sim: Simulation) -> str:

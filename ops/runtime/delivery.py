@@ -25,9 +25,10 @@ from typing import Any
 
 from models.access import Action, Role, Staff, StaffDirectory
 from models.alerts import Alert
+from models.announcements import OutboxMessage, outbox_messages
 from models.outbox import Attempt, DeliveryPolicy, OutboxEntry, OutboxSummary, after_attempt, already_sent
 from ops.jobs.reports.audited import AuditedReads
-from ops.jobs.reports.render import alert_html, alert_subject, alert_text
+from ops.jobs.reports.render import alert_subject, announcement_html, announcement_subject, announcement_text
 from ops.metrics import Metrics
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import outbox as outbox_store
@@ -172,15 +173,18 @@ class AlertNotifier:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def drain_once(self) -> int:
-        """Try every delivery due now; returns how many were tried. Updates the summary gauges."""
+        """Try every delivery due now; returns how many were tried. Updates the summary gauges.
+
+        Deliveries go out as messages (models.announcements.outbox_messages): a student's alerts of
+        one day reach a recipient as one email; each delivery is claimed and recorded on its own."""
         due = await asyncio.to_thread(outbox_store.due_entries, self.store, self.now())
         slots = asyncio.Semaphore(DELIVERY_SLOTS)
 
-        async def one(entry: OutboxEntry) -> None:
+        async def one(message: OutboxMessage) -> None:
             async with slots:
-                await self._deliver(entry)
+                await self._deliver(message)
 
-        await asyncio.gather(*(one(e) for e in due))
+        await asyncio.gather(*(one(m) for m in outbox_messages(due)))
         summary = self.summary = await asyncio.to_thread(outbox_store.summary, self.store)
         oldest = summary.oldest_pending_at
         self.metrics.alert_outbox.labels(status="pending").set(summary.pending)
@@ -188,19 +192,35 @@ class AlertNotifier:
         self.metrics.alert_outbox_oldest.set((self.now() - oldest).total_seconds() if oldest else 0)
         return len(due)
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
-        counter = self.metrics.alert_deliveries.labels(channel=entry.channel, outcome="duplicate")
-        args = (entry.student_id, entry.alert_id, entry.target)
-        if not await asyncio.to_thread(self.ledger.claim, *args):
-            if await asyncio.to_thread(self.ledger.state, *args) == "sent":  # made, not recorded
+    async def _claimed(self, message: OutboxMessage) -> OutboxMessage | None:
+        """The part of a message this drainer holds the claims of (None: none). A delivery already
+        made but not recorded (a crash between the two) is recorded as sent, not made again."""
+        held = []
+        for entry, alert in zip(message.entries, message.alerts, strict=True):
+            args = (entry.student_id, entry.alert_id, entry.target)
+            if await asyncio.to_thread(self.ledger.claim, *args):
+                held.append((entry, alert))
+            elif await asyncio.to_thread(self.ledger.state, *args) == "sent":
                 await self._write(already_sent(entry))
-                counter.inc()
-            return  # another drainer is making it now
-        attempt, error = await self._attempt(entry)
-        after = after_attempt(entry, attempt, self.now(), self.policy, error)
-        # Shielded: a clean stop arriving now must not leave a sent email unconfirmed (its lease would
-        # expire and it would be sent again).
-        await asyncio.shield(self._settle(entry, after, attempt))
+                self.metrics.alert_deliveries.labels(channel=entry.channel, outcome="duplicate").inc()
+            # else: another drainer is making it now
+        if not held:
+            return None
+        return OutboxMessage(tuple(e for e, _ in held), tuple(a for _, a in held))
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        claimed = await self._claimed(message)
+        if claimed is None:
+            return
+        attempt, error = await self._attempt(claimed)
+        for entry in claimed.entries:
+            after = after_attempt(entry, attempt, self.now(), self.policy, error)
+            # Shielded: a clean stop arriving now must not leave a sent email unconfirmed (its lease
+            # would expire and it would be sent again).
+            await asyncio.shield(self._settle(entry, after, attempt))
+            self._report(entry, after, error)
+
+    def _report(self, entry: OutboxEntry, after: OutboxEntry, error: str) -> None:
         outcome = {"sent": "sent", "pending": "retried", "dead": "dead_lettered"}[after.status.value]
         self.metrics.alert_deliveries.labels(channel=entry.channel, outcome=outcome).inc()
         if outcome == "dead_lettered":
@@ -236,34 +256,35 @@ class AlertNotifier:
     async def _write(self, entry: OutboxEntry) -> None:
         await self.sink.write("alert_outbox", outbox_store.write_entries, self.store, [entry])
 
-    async def _attempt(self, entry: OutboxEntry) -> tuple[Attempt, str]:
-        """One try of one delivery: how it ended, and the error's words."""
-        alert = Alert.model_validate_json(entry.alert_json)
+    async def _attempt(self, message: OutboxMessage) -> tuple[Attempt, str]:
+        """One try of one message: how it ended, and the error's words."""
+        lead = message.alerts[0]
         directory = self.directory()
-        known = entry.channel == "email" and entry.target in directory
-        staff = directory.get(entry.target) if known else None
-        url = self.webhooks.get(entry.target, "")
-        if entry.channel == "email" and (staff is None or self.mailer is None):
+        known = message.channel == "email" and message.target in directory
+        staff = directory.get(message.target) if known else None
+        url = self.webhooks.get(message.target, "")
+        if message.channel == "email" and (staff is None or self.mailer is None):
             return Attempt.REFUSED, "the recipient is no longer in the staff directory, or email is off"
-        if entry.channel == "webhook" and not url:
+        if message.channel == "webhook" and not url:
             return Attempt.REFUSED, "the webhook is no longer configured (LDE_ALERT_WEBHOOK_URLS)"
-        target = Target(entry.channel, entry.target, staff=staff, url=url)
-        name = self.student_name(alert.student_id)
+        target = Target(message.channel, message.target, staff=staff, url=url)
+        name = self.student_name(lead.student_id)
         try:
-            entitled = directory.entitled(alert)
-            await asyncio.to_thread(self._send, alert, name, entitled, target)
+            entitled = directory.entitled(lead)
+            await asyncio.to_thread(self._send, message.alerts, name, entitled, target)
         except DeliveryError as error:
             return (Attempt.REFUSED if error.permanent else Attempt.FAILED), str(error)
         except Exception as error:  # a bug: loud, and the delivery stays in the outbox until the deadline
-            log.exception("alert_delivery_crashed alert=%s error=%r", alert.alert_id, error)
+            log.exception("alert_delivery_crashed alert=%s error=%r", lead.alert_id, error)
             return Attempt.FAILED, repr(error)
         reader = staff.staff_id if staff else f"webhook:{target.key}"
         await asyncio.to_thread(
-            self.reads.record, reader, Action.ALERT_DELIVERY, target.channel, [alert.student_id]
+            self.reads.record, reader, Action.ALERT_DELIVERY, target.channel, [lead.student_id]
         )
         return Attempt.SENT, ""
 
-    def _send(self, alert: Alert, name: str, entitled: list[Staff], target: Target) -> None:
+    def _send(self, alerts: Sequence[Alert], name: str, entitled: list[Staff], target: Target) -> None:
+        """One email for the alerts (a student's of one day); a webhook gets each in its own POST."""
         if target.channel == "email":
             assert self.mailer is not None and target.staff is not None
             staff = target.staff
@@ -272,10 +293,11 @@ class AlertNotifier:
                     self.sender,
                     staff.name,
                     staff.email,
-                    alert_subject(alert, name),
-                    alert_text(alert, name, staff.name),
-                    alert_html(alert, name, staff.name),
+                    announcement_subject(alerts, name),
+                    announcement_text(alerts, name, staff.name),
+                    announcement_html(alerts, name, staff.name),
                 )
             )
         else:
-            post_json(target.url, webhook_payload(alert, name, entitled))
+            for alert in alerts:
+                post_json(target.url, webhook_payload(alert, name, entitled))

@@ -16,6 +16,7 @@ from models.access import Role, StaffDirectory, StaffRow
 from models.alerts import Alert, Rule, alert_id
 from models.outbox import DeliveryPolicy, OutboxStatus, OutboxSummary
 from ops.devtools.replay import EventTimeRun, free_port
+from ops.jobs.reports.audited import AuditedReads
 from ops.metrics import Metrics
 from ops.runtime.delivery import AlertNotifier
 from ops.runtime.embedded import wait_until
@@ -89,7 +90,7 @@ def notifier(store: ClickHouseStore, ledger: AlertLedger, port: int, clock: Cloc
         store=store,
         sink=ClickHouseSink(Metrics(), FaultSwitch(None), 1.0),
         metrics=Metrics(),
-        write_audit=store.write_audit,
+        reads=AuditedReads.of_store(store),
         student_name=lambda sid: "Carys Khan",
         policy=DeliveryPolicy(timedelta(seconds=1), timedelta(minutes=10), timedelta(hours=24)),
         poll_seconds=0.1,

@@ -350,3 +350,32 @@ def alert_html(alert: Alert, student_name: str, recipient: str) -> str:
         '<p style="color:#6b7280;font-size:12px">Learner Digital Engagement. Personal data: for your role '
         "only; do not forward.</p></body></html>"
     )
+
+
+def announcement_subject(alerts: Sequence[Alert], student_name: str) -> str:
+    """One message's subject: the alert's own, or every rule of the student's day (issue 24.5)."""
+    if len(alerts) == 1:
+        return alert_subject(alerts[0], student_name)
+    rules = ", ".join(a.rule.value.replace("_", " ") for a in alerts)
+    lead = alerts[0]
+    return f"LDE alerts: {rules} - {student_name or lead.student_id} ({lead.student_id})"
+
+
+def announcement_text(alerts: Sequence[Alert], student_name: str, recipient: str) -> str:
+    """One message for a student's alerts of one day: the first in full, the others' rule and words."""
+    text = alert_text(alerts[0], student_name, recipient)
+    if len(alerts) == 1:
+        return text
+    body, footer = text.rsplit("\n\n", 1)
+    more = "".join(f"\n  {a.rule.value}: {a.explanation}" for a in alerts[1:])
+    return f"{body}{more}\n\n{footer}"
+
+
+def announcement_html(alerts: Sequence[Alert], student_name: str, recipient: str) -> str:
+    """The HTML of announcement_text."""
+    html = alert_html(alerts[0], student_name, recipient)
+    if len(alerts) == 1:
+        return html
+    more = "".join(f"<p><b>{_e(a.rule.value)}</b>: {_e(a.explanation)}</p>" for a in alerts[1:])
+    at = html.index('<p style="color:#6b7280')
+    return html[:at] + more + html[at:]

@@ -5,11 +5,19 @@ import random
 import numpy as np
 import pytest
 
-from models.activity import ATTENDANCE, N_SOURCES, ActivityColumns, StudentActivity, day_figures
+from models.activity import (
+    ATTENDANCE,
+    N_SOURCES,
+    NOT_OFFERED,
+    ActivityColumns,
+    StudentActivity,
+    day_figures,
+)
 from models.benchmarks import GroupCodes, benchmark_columns
 from models.comparative_rules import low_engagement
 from models.comparison import Member, benchmark_day
 from models.engagement import BandThresholds, Weights, WindowFeatures, student_features
+from models.explanations import explain
 
 
 def random_members(seed: int, n: int) -> list[Member]:
@@ -24,6 +32,11 @@ def random_members(seed: int, n: int) -> list[Member]:
         counts = [rng.choice([0, 0, 1, 2, 3, rng.randint(0, 60)]) for _ in range(N_SOURCES)]
         if rng.random() < 0.1:
             counts = [0] * N_SOURCES
+        # Some sources not offered to some students (never to attendance: no session is its own case).
+        counts = [
+            NOT_OFFERED if c == 0 and s != ATTENDANCE and rng.random() < 0.3 else c
+            for s, c in enumerate(counts)
+        ]
         attended = rng.randint(0, counts[ATTENDANCE])
         window = 21 if cohort[2] == "PT" else 7
         members.append(Member(f"s{i}", cohort, school, WindowFeatures(tuple(counts), attended, window)))
@@ -127,3 +140,51 @@ def test_group_codes_from_columns_equal_codes_from_cohort_tuples(seed: int) -> N
     assert fast.keys == slow.keys
     for level, codes in slow.codes.items():
         assert fast.codes[level].tolist() == codes.tolist()
+
+
+def test_sources_unused_over_the_offered_days_read_not_offered_in_both_paths() -> None:
+    rng = random.Random(11)
+    states: list[StudentActivity | None] = [
+        None
+        if rng.random() < 0.1
+        else StudentActivity(
+            days={
+                700_000 + rng.randrange(40): [rng.choice([0, 0, 0, 2]) for _ in range(N_SOURCES + 1)]
+                for _ in range(4)
+            },
+            last_active=700_000 + rng.randrange(40),
+        )
+        for _ in range(300)
+    ]
+    lengths = np.array([rng.choice([7, 21]) for _ in states], np.int64)
+    for day in (700_010, 700_030, 700_045):
+        figures = day_figures(states, day, lengths, 14, chunk=53, offered_days=28)
+        for i, state in enumerate(states):
+            reference = student_features(state, day, int(lengths[i]), offered_days=28)
+            assert tuple(figures.window[i, :N_SOURCES]) == reference.counts
+        assert (figures.window[:, ATTENDANCE] >= 0).all()  # attendance: offered when sessions are expected
+    assert (figures.window == NOT_OFFERED).any() and (figures.window > 0).any()
+
+
+def test_a_source_not_offered_is_left_out_of_the_student_and_the_group() -> None:
+    """Issue 24.4: above the cohort's VLE average with no timetable and no other source: not low."""
+    others = [
+        Member(
+            f"s{i}",
+            ("P", 1, "FT"),
+            "S",
+            WindowFeatures.of(vle=50, eresource=8, pc_logon=6, attendance=5, attended=5),
+        )
+        for i in range(9)
+    ]
+    vle_only = WindowFeatures((59, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, 0), 0, 7)
+    bench = benchmark_day([*others, Member("v", ("P", 1, "FT"), "S", vle_only)])["v"]
+    assert {name for name, rank in bench.percentiles.items() if rank is not None} == {"vle"}
+    assert bench.activity_index > 1.0 and bench.score > 50
+    assert not low_engagement(bench).holds
+    assert bench.group.sources["eresource"].n == 9  # the group's figures are those offered it
+    words = explain(bench)
+    assert words.fields["sources_compared"] == ["vle"]
+    assert words.fields["eresource_count"] is None and words.fields["vle_count"] == 59
+    assert "-1" not in words.text
+    assert words.text.endswith("Not counted, as not used in the last 28 days: e-resources, PC logons.")

@@ -164,7 +164,7 @@ def test_small_cohort_falls_back_to_programme() -> None:
     assert result["b0"].percentiles["vle"] == pytest.approx(100 * 1.5 / 11)
 
 
-def test_small_programme_falls_back_to_school_whatever_its_size() -> None:
+def test_small_groups_fall_back_to_the_next_level_up_to_the_institution() -> None:
     big = members([feats(vle=10)] * 8, ("P", 1, "FT"), "a")
     small = members([feats(vle=2)] * 5, ("Q", 1, "PT"), "q")
     lonely = [Member("z0", ("R", 1, "FT"), "Art", feats(vle=1))]
@@ -174,8 +174,20 @@ def test_small_programme_falls_back_to_school_whatever_its_size() -> None:
         ("Computing",),
         13,
     )
-    assert (result["z0"].basis, result["z0"].group.n) == ("school", 1)
+    # Issue 24.6: a school of one is compared with the institution, not left without a comparison.
+    assert (result["z0"].basis, result["z0"].group.key, result["z0"].group.n) == ("institution", (), 14)
     assert result["a0"].basis == "cohort"
+
+
+def test_an_institution_too_small_to_compare_is_the_only_no_comparison() -> None:
+    tiny = [
+        *members([feats(vle=10)] * 5, ("P", 1, "FT"), "a"),
+        Member("z0", ("R", 1, "FT"), "Art", feats(vle=1)),
+    ]
+    result = benchmark_day(tiny)
+    assert (result["z0"].basis, result["z0"].group.n) == ("institution", 6)
+    decision = low_engagement(result["z0"])
+    assert not decision.holds and decision.reason == "comparison group too small"
 
 
 def test_min_cohort_size_is_a_parameter() -> None:

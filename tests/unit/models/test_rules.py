@@ -9,7 +9,7 @@ from models.activity import StudentActivity
 from models.alerts import ALERT_NAMESPACE, Rule, alert_id
 from models.evaluation import PartitionProgress, next_days_to_evaluate
 from models.roster import Absence
-from models.rules import RuleSettings, exempt, no_engagement
+from models.rules import RuleSettings, days_away, exempt, no_engagement
 from streams.evaluator import Evaluator, StudentView
 from tests.factories import TERM_START, roster_record
 
@@ -132,3 +132,52 @@ def test_days_still_to_evaluate() -> None:
     done = {0: PartitionProgress(date(2026, 10, 1), date(2026, 10, 8))}
     assert next_days_to_evaluate(done, 0, through, None) == (date(2026, 10, 9), through)
     assert next_days_to_evaluate({0: PartitionProgress(date(2026, 10, 1), through)}, 0, through, None) is None
+
+
+def sick_leave(sid: str = "s1") -> Absence:
+    return Absence(
+        student_id=sid, from_date=date(2026, 10, 19), to_date=date(2026, 10, 30), reason="authorised_absence"
+    )
+
+
+def test_an_approved_absence_stops_the_clock_before_and_after() -> None:
+    # Issue 24.3: last active Friday 16 Oct, sick leave 19-30 Oct. Saturday 31 Oct counts 17, 18 and
+    # 31 Oct only: no alert; silent on, the 7th expected day is Wednesday 4 Nov.
+    absences = [sick_leave()]
+    last = date(2026, 10, 16)
+    for day in (date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 3)):
+        assert no_engagement(student(), absences, last, day, RULES) is None
+    alert = no_engagement(student(), absences, last, date(2026, 11, 4), RULES)
+    assert alert is not None
+    assert alert.days_silent == 7
+    assert alert.episode_start == date(2026, 10, 17)
+    assert "12 days of approved absence not counted" in alert.explanation
+
+
+def test_days_away_count_overlaps_once_and_a_non_teaching_week_does_not_stop_the_clock() -> None:
+    overlapping = [
+        sick_leave(),
+        Absence(student_id="s1", from_date=date(2026, 10, 26), to_date=date(2026, 11, 1), reason="placement"),
+    ]
+    assert days_away(date(2026, 10, 17), date(2026, 11, 4), overlapping) == 14  # 19 Oct-1 Nov
+    assert days_away(date(2026, 10, 17), date(2026, 10, 18), overlapping) == 0
+    assert days_away(date(2026, 11, 4), date(2026, 11, 3), overlapping) == 0
+    reading_week = date(2026, 10, 26)
+    rules = RuleSettings(
+        no_engagement_days=7, start_exemption_days=14, non_teaching_weeks=frozenset({reading_week})
+    )
+    assert (
+        no_engagement(student(), [], date(2026, 10, 22), date(2026, 10, 29), rules) is None
+    )  # exempt that day
+    alert = no_engagement(student(), [], date(2026, 10, 22), date(2026, 11, 2), rules)
+    assert alert is not None and alert.days_silent == 11 and "not counted" not in alert.explanation
+
+
+def test_part_time_students_have_their_own_silence_threshold() -> None:
+    rules = RuleSettings(no_engagement_days=7, part_time_no_engagement_days=14, start_exemption_days=14)
+    part_timer = student(mode="PT")
+    last = date(2026, 10, 12)
+    assert no_engagement(part_timer, [], last, last + timedelta(days=13), rules) is None
+    alert = no_engagement(part_timer, [], last, last + timedelta(days=14), rules)
+    assert alert is not None and alert.days_silent == 14
+    assert no_engagement(student(), [], last, last + timedelta(days=7), rules) is not None

@@ -16,7 +16,7 @@ from models.benchmarks import ComparisonFeatures, GroupCodes, comparison_ready
 from models.engagement import EngagementSettings
 from models.evaluation import StudentMemory
 from models.events import ActivityEvent
-from models.roster import StudentStatus, StudyMode
+from models.roster import Absence, StudentStatus, StudyMode
 from models.rules import RuleSettings
 from models.timebuckets import zone
 from streams.evaluator import Evaluator, StudentView
@@ -485,3 +485,103 @@ def test_features_of_a_slice_read_the_coded_roster(at: int) -> None:
     # A slice is not the roster itself: the sweep's cache must not take a prefix for the whole.
     assert roster.same_records([v.record for v in views])
     assert not roster.same_records([v.record for v in views[:-1]])
+
+
+def test_a_part_timer_active_every_ten_days_is_never_alerted() -> None:
+    # Issue 24.1-2: with the full-time silence, a no_engagement / re_engaged pair every 10 days.
+    rules = RuleSettings(no_engagement_days=7, part_time_no_engagement_days=14, start_exemption_days=14)
+    term = Term(students=10, mode="PT")
+    term.evaluator = Evaluator(rules)
+    alerts = []
+    for n, day in enumerate(days(START, date(2026, 12, 11))):
+        for i, sid in enumerate(term.states):
+            # s0 studies in one long session every 10 days, as much as the others do in 10 days.
+            if sid == "s0" and n % 10 == 0:
+                term.act(sid, day, count=30)
+            elif sid != "s0" and n % 2 == i % 2:
+                term.act(sid, day, count=6)
+        alerts += term.judge(day)
+    assert [a for a in alerts if a.student_id == "s0"] == []
+
+
+def test_no_engagement_has_its_cool_down_too() -> None:
+    # Silent 1-9 Oct (alerted 8 Oct), back on 10 Oct (re-engaged), silent again from 11 Oct: the
+    # second silence waits for the end of the cool-down (14 days after the close) and speaks then.
+    term = Term()
+    alerts = []
+    for day in days(START, date(2026, 11, 5)):
+        for sid in term.states:
+            s0_silent = date(2026, 10, 1) <= day != date(2026, 10, 10)
+            if sid != "s0" or not s0_silent:
+                term.act(sid, day)
+        alerts += term.judge(day)
+    s0 = [(a.rule, a.raised_on) for a in alerts if a.student_id == "s0" and a.rule is not Rule.ESCALATION]
+    assert s0 == [
+        (Rule.NO_ENGAGEMENT, date(2026, 10, 7)),
+        (Rule.RE_ENGAGED, date(2026, 10, 10)),
+        (Rule.NO_ENGAGEMENT, date(2026, 10, 24)),
+    ]
+    assert alerts[-1].student_id == "s0" or all(a.student_id == "s0" for a in alerts)
+
+
+def test_episodes_open_together_escalate_as_one_reminder() -> None:
+    # s1 misses every session from 1 Oct and does little: low attendance and low engagement open,
+    # then one escalation names the older and says the other is open too.
+    term = Term(students=12)
+    alerts = []
+    for day in days(START, date(2026, 11, 20)):
+        for sid in term.states:
+            term.act(sid, day, count=1 if sid == "s1" and day >= date(2026, 10, 1) else 10)
+            if day.weekday() < 5:
+                status = "absent" if sid == "s1" and day >= date(2026, 10, 1) else "present"
+                term.act(sid, day, source="attendance", count=1, status=status)
+        alerts += term.judge(day)
+    s1 = [a for a in alerts if a.student_id == "s1"]
+    raised = {a.rule for a in s1}
+    assert {Rule.LOW_ATTENDANCE, Rule.LOW_ENGAGEMENT} <= raised
+    escalations = [a for a in s1 if a.rule is Rule.ESCALATION]
+    assert len(escalations) == 1
+    assert "Also open:" in escalations[0].explanation
+
+
+def test_a_student_back_from_approved_absence_is_not_alerted_for_the_days_away() -> None:
+    # s1 on sick leave 19-30 Oct (sessions recorded as authorised absences), back on Monday 2 Nov as
+    # engaged as before: no silence (the clock stopped), and no low engagement or attendance while
+    # the windows still hold days away.
+    leave = Absence(
+        student_id="s1", from_date=date(2026, 10, 19), to_date=date(2026, 10, 30), reason="authorised_absence"
+    )
+    term = Term(students=12)
+    term.views = [
+        StudentView(v.record, (leave,) if v.record.student_id == "s1" else (), v.activity) for v in term.views
+    ]
+    alerts = []
+    for day in days(START, date(2026, 11, 30)):
+        for sid in term.states:
+            away = sid == "s1" and leave.covers(day)
+            if not away and not (sid == "s1" and day == date(2026, 10, 31)):
+                term.act(sid, day, count=8)
+            if day.weekday() < 5:
+                status = "authorised_absence" if away else "present"
+                term.act(sid, day, source="attendance", count=1, status=status)
+        alerts += term.judge(day)
+    assert alerts == []
+
+
+def test_sessions_absent_then_a_full_return_raise_no_comparative_alert_in_the_cool_down() -> None:
+    # s0 silent 5-16 Oct (alerted, then re-engaged on 17 Oct): the windows hold the silence for days
+    # after the return; the cool-down keeps low engagement and low attendance quiet.
+    term = Term(students=12)
+    alerts = []
+    for day in days(START, date(2026, 11, 15)):
+        for sid in term.states:
+            if sid != "s0" or not date(2026, 10, 5) <= day <= date(2026, 10, 16):
+                term.act(sid, day, count=8)
+            if day.weekday() < 5:
+                silent = sid == "s0" and date(2026, 10, 5) <= day <= date(2026, 10, 16)
+                term.act(sid, day, source="attendance", count=1, status="absent" if silent else "present")
+        alerts += term.judge(day)
+    assert [(a.rule, a.raised_on) for a in alerts] == [
+        (Rule.NO_ENGAGEMENT, date(2026, 10, 11)),
+        (Rule.RE_ENGAGED, date(2026, 10, 17)),
+    ]

@@ -1,5 +1,6 @@
 """The simulator is deterministic for a seed and states its ground truth."""
 
+import itertools
 from datetime import date
 from pathlib import Path
 
@@ -56,3 +57,57 @@ def test_the_demo_staff_directory_covers_every_tutor_and_all_four_roles(tmp_path
     assert {s.record.personal_tutor_id for s in sim.students} <= {s.staff_id for s in directory}
     assert {g.role for s in directory for g in s.grants} == set(Role)
     assert all(directory.entitled(s.record, frozenset({Role.PROGRAMME_LEADER})) for s in sim.students)
+
+
+def test_the_populations_of_issue_24_engage_in_their_own_pattern() -> None:
+    from datetime import timedelta
+
+    from models.events import AttendanceStatus
+    from ops.devtools.simulator import (
+        BACK_FROM_ABSENCE,
+        FEW_SOURCES,
+        SPARSE_PART_TIME,
+        TINY_SCHOOL,
+        Profiles,
+    )
+
+    sim = simulate(students=300, weeks=10, seed=2, profiles=Profiles())
+    populations = sim.populations()
+    assert set(populations.values()) == {SPARSE_PART_TIME, BACK_FROM_ABSENCE, FEW_SOURCES, TINY_SCHOOL}
+    truth = {row["student_id"] for row in sim.ground_truth()}
+    assert not truth & set(populations)  # none of them is disengaged
+    tiny = [s for s in sim.students if s.record.programme_code == "BA-ART"]
+    assert len(tiny) == 5 and len({s.record.school for s in tiny}) == 1
+    assert sim.reading_week == date(2026, 10, 26)
+    active: dict[str, set[date]] = {}
+    sessions: dict[str, list] = {}
+    for day in sim.days():
+        for event in sim.events_on(day):
+            if event.source is Source.ATTENDANCE:
+                sessions.setdefault(event.student_id, []).append((day, event.attributes))
+            else:
+                active.setdefault(event.student_id, set()).add(day)
+                if populations.get(event.student_id) == FEW_SOURCES:
+                    assert event.source in (Source.VLE, Source.ERESOURCE)
+    reading = {sim.reading_week + timedelta(days=i) for i in range(7)}
+    assert not any(day in reading for rows in sessions.values() for day, _ in rows)
+    for student in sim.students:
+        sid = student.record.student_id
+        if populations.get(sid) == FEW_SOURCES:
+            assert sid not in sessions and len(active[sid]) > 20
+        elif populations.get(sid) == SPARSE_PART_TIME:
+            days_active = sorted(active[sid])
+            assert student.record.mode.value == "PT"
+            assert all((b - a).days % 10 == 0 for a, b in itertools.pairwise(days_active))
+        elif populations.get(sid) == BACK_FROM_ABSENCE:
+            (absence,) = student.absences
+            assert not any(absence.covers(day) for day in active[sid])
+            assert any(day > absence.to_date for day in active[sid])
+            during = [a.status for day, a in sessions.get(sid, []) if absence.covers(day)]
+            assert all(status is AttendanceStatus.AUTHORISED_ABSENCE for status in during)
+    assert sim.absences() == [a for s in sim.students for a in s.absences]
+
+
+def test_without_profiles_the_simulation_has_none_of_them() -> None:
+    sim = simulate(students=200, weeks=3, seed=2)
+    assert sim.populations() == {} and sim.absences() == [] and sim.reading_week is None
