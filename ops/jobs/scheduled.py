@@ -39,6 +39,29 @@ def clock_today(clock: Clock, tz: ZoneInfo) -> date:
     return local_today(clock.now() or datetime.now(UTC), tz)
 
 
+def record_period_run(
+    store: ClickHouseStore,
+    job: str,
+    period: date,
+    started: datetime,
+    finished: datetime,
+    status: str,
+    details: dict[str, Any],
+) -> None:
+    """One scheduled run of `job` for `period` in job_runs (what models.schedule reads back)."""
+    record_job_run(
+        store,
+        run_id=uuid.uuid4().hex,
+        job=job,
+        as_of=period,
+        dry_run=False,
+        started_at=started,
+        finished_at=finished,
+        status=status,
+        details=json.dumps(details),
+    )
+
+
 class JobRunner:
     """Runs the daily job and the weekly reports for the service (see the module docstring)."""
 
@@ -95,17 +118,7 @@ class JobRunner:
     def _record(
         self, job: str, period: date, started: datetime, status: str, details: dict[str, Any]
     ) -> None:
-        record_job_run(
-            self.store,
-            run_id=uuid.uuid4().hex,
-            job=job,
-            as_of=period,
-            dry_run=False,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            status=status,
-            details=json.dumps(details),
-        )
+        record_period_run(self.store, job, period, started, datetime.now(UTC), status, details)
 
     def _report_delivery(self, kind: str) -> Delivery:
         if kind == "smtp":
@@ -211,17 +224,7 @@ class Scheduler:
 
     def _anchor(self, job: str, period: date, now: datetime) -> None:
         """A job never recorded here: its current period counts as done (no burst at installation)."""
-        record_job_run(
-            self.store,
-            run_id=uuid.uuid4().hex,
-            job=job,
-            as_of=period,
-            dry_run=False,
-            started_at=now,
-            finished_at=now,
-            status="anchored",
-            details="{}",
-        )
+        record_period_run(self.store, job, period, now, now, "anchored", {})
         log.info("scheduled_job_anchored job=%s period=%s", job, period)
 
     async def _run(self, job: str, period: date) -> str:
