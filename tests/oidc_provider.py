@@ -1,6 +1,8 @@
 """A real OpenID Connect provider for the tests, on 127.0.0.1: discovery, a JWKS endpoint with key
-rotation, an authorize endpoint that signs in a chosen test user without a form, and a token endpoint
-that checks the client secret and the PKCE code verifier; ID and access tokens are RS256 JWTs.
+rotation, an authorize endpoint that signs in a chosen test user without a form, a token endpoint
+that checks the client secret and the PKCE code verifier, and an end_session_endpoint (OpenID Connect
+RP-Initiated Logout 1.0) that records each call and sends the browser back to the registered
+post_logout_redirect_uri; ID and access tokens are RS256 JWTs.
 
 Written with the same libraries LDE uses (joserfc to sign, Authlib's S256 challenge), not a mock:
 LDE talks to it over HTTP exactly as to Entra ID. Chosen over a pip-installable provider because none
@@ -45,6 +47,7 @@ class OidcTestProvider:
     grants: dict[str, Grant] = field(default_factory=dict)
     jwks_requests: int = 0
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    logouts: list[dict[str, str]] = field(default_factory=list)
 
     def start(self) -> OidcTestProvider:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})]
@@ -145,6 +148,15 @@ class OidcTestProvider:
             )
             handler.send_response(302)
             handler.send_header("Location", target)
+            handler.end_headers()
+        elif url.path == "/logout":
+            self.logouts.append(query)
+            back = query.get("post_logout_redirect_uri", "")
+            if query.get("client_id") != CLIENT_ID or not back.endswith("/auth/signed-out"):
+                self._json(handler, {"error": "invalid_request"}, 400)  # not a registered return
+                return
+            handler.send_response(302)
+            handler.send_header("Location", back)
             handler.end_headers()
         else:
             self._json(handler, {"error": "not_found"}, 404)

@@ -58,7 +58,9 @@ def build_auth(
         sessions=sessions,
     )
     guard = Guard(settings, metrics, authenticator, directory, csrf_ok=sessions.csrf_ok)
-    signin = SignIn(settings, sessions, directory, metrics, limiter, provider, jwt)
+    signin = SignIn(
+        settings, sessions, directory, metrics, limiter, provider, jwt, known_good=authenticator.good
+    )
     if settings.mode == "embedded" and settings.demo_sign_in:
         write_private(settings.data_dir / "demo-sign-in.url", signin.demo_link(DEMO_OFFICER[0]) + "\n")
         for staff_id in settings.demo_sign_in_staff:

@@ -15,6 +15,7 @@ from typing import Any
 from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
 from models.cases import CaseStatus, case_state
 from models.reports import CONCERN_RULES, TREND_WEEKS
+from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response
 from ops.staff.web.common import names_of, record_read, refused, render, respond, viewer_of
@@ -91,8 +92,20 @@ def caseload_as_of(store: ClickHouseStore, fallback: date) -> date:
     return queries.latest_scored_day(store) or fallback
 
 
-def caseload_html(page: CaseloadPage, viewer: Staff, names: dict[str, str], as_of: date) -> str:
-    return render("caseload.html", page=page, viewer=viewer, names=names, as_of=as_of, bands=BANDS, notice="")
+def caseload_html(
+    page: CaseloadPage, viewer: Staff, names: dict[str, str], as_of: date, csrf: str = ""
+) -> str:
+    """The page; `csrf` (the session's token, '' without a session) goes in its sign-out form."""
+    return render(
+        "caseload.html",
+        page=page,
+        viewer=viewer,
+        names=names,
+        as_of=as_of,
+        bands=BANDS,
+        notice="",
+        csrf_token=csrf,
+    )
 
 
 async def caseload_page(deps: StaffDeps, request: Request) -> Response:
@@ -106,6 +119,7 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
         body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
         return respond(deps, "caseload", body, 400)
     settings = deps.settings
+    csrf = await csrf_token(deps.sessions, request)
 
     def work() -> str:
         as_of = caseload_as_of(deps.store, deps.today())
@@ -113,7 +127,7 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
             deps.store, viewer, query, as_of, settings.web_page_size, settings.min_cohort_size
         )
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
-        return caseload_html(page, viewer, names_of(deps), as_of)
+        return caseload_html(page, viewer, names_of(deps), as_of, csrf)
 
     body = await asyncio.to_thread(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
