@@ -142,8 +142,10 @@ def cmd_report_weekly(settings: Settings, args: argparse.Namespace) -> int:
         if args.out:
             out = Path(args.out) / week_label(week)
             out.mkdir(parents=True, exist_ok=True)
+            # the service names its files relative to the reports folder (no server paths in
+            # answers): the CLI shares the data folder, so it finds them there
             for name in run.get("files", []):
-                shutil.copy2(name, out / Path(name).name)
+                shutil.copy2(settings.reports_path / name, out / Path(name).name)
     else:
         store, where = direct_store(settings)
         try:

@@ -192,3 +192,25 @@ def test_every_page_read_is_in_the_access_audit(served: tuple[EventTimeRun, dict
     assert ("student_view", "web", [AMINA], "allowed") in rows
     assert ("student_view", "web", [TOMASZ], "refused") in rows
     assert ("programme_view", "web", [], "refused") in rows
+
+
+def test_weekly_reports_through_the_service_name_no_server_path(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22: the weekly-report reply listed the server's absolute paths. It names files in the
+    reports folder, and `lde report weekly --out` (which asks the running service) still copies them."""
+    from ops import cli
+
+    run, _, data_dir = served
+    reply = run.client.post("/v1/reports/weekly?week=2026-W47&staff=S1042&delivery=folder")
+    assert sorted(reply["files"]) == ["2026-W47/S1042.html", "2026-W47/S1042.pdf", "2026-W47/S1042.txt"]
+    assert str(data_dir) not in str(reply) and str(tmp_path.anchor) != reply["files"][0][:1]
+    monkeypatch.setenv("LDE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LDE_WEB_PORT", str(run.settings.web_port))
+    out = tmp_path / "out"
+    assert cli.main(["report", "weekly", "--week", "2026-W47", "--staff", "S1042", "--out", str(out)]) == 0
+    assert "by the running service" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "2026-W47").iterdir()) == ["S1042.html", "S1042.pdf", "S1042.txt"]
