@@ -47,15 +47,38 @@ class BadWeek(ValueError):
     """A week that is not an ISO week like 2026-W47."""
 
 
+#: The days a report, a job or an export may be asked about: what ClickHouse's Date column holds
+#: (1970-01-01 to 2149-06-06), less a year of room for the weeks and windows counted from them.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2148, 12, 31)
+
+
+class BadDay(ValueError):
+    """A day that is not an ISO date like 2026-11-23, or one out of FIRST_DAY..LAST_DAY."""
+
+
 def parse_week(text: str) -> date:
-    """The Monday of an ISO week written like 2026-W47."""
-    match = _ISO_WEEK.match(text.strip())
+    """The Monday of an ISO week written like 2026-W47 (raises BadWeek, also out of range)."""
+    match = _ISO_WEEK.match(text.strip()[:16])
     if not match:
-        raise BadWeek(f"week {text!r}: write it as an ISO week, e.g. 2026-W47")
+        raise BadWeek(f"week {text[:40]!r}: write it as an ISO week, e.g. 2026-W47")
     try:
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
     except ValueError:
         raise BadWeek(f"week {text!r}: {match[1]} has no week {int(match[2])}") from None
+    if not FIRST_DAY <= monday <= LAST_DAY:
+        raise BadWeek(f"week {text!r}: out of range ({week_label(FIRST_DAY)} to {week_label(LAST_DAY)})")
+    return monday
+
+
+def parse_day(text: str, name: str = "day") -> date:
+    """An ISO date like 2026-11-23 given as `name` (raises BadDay saying what is wrong)."""
+    try:
+        day = date.fromisoformat(text.strip()[:32])
+    except ValueError:
+        raise BadDay(f"{name}: {text[:40]!r} is not a date; write it like 2026-11-23") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadDay(f"{name}: {text[:40]!r} is out of range ({FIRST_DAY} to {LAST_DAY})")
+    return day
 
 
 def week_label(monday: date) -> str:

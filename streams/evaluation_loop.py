@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from models.activity import DayFigures
+from models.activity_columns import DayFigures
 from models.benchmarks import ComparisonFeatures, comparison_ready
 from models.clock import Clock, WatermarkClock
 from models.evaluation import PartitionProgress, StudentMemory, next_days_to_evaluate

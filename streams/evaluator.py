@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.activity import ATTENDED, N_SOURCES, DayFigures, day_figures
+from models.activity import ATTENDED, N_SOURCES
+from models.activity_columns import DayFigures, day_figures
 from models.alerts import Rule
 from models.benchmarks import ComparisonFeatures, MemberFigures, benchmark_coded
 from models.comparative_rules import half_attendance_chance, low_attendance

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.activity import DayFigures, day_figures
+from models.activity_columns import DayFigures, day_figures
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
 from streams import faust_compat

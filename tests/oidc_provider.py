@@ -1,9 +1,11 @@
 """A real OpenID Connect provider for the tests, on 127.0.0.1: discovery, a JWKS endpoint with key
 rotation, an authorize endpoint that signs in a chosen test user without a form, a token endpoint
-that checks the client secret and the PKCE code verifier, and a UserInfo endpoint that answers for the
-access tokens it issued; ID and access tokens are RS256 JWTs. `id_token_staff_claim = False` leaves the
-staff claim to UserInfo (as a conformant provider in its default configuration does);
-`userinfo_override` and `userinfo_status` make UserInfo answer wrongly.
+that checks the client secret and the PKCE code verifier, a UserInfo endpoint that answers for the
+access tokens it issued, and an end_session_endpoint (OpenID Connect RP-Initiated Logout 1.0) that
+records each call and sends the browser back to the registered post_logout_redirect_uri; ID and
+access tokens are RS256 JWTs. `id_token_staff_claim = False` leaves the staff claim to UserInfo (as a
+conformant provider in its default configuration does); `userinfo_override` and `userinfo_status`
+make UserInfo answer wrongly.
 
 Written with the same libraries LDE uses (joserfc to sign, Authlib's S256 challenge), not a mock:
 LDE talks to it over HTTP exactly as to Entra ID. Chosen over a pip-installable provider because none
@@ -53,6 +55,7 @@ class OidcTestProvider:
     userinfo_status: int = 200
     userinfo_requests: int = 0
     access_tokens: dict[str, str] = field(default_factory=dict)  # issued access token -> user
+    logouts: list[dict[str, str]] = field(default_factory=list)
 
     def start(self) -> OidcTestProvider:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})]
@@ -165,6 +168,15 @@ class OidcTestProvider:
             )
             handler.send_response(302)
             handler.send_header("Location", target)
+            handler.end_headers()
+        elif url.path == "/logout":
+            self.logouts.append(query)
+            back = query.get("post_logout_redirect_uri", "")
+            if query.get("client_id") != CLIENT_ID or not back.endswith("/auth/signed-out"):
+                self._json(handler, {"error": "invalid_request"}, 400)  # not a registered return
+                return
+            handler.send_response(302)
+            handler.send_header("Location", back)
             handler.end_headers()
         else:
             self._json(handler, {"error": "not_found"}, 404)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.cli.common import direct_store, fail, running_service
+from ops.http.proxy import STAFF_HEADER
 from ops.settings import Settings
-from ops.staff.auth.proxy import STAFF_HEADER
 
 if TYPE_CHECKING:  # the CLI starts without ClickHouse's client loaded
     from models.access import Staff
@@ -142,8 +142,10 @@ def cmd_report_weekly(settings: Settings, args: argparse.Namespace) -> int:
         if args.out:
             out = Path(args.out) / week_label(week)
             out.mkdir(parents=True, exist_ok=True)
+            # the service names its files relative to the reports folder (no server paths in
+            # answers): the CLI shares the data folder, so it finds them there
             for name in run.get("files", []):
-                shutil.copy2(name, out / Path(name).name)
+                shutil.copy2(settings.reports_path / name, out / Path(name).name)
     else:
         store, where = direct_store(settings)
         try:

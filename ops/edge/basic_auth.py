@@ -5,6 +5,10 @@ LDE_COLLECTOR_BASIC_CREDENTIALS: {"<source>": {"<key>": "scrypt$16384$8$1$<salt>
 is deliberately slow (tens of milliseconds), so a good credential, once verified, is remembered for
 the process by an HMAC of the header under a per-process key: a client sending 200 requests a second
 costs one scrypt, and the remembered form is useless outside this process.
+
+Failures are limited per client address and per key (issue 22), and the limit is asked BEFORE the
+hash (`wait`): a flood of bad secrets costs a 429, not an scrypt each, so it cannot starve the
+service. A header verified before is never held up by others' failures (ops.http.ratelimit).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+
+from ops.http.ratelimit import FailureLimiter, hold_up
 
 SCHEME = "scrypt"
 #: scrypt's cost (RFC 7914: N=2^14, r=8, p=1 is the interactive-login recommendation) and sizes.
@@ -91,16 +98,39 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 class BasicCredentials:
     """One source's keys and their hashes, with verified headers remembered (see the module note)."""
 
-    def __init__(self, hashes: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        hashes: Mapping[str, str],
+        failures_per_minute: float = 10.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.hashes = {key: value for key, value in hashes.items() if check_hash_format(value) is None}
         self._pepper = secrets.token_bytes(32)
         self._good: set[bytes] = set()
+        self.by_address = FailureLimiter(failures_per_minute, now=now)
+        self.by_key = FailureLimiter(failures_per_minute, now=now)
 
     def __bool__(self) -> bool:
         return bool(self.hashes)
 
     def _remembered(self, header: str | None) -> bytes:
         return hmac.digest(self._pepper, (header or "").strip().encode(), "sha256")
+
+    def wait(self, header: str | None, address: str) -> float:
+        """Seconds before this header may be checked (0: now). Asked before `refusal`, so a limited
+        client costs no scrypt; a header verified before is never held up. On the event loop."""
+        parsed = parse_basic(header)
+        if parsed is None:
+            return 0.0
+        key_wait = self.by_key.wait(parsed[0][:256])
+        return hold_up(self.by_address.wait(address), key_wait, self._remembered(header) in self._good)
+
+    def failed(self, header: str | None, address: str) -> None:
+        """Count a refused Basic header against its address and its key. On the event loop."""
+        parsed = parse_basic(header)
+        if parsed is not None:
+            self.by_address.failed(address)
+            self.by_key.failed(parsed[0][:256])
 
     def needs_hashing(self, header: str | None) -> bool:
         """Whether checking this header costs a scrypt (a Basic header not verified before): the

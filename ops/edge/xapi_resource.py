@@ -46,6 +46,7 @@ from models.xapi_statements import (
 from ops.edge.basic_auth import BasicCredentials
 from ops.edge.endpoints import XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
 from ops.edge.shared import THREAD_THRESHOLD_BYTES, check_bearer, read_limited
+from ops.http.proxy import FORWARDED_FOR, client_address, parse_networks
 from ops.metrics import Metrics
 from ops.settings import Settings
 from sinks.kafka import WorkerPublisher
@@ -96,7 +97,11 @@ class XapiResource:
         self.ledger = ledger
         self.max_bytes = settings.collector_max_bytes
         hashes = settings.collector_basic_credentials.get(SOURCE, {})
-        self.basic = BasicCredentials({key: value.get_secret_value() for key, value in hashes.items()})
+        self.basic = BasicCredentials(
+            {key: value.get_secret_value() for key, value in hashes.items()},
+            failures_per_minute=settings.auth_failures_per_minute,
+        )
+        self.proxies = parse_networks(settings.trusted_proxies)
         if len(self.basic.hashes) < len(hashes):
             log.warning(
                 "xapi_basic_credentials_ignored count=%d: not hashes from `lde collector hash-secret`",
@@ -138,12 +143,23 @@ class XapiResource:
         headers = {VERSION_HEADER: response_version(given)}
         # Authorise before reading: an unauthorised client cannot make the service buffer anything.
         authorization = request.headers.get("Authorization")
+        address = client_address(request.remote, request.headers.get(FORWARDED_FOR), self.proxies)
+        wait = self.basic.wait(authorization, address) if self.basic else 0.0
+        if wait > 0:  # before the hash: a flood of bad secrets costs no scrypt
+            retry = str(max(1, round(wait)))
+            return _error(
+                429,
+                f"too many failed credentials from this address or for this key: retry in {retry} s",
+                {**headers, "Retry-After": retry},
+            )
         refused = (
             await asyncio.to_thread(self.refusal, authorization)
             if self.basic.needs_hashing(authorization)
             else self.refusal(authorization)
         )
         if refused is not None:
+            if self.basic:
+                self.basic.failed(authorization, address)
             return _error(401, refused, {**headers, "WWW-Authenticate": BASIC_REALM})
         why = check_version(given)
         if why is not None:

@@ -20,7 +20,7 @@ from ops.staff.auth.setup import build_auth
 from ops.staff.auth.web import install_guard, install_security_headers
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
 from ops.staff.routes import register_routes, route_kinds
-from ops.staff.web.common import page_refusal
+from ops.staff.web.common import page_refusal, sign_in_page
 from sinks.redis_store import DeliveryLedger
 from streams.app import LdeApp
 
@@ -66,6 +66,7 @@ class Service:
             sessions=self.signin.sessions,
         )
         self.guard.page_refusal = page_refusal(staff)
+        self.signin.page = sign_in_page
         deps = RouteDeps(
             probes=Probes(ready=lde.ready, status=lde.status, registry=lde.metrics.registry),
             staff=staff,

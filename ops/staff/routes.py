@@ -16,19 +16,20 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
 from models.identifiers import path_refusal
-from models.reports import BadWeek, last_complete_week, parse_week
+from models.reports import BadDay, BadWeek, last_complete_week, parse_day, parse_week
 from ops.edge.endpoints import ENDPOINTS
 from ops.edge.openapi import OPENAPI_PATH
 from ops.edge.xapi_resource import ABOUT_PATH as XAPI_ABOUT_PATH
 from ops.edge.xapi_resource import STATEMENTS_PATH as XAPI_STATEMENTS_PATH
 from ops.jobs.privacy import search_clickhouse, search_redis
-from ops.jobs.reports.audited import UnknownStudent
+from ops.jobs.reports.audited import UnknownStudent, not_visible
 from ops.jobs.reports.personal import (
     activity_view,
     alerts_view,
@@ -44,6 +45,7 @@ from ops.staff.auth.web import credential_of, via_of, viewer_of
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, Uses
 from ops.staff.http import Handler, Request, Response, RouteKind, as_bytes, as_json
 from ops.staff.web.routes import PAGES as WEB_PAGES
+from ops.staff.web.routes import PUBLIC_PAGES as WEB_PUBLIC_PAGES
 from sinks.mail import DeliveryError
 
 __all__ = ["ROUTES", "Route", "RouteKind", "register_routes", "route_kinds"]
@@ -75,11 +77,17 @@ def _plain_json(rows: object) -> object:
 
 
 def _refused(deps: StaffDeps, error: Exception, action: str) -> Response:
-    status = 401 if isinstance(error, IdentityRequired) else 404 if isinstance(error, UnknownStudent) else 403
+    """A refused personal-data read. A student outside the viewer's scope is answered exactly as one
+    not on the roster (404, the same words): the answer tells nobody which students exist. The
+    refusal itself is audited by the gateway (ops.jobs.reports.audited)."""
+    status = 401 if isinstance(error, IdentityRequired) else 403 if isinstance(error, UnknownStaff) else 404
+    message = (
+        not_visible(error.student_id) if isinstance(error, AccessDenied | UnknownStudent) else str(error)
+    )
     deps.metrics.personal_data_reads.labels(action=action, outcome="denied").inc()
     # The reason names the student: kept out of the log (the refusal itself is audited).
     log.warning("personal_data_refused action=%s status=%d reason=%s", action, status, type(error).__name__)
-    return as_json({"error": str(error), "status": status}, status=status)
+    return as_json({"error": message, "status": status}, status=status)
 
 
 def _bad_request(message: str) -> Response:
@@ -181,10 +189,12 @@ async def activity(deps: StaffDeps, request: Request, student_id: str) -> Respon
 async def export(deps: StaffDeps, request: Request) -> Response:
     try:
         viewer = viewer_of(request)
-        first = date.fromisoformat(request.query["from"])
-        last = date.fromisoformat(request.query["to"])
-    except (KeyError, ValueError) as error:
-        return _bad_request(f"from/to: {error}")
+        first = parse_day(request.query["from"], "from")
+        last = parse_day(request.query["to"], "to")
+    except KeyError as error:
+        return _bad_request(f"from/to: both are needed, {error} is missing")
+    except BadDay as error:
+        return _bad_request(str(error))
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(deps, error, "export_anonymised")
     rows = await asyncio.to_thread(
@@ -219,12 +229,25 @@ async def weekly_reports(deps: AdminDeps, request: Request) -> Response:
         run = await deps.jobs.run_weekly_reports(week, staff, query.get("delivery"))
     except (BadWeek, UnknownStaff, NoStaffDirectory, DeliveryError) as error:
         return _bad_request(str(error))
+    if "files" in run:  # no server paths in answers: names in the reports folder
+        run["files"] = [report_name(path, deps.jobs.settings.reports_path) for path in run["files"]]
     return as_json(run)
+
+
+def report_name(path: str, folder: Path) -> str:
+    """A written report's name relative to the reports folder (never the server's absolute path). Pure."""
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 async def daily_job(deps: AdminDeps, request: Request) -> Response:
     query = request.query
-    as_of = date.fromisoformat(query["as_of"]) if query.get("as_of") else None
+    try:
+        as_of = parse_day(query["as_of"], "as_of") if query.get("as_of") else None
+    except BadDay as error:
+        return _bad_request(str(error))
     dry_run = query.get("dry_run", "") in ("1", "true", "yes")
     log.info("daily_job_requested by=%s dry_run=%s", _actor(request), dry_run)
     return as_json(await deps.jobs.run_daily_job(as_of, dry_run))
@@ -259,14 +282,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/auth/callback", "GET", RouteKind.SIGN_IN, signin.callback, Uses.SIGNIN),
     Route("/auth/session", "GET", RouteKind.SIGN_IN, signin.session_info, Uses.SIGNIN),
     Route("/auth/logout", "POST", RouteKind.SIGN_IN, signin.logout, Uses.SIGNIN),
+    Route("/auth/signed-out", "GET", RouteKind.SIGN_IN, signin.signed_out, Uses.SIGNIN),
     Route("/auth/local", "GET", RouteKind.SIGN_IN, signin.local_sign_in, Uses.SIGNIN),
     Route("/v1/tokens", "GET", RouteKind.ADMINISTRATOR, api_tokens.list_route, Uses.TOKENS),
-    Route("/v1/tokens/issue", "POST", RouteKind.ADMINISTRATOR, api_tokens.issue_route, Uses.TOKENS),
-    Route(
-        "/v1/tokens/{token_id}/revoke", "POST", RouteKind.ADMINISTRATOR, api_tokens.revoke_route, Uses.TOKENS
-    ),
+    # a holder issues and revokes their own token; an administrator revokes anyone's (issue 22)
+    Route("/v1/tokens/issue", "POST", RouteKind.STAFF, api_tokens.issue_route, Uses.TOKENS),
+    Route("/v1/tokens/{token_id}/revoke", "POST", RouteKind.STAFF, api_tokens.revoke_route, Uses.TOKENS),
     # the staff web app (issue 16): every page is staff, the viewer the guard verified, the access policy
     *(Route(path, method, RouteKind.STAFF, handler) for path, method, handler in WEB_PAGES),
+    *(Route(path, method, RouteKind.PUBLIC, handler) for path, method, handler in WEB_PUBLIC_PAGES),
 )
 
 

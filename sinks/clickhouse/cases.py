@@ -14,6 +14,7 @@ from typing import Any
 
 from models.cases import ActionKind, CaseAction
 from sinks.clickhouse.store import ClickHouseStore
+from sinks.clickhouse.students import access_scope
 
 CASE_COLUMNS = (
     "action_id",
@@ -94,11 +95,11 @@ def actions_by_alert(
 
 
 def alert_subject(store: ClickHouseStore, alert_id: str) -> tuple[str, str, str, str] | None:
-    """(student_id, personal_tutor_id, programme_code, school) of an alert, as the access policy needs
-    them; None for an unknown alert."""
+    """(student_id, personal_tutor_id, programme_code, school) of an alert's student as the roster
+    has them NOW (not as recorded on the alert when it was raised: a student moved to another tutor
+    takes their open cases along), as the access policy needs them; None for an unknown alert or a
+    student no longer on the roster."""
     rows = store.query(
-        "SELECT student_id, personal_tutor_id, programme_code, school FROM alerts FINAL "
-        "WHERE alert_id = {a:String} LIMIT 1",
-        {"a": alert_id},
+        "SELECT student_id FROM alerts FINAL WHERE alert_id = {a:String} LIMIT 1", {"a": alert_id}
     )
-    return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None
+    return access_scope(store, str(rows[0][0])) if rows else None

@@ -7,7 +7,7 @@ only: no query here returns another student's figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -53,6 +53,18 @@ def access_scope(store: ClickHouseStore, student_id: str) -> tuple[str, str, str
         {"sid": student_id},
     )
     return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None
+
+
+def access_scopes(store: ClickHouseStore, student_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+    """access_scope of many students at once, by student id (students not on the roster are absent)."""
+    if not student_ids:
+        return {}
+    rows = store.query(
+        "SELECT student_id, personal_tutor_id, programme_code, school FROM students FINAL "
+        "WHERE student_id IN {ids:Array(String)}",
+        {"ids": sorted(set(student_ids))},
+    )
+    return {str(r[0]): (str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows}
 
 
 def cohort_key(store: ClickHouseStore, student_id: str) -> tuple[str, int, str] | None:

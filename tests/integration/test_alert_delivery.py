@@ -83,7 +83,7 @@ def test_alerts_are_delivered_once_to_the_entitled_staff(tmp_path: Path) -> None
             assert 'lde_alert_deliveries_total{channel="webhook",outcome="sent"} 2.0' in metrics
 
             # the personal-data endpoints apply the policy
-            assert run.client.get("/v1/students/900412771", headers={"X-LDE-Staff": "S2210"})["status"] == 403
+            assert run.client.get("/v1/students/900412771", headers={"X-LDE-Staff": "S2210"})["status"] == 404
             assert run.client.get("/v1/students/900412771", headers={"X-LDE-Staff": "S1042"})["name"]
             assert run.client.get("/v1/students/900412771", headers={"X-LDE-Staff": "S0000"})["status"] == 403
             mine = run.client.get("/v1/alerts", headers={"X-LDE-Staff": "S2210"})

@@ -8,6 +8,7 @@ proxy, 127.0.0.3 the address that gets rate limited), so the tests see the peer 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -163,9 +164,11 @@ def test_every_route_without_identity_reads_no_personal_data_and_changes_nothing
             assert reply.status == 401, (path, reply.status, reply.text)
         elif kind is RouteKind.PUBLIC:
             assert reply.status in (200, 503), path  # /health/ready may say not ready yet
-        else:  # sign-in routes: a redirect to the provider, or a refusal
-            assert reply.status in (302, 401, 403, 404), (path, reply.status)
-            assert "set-cookie" not in {k.lower() for k in reply.headers}, path
+        else:  # sign-in routes: a redirect to the provider, a refusal, or the signed-out page
+            assert reply.status in (200, 302, 401, 403, 404), (path, reply.status)
+            # never a session: /auth/login only binds the sign-in it starts to this browser
+            cookies = reply.headers.get_all("Set-Cookie") or []
+            assert all(c.startswith("lde_sign_in=") for c in cookies), (path, cookies)
     # nothing changed: the attacker is not staff, no token appeared
     assert call(world.port, "GET", "/v1/alerts", {"X-LDE-Staff": "X1"}, source=PROXY).status == 403
     assert world.run.client.get("/v1/tokens") == tokens_before
@@ -215,14 +218,17 @@ def test_a_rotated_key_is_picked_up(world: World) -> None:
 
 
 def test_a_tutor_asking_for_a_non_tutee_is_refused(world: World) -> None:
-    reply = world.as_bearer(world.provider.token("S1042"), "GET", f"/v1/students/{OTHER}")
-    assert reply.status == 403 and "Liam" not in reply.text
-    activity = world.as_bearer(world.provider.token("S1042"), "GET", f"/v1/activity/{OTHER}")
-    assert activity.status == 403
-    report = world.as_bearer(
-        world.provider.token("S1042"), "GET", f"/v1/reports/student/{OTHER}?week=2026-W40"
-    )
-    assert report.status == 403, report.text
+    """Outside scope looks like not found (issue 22): the same 404 and words as a student who does
+    not exist, so the answer tells nobody who is on the roster."""
+    tutor = world.provider.token("S1042")
+    reply = world.as_bearer(tutor, "GET", f"/v1/students/{OTHER}")
+    assert reply.status == 404 and "Liam" not in reply.text
+    missing = world.as_bearer(tutor, "GET", "/v1/students/999999999")
+    assert reply.text.replace(OTHER, "X") == missing.text.replace("999999999", "X")
+    activity = world.as_bearer(tutor, "GET", f"/v1/activity/{OTHER}")
+    assert activity.status == 404
+    report = world.as_bearer(tutor, "GET", f"/v1/reports/student/{OTHER}?week=2026-W40")
+    assert report.status == 404, report.text
 
 
 def test_each_administrator_route_refuses_a_tutor_and_changes_nothing(world: World) -> None:
@@ -232,9 +238,9 @@ def test_each_administrator_route_refuses_a_tutor_and_changes_nothing(world: Wor
         b"staff_id,name,email,role,scope\nS1042,Dr Helen Park,h.park@example.ac.uk,administrator,service\n"
     )
     admin_routes = [r for r in ROUTES if r.kind is RouteKind.ADMINISTRATOR]
-    assert len(admin_routes) == 7  # staff load, reports, daily job, privacy, token list, issue, revoke
+    assert len(admin_routes) == 5  # staff load, reports, daily job, privacy, token list
     for route in admin_routes:
-        path = concrete(route.path) + ("?staff=S1042" if route.path == "/v1/tokens/issue" else "")
+        path = concrete(route.path)
         reply = world.as_bearer(tutor, route.method, path, promote if route.method == "POST" else None)
         assert reply.status == 403, (route.path, reply.status, reply.text)
     # nothing changed: S1042 is still no administrator, no token was issued
@@ -245,16 +251,38 @@ def test_each_administrator_route_refuses_a_tutor_and_changes_nothing(world: Wor
 # -- personal API tokens ----------------------------------------------------------------------------
 
 
-def test_an_administrator_issues_and_revokes_a_personal_token(world: World) -> None:
-    admin = world.provider.token("A0001")
+def test_nobody_mints_a_token_that_acts_as_someone_else(world: World) -> None:
+    """Issue 22 item 5: `POST /v1/tokens/issue?staff=OTHER` gave an administrator a token reading
+    all OTHER may read, audited as OTHER. Now a token carries only its holder's identity."""
+    admin, tutor = world.provider.token("A0001"), world.provider.token("S1042")
+    tokens_before = world.run.client.get("/v1/tokens")
+    for bearer, other in ((admin, "S1042"), (tutor, "S2210"), (admin, "S9001")):
+        reply = world.as_bearer(bearer, "POST", f"/v1/tokens/issue?staff={other}&label=x")
+        assert reply.status == 403 and "lde_pat_" not in reply.text, (other, reply.text)
+        assert "only for themselves" in reply.body["error"]
+    assert world.run.client.get("/v1/tokens") == tokens_before  # nothing was minted
+    # a holder may name themselves; their token is theirs, and another tutor cannot revoke it
+    own = world.as_bearer(tutor, "POST", "/v1/tokens/issue?staff=S1042&label=own")
+    assert own.status == 200 and own.body["staff_id"] == "S1042"
+    other_tutor = world.provider.token("S2210")
+    stranger = world.as_bearer(other_tutor, "POST", f"/v1/tokens/{own.body['token_id']}/revoke")
+    missing = world.as_bearer(other_tutor, "POST", "/v1/tokens/000000000000/revoke")
+    assert stranger.status == missing.status == 404  # whose tokens exist is nobody else's business
+    assert world.as_bearer(own.body["token"], "GET", f"/v1/students/{TUTEE}").status == 200
+    assert world.as_bearer(tutor, "POST", f"/v1/tokens/{own.body['token_id']}/revoke").status == 200
+    assert world.as_bearer(own.body["token"], "GET", f"/v1/students/{TUTEE}").status == 401
+
+
+def test_a_holder_issues_their_own_token_and_an_administrator_revokes_it(world: World) -> None:
+    admin, tutor = world.provider.token("A0001"), world.provider.token("S1042")
     # an administrator alone sees no student
-    assert world.as_bearer(admin, "GET", f"/v1/students/{TUTEE}").status == 403
-    issued = world.as_bearer(admin, "POST", "/v1/tokens/issue?staff=S1042&label=script&days=30")
+    assert world.as_bearer(admin, "GET", f"/v1/students/{TUTEE}").status == 404
+    issued = world.as_bearer(tutor, "POST", "/v1/tokens/issue?label=script&days=30")
     assert issued.status == 200, issued.text
     token, token_id = issued.body["token"], issued.body["token_id"]
-    assert token.startswith("lde_pat_")
+    assert token.startswith("lde_pat_") and issued.body["staff_id"] == "S1042"
     assert world.as_bearer(token, "GET", f"/v1/students/{TUTEE}").status == 200
-    assert world.as_bearer(token, "GET", f"/v1/students/{OTHER}").status == 403  # the tutor's own scope
+    assert world.as_bearer(token, "GET", f"/v1/students/{OTHER}").status == 404  # the tutor's own scope
     listed = world.as_bearer(admin, "GET", "/v1/tokens").body
     assert token_id in {r["token_id"] for r in listed} and token not in json.dumps(listed)
     assert world.as_bearer(admin, "POST", f"/v1/tokens/{token_id}/revoke").status == 200
@@ -265,10 +293,20 @@ def test_an_administrator_issues_and_revokes_a_personal_token(world: World) -> N
 # -- browser sign-in --------------------------------------------------------------------------------
 
 
-def sign_in(world: World, user: str) -> Reply:
-    """The browser's round trip: LDE -> provider (signs `user` in) -> LDE's callback."""
+def binding_of(login: Reply) -> str:
+    """The cookie binding a started sign-in to its browser (HttpOnly, SameSite=Lax, /auth only)."""
+    header = login.headers["Set-Cookie"]
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Path=/auth" in header
+    match = re.search(r"lde_sign_in=([^;]+)", header)
+    assert match
+    return f"lde_sign_in={match.group(1)}"
+
+
+def start_sign_in(world: World, user: str, next_path: str = "/v1/alerts") -> tuple[str, str]:
+    """A browser starts signing in and the provider signs `user` in: (the binding cookie, the callback
+    path the provider sends the browser back to)."""
     world.provider.user = user
-    login = call(world.port, "GET", "/auth/login?next=/v1/alerts")
+    login = call(world.port, "GET", f"/auth/login?next={next_path}")
     assert login.status == 302, login.text
     authorize = urllib.parse.urlsplit(login.headers["Location"])
     query = dict(urllib.parse.parse_qsl(authorize.query))
@@ -276,7 +314,13 @@ def sign_in(world: World, user: str) -> Reply:
     at_provider = call(int(authorize.port or 80), "GET", f"{authorize.path}?{authorize.query}")
     assert at_provider.status == 302
     back = urllib.parse.urlsplit(at_provider.headers["Location"])
-    return call(world.port, "GET", f"{back.path}?{back.query}")
+    return binding_of(login), f"{back.path}?{back.query}"
+
+
+def sign_in(world: World, user: str, next_path: str = "/v1/alerts") -> Reply:
+    """The browser's round trip: LDE -> provider (signs `user` in) -> LDE's callback, same browser."""
+    binding, back = start_sign_in(world, user, next_path)
+    return call(world.port, "GET", back, {"Cookie": binding})
 
 
 def cookie_of(reply: Reply) -> str:
@@ -304,15 +348,90 @@ def test_login_and_logout_revoke_the_session_server_side(world: World) -> None:
 
 
 def test_a_replayed_callback_and_an_unknown_staff_sign_in_are_refused(world: World) -> None:
-    world.provider.user = "S1042"
-    login = call(world.port, "GET", "/auth/login")
-    authorize = urllib.parse.urlsplit(login.headers["Location"])
-    at_provider = call(int(authorize.port or 80), "GET", f"{authorize.path}?{authorize.query}")
-    back = urllib.parse.urlsplit(at_provider.headers["Location"])
-    assert call(world.port, "GET", f"{back.path}?{back.query}").status == 302
-    assert call(world.port, "GET", f"{back.path}?{back.query}").status == 401  # state used once
+    binding, back = start_sign_in(world, "S1042")
+    assert call(world.port, "GET", back, {"Cookie": binding}).status == 302
+    assert call(world.port, "GET", back, {"Cookie": binding}).status == 401  # state used once
     unknown = sign_in(world, "S9999")
-    assert unknown.status == 403 and "Set-Cookie" not in unknown.headers
+    assert unknown.status == 403 and "lde_session=" not in str(unknown.headers.get_all("Set-Cookie"))
+    assert unknown.headers["Content-Type"].startswith("text/html") and "/auth/login" in unknown.text
+
+
+def test_a_callback_completed_by_someone_else_signs_no_other_browser_in(world: World) -> None:
+    """Issue 22 item 3, login CSRF: an attacker starts a sign-in, completes it at the provider as
+    themselves, and gets a victim's browser to open the callback URL. The state is bound to the
+    attacker's browser (RFC 9700 4.7), so the victim's browser is signed in as nobody."""
+    _, attackers_callback = start_sign_in(world, "S2210")
+    victims_binding, _ = start_sign_in(world, "S1042")  # the victim may have a sign-in of their own
+    for victim in ({}, {"Cookie": victims_binding}):
+        reply = call(world.port, "GET", attackers_callback, victim)
+        assert reply.status == 401, reply.text
+        assert "lde_session=" not in str(reply.headers.get_all("Set-Cookie"))
+        assert reply.headers["Content-Type"].startswith("text/html")
+        assert "another browser" in reply.text and 'href="/auth/login"' in reply.text
+
+
+def test_return_paths_are_parsed_and_written_out_again(world: World) -> None:
+    """Issue 22 item 2: `next=/%09/host/path` came back as a Location browsers follow to another host,
+    and `next=/%0D/...` raised after the session was made. Only a path on LDE comes back."""
+    for asked, expected in (
+        ("/%09/evil.example/path", "/"),
+        ("/%0D/evil.example", "/"),
+        ("/%0D%0ASet-Cookie:%20x=1", "/"),
+        ("/%5Cevil.example", "/"),
+        ("/%2F/evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/app/students/900100001%3Fdone%3D1", "/app/students/900100001?done=1"),
+        ("/app?q=Liam%20Ng", "/app?q=Liam%20Ng"),
+    ):
+        reply = sign_in(world, "S1042", asked)
+        assert reply.status == 302, (asked, reply.status, reply.text)
+        assert reply.headers["Location"] == expected, asked
+
+
+def test_sign_in_failures_are_pages_with_a_way_back_styled_without_a_session(world: World) -> None:
+    refused = call(world.port, "GET", "/auth/callback?error=access_denied&state=x")
+    assert refused.status == 401 and refused.headers["Content-Type"].startswith("text/html")
+    assert 'href="/auth/login"' in refused.text and 'href="/app/static/app.css"' in refused.text
+    css = call(world.port, "GET", "/app/static/app.css")  # no session: the stylesheet is public
+    assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert call(world.port, "GET", "/app/static/..%2Fcommon.py").status == 404
+
+
+def test_sign_out_is_a_plain_form_on_every_page_and_ends_the_provider_session(world: World) -> None:
+    """Issue 22 item 7: a Sign out form on every page, the CSRF token as a form field; the session is
+    revoked server-side, then RP-initiated logout at the provider (end_session_endpoint) with the ID
+    token as hint, back to LDE's signed-out page."""
+    cookie = {"Cookie": cookie_of(sign_in(world, "S1042"))}
+    for path in ("/app", f"/app/students/{TUTEE}"):
+        page = call(world.port, "GET", path, cookie)
+        assert page.status == 200, page.text
+        form = re.search(
+            r'<form class="signout" method="post" action="/auth/logout">(.*?)</form>', page.text, re.S
+        )
+        assert form, path
+    found = re.search(r'name="csrf_token" value="([^"]+)"', form.group(1))
+    assert found
+    csrf = found.group(1)
+    plain = {**cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    assert call(world.port, "POST", "/auth/logout", plain, b"csrf_token=wrong").status == 403
+    assert call(world.port, "GET", "/app", cookie).status == 200  # a forged sign-out changed nothing
+    out = call(world.port, "POST", "/auth/logout", plain, f"csrf_token={csrf}".encode())
+    assert out.status == 303, out.text
+    assert "lde_session=;" in str(out.headers.get_all("Set-Cookie")) or "Max-Age=0" in str(
+        out.headers.get_all("Set-Cookie")
+    )
+    at = urllib.parse.urlsplit(out.headers["Location"])
+    assert f"{at.scheme}://{at.netloc}" == world.provider.issuer and at.path == "/logout"
+    query = dict(urllib.parse.parse_qsl(at.query))
+    assert query["post_logout_redirect_uri"].endswith("/auth/signed-out")
+    hint = json.loads(base64.urlsafe_b64decode(query["id_token_hint"].split(".")[1] + "=="))
+    assert hint["preferred_username"] == "S1042" and hint["aud"] == CLIENT_ID
+    back = call(int(at.port or 80), "GET", f"{at.path}?{at.query}")
+    assert world.provider.logouts[-1]["id_token_hint"] == query["id_token_hint"]
+    assert back.status == 302 and back.headers["Location"] == query["post_logout_redirect_uri"]
+    landed = call(world.port, "GET", urllib.parse.urlsplit(back.headers["Location"]).path)
+    assert landed.status == 200 and "signed out" in landed.text
+    assert call(world.port, "GET", "/app", cookie).status == 401  # the session is gone server-side
 
 
 def test_the_staff_claim_comes_from_userinfo_when_the_id_token_lacks_it(world: World) -> None:
@@ -345,7 +464,7 @@ def test_the_staff_claim_comes_from_userinfo_when_the_id_token_lacks_it(world: W
 def test_cookie_requests_that_change_data_need_the_csrf_token(world: World) -> None:
     cookie = cookie_of(sign_in(world, "A0001"))
     csrf = call(world.port, "GET", "/auth/session", {"Cookie": cookie}).body["csrf_token"]
-    path = "/v1/tokens/issue?staff=S2210"
+    path = "/v1/tokens/issue?label=csrf"
     assert call(world.port, "POST", path, {"Cookie": cookie}).status == 403
     assert call(world.port, "POST", path, {"Cookie": cookie, "X-CSRF-Token": "wrong"}).status == 403
     assert call(world.port, "POST", path, {"Cookie": cookie, "X-CSRF-Token": csrf}).status == 200
@@ -372,7 +491,7 @@ def test_the_web_app_through_real_sign_in(world: World) -> None:
     caseload = call(world.port, "GET", "/app", cookie)
     assert caseload.status == 200, caseload.text
     assert f"/app/students/{TUTEE}" in caseload.text and OTHER not in caseload.text
-    assert call(world.port, "GET", f"/app/students/{OTHER}", cookie).status == 403
+    assert call(world.port, "GET", f"/app/students/{OTHER}", cookie).status == 404
     csrf = call(world.port, "GET", "/auth/session", cookie).body["csrf_token"]
     form = {**cookie, "Content-Type": "application/x-www-form-urlencoded"}
     path = "/app/alerts/no-such-alert/actions"
@@ -401,7 +520,7 @@ def test_the_demo_link_works_once_and_only_from_loopback(world: World) -> None:
     assert signed.status == 302 and signed.headers["Location"] == "/app"
     tutor = {"Cookie": cookie_of(signed)}
     assert call(world.port, "GET", f"/v1/students/{TUTEE}", tutor).status == 200
-    assert call(world.port, "GET", f"/v1/students/{OTHER}", tutor).status == 403
+    assert call(world.port, "GET", f"/v1/students/{OTHER}", tutor).status == 404
 
 
 # -- defences ---------------------------------------------------------------------------------------
@@ -414,6 +533,7 @@ def test_security_headers_on_every_response(world: World) -> None:
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert "Strict-Transport-Security" not in headers  # plain http on 127.0.0.1
+        assert headers["Server"] == "LDE"  # no Python or aiohttp version (issue 22)
 
 
 def test_metrics_need_the_scrape_token_and_count_failures(world: World) -> None:
@@ -433,10 +553,39 @@ def test_token_failures_are_rate_limited_per_address(world: World) -> None:
     assert world.as_bearer(world.provider.token("S1042"), "GET", path).status == 200
 
 
+def test_behind_the_proxy_one_client_s_failures_lock_nobody_else_out(world: World) -> None:
+    """Issue 22 item 8: behind the TLS proxy every member of staff shares its address; twelve bad
+    tokens there made a valid session get 429. Failures now count per client (X-Forwarded-For, from
+    the trusted proxy only) and per credential, and a valid credential is never refused."""
+    path = f"/v1/students/{TUTEE}"
+    session = {"Cookie": cookie_of(sign_in(world, "S1042"))}
+    api = world.as_bearer(world.provider.token("S1042"), "POST", "/v1/tokens/issue?label=proxy").body["token"]
+    via = {"X-Forwarded-For": "203.0.113.7"}  # one client behind the proxy: the attacker
+
+    def through_proxy(headers: dict[str, str]) -> int:
+        return call(world.port, "GET", path, {**via, **headers}, source=PROXY).status
+
+    assert through_proxy({**session}) == 200 and through_proxy({"Authorization": f"Bearer {api}"}) == 200
+    flood = [through_proxy({"Authorization": "Bearer junk"}) for _ in range(32)]
+    assert flood[0] == 401 and flood[-1] == 429
+    # the same client address: valid credentials it used before are not refused for the junk
+    assert through_proxy({**session}) == 200
+    assert through_proxy({"Authorization": f"Bearer {api}"}) == 200
+    # another client behind the same proxy is not held up at all, with a credential new to LDE
+    other = {"X-Forwarded-For": "203.0.113.8", "Authorization": f"Bearer {world.provider.token('S1001')}"}
+    assert call(world.port, "GET", path, other, source=PROXY).status == 200
+    # X-Forwarded-For from anyone but the proxy is not believed: a limited peer cannot hide behind it
+    for _ in range(32):
+        call(world.port, "GET", path, {"Authorization": "Bearer junk"}, source="127.0.0.5")
+    spoofed = {"X-Forwarded-For": "198.51.100.1", "Authorization": "Bearer junk2"}
+    assert call(world.port, "GET", path, spoofed, source="127.0.0.5").status == 429
+
+
 def test_the_audit_records_refusals_and_credentials(world: World) -> None:
     from sinks import clickhouse
     from sinks.clickhouse import ClickHouseStore
 
+    issued = {r["token_id"] for r in world.run.client.get("/v1/tokens")}
     world.run.stop()  # chDB has one owner: read the audit once the service is gone
     store = ClickHouseStore(clickhouse.connect(world.run.settings))
     try:
@@ -452,6 +601,9 @@ def test_the_audit_records_refusals_and_credentials(world: World) -> None:
     assert ("S1042", "student_report", (OTHER,)) in refused
     credentials = {r[6].split(":")[0] for r in rows if r[1] == "S1042" and r[5] == "allowed"}
     assert {"jwt", "session", "proxy", "api-token"} <= credentials
+    # every read made with a personal token names the token (issue 22 item 5)
+    used = {r[6].split(":", 1)[1] for r in rows if r[6].startswith("api-token:")}
+    assert used and used <= issued
     operator = [r for r in rows if r[1] == "operator"]
     assert operator and all(r[6].startswith("local-operator:") for r in operator)
 

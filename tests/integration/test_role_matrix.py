@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from models.access import Role
 from models.alerts import Alert
+from models.outbox import DeliveryPolicy
 from ops import cli
 from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import ReportJob, SmtpDelivery, load_directory
@@ -23,8 +25,10 @@ from ops.runtime.delivery import AlertNotifier
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
+from sinks.faults import FaultSwitch
 from sinks.mail import SmtpMailer
 from sinks.redis_store import DeliveryLedger
+from sinks.retry import ClickHouseSink
 from tests.integration import report_data
 from tests.integration.mailhelpers import parts, pdf_text, smtp_server, webhook_server
 
@@ -113,7 +117,11 @@ def test_alerts_go_only_to_the_staff_entitled(seeded: tuple[ClickHouseStore, Pat
         notifier = AlertNotifier(
             directory=lambda: directory,
             ledger=DeliveryLedger(None),
+            store=store,
+            sink=ClickHouseSink(Metrics(), FaultSwitch(None), 1.0),
             metrics=Metrics(),
+            policy=DeliveryPolicy(timedelta(seconds=1), timedelta(minutes=10), timedelta(hours=24)),
+            poll_seconds=0.1,
             reads=AuditedReads.of_store(store),
             student_name=lambda sid: names.get(sid, ""),
             mailer=SmtpMailer("127.0.0.1", port, "none"),
@@ -121,12 +129,8 @@ def test_alerts_go_only_to_the_staff_entitled(seeded: tuple[ClickHouseStore, Pat
             webhook_urls=[url],
             email_roles=frozenset(Role),
         )
-
-        async def deliver_all() -> None:
-            for alert in alerts:
-                await notifier.deliver(alert)
-
-        asyncio.run(deliver_all())
+        asyncio.run(notifier.record(alerts))  # the outbox, as the alerts agent records it
+        asyncio.run(notifier.drain_once())
     for staff_id, scope in REPORT_SCOPE.items():
         staff = directory.get(staff_id)
         received = inbox.to(staff.email)

@@ -74,11 +74,14 @@ def test_requests_without_a_known_identity_or_out_of_scope_are_refused(
     nobody = fetch(run, "/app")
     assert nobody.status == 401 and "/login?next=" in nobody.body
     assert fetch(run, "/app", "S0000").status == 403
+    # outside scope looks like not found (issue 22): the same page as for a student who does not exist
     stranger = fetch(run, f"/app/students/{TOMASZ}", "S1042")
-    assert stranger.status == 403 and names[TOMASZ] not in stranger.body
-    assert fetch(run, f"/app/students/{TOMASZ}/view", "S1042").status == 403
+    assert stranger.status == 404 and names[TOMASZ] not in stranger.body
+    missing = fetch(run, "/app/students/000000000", "S1042")
+    assert stranger.body.replace(TOMASZ, "X") == missing.body.replace("000000000", "X")
+    assert fetch(run, f"/app/students/{TOMASZ}/view", "S1042").status == 404
     assert fetch(run, "/app/students/000000000", "S9001").status == 404
-    assert fetch(run, "/app/static/app.css").status == 401
+    assert fetch(run, "/app/static/app.css").status == 200  # the stylesheet: public (sign-in pages use it)
     css = fetch(run, "/app/static/app.css", "S1042")
     assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
     assert fetch(run, "/app/static/..%2Fcommon.py", "S1042").status == 404
@@ -92,8 +95,12 @@ def test_the_programme_page_is_for_leaders_directors_and_officers(
         page = fetch(run, "/app/programmes/BSC-CS", staff)
         assert page.status == 200, staff
         assert "Bands week by week" in page.body and "<svg" in page.body
-    for staff in ("S1042", "S2001"):
-        assert fetch(run, "/app/programmes/BSC-CS", staff).status == 403, staff
+    for staff in ("S1042", "S2001"):  # outside scope: the same answer as a programme that does not exist
+        refused = fetch(run, "/app/programmes/BSC-CS", staff)
+        assert refused.status == 404, staff
+        assert refused.body.replace("BSC-CS", "X") == fetch(run, "/app/programmes/NOPE", staff).body.replace(
+            "NOPE", "X"
+        )
     assert fetch(run, "/app/programmes/NOPE", "S9001").status == 404
     links = {
         staff: set(re.findall(r'href="/app/programmes/([^"]+)"', fetch(run, "/app", staff).body))
@@ -132,8 +139,8 @@ def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
         assert sent.status == 303
     refused = post(run, tutor, fetch(run, path, tutor), "refer", service="astrology")
     assert refused.status == 400 and "unknown support service" in refused.body
-    stranger = post(run, "S2210", page, "resolve")  # a tutor of other students
-    assert stranger.status == 400 and "may not act" in stranger.body
+    stranger = post(run, "S2210", page, "resolve")  # a tutor of other students: as if no such alert
+    assert stranger.status == 404 and "may not act" not in stranger.body and SILENT_CS not in stranger.body
     assert post(run, tutor, page, "assign", assignee="S2210").status == 400  # cannot see the student
     assert post(run, tutor, page, "snooze", until="2026-11-01", detail="reading week").status == 400
     unknown = fetch(
@@ -167,16 +174,43 @@ def test_every_page_read_is_in_the_access_audit(served: tuple[EventTimeRun, dict
     run, _, data_dir = served
     fetch(run, "/app?q=Amina", "S3301")
     fetch(run, f"/app/students/{AMINA}", "S3301")
+    fetch(run, f"/app/students/{TOMASZ}", "S3301")  # refused (404), and audited as refused
+    fetch(run, "/app/programmes/BSC-CS", "S3301")
     run.stop()  # chDB has one owner: read the audit with the service stopped, then start it again
     try:
         store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
         try:
             rows = store.query(
-                "SELECT action, via, student_ids FROM access_audit WHERE staff_id = 'S3301' ORDER BY at"
+                "SELECT action, via, student_ids, outcome FROM access_audit WHERE staff_id = 'S3301' "
+                "ORDER BY at"
             )
         finally:
             store.close()
     finally:
         run.start()
-    assert ("caseload", "web", [AMINA]) in rows
-    assert ("student_view", "web", [AMINA]) in rows
+    assert ("caseload", "web", [AMINA], "allowed") in rows
+    assert ("student_view", "web", [AMINA], "allowed") in rows
+    assert ("student_view", "web", [TOMASZ], "refused") in rows
+    assert ("programme_view", "web", [], "refused") in rows
+
+
+def test_weekly_reports_through_the_service_name_no_server_path(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22: the weekly-report reply listed the server's absolute paths. It names files in the
+    reports folder, and `lde report weekly --out` (which asks the running service) still copies them."""
+    from ops import cli
+
+    run, _, data_dir = served
+    reply = run.client.post("/v1/reports/weekly?week=2026-W47&staff=S1042&delivery=folder")
+    assert sorted(reply["files"]) == ["2026-W47/S1042.html", "2026-W47/S1042.pdf", "2026-W47/S1042.txt"]
+    assert str(data_dir) not in str(reply) and str(tmp_path.anchor) != reply["files"][0][:1]
+    monkeypatch.setenv("LDE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LDE_WEB_PORT", str(run.settings.web_port))
+    out = tmp_path / "out"
+    assert cli.main(["report", "weekly", "--week", "2026-W47", "--staff", "S1042", "--out", str(out)]) == 0
+    assert "by the running service" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "2026-W47").iterdir()) == ["S1042.html", "S1042.pdf", "S1042.txt"]

@@ -260,6 +260,42 @@ def test_bad_credentials_401_with_the_basic_challenge(run: EventTimeRun, authori
     assert reply.headers["X-Experience-API-Version"] == "1.0.3"
 
 
+def test_bad_secrets_are_limited_before_the_hash_and_lock_no_good_client_out(run: EventTimeRun) -> None:
+    """Issue 22 item 8: bad Basic secrets were not limited (each cost an scrypt; a flood slowed staff
+    reads tenfold). Now failures count per client address and per key, asked before the hash (a
+    limited client gets 429 and costs no scrypt); a client whose credentials verified is not held up."""
+    import http.client
+
+    assert xapi(run, statement("xr-limit-0")).status == 200  # moodle's good header, verified once
+
+    def from_address(source: str, authorization: str) -> Reply:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", run.settings.web_port, timeout=60, source_address=(source, 0)
+        )
+        try:
+            connection.request(
+                "POST",
+                "/xapi/statements",
+                body=json.dumps(statement("xr-limit")).encode(),
+                headers={
+                    "Authorization": authorization,
+                    "X-Experience-API-Version": "1.0.3",
+                    "Content-Type": "application/json",
+                },
+            )
+            response = connection.getresponse()
+            return Reply(response.status, response.read().decode(), dict(response.getheaders()))
+        finally:
+            connection.close()
+
+    flood = [from_address("127.0.0.4", basic("moodle", f"guess-{i}")).status for i in range(24)]
+    assert flood[0] == 401 and flood[-1] == 429
+    limited = from_address("127.0.0.4", basic("moodle", "one-more-guess"))
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
+    # the good client (same key, another address) is not locked out by the attacker's guesses
+    assert xapi(run, statement("xr-limit-1")).status == 200
+
+
 def test_every_key_and_the_bearer_token_are_accepted(run: EventTimeRun) -> None:
     for authorization in (basic("moodle"), basic("storyline"), f"Bearer {TOKEN}"):
         assert_ids(xapi(run, statement("xr-keys", new_id()), authorization=authorization), 1)

@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from ops.devtools.replay import EventTimeRun
+from ops.http.proxy import STAFF_HEADER
 from ops.settings import Settings
-from ops.staff.auth.proxy import STAFF_HEADER
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
 from tests.integration import report_data

@@ -203,16 +203,18 @@ def test_every_known_loop_is_still_there() -> None:
 
 
 #: ops/ is split by purpose into rooms that import one way too (docs/ARCHITECTURE.md, "ops by purpose"):
-#: the edge and the jobs need only the layers below; the staff surface uses the jobs' reports and the
+#: what every HTTP surface shares (http) imports no room; the edge uses it and the jobs need only the
+#: layers below; the staff surface uses the jobs' reports and the
 #: edge's route names; the runtime wires all three; the command line and the development tools sit on
 #: top (the tools never import the command line). The leaves (settings, metrics) serve every room.
 OPS_ROOMS: dict[str, frozenset[str]] = {
-    "edge": frozenset(),
+    "http": frozenset(),
+    "edge": frozenset({"http"}),
     "jobs": frozenset(),
-    "staff": frozenset({"edge", "jobs"}),
-    "runtime": frozenset({"edge", "jobs", "staff"}),
-    "devtools": frozenset({"edge", "jobs", "staff", "runtime"}),
-    "cli": frozenset({"edge", "jobs", "staff", "runtime", "devtools"}),
+    "staff": frozenset({"http", "edge", "jobs"}),
+    "runtime": frozenset({"http", "edge", "jobs", "staff"}),
+    "devtools": frozenset({"http", "edge", "jobs", "staff", "runtime"}),
+    "cli": frozenset({"http", "edge", "jobs", "staff", "runtime", "devtools"}),
 }
 
 

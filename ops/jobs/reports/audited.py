@@ -32,6 +32,12 @@ class UnknownStudent(LookupError):
         self.student_id = student_id
 
 
+def not_visible(student_id: str) -> str:
+    """The one answer to a student outside the viewer's scope AND to one not on the roster (issue 22):
+    the same words, so the answer tells nobody which students exist."""
+    return f"no student {student_id} among the students you may see"
+
+
 @dataclass(frozen=True, slots=True)
 class Subject:
     """What the access policy decides on for one student (a StudentRef)."""
@@ -98,6 +104,12 @@ class AuditedReads:
     ) -> None:
         """Audit an allowed read of these students (a list, a page, a delivery, an export: [])."""
         self.write([self.stamp(reader, action, via, student_ids, credential=credential)])
+
+    def refuse(
+        self, reader: Staff | str, action: Action, via: str, student_ids: Sequence[str], credential: str = ""
+    ) -> None:
+        """Audit a refused read the caller decided on (a programme page out of scope: [])."""
+        self.write([self.stamp(reader, action, via, student_ids, Outcome.REFUSED, credential)])
 
     def admit(
         self, viewer: Staff, subject: StudentRef, action: Action, via: str, credential: str = ""

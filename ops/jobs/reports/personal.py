@@ -17,6 +17,7 @@ from ops.jobs.reports.audited import AuditedReads, Subject, UnknownStudent
 from ops.jobs.reports.student import student_view_figures
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.reports import EXPORT_COLUMNS, anonymised_trend_rows
+from sinks.clickhouse.students import access_scopes
 
 
 def student_view(
@@ -61,12 +62,16 @@ def activity_view(
 def alerts_view(
     store: ClickHouseStore, reads: AuditedReads, viewer: Staff, via: str, credential: str = ""
 ) -> list[dict[str, Any]]:
-    """`lde alerts` / `/v1/alerts`: only the alerts of students the viewer may see; audited."""
-    rows = [
-        a
-        for a in store.alerts()
-        if may_see(viewer, Subject(a["student_id"], a["personal_tutor_id"], a["programme_code"], a["school"]))
-    ]
+    """`lde alerts` / `/v1/alerts`: only the alerts of students the viewer may see, decided on each
+    student's roster record NOW (a student moved to another tutor is the new tutor's, alerts raised
+    before the move included); the operator also sees alerts of students no longer on it. Audited."""
+    everything = store.alerts()
+    scopes = access_scopes(store, [a["student_id"] for a in everything])
+    rows = []
+    for alert in everything:
+        scope = scopes.get(alert["student_id"])
+        if viewer.operator or (scope is not None and may_see(viewer, Subject(*scope))):
+            rows.append(alert)
     reads.record(viewer, Action.ALERTS_LIST, via, [a["student_id"] for a in rows], credential)
     return rows
 

@@ -1,8 +1,14 @@
-"""Personal API tokens (issue 15): administrators issue them to a member of staff for scripts and
-integrations, and revoke them; the token is shown once, LDE keeps only its SHA-256.
+"""Personal API tokens (issue 15): a member of staff issues their own for scripts and integrations;
+the token is shown once, LDE keeps only its SHA-256.
 
-A token is `lde_pat_<id>_<32 random bytes, base64url>`: the id names it in listings and revocations,
-the random part is what proves it. A token acts as its member of staff, through the same policy.
+A token carries only its holder's identity (issue 22): nobody mints one that acts as someone else,
+an administrator included (`may_issue`); the operator, who holds the data folder and may read as
+anyone already, still issues one for a named member of staff (`lde token issue --staff`). A holder
+revokes their own; an administrator revokes anyone's (`may_revoke`); administrators list them all.
+
+A token is `lde_pat_<id>_<32 random bytes, base64url>`: the id names it in listings, revocations and
+every audit row of a read made with it (`api-token:<id>`), the random part is what proves it. A
+token acts as its member of staff, through the same policy.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from models.access import StaffDirectory
+from models.access import Staff, StaffDirectory
 from ops.staff.auth.authenticator import BadCredential
 from ops.staff.auth.credentials import API_TOKEN_PREFIX
 from ops.staff.auth.web import viewer_of
@@ -54,6 +60,21 @@ def usable(row: TokenRow | None, now: datetime) -> str | None:
     return None
 
 
+def may_issue(viewer: Staff, staff_id: str) -> str | None:
+    """Why `viewer` may not issue a token acting as `staff_id` (None: they may). Pure."""
+    if viewer.operator or staff_id == viewer.staff_id:
+        return None
+    return (
+        f"{viewer.staff_id} may issue a token only for themselves: a token carries its holder's "
+        "identity, so nobody (an administrator included) mints one that acts as someone else"
+    )
+
+
+def may_revoke(viewer: Staff, row: TokenRow) -> bool:
+    """A holder revokes their own tokens; administrators (and the operator) anyone's. Pure."""
+    return viewer.administrator or row.staff_id == viewer.staff_id
+
+
 class ApiTokens:
     """Issue, revoke, list and verify personal API tokens (ClickHouse calls in a thread). Tokens are
     issued only to someone in the staff directory (`directory`, the getter of the one loaded now)."""
@@ -78,9 +99,11 @@ class ApiTokens:
         write_token(self.store, row, now)
         return row, token
 
-    def revoke(self, token_id: str) -> TokenRow:
-        row = token_by_id(self.store, token_id)
-        if row is None:
+    def revoke(self, token_id: str, by: Staff | None = None) -> TokenRow:
+        """Revoke a token (idempotent). Raises UnknownToken, also when `by` may not revoke it (the
+        same answer: whose tokens exist is nobody else's business)."""
+        row = token_by_id(self.store, token_id) if len(token_id) <= MAX_TOKEN_LENGTH else None
+        if row is None or (by is not None and not may_revoke(by, row)):
             raise UnknownToken(token_id)
         if row.revoked_at is not None:
             return row
@@ -116,9 +139,15 @@ def _bad(status: int, message: str) -> Response:
 
 
 async def issue_route(tokens: ApiTokens, request: Request) -> Response:
-    """POST /v1/tokens/issue?staff=ID&label=TEXT&days=N: the token, shown this once."""
+    """POST /v1/tokens/issue?label=TEXT&days=N: a token for the member of staff asking, shown this
+    once (`staff=ID` may name only themselves; the operator may name anyone)."""
     query = request.query
-    staff_id = (query.get("staff") or "").strip()
+    viewer = viewer_of(request)
+    staff_id = (query.get("staff") or viewer.staff_id).strip()
+    why_not = may_issue(viewer, staff_id)
+    if why_not is not None:
+        log.warning("api_token_refused by=%s reason=not_own", viewer.staff_id)
+        return _bad(403, why_not)
     try:
         days = int(query["days"]) if query.get("days") else 90
         if not 0 <= days <= 3660:
@@ -127,18 +156,20 @@ async def issue_route(tokens: ApiTokens, request: Request) -> Response:
         return _bad(400, "days: a whole number of days from 0 (no expiry) to 3660")
     if staff_id not in tokens.directory():
         return _bad(400, f"no staff member {staff_id!r} in the staff directory")
-    by = viewer_of(request).staff_id
+    by = viewer.staff_id
     row, token = await asyncio.to_thread(tokens.issue, staff_id, query.get("label", ""), by, days or None)
     log.info("api_token_issued token_id=%s staff=%s by=%s", row.token_id, row.staff_id, by)
     return as_json({**row.public(), "token": token})
 
 
 async def revoke_route(tokens: ApiTokens, request: Request, token_id: str) -> Response:
+    """POST /v1/tokens/{id}/revoke: one's own token, or (an administrator) anyone's."""
+    viewer = viewer_of(request)
     try:
-        row = await asyncio.to_thread(tokens.revoke, token_id)
+        row = await asyncio.to_thread(tokens.revoke, token_id, viewer)
     except UnknownToken as error:
         return _bad(404, str(error))
-    log.info("api_token_revoked token_id=%s", row.token_id)
+    log.info("api_token_revoked token_id=%s by=%s", row.token_id, viewer.staff_id)
     return as_json(row.public())
 
 

@@ -2,20 +2,24 @@
 right verifier (operator token, API token store, JWT validator, session store).
 
 Raises IdentityRequired (401) when nothing valid is presented, TooManyFailures (429) when the client
-address has failed too often; every failure is counted by reason (lde_auth_failures_total).
+address (through the trusted proxies: ops.http.proxy.client_address) or the credential has
+failed too often, unless the credential was verified before in this process (ratelimit.KnownGood: a
+valid credential is never refused because of others' failures); every failure is counted by reason
+(lde_auth_failures_total).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Protocol
 
 from models.access import IdentityRequired
+from ops.http.proxy import FORWARDED_FOR, STAFF_HEADER, Network, client_address, is_trusted
+from ops.http.ratelimit import FailureLimiter, KnownGood, hold_up
 from ops.metrics import Metrics
-from ops.staff.auth.credentials import SESSION_COOKIE, Identity, Kind, Presented, classify
+from ops.staff.auth.credentials import API_TOKEN_PREFIX, SESSION_COOKIE, Identity, Kind, Presented, classify
 from ops.staff.auth.local import OS_USER_HEADER, audit_user
-from ops.staff.auth.proxy import STAFF_HEADER, Network, is_trusted
-from ops.staff.auth.ratelimit import FailureLimiter
 from ops.staff.http import Request
 
 log = logging.getLogger("lde.auth")
@@ -26,7 +30,8 @@ class TooManyFailures(PermissionError):
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(
-            f"too many failed sign-ins or bad tokens from this address; retry in {retry_after:.0f} s"
+            "too many failed sign-ins or bad tokens from this address or with this credential; "
+            f"retry in {retry_after:.0f} s"
         )
         self.retry_after = retry_after
 
@@ -37,6 +42,18 @@ class BadCredential(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def credential_key(presented: Presented) -> str:
+    """What the per-credential limit counts a presented credential's failures under: a personal API
+    token's public id (guesses at one token's secret, from any address), else a digest of the value
+    (the same bad value sent again and again); '' for a bearer value that is no token at all (nothing
+    to protect: the address limit alone counts those). Pure."""
+    if presented.kind is Kind.BAD_BEARER:
+        return ""
+    if presented.kind is Kind.API_TOKEN:
+        return "api-token:" + presented.value[len(API_TOKEN_PREFIX) :].split("_", 1)[0][:32]
+    return f"{presented.kind.value}:{hashlib.sha256(presented.value.encode()).hexdigest()[:32]}"
 
 
 class JwtVerifier(Protocol):
@@ -64,11 +81,17 @@ class Authenticator:
         jwt: JwtVerifier | None = None,
         api_tokens: TokenVerifier | None = None,
         sessions: SessionVerifier | None = None,
+        credential_limiter: FailureLimiter | None = None,
     ) -> None:
         self.metrics = metrics
         self.proxies = proxies
         self.operator_token = operator_token
-        self.limiter = limiter
+        self.limiter = limiter  # failures per client address
+        #: failures per credential (by default at the address limit's rate)
+        self.per_credential = credential_limiter or FailureLimiter(
+            limiter.rate * 60, burst=round(limiter.burst), now=limiter.now
+        )
+        self.good = KnownGood()
         self.jwt = jwt
         self.api_tokens = api_tokens
         self.sessions = sessions
@@ -83,28 +106,42 @@ class Authenticator:
             operator_token=self.operator_token,
         )
 
+    def address(self, request: Request) -> str:
+        """The client address the limits count (X-Forwarded-For believed from trusted proxies only)."""
+        return client_address(request.remote, request.headers.get(FORWARDED_FOR), self.proxies)
+
     async def identify(self, request: Request) -> Identity:
         """The verified identity of the request. Raises IdentityRequired or TooManyFailures."""
-        peer = request.remote or "unknown"
+        address = self.address(request)
         presented = self.presented(request)
         if presented.kind is Kind.NONE:
             if request.headers.get(STAFF_HEADER):
-                self._failed("untrusted_staff_header", peer)  # a forged header: ignored, and counted
-                log.warning("staff_header_ignored peer=%s (not a trusted proxy)", peer)
+                self._failed("untrusted_staff_header", address)  # a forged header: ignored, and counted
+                log.warning("staff_header_ignored peer=%s (not a trusted proxy)", request.remote)
             raise IdentityRequired("sign in, or send a bearer token: this route needs a verified identity")
-        wait = self.limiter.wait(peer)
-        if wait > 0 and presented.kind not in (Kind.LOCAL_OPERATOR, Kind.PROXY):
+        if presented.kind in (Kind.LOCAL_OPERATOR, Kind.PROXY):
+            return await self._verify(presented, request)
+        key = credential_key(presented)
+        known = presented.value in self.good
+        credential_wait = self.per_credential.wait(key) if key else 0.0
+        wait = hold_up(self.limiter.wait(address), credential_wait, known)
+        if wait > 0:
             self.metrics.auth_failures.labels(reason="rate_limited").inc()
             raise TooManyFailures(wait)
         try:
-            return await self._verify(presented, request)
+            identity = await self._verify(presented, request)
         except BadCredential as error:
-            self._failed(error.reason, peer)
+            self.good.forget(presented.value)
+            self._failed(error.reason, address, key)
             raise IdentityRequired(str(error)) from None
+        self.good.add(presented.value)
+        return identity
 
-    def _failed(self, reason: str, peer: str) -> None:
+    def _failed(self, reason: str, address: str, key: str = "") -> None:
         self.metrics.auth_failures.labels(reason=reason).inc()
-        self.limiter.failed(peer)
+        self.limiter.failed(address)
+        if key:
+            self.per_credential.failed(key)
 
     async def _verify(self, presented: Presented, request: Request) -> Identity:
         kind = presented.kind

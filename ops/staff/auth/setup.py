@@ -9,14 +9,14 @@ from pathlib import Path
 import redis
 
 from models.access import StaffDirectory
+from ops.http.proxy import parse_networks
+from ops.http.ratelimit import FailureLimiter
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.api_tokens import ApiTokens
 from ops.staff.auth.authenticator import Authenticator
 from ops.staff.auth.jwks import Provider
 from ops.staff.auth.local import ensure_operator_token
-from ops.staff.auth.proxy import parse_networks
-from ops.staff.auth.ratelimit import FailureLimiter
 from ops.staff.auth.sessions import SessionStore
 from ops.staff.auth.signin import SignIn
 from ops.staff.auth.tokens_jwt import JwtValidator
@@ -58,7 +58,9 @@ def build_auth(
         sessions=sessions,
     )
     guard = Guard(settings, metrics, authenticator, directory, csrf_ok=sessions.csrf_ok)
-    signin = SignIn(settings, sessions, directory, metrics, limiter, provider, jwt)
+    signin = SignIn(
+        settings, sessions, directory, metrics, limiter, provider, jwt, known_good=authenticator.good
+    )
     if settings.mode == "embedded" and settings.demo_sign_in:
         write_private(settings.data_dir / "demo-sign-in.url", signin.demo_link(DEMO_OFFICER[0]) + "\n")
         for staff_id in settings.demo_sign_in_staff:

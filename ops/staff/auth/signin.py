@@ -8,8 +8,14 @@ an access token may put profile claims such as preferred_username there only). U
 be the ID token's (5.3.2), else its claims are not used. `staff_id_from_userinfo` decides, pure.
 
 Routes (kind sign_in): GET /auth/login, GET /auth/callback, GET /auth/session (who is signed in, and
-the CSRF token scripts send back), POST /auth/logout, and GET /auth/local (the demo's one-time link,
-embedded mode on 127.0.0.1 only).
+the CSRF token scripts send back), POST /auth/logout, GET /auth/signed-out (where the provider sends
+the browser back after RP-initiated logout), and GET /auth/local (the demo's one-time link, embedded
+mode on 127.0.0.1 only).
+
+Per RFC 9700: the state and PKCE verifier are bound to the browser that started the flow (a
+short-lived HttpOnly cookie, see ops.staff.auth.sessions); the return path is parsed and written out
+again (`safe_return_path`); a failure is an HTML page with a way back (`SignIn.page`, the web app's
+templates, given by the wiring; JSON when none is given).
 """
 
 from __future__ import annotations
@@ -17,22 +23,32 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from models.access import StaffDirectory, UnknownStaff
+from ops.http.proxy import FORWARDED_FOR, client_address, parse_networks
+from ops.http.ratelimit import FailureLimiter, KnownGood
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import BadCredential
 from ops.staff.auth.credentials import CSRF_HEADER, SESSION_COOKIE
 from ops.staff.auth.jwks import PROVIDER_TIMEOUT_SECONDS, Provider, ProviderError
-from ops.staff.auth.ratelimit import FailureLimiter
-from ops.staff.auth.sessions import PendingSignIn, Session, SessionStore, safe_return_path
+from ops.staff.auth.sessions import (
+    SIGN_IN_COOKIE,
+    SIGN_IN_SECONDS,
+    PendingSignIn,
+    Session,
+    SessionStore,
+    browser_digest,
+    safe_return_path,
+)
 from ops.staff.auth.tokens_jwt import JwtValidator, staff_id_of
-from ops.staff.http import Request, Response, as_json
+from ops.staff.http import Request, Response, as_html, as_json
 
 log = logging.getLogger("lde.auth")
 
@@ -40,6 +56,18 @@ LOOPBACK = frozenset({"127.0.0.1", "::1"})
 #: Sign-ins started per client address per minute: each keeps a pending state in Redis for ten
 #: minutes, so an unauthenticated flood must not fill Redis.
 SIGN_IN_STARTS_PER_MINUTE = 30.0
+#: The form field a script-free sign-out form carries the session's CSRF token in.
+CSRF_FIELD = "csrf_token"
+#: Where the provider returns the browser after RP-initiated logout (register it at the provider).
+SIGNED_OUT_PATH = "/auth/signed-out"
+#: The binding cookie is sent back only to the sign-in routes.
+SIGN_IN_COOKIE_PATH = "/auth"
+
+
+class PageRenderer(Protocol):
+    """An HTML page for a sign-in outcome: status, title, message, and links (label -> path)."""
+
+    def __call__(self, status: int, title: str, message: str, links: Mapping[str, str]) -> str: ...
 
 
 class SignInFailed(Exception):
@@ -76,8 +104,12 @@ class SignIn:
         limiter: FailureLimiter,
         provider: Provider | None = None,
         validator: JwtValidator | None = None,
+        known_good: KnownGood | None = None,
     ) -> None:
         self.settings = settings
+        #: The authenticator's memory of verified credentials: a session opened here is one, so its
+        #: first request is not held up by others' failures from a shared address.
+        self.known_good = known_good or KnownGood()
         self.sessions = sessions
         self.directory = directory
         self.metrics = metrics
@@ -86,6 +118,9 @@ class SignIn:
         self.validator = validator
         self.demo_codes: dict[str, str] = {}  # one-time demo codes -> staff id (this process only)
         self.starts = FailureLimiter(SIGN_IN_STARTS_PER_MINUTE)
+        self.proxies = parse_networks(settings.trusted_proxies)
+        #: Renders failures and the signed-out page as HTML (the web app's templates); None: JSON.
+        self.page: PageRenderer | None = None
 
     def _client(self) -> AsyncOAuth2Client:
         s = self.settings
@@ -98,13 +133,18 @@ class SignIn:
             timeout=PROVIDER_TIMEOUT_SECONDS,
         )
 
-    async def login_url(self, return_to: str | None) -> str:
-        """Where to send the browser: the provider's authorize endpoint with state, nonce and PKCE."""
+    async def login_url(self, return_to: str | None, binding: str) -> str:
+        """Where to send the browser: the provider's authorize endpoint with state, nonce and PKCE, the
+        pending sign-in bound to `binding` (the value of the browser's binding cookie)."""
         if self.provider is None:
             raise SignInFailed("no identity provider is configured (LDE_OIDC_ISSUER)")
         config = await self.provider.config()
         pending = PendingSignIn(
-            generate_token(32), generate_token(64), generate_token(32), safe_return_path(return_to)
+            generate_token(32),
+            generate_token(64),
+            generate_token(32),
+            safe_return_path(return_to),
+            browser_digest(binding),
         )
         client = self._client()
         url, _ = client.create_authorization_url(
@@ -116,16 +156,19 @@ class SignIn:
         await self.sessions.begin(pending)
         return str(url)
 
-    async def complete(self, query: Mapping[str, str]) -> tuple[Session, str]:
-        """The provider's redirect back: a new session and where to return. Raises SignInFailed, or
-        UnknownStaff when the verified staff id is not in the directory."""
+    async def complete(self, query: Mapping[str, str], binding: str) -> tuple[Session, str]:
+        """The provider's redirect back, in the browser holding `binding`: a new session and where to
+        return. Raises SignInFailed (also for a callback in another browser than the one that
+        started the sign-in), or UnknownStaff when the verified staff id is not in the directory."""
         if self.provider is None or self.validator is None:
             raise SignInFailed("no identity provider is configured (LDE_OIDC_ISSUER)")
         if query.get("error"):
-            raise SignInFailed(f"the identity provider refused the sign-in: {query.get('error')}")
-        pending = await self.sessions.finish(query.get("state", ""))
+            raise SignInFailed(f"the identity provider refused the sign-in: {str(query.get('error'))[:200]}")
+        pending = await self.sessions.finish(query.get("state", ""), binding)
         if pending is None:
-            raise SignInFailed("this sign-in link is unknown, used or expired: start again")
+            raise SignInFailed(
+                "this sign-in link is unknown, used, expired or was started in another browser: start again"
+            )
         config = await self.provider.config()
         try:
             async with self._client() as client:
@@ -147,7 +190,31 @@ class SignIn:
         if staff_id is None:
             staff_id = await self._staff_id_from_userinfo(self.provider, claims, token.get("access_token"))
         self.directory().get(staff_id)  # UnknownStaff: a verified person LDE does not know
-        return await self.sessions.create(staff_id), pending.return_to
+        return await self.sessions.create(staff_id, str(id_token)), pending.return_to
+
+    async def logout_url(self, id_token: str) -> str | None:
+        """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the provider's
+        end_session_endpoint with the ID token as hint and where to come back; None when the provider
+        advertises none (or none is configured, or it cannot be reached: the session is gone anyway)."""
+        if self.provider is None:
+            return None
+        try:
+            endpoint = (await self.provider.config()).end_session_endpoint
+        except ProviderError:
+            return None
+        if not endpoint:
+            return None
+        query = {
+            "client_id": self.settings.oidc_client_id,
+            "post_logout_redirect_uri": self.settings.base_url.rstrip("/") + SIGNED_OUT_PATH,
+        }
+        if id_token:
+            query["id_token_hint"] = id_token
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+
+    def address(self, request: Request) -> str:
+        """The client address the sign-in limits count (through the trusted proxies only)."""
+        return client_address(request.remote, request.headers.get(FORWARDED_FOR), self.proxies)
 
     async def _staff_id_from_userinfo(
         self, provider: Provider, id_claims: dict[str, Any], access_token: Any
@@ -181,12 +248,24 @@ def _error(status: int, message: str) -> Response:
     return as_json({"error": message, "status": status}, status=status)
 
 
+def _failure(
+    signin: SignIn, status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A sign-in failure: an HTML page with a way back (start again, or the app), JSON without pages."""
+    if signin.page is None:
+        return as_json({"error": message, "status": status}, status=status, headers=headers or {})
+    links = {"Sign in again": "/auth/login", "Go to My students": "/app"}
+    body = signin.page(status, title, message, links)
+    return as_html(body, status=status, headers=headers or {})
+
+
 def _redirect(location: str) -> Response:
     return as_json({"location": location}, status=302, headers={"Location": location})
 
 
 def _with_cookie(signin: SignIn, response: Response, session: Session) -> Response:
     settings = signin.settings
+    signin.known_good.add(session.session_id)
     response.set_cookie(
         SESSION_COOKIE,
         session.session_id,
@@ -199,49 +278,76 @@ def _with_cookie(signin: SignIn, response: Response, session: Session) -> Respon
     return response
 
 
+def _binding_cookie(signin: SignIn, response: Response, value: str) -> Response:
+    """Bind the pending sign-in to this browser (a random value; only its hash is stored), or clear
+    the binding (`value` '')."""
+    if not value:
+        response.del_cookie(SIGN_IN_COOKIE, path=SIGN_IN_COOKIE_PATH)
+        return response
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        value,
+        max_age=SIGN_IN_SECONDS,
+        path=SIGN_IN_COOKIE_PATH,
+        httponly=True,
+        samesite="Lax",  # sent on the provider's top-level redirect back, not on cross-site requests
+        secure=signin.settings.secure_cookies,
+    )
+    return response
+
+
 async def login(signin: SignIn, request: Request) -> Response:
-    peer, starts = request.remote or "unknown", signin.starts
+    peer, starts = signin.address(request), signin.starts
     wait = starts.wait(peer)
     if wait > 0:
         signin.metrics.auth_failures.labels(reason="rate_limited").inc()
-        return as_json(
-            {"error": "too many sign-ins started from this address", "status": 429},
-            status=429,
-            headers={"Retry-After": str(max(1, round(wait)))},
+        return _failure(
+            signin,
+            429,
+            "Too many sign-ins",
+            f"Too many sign-ins were started from this address. Try again in {max(1, round(wait))} s.",
+            {"Retry-After": str(max(1, round(wait)))},
         )
     starts.failed(peer)  # every start takes a token: the bucket bounds the pending states
+    binding = secrets.token_urlsafe(32)
     try:
-        url = await signin.login_url(request.query.get("next"))
+        url = await signin.login_url(request.query.get("next"), binding)
     except (SignInFailed, ProviderError) as error:
-        return _error(503, str(error))
-    return _redirect(url)
+        return _failure(signin, 503, "Sign-in is not available", str(error))
+    return _binding_cookie(signin, _redirect(url), binding)
 
 
 async def callback(signin: SignIn, request: Request) -> Response:
-    peer = request.remote or "unknown"
+    peer = signin.address(request)
     wait = signin.limiter.wait(peer)
     if wait > 0:
         signin.metrics.auth_failures.labels(reason="rate_limited").inc()
-        return as_json(
-            {"error": "too many failed sign-ins from this address", "status": 429},
-            status=429,
-            headers={"Retry-After": str(max(1, round(wait)))},
+        return _failure(
+            signin,
+            429,
+            "Too many failed sign-ins",
+            f"Too many failed sign-ins from this address. Try again in {max(1, round(wait))} s.",
+            {"Retry-After": str(max(1, round(wait)))},
         )
     try:
-        session, return_to = await signin.complete(request.query)
-    except UnknownStaff as error:
+        session, return_to = await signin.complete(request.query, request.cookies.get(SIGN_IN_COOKIE, ""))
+    except UnknownStaff:
         signin.metrics.logins.labels(outcome="unknown_staff").inc()
         log.warning("sign_in_refused reason=unknown_staff")
-        return _error(403, str(error))
+        message = (
+            "You signed in, but your account is not in LDE's staff directory. "
+            "Ask your LDE administrator to add you."
+        )
+        return _binding_cookie(signin, _failure(signin, 403, "Not in the staff directory", message), "")
     except (SignInFailed, ProviderError) as error:
         signin.metrics.logins.labels(outcome="failed").inc()
         signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
         signin.limiter.failed(peer)
         log.warning("sign_in_failed peer=%s", peer)
-        return _error(401, str(error))
+        return _binding_cookie(signin, _failure(signin, 401, "Sign-in failed", str(error)), "")
     signin.metrics.logins.labels(outcome="success").inc()
     log.info("signed_in credential=session")
-    return _with_cookie(signin, _redirect(return_to), session)
+    return _binding_cookie(signin, _with_cookie(signin, _redirect(return_to), session), "")
 
 
 async def session_info(signin: SignIn, request: Request) -> Response:
@@ -268,17 +374,45 @@ async def session_info(signin: SignIn, request: Request) -> Response:
 
 
 async def logout(signin: SignIn, request: Request) -> Response:
-    """Sign out (POST with the CSRF token): the session is deleted server-side, the cookie cleared."""
+    """Sign out (POST with the CSRF token, as the X-CSRF-Token header or a plain form's `csrf_token`
+    field): the session is deleted server-side and the cookie cleared; then, when the provider
+    advertises an end_session_endpoint, the browser is sent there to end the provider's session too
+    (a form: 303 there; a script: the address in `provider_logout`)."""
     sessions = signin.sessions
     session_id = request.cookies.get(SESSION_COOKIE, "")
-    if not session_id or not await sessions.csrf_ok(session_id, request.headers.get(CSRF_HEADER, "")):
+    form = request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+    given = request.headers.get(CSRF_HEADER, "")
+    if not given and form:
+        given = str((await request.post()).get(CSRF_FIELD, ""))
+    if not session_id or not given or not await sessions.csrf_ok(session_id, given):
         signin.metrics.auth_failures.labels(reason="csrf").inc()
-        return _error(403, f"sign-out needs the session cookie and the {CSRF_HEADER} header")
+        return _failure(
+            signin,
+            403,
+            "Not signed out",
+            f"Sign-out needs the session cookie and its CSRF token (the {CSRF_HEADER} header or the "
+            f"form's {CSRF_FIELD} field). Reload the page and use its Sign out button.",
+        )
+    id_token = await sessions.id_token_of(session_id)
     await sessions.revoke(session_id)
     signin.metrics.logins.labels(outcome="logout").inc()
-    response = as_json({"signed_out": True})
+    log.info("signed_out credential=session")
+    at_provider = await signin.logout_url(id_token)
+    if form:
+        location = at_provider or SIGNED_OUT_PATH
+        response = as_html("", status=303, headers={"Location": location})
+    else:
+        response = as_json({"signed_out": True, "provider_logout": at_provider})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+async def signed_out(signin: SignIn, request: Request) -> Response:
+    """GET /auth/signed-out: where the browser lands after signing out (the provider sends it back)."""
+    message = "You have signed out of LDE. Close the browser if this is a shared computer."
+    if signin.page is None:
+        return as_json({"signed_out": True})
+    return as_html(signin.page(200, "Signed out", message, {"Sign in again": "/auth/login"}))
 
 
 async def local_sign_in(signin: SignIn, request: Request) -> Response:

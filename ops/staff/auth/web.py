@@ -48,6 +48,10 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+#: The Server header of every response: the product, no version (no help choosing an exploit).
+SERVER = "LDE"
+
+
 def security_headers(https: bool) -> dict[str, str]:
     """The headers of every response (HSTS only when staff reach LDE over TLS)."""
     headers = {
@@ -64,12 +68,14 @@ def security_headers(https: bool) -> dict[str, str]:
 
 
 def install_security_headers(web_app: web.Application, settings: Settings) -> None:
-    """Add the security headers to every response of the aiohttp application (errors included)."""
+    """Add the security headers, and a Server header without versions, to every response of the aiohttp
+    application (errors included)."""
     headers = security_headers(settings.base_url.startswith("https://"))
 
     async def add(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in headers.items():
             response.headers.setdefault(name, value)
+        response.headers["Server"] = SERVER  # aiohttp would name Python's and its own version
 
     web_app.on_response_prepare.append(add)
 

@@ -16,6 +16,7 @@ from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownSt
 from models.cases import CaseStatus, case_state
 from models.outbox import undelivered_notice
 from models.reports import CONCERN_RULES, TREND_WEEKS
+from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response
 from ops.staff.web.common import names_of, record_read, refused, render, respond, viewer_of
@@ -93,10 +94,24 @@ def caseload_as_of(store: ClickHouseStore, fallback: date) -> date:
 
 
 def caseload_html(
-    page: CaseloadPage, viewer: Staff, names: dict[str, str], as_of: date, notice: str = ""
+    page: CaseloadPage,
+    viewer: Staff,
+    names: dict[str, str],
+    as_of: date,
+    notice: str = "",
+    csrf: str = "",
 ) -> str:
+    """The page; `notice` tells the viewer of emails to them not delivered (the alert outbox); `csrf`
+    (the session's token, '' without a session) goes in its sign-out form."""
     return render(
-        "caseload.html", page=page, viewer=viewer, names=names, as_of=as_of, bands=BANDS, notice=notice
+        "caseload.html",
+        page=page,
+        viewer=viewer,
+        names=names,
+        as_of=as_of,
+        bands=BANDS,
+        notice=notice,
+        csrf_token=csrf,
     )
 
 
@@ -111,6 +126,7 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
         body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
         return respond(deps, "caseload", body, 400)
     settings = deps.settings
+    csrf = await csrf_token(deps.sessions, request)
 
     def work() -> str:
         as_of = caseload_as_of(deps.store, deps.today())
@@ -119,7 +135,7 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
         )
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
         notice = undelivered_notice(*outbox.undelivered_to(deps.store, viewer.staff_id))
-        return caseload_html(page, viewer, names_of(deps), as_of, notice)
+        return caseload_html(page, viewer, names_of(deps), as_of, notice, csrf)
 
     body = await asyncio.to_thread(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()

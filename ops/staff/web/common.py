@@ -9,7 +9,7 @@ Handlers are thin: identify the viewer, read in a thread, build the page's data 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from importlib.resources import files
 from typing import Any
@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from models.access import AccessDenied, Action, IdentityRequired, Role, Staff, UnknownStaff
 from models.reports import SOURCE_LABELS
-from ops.jobs.reports.audited import AuditedReads
+from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.staff.auth import web as guard
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response, as_bytes, as_html
@@ -50,6 +50,10 @@ ENV.globals["programme_links"] = lambda viewer: [
 ]
 
 
+#: A student outside the viewer's scope and one not on the roster get the same page (issue 22).
+NOT_VISIBLE_PAGE = "No student with this id is among the students you may see."
+
+
 class NotFound(LookupError):
     """A student, alert or programme that does not exist (or is not on the roster)."""
 
@@ -57,6 +61,11 @@ class NotFound(LookupError):
 def render(template: str, **context: Any) -> str:
     """A page from its template (autoescaped)."""
     return ENV.get_template(template).render(**context)
+
+
+def sign_in_page(status: int, title: str, message: str, links: Mapping[str, str]) -> str:
+    """A sign-in outcome (a failure, signed out) as a page with its ways on (ops.staff.auth.signin)."""
+    return render("notice.html", viewer=None, title=title, message=message, status=status, links=links)
 
 
 def respond(deps: StaffDeps, page: str, body: str, status: int = 200) -> Response:
@@ -114,14 +123,8 @@ def refused(deps: StaffDeps, request: Request, page: str, error: Exception) -> R
             "Not in the staff directory",
             "Your account is not in LDE's staff directory. Ask your LDE administrator to add you.",
         )
-    if isinstance(error, AccessDenied):
-        return error_page(
-            deps,
-            page,
-            403,
-            "Not one of your students",
-            "This page is about someone outside the students you look after, so LDE does not show it.",
-        )
+    if isinstance(error, AccessDenied | UnknownStudent):  # the refusal is audited by the gateway
+        return error_page(deps, page, 404, "Not found", NOT_VISIBLE_PAGE)
     return error_page(deps, page, 404, "Not found", str(error))
 
 
@@ -161,12 +164,8 @@ def static_asset(name: str) -> tuple[bytes, str] | None:
 
 
 async def static_page(deps: StaffDeps, request: Request, name: str) -> Response:
-    """The stylesheet. Served to signed-in staff only: the route is classified STAFF (it holds no
-    personal data, but every /app address asks for an identity)."""
-    try:
-        viewer_of(request)
-    except (IdentityRequired, UnknownStaff):
-        return as_bytes(b"", status=401)
+    """The stylesheet, to anyone (the route is PUBLIC: nothing personal in it, and the sign-in pages,
+    shown before any session exists, use it). Only the files named in _STATIC."""
     found = static_asset(name)
     if found is None:
         return as_bytes(b"not found", status=404)

@@ -19,6 +19,7 @@ from models.access import (
 )
 from models.reports import TREND_WEEKS
 from ops.jobs.reports.audited import AuditedReads
+from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response
 from ops.staff.web.caseload import caseload_as_of
@@ -32,13 +33,17 @@ from sinks.clickhouse.caseload import RosterLine
 def load_programme(
     store: ClickHouseStore, reads: AuditedReads, viewer: Staff, code: str, as_of: date, min_group: int
 ) -> dict[str, Any]:
-    """The programme page's data. Raises NotFound or AccessDenied; audited (the students named)."""
+    """The programme page's data. Raises NotFound, also for a programme outside the viewer's scope
+    (the same answer as for one that does not exist: no oracle), that refusal audited; audited (the
+    students named)."""
     roster = queries.roster_lines(store, as_of)
     members = [s for s in roster if s.programme_code == code]
+    missing = f"no programme {code} with students on the roster"
     if not members:
-        raise NotFound(f"no programme {code} with students on the roster")
+        raise NotFound(missing)
     if not may_see_programme(viewer, code, members[0].school):
-        raise AccessDenied(viewer, f"programme {code}")
+        reads.refuse(viewer, Action.PROGRAMME_VIEW, "web", [])
+        raise NotFound(missing)
     first, _ = queries.weeks_back(as_of, TREND_WEEKS)
     weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
     ids = [s.student_id for s in members]
@@ -91,4 +96,5 @@ async def programme_page(deps: StaffDeps, request: Request, programme_code: str)
     except NotFound as error:
         return error_page(deps, "programme", 404, "Programme not found", str(error))
     deps.metrics.personal_data_reads.labels(action="programme_view", outcome="allowed").inc()
-    return respond(deps, "programme", render("programme.html", viewer=viewer, **data))
+    csrf = await csrf_token(deps.sessions, request)
+    return respond(deps, "programme", render("programme.html", viewer=viewer, csrf_token=csrf, **data))

@@ -1,5 +1,7 @@
 """The staff web app's pages as (path, method, handler) rows: ops.staff.routes adds them to its one
-route table, each classified STAFF (the guard verifies who is asking; each handler takes StaffDeps)."""
+route table, each classified STAFF (the guard verifies who is asking; each handler takes StaffDeps),
+except the stylesheet, PUBLIC: it holds nothing personal, and the sign-in and signed-out pages, shown
+to a browser without a session, are styled with it."""
 
 from __future__ import annotations
 
@@ -17,5 +19,6 @@ PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("/app/students/{student_id}/view", "GET", student_view_page),
     ("/app/alerts/{alert_id}/actions", "POST", triage_form),
     ("/app/programmes/{programme_code}", "GET", programme_page),
-    ("/app/static/{name}", "GET", static_page),
 )
+
+PUBLIC_PAGES: tuple[tuple[str, str, Handler], ...] = (("/app/static/{name}", "GET", static_page),)

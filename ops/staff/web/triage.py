@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from models.access import Action, IdentityRequired, Staff, UnknownStaff
+from models.access import AccessDenied, Action, IdentityRequired, Staff, UnknownStaff
 from models.cases import ActionKind, CaseAction, CaseRefused, CaseRequest, case_state, decide
-from ops.staff.auth.web import csrf_matches
+from ops.jobs.reports.audited import Subject
+from ops.staff.auth.web import credential_of, csrf_matches
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response
 from ops.staff.web.common import NotFound, error_page, record_read, redirect, refused, viewer_of
@@ -26,12 +27,20 @@ def request_from(form: Mapping[str, object]) -> CaseRequest:
     return CaseRequest(**{name: str(form.get(name, ""))[:4000] for name in FIELDS})
 
 
-def take_action(deps: StaffDeps, viewer: Staff, alert_id: str, request: CaseRequest) -> CaseAction:
-    """Decide and store one triage action. Raises NotFound or CaseRefused; audited."""
+def take_action(
+    deps: StaffDeps, viewer: Staff, alert_id: str, request: CaseRequest, credential: str = ""
+) -> CaseAction:
+    """Decide and store one triage action. Raises NotFound (also for an alert about a student outside
+    the viewer's scope NOW, by the student's current roster record: the same answer as for no such
+    alert, the refusal audited) or CaseRefused; audited."""
     store = deps.store
-    subject = alert_subject(store, alert_id)
+    subject = alert_subject(store, alert_id)  # the student's scope as the roster has it now
     if subject is None:
         raise NotFound(f"no alert {alert_id}")
+    try:
+        deps.reads.admit(viewer, Subject(*subject), Action.CASE_ACTION, "web", credential)
+    except AccessDenied:
+        raise NotFound(f"no alert {alert_id}") from None
     student = RosterLine(subject[0], "", subject[2], "", subject[3], 0, "", subject[1])
     day = deps.today()
     state = case_state(alert_id, actions_by_alert(store, [alert_id]).get(alert_id, ()), day)
@@ -68,7 +77,7 @@ async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Respo
         )
     wanted = request_from(form)
     try:
-        action = await asyncio.to_thread(take_action, deps, viewer, alert_id, wanted)
+        action = await asyncio.to_thread(take_action, deps, viewer, alert_id, wanted, credential_of(request))
     except NotFound as error:
         return error_page(deps, "triage", 404, "Alert not found", str(error))
     except CaseRefused as error:

@@ -5,14 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from models.activity import (
-    ATTENDANCE,
-    N_SOURCES,
-    NOT_OFFERED,
-    ActivityColumns,
-    StudentActivity,
-    day_figures,
-)
+from models.activity import ATTENDANCE, N_SOURCES, NOT_OFFERED, StudentActivity
+from models.activity_columns import ActivityColumns, day_figures
 from models.benchmarks import GroupCodes, benchmark_columns
 from models.comparative_rules import low_engagement
 from models.comparison import Member, benchmark_day

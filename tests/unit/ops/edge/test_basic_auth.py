@@ -103,3 +103,37 @@ def test_a_good_header_costs_one_scrypt(monkeypatch: pytest.MonkeyPatch) -> None
 def test_any_header_is_refused_or_parsed(header: str | None) -> None:
     creds = BasicCredentials({"moodle": hash_secret("right", n=CHEAP)})
     assert creds.refusal(header) is not None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_failures_are_limited_per_address_and_per_key_before_any_hash() -> None:
+    """Issue 22 item 8: bad Basic secrets were not limited at all (each cost an scrypt). The limit is
+    asked before the hash (`wait`), per client address and per key; a header verified before is never
+    held up, and other addresses and keys are not."""
+    clock = Clock()
+    creds = BasicCredentials(
+        {"moodle": hash_secret("right", n=CHEAP), "storyline": hash_secret("other", n=CHEAP)},
+        failures_per_minute=6,
+        now=clock,
+    )
+    good = basic("moodle", "right")
+    assert creds.wait(good, "10.0.0.1") == 0 and creds.refusal(good) is None  # verified once
+    for _ in range(6):
+        bad = basic("moodle", "guess")
+        assert creds.wait(bad, "10.0.0.9") == 0
+        assert creds.refusal(bad) is not None
+        creds.failed(bad, "10.0.0.9")
+    assert creds.wait(basic("storyline", "x"), "10.0.0.9") == 10.0  # the address: no more hashing
+    assert creds.wait(basic("moodle", "guess2"), "10.0.0.2") == 10.0  # the key, from anywhere
+    assert creds.wait(basic("storyline", "other"), "10.0.0.2") == 0  # another key, another address
+    assert creds.wait(good, "10.0.0.9") == 0  # the good header is never held up by others
+    assert creds.wait(None, "10.0.0.9") == 0 and creds.wait("Bearer x", "10.0.0.9") == 0  # no hash
+    clock.t += 10
+    assert creds.wait(basic("moodle", "guess3"), "10.0.0.9") == 0

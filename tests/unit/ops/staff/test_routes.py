@@ -4,6 +4,7 @@ the route guard (aiohttp middleware) stands in front of every one of them by its
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 
 import faust
@@ -14,15 +15,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from models.access import Grant, Role, Staff, StaffDirectory
 from models.clock import WallClock
 from ops.edge.collector import register_collector
+from ops.http.proxy import parse_networks
+from ops.http.ratelimit import FailureLimiter
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import Authenticator
-from ops.staff.auth.proxy import parse_networks
-from ops.staff.auth.ratelimit import FailureLimiter
-from ops.staff.auth.web import Guard, install_guard
+from ops.staff.auth.web import Guard, install_guard, install_security_headers
 from ops.staff.deps import RouteDeps, Uses
 from ops.staff.http import as_html
-from ops.staff.routes import ROUTES, RouteKind, register_routes, route_kinds
+from ops.staff.routes import ROUTES, RouteKind, register_routes, report_name, route_kinds
 
 OPERATOR = "operator-token-for-the-route-tests"
 
@@ -81,6 +82,7 @@ def test_the_kinds_split_as_the_access_rules_need() -> None:
         "/v1/status",
         "/v1/openapi.json",
         "/xapi/about",  # the xAPI spec's version check: no credentials, no data
+        "/app/static/{name}",  # the stylesheet: the sign-in pages use it before any session exists
     }
     assert kinds["/metrics"] is RouteKind.METRICS
     assert {p for p, k in kinds.items() if k is RouteKind.UPSTREAM} == {
@@ -95,6 +97,10 @@ def test_the_kinds_split_as_the_access_rules_need() -> None:
         assert kinds[path] is RouteKind.STAFF
     for path in ("/v1/staff", "/v1/jobs/daily", "/v1/reports/weekly", "/v1/privacy/{student_id}"):
         assert kinds[path] is RouteKind.ADMINISTRATOR
+    # a holder issues and revokes their own personal token (issue 22); administrators list them all
+    for path in ("/v1/tokens/issue", "/v1/tokens/{token_id}/revoke"):
+        assert kinds[path] is RouteKind.STAFF
+    assert kinds["/v1/tokens"] is RouteKind.ADMINISTRATOR
     assert len(kinds) == len(ROUTES) + 7  # + 4 collector endpoints, its OpenAPI document, 2 xAPI
 
 
@@ -185,3 +191,36 @@ def test_faust_s_own_routes_are_behind_the_administrator_guard(app: faust.App) -
     )
     assert [status for status, _ in statuses[:3]] == [401, 401, 401]
     assert statuses[3][0] != 401
+
+
+def test_no_version_in_the_server_header_of_any_answer() -> None:
+    """Issue 22 item 11: aiohttp's `Server: Python/3.x aiohttp/x` named what to exploit."""
+    web_app = web.Application()
+
+    async def fine(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    web_app.router.add_get("/fine", fine)
+    web_app.router.add_get("/broken", broken)
+    install_security_headers(web_app, Settings())
+
+    async def run() -> list[tuple[int, str]]:
+        async with TestClient(TestServer(web_app, host="127.0.0.1")) as client:
+            out = []
+            for path in ("/fine", "/broken", "/nowhere"):
+                response = await client.get(path)
+                out.append((response.status, response.headers.get("Server", "")))
+            return out
+
+    assert asyncio.run(run()) == [(200, "LDE"), (500, "LDE"), (404, "LDE")]
+
+
+def test_weekly_report_answers_name_files_in_the_reports_folder_only(tmp_path: Path) -> None:
+    """Issue 22 item 11: the weekly-report reply listed the server's absolute paths."""
+    folder = tmp_path / "reports"
+    assert report_name(str(folder / "2026-W47" / "S1042.pdf"), folder) == "2026-W47/S1042.pdf"
+    assert report_name(str(tmp_path / "elsewhere" / "x.pdf"), folder) == "x.pdf"
+    assert str(tmp_path) not in report_name(str(folder / "a.html"), folder)

@@ -9,11 +9,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from models.access import Grant, Role, Staff, StaffDirectory
+from ops.http.proxy import parse_networks
+from ops.http.ratelimit import FailureLimiter
 from ops.metrics import Metrics
 from ops.settings import Settings
-from ops.staff.auth.authenticator import Authenticator
-from ops.staff.auth.proxy import parse_networks
-from ops.staff.auth.ratelimit import FailureLimiter
+from ops.staff.auth.authenticator import Authenticator, BadCredential
 from ops.staff.auth.web import VIEWER_KEY, Guard
 from ops.staff.http import RouteKind
 
@@ -82,3 +82,42 @@ def test_repeated_bad_tokens_from_one_address_get_429() -> None:
     g = guard()
     statuses = [admit(g, RouteKind.STAFF, Request({"Authorization": "Bearer junk"})) for _ in range(62)]
     assert statuses[0] == 401 and statuses[-1] == 429
+
+
+class Sessions:
+    """A session store with one live session (the real one is Redis: tests/integration/test_auth.py)."""
+
+    async def staff_id(self, session_id: str) -> str:
+        if session_id == "live-session":
+            return "T1"
+        raise BadCredential("bad_session", "the session has expired")
+
+
+def test_a_shared_address_s_bad_tokens_refuse_no_valid_session() -> None:
+    """Issue 22 item 8: twelve bad tokens from one address made a valid session there get 429."""
+    metrics = Metrics()
+    auth = Authenticator(
+        metrics=metrics,
+        proxies=parse_networks(["10.0.0.5"]),
+        operator_token=OPERATOR,
+        limiter=FailureLimiter(12),
+        sessions=Sessions(),
+    )
+    g = Guard(Settings(), metrics, auth, lambda: DIRECTORY)
+
+    def from_client(client: str, headers: dict[str, str], cookie: str = "") -> Request:
+        request = Request({**headers, "X-Forwarded-For": client}, remote="10.0.0.5")  # via the proxy
+        request.cookies = {"lde_session": cookie} if cookie else {}
+        return request
+
+    assert admit(g, RouteKind.STAFF, from_client("203.0.113.7", {}, "live-session")) is None
+    flood = [
+        admit(g, RouteKind.STAFF, from_client("203.0.113.7", {"Authorization": "Bearer junk"}))
+        for _ in range(14)
+    ]
+    assert flood[0] == 401 and flood[-1] == 429
+    assert admit(g, RouteKind.STAFF, from_client("203.0.113.7", {}, "live-session")) is None
+    # the rest of the staff behind the same proxy are other clients: not held up at all
+    assert admit(g, RouteKind.STAFF, from_client("203.0.113.8", {}, "stale-session")) == 401
+    # a session that stops verifying is forgotten: it gets no pass from having been good
+    assert admit(g, RouteKind.STAFF, from_client("203.0.113.7", {}, "made-up-session")) == 429

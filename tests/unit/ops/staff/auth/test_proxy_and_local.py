@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.http.proxy import BadProxySetting, client_address, is_trusted, parse_networks
 from ops.staff.auth.local import audit_user, ensure_operator_token, read_operator_token
-from ops.staff.auth.proxy import BadProxySetting, is_trusted, parse_networks
 
 
 def test_only_configured_peers_are_trusted() -> None:
@@ -42,3 +42,21 @@ def test_the_audited_shell_user_is_cut_to_a_safe_label() -> None:
     assert audit_user("a b\nc;d") == "a_b_c_d"
     assert audit_user(None) == "unknown"
     assert len(audit_user("x" * 500)) == 64
+
+
+def test_the_client_is_the_peer_unless_a_trusted_proxy_names_it() -> None:
+    """Issue 22 item 8: the rate limits count per client. X-Forwarded-For is believed only from the
+    trusted proxies, and only its hops that a trusted proxy wrote (the right-most untrusted one)."""
+    proxies = parse_networks(["10.0.0.5", "10.1.0.0/16"])
+    assert client_address("192.0.2.9", "203.0.113.7", proxies) == "192.0.2.9"  # not a proxy: ignored
+    assert client_address("10.0.0.5", None, proxies) == "10.0.0.5"
+    assert client_address("10.0.0.5", "203.0.113.7", proxies) == "203.0.113.7"
+    # the client wrote the left-most hop itself: the proxy's own hop is the one believed
+    assert client_address("10.0.0.5", "1.1.1.1, 203.0.113.7", proxies) == "203.0.113.7"
+    assert client_address("10.0.0.5", "203.0.113.7, 10.1.2.3", proxies) == "203.0.113.7"  # two proxies
+    assert client_address("10.0.0.5", "10.1.2.3", proxies) == "10.1.2.3"  # only proxies: the farthest
+    assert client_address("10.0.0.5", "not-an-ip", proxies) == "10.0.0.5"
+    assert client_address("10.0.0.5", "203.0.113.7, junk, 10.1.2.3", proxies) == "10.1.2.3"
+    assert client_address("10.0.0.5", "::ffff:203.0.113.7", proxies) == "203.0.113.7"
+    assert client_address(None, "203.0.113.7", proxies) == "unknown"
+    assert client_address("10.0.0.5", ", ".join(["203.0.113.7"] * 10_000), proxies) == "203.0.113.7"

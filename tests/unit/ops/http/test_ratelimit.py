@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.staff.auth.ratelimit import FailureLimiter
+from ops.http.ratelimit import FailureLimiter, KnownGood, hold_up
 
 
 class Clock:
@@ -37,3 +37,18 @@ def test_full_buckets_are_forgotten_and_memory_is_bounded() -> None:
     for i in range(50):
         limiter.wait(f"10.0.0.{i}")
     assert limiter._buckets == {}
+
+
+def test_a_credential_verified_before_is_never_held_up_by_others() -> None:
+    good = KnownGood(capacity=2)
+    assert "session-a" not in good
+    good.add("session-a")
+    assert "session-a" in good and "session-b" not in good and "" not in good
+    assert hold_up(address_wait=30.0, credential_wait=0.0, known_good=True) == 0
+    assert hold_up(address_wait=30.0, credential_wait=5.0, known_good=False) == 30.0
+    assert hold_up(address_wait=0.0, credential_wait=5.0, known_good=False) == 5.0
+    good.forget("session-a")
+    assert "session-a" not in good
+    for value in ("x", "y", "z"):  # bounded: cleared when full
+        good.add(value)
+    assert len(good._seen) <= 2

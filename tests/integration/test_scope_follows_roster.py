@@ -1,0 +1,98 @@
+"""Issue 22, item 4: scope follows the roster as it is now. After a roster load moves a student to
+another tutor, the new tutor sees the student's open cases the same day (in /v1/alerts, the caseload
+and the triage form) and the old tutor loses them everywhere: the API, the pages and triage, each
+refusal answered as "not found" and audited. Through the real service, on the report data set."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
+from ops.settings import Settings
+from sinks import clickhouse
+from sinks.clickhouse import ClickHouseStore
+from tests.integration import report_data
+from tests.integration.web_helpers import fetch, seed_data_dir, service_on
+
+pytestmark = pytest.mark.integration
+
+MOVED = "900201777"  # S1042's tutee with an open no_engagement alert, moved to S2210
+OLD, NEW = "S1042", "S2210"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EventTimeRun, Path]]:
+    data_dir = tmp_path_factory.mktemp("roster-move")
+    seed_data_dir(data_dir)
+    with service_on(data_dir) as run:
+        yield run, data_dir
+
+
+def alert_students(run: EventTimeRun, staff: str) -> set[str]:
+    page = fetch(run, "/v1/alerts", staff)
+    assert page.status == 200, page.body
+    return {row["student_id"] for row in json.loads(page.body)}
+
+
+def caseload(run: EventTimeRun, staff: str) -> set[str]:
+    return set(re.findall(r'href="/app/students/(\d+)"', fetch(run, "/app", staff).body))
+
+
+def test_a_roster_move_takes_the_open_cases_to_the_new_tutor(served: tuple[EventTimeRun, Path]) -> None:
+    run, data_dir = served
+    # before: the case is the old tutor's
+    assert MOVED in alert_students(run, OLD) and MOVED not in alert_students(run, NEW)
+    assert MOVED in caseload(run, OLD) and MOVED not in caseload(run, NEW)
+    page = fetch(run, f"/app/students/{MOVED}", OLD)
+    form = next(f for f in page.forms("note"))
+    action = form.pop("_action")
+    alert_id = action.split("/")[3]
+
+    # `lde roster load` with the student's record naming the new tutor
+    record = next(r for r in report_data.roster() if r.student_id == MOVED)
+    run.publish(roster=[record.model_copy(update={"personal_tutor_id": NEW})])
+    assert wait_until(lambda: MOVED in alert_students(run, NEW), 60, 0.3), "the new tutor never saw it"
+
+    # the new tutor has the case everywhere, the same day
+    assert MOVED in caseload(run, NEW)
+    assert fetch(run, f"/app/students/{MOVED}", NEW).status == 200
+    note = {**form, "channel": "meeting", "detail": "Introduced myself as the new tutor"}
+    assert fetch(run, action, NEW, note).status == 303
+    # the old tutor has lost it everywhere, and each refusal looks like "not found"
+    assert MOVED not in alert_students(run, OLD)
+    assert MOVED not in caseload(run, OLD)
+    for path in (f"/app/students/{MOVED}", f"/v1/students/{MOVED}", f"/v1/activity/{MOVED}"):
+        assert fetch(run, path, OLD).status == 404, path
+    stale = {**form, "action_id": "f-00000077", "channel": "email", "detail": "still mine?"}
+    refused = fetch(run, action, OLD, stale)
+    missing = fetch(run, "/app/alerts/no-such-alert/actions", OLD, stale)
+    assert refused.status == missing.status == 404
+    assert "may not act" not in refused.body and MOVED not in refused.body
+    assert refused.body.replace(alert_id, "X") == missing.body.replace("no-such-alert", "X")
+
+    run.stop()  # chDB has one owner: read what was stored with the service stopped
+    try:
+        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+        try:
+            notes = store.query(
+                "SELECT staff_id, detail FROM case_actions FINAL WHERE alert_id = {a:String}", {"a": alert_id}
+            )
+            refusals = store.query(
+                "SELECT action, student_ids FROM access_audit WHERE staff_id = {s:String} "
+                "AND outcome = 'refused'",
+                {"s": OLD},
+            )
+        finally:
+            store.close()
+    finally:
+        run.start()
+    assert (NEW, "Introduced myself as the new tutor") in notes
+    assert all(staff != OLD for staff, _ in notes)  # the old tutor's note was not stored
+    refused_actions = {action for action, ids in refusals if ids == [MOVED]}
+    assert {"case_action", "student_view", "activity_view"} <= refused_actions
