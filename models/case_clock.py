@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from models.cases import ActionKind, Case, CaseStatus
+from models.cases import ActionKind, Case, CaseStatus, StudentCases
 from models.workdays import WorkingCalendar
 
 
@@ -98,3 +98,48 @@ def count_cases(cases: Iterable[Case], today: date, policy: OverduePolicy) -> Ca
         overdue += is_overdue(case, today, policy)
         due += follow_up_due(case, week_end)
     return CaseCounts(need, progress, overdue, due)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLine:
+    """A student's open case as one row: what the caseload's "Being done" and its counts, sorts and
+    exports read (issue 27), computed once per student and cheap to keep in a precomputed view."""
+
+    student_id: str
+    case_id: str
+    status: CaseStatus
+    owner: str
+    opened_on: date
+    alerts: int
+    last_action: str  # the latest action's kind ('' when none yet)
+    last_action_by: str
+    last_action_on: date | None
+    last_activity_on: date
+    referrals: tuple[str, ...]  # services referred to and awaiting an outcome
+    follow_up: date | None
+    awaiting_since: date | None
+    overdue: bool
+
+
+def case_line(cases: StudentCases, tutor_id: str, today: date, policy: OverduePolicy) -> CaseLine | None:
+    """The student's open case as a row (None when no case is open)."""
+    case = cases.current
+    if case is None:
+        return None
+    last = case.last_action
+    return CaseLine(
+        student_id=case.student_id,
+        case_id=case.case_id,
+        status=case.status,
+        owner=case.owner(tutor_id),
+        opened_on=case.opened_at.date(),
+        alerts=len(case.alerts),
+        last_action=last.kind.value if last else "",
+        last_action_by=last.staff_id if last else "",
+        last_action_on=last.at.date() if last else None,
+        last_activity_on=case.last_activity.date(),
+        referrals=tuple(case.state.pending_referrals),
+        follow_up=case.follow_up,
+        awaiting_since=awaiting_since(case, today),
+        overdue=is_overdue(case, today, policy),
+    )

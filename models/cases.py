@@ -332,7 +332,7 @@ def describe(action: CaseAction, names: dict[str, str] | None = None) -> str:
         ActionKind.ACKNOWLEDGE: "acknowledged",
         ActionKind.SNOOZE: f"snoozed until {action.until} ({action.detail})",
         ActionKind.ASSIGN: f"assigned to {names.get(action.assignee, action.assignee)}",
-        ActionKind.NOTE: "met" if action.channel == Channel.MEETING else f"noted ({action.channel})",
+        ActionKind.NOTE: f"noted ({action.channel})",
         ActionKind.REFER: f"referred to {action.service}",
         ActionKind.OUTCOME: f"outcome from {action.service}: {action.detail}",
         ActionKind.RESOLVE: "resolved",

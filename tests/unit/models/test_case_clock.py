@@ -8,14 +8,16 @@ import pytest
 
 from models.case_clock import (
     CaseCounts,
+    CaseLine,
     OverduePolicy,
     acted_within,
     awaiting_since,
+    case_line,
     count_cases,
     follow_up_due,
     is_overdue,
 )
-from models.cases import ActionKind, Case, CaseAction, CaseAlert, student_cases
+from models.cases import ActionKind, Case, CaseAction, CaseAlert, CaseStatus, student_cases
 from models.workdays import WorkingCalendar
 
 SID = "900412771"
@@ -130,3 +132,32 @@ def test_counts_need_action_in_progress_overdue_and_follow_ups() -> None:
         need_action=2, in_progress=2, overdue=1, follow_up_due=1
     )
     assert count_cases([], today, POLICY) == CaseCounts()
+
+
+def test_a_students_open_case_as_one_row() -> None:
+    alerts = [CaseAlert("alert-1", SID, "no_engagement", date(2026, 11, 1))]
+    done = [
+        CaseAction("action-0001", "alert-1", SID, ActionKind.REFER, "S9", at(3), service="wellbeing"),
+        CaseAction("action-0002", "", SID, ActionKind.FOLLOW_UP, "S9", at(4), until=date(2026, 11, 9)),
+    ]
+    cases = student_cases(SID, alerts, done, date(2026, 11, 5))
+    line = case_line(cases, "S1042", date(2026, 11, 5), POLICY)
+    assert line == CaseLine(
+        student_id=SID,
+        case_id="case-alert-1",
+        status=CaseStatus.IN_PROGRESS,
+        owner="S1042",
+        opened_on=date(2026, 11, 2),
+        alerts=1,
+        last_action="follow_up",
+        last_action_by="S9",
+        last_action_on=date(2026, 11, 4),
+        last_activity_on=date(2026, 11, 4),
+        referrals=("wellbeing",),
+        follow_up=date(2026, 11, 9),
+        awaiting_since=None,
+        overdue=False,
+    )
+    assert (
+        case_line(student_cases(SID, [], [], date(2026, 11, 5)), "S1042", date(2026, 11, 5), POLICY) is None
+    )

@@ -403,7 +403,7 @@ def test_a_note_outside_any_alert_is_kept_with_the_student() -> None:
 
 
 def test_describe_says_meetings_raised_concerns_and_follow_ups() -> None:
-    assert describe(act(ActionKind.NOTE, 1, channel="meeting", detail="x")).startswith("met by S1042")
+    assert describe(act(ActionKind.NOTE, 1, channel="meeting", detail="x")).startswith("noted (meeting) by")
     assert describe(act(ActionKind.RAISE, 1, detail="x")).startswith("concern raised by S1042")
     assert describe(act(ActionKind.FOLLOW_UP, 1, until=date(2026, 11, 20))).startswith(
         "follow-up set for 2026-11-20"
