@@ -13,6 +13,7 @@ from models.case_clock import OverduePolicy, case_line
 from models.cases import ActionKind, CaseAction, CaseStatus, case_state
 from models.retention import week_start
 from models.rules import RuleSettings, no_engagement
+from models.workdays import WorkingCalendar
 from ops.jobs.daily import DailyJob
 from ops.jobs.privacy import search_clickhouse
 from sinks.clickhouse import ClickHouseStore
@@ -21,6 +22,7 @@ from sinks.clickhouse.cases import (
     actions_by_student,
     actions_for_student,
     load_cases,
+    programme_impact,
     write_actions,
 )
 from sinks.clickhouse.reports import load_week
@@ -175,3 +177,20 @@ def alert_for(student_id: str, raised_on: date, rule: Rule) -> Alert:
     base = no_engagement(record, [], None, raised_on, RuleSettings())
     assert base is not None
     return base.model_copy(update={"rule": rule, "alert_id": f"{rule.value}-{student_id}-{raised_on}"})
+
+
+def test_a_programmes_impact_summary_is_disclosure_controlled(
+    store: ClickHouseStore, ledger: AlertLedger
+) -> None:
+    seed(store, ledger)
+    write_actions(store, round_of(str(leaver_alert(store)["alert_id"])))
+    programme = str(leaver_alert(store)["programme_code"])
+    summary = programme_impact(store, programme, date(2025, 10, 1), date(2025, 10, 31), WorkingCalendar())
+    assert summary.cases_opened == 0  # one case, rounded to the nearest 5
+    assert summary.share_acted_within_3_working_days is None  # under 8 cases: suppressed
+    assert (
+        programme_impact(
+            store, "NO-SUCH", date(2025, 10, 1), date(2025, 10, 31), WorkingCalendar()
+        ).cases_opened
+        == 0
+    )
