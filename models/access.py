@@ -460,3 +460,78 @@ def scopes_by_staff(directory: StaffDirectory, students: Iterable[StudentRef]) -
     """Student ids in scope per staff id (the role matrix, as data)."""
     index = ScopeIndex.of(students)
     return {s.staff_id: [x.student_id for x in index.students_for(s)] for s in directory}
+
+
+# -- who sees a case ---------------------------------------------------------------------------------
+#: The rungs a case climbs when it is overdue (issue 27): the tutor's goes to the programme leader,
+#: the leader's to the director of school, the director's to the engagement officers.
+CASE_LADDER: tuple[Role, ...] = (
+    Role.PERSONAL_TUTOR,
+    Role.PROGRAMME_LEADER,
+    Role.DIRECTOR_OF_SCHOOL,
+    Role.STUDENT_ENGAGEMENT_OFFICER,
+)
+
+
+class CaseEscalation:
+    """Whose desk a student's case is on: its owner's, and once it is overdue also the next role up's
+    (the first rung above the owner's, for this student, that anyone in the directory holds).
+
+    Built once per directory so that a whole caseload is placed without a policy check per member of
+    staff. The owner's rung is the highest of their grants that covers the student; an owner who is
+    not in the directory (has left) stands on the tutor's rung, so the case still goes up.
+    """
+
+    def __init__(self, directory: StaffDirectory) -> None:
+        self._staff = {s.staff_id: s for s in directory}
+        self._leaders: dict[str, list[str]] = defaultdict(list)
+        self._directors: dict[str, list[str]] = defaultdict(list)
+        self._officers: list[str] = []
+        for s in directory:
+            for g in s.grants:
+                if g.role is Role.PROGRAMME_LEADER:
+                    self._leaders[g.value].append(s.staff_id)
+                elif g.role is Role.DIRECTOR_OF_SCHOOL:
+                    self._directors[g.value].append(s.staff_id)
+                elif g.role is Role.STUDENT_ENGAGEMENT_OFFICER:
+                    self._officers.append(s.staff_id)
+
+    def _holders(self, rung: Role, student: StudentRef) -> list[str]:
+        if rung is Role.PROGRAMME_LEADER:
+            return self._leaders.get(student.programme_code, [])
+        if rung is Role.DIRECTOR_OF_SCHOOL:
+            return self._directors.get(student.school, [])
+        if rung is Role.STUDENT_ENGAGEMENT_OFFICER:
+            return self._officers
+        tutor = student.personal_tutor_id
+        return [tutor] if tutor in self._staff else []
+
+    def owner_rung(self, owner_id: str, student: StudentRef) -> int:
+        owner = self._staff.get(owner_id)
+        if owner is None:
+            return 0
+        return max(
+            (
+                CASE_LADDER.index(g.role)
+                for g in owner.grants
+                if g.role in CASE_LADDER and grant_covers(g, owner_id, student)
+            ),
+            default=0,
+        )
+
+    def escalated_to(self, owner_id: str, student: StudentRef) -> list[str]:
+        """Who an overdue case goes up to (empty when nobody stands above the owner)."""
+        for rung in CASE_LADDER[self.owner_rung(owner_id, student) + 1 :]:
+            holders = [h for h in self._holders(rung, student) if h != owner_id]
+            if holders:
+                return holders
+        return []
+
+    def on_desk(self, viewer: Staff, owner_id: str, student: StudentRef, overdue: bool) -> bool:
+        """Whether a case is the viewer's to act on: theirs, or overdue and gone up to them. Never a
+        case about a student the viewer may not see."""
+        if not may_see(viewer, student):
+            return False
+        if viewer.staff_id == owner_id:
+            return True
+        return overdue and viewer.staff_id in self.escalated_to(owner_id, student)

@@ -14,11 +14,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.adapters.caliper import person_pattern
+from models.case_clock import OverduePolicy
 from models.cases import DEFAULT_SUPPORT_SERVICES
 from models.engagement import EngagementSettings, Weights
 from models.event_time import EARLIEST, LATEST, TimeWindow
 from models.retention import RetentionPolicy
 from models.rules import RuleSettings
+from models.workdays import WorkingCalendar
 
 #: Signature algorithms a signed Canvas live event may use: asymmetric only ("none" or HS256 with a
 #: public key would be forgeable), so no setting can let them in.
@@ -332,6 +334,19 @@ class Settings(BaseSettings):
         '(default ["wellbeing", "disability", "money advice", "academic skills", "careers"])',
     )
     web_page_size: int = Field(50, ge=10, le=500, description="students per page of the caseload")
+    # -- cases (issue 27) -------------------------------------------------------------------------
+    case_overdue_working_days: int = Field(
+        3, ge=1, le=30, description="working days a case's call for action may wait before it is overdue"
+    )
+    closure_days: list[date] = Field(
+        default_factory=list,
+        description="days the institution is closed (not working days for cases' deadlines), JSON list",
+    )
+
+    @property
+    def overdue_policy(self) -> OverduePolicy:
+        """When a case is overdue: LDE_CASE_OVERDUE_WORKING_DAYS on the working calendar."""
+        return OverduePolicy(self.case_overdue_working_days, WorkingCalendar.of(self.closure_days))
 
     @property
     def rules(self) -> RuleSettings:

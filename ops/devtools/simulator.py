@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from models.events import ActivityEvent, AttendanceStatus, Attributes, Source
 from models.roster import Absence, AbsenceReason, RosterRecord, StudentStatus, StudyMode
+from ops.devtools.names import distinct_names
 
 PROGRAMMES = (
     ("BSC-CS", "BSc (Hons) Computer Science", "School of Computer Science and Mathematics"),
@@ -270,6 +271,7 @@ def simulate(
     rng = random.Random(seed)
     special = random.Random(f"profiles:{seed}")  # apart, so the other students are as without profiles
     people: list[SimulatedStudent] = []
+    names = distinct_names(students, seed)
     for n in range(students):
         code, name, school = PROGRAMMES[n % len(PROGRAMMES)]
         tiny = n < profiles.tiny_school
@@ -280,7 +282,8 @@ def simulate(
         mode = StudyMode.PART_TIME if rng.random() < 0.2 else StudyMode.FULL_TIME
         start = term_start if year == 1 else term_start.replace(year=term_start.year - (year - 1))
         student_id = f"9{seed % 100:02d}{n:06d}"
-        given, family = rng.choice(GIVEN), rng.choice(FAMILY)  # drawn in the order they always were
+        rng.choice(GIVEN), rng.choice(FAMILY)  # drawn as they always were, so every other figure stays
+        given, family = names[n]
         # Habits differ (about a third either side of typical), but a steady student is never near zero.
         engagement = max(0.3, rng.lognormvariate(0.0, 0.35))
         roll = rng.random()

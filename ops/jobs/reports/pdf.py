@@ -17,6 +17,7 @@ from models.reports import (
     REPORT_SOURCES,
     SOURCE_LABELS,
     TREND_WEEKS,
+    AlertLine,
     CohortLine,
     ProgrammeWeek,
     StudentWeek,
@@ -175,10 +176,32 @@ class PdfReport:
             self.y += 10
         self.y += 8
 
+    @staticmethod
+    def _alert_text(line: AlertLine) -> str:
+        text = f"{line.raised_on} {line.rule}: {line.explanation}"
+        return text + (f" [{line.action}]" if line.action else "")
+
+    def _wrap(self, text: str, width: float) -> list[str]:
+        """Lines of at most `width` points in the current font, broken between words."""
+        measure = self.pdf.get_string_width
+        shown = text if self.family else latin1(text)
+        lines: list[str] = []
+        current = ""
+        for word in shown.split():
+            trial = f"{current} {word}" if current else word
+            if current and measure(trial) > width:
+                lines.append(current)
+                current = word
+            else:
+                current = trial
+        return [*lines, current] if current else lines or [""]
+
     def _student(self, s: StudentWeek, programme: ProgrammeWeek | None) -> None:
         pdf = self.pdf
         c = self.COLS
-        height = self.ROW + 9 * len(s.alerts)
+        self._font("", 6.5)
+        notes = [self._wrap(self._alert_text(a), c["end"] - c["name"] - 8) for a in s.alerts]
+        height = self.ROW + 9 * sum(len(lines) for lines in notes)
         if self.y + height > self.BOTTOM:
             self._new_page()
         y = self.y
@@ -233,11 +256,10 @@ class PdfReport:
         if s.alerts:
             pdf.set_text_color(180, 35, 24)
             self._font("", 6.5)
-            for line in s.alerts:
-                text = f"{line.raised_on} {line.rule}: {line.explanation}"
-                text += f" [{line.action}]" if line.action else ""
-                self._text(c["name"] + 8, yy + 2, text[:200])
-                yy += 9
+            for lines in notes:
+                for text in lines:  # whole sentences, wrapped: never cut (issue 27)
+                    self._text(c["name"] + 8, yy + 2, text)
+                    yy += 9
         pdf.set_draw_color(229, 231, 235)
         pdf.line(self.LEFT, yy - 3, c["end"], yy - 3)
         self.y = yy

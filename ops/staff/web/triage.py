@@ -1,23 +1,34 @@
 """Alert triage: the one form handler behind every triage action (acknowledge, snooze, assign, note,
-referral, outcome, resolve, reopen). Plain HTML forms: each carries the CSRF token and an action id
-chosen when the form was drawn, so a form sent twice stores one action (models.cases.decide)."""
+referral, outcome, resolve, reopen), written through the student's case (models.cases): an action on
+any of a case's alerts is an action on the case. Plain HTML forms: each carries the CSRF token and an
+action id chosen when the form was drawn, so a form sent twice stores one action (models.cases.decide)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from urllib.parse import quote
 
 from models.access import AccessDenied, Action, IdentityRequired, Staff, UnknownStaff
-from models.cases import ActionKind, CaseAction, CaseRefused, CaseRequest, case_state, decide
+from models.cases import (
+    ActionKind,
+    CaseAction,
+    CaseRefused,
+    CaseRequest,
+    CaseState,
+    StudentCases,
+    case_state,
+    decide,
+)
 from ops.jobs.reports.audited import Subject
 from ops.staff.auth.web import credential_of, csrf_matches
 from ops.staff.deps import StaffDeps
 from ops.staff.http import Request, Response
 from ops.staff.web.common import NotFound, error_page, record_read, redirect, refused, viewer_of
+from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.caseload import RosterLine
-from sinks.clickhouse.cases import actions_by_alert, alert_subject, write_actions
+from sinks.clickhouse.cases import actions_by_alert, alert_subject, load_cases, write_actions
 
 FIELDS = ("action_id", "kind", "detail", "until", "channel", "assignee", "service")
 
@@ -25,6 +36,16 @@ FIELDS = ("action_id", "kind", "detail", "until", "channel", "assignee", "servic
 def request_from(form: Mapping[str, object]) -> CaseRequest:
     """The triage request a posted form carries (every field a string, cut to a safe length)."""
     return CaseRequest(**{name: str(form.get(name, ""))[:4000] for name in FIELDS})
+
+
+def case_on(cases: StudentCases | None, alert_id: str, store: ClickHouseStore, day: date) -> CaseState:
+    """The case an alert's form acts on: the student's case holding the alert; for an alert that
+    opens no case (re_engaged), the open case, else the alert's own actions as before cases."""
+    if cases is not None:
+        case = cases.holding(alert_id) or cases.current
+        if case is not None:
+            return case.state
+    return case_state(alert_id, actions_by_alert(store, [alert_id]).get(alert_id, ()), day)
 
 
 def take_action(
@@ -43,7 +64,9 @@ def take_action(
         raise NotFound(f"no alert {alert_id}") from None
     student = RosterLine(subject[0], "", subject[2], "", subject[3], 0, "", subject[1])
     day = deps.today()
-    state = case_state(alert_id, actions_by_alert(store, [alert_id]).get(alert_id, ()), day)
+    state = case_on(
+        load_cases(store, day, [student.student_id]).get(student.student_id), alert_id, store, day
+    )
     action = decide(
         request,
         state,
@@ -53,6 +76,7 @@ def take_action(
         services=list(deps.settings.support_services),
         now=datetime.now(UTC),
         today=day,
+        on_alert=alert_id,
     )
     write_actions(store, [action])
     record_read(deps.reads, viewer, Action.CASE_ACTION, [student.student_id])

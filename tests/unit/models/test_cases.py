@@ -12,15 +12,20 @@ from models.cases import (
     MAX_DETAIL,
     ActionKind,
     CaseAction,
+    CaseAlert,
     CaseRefused,
     CaseRequest,
     CaseState,
     CaseStatus,
     allowed_actions,
     assignable,
+    case_actions,
     case_state,
     decide,
     describe,
+    loose_note,
+    raise_concern,
+    student_cases,
 )
 
 TODAY = date(2026, 11, 10)
@@ -210,3 +215,196 @@ def test_describe_names_the_person_and_the_day() -> None:
         "assigned to Prof Ian Mercer"
     )
     assert describe(act(ActionKind.NOTE, 1, channel="call", detail="x")).startswith("noted (call) by S1042")
+
+
+# -- a student's cases (issue 27) --------------------------------------------------------------------
+SID = "900412771"
+
+
+def alert(n: int, raised_on: date, rule: str = "no_engagement") -> CaseAlert:
+    return CaseAlert(f"alert-{n}", SID, rule, raised_on)
+
+
+def on(alert_id: str, kind: ActionKind, at: datetime, n: int, **fields: object) -> CaseAction:
+    values: dict[str, object] = {"staff_id": "S1042", "at": at}
+    values.update(fields)
+    return CaseAction(f"action-{n:04d}", alert_id, SID, kind, **values)  # type: ignore[arg-type]
+
+
+def day(d: int, hour: int = 10) -> datetime:
+    return datetime(2026, 11, d, hour, tzinfo=UTC)
+
+
+def test_alerts_while_a_case_is_open_join_it_and_resolving_closes_it() -> None:
+    alerts = [
+        alert(1, date(2026, 11, 2)),
+        alert(2, date(2026, 11, 4), "escalation"),
+        alert(3, date(2026, 11, 9)),
+    ]
+    actions = [
+        on("alert-1", ActionKind.ACKNOWLEDGE, day(3), 1),
+        on("alert-2", ActionKind.REFER, day(5), 2, service="wellbeing"),
+        on("alert-1", ActionKind.RESOLVE, day(6), 3),
+    ]
+    result = student_cases(SID, reversed(alerts), actions, TODAY)
+    first, second = result.cases
+    assert [a.alert_id for a in first.alerts] == ["alert-1", "alert-2"]
+    assert first.case_id == "case-alert-1" and first.status is CaseStatus.RESOLVED
+    assert first.state.referrals[0].service == "wellbeing"  # an action on alert 2 is on the same case
+    assert [a.alert_id for a in second.alerts] == ["alert-3"]  # after resolution: a new case
+    assert second.status is CaseStatus.OPEN
+    assert result.current == second
+    assert result.holding("alert-2") == first
+    assert result.holding("alert-9") is None
+
+
+def test_actions_stored_per_alert_before_cases_join_the_students_case() -> None:
+    """Issue 27's complaint: a full round on one alert left the others 'no action yet'."""
+    alerts = [alert(1, date(2026, 11, 2)), alert(2, date(2026, 11, 2), "low_attendance")]
+    actions = [
+        on("alert-1", ActionKind.ACKNOWLEDGE, day(3), 1),
+        on("alert-1", ActionKind.NOTE, day(3, 11), 2, channel="meeting", detail="met"),
+    ]
+    (case,) = student_cases(SID, alerts, actions, TODAY).cases
+    assert case.status is CaseStatus.IN_PROGRESS
+    assert len(case.alerts) == 2
+
+
+def test_staff_raise_a_concern_and_a_note_without_a_case_is_kept_apart() -> None:
+    note = on("", ActionKind.NOTE, day(2), 1, channel="call", detail="sounded low")
+    raised = on("", ActionKind.RAISE, day(3), 2, detail="told me they may withdraw", staff_id="S1001")
+    later_alert = alert(5, date(2026, 11, 4))
+    follow = on("", ActionKind.FOLLOW_UP, day(5), 3, until=date(2026, 11, 12))
+    result = student_cases(SID, [later_alert], [follow, raised, note], TODAY)
+    (case,) = result.cases
+    assert result.loose_notes == (note,)
+    assert (case.case_id, case.opened_by, case.reason) == (
+        "case-action-0002",
+        "S1001",
+        "told me they may withdraw",
+    )
+    assert case.alerts == (later_alert,)  # the alert joins the raised case
+    assert case.follow_up == date(2026, 11, 12)
+    assert case.status is CaseStatus.IN_PROGRESS
+    assert case.owner("S1042") == "S1042"
+
+
+def test_an_action_on_an_alert_comes_after_the_alert_whatever_the_clocks_say() -> None:
+    """A replay's alerts carry event time; an action typed before it (wall clock) still joins."""
+    early = on("alert-1", ActionKind.ACKNOWLEDGE, datetime(2026, 1, 1, tzinfo=UTC), 1)
+    (case,) = student_cases(SID, [alert(1, date(2026, 11, 2))], [early], TODAY).cases
+    assert case.status is CaseStatus.IN_PROGRESS
+
+
+def test_owner_changes_and_reopening_makes_the_case_current_again() -> None:
+    actions = [
+        on("alert-1", ActionKind.ASSIGN, day(3), 1, assignee="S1001"),
+        on("alert-1", ActionKind.RESOLVE, day(4), 2),
+        on("alert-1", ActionKind.REOPEN, day(5), 3),
+    ]
+    result = student_cases(SID, [alert(1, date(2026, 11, 2))], actions, TODAY)
+    assert result.current is not None and result.current.owner("S1042") == "S1001"
+
+
+def test_a_follow_up_needs_a_later_date_and_is_offered_on_open_cases_only() -> None:
+    state = CaseState("case-alert-1")
+    done = run(CaseRequest("form-0001", "follow_up", until="2026-11-17"), state)
+    assert (done.kind, done.until) == (ActionKind.FOLLOW_UP, date(2026, 11, 17))
+    assert ActionKind.FOLLOW_UP in case_actions(state)
+    assert ActionKind.FOLLOW_UP not in allowed_actions(state)  # not on each alert's forms
+    with pytest.raises(CaseRefused, match="after today"):
+        run(CaseRequest("form-0002", "follow_up", until="2026-11-01"), state)
+    with pytest.raises(CaseRefused, match="already has a case"):
+        run(CaseRequest("form-0003", "raise", detail="x"), state)
+    resolved = case_state("alert-1", [act(ActionKind.RESOLVE, 1)], TODAY)
+    assert ActionKind.FOLLOW_UP not in case_actions(resolved)
+
+
+def test_decide_on_a_case_names_the_alert_the_form_was_on() -> None:
+    done = decide(
+        CaseRequest("form-0001", "acknowledge"),
+        CaseState("case-alert-1"),
+        viewer=TUTOR,
+        student=Student(),
+        directory=DIRECTORY,
+        services=SERVICES,
+        now=NOW,
+        today=TODAY,
+        on_alert="alert-2",
+    )
+    assert done.alert_id == "alert-2"
+
+
+@pytest.mark.parametrize(
+    ("request_", "open_case", "viewer", "reason"),
+    [
+        (CaseRequest("form-0001", "raise", detail="worried"), True, TUTOR, "already has an open case"),
+        (CaseRequest("form-0001", "raise", detail=" "), False, TUTOR, "say what the concern is"),
+        (CaseRequest("form-0001", "raise", detail="worried"), False, OTHER_TUTOR, "may not raise"),
+        (CaseRequest("x", "raise", detail="worried"), False, TUTOR, "action id"),
+        (CaseRequest("form-0001", "raise", detail="x" * (MAX_DETAIL + 1)), False, TUTOR, "under"),
+    ],
+)
+def test_raising_a_concern_is_refused_with_a_reason(
+    request_: CaseRequest, open_case: bool, viewer: Staff, reason: str
+) -> None:
+    cases = student_cases(SID, [alert(1, date(2026, 11, 2))] if open_case else [], [], TODAY)
+    with pytest.raises(CaseRefused, match=reason):
+        raise_concern(request_, cases, viewer=viewer, student=Student(), now=NOW)
+
+
+def test_raising_a_concern_twice_gives_the_stored_action_back() -> None:
+    empty = student_cases(SID, [], [], TODAY)
+    first = raise_concern(
+        CaseRequest("form-0001", "raise", detail="worried"), empty, viewer=TUTOR, student=Student(), now=NOW
+    )
+    assert (first.kind, first.alert_id, first.detail) == (ActionKind.RAISE, "", "worried")
+    stored = student_cases(SID, [], [first], TODAY)
+    again = raise_concern(
+        CaseRequest("form-0001", "raise", detail="worried"), stored, viewer=TUTOR, student=Student(), now=NOW
+    )
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    ("request_", "open_case", "reason"),
+    [
+        (CaseRequest("form-0001", "note", detail="met"), True, "add the note to it"),
+        (CaseRequest("form-0001", "note", detail=""), False, "needs some text"),
+        (CaseRequest("form-0001", "note", detail="x", channel="fax"), False, "unknown contact"),
+        (CaseRequest("bad", "note", detail="x"), False, "action id"),
+    ],
+)
+def test_a_note_outside_any_alert_is_refused_with_a_reason(
+    request_: CaseRequest, open_case: bool, reason: str
+) -> None:
+    cases = student_cases(SID, [alert(1, date(2026, 11, 2))] if open_case else [], [], TODAY)
+    with pytest.raises(CaseRefused, match=reason):
+        loose_note(request_, cases, viewer=TUTOR, student=Student(), now=NOW)
+
+
+def test_a_note_outside_any_alert_is_kept_with_the_student() -> None:
+    done = loose_note(
+        CaseRequest("form-0001", "note", detail="met", channel="meeting"),
+        student_cases(SID, [], [], TODAY),
+        viewer=TUTOR,
+        student=Student(),
+        now=NOW,
+    )
+    assert (done.alert_id, done.channel) == ("", "meeting")
+    with pytest.raises(CaseRefused, match="may not write"):
+        loose_note(
+            CaseRequest("form-0001", "note", detail="met"),
+            student_cases(SID, [], [], TODAY),
+            viewer=OTHER_TUTOR,
+            student=Student(),
+            now=NOW,
+        )
+
+
+def test_describe_says_meetings_raised_concerns_and_follow_ups() -> None:
+    assert describe(act(ActionKind.NOTE, 1, channel="meeting", detail="x")).startswith("noted (meeting) by")
+    assert describe(act(ActionKind.RAISE, 1, detail="x")).startswith("concern raised by S1042")
+    assert describe(act(ActionKind.FOLLOW_UP, 1, until=date(2026, 11, 20))).startswith(
+        "follow-up set for 2026-11-20"
+    )

@@ -9,13 +9,14 @@ import re
 import shutil
 import subprocess
 import warnings
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from models.access import Grant, Role, Staff
-from models.reports import TREND_WEEKS, StudentWeek, WeeklyReport
+from models.reports import TREND_WEEKS, AlertLine, StudentWeek, WeeklyReport
 from ops.jobs.reports.fonts import available_faces, needs_unicode, scripts_of, strings_of
 from ops.jobs.reports.pdf import PdfReport
 
@@ -116,3 +117,21 @@ def test_scripts_of(texts: list[str], scripts: set[str]) -> None:
 def test_needs_unicode_and_strings_of() -> None:
     assert not needs_unicode(["Zoë", "Brontë"]) and needs_unicode(["Łukasz"])
     assert set(strings_of({"a": [student(1, "Łukasz")], "b": ("x",)})) >= {"Łukasz", "x", "BSC-CS", "a"}
+
+
+def test_a_long_alert_is_wrapped_whole_never_cut_mid_sentence(tmp_path: Path) -> None:
+    """Issue 27: the alert text was cut at 200 characters."""
+    sentence = (
+        "No recorded activity of any kind " + "and still nothing " * 20 + "ends here with the last word."
+    )
+    alerted = replace(student(0, "Carys Rowe"), alerts=(AlertLine(MONDAY, "no_engagement", sentence),))
+    staff = Staff("S1", "Jo Marsh", "j@example.ac.uk", (Grant(Role.STUDENT_ENGAGEMENT_OFFICER),))
+    report = WeeklyReport(
+        staff=staff,
+        week_start=MONDAY,
+        trend_weeks=[MONDAY - timedelta(weeks=w) for w in range(TREND_WEEKS, 0, -1)],
+        students=[alerted],
+        programmes={},
+    )
+    text = extracted(PdfReport(report, ("Weekly", "Jo Marsh", "Yours.")).render(), tmp_path)
+    assert bare(sentence) in bare(text)
