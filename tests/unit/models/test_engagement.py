@@ -19,8 +19,8 @@ from models.comparative_rules import (
     low_engagement,
     low_in_week_before,
     low_run_raises,
-    run_far_below,
     re_engaged,
+    run_far_below,
 )
 from models.comparison import (
     GroupStats,
@@ -337,7 +337,9 @@ def test_far_below_needs_a_low_day() -> None:
         (4, True, False, True),
     ],
 )
-def test_a_run_is_far_below_once_any_day_of_it_is(count: int, today: bool, before: bool, expected: bool) -> None:
+def test_a_run_is_far_below_once_any_day_of_it_is(
+    count: int, today: bool, before: bool, expected: bool
+) -> None:
     assert run_far_below(count, today, before) is expected
 
 
