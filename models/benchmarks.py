@@ -74,6 +74,13 @@ class DayBenchmarks:
         )
         return result
 
+    def far_below(self, alert_fraction: float) -> NDArray[np.bool_]:
+        """Where the activity is under `alert_fraction` of the group's median; with
+        `low_engagement`'s mask, where `comparative_rules.low_engagement(...).far_below` holds."""
+        medians = np.array([g.index.median or 0.0 for g in self.groups], np.float64)[self.group_of]
+        result: NDArray[np.bool_] = self.activity_index < alert_fraction * medians
+        return result
+
     def student(self, i: int) -> StudentBenchmark:
         """Member i's benchmark as the reference builds it."""
         return self.students([i])[0]

@@ -35,6 +35,7 @@ class LowEngagementDecision:
     basis: Basis
     group_size: int
     reason: str
+    far_below: bool = False  # holds, and under the alert line (see `low_engagement`'s alert_fraction)
 
 
 def low_engagement(
@@ -43,6 +44,7 @@ def low_engagement(
     median_fraction: float = 0.5,
     min_group_size: int = 8,
     skip_inactive: bool = True,
+    alert_fraction: float = 0.35,
 ) -> LowEngagementDecision:
     """Holds when the student is among the least engaged 10% of the group AND does under half the
     activity of the group's typical (median) student.
@@ -53,6 +55,11 @@ def low_engagement(
     count. Does not hold in a group smaller than `min_group_size` (too few to compare fairly) nor, with
     `skip_inactive`, for a student with no activity at all: the no-engagement rule speaks for them.
     The caller raises only after K consecutive days: see `consecutive_days`.
+
+    `far_below`: it holds and the activity is also under `alert_fraction` of the typical student's.
+    A day under half counts towards a run; the run raises only once a day of it is this far below
+    (see `low_run_raises`). Students whose habits are a little over half the typical dip under half
+    now and then; a student who is really low falls much further.
     """
     median = bench.group.index.median or 0.0
     figures: dict[str, Any] = {
@@ -75,7 +82,9 @@ def low_engagement(
         reason = "in the bottom of the group but not far below its typical activity"
     else:
         reason = "not in the bottom of the group"
-    return LowEngagementDecision(in_bottom and far_below, **figures, reason=reason)
+    holds = in_bottom and far_below
+    deep = holds and bench.activity_index < alert_fraction * median
+    return LowEngagementDecision(holds, **figures, reason=reason, far_below=deep)
 
 
 def consecutive_days(previous: int, holds: bool, k: int = 3) -> tuple[int, bool]:
@@ -100,9 +109,21 @@ def low_in_week_before(low_days: Iterable[date], day: date) -> bool:
 
 def low_run_raises(count: int, k: int, confirmed: bool, confirmed_yesterday: bool) -> bool:
     """Whether a run of `count` consecutive low days raises today: on the first day the run is at
-    least K days long and confirmed (see `low_in_week_before`; always confirmed when that check is off,
-    which is raising on exactly the K-th day, as `consecutive_days`)."""
+    least K days long and confirmed (see `low_in_week_before`, and `run_far_below`; always confirmed
+    when those checks are off, which is raising on exactly the K-th day, as `consecutive_days`)."""
     return count >= k and confirmed and not (count - 1 >= k and confirmed_yesterday)
+
+
+def run_far_below(count: int, far_below_today: bool, far_below_before: bool) -> bool:
+    """Whether the run of `count` consecutive low days ending today has had a day under the alert
+    line (`LowEngagementDecision.far_below`): today, or an earlier day of the same run
+    (`far_below_before`, what the caller remembered yesterday; ignored when the run starts today).
+
+    Hysteresis: under half the typical activity starts and keeps a run, but only a run that has
+    fallen further raises. Students whose habits are a little over half the typical (the simulator's
+    at-risk line is half) dip just under half in an unlucky week; the alert says how far below.
+    """
+    return count > 0 and (far_below_today or (count > 1 and far_below_before))
 
 
 @dataclass(frozen=True, slots=True)

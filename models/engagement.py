@@ -91,6 +91,7 @@ class EngagementSettings:
     attendance_min_expected: int = 4
     attendance_max_chance: float = 0.2
     low_previous_week: bool = True
+    low_alert_fraction: float = 0.35  # a low run raises once a day of it is under this share of typical
     escalate_after_days: int = 14
     offered_days: int = 28  # a source unused this long is not offered to the student (see WindowFeatures)
 

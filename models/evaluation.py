@@ -29,9 +29,22 @@ class StudentMemory:
     low_streak: int = 0
     closed_on: dict[Rule, date] = field(default_factory=dict)  # cool-down: when each rule last closed
     low_days: list[date] = field(default_factory=list)  # days low engagement held, the last 14 days
+    low_run_far_below: bool = False  # a day of the current low run (low_streak) was under the alert line
 
     def is_empty(self) -> bool:
-        return not self.episodes and self.low_streak == 0 and not self.closed_on and not self.low_days
+        return (
+            not self.episodes
+            and self.low_streak == 0
+            and not self.closed_on
+            and not self.low_days
+            and not self.low_run_far_below
+        )
+
+    def end_low_run(self) -> None:
+        """No low-engagement run goes on (an exemption, days away, a silence): its count and whether
+        it fell under the alert line both start again."""
+        self.low_streak = 0
+        self.low_run_far_below = False
 
     def cooling_down(self, rule: Rule, day: date, cooldown_days: int) -> bool:
         """True while a closed episode of `rule` is more recent than the cool-down period."""
@@ -45,6 +58,7 @@ class StudentMemory:
             self.low_streak,
             tuple(self.closed_on.items()),
             tuple(self.low_days),
+            self.low_run_far_below,
         )
 
     def to_json(self) -> str:
@@ -57,6 +71,8 @@ class StudentMemory:
                 "low_streak": self.low_streak,
                 "closed_on": {rule.value: day.isoformat() for rule, day in self.closed_on.items()},
                 "low_days": [day.isoformat() for day in self.low_days],
+                # Written only when set: memories stored before the alert line read the same.
+                **({"low_run_far_below": True} if self.low_run_far_below else {}),
             },
             sort_keys=True,
         )
@@ -71,7 +87,11 @@ class StudentMemory:
         closed = {Rule(rule): date.fromisoformat(day) for rule, day in data.get("closed_on", {}).items()}
         low_days = [date.fromisoformat(day) for day in data.get("low_days", [])]
         return cls(
-            episodes=episodes, low_streak=int(data.get("low_streak", 0)), closed_on=closed, low_days=low_days
+            episodes=episodes,
+            low_streak=int(data.get("low_streak", 0)),
+            closed_on=closed,
+            low_days=low_days,
+            low_run_far_below=bool(data.get("low_run_far_below", False)),
         )
 
 

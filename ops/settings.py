@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     low_engagement_previous_week: bool = Field(
         True, description="low_engagement also needs a low day in the week before the current window"
     )
+    low_engagement_alert_fraction: float = Field(
+        0.35,
+        gt=0,
+        le=1,
+        description="a run of low days (under half the typical activity) raises low_engagement once a "
+        "day of it is under this share of the typical (hysteresis; 0.5 or more: every run)",
+    )
     attendance_max_chance: float = Field(
         0.2,
         gt=0,
@@ -367,6 +374,7 @@ class Settings(BaseSettings):
             weights=Weights(**self.engagement_weights),
             low_consecutive_days=self.low_engagement_days,
             low_previous_week=self.low_engagement_previous_week,
+            low_alert_fraction=self.low_engagement_alert_fraction,
             attendance_max_chance=self.attendance_max_chance,
         )
 

@@ -165,19 +165,28 @@ class Evaluator(StudentJudgement):
         if sweep.silent[row] or sweep.low_attendance[row] or sweep.bench_row[row] < 0:
             return False
         low_days = recent_low_days(memory.low_days, day)
+        run_far_below = memory.low_run_far_below
         if exempt(view.record, view.absences, day, self.rules) is not None or window_overlaps_absence(
             view.absences, day, int(sweep.roster.window[row])
         ):
-            streak = 0  # as the full judgement: no streak while the window holds days away
+            # As the full judgement: no streak while the window holds days away.
+            streak, run_far_below = 0, False
         elif monitoring_start is not None and (day - monitoring_start).days + 1 < sweep.roster.window[row]:
             streak = memory.low_streak  # the window still reaches before monitoring began: the streak waits
         else:
-            streak, low_days, raise_now = self._low_step(memory, day, bool(sweep.low[row]))
+            streak, low_days, run_far_below, raise_now = self._low_step(
+                memory, day, bool(sweep.low[row]), bool(sweep.far_below[row])
+            )
             if raise_now:
                 return False
-        if streak != memory.low_streak or low_days != memory.low_days:
+        if (
+            streak != memory.low_streak
+            or low_days != memory.low_days
+            or run_far_below != memory.low_run_far_below
+        ):
             memory.low_streak = streak
             memory.low_days = low_days
+            memory.low_run_far_below = run_far_below
             sid = view.record.student_id
             result.changed.add(sid)
             if memory.is_empty():
@@ -347,9 +356,22 @@ class Evaluator(StudentJudgement):
         low[members] = bench.low_engagement(e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)[
             : len(members)
         ]
+        far_below = np.zeros(n, np.bool_)
+        far_below[members] = bench.far_below(e.low_alert_fraction)[: len(members)]
+        far_below &= low
         concerned = roster.active & (silent | low | low_attendance_today)
         return Sweep(
-            roster, bench, bench_row, concerned, last, attended, expected, silent, low, low_attendance_today
+            roster,
+            bench,
+            bench_row,
+            concerned,
+            last,
+            attended,
+            expected,
+            silent,
+            low,
+            low_attendance_today,
+            far_below,
         )
 
 

@@ -24,6 +24,7 @@ from models.comparative_rules import (
     low_in_week_before,
     low_run_raises,
     re_engaged,
+    run_far_below,
 )
 from models.comparison import StudentBenchmark
 from models.engagement import EngagementSettings
@@ -117,7 +118,7 @@ class StudentJudgement:
             del memory.closed_on[rule]
         memory.low_days = recent_low_days(memory.low_days, day)
         if reason is not None:
-            memory.low_streak = 0
+            memory.end_low_run()
         else:
             self._new_episodes(day, view, memory, bench, last_day, attendance, result, monitoring_start)
 
@@ -166,7 +167,7 @@ class StudentJudgement:
         if memory.cooling_down(Rule.NO_ENGAGEMENT, day, self.cooldown_days):
             # A silence closed days ago: the tutor has heard of it and of its end. Its windows still
             # hold the silent days, so no rule raises until the cool-down ends (a new silence then).
-            memory.low_streak = 0
+            memory.end_low_run()
             return
         # Exemptions were checked by the caller: only the silence itself is left to judge.
         silent = (
@@ -176,16 +177,24 @@ class StudentJudgement:
         )
         if silent is not None:
             memory.episodes[Rule.NO_ENGAGEMENT] = Episode(silent.episode_start, day)
-            memory.low_streak = 0
+            memory.end_low_run()
             self._raise(result, self._silence_alert(silent, day, view, bench))
             return
         # A window that reaches back before monitoring began would compare missing data: wait for it.
         observed = (day - monitoring_start).days + 1 if monitoring_start is not None else None
         if bench is not None and window_overlaps_absence(view.absences, day, bench.features.window_days):
-            memory.low_streak = 0  # back from an approved absence: the window still holds days away
+            memory.end_low_run()  # back from an approved absence: the window still holds days away
         elif bench is not None and (observed is None or observed >= bench.features.window_days):
-            decision = low_engagement(bench, e.low_bottom_share, e.low_median_fraction, e.min_cohort_size)
-            memory.low_streak, memory.low_days, raise_now = self._low_step(memory, day, decision.holds)
+            decision = low_engagement(
+                bench,
+                e.low_bottom_share,
+                e.low_median_fraction,
+                e.min_cohort_size,
+                alert_fraction=e.low_alert_fraction,
+            )
+            memory.low_streak, memory.low_days, memory.low_run_far_below, raise_now = self._low_step(
+                memory, day, decision.holds, decision.far_below
+            )
             cooling = memory.cooling_down(Rule.LOW_ENGAGEMENT, day, self.cooldown_days)
             if raise_now and Rule.LOW_ENGAGEMENT not in memory.episodes and not cooling:
                 start = day - timedelta(days=memory.low_streak - 1)
@@ -273,11 +282,17 @@ class StudentJudgement:
         self._raise(result, alert)
         return True
 
-    def _low_step(self, memory: StudentMemory, day: date, holds: bool) -> tuple[int, list[date], bool]:
-        """The low-engagement streak and recent low days after today, and whether to raise today."""
+    def _low_step(
+        self, memory: StudentMemory, day: date, holds: bool, far_below: bool
+    ) -> tuple[int, list[date], bool, bool]:
+        """The low-engagement streak, recent low days and whether the run has been under the alert
+        line, after today, and whether to raise today (the first day the run is long enough,
+        confirmed by the week before and has been under the alert line)."""
         e = self.engagement
         streak, _ = consecutive_days(memory.low_streak, holds, e.low_consecutive_days)
         low_days = [d for d in recent_low_days(memory.low_days, day) if d < day] + ([day] if holds else [])
+        far_before = memory.low_streak > 0 and memory.low_run_far_below
+        run_far = run_far_below(streak, far_below, far_before)
         if e.low_previous_week:
             confirmed = low_in_week_before(low_days, day)
             confirmed_yesterday = low_in_week_before(low_days, day - timedelta(days=1))
@@ -286,7 +301,10 @@ class StudentJudgement:
         return (
             streak,
             low_days,
-            low_run_raises(streak, e.low_consecutive_days, confirmed, confirmed_yesterday),
+            run_far,
+            low_run_raises(
+                streak, e.low_consecutive_days, confirmed and run_far, confirmed_yesterday and far_before
+            ),
         )
 
     def _closes(

@@ -95,6 +95,7 @@ class Sweep:
     silent: NDArray[np.bool_]  # no engagement for long enough to raise (before exemptions)
     low: NDArray[np.bool_]  # low engagement holds today
     low_attendance: NDArray[np.bool_]  # low attendance holds today
+    far_below: NDArray[np.bool_]  # low engagement holds and under the alert line today
 
 
 BAND_NAMES = [b.value for b in (Band.HIGH, Band.GOOD, Band.PARTIAL, Band.LOW, Band.NONE)]

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weeks", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="simulation")
+    p.add_argument(
+        "--profiles",
+        action="store_true",
+        help="add the populations of issue 24 (sparse part-timers, approved absences, no sessions, "
+        "a tiny school) and a reading week, as lde quality simulates them",
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("replay", help="run a history through the agents and rules on the event-time clock")

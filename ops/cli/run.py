@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -50,14 +51,28 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if simulator is None:
         return _no_devtools("simulate")
     simulate, write_files = simulator.simulate, simulator.write_files
-    sim = simulate(students=args.students, weeks=args.weeks, seed=args.seed, timezone=settings.timezone)
+    profiles = simulator.Profiles() if args.profiles else simulator.NO_PROFILES
+    sim = simulate(
+        students=args.students,
+        weeks=args.weeks,
+        seed=args.seed,
+        timezone=settings.timezone,
+        profiles=profiles,
+    )
     paths = write_files(sim, Path(args.out))
+    populations = ", with the populations of issue 24" if args.profiles else ""
     print(
         f"simulated {len(sim.students)} students over {sim.weeks} weeks "
-        f"from {sim.term_start} (seed {sim.seed})"
+        f"from {sim.term_start} (seed {sim.seed}{populations})"
     )
     for name, path in paths.items():
         print(f"  {name}: {path}")
+    weeks = json.dumps([monday.isoformat() for monday in sorted(sim.non_teaching_weeks)])
+    prefix = f"LDE_NON_TEACHING_WEEKS='{weeks}' " if sim.non_teaching_weeks else ""
+    print(
+        f"replay it: {prefix}lde replay --roster {paths['roster']} --absences {paths['absences']} "
+        f"--events {paths['events']} --from {sim.term_start} --through {sim.term_end} --out alerts.jsonl"
+    )
     return 0
 
 

@@ -6,7 +6,8 @@ approved absence, courses without timetabled sessions, a tiny school, a reading 
 per rule: recall (students who stop engaging and are flagged within their silence threshold and a
 day), precision (alerts that concern a student who really disengaged), the median days to
 detection; and what a tutor lives with: the alert burden (alerts, and messages, per 100 students per
-week) and the share of alerts a tutor would call false, with those alerts by population.
+week) and the share of alerts a tutor would call false, with those alerts by population; and how
+many of the students engaging all term at under half the typical level any rule alerts.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Term:
     truth: set[str]  # disengaged students (any pattern)
     stoppers: dict[str, date]  # students who stop, and their first silent day
     part_time: set[str]
+    low: frozenset[str] = frozenset()  # engaged all term at under half the typical level
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Burden:
     raising: int = 0  # alerts of the raising rules
     false_raising: int = 0  # ... about a student the ground truth calls not disengaged
     false_by_population: Counter[str] = field(default_factory=Counter)  # students alerted falsely
+    low_students: int = 0  # students engaging all term at under half the typical level...
+    low_alerted: int = 0  # ... of whom alerted by any raising rule
 
     @property
     def per_100_per_week(self) -> float:
@@ -116,6 +120,7 @@ def run_term(
             if row["pattern"] == "stops"
         },
         {s.record.student_id for s in sim.students if s.record.mode is StudyMode.PART_TIME},
+        frozenset(row["student_id"] for row in truth if row["pattern"] == "low_engagement"),
     )
 
 
@@ -142,6 +147,8 @@ def measure(
         burden.false_by_population.update(
             populations.get(sid, "other") for sid in {a.student_id for a in false}
         )
+        burden.low_students += len(term.low)
+        burden.low_alerted += len(term.low & {a.student_id for a in raising})
         for rule in [*(r.value for r in RAISING_RULES), "any"]:
             alerts = [(a.student_id, a.raised_on) for a in raising if rule in ("any", a.rule.value)]
             first: dict[str, date] = {}
@@ -219,5 +226,7 @@ def table(results: tuple[list[RuleQuality], Burden], students: int, weeks: int, 
         f"False alerts: {burden.false_share:.1%} of the {burden.raising} alerts of the raising rules concern "
         f"a student the ground truth calls not disengaged; students alerted falsely, by population: "
         f"{by_population}.",
+        f"Students engaging all term at under half the typical level (never silent): {burden.low_alerted} "
+        f"of {burden.low_students} alerted by a raising rule.",
     ]
     return "\n".join(lines)

@@ -356,7 +356,9 @@ def staff_csv(sim: Simulation) -> str:
 
 
 def write_files(sim: Simulation, out_dir: Path) -> dict[str, Path]:
-    """Write roster.csv, events.jsonl (canonical) and ground_truth.csv into out_dir."""
+    """Write roster.csv, absences.csv, events.jsonl (canonical), ground_truth.csv and simulation.json
+    (with the term's non-teaching weeks) into out_dir: what `lde replay` needs to judge the term as
+    `lde quality` does (the absences with --absences, the weeks as LDE_NON_TEACHING_WEEKS)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     roster_path = out_dir / "roster.csv"
     fields = list(RosterRecord.model_fields)
@@ -367,6 +369,12 @@ def write_files(sim: Simulation, out_dir: Path) -> dict[str, Path]:
             writer.writerow(
                 {k: ("" if v is None else v) for k, v in s.record.model_dump(mode="json").items()}
             )
+    absences_path = out_dir / "absences.csv"
+    with absences_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(Absence.model_fields))
+        writer.writeheader()
+        for absence in sim.absences():
+            writer.writerow(absence.model_dump(mode="json"))
     events_path = out_dir / "events.jsonl"
     with events_path.open("w") as handle:
         for event in sim.all_events():
@@ -384,8 +392,14 @@ def write_files(sim: Simulation, out_dir: Path) -> dict[str, Path]:
                 "weeks": sim.weeks,
                 "seed": sim.seed,
                 "term_start": sim.term_start.isoformat(),
+                "non_teaching_weeks": [monday.isoformat() for monday in sorted(sim.non_teaching_weeks)],
             },
             indent=2,
         )
     )
-    return {"roster": roster_path, "events": events_path, "ground_truth": truth_path}
+    return {
+        "roster": roster_path,
+        "absences": absences_path,
+        "events": events_path,
+        "ground_truth": truth_path,
+    }

@@ -90,3 +90,49 @@ def test_replay_command_writes_alerts_jsonl(tmp_path: Path) -> None:
         assert {"alert_id", "student_id", "rule", "raised_on", "explanation"} <= set(alert)
         assert date.fromisoformat(alert["raised_on"]) <= sim.term_end
     assert f"{len(alerts)} alerts written" in result.stdout
+
+
+def test_a_term_simulated_with_the_populations_replays_as_lde_quality_judges_it(tmp_path: Path) -> None:
+    """`lde simulate --profiles` writes what `lde replay` needs (the absences, the reading week) to
+    give the alerts `lde quality` counts for the same term, none about the populations of issue 24."""
+    from ops.cli import main
+    from ops.devtools.quality import RAISING_RULES, run_term
+    from ops.devtools.simulator import Profiles
+
+    students, weeks, seed = 120, 7, 11
+    folder = tmp_path / "sim"
+    argv = ["simulate", "--students", str(students), "--weeks", str(weeks), "--seed", str(seed)]
+    assert main([*argv, "--profiles", "--out", str(folder)]) == 0
+    meta = json.loads((folder / "simulation.json").read_text())
+    out = tmp_path / "alerts.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LDE_")}
+    env |= {
+        "LDE_DATA_DIR": str(tmp_path / "unused"),
+        "LDE_NON_TEACHING_WEEKS": json.dumps(meta["non_teaching_weeks"]),
+    }
+    term_end = date.fromisoformat(meta["term_start"]).toordinal() + 7 * weeks - 1
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "replay",
+            *("--roster", str(folder / "roster.csv"), "--absences", str(folder / "absences.csv")),
+            *("--events", str(folder / "events.jsonl"), "--out", str(out)),
+            *("--from", meta["term_start"], "--through", date.fromordinal(term_end).isoformat()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    replayed = sorted((a["student_id"], a["rule"], a["raised_on"]) for a in map(json.loads, out.open()))
+
+    term = run_term(Settings(), students, weeks, seed, Profiles())
+    assert replayed == sorted((a.student_id, a.rule.value, a.raised_on.isoformat()) for a in term.alerts)
+    populations = term.sim.populations()
+    assert len(set(populations.values())) == 4 and term.sim.absences()
+    raising = {r.value for r in RAISING_RULES}
+    assert not {sid for sid, rule, _ in replayed if rule in raising} & set(populations)

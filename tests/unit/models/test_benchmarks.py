@@ -56,10 +56,14 @@ def test_columns_equal_the_reference_bit_for_bit(seed: int) -> None:
         thresholds,
     )
     holds = columns.low_engagement(0.1, 0.5, minimum)
+    alert_line = [0.35, 0.25, 0.5][seed % 3]
+    far_below = holds & columns.far_below(alert_line)
     for i, member in enumerate(members):
         expected = reference[member.student_id]
         assert columns.student(i) == expected
-        assert bool(holds[i]) is low_engagement(expected, 0.1, 0.5, minimum).holds
+        decision = low_engagement(expected, 0.1, 0.5, minimum, alert_fraction=alert_line)
+        assert bool(holds[i]) is decision.holds
+        assert bool(far_below[i]) is decision.far_below
 
 
 def test_no_members_gives_no_groups() -> None:

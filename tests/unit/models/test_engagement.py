@@ -20,6 +20,7 @@ from models.comparative_rules import (
     low_in_week_before,
     low_run_raises,
     re_engaged,
+    run_far_below,
 )
 from models.comparison import (
     GroupStats,
@@ -295,6 +296,51 @@ def test_low_engagement_not_in_tiny_groups_nor_for_the_inactive() -> None:
     silent = benchmark_day(members([feats(vle=40)] * 9 + [feats()]))["s9"]
     assert not low_engagement(silent).holds
     assert low_engagement(silent, skip_inactive=False).holds
+
+
+def test_far_below_is_a_low_day_under_the_alert_line() -> None:
+    # Nine students at 40 VLE events; the tenth at 18 (45% of typical) or 12 (30%): both are low days
+    # (bottom 10% and under half), only the second is under the alert line (35% by default).
+    for vle, far in ((18, False), (12, True)):
+        bench = benchmark_day(members([feats(vle=40)] * 9 + [feats(vle=vle)]))["s9"]
+        decision = low_engagement(bench)
+        assert decision.holds
+        assert decision.far_below is far
+        assert decision.activity_index / decision.group_median_index == pytest.approx(vle / 40)
+    # The line is a setting: at 0.5 every low day is under it, at 0.25 not even 30% is.
+    bench = benchmark_day(members([feats(vle=40)] * 9 + [feats(vle=12)]))["s9"]
+    assert low_engagement(bench, alert_fraction=0.5).far_below
+    assert not low_engagement(bench, alert_fraction=0.25).far_below
+
+
+def test_far_below_needs_a_low_day() -> None:
+    # Under the line but in a group too small to compare, or with no activity: not a low day at all.
+    small = benchmark_day(members([feats(vle=40)] * 4 + [feats(vle=1)]))["s4"]
+    assert not low_engagement(small).holds and not low_engagement(small).far_below
+    silent = benchmark_day(members([feats(vle=40)] * 9 + [feats()]))["s9"]
+    assert not low_engagement(silent).far_below
+    # Not in the bottom 10%: two students far below the others share the bottom, neither under 10%.
+    pair = benchmark_day(members([feats(vle=40)] * 8 + [feats(vle=2), feats(vle=2)]))
+    assert pair["s8"].below == 0.0 and low_engagement(pair["s8"]).far_below
+    three = benchmark_day(members([feats(vle=40)] * 7 + [feats(vle=1), feats(vle=2), feats(vle=3)]))
+    assert three["s9"].below >= 0.1 and not low_engagement(three["s9"]).far_below
+
+
+@pytest.mark.parametrize(
+    ("count", "today", "before", "expected"),
+    [
+        (0, True, True, False),  # no run: nothing to remember
+        (1, True, False, True),  # the run starts under the line
+        (1, False, True, False),  # a new run forgets the last one
+        (2, False, True, True),  # the run fell under the line on an earlier day
+        (4, False, False, False),  # under half every day, never under the line
+        (4, True, False, True),
+    ],
+)
+def test_a_run_is_far_below_once_any_day_of_it_is(
+    count: int, today: bool, before: bool, expected: bool
+) -> None:
+    assert run_far_below(count, today, before) is expected
 
 
 def test_consecutive_days_raise_on_the_kth_day_only_and_reset_on_a_good_day() -> None:

@@ -585,3 +585,68 @@ def test_sessions_absent_then_a_full_return_raise_no_comparative_alert_in_the_co
         (Rule.NO_ENGAGEMENT, date(2026, 10, 11)),
         (Rule.RE_ENGAGED, date(2026, 10, 17)),
     ]
+
+
+def low_run_alerts(term: Term, plan: dict[str, dict[date, int]], through: date, full: Evaluator) -> list:
+    """Everyone does 10 VLE events a day except on the days `plan` gives another count; the alerts
+    of each day, checked equal to those of the evaluator without its shortcuts."""
+    alerts = []
+    for day in days(START, through):
+        for sid in term.states:
+            count = plan.get(sid, {}).get(day, 10)
+            if count:
+                term.act(sid, day, count=count)
+        ours = term.judge(day)
+        assert ours == full.judge_day(day, term.views, monitoring_start=START).alerts
+        assert {k: m.snapshot() for k, m in term.evaluator.memory.items()} == {
+            k: m.snapshot() for k, m in full.memory.items()
+        }
+        alerts += ours
+    return alerts
+
+
+@pytest.mark.parametrize("alert_fraction", [0.35, 0.5])
+def test_a_run_under_half_raises_once_it_falls_under_the_alert_line(alert_fraction: float) -> None:
+    """s0 does 4 events a day (40% of typical) from 5 October, then 1 from 19 October: low all along,
+    under the alert line (35% by default) only once the days of 1 weigh in."""
+    engagement = EngagementSettings(low_alert_fraction=alert_fraction)
+    term = Term(students=12, engagement=engagement)
+    plan = {"s0": {d: 4 if d < date(2026, 10, 19) else 1 for d in days(date(2026, 10, 5), date(2026, 11, 8))}}
+    alerts = low_run_alerts(term, plan, date(2026, 11, 8), FullEvaluator(RULES, engagement))
+    low = [a for a in alerts if a.rule is Rule.LOW_ENGAGEMENT]
+    assert [a.student_id for a in low] == ["s0"]
+    share = low[0].figures["activity_index"] / low[0].figures["group_median_index"]
+    if alert_fraction == 0.5:
+        # Every low day is under the line: raised once the week before confirms the run.
+        assert low[0].raised_on < date(2026, 10, 19) and 0.35 < share < 0.5
+    else:
+        # 4 x 6 + 1 = 25 of the typical 70 in the window of 19 October (36%); 22 of 70 the next day.
+        assert low[0].raised_on == date(2026, 10, 20) and share < 0.35
+    # The alert is about the whole run, which began on the same day either way.
+    assert low[0].episode_start <= date(2026, 10, 12)
+
+
+def test_a_run_remembers_falling_under_the_line_and_a_good_day_forgets_it() -> None:
+    """s0 and s1 are silent for 5 days (their windows fall to 29% of typical), then do 4 and 5 a day
+    in turn (45%): one long run for s0, raised when the week before confirms it although no longer
+    under the line (27 of 70 that day, 39%); s1 has one good day in between, which ends the run: the
+    next one never falls under the line."""
+    term = Term(students=12)
+    back = {d: 4 + n % 2 for n, d in enumerate(days(date(2026, 10, 10), date(2026, 11, 8)))}
+    silent = dict.fromkeys(days(date(2026, 10, 5), date(2026, 10, 9)), 0)
+    plan = {"s0": {**silent, **back}, "s1": {**silent, **back, date(2026, 10, 12): 40}}
+    alerts = low_run_alerts(term, plan, date(2026, 11, 8), FullEvaluator(RULES))
+    low = [a for a in alerts if a.rule is Rule.LOW_ENGAGEMENT]
+    assert [(a.student_id, a.raised_on) for a in low] == [("s0", date(2026, 10, 15))]
+    assert low[0].figures["activity_index"] >= 0.35 * low[0].figures["group_median_index"]
+    assert low[0].episode_start == date(2026, 10, 8)  # the run's first day (3 silent days of 7: 57%)
+
+
+def test_a_memory_under_the_alert_line_survives_a_restart_as_json() -> None:
+    memory = StudentMemory(low_streak=2, low_days=[date(2026, 10, 2)], low_run_far_below=True)
+    assert StudentMemory.from_json(memory.to_json()).snapshot() == memory.snapshot()
+    # A memory stored before the alert line (no such key) reads as a run not under it.
+    assert '"low_run_far_below"' not in StudentMemory(low_streak=2).to_json()
+    assert not StudentMemory.from_json('{"episodes": {}, "low_streak": 2}').low_run_far_below
+    memory.end_low_run()
+    assert (memory.low_streak, memory.low_run_far_below) == (0, False)

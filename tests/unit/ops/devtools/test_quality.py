@@ -47,5 +47,7 @@ def test_quality_reports_the_burden_and_alerts_no_student_engaging_in_their_own_
     assert burden.messages <= burden.alerts and burden.false_raising <= burden.raising
     # The populations of issue 24 (sparse part-timers, back from absence, no sessions, tiny school).
     assert set(burden.false_by_population) <= {"other"}
+    assert 0 <= burden.low_alerted <= burden.low_students and burden.low_students > 0
     text = table((rules, burden), 200, 10, [7])
     assert "alerts per 100 students per week" in text and "False alerts:" in text
+    assert f"{burden.low_alerted} of {burden.low_students} alerted by a raising rule" in text

@@ -4,6 +4,8 @@ import itertools
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from models.events import Source
 from ops.devtools.simulator import simulate
 
@@ -111,3 +113,72 @@ def test_the_populations_of_issue_24_engage_in_their_own_pattern() -> None:
 def test_without_profiles_the_simulation_has_none_of_them() -> None:
     sim = simulate(students=200, weeks=3, seed=2)
     assert sim.populations() == {} and sim.absences() == [] and sim.reading_week is None
+
+
+def test_written_files_hold_the_absences_and_the_non_teaching_weeks(tmp_path: Path) -> None:
+    """What lde replay needs to judge the populations as lde quality does: the approved absences as
+    an absences CSV the loader reads back, and the reading week for LDE_NON_TEACHING_WEEKS."""
+    import json
+
+    from models.roster import load_absences
+    from ops.devtools.simulator import Profiles, write_files
+
+    sim = simulate(students=200, weeks=8, seed=4, profiles=Profiles())
+    paths = write_files(sim, tmp_path)
+    assert sim.absences()
+    assert list(load_absences(paths["absences"])) == sim.absences()
+    meta = json.loads((tmp_path / "simulation.json").read_text())
+    assert meta["non_teaching_weeks"] == [d.isoformat() for d in sorted(sim.non_teaching_weeks)] != []
+
+
+def test_without_profiles_the_absences_file_has_only_its_header(tmp_path: Path) -> None:
+    from ops.devtools.simulator import write_files
+
+    paths = write_files(simulate(students=30, weeks=2, seed=4), tmp_path)
+    assert paths["absences"].read_text().splitlines() == ["student_id,from_date,to_date,reason"]
+
+
+def test_lde_simulate_profiles_writes_the_populations_and_says_how_to_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    from ops.cli import main
+    from ops.devtools.simulator import Profiles
+
+    assert (
+        main(
+            [
+                "simulate",
+                "--students",
+                "200",
+                "--weeks",
+                "8",
+                "--seed",
+                "4",
+                "--profiles",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    sim = simulate(students=200, weeks=8, seed=4, profiles=Profiles())
+    with (tmp_path / "roster.csv").open() as handle:
+        programmes = {row["programme_code"] for row in csv.DictReader(handle)}
+    assert "BA-ART" in programmes  # the tiny school
+    assert (tmp_path / "absences.csv").read_text().count("\n") == len(sim.absences()) + 1
+    assert "with the populations of issue 24" in out
+    assert f"LDE_NON_TEACHING_WEEKS='[\"{min(sim.non_teaching_weeks)}\"]' lde replay" in out
+    assert f"--absences {tmp_path / 'absences.csv'}" in out
+
+    assert (
+        main(
+            ["simulate", "--students", "200", "--weeks", "8", "--seed", "4", "--out", str(tmp_path / "plain")]
+        )
+        == 0
+    )
+    plain = capsys.readouterr().out
+    assert "LDE_NON_TEACHING_WEEKS" not in plain and "populations" not in plain
+    assert (tmp_path / "plain" / "absences.csv").read_text().count("\n") == 1
