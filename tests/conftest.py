@@ -1,4 +1,4 @@
-"""The whole suite's guard: no test reads a file beside the repository.
+"""The whole suite's guards: no test reads a file beside the repository; no property test is timed.
 
 A clone tests what the README says on its own only if no test reads a sample folder or a sibling
 checkout beside it. An audit hook (PEP 578) sees every file or directory the test process opens;
@@ -18,6 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+#: Property tests judge behaviour, never speed (speed lives in `make bench`): no per-example deadline,
+#: so a loaded machine (CI, two test processes) cannot fail one.
+settings.register_profile("lde", deadline=None)
+settings.load_profile("lde")
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BESIDE = REPOSITORY.parent
