@@ -9,6 +9,7 @@ proxy, 127.0.0.3 the address that gets rate limited), so the tests see the peer 
 from __future__ import annotations
 
 import base64
+import html
 import http.client
 import json
 import re
@@ -22,6 +23,7 @@ import pytest
 from ops.devtools.replay import EventTimeRun
 from ops.runtime.embedded import wait_until
 from ops.settings import Settings
+from ops.staff.auth.credentials import SESSION_COOKIE
 from ops.staff.routes import ROUTES, RouteKind, route_kinds
 from tests.integration.conftest import TERM_START, roster_record
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
@@ -452,8 +454,10 @@ def test_the_staff_claim_comes_from_userinfo_when_the_id_token_lacks_it(world: W
         ):
             p.userinfo_override, p.userinfo_status = override, status
             refused = sign_in(world, "S1042")
-            assert refused.status == 401 and message in refused.body["error"], refused.text
-            assert "Set-Cookie" not in refused.headers
+            # a page saying why, with a way back (issue 22), and no session
+            assert refused.status == 401 and refused.headers["Content-Type"].startswith("text/html")
+            assert message in html.unescape(refused.text) and 'href="/auth/login"' in refused.text
+            assert SESSION_COOKIE not in refused.headers.get("Set-Cookie", "")
     finally:
         p.id_token_staff_claim, p.userinfo_override, p.userinfo_status = True, {}, 200
     asked = p.userinfo_requests
