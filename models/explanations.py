@@ -179,7 +179,10 @@ def explain(bench: StudentBenchmark) -> Explanation:
         parts.append(f"no activity recorded in the last {features.window_days} days")
     fields["sources_compared"] = [name for name, rank in percentiles.items() if rank is not None]
     sentence = "; ".join(parts) + "."
-    if not_offered:
+    if not_offered and len(not_offered) == len(words.sources):
+        # Nothing at all used: "not counted" would read as if LDE looked away; say what it saw.
+        sentence += f" No use of {', '.join(not_offered)} in the last {_OFFERED_WORDS}."
+    elif not_offered:
         # Said so that a tutor knows the comparison left them out, and why.
         sentence += f" Not counted, as not used in the last {_OFFERED_WORDS}: {', '.join(not_offered)}."
     return Explanation(sentence[0].upper() + sentence[1:], fields)

@@ -186,3 +186,18 @@ def test_a_source_not_offered_is_left_out_of_the_student_and_the_group() -> None
     assert words.fields["eresource_count"] is None and words.fields["vle_count"] == 59
     assert "-1" not in words.text
     assert words.text.endswith("Not counted, as not used in the last 28 days: e-resources, PC logons.")
+
+
+def test_a_student_who_used_nothing_is_told_so_not_that_sources_were_left_out() -> None:
+    """A never-engaged student: every source the group uses is unused; the words say what LDE saw."""
+    others = [
+        Member(f"s{i}", ("P", 1, "FT"), "S", WindowFeatures.of(vle=50, pc_logon=6, attendance=5, attended=5))
+        for i in range(9)
+    ]
+    silent = WindowFeatures(
+        (NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, NOT_OFFERED, 5), 0, 7
+    )
+    words = explain(benchmark_day([*others, Member("q", ("P", 1, "FT"), "S", silent)])["q"])
+    assert "Not counted" not in words.text
+    assert words.text.endswith("No use of VLE activity, PC logons in the last 28 days.")
+    assert words.text.startswith("Attendance 0 of 5 sessions (0%)")
