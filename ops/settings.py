@@ -273,6 +273,39 @@ class Settings(BaseSettings):
     )
     web_page_size: int = Field(50, ge=10, le=500, description="students per page of the caseload")
 
+    # -- the staff surface apart from the stream (issue 26) ---------------------------------------
+    sink_threads: int = Field(
+        2, ge=1, le=16, description="threads of the stream's own pool for its ClickHouse and Redis writes"
+    )
+    evaluator_threads: int = Field(
+        2, ge=1, le=16, description="threads of the evaluator's own pool (judging, figure exchange)"
+    )
+    web_threads: int = Field(
+        2, ge=1, le=32, description="threads of the staff pages' and personal-data API's own pool"
+    )
+    web_queue: int = Field(
+        8,
+        ge=0,
+        le=1000,
+        description="staff requests that may wait for a page thread; beyond that (and the threads) the "
+        "request is answered 503 with Retry-After at once, never queued for seconds",
+    )
+    web_retry_after_seconds: int = Field(
+        2, ge=1, le=600, description="the Retry-After of a staff request shed under load (503)"
+    )
+    web_shed_loop_lag_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="shed staff requests (503) while the event loop's lag exceeds this: in the embedded "
+        "mode the stream shares the process, and alerts come first",
+    )
+    web_view_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="the precomputed page views (caseload order, programme figures) are rebuilt at most "
+        "this often, after an evaluation or a triage action changed them",
+    )
+
     @property
     def rules(self) -> RuleSettings:
         mondays = frozenset(d - timedelta(days=d.weekday()) for d in self.non_teaching_weeks)

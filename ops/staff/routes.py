@@ -120,7 +120,7 @@ async def alerts(deps: StaffDeps, request: Request) -> Response:
         viewer = viewer_of(request)
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(deps, error, "alerts_list")
-    rows = await asyncio.to_thread(
+    rows = await deps.pages.run(
         alerts_view, deps.store, deps.reads, viewer, via_of(request), credential_of(request)
     )
     deps.metrics.personal_data_reads.labels(action="alerts_list", outcome="allowed").inc()
@@ -130,7 +130,7 @@ async def alerts(deps: StaffDeps, request: Request) -> Response:
 async def student(deps: StaffDeps, request: Request, student_id: str) -> Response:
     try:
         viewer = viewer_of(request)
-        report = await asyncio.to_thread(
+        report = await deps.pages.run(
             student_view, deps.store, deps.reads, viewer, student_id, via_of(request), credential_of(request)
         )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
@@ -144,7 +144,7 @@ async def student_own_report(deps: StaffDeps, request: Request, student_id: str)
         viewer = viewer_of(request)
         query = request.query
         week = parse_week(query["week"]) if query.get("week") else last_complete_week(deps.today())
-        report = await asyncio.to_thread(
+        report = await deps.pages.run(
             student_weekly_report,
             deps.store,
             deps.reads,
@@ -158,7 +158,7 @@ async def student_own_report(deps: StaffDeps, request: Request, student_id: str)
         return _bad_request(str(error))
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
         return _refused(deps, error, "student_report")
-    files = await asyncio.to_thread(render_student_report, report)
+    files = await deps.pages.run(render_student_report, report)
     pdf = files.pop("pdf")
     assert isinstance(pdf, bytes)
     return as_json({**files, "pdf_base64": base64.b64encode(pdf).decode()})
@@ -168,7 +168,7 @@ async def activity(deps: StaffDeps, request: Request, student_id: str) -> Respon
     """A student's daily counts: through the access policy and audited like every personal read."""
     try:
         viewer = viewer_of(request)
-        rows = await asyncio.to_thread(
+        rows = await deps.pages.run(
             activity_view, deps.store, deps.reads, viewer, student_id, via_of(request), credential_of(request)
         )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
@@ -186,7 +186,7 @@ async def export(deps: StaffDeps, request: Request) -> Response:
         return _bad_request(f"from/to: {error}")
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(deps, error, "export_anonymised")
-    rows = await asyncio.to_thread(
+    rows = await deps.pages.run(
         export_anonymised, deps.store, deps.reads, first, last, viewer, via_of(request)
     )
     return as_json(_plain_json(rows))

@@ -137,6 +137,7 @@ class ActivityAgent:
                 stop_process(BATCH_FAILED_EXIT)
                 raise
             finally:
+                self.guard.done(time.monotonic())
                 if not applied:
                     faust_compat.hold_back(events)
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -172,6 +173,7 @@ class ActivityAgent:
             self.progress.record(self.topic, partition, offset)
         for partition, offsets in outcome.replayed.items():
             log.info("replayed partition=%d offsets=%s", partition, ",".join(map(str, offsets)))
+            self.metrics.messages_reconsumed.inc(len(offsets))
 
         self.stats.events_applied += sum(outcome.applied_by_source.values())
         for source, count in outcome.applied_by_source.items():

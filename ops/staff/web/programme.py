@@ -4,7 +4,6 @@ source against the institution."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, timedelta
 from typing import Any
 
@@ -76,8 +75,8 @@ async def programme_page(deps: StaffDeps, request: Request, programme_code: str)
     """GET /app/programmes/{code}."""
     try:
         viewer = viewer_of(request)
-        as_of = await asyncio.to_thread(caseload_as_of, deps.store, deps.today())
-        data = await asyncio.to_thread(
+        as_of = await deps.pages.run(caseload_as_of, deps.store, deps.today())
+        data = await deps.pages.run(
             load_programme,
             deps.store,
             deps.reads,

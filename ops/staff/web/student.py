@@ -4,7 +4,6 @@ The read goes through the access policy and is audited (ops.jobs.reports.persona
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -130,7 +129,7 @@ async def student_page(deps: StaffDeps, request: Request, student_id: str) -> Re
     """GET /app/students/{id}: everything about one student a member of staff may see."""
     try:
         viewer = viewer_of(request)
-        page = await asyncio.to_thread(
+        page = await deps.pages.run(
             load_student_page,
             deps.store,
             deps.reads,

@@ -4,7 +4,6 @@ student and no staff notes or alerts. Printable (the stylesheet's print rules)."
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
@@ -45,7 +44,7 @@ async def student_view_page(deps: StaffDeps, request: Request, student_id: str) 
     """GET /app/students/{id}/view."""
     try:
         viewer = viewer_of(request)
-        figures = await asyncio.to_thread(
+        figures = await deps.pages.run(
             student_view, deps.store, deps.reads, viewer, student_id, "web-student-view"
         )
     except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:

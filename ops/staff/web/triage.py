@@ -4,7 +4,6 @@ chosen when the form was drawn, so a form sent twice stores one action (models.c
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -68,7 +67,7 @@ async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Respo
         )
     wanted = request_from(form)
     try:
-        action = await asyncio.to_thread(take_action, deps, viewer, alert_id, wanted)
+        action = await deps.pages.run(take_action, deps, viewer, alert_id, wanted)
     except NotFound as error:
         return error_page(deps, "triage", 404, "Alert not found", str(error))
     except CaseRefused as error:

@@ -1,0 +1,151 @@
+"""The caseload's precomputed view (issue 26): built once after an evaluation, read by every page.
+
+`build_view` takes what the evaluator and the stores say about every student on the roster and
+returns a `CaseloadView`: one `CaseloadRow` per student, complete (band, score, open alerts, the
+sparkline against the programme's average, last activity), and the roster indexed by scope
+(models.access.ScopeIndex) once per order, each already sorted. A page (`page_from_view`) then asks the
+one access policy for the viewer's scope, which comes out in the order wanted, filters it if asked and
+cuts the page: no request orders every student in scope. Pure: the shell is ops.staff.web.caseload.
+
+A new per-student figure (issue 27's cases, say) is a field of CaseloadRow filled in `build_view`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from models.access import Role, ScopeIndex, Staff, may_see_programme
+from ops.staff.web.views.caseload import (
+    _SORT_KEYS,
+    SORTS,
+    CaseloadPage,
+    CaseloadQuery,
+    CaseloadRow,
+    OpenAlert,
+    _matches,
+    programme_average,
+)
+from sinks.clickhouse.caseload import RosterLine
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeOptions:
+    """The caseload's filter choices for one scope (programmes, years, modes, alert rules)."""
+
+    programmes: tuple[str, ...]
+    years: tuple[int, ...]
+    modes: tuple[str, ...]
+    rules: tuple[str, ...]
+    programme_pages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseloadView:
+    """Every student's caseload row on `as_of`, and the roster indexed by scope once per order."""
+
+    as_of: date
+    weeks: tuple[date, ...]
+    rows: Mapping[str, CaseloadRow]
+    orders: Mapping[str, ScopeIndex]
+    #: Filter choices per viewer's grants, filled as pages ask (the view is replaced, never changed).
+    _options: dict[Any, ScopeOptions] = field(default_factory=dict, compare=False, repr=False)
+
+    def options_for(self, viewer: Staff, scope: Sequence[RosterLine]) -> ScopeOptions:
+        """The filter choices of the viewer's scope (kept per set of grants: many staff share one)."""
+        key = (viewer.operator, viewer.staff_id if _has_own_tutees(viewer) else "", viewer.grants)
+        found = self._options.get(key)
+        if found is None:
+            rows = self.rows
+            schools = {s.programme_code: s.school for s in scope}
+            found = ScopeOptions(
+                programmes=tuple(sorted(schools)),
+                years=tuple(sorted({s.year_of_study for s in scope})),
+                modes=tuple(sorted({s.mode for s in scope})),
+                rules=tuple(sorted({a.rule for s in scope for a in rows[s.student_id].alerts})),
+                programme_pages=tuple(
+                    sorted(
+                        code for code, school in schools.items() if may_see_programme(viewer, code, school)
+                    )
+                ),
+            )
+            self._options[key] = found
+        return found
+
+
+def _has_own_tutees(viewer: Staff) -> bool:
+    """A personal tutor's scope depends on who they are, not only on their grants."""
+    return any(g.role is Role.PERSONAL_TUTOR for g in viewer.grants)
+
+
+def build_view(
+    as_of: date,
+    roster: Sequence[RosterLine],
+    standings: Mapping[str, tuple[float, str, date]],
+    alerts: Mapping[str, Sequence[OpenAlert]],
+    weekly: Mapping[str, Mapping[date, int]],
+    last_active: Mapping[str, date],
+    weeks: Sequence[date],
+    min_group: int,
+) -> CaseloadView:
+    """The view of every student on the roster (see the module docstring)."""
+    members: dict[str, list[str]] = {}
+    for s in roster:
+        members.setdefault(s.programme_code, []).append(s.student_id)
+    averages = {
+        code: tuple(programme_average(weekly, ids, weeks, min_group)) for code, ids in members.items()
+    }
+    no_alerts: tuple[OpenAlert, ...] = ()
+    rows: dict[str, CaseloadRow] = {}
+    for s in roster:
+        sid = s.student_id
+        standing = standings.get(sid)
+        own = weekly.get(sid, {})
+        rows[sid] = CaseloadRow(
+            student=s,
+            band=standing[1] if standing else None,
+            score=standing[0] if standing else None,
+            alerts=tuple(alerts.get(sid, no_alerts)),
+            trend=tuple(own.get(w, 0) for w in weeks),
+            group_trend=averages[s.programme_code],
+            last_active=last_active.get(sid),
+        )
+    orders = {}
+    for sort in SORTS:
+        key = _SORT_KEYS[sort]
+        keyed = [(key(s, r.band, r.score, r.alerts), s) for s in roster for r in (rows[s.student_id],)]
+        keyed.sort(key=lambda pair: pair[0])
+        orders[sort] = ScopeIndex.of(s for _, s in keyed)
+    return CaseloadView(as_of=as_of, weeks=tuple(weeks), rows=rows, orders=orders)
+
+
+def page_from_view(view: CaseloadView, viewer: Staff, query: CaseloadQuery, page_size: int) -> CaseloadPage:
+    """One page of the viewer's caseload from the view: the scope comes from the access policy
+    already in the order asked; filters walk it once; only the page's rows are taken."""
+    rows = view.rows
+    scope: list[Any] = view.orders[query.sort].students_for(viewer)
+    unfiltered = query == CaseloadQuery(sort=query.sort, page=query.page)
+    chosen = (
+        scope
+        if unfiltered
+        else [s for s in scope if _matches(s, rows[s.student_id].band, rows[s.student_id].alerts, query)]
+    )
+    matching = len(chosen)
+    pages = max(1, -(-matching // page_size))
+    page = min(query.page, pages)
+    options = view.options_for(viewer, scope)
+    return CaseloadPage(
+        query=replace(query, page=page),
+        rows=[rows[s.student_id] for s in chosen[(page - 1) * page_size : page * page_size]],
+        matching=matching,
+        in_scope=len(scope),
+        pages=pages,
+        programmes=options.programmes,
+        years=options.years,
+        modes=options.modes,
+        rules=options.rules,
+        trend_weeks=view.weeks,
+        programme_pages=options.programme_pages,
+    )
