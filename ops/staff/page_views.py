@@ -25,7 +25,7 @@ from models.cases import CaseStatus, case_state
 from models.reports import CONCERN_RULES, TREND_WEEKS
 from ops.metrics import Metrics
 from ops.staff.web.views.caseload import OpenAlert
-from ops.staff.web.views.precomputed import CaseloadView, build_view
+from ops.staff.web.views.precomputed import CaseloadView, build_view, with_alerts
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.cases import actions_by_alert
@@ -117,6 +117,16 @@ class PageViews:
         with self._lock:
             self._build(seen)
         return True
+
+    def case_moved(self, student_id: str) -> None:
+        """A triage action on one of the student's alerts was stored: their row is redone now, so the
+        member of staff sees it on the next page (the rest waits for the next refresh). Blocking."""
+        with self._lock:
+            view = self.view
+            if view is not None:
+                self.view = with_alerts(
+                    view, student_id, open_alerts(self.store, view.as_of).get(student_id, [])
+                )
 
     def _build(self, seen: tuple[Any, ...]) -> None:
         started = time.perf_counter()

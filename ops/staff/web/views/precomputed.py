@@ -112,13 +112,28 @@ def build_view(
             group_trend=averages[s.programme_code],
             last_active=last_active.get(sid),
         )
+    return CaseloadView(as_of=as_of, weeks=tuple(weeks), rows=rows, orders=_orders(rows))
+
+
+def _orders(rows: Mapping[str, CaseloadRow]) -> dict[str, ScopeIndex]:
+    """The roster indexed by scope once per order (each index's lists keep that order)."""
     orders = {}
     for sort in SORTS:
         key = _SORT_KEYS[sort]
-        keyed = [(key(s, r.band, r.score, r.alerts), s) for s in roster for r in (rows[s.student_id],)]
+        keyed = [(key(r.student, r.band, r.score, r.alerts), r.student) for r in rows.values()]
         keyed.sort(key=lambda pair: pair[0])
         orders[sort] = ScopeIndex.of(s for _, s in keyed)
-    return CaseloadView(as_of=as_of, weeks=tuple(weeks), rows=rows, orders=orders)
+    return orders
+
+
+def with_alerts(view: CaseloadView, student_id: str, alerts: Sequence[OpenAlert]) -> CaseloadView:
+    """The view with one student's open alerts replaced (a triage action just moved their case),
+    re-ordered; the same as building it again with those alerts. A student not in it: unchanged."""
+    row = view.rows.get(student_id)
+    if row is None:
+        return view
+    rows = {**view.rows, student_id: replace(row, alerts=tuple(alerts))}
+    return CaseloadView(as_of=view.as_of, weeks=view.weeks, rows=rows, orders=_orders(rows))
 
 
 def page_from_view(view: CaseloadView, viewer: Staff, query: CaseloadQuery, page_size: int) -> CaseloadPage:

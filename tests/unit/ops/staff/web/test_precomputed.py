@@ -18,7 +18,7 @@ from ops.staff.web.views.caseload import (
     programme_average,
     with_details,
 )
-from ops.staff.web.views.precomputed import build_view, page_from_view
+from ops.staff.web.views.precomputed import build_view, page_from_view, with_alerts
 from sinks.clickhouse.caseload import RosterLine
 
 DAY = date(2026, 11, 20)
@@ -115,3 +115,15 @@ def test_a_scope_comes_out_of_the_view_already_in_order_and_its_options_are_kept
     assert len(view._options) == 1
     page_from_view(view, officer, CaseloadQuery(page=2), 50)
     assert len(view._options) == 1  # the same scope's filter choices, computed once
+
+
+def test_a_case_moved_is_the_same_as_building_the_view_again() -> None:
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, WEEKLY, ACTIVE, WEEKS, 8)
+    target = ROSTER[0].student_id
+    assert target in ALERTS
+    moved = with_alerts(view, target, [])
+    rebuilt = build_view(DAY, ROSTER, STANDINGS, {**ALERTS, target: []}, WEEKLY, ACTIVE, WEEKS, 8)
+    for viewer in VIEWERS:
+        for query in QUERIES:
+            assert page_from_view(moved, viewer, query, 20) == page_from_view(rebuilt, viewer, query, 20)
+    assert with_alerts(view, "not-on-the-roster", []) is view
