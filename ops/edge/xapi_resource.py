@@ -46,7 +46,7 @@ from ops.edge.endpoints import XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
 from ops.edge.shared import THREAD_THRESHOLD_BYTES, check_bearer, read_limited
 from ops.metrics import Metrics
 from ops.settings import Settings
-from sinks.kafka import WorkerPublisher
+from sinks.kafka import EnvelopeSender
 from sinks.statement_ledger import AsyncStatementLedger
 from streams.gc_pause import collector_paused
 
@@ -81,7 +81,7 @@ class XapiResource:
         settings: Settings,
         metrics: Metrics,
         tokens: Mapping[str, str],
-        publisher: WorkerPublisher,
+        publisher: EnvelopeSender,
         ledger: AsyncStatementLedger | None,
     ) -> None:
         """`tokens`: the collector's bearer token per source (the xapi one is taken too)."""
