@@ -135,6 +135,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         metrics,
         min_group=settings.min_cohort_size,
         refresh_seconds=settings.web_view_refresh_seconds,
+        trend_refresh_seconds=settings.web_trend_refresh_seconds,
         today=lambda: clock_today(clock, tz),
     )
     guard, signin, tokens = build_auth(settings, store, redis_client, metrics, directory)

@@ -98,6 +98,7 @@ class Service:
             lde.metrics,
             min_group=settings.min_cohort_size,
             refresh_seconds=settings.web_view_refresh_seconds,
+            trend_refresh_seconds=settings.web_trend_refresh_seconds,
             today=lambda: clock_today(lde.clock, lde.tz),
         )
         app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)

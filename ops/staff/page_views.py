@@ -3,9 +3,11 @@ ops.staff.web.views.precomputed.
 
 `PageViews.current()` is the caseload view every page reads; `refresh()` rebuilds it when what it
 shows has moved (a day scored, an alert raised, a case action, a roster load: `changes`), at most
-every `refresh_seconds`. In the worker a timer calls `tick`, which builds on a thread of its own (never
-the page pool's, never the stream's); a standalone `lde web` process does the same from ClickHouse.
-Kept in memory: one process holds one view (a few tens of MB at 30,000 students), rebuilt from the
+every `refresh_seconds`; the trends (sparklines, programme averages, last activity: every student's
+days read) at most every `trend_refresh_seconds`. A triage action redoes its student's row at once
+(`case_moved`). In the worker a timer calls `tick`, which builds on a thread of its own (never the
+page pool's, never the stream's); a standalone `lde web` process does the same from ClickHouse.
+Kept in memory: each process holds one view (tens of MB at 30,000 students) rebuilt from the
 stores, so any number of `lde web` processes agree within `refresh_seconds`.
 """
 
@@ -25,7 +27,7 @@ from models.cases import CaseStatus, case_state
 from models.reports import CONCERN_RULES, TREND_WEEKS
 from ops.metrics import Metrics
 from ops.staff.web.views.caseload import OpenAlert
-from ops.staff.web.views.precomputed import CaseloadView, build_view, with_alerts
+from ops.staff.web.views.precomputed import CaseloadView, Trends, build_trends, build_view, with_alerts
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.cases import actions_by_alert
@@ -49,21 +51,27 @@ def open_alerts(store: ClickHouseStore, as_of: date) -> dict[str, list[OpenAlert
     return dict(out)
 
 
-def load_view(store: ClickHouseStore, as_of: date, min_group: int) -> CaseloadView:
-    """Read what the view shows of every student on the roster on `as_of`, and build it. Blocking."""
+def load_trends(store: ClickHouseStore, as_of: date, min_group: int) -> Trends:
+    """Every student's engagement per week for the eight weeks to `as_of`, their programme's average
+    and their last active day. Blocking, and the costliest read (every student's days)."""
     with collector_paused():
         roster = queries.roster_lines(store, as_of)
-        ids = [s.student_id for s in roster]
-        standings = queries.latest_standings(store, as_of, ids)
         first, last = queries.weeks_back(as_of, TREND_WEEKS)
         weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
         weekly, active = queries.weekly_totals_of_everyone(store, first, last + timedelta(days=6))
-        quiet = [sid for sid in ids if sid not in active]
+        quiet = [s.student_id for s in roster if s.student_id not in active]
         if quiet:  # nothing in eight weeks: look further back, for these only
             active = {**active, **queries.last_active(store, quiet)}
-        return build_view(
-            as_of, roster, standings, open_alerts(store, as_of), weekly, active, weeks, min_group
-        )
+        return build_trends(roster, weekly, active, weeks, min_group)
+
+
+def load_view(store: ClickHouseStore, as_of: date, trends: Trends) -> CaseloadView:
+    """Read every rostered student's standing and open alerts on `as_of` and build the view with
+    `trends`. Blocking; about a second at 30,000 students."""
+    with collector_paused():
+        roster = queries.roster_lines(store, as_of)
+        standings = queries.latest_standings(store, as_of, [s.student_id for s in roster])
+        return build_view(as_of, roster, standings, open_alerts(store, as_of), trends)
 
 
 class PageViews:
@@ -77,6 +85,7 @@ class PageViews:
         *,
         min_group: int,
         refresh_seconds: float,
+        trend_refresh_seconds: float,
         today: Callable[[], date],
         now: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -84,6 +93,9 @@ class PageViews:
         self.metrics = metrics
         self.min_group = min_group
         self.refresh_seconds = refresh_seconds
+        self.trend_refresh_seconds = trend_refresh_seconds
+        self.trends: Trends | None = None
+        self.trends_at: float | None = None
         self.today = today
         self.now = now
         self.view: CaseloadView | None = None
@@ -131,7 +143,15 @@ class PageViews:
     def _build(self, seen: tuple[Any, ...]) -> None:
         started = time.perf_counter()
         as_of = queries.latest_scored_day(self.store) or self.today()
-        self.view = load_view(self.store, as_of, self.min_group)
+        now = self.now()
+        if (
+            self.trends is None
+            or self.trends_at is None
+            or now - self.trends_at >= self.trend_refresh_seconds
+        ):
+            self.trends = load_trends(self.store, as_of, self.min_group)
+            self.trends_at = now
+        self.view = load_view(self.store, as_of, self.trends)
         self.seen = seen
         self.built_at = self.now()
         took = time.perf_counter() - started

@@ -27,7 +27,14 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.retry import ClickHouseSink
 from streams import faust_compat
-from streams.batch import RawMessage, oldest_accepted_days, process_batch
+from streams.batch import (
+    BatchOutcome,
+    RawMessage,
+    merge_outcome,
+    oldest_accepted_days,
+    process_batch,
+    slice_loader,
+)
 from streams.dead_letters import DeadLetterSender
 from streams.offsets import ContiguityShell
 from streams.progress import Progress
@@ -151,7 +158,7 @@ class ActivityAgent:
             timedelta(hours=s.lateness_hours),
             self.tz,
         )
-        outcome = process_batch(messages, self.states.state, self.tz, s.partitions, oldest)
+        outcome = await self._process(messages, oldest)
 
         # ClickHouse first, then the state: a crash between the two replays the batch, which rewrites
         # the same absolute counts; the other order could record offsets whose counts never landed.
@@ -202,6 +209,26 @@ class ActivityAgent:
             wall = now if now is not None else datetime.now(UTC)
             self.metrics.event_time_lag.set(max(0.0, (wall - outcome.newest_event).total_seconds()))
         self.stats.record_freshness(outcome.newest_by_source, self.metrics)
+
+    async def _process(self, messages: Sequence[RawMessage], oldest: Mapping[int, int]) -> BatchOutcome:
+        """process_batch a slice at a time (LDE_BATCH_SLICE_MESSAGES), giving the event loop back
+        between slices: a batch of 2,000 envelopes held the loop for a second (issue 26)."""
+        s = self.settings
+        step = s.batch_slice_messages
+        if len(messages) <= step:
+            return process_batch(messages, self.states.state, self.tz, s.partitions, oldest)
+        total = BatchOutcome()
+        for start in range(0, len(messages), step):
+            part = process_batch(
+                messages[start : start + step],
+                slice_loader(total, self.states.state),
+                self.tz,
+                s.partitions,
+                oldest,
+            )
+            merge_outcome(total, part)
+            await asyncio.sleep(0)
+        return total
 
     def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:
         """Each partition's instant for the lateness limit: on the event clock the partition's own

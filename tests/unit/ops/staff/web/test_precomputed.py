@@ -18,7 +18,7 @@ from ops.staff.web.views.caseload import (
     programme_average,
     with_details,
 )
-from ops.staff.web.views.precomputed import build_view, page_from_view, with_alerts
+from ops.staff.web.views.precomputed import build_trends, build_view, page_from_view, with_alerts
 from sinks.clickhouse.caseload import RosterLine
 
 DAY = date(2026, 11, 20)
@@ -53,6 +53,7 @@ ALERTS = {
 }
 WEEKLY = {s.student_id: {w: rng.randrange(30) for w in WEEKS} for s in ROSTER[:300]}
 ACTIVE = {s.student_id: DAY - timedelta(days=rng.randrange(60)) for s in ROSTER[:320]}
+TRENDS = build_trends(ROSTER, WEEKLY, ACTIVE, WEEKS, 8)
 VIEWERS = [
     Staff("E1", "Officer", "e@x", (Grant(Role.STUDENT_ENGAGEMENT_OFFICER),)),
     Staff("T3", "Tutor", "t@x", (Grant(Role.PERSONAL_TUTOR),)),
@@ -94,7 +95,7 @@ def per_request(viewer: Staff, query: CaseloadQuery, page_size: int) -> object:
 
 @pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: v.staff_id)
 def test_every_page_from_the_view_equals_the_page_built_per_request(viewer: Staff) -> None:
-    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, WEEKLY, ACTIVE, WEEKS, 8)
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, TRENDS)
     for query in QUERIES:
         got = page_from_view(view, viewer, query, 20)
         want = per_request(viewer, query, 20)
@@ -106,23 +107,25 @@ def test_every_page_from_the_view_equals_the_page_built_per_request(viewer: Staf
 
 
 def test_a_scope_comes_out_of_the_view_already_in_order_and_its_options_are_kept() -> None:
-    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, WEEKLY, ACTIVE, WEEKS, 8)
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, TRENDS)
     officer = VIEWERS[0]
     first = page_from_view(view, officer, CaseloadQuery(), 50)
     assert first.matching == first.in_scope == len(ROSTER)
     # untouched alerts first: every one of the 45 alerted students leads the institution's order
     assert all(r.alerts for r in first.rows[:45]) and not first.rows[45].alerts
-    assert len(view._options) == 1
+    assert len(view._options) == 1 and set(view._orders) == {"concern"}
     page_from_view(view, officer, CaseloadQuery(page=2), 50)
     assert len(view._options) == 1  # the same scope's filter choices, computed once
+    page_from_view(view, officer, CaseloadQuery(sort="name"), 50)
+    assert set(view._orders) == {"concern", "name"}  # another order made on first use
 
 
 def test_a_case_moved_is_the_same_as_building_the_view_again() -> None:
-    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, WEEKLY, ACTIVE, WEEKS, 8)
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, TRENDS)
     target = ROSTER[0].student_id
     assert target in ALERTS
     moved = with_alerts(view, target, [])
-    rebuilt = build_view(DAY, ROSTER, STANDINGS, {**ALERTS, target: []}, WEEKLY, ACTIVE, WEEKS, 8)
+    rebuilt = build_view(DAY, ROSTER, STANDINGS, {**ALERTS, target: []}, TRENDS)
     for viewer in VIEWERS:
         for query in QUERIES:
             assert page_from_view(moved, viewer, query, 20) == page_from_view(rebuilt, viewer, query, 20)
