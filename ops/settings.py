@@ -280,6 +280,12 @@ class Settings(BaseSettings):
     web_page_size: int = Field(50, ge=10, le=500, description="students per page of the caseload")
 
     # -- the staff surface apart from the stream (issue 26) ---------------------------------------
+    worker_serves_staff: bool = Field(
+        True,
+        description="`lde up` also serves the staff web app, the personal-data API and the collector (the "
+        "embedded default: one process owns chDB); false in production, where `lde web` and `lde edge` "
+        "serve them and the workers answer only health, status and metrics",
+    )
     sink_threads: int = Field(
         2, ge=1, le=16, description="threads of the stream's own pool for its ClickHouse and Redis writes"
     )

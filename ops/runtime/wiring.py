@@ -84,7 +84,11 @@ class Service:
             worker = DeliveryWorker(notifier)
             lde.alerts_agent.listeners.append(worker.enqueue)
             app.task(worker.run)
-        register_collector(app, lde)
+        #: The embedded default serves staff and upstream traffic here too; production leaves them to
+        #: `lde web` and `lde edge` (ops.runtime.standalone) and this worker only streams and evaluates.
+        serves = settings.worker_serves_staff
+        if serves:
+            register_collector(app, lde)
         redis_client = lde.ledger.client
         if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
             raise RuntimeError("the service needs its Redis client for sign-in sessions")
@@ -101,7 +105,8 @@ class Service:
             trend_refresh_seconds=settings.web_trend_refresh_seconds,
             today=lambda: clock_today(lde.clock, lde.tz),
         )
-        app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)
+        if serves:
+            app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)
         self.guard, self.signin, self.tokens = build_auth(
             settings, lde.store, redis_client, lde.metrics, self.directory
         )
@@ -131,7 +136,7 @@ class Service:
             signin=self.signin,
             tokens=self.tokens,
         )
-        register_routes(app, deps)
+        register_routes(app, deps, probes_only=not serves)
         web_app = app.web.web_app  # type: ignore[attr-defined]
         install_guard(web_app, self.guard, route_kinds())
         install_security_headers(web_app, settings)

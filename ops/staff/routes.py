@@ -294,8 +294,11 @@ def _view_class(route: Route, deps: object) -> type[faust.web.View]:
     return type(name, (faust.web.View,), {route.method.lower(): answer, "__doc__": handler.__doc__})
 
 
-def register_routes(app: faust.App, deps: RouteDeps) -> None:
-    """Add every route of ROUTES to the app's web server, each with the dependencies it uses."""
+def register_routes(app: faust.App, deps: RouteDeps, probes_only: bool = False) -> None:
+    """Add every route of ROUTES to the app's web server, each with the dependencies it uses (only the
+    probes and status with `probes_only`: a production stream worker, issue 26)."""
     for route in ROUTES:
+        if probes_only and route.uses is not Uses.PROBES:
+            continue
         view = _view_class(route, deps.of(route.uses))
         app.page(route.path, name=f"lde_{route.handler.__name__}")(view)

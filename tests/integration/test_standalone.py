@@ -149,3 +149,19 @@ def test_lde_edge_publishes_posted_events_to_kafka(tmp_path: Path, redis_url: st
         if process is not None:
             assert stop(process) == 0
         broker.stop()
+
+
+def test_a_production_worker_serves_only_health_status_and_metrics(tmp_path: Path) -> None:
+    from datetime import date
+
+    from ops.devtools.replay import EventTimeRun
+
+    env = {"LDE_WORKER_SERVES_STAFF": "false", "LDE_TRUSTED_PROXIES": '["127.0.0.1/32"]'}
+    with EventTimeRun(Settings(), tmp_path / "worker", evaluate_from=date(2026, 9, 21), extra_env=env) as run:
+        port = run.settings.web_port
+        assert get(port, "/health/live")[0] == 200
+        assert "caught_up" in run.status()
+        assert "lde_event_loop_lag_seconds" in run.client.text("/metrics")
+        assert get(port, "/app", {STAFF_HEADER: "S9001"})[0] == 404
+        assert get(port, "/v1/alerts", {STAFF_HEADER: "S9001"})[0] == 404
+        assert get(port, "/v1/events", {"Content-Type": "application/json"}, b"{}")[0] == 404
