@@ -140,6 +140,14 @@ class PageViews:
                     view, student_id, open_alerts(self.store, view.as_of).get(student_id, [])
                 )
 
+    async def moved(self, student_id: str) -> None:
+        """`case_moved` on the views' own thread: the action is stored already, so this is never
+        shed; a failure leaves the row to the next refresh."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.case_moved, student_id)
+        except Exception as error:  # ClickHouse may be restarting: the next refresh redoes the row
+            log.error("page_views_case_moved_failed error=%r", error)
+
     def _build(self, seen: tuple[Any, ...]) -> None:
         started = time.perf_counter()
         as_of = queries.latest_scored_day(self.store) or self.today()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.devtools.bench.staff_load import OFFICER, one_run
+from ops.devtools.bench.staff_load import OFFICER, Term, one_run
 from ops.devtools.replay import EventTimeRun
 from ops.devtools.simulator import simulate, staff_csv
 from ops.runtime.client import STAFF_HEADER
@@ -25,7 +25,8 @@ SMALL_POOL = {"LDE_WEB_THREADS": "1", "LDE_WEB_QUEUE": "1"}
 
 
 def test_pages_during_ingest_cause_no_rebalance_and_no_re_read(tmp_path: Path) -> None:
-    side, tally = one_run(tmp_path / "load", students=300, weeks=1, clients=6, timeout=240, env=SMALL_POOL)
+    term = Term.of(students=300, weeks=1)
+    side, tally = one_run(tmp_path / "load", term, clients=6, timeout=240, env=SMALL_POOL)
     assert side.judged_seconds is not None, "the term was not judged under page load"
     assert side.rebalances == 0
     assert side.reconsumed == 0

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ops.devtools.bench.markdown import Results
 from ops.runtime.client import STAFF_HEADER
@@ -165,19 +166,34 @@ def _lag_bucket(text: str) -> str:
     return "-"
 
 
+@dataclass
+class Term:
+    """A simulated term, generated once and published in every run of its size."""
+
+    sim: Any
+    by_day: dict[Any, list[Any]]
+
+    @classmethod
+    def of(cls, students: int, weeks: int) -> Term:
+        from ops.devtools.simulator import simulate
+
+        sim = simulate(students=students, weeks=weeks, seed=7)
+        return cls(sim, {d: sim.events_on(d) for d in sim.days()})
+
+
 def one_run(
-    work: Path, students: int, weeks: int, clients: int, timeout: float, env: dict[str, str] | None = None
+    work: Path, term: Term, clients: int, timeout: float, env: dict[str, str] | None = None
 ) -> tuple[StreamSide, Tally]:
     """A fresh service (with `env`); roster and staff in; clients start; the term is published and
     judged; the clients stop."""
     from ops.devtools.replay import EventTimeRun
-    from ops.devtools.simulator import simulate, staff_csv
+    from ops.devtools.simulator import staff_csv
     from ops.runtime.embedded import wait_until
     from ops.settings import Settings
 
-    sim = simulate(students=students, weeks=weeks, seed=7)
+    sim, by_day = term.sim, term.by_day
+    students = len(sim.students)
     days = sim.days()
-    by_day = {d: sim.events_on(d) for d in days}
     total = sum(len(v) for v in by_day.values())
     run = EventTimeRun(Settings(), work, evaluate_from=sim.term_start, partitions=8, extra_env=env)
     run.start()
@@ -213,23 +229,23 @@ def one_run(
 def bench_staff_load(
     results: Results,
     work: Path,
-    sizes: tuple[int, ...],
-    weeks: int,
+    terms: tuple[tuple[int, int], ...],
     client_counts: tuple[int, ...],
     rounds: int,
 ) -> None:
-    """Alternated runs (every client count once per round, rounds repeated) per institution size."""
+    """Alternated runs (every client count once per round, rounds repeated) per (students, weeks)."""
     results.note(
         f"staff load: load average {os.getloadavg()[0]:.2f} at the start (2 shared cores); page clients "
         "in a second process on loopback, each fetching /app as the engagement officer as fast as "
         "answers come (a 503 waits its Retry-After)"
     )
-    for students in sizes:
+    for students, weeks in terms:
+        term = Term.of(students, weeks)
         seen: dict[int, list[tuple[StreamSide, Tally]]] = {c: [] for c in client_counts}
         for r in range(rounds):
             for clients in client_counts:
                 folder = work / f"staff-{students}-{clients}-{r}"
-                seen[clients].append(one_run(folder, students, weeks, clients, timeout=600))
+                seen[clients].append(one_run(folder, term, clients, timeout=900))
         base = [s.events / s.ingest_seconds for s, _ in seen[client_counts[0]]]
         for clients in client_counts:
             runs = seen[clients]

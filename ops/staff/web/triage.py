@@ -78,7 +78,7 @@ async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Respo
         return error_page(deps, "triage", 400, "Not saved", str(error), back=back)
     metrics.case_actions.labels(kind=action.kind.value, outcome="stored").inc()
     # The caseload shows the action at once: the one student's row in the precomputed view is redone.
-    await deps.pages.run(deps.views.case_moved, action.student_id)
+    await deps.views.moved(action.student_id)
     page = f"/app/students/{quote(action.student_id, safe='')}"
     location = f"{page}?done={action.kind.value}#alert-{quote(alert_id, safe='')}"
     return redirect(deps, "triage", location)
