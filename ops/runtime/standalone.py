@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, cast
@@ -31,6 +32,7 @@ from ops.metrics import Metrics
 from ops.runtime.loop_lag import LoopLagProbe
 from ops.settings import Settings
 from ops.staff.http import RouteKind, as_bytes, as_json
+from sinks.errors import StackError
 
 log = logging.getLogger("lde.service")
 
@@ -123,7 +125,16 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     from sinks.clickhouse import ClickHouseStore
 
     metrics = Metrics()
-    store = ClickHouseStore(clickhouse.connect(settings))
+    try:
+        store = ClickHouseStore(clickhouse.connect(settings))
+    except Exception as error:
+        if settings.clickhouse_url.get_secret_value():
+            raise  # a server that does not answer: the error says which
+        raise StackError(
+            f"cannot open chDB at {settings.chdb_path} ({type(error).__name__}): chDB allows one process "
+            "per data folder, and while `lde up` runs it serves the web app itself; `lde web` is for "
+            "production (LDE_CLICKHOUSE_URL) or a data folder no service holds"
+        ) from error
     redis_client = redis_store.connect(settings)
     ledger = redis_store.AlertLedger(redis_client)
     tz = zone(settings.timezone)
@@ -249,7 +260,12 @@ def run(settings: Settings, kind: str) -> int:
 
     configure_logging()
     build = web_process if kind == "web" else edge_process
-    app, tasks = build(settings)
+    try:
+        app, tasks = build(settings)
+    except StackError as error:
+        log.error("cannot start: %s", error)
+        print(f"lde: {error}", file=sys.stderr)
+        return 2
     log.info("process_starting kind=%s url=%s", kind, settings.service_url)
     asyncio.run(serve(settings, app, tasks))
     return 0

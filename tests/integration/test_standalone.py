@@ -165,3 +165,17 @@ def test_a_production_worker_serves_only_health_status_and_metrics(tmp_path: Pat
         assert get(port, "/app", {STAFF_HEADER: "S9001"})[0] == 404
         assert get(port, "/v1/alerts", {STAFF_HEADER: "S9001"})[0] == 404
         assert get(port, "/v1/events", {"Content-Type": "application/json"}, b"{}")[0] == 404
+
+
+def test_lde_web_says_why_when_a_service_holds_the_chdb_folder(tmp_path: Path, redis_url: str) -> None:
+    from sinks import clickhouse
+
+    data_dir = tmp_path / "held"
+    held = clickhouse.connect(Settings(data_dir=data_dir))  # this process holds the folder
+    try:
+        env = {"LDE_DATA_DIR": str(data_dir), "LDE_WEB_PORT": str(free_port()), "LDE_REDIS_URL": redis_url}
+        process = start("web", env, tmp_path / "web.log")
+        assert process.wait(timeout=120) == 2
+    finally:
+        held.close()
+    assert "chDB allows one process per data folder" in (tmp_path / "web.log").read_text()
