@@ -102,6 +102,7 @@ class PageViews:
         self.seen: tuple[Any, ...] | None = None
         self.built_at: float | None = None
         self._lock = threading.Lock()
+        self._sources: dict[tuple[Any, ...], tuple[dict[str, int], int]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lde-views")
 
     def current(self) -> CaseloadView:
@@ -139,6 +140,16 @@ class PageViews:
                 self.view = with_alerts(
                     view, student_id, open_alerts(self.store, view.as_of).get(student_id, [])
                 )
+
+    def institution_sources(self, first: date, last: date) -> tuple[dict[str, int], int]:
+        """The institution's events per source between two days and its student count: what every
+        programme page compares with, read once per view (every student's days). Blocking."""
+        key = (first, last, self.view.as_of if self.view is not None else None)
+        found = self._sources.get(key)
+        if found is None:
+            found = queries.source_totals(self.store, None, first, last)
+            self._sources = {key: found}  # one entry: the current view's days
+        return found
 
     async def moved(self, student_id: str) -> None:
         """`case_moved` on the views' own thread: the action is stored already, so this is never
