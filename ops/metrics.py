@@ -251,7 +251,55 @@ class Metrics:
             ["page", "status"],
             registry=r,
         )
+        # -- the staff surface apart from the stream (issue 26) --
+        self.loop_lag = Gauge(
+            "lde_event_loop_lag_seconds",
+            "How late the event loop last woke a timer (a batch or a page holding the loop shows here)",
+            registry=r,
+        )
+        self.loop_lag_samples = Histogram(
+            "lde_event_loop_lag_samples_seconds",
+            "Every sample of the event loop's lag (lde_event_loop_lag_seconds), for quantiles and maxima",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.rebalances = Counter(
+            "lde_consumer_rebalances_total",
+            "Consumer group rebalances after this worker's first assignment (staff load must cause none)",
+            registry=r,
+        )
+        self.messages_reconsumed = Counter(
+            "lde_messages_reconsumed_total",
+            "Activity messages consumed again after they were applied (a seek back, a takeover, a "
+            "restart): skipped by the state's offsets, counted here",
+            registry=r,
+        )
+        self.web_shed = Counter(
+            "lde_web_shed_total",
+            "Staff requests answered 503 with Retry-After instead of queued: pool_full (every page thread "
+            "busy and the queue full) or loop_lag (the event loop late: the stream comes first)",
+            ["reason"],
+            registry=r,
+        )
+        self.web_in_flight = Gauge(
+            "lde_web_requests_in_flight",
+            "Staff requests running or waiting on the page pool",
+            registry=r,
+        )
+        self.web_view_seconds = Histogram(
+            "lde_web_view_build_seconds",
+            "Time to rebuild the precomputed page views (caseload order, programme figures)",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.web_view_day = Gauge(
+            "lde_web_view_day_timestamp_seconds",
+            "The scored day the precomputed page views describe (start of day, Unix time)",
+            registry=r,
+        )
         self._zero_known_labels()
+        for reason in ("pool_full", "loop_lag"):
+            self.web_shed.labels(reason=reason)
         for reason in AUTH_FAILURE_REASONS:
             self.auth_failures.labels(reason=reason)
         for outcome in LOGIN_OUTCOMES:

@@ -315,6 +315,12 @@ class Settings(BaseSettings):
         "events take about 2 s to apply on one core)",
     )
     batch_max_seconds: float = Field(0.5, gt=0, description="longest wait to fill a stream batch")
+    batch_slice_messages: int = Field(
+        100,
+        ge=1,
+        description="a batch is applied this many messages at a time, the event loop given back between "
+        "slices (pages, probes and heartbeats answer meanwhile); its writes stay one per batch",
+    )
     envelope_max_events: int = Field(100, ge=1, description="events per Kafka message when publishing")
     dead_letter_max_bytes: int = Field(100_000, description="dead-lettered payloads are cut to this size")
     poison_attempts: int = Field(
@@ -354,6 +360,52 @@ class Settings(BaseSettings):
     def overdue_policy(self) -> OverduePolicy:
         """When a case is overdue: LDE_CASE_OVERDUE_WORKING_DAYS on the working calendar."""
         return OverduePolicy(self.case_overdue_working_days, WorkingCalendar.of(self.closure_days))
+
+    # -- the staff surface apart from the stream (issue 26) ---------------------------------------
+    worker_serves_staff: bool = Field(
+        True,
+        description="`lde up` also serves the staff web app, the personal-data API and the collector (the "
+        "embedded default: one process owns chDB); false in production, where `lde web` and `lde edge` "
+        "serve them and the workers answer only health, status and metrics",
+    )
+    sink_threads: int = Field(
+        2, ge=1, le=16, description="threads of the stream's own pool for its ClickHouse and Redis writes"
+    )
+    evaluator_threads: int = Field(
+        2, ge=1, le=16, description="threads of the evaluator's own pool (judging, figure exchange)"
+    )
+    web_threads: int = Field(
+        2, ge=1, le=32, description="threads of the staff pages' and personal-data API's own pool"
+    )
+    web_queue: int = Field(
+        8,
+        ge=0,
+        le=1000,
+        description="staff requests that may wait for a page thread; beyond that (and the threads) the "
+        "request is answered 503 with Retry-After at once, never queued for seconds",
+    )
+    web_retry_after_seconds: int = Field(
+        2, ge=1, le=600, description="the Retry-After of a staff request shed under load (503)"
+    )
+    web_shed_loop_lag_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="shed staff requests (503) while the event loop's lag exceeds this: in the embedded "
+        "mode the stream shares the process, and alerts come first",
+    )
+    web_view_refresh_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="the precomputed caseload view (standings, open alerts, order) is rebuilt at most this "
+        "often after an evaluation changed it (a triage action shows at once); about a second of work "
+        "at 30,000 students, which in the embedded mode shares the stream's process",
+    )
+    web_trend_refresh_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="the caseload's trends (weekly sparklines, programme averages, last activity: every "
+        "student's days read) are rebuilt at most this often",
+    )
 
     @property
     def rules(self) -> RuleSettings:

@@ -268,6 +268,14 @@ class WorkerTopics(Protocol):
     dead_letter_topic: Topic
 
 
+class EnvelopeSender(Protocol):
+    """What the HTTP edge publishes through: WorkerPublisher inside `lde up`, EdgePublisher in `lde edge`."""
+
+    async def publish(
+        self, messages: Sequence[Message], dead_letters: Sequence[tuple[bytes, list[tuple[str, bytes]]]] = ()
+    ) -> None: ...
+
+
 class WorkerPublisher:
     """Publishing from inside the running service (the HTTP edge: collector, xAPI, Canvas) through the
     worker's own producer: the same messages `Publisher` sends from a command, without a second client.
@@ -299,5 +307,55 @@ class WorkerPublisher:
         ]
         pending += [
             await dead.send(value=value, headers=headers, force=True) for value, headers in dead_letters
+        ]
+        await asyncio.gather(*pending)
+
+
+class EdgePublisher:
+    """Publishing from a process of the edge's own (`lde edge`, issue 26): aiokafka's producer with the
+    same messages and contract as WorkerPublisher (returns once Kafka confirmed every message; raises
+    on a broker error or after `timeout` seconds). `start` before the first publish, `stop` at the end."""
+
+    def __init__(self, settings: Settings, timeout: float) -> None:
+        self.settings = settings
+        self.activity = settings.topic("activity")
+        self.dead_letter = settings.topic("dead-letter")
+        self.timeout = timeout
+        self.producer: Any = None
+
+    async def start(self) -> None:
+        """Connect (aiokafka's producer is made on the running loop)."""
+        from aiokafka import AIOKafkaProducer
+
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=self.settings.kafka_producer_max_batch_bytes,
+        )
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def publish(
+        self, messages: Sequence[Message], dead_letters: Sequence[tuple[bytes, list[tuple[str, bytes]]]] = ()
+    ) -> None:
+        if not messages and not dead_letters:
+            return
+        if self.producer is None:  # a bug: `lde edge` starts it before serving
+            raise RuntimeError("EdgePublisher.publish before start")
+        await asyncio.wait_for(self._send_all(messages, dead_letters), self.timeout)
+
+    async def _send_all(
+        self, messages: Sequence[Message], dead_letters: Sequence[tuple[bytes, list[tuple[str, bytes]]]]
+    ) -> None:
+        send = self.producer.send
+        pending = [
+            await send(self.activity, value=value, partition=partition) for partition, value in messages
+        ]
+        pending += [
+            await send(self.dead_letter, value=value, headers=headers) for value, headers in dead_letters
         ]
         await asyncio.gather(*pending)

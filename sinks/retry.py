@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -77,6 +78,8 @@ REDIS_BACKOFF = Backoff(0.5, 5.0)
 class RetryingWriter:
     """Runs blocking writes off the event loop until they land; see the module docstring.
 
+    The writes run on `executor`, the stream's own pool (streams.app), never on asyncio's default
+    executor, where staff pages or anything else could queue in front of them (issue 26).
     While a write keeps failing, its name is in `failing` (with when the outage began: /v1/status
     `sinks_failing`, /health/ready 503) and lde_stack_component_up{component} is 0. `sleep` and
     `wall` are injectable for tests.
@@ -91,8 +94,10 @@ class RetryingWriter:
         *,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         wall: Callable[[], float] = time.time,
+        executor: Executor | None = None,
     ) -> None:
         self.component = component
+        self.executor = executor
         self.metrics = metrics
         self.backoff = backoff
         self.words = words
@@ -108,7 +113,7 @@ class RetryingWriter:
         while True:
             started = time.perf_counter()
             try:
-                result = await asyncio.to_thread(call)
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, call)
             except Exception as error:
                 if not is_transient(error):
                     raise

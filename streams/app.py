@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -92,10 +93,19 @@ class LdeApp:
         self.watermarks = WatermarkClock()
         self.clock: Clock = clock or (self.watermarks if settings.clock == "event" else WallClock())
         self.progress = Progress(end_offsets_at_start=dict(end_offsets_at_start or {}))
-        self.sink = ClickHouseSink(metrics, FaultSwitch(settings.fault_file), settings.sink_retry_max_seconds)
+        # The stream's own threads (issue 26): its writes and the evaluator never share asyncio's
+        # default executor with the staff pages (ops.staff.pool) or anything else.
+        self.sink_pool = ThreadPoolExecutor(s.sink_threads, thread_name_prefix="lde-sink")
+        self.evaluator_pool = ThreadPoolExecutor(s.evaluator_threads, thread_name_prefix="lde-evaluator")
+        self.sink = ClickHouseSink(
+            metrics,
+            FaultSwitch(settings.fault_file),
+            settings.sink_retry_max_seconds,
+            executor=self.sink_pool,
+        )
         #: More of /v1/status, added by the service (ops.runtime.wiring): name -> a reader of its part.
         self.status_parts: dict[str, Callable[[], Any]] = {}
-        self.redis = RetryingWriter("redis", metrics, REDIS_BACKOFF, REDIS_WORDS)
+        self.redis = RetryingWriter("redis", metrics, REDIS_BACKOFF, REDIS_WORDS, executor=self.sink_pool)
         self.broker = BrokerWatch(settings, metrics, broker_id)
 
         app = self.app = faust_app(s)
@@ -132,6 +142,7 @@ class LdeApp:
             metrics=metrics,
             owned=self.owned_activity,
             idle_for_a_reason=lambda: bool(self.sink.failing) or self.broker.down_since is not None,
+            executor=self.evaluator_pool,
         )
         self.activity_agent = ActivityAgent(
             settings=s,
@@ -182,6 +193,14 @@ class LdeApp:
         app.timer(5.0, name="feed_freshness")(self._store_freshness)
         if broker_id is not None:
             app.timer(s.broker_check_seconds, name="broker_watch")(self.broker.check)
+        self.assignments = 0
+        app.on_partitions_assigned.connect(self._count_rebalance)  # type: ignore[arg-type]
+
+    async def _count_rebalance(self, sender: Any, assigned: Any = None, **kwargs: Any) -> None:
+        """lde_consumer_rebalances_total: every assignment after the worker's first is a rebalance."""
+        self.assignments += 1
+        if self.assignments > 1:
+            self.metrics.rebalances.inc()
 
     async def _store_freshness(self) -> None:
         changed = self.activity_agent.stats.take_changed()

@@ -371,3 +371,56 @@ def _process_batch(
         revision = state.revision
         rows.extend([(student_id, day, counts(day), revision) for day in sorted(touched)])
     return out
+
+
+def merge_outcome(total: BatchOutcome, part: BatchOutcome) -> None:
+    """Add the outcome of a batch's next slice to the outcome of the slices before it (issue 26: a
+    batch is applied a slice at a time, giving the event loop back between slices).
+
+    The slice was processed with the earlier slices' states (see `slice_loader`), so its states are
+    the same objects, further on: the total ends as one pass over the whole batch would, except that
+    a (student, day) touched in several slices has a row from each; `merge_outcome` keeps the last,
+    which holds the day's final counts (its version is the student's revision at that slice, lower
+    than one pass would give when a later slice touched only other days: versions only order a
+    student's rows, and the counts are absolute)."""
+    for student_id, partition in part.forget.items():  # erased: the earlier slices' rows go too
+        total.forget[student_id] = partition
+        total.states.pop(student_id, None)
+        total.rows = [r for r in total.rows if r[0] != student_id]
+    total.states.update(part.states)
+    total.partition_of.update(part.partition_of)
+    if part.rows:
+        replaced = {(student_id, day) for student_id, day, _, _ in part.rows}
+        total.rows = [r for r in total.rows if (r[0], r[1]) not in replaced] + part.rows
+    total.dead_letters.extend(part.dead_letters)
+    total.misrouted.extend(part.misrouted)
+    for partition, mark in part.watermarks.items():
+        if partition not in total.watermarks or mark > total.watermarks[partition]:
+            total.watermarks[partition] = mark
+    for partition, offset in part.last_offsets.items():
+        total.last_offsets[partition] = max(offset, total.last_offsets.get(partition, -1))
+    total.applied_by_source.update(part.applied_by_source)
+    total.duplicates_by_source.update(part.duplicates_by_source)
+    total.too_late_by_source.update(part.too_late_by_source)
+    total.out_of_window_by_source.update(part.out_of_window_by_source)
+    total.retracted_by_source.update(part.retracted_by_source)
+    total.retractions_skipped.update(part.retractions_skipped)
+    for source, moment in part.newest_by_source.items():
+        if source not in total.newest_by_source or moment > total.newest_by_source[source]:
+            total.newest_by_source[source] = moment
+    total.newest_event = max(total.newest_by_source.values(), default=None)
+    for partition, offsets in part.replayed.items():
+        total.replayed.setdefault(partition, []).extend(offsets)
+
+
+def slice_loader(
+    total: BatchOutcome, load_state: Callable[[str], StudentActivity | None]
+) -> Callable[[str], StudentActivity | None]:
+    """The next slice's state loader: the earlier slices' state of a student, else the stored one
+    (as one pass would load it: a student erased earlier in the batch loads the stored state)."""
+
+    def load(student_id: str) -> StudentActivity | None:
+        found = total.states.get(student_id)
+        return found if found is not None else load_state(student_id)
+
+    return load

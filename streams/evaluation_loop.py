@@ -9,11 +9,13 @@ judged (streams.progress) and moves data in and out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from models.activity_columns import DayFigures
@@ -34,6 +36,8 @@ from streams.progress import Progress, TopicPartitionKey
 from streams.roster_views import RosterViews, read_figures
 
 log = logging.getLogger("lde.stream")
+
+_Result = TypeVar("_Result")
 
 
 class TakeoverRetry:
@@ -82,8 +86,11 @@ class EvaluationLoop:
         metrics: Metrics,
         owned: Callable[[], set[int]],
         idle_for_a_reason: Callable[[], bool],
+        executor: Executor | None = None,
     ) -> None:
         self.settings = settings
+        #: The evaluator's own threads (issue 26): judging never queues behind pages or sink writes.
+        self.executor = executor
         self.tz = tz
         self.app = app
         self.store = store
@@ -115,6 +122,11 @@ class EvaluationLoop:
         self.takeover_pending: frozenset[int] = frozenset()
         self._takeover_retry = TakeoverRetry(Backoff(first=0.5, cap=30.0))
         self._started = time.monotonic()
+
+    async def _off_loop(self, call: Callable[..., _Result], *args: Any) -> _Result:
+        """`call(*args)` on the evaluator's own threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(call, *args))
 
     async def tick(self) -> None:
         s = self.settings
@@ -182,7 +194,7 @@ class EvaluationLoop:
             return self.store.progress(), self.store.memories(), self.store.alert_keys()
 
         try:
-            progress, memories, raised = await asyncio.to_thread(read)
+            progress, memories, raised = await self._off_loop(read)
         except Exception as error:
             wait = retry.failed(time.monotonic())
             kind = "outage" if is_transient(error) else "error"
@@ -247,7 +259,7 @@ class EvaluationLoop:
             stop = start + len(views)
             if (day, partition) not in self._shared:
                 mine = self.evaluator.features(day, views, figures.rows(start, stop), at=start)
-                if await asyncio.to_thread(self.figures.put, day, partition, mine.to_bytes()):
+                if await self._off_loop(self.figures.put, day, partition, mine.to_bytes()):
                     self._shared.add((day, partition))
             start = stop
         # Shared even by a worker that owns every partition: a worker that joins later and judges
@@ -255,7 +267,7 @@ class EvaluationLoop:
         if owned >= everything:
             return True, None
         need = everything - owned
-        found = await asyncio.to_thread(self.figures.get, day, need)
+        found = await self._off_loop(self.figures.get, day, need)
         waited = time.monotonic() - self._waiting_since.setdefault(day, time.monotonic())
         decision = comparison_ready(set(found), need, waited, self.settings.comparison_wait_seconds)
         if decision == "wait":
@@ -297,7 +309,7 @@ class EvaluationLoop:
             figures = await self._read_figures(day, everyone)
         # Off the event loop: a large institution takes seconds, which must not stall the agents or
         # the consumer's heartbeats. judge_day reads no table state beyond `figures`.
-        result = await asyncio.to_thread(
+        result = await self._off_loop(
             self.evaluator.judge_day, day, views, monitoring_start, everyone, others, figures
         )
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)

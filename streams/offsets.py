@@ -10,6 +10,10 @@ so never committed) and the partition is consumed again from the expected offset
 `OffsetGuard.sort` decides, without I/O, what to keep, what to hold back and where to seek;
 `ContiguityShell` applies the decision to Faust's consumer. `stalled_partitions` is the same for a
 partition whose last messages were skipped (no later message arrives to reveal the gap).
+
+A slow batch is not a stall (issue 26): while any agent's batch is in flight nothing is judged
+stalled, and a partition's idle time counts from the later of its last delivery, the worker's start
+and the end of the last batch (`idle_since`): the agents could take nothing while they were busy.
 """
 
 from __future__ import annotations
@@ -115,6 +119,12 @@ class Verdict:
     seeks: dict[TopicPartitionKey, Seek] = field(default_factory=dict)
 
 
+def idle_since(last_delivery: float | None, started: float, last_batch_done: float | None) -> float:
+    """When a partition's idle time begins: the latest of its last delivery, the worker's start and
+    the end of the agents' last batch (a partition cannot deliver while the agents are busy)."""
+    return max(t for t in (last_delivery, started, last_batch_done) if t is not None)
+
+
 @dataclass
 class OffsetGuard:
     """The guard's memory per input partition, and its decisions. No I/O: `committed` and `now` are
@@ -123,6 +133,16 @@ class OffsetGuard:
     delivered: dict[TopicPartitionKey, Delivered] = field(default_factory=dict)
     reseeking: dict[TopicPartitionKey, Reseek] = field(default_factory=dict)
     last_delivery: dict[TopicPartitionKey, float] = field(default_factory=dict)
+    #: Batches the agents are applying now, and when the last one ended (monotonic seconds).
+    batches_in_flight: int = 0
+    last_batch_done: float | None = None
+
+    def batch_started(self) -> None:
+        self.batches_in_flight += 1
+
+    def batch_done(self, now: float) -> None:
+        self.batches_in_flight = max(0, self.batches_in_flight - 1)
+        self.last_batch_done = now
 
     def sort(
         self,
@@ -199,13 +219,16 @@ class OffsetGuard:
         idle_seconds: float = UNSTALL_SECONDS,
     ) -> list[tuple[TopicPartitionKey, int, int, float]]:
         """The owned partitions short of their end (`ends`: the larger of the end at start or
-        takeover and the high-water mark) that have delivered nothing for `idle_seconds`, as
-        (partition, last consumed offset, end, idle seconds), in partition order."""
+        takeover and the high-water mark) that have delivered nothing for `idle_seconds` (counted
+        from `idle_since`), as (partition, last consumed offset, end, idle seconds), in partition
+        order. None while a batch is in flight: a slow batch is not a stall."""
+        if self.batches_in_flight:
+            return []
         out = []
         for key in sorted(owned):
             last = consumed.get(key, -1)
             end = ends.get(key, 0)
-            idle = now - self.last_delivery.get(key, started)
+            idle = now - idle_since(self.last_delivery.get(key), started, self.last_batch_done)
             if last + 1 < end and idle >= idle_seconds:
                 out.append((key, last, end, idle))
         return out
@@ -223,7 +246,9 @@ class ContiguityShell:
 
     async def contiguous(self, events: Sequence[EventT], now: float) -> list[EventT]:
         """The batch's messages that follow on from what this worker already received, per partition
-        (see the module docstring); the others are held back and their partitions sought."""
+        (see the module docstring); the others are held back and their partitions sought. The
+        batch counts as in flight from here until `done` (the caller's `finally`)."""
+        self.guard.batch_started()
         consumer = self.app.consumer
         tps = {(e.message.topic, e.message.partition): e.message.tp for e in events}
         verdict = self.guard.sort(
@@ -252,6 +277,10 @@ class ContiguityShell:
                 log.warning("offset_gap_seek_failed partition=%d error=%r", key[1], error)
                 self.guard.seek_failed(key)
         return [events[i] for i in verdict.keep]
+
+    def done(self, now: float) -> None:
+        """The batch begun by `contiguous` has ended (applied or not)."""
+        self.guard.batch_done(now)
 
     async def unstall(
         self,

@@ -14,7 +14,7 @@ from ops.cli.reads import (
     cmd_report_weekly,
     cmd_student_show,
 )
-from ops.cli.run import cmd_demo, cmd_quality, cmd_replay, cmd_simulate, cmd_up
+from ops.cli.run import cmd_demo, cmd_edge, cmd_quality, cmd_replay, cmd_simulate, cmd_up, cmd_web
 from ops.cli.tokens import cmd_token_issue, cmd_token_list, cmd_token_revoke
 
 
@@ -25,6 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "up", help="run the service (on the embedded stack by default) until stopped"
     ).set_defaults(func=cmd_up)
+    sub.add_parser(
+        "web",
+        help="serve the staff web app, sign-in and the personal-data API as a process of its own "
+        "(production: any number behind the proxy, reading ClickHouse and Redis)",
+    ).set_defaults(func=cmd_web)
+    sub.add_parser(
+        "edge",
+        help="serve the collector, xAPI and Canvas endpoints as a process of their own (production: "
+        "any number behind the proxy, publishing to Kafka)",
+    ).set_defaults(func=cmd_edge)
 
     roster = sub.add_parser("roster", help="student roster").add_subparsers(dest="action", required=True)
     p = roster.add_parser("load", help="publish a roster CSV (student records export)")

@@ -1,4 +1,5 @@
-"""Running LDE: `lde up` (the service), `lde demo`, and simulated terms (`lde simulate`,
+"""Running LDE: `lde up` (the service), `lde web` and `lde edge` (the staff surface and the HTTP edge
+as processes of their own), `lde demo`, and simulated terms (`lde simulate`,
 `lde replay`, `lde quality`).
 """
 
@@ -20,6 +21,18 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from ops.runtime import service
 
     return service.run(settings)
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.runtime import standalone
+
+    return standalone.run(settings, "web")
+
+
+def cmd_edge(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.runtime import standalone
+
+    return standalone.run(settings, "edge")
 
 
 def _devtool(name: str) -> ModuleType | None:

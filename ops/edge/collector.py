@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiohttp import web
 
 from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
 from models.clock import Clock, WallClock
@@ -45,10 +46,13 @@ from ops.edge.endpoints import ENDPOINTS, Endpoint
 from ops.edge.ingest import redacted_record
 from ops.edge.openapi import OPENAPI_PATH, openapi_document
 from ops.edge.shared import PUBLISH_TIMEOUT_SECONDS, THREAD_THRESHOLD_BYTES, check_bearer, read_limited
+from ops.edge.xapi_resource import ABOUT_PATH as XAPI_ABOUT_PATH
+from ops.edge.xapi_resource import STATEMENTS_PATH as XAPI_STATEMENTS_PATH
 from ops.edge.xapi_resource import XapiResource, register_xapi
+from ops.http.surface import as_bytes, as_json
 from ops.metrics import Metrics
 from ops.settings import Settings
-from sinks.kafka import WorkerPublisher
+from sinks.kafka import EnvelopeSender, WorkerPublisher
 from sinks.statement_ledger import AsyncStatementLedger, async_client
 from streams.batch import TOO_LATE
 
@@ -281,7 +285,7 @@ class Collector:
         self,
         settings: Settings,
         metrics: Metrics,
-        publisher: WorkerPublisher,
+        publisher: EnvelopeSender,
         clock: Clock,
         oldest_accepted: OldestAccepted,
     ) -> None:
@@ -447,3 +451,49 @@ def register_collector(app: Any, lde: Any) -> None:
     @app.page(OPENAPI_PATH, name="collector_openapi")
     async def openapi(self: Any, request: Any) -> Any:
         return self.json(document)
+
+
+def register_collector_routes(
+    app: web.Application, collector: Collector, ledger: AsyncStatementLedger | None
+) -> None:
+    """The same endpoints, xAPI resource and OpenAPI document on a plain aiohttp application: `lde
+    edge`, a process of the edge's own (ops.runtime.standalone, issue 26)."""
+
+    def post_to(endpoint: Endpoint) -> Any:
+        async def post(request: web.Request) -> web.Response:
+            reply = await collector.handle(endpoint, request)
+            return as_json(reply.body, status=reply.status, headers=reply.headers or None)
+
+        return post
+
+    for endpoint in ENDPOINTS:
+        app.router.add_post(endpoint.path, post_to(endpoint))
+    xapi = XapiResource(
+        collector.settings,
+        collector.metrics,
+        collector.tokens,
+        collector.publisher,
+        ledger,
+        clock=collector.clock,
+    )
+
+    def rendered(answer: Any) -> web.Response:
+        if answer.body is None:
+            return as_bytes(b"", status=answer.status, headers=answer.headers)
+        return as_json(answer.body, status=answer.status, headers=answer.headers)
+
+    async def statements(request: web.Request) -> web.Response:
+        return rendered(await xapi.statements(request, request.method))
+
+    async def about(request: web.Request) -> web.Response:
+        return rendered(await xapi.about(request))
+
+    app.router.add_route("POST", XAPI_STATEMENTS_PATH, statements)
+    app.router.add_route("PUT", XAPI_STATEMENTS_PATH, statements)
+    app.router.add_get(XAPI_ABOUT_PATH, about)
+    document = openapi_document(collector.max_bytes)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return as_json(document)
+
+    app.router.add_get(OPENAPI_PATH, openapi)

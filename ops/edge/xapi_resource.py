@@ -49,7 +49,7 @@ from ops.edge.shared import THREAD_THRESHOLD_BYTES, check_bearer, read_limited
 from ops.http.proxy import FORWARDED_FOR, client_address, parse_networks
 from ops.metrics import Metrics
 from ops.settings import Settings
-from sinks.kafka import WorkerPublisher
+from sinks.kafka import EnvelopeSender
 from sinks.statement_ledger import AsyncStatementLedger
 from streams.gc_pause import collector_paused
 
@@ -84,7 +84,7 @@ class XapiResource:
         settings: Settings,
         metrics: Metrics,
         tokens: Mapping[str, str],
-        publisher: WorkerPublisher,
+        publisher: EnvelopeSender,
         ledger: AsyncStatementLedger | None,
         clock: Clock,
     ) -> None:

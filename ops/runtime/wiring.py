@@ -13,12 +13,16 @@ from models.outbox import DeliveryPolicy
 from ops.edge.collector import register_collector
 from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import mailer_from
-from ops.jobs.scheduled import JobRunner
+from ops.jobs.scheduled import JobRunner, clock_today
+from ops.metrics import Metrics
 from ops.runtime.delivery import AlertNotifier
+from ops.runtime.loop_lag import LoopLagProbe
 from ops.settings import Settings
 from ops.staff.auth.setup import build_auth
 from ops.staff.auth.web import install_guard, install_security_headers
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
+from ops.staff.page_views import PageViews
+from ops.staff.pool import PagePool, install_shedding
 from ops.staff.routes import register_routes, route_kinds
 from ops.staff.web.common import page_refusal, sign_in_page
 from sinks.redis_store import DeliveryLedger
@@ -48,10 +52,29 @@ class Service:
             lde.alerts_agent.recorders.append(notifier.record)
             app.task(notifier.run)
             lde.status_parts["alert_outbox"] = lambda: notifier.summary and notifier.summary.as_dict()
-        register_collector(app, lde)
+        #: The embedded default serves staff and upstream traffic here too; production leaves them to
+        #: `lde web` and `lde edge` (ops.runtime.standalone) and this worker only streams and evaluates.
+        serves = settings.worker_serves_staff
+        if serves:
+            register_collector(app, lde)
         redis_client = lde.ledger.client
         if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
             raise RuntimeError("the service needs its Redis client for sign-in sessions")
+        # Staff work apart from the stream (issue 26): the loop's lag measured, pages on a bounded
+        # pool of their own that sheds with 503, page data precomputed after each evaluation.
+        self.loop_lag = LoopLagProbe(lde.metrics)
+        app.task(self.loop_lag.run)
+        self.pages = page_pool(settings, lde.metrics, self.loop_lag)
+        self.views = PageViews(
+            lde.store,
+            lde.metrics,
+            min_group=settings.min_cohort_size,
+            refresh_seconds=settings.web_view_refresh_seconds,
+            trend_refresh_seconds=settings.web_trend_refresh_seconds,
+            today=lambda: clock_today(lde.clock, lde.tz),
+        )
+        if serves:
+            app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)
         self.guard, self.signin, self.tokens = build_auth(
             settings, lde.store, redis_client, lde.metrics, self.directory
         )
@@ -64,6 +87,8 @@ class Service:
             clock=lde.clock,
             tz=lde.tz,
             sessions=self.signin.sessions,
+            pages=self.pages,
+            views=self.views,
         )
         self.guard.page_refusal = page_refusal(staff)
         self.signin.page = sign_in_page
@@ -80,16 +105,29 @@ class Service:
             signin=self.signin,
             tokens=self.tokens,
         )
-        register_routes(app, deps)
+        register_routes(app, deps, probes_only=not serves)
         web_app = app.web.web_app  # type: ignore[attr-defined]
         install_guard(web_app, self.guard, route_kinds())
         install_security_headers(web_app, settings)
+        install_shedding(web_app)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)
         if not value:
             return ""
         return f"{value.get('given_name', '')} {value.get('family_name', '')}".strip()
+
+
+def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe) -> PagePool:
+    """The staff surface's bounded pool, as the settings size it (LDE_WEB_THREADS, LDE_WEB_QUEUE)."""
+    return PagePool(
+        threads=settings.web_threads,
+        queue=settings.web_queue,
+        retry_after=settings.web_retry_after_seconds,
+        max_lag=settings.web_shed_loop_lag_seconds,
+        lag=lag,
+        metrics=metrics,
+    )
 
 
 def notifier_for(settings: Settings, service: Service) -> AlertNotifier | None:

@@ -4,7 +4,9 @@ in ops.staff imports the runtime, and no handler reaches into the service for wh
 
 - `Probes`: the health, status and metrics routes (the stream app's own answers).
 - `StaffDeps`: the personal-data API and the web app's pages: the store, the audited-read gateway,
-  the staff directory, the clock, the sessions (CSRF of the web app's forms), settings and metrics.
+  the staff directory, the clock, the sessions (CSRF of the web app's forms), settings and metrics,
+  the page pool their blocking work runs on (ops.staff.pool: bounded, sheds with 503) and the
+  precomputed page views (ops.staff.page_views).
 - `AdminDeps`: the administrators' actions: loads, jobs, the privacy check.
 - the sign-in routes take `ops.staff.auth.signin.SignIn`, the API-token routes
   `ops.staff.auth.api_tokens.ApiTokens`: each is already what its routes need.
@@ -33,6 +35,8 @@ from ops.settings import Settings
 from ops.staff.auth.api_tokens import ApiTokens
 from ops.staff.auth.sessions import SessionStore
 from ops.staff.auth.signin import SignIn
+from ops.staff.page_views import PageViews
+from ops.staff.pool import PagePool
 from sinks.clickhouse import ClickHouseStore
 
 log = logging.getLogger("lde.service")
@@ -86,6 +90,8 @@ class StaffDeps:
     clock: Clock
     tz: ZoneInfo
     sessions: SessionStore
+    pages: PagePool
+    views: PageViews
 
     def today(self) -> date:
         """Today in the institution's time zone on the service's clock."""

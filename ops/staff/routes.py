@@ -28,6 +28,7 @@ from ops.edge.endpoints import ENDPOINTS
 from ops.edge.openapi import OPENAPI_PATH
 from ops.edge.xapi_resource import ABOUT_PATH as XAPI_ABOUT_PATH
 from ops.edge.xapi_resource import STATEMENTS_PATH as XAPI_STATEMENTS_PATH
+from ops.http.surface import Handler, Request, Response, RouteKind, as_bytes, as_json
 from ops.jobs.privacy import search_clickhouse, search_redis
 from ops.jobs.reports.audited import UnknownStudent, not_visible
 from ops.jobs.reports.personal import (
@@ -43,7 +44,6 @@ from ops.jobs.reports.weekly import NoStaffDirectory
 from ops.staff.auth import api_tokens, signin
 from ops.staff.auth.web import credential_of, via_of, viewer_of
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, Uses
-from ops.staff.http import Handler, Request, Response, RouteKind, as_bytes, as_json
 from ops.staff.web.routes import PAGES as WEB_PAGES
 from ops.staff.web.routes import PUBLIC_PAGES as WEB_PUBLIC_PAGES
 from sinks.mail import DeliveryError
@@ -129,7 +129,7 @@ async def alerts(deps: StaffDeps, request: Request) -> Response:
         viewer = viewer_of(request)
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(deps, error, "alerts_list")
-    rows = await asyncio.to_thread(
+    rows = await deps.pages.run(
         alerts_view, deps.store, deps.reads, viewer, via_of(request), credential_of(request)
     )
     deps.metrics.personal_data_reads.labels(action="alerts_list", outcome="allowed").inc()
@@ -139,7 +139,7 @@ async def alerts(deps: StaffDeps, request: Request) -> Response:
 async def student(deps: StaffDeps, request: Request, student_id: str) -> Response:
     try:
         viewer = viewer_of(request)
-        report = await asyncio.to_thread(
+        report = await deps.pages.run(
             student_view, deps.store, deps.reads, viewer, student_id, via_of(request), credential_of(request)
         )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
@@ -153,7 +153,7 @@ async def student_own_report(deps: StaffDeps, request: Request, student_id: str)
         viewer = viewer_of(request)
         query = request.query
         week = parse_week(query["week"]) if query.get("week") else last_complete_week(deps.today())
-        report = await asyncio.to_thread(
+        report = await deps.pages.run(
             student_weekly_report,
             deps.store,
             deps.reads,
@@ -167,7 +167,7 @@ async def student_own_report(deps: StaffDeps, request: Request, student_id: str)
         return _bad_request(str(error))
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
         return _refused(deps, error, "student_report")
-    files = await asyncio.to_thread(render_student_report, report)
+    files = await deps.pages.run(render_student_report, report)
     pdf = files.pop("pdf")
     assert isinstance(pdf, bytes)
     return as_json({**files, "pdf_base64": base64.b64encode(pdf).decode()})
@@ -177,7 +177,7 @@ async def activity(deps: StaffDeps, request: Request, student_id: str) -> Respon
     """A student's daily counts: through the access policy and audited like every personal read."""
     try:
         viewer = viewer_of(request)
-        rows = await asyncio.to_thread(
+        rows = await deps.pages.run(
             activity_view, deps.store, deps.reads, viewer, student_id, via_of(request), credential_of(request)
         )
     except (UnknownStaff, IdentityRequired, AccessDenied, UnknownStudent) as error:
@@ -197,7 +197,7 @@ async def export(deps: StaffDeps, request: Request) -> Response:
         return _bad_request(str(error))
     except (UnknownStaff, IdentityRequired) as error:
         return _refused(deps, error, "export_anonymised")
-    rows = await asyncio.to_thread(
+    rows = await deps.pages.run(
         export_anonymised, deps.store, deps.reads, first, last, viewer, via_of(request)
     )
     return as_json(_plain_json(rows))
@@ -322,8 +322,11 @@ def _view_class(route: Route, deps: object) -> type[faust.web.View]:
     return type(name, (faust.web.View,), {route.method.lower(): answer, "__doc__": handler.__doc__})
 
 
-def register_routes(app: faust.App, deps: RouteDeps) -> None:
-    """Add every route of ROUTES to the app's web server, each with the dependencies it uses."""
+def register_routes(app: faust.App, deps: RouteDeps, probes_only: bool = False) -> None:
+    """Add every route of ROUTES to the app's web server, each with the dependencies it uses (only the
+    probes and status with `probes_only`: a production stream worker, issue 26)."""
     for route in ROUTES:
+        if probes_only and route.uses is not Uses.PROBES:
+            continue
         view = _view_class(route, deps.of(route.uses))
         app.page(route.path, name=f"lde_{route.handler.__name__}")(view)

@@ -122,6 +122,30 @@ def weekly_totals(
     return dict(weekly), latest
 
 
+def weekly_totals_of_everyone(
+    store: ClickHouseStore, first: date, last: date
+) -> tuple[dict[str, dict[date, int]], dict[str, date]]:
+    """`weekly_totals` of every student at once (the precomputed caseload view, ops.staff.page_views)."""
+    sql = _WEEKLY_TOTALS_SQL.replace("{only}", "1")
+    weekly: dict[str, dict[date, int]] = defaultdict(dict)
+    latest: dict[str, date] = {}
+    for sid, week, total, last_day in store.query(sql, {"first": first, "last": last}):
+        weekly[sid][week] = int(total)
+        if last_day > _NO_DAY and (sid not in latest or last_day > latest[sid]):
+            latest[sid] = last_day
+    return dict(weekly), latest
+
+
+def changes(store: ClickHouseStore) -> tuple[Any, ...]:
+    """What moves when a page view is out of date: the latest scored day and the rows of alerts,
+    case actions and the roster (counts from the parts' metadata: cheap)."""
+    rows = store.query(
+        "SELECT (SELECT max(day) FROM daily_scores), (SELECT count() FROM alerts), "
+        "(SELECT count() FROM case_actions), (SELECT count() FROM students)"
+    )
+    return tuple(rows[0]) if rows else ()
+
+
 def last_active(store: ClickHouseStore, student_ids: Sequence[str]) -> dict[str, date]:
     """Each named student's latest day with engagement (attendance counts only when attended)."""
     rows = store.query(

@@ -21,6 +21,7 @@ from models.activity import StudentActivity
 from models.clock import Clock, WatermarkClock
 from models.envelopes import envelopes
 from models.evaluation import PartitionProgress
+from models.event_time import TimeWindow
 from models.events import ActivityEvent
 from models.timebuckets import local_today
 from ops.metrics import Metrics
@@ -28,7 +29,14 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.retry import ClickHouseSink
 from streams import faust_compat
-from streams.batch import BatchOutcome, RawMessage, oldest_accepted_days, process_batch
+from streams.batch import (
+    BatchOutcome,
+    RawMessage,
+    merge_outcome,
+    oldest_accepted_days,
+    process_batch,
+    slice_loader,
+)
 from streams.dead_letters import DeadLetterSender
 from streams.offsets import ContiguityShell
 from streams.poison import one_at_a_time
@@ -171,6 +179,7 @@ class ActivityAgent:
                 stop_process(BATCH_FAILED_EXIT)
                 raise
             finally:
+                self.guard.done(time.monotonic())
                 if not applied:
                     faust_compat.hold_back(events)
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -217,9 +226,7 @@ class ActivityAgent:
             timedelta(hours=s.lateness_hours),
             self.tz,
         )
-        outcome = process_batch(
-            messages, self._state_copy, self.tz, s.partitions, oldest, s.event_time_window(now)
-        )
+        outcome = await self._process(messages, oldest, s.event_time_window(now))
         # ClickHouse first, then the state: a crash between the two replays the batch, which rewrites
         # the same absolute counts; the other order could record offsets whose counts never landed.
         if outcome.rows:
@@ -249,6 +256,7 @@ class ActivityAgent:
             self.progress.record(self.topic, partition, offset)
         for partition, offsets in outcome.replayed.items():
             log.info("replayed partition=%d offsets=%s", partition, ",".join(map(str, offsets)))
+            self.metrics.messages_reconsumed.inc(len(offsets))
         self._count(outcome, now, oldest, decided.messages)
 
     def _count(
@@ -292,6 +300,30 @@ class ActivityAgent:
             timedelta(hours=self.settings.lateness_hours),
             self.tz,
         )
+
+    async def _process(
+        self, messages: Sequence[RawMessage], oldest: Mapping[int, int], window: TimeWindow
+    ) -> BatchOutcome:
+        """process_batch a slice at a time (LDE_BATCH_SLICE_MESSAGES), giving the event loop back
+        between slices: a batch of 2,000 envelopes held the loop for a second (issue 26). Every slice
+        works on copies of the table's states (see `_state_copy`)."""
+        s = self.settings
+        step = s.batch_slice_messages
+        if len(messages) <= step:
+            return process_batch(messages, self._state_copy, self.tz, s.partitions, oldest, window)
+        total = BatchOutcome()
+        for start in range(0, len(messages), step):
+            part = process_batch(
+                messages[start : start + step],
+                slice_loader(total, self._state_copy),
+                self.tz,
+                s.partitions,
+                oldest,
+                window,
+            )
+            merge_outcome(total, part)
+            await asyncio.sleep(0)
+        return total
 
     def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:
         """Each partition's instant for the lateness limit: on the event clock the partition's own

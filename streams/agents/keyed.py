@@ -112,10 +112,13 @@ class KeyedRecordsAgent(Generic[_Item]):
     async def run(self, stream: StreamT) -> None:
         s = self.settings
         async for batch in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
-            events = await self.guard.contiguous(batch, time.monotonic())
-            items, letters = apply_keyed(events, self.topic, self.table, self.decode, self.progress)
-            rows = self.flatten(items)
-            if rows:
-                await self.sink.write(self.name, self.write, rows, rows=len(rows))
-            await self.dead_letters.send(self.topic, letters)
+            try:
+                events = await self.guard.contiguous(batch, time.monotonic())
+                items, letters = apply_keyed(events, self.topic, self.table, self.decode, self.progress)
+                rows = self.flatten(items)
+                if rows:
+                    await self.sink.write(self.name, self.write, rows, rows=len(rows))
+                await self.dead_letters.send(self.topic, letters)
+            finally:
+                self.guard.done(time.monotonic())
             self.metrics.messages_processed.labels(topic=self.topic).inc(len(events))

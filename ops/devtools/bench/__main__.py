@@ -16,6 +16,7 @@ from ops.devtools.bench.evaluator import bench_evaluator
 from ops.devtools.bench.jobs import bench_clickhouse_sink, bench_daily_job, bench_ingest, bench_reports
 from ops.devtools.bench.markdown import Results, write_markdown
 from ops.devtools.bench.pipeline import bench_pipeline
+from ops.devtools.bench.staff_load import bench_staff_load
 from ops.devtools.bench.web import bench_caseload
 from ops.devtools.bench.xapi import bench_xapi
 from ops.devtools.replay import free_port
@@ -30,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="pipeline evaluator sink ingest job reports xapi web (default: all)",
+        help="pipeline evaluator sink ingest job reports xapi web staff (default: all)",
     )
     parser.add_argument("--out", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     quick = args.quick
-    only = set(args.only or ["pipeline", "evaluator", "sink", "ingest", "job", "reports", "xapi", "web"])
+    everything = ["pipeline", "evaluator", "sink", "ingest", "job", "reports", "xapi", "web", "staff"]
+    only = set(args.only or everything)
     work = Path(tempfile.mkdtemp(prefix="lde-bench-"))
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=work, partitions=8)
     results = Results()
@@ -59,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("xapi", lambda: bench_xapi(results, settings, work, 20_000 if quick else 200_000)),
         ("web", lambda: bench_caseload(results, work, 3_000 if quick else 30_000)),
+        (
+            "staff",
+            lambda: bench_staff_load(
+                results,
+                work,
+                # (students, weeks): a 12-week term of 3,000 (the million events), and the
+                # caseload of 30,000 over two weeks of theirs (1.7 million events: a whole term of
+                # them would take most of an hour a run on this machine)
+                terms=((600, 2), (3_000, 2)) if quick else ((3_000, 12), (30_000, 2)),
+                client_counts=(0, 10, 50, 200),
+                rounds=1 if quick else 2,
+            ),
+        ),
     ]
     try:
         for name, run in sections:

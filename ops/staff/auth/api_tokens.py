@@ -22,10 +22,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from models.access import Staff, StaffDirectory
+from ops.http.surface import Request, Response, as_json
 from ops.staff.auth.authenticator import BadCredential
 from ops.staff.auth.credentials import API_TOKEN_PREFIX
 from ops.staff.auth.web import viewer_of
-from ops.staff.http import Request, Response, as_json
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.tokens import TokenRow, all_tokens, token_by_hash, token_by_id, write_token
 

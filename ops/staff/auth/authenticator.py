@@ -17,10 +17,10 @@ from typing import Protocol
 from models.access import IdentityRequired
 from ops.http.proxy import FORWARDED_FOR, STAFF_HEADER, Network, client_address, is_trusted
 from ops.http.ratelimit import FailureLimiter, KnownGood, hold_up
+from ops.http.surface import Request
 from ops.metrics import Metrics
 from ops.staff.auth.credentials import API_TOKEN_PREFIX, SESSION_COOKIE, Identity, Kind, Presented, classify
 from ops.staff.auth.local import OS_USER_HEADER, audit_user
-from ops.staff.http import Request
 
 log = logging.getLogger("lde.auth")
 

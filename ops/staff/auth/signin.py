@@ -33,6 +33,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from models.access import StaffDirectory, UnknownStaff
 from ops.http.proxy import FORWARDED_FOR, client_address, parse_networks
 from ops.http.ratelimit import FailureLimiter, KnownGood
+from ops.http.surface import Request, Response, as_html, as_json
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import BadCredential
@@ -48,7 +49,6 @@ from ops.staff.auth.sessions import (
     safe_return_path,
 )
 from ops.staff.auth.tokens_jwt import JwtValidator, staff_id_of
-from ops.staff.http import Request, Response, as_html, as_json
 
 log = logging.getLogger("lde.auth")
 

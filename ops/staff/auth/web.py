@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from models.access import IdentityRequired, NotAdministrator, Staff, StaffDirectory, UnknownStaff
+from ops.http.surface import Request, Response, RouteKind, as_json
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import Authenticator, TooManyFailures
 from ops.staff.auth.credentials import CSRF_HEADER, Identity, bearer_of
 from ops.staff.auth.sessions import SessionStore
-from ops.staff.http import Request, Response, RouteKind, as_json
 
 log = logging.getLogger("lde.auth")
 

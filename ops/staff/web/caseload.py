@@ -1,54 +1,41 @@
 """My students: the caseload page. A tutor sees their tutees, a programme leader their programme, a
 director their school, an engagement officer the institution (models.access decides; nothing here
-filters students by its own rule). The data path is a handful of bulk queries whatever the scope;
-the sparklines and last activity are read for the page's rows only (BENCHMARKS.md: 30,000 students).
+filters students by its own rule).
+
+A page reads the precomputed view (ops.staff.page_views, issue 26): the scope comes out of the
+access policy already in order, and only the page's rows are taken, on the page pool
+(ops.staff.pool), which sheds with 503 rather than queue. `load_caseload` is the same page read
+from the stores per request: what the view must equal (tested), and the benchmark's reference.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
-from models.cases import CaseStatus, case_state
 from models.outbox import undelivered_notice
-from models.reports import CONCERN_RULES, TREND_WEEKS
+from models.reports import TREND_WEEKS
+from ops.http.surface import Request, Response
 from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
-from ops.staff.http import Request, Response
+from ops.staff.page_views import open_alerts
 from ops.staff.web.common import names_of, record_read, refused, render, respond, viewer_of
 from ops.staff.web.views.caseload import (
     BANDS,
     BadQuery,
     CaseloadPage,
     CaseloadQuery,
-    OpenAlert,
     build_caseload,
     programme_average,
     with_details,
 )
+from ops.staff.web.views.precomputed import page_from_view
 from sinks.clickhouse import ClickHouseStore, outbox
 from sinks.clickhouse import caseload as queries
-from sinks.clickhouse.cases import actions_by_alert
 from streams.gc_pause import collector_paused
-
-#: How far back an alert still counts as open when nobody has resolved it (eight weeks, as the trend).
-OPEN_ALERT_DAYS = 7 * TREND_WEEKS
-
-
-def open_alerts(store: ClickHouseStore, as_of: date) -> dict[str, list[OpenAlert]]:
-    """Concern alerts of the last eight weeks whose case is not resolved, per student."""
-    alerts = queries.recent_alerts(store, as_of - timedelta(days=OPEN_ALERT_DAYS), sorted(CONCERN_RULES))
-    actions = actions_by_alert(store, [a["alert_id"] for a in alerts]) if alerts else {}
-    out: dict[str, list[OpenAlert]] = defaultdict(list)
-    for a in alerts:
-        state = case_state(a["alert_id"], actions.get(a["alert_id"], ()), as_of)
-        if state.status is not CaseStatus.RESOLVED:
-            out[a["student_id"]].append(OpenAlert(a["alert_id"], a["rule"], a["raised_on"], state))
-    return dict(out)
 
 
 def load_caseload(
@@ -129,14 +116,12 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
     csrf = await csrf_token(deps.sessions, request)
 
     def work() -> str:
-        as_of = caseload_as_of(deps.store, deps.today())
-        page = load_caseload(
-            deps.store, viewer, query, as_of, settings.web_page_size, settings.min_cohort_size
-        )
+        view = deps.views.current()
+        page = page_from_view(view, viewer, query, settings.web_page_size)
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
         notice = undelivered_notice(*outbox.undelivered_to(deps.store, viewer.staff_id))
-        return caseload_html(page, viewer, names_of(deps), as_of, notice, csrf)
+        return caseload_html(page, viewer, names_of(deps), view.as_of, notice, csrf)
 
-    body = await asyncio.to_thread(work)
+    body = await deps.pages.run(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
     return respond(deps, "caseload", body)

@@ -19,10 +19,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from models.access import AccessDenied, Action, IdentityRequired, Role, Staff, UnknownStaff
 from models.reports import SOURCE_LABELS
+from ops.http.surface import Request, Response, as_bytes, as_html
 from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.staff.auth import web as guard
 from ops.staff.deps import StaffDeps
-from ops.staff.http import Request, Response, as_bytes, as_html
 from ops.staff.web import charts
 
 log = logging.getLogger("lde.web")

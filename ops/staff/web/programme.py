@@ -4,7 +4,7 @@ source against the institution."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,26 +18,40 @@ from models.access import (
     may_see_programme,
 )
 from models.reports import TREND_WEEKS
+from ops.http.surface import Request, Response
 from ops.jobs.reports.audited import AuditedReads
 from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
-from ops.staff.http import Request, Response
-from ops.staff.web.caseload import caseload_as_of
 from ops.staff.web.common import NotFound, error_page, record_read, refused, render, respond, viewer_of
 from ops.staff.web.views.programme import BAND_ROWS, band_distribution, moving_down, source_comparison
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.caseload import RosterLine
 
+#: The institution's events per source over some days, and its student count (queries.source_totals).
+Institution = Callable[[date, date], tuple[dict[str, int], int]]
+
 
 def load_programme(
-    store: ClickHouseStore, reads: AuditedReads, viewer: Staff, code: str, as_of: date, min_group: int
+    store: ClickHouseStore,
+    reads: AuditedReads,
+    viewer: Staff,
+    code: str,
+    as_of: date,
+    min_group: int,
+    members: Sequence[RosterLine] | None = None,
+    institution: Institution | None = None,
 ) -> dict[str, Any]:
     """The programme page's data. Raises NotFound, also for a programme outside the viewer's scope
     (the same answer as for one that does not exist: no oracle), that refusal audited; audited (the
-    students named)."""
-    roster = queries.roster_lines(store, as_of)
-    members = [s for s in roster if s.programme_code == code]
+    students named).
+
+    `members` and `institution` come from the precomputed views (ops.staff.page_views, issue 26):
+    the programme's students and the institution's figures, the same for every programme's page;
+    without them both are read here (the whole roster, every student's days)."""
+    if members is None:
+        members = [s for s in queries.roster_lines(store, as_of) if s.programme_code == code]
+    members = list(members)
     missing = f"no programme {code} with students on the roster"
     if not members:
         raise NotFound(missing)
@@ -56,7 +70,7 @@ def load_programme(
         if may_see(viewer, _ref(members, m.student_id))
     ]
     own, n = queries.source_totals(store, ids, first, as_of)
-    everyone, total = queries.source_totals(store, None, first, as_of)
+    everyone, total = (institution or (lambda f, a: queries.source_totals(store, None, f, a)))(first, as_of)
     record_read(reads, viewer, Action.PROGRAMME_VIEW, [m.student_id for m in moving])
     return {
         "code": code,
@@ -81,15 +95,17 @@ async def programme_page(deps: StaffDeps, request: Request, programme_code: str)
     """GET /app/programmes/{code}."""
     try:
         viewer = viewer_of(request)
-        as_of = await asyncio.to_thread(caseload_as_of, deps.store, deps.today())
-        data = await asyncio.to_thread(
+        view = await deps.pages.run(deps.views.current)
+        data = await deps.pages.run(
             load_programme,
             deps.store,
             deps.reads,
             viewer,
             programme_code,
-            as_of,
+            view.as_of,
             deps.settings.min_cohort_size,
+            view.order("concern").by_programme.get(programme_code, []),
+            deps.views.institution_sources,
         )
     except (IdentityRequired, UnknownStaff, AccessDenied) as error:
         return refused(deps, request, "programme", error)

@@ -5,7 +5,7 @@ to a browser without a session, are styled with it."""
 
 from __future__ import annotations
 
-from ops.staff.http import Handler
+from ops.http.surface import Handler
 from ops.staff.web.caseload import caseload_page
 from ops.staff.web.common import static_page
 from ops.staff.web.programme import programme_page

@@ -4,7 +4,6 @@ The read goes through the access policy and is audited (ops.jobs.reports.persona
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,11 +12,11 @@ from typing import Any
 
 from models.access import AccessDenied, IdentityRequired, Staff, StaffDirectory, UnknownStaff
 from models.cases import assignable
+from ops.http.surface import Request, Response
 from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.jobs.reports.personal import student_view
 from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
-from ops.staff.http import Request, Response
 from ops.staff.web.common import names_of, refused, render, respond, viewer_of
 from ops.staff.web.views.student import (
     AlertCard,
@@ -130,7 +129,7 @@ async def student_page(deps: StaffDeps, request: Request, student_id: str) -> Re
     """GET /app/students/{id}: everything about one student a member of staff may see."""
     try:
         viewer = viewer_of(request)
-        page = await asyncio.to_thread(
+        page = await deps.pages.run(
             load_student_page,
             deps.store,
             deps.reads,

@@ -4,14 +4,13 @@ student and no staff notes or alerts. Printable (the stylesheet's print rules)."
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
+from ops.http.surface import Request, Response
 from ops.jobs.reports.audited import UnknownStudent
 from ops.jobs.reports.personal import student_view
 from ops.staff.deps import StaffDeps
-from ops.staff.http import Request, Response
 from ops.staff.web.common import refused, render, respond, viewer_of
 
 #: What of the student view's figures this page may show (never the alerts: staff wording).
@@ -45,7 +44,7 @@ async def student_view_page(deps: StaffDeps, request: Request, student_id: str) 
     """GET /app/students/{id}/view."""
     try:
         viewer = viewer_of(request)
-        figures = await asyncio.to_thread(
+        figures = await deps.pages.run(
             student_view, deps.store, deps.reads, viewer, student_id, "web-student-view"
         )
     except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:

@@ -5,7 +5,6 @@ action id chosen when the form was drawn, so a form sent twice stores one action
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from urllib.parse import quote
@@ -21,10 +20,10 @@ from models.cases import (
     case_state,
     decide,
 )
+from ops.http.surface import Request, Response
 from ops.jobs.reports.audited import Subject
 from ops.staff.auth.web import credential_of, csrf_matches
 from ops.staff.deps import StaffDeps
-from ops.staff.http import Request, Response
 from ops.staff.web.common import NotFound, error_page, record_read, redirect, refused, viewer_of
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.caseload import RosterLine
@@ -101,7 +100,7 @@ async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Respo
         )
     wanted = request_from(form)
     try:
-        action = await asyncio.to_thread(take_action, deps, viewer, alert_id, wanted, credential_of(request))
+        action = await deps.pages.run(take_action, deps, viewer, alert_id, wanted, credential_of(request))
     except NotFound as error:
         return error_page(deps, "triage", 404, "Alert not found", str(error))
     except CaseRefused as error:
@@ -111,6 +110,8 @@ async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Respo
         back = back if back.startswith("/app/students/") else "/app"
         return error_page(deps, "triage", 400, "Not saved", str(error), back=back)
     metrics.case_actions.labels(kind=action.kind.value, outcome="stored").inc()
+    # The caseload shows the action at once: the one student's row in the precomputed view is redone.
+    await deps.views.moved(action.student_id)
     page = f"/app/students/{quote(action.student_id, safe='')}"
     location = f"{page}?done={action.kind.value}#alert-{quote(alert_id, safe='')}"
     return redirect(deps, "triage", location)

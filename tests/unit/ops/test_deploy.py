@@ -24,13 +24,30 @@ def load(path: Path) -> dict:
 def test_compose_has_every_part_and_mounts_that_exist() -> None:
     compose = load(ROOT / "docker-compose.yml")
     services = compose["services"]
-    assert set(services) == {"kafka", "clickhouse", "redis", "worker", "prometheus", "grafana"}
+    assert set(services) == {
+        "kafka",
+        "clickhouse",
+        "redis",
+        "worker",
+        "web",
+        "edge",
+        "proxy",
+        "prometheus",
+        "grafana",
+    }
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     worker = services["worker"]
     assert worker["deploy"]["replicas"] == 2
     assert worker["environment"]["LDE_MODE"] == "production"
     for name in ("LDE_KAFKA_BOOTSTRAP", "LDE_CLICKHOUSE_URL", "LDE_REDIS_URL"):
         assert worker["environment"][name]
+    # Issue 26: the stream workers serve no staff or upstream traffic; web and edge processes do.
+    assert worker["environment"]["LDE_WORKER_SERVES_STAFF"] == "false"
+    assert services["web"]["command"] == ["lde", "web"] and services["edge"]["command"] == ["lde", "edge"]
+    for kind, needs in (("web", ("LDE_CLICKHOUSE_URL", "LDE_REDIS_URL")), ("edge", ("LDE_KAFKA_BOOTSTRAP",))):
+        assert services[kind]["deploy"]["replicas"] >= 2
+        for name in needs:
+            assert services[kind]["environment"][name]
     for name, service in services.items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
@@ -183,3 +200,24 @@ def test_alert_rules_fire_on_series_as_intended() -> None:
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_proxy_sends_every_upstream_path_to_the_edge_and_the_rest_to_the_web_processes() -> None:
+    from ops.edge.endpoints import ENDPOINTS, XAPI_ABOUT_PATH, XAPI_STATEMENTS_PATH
+    from ops.edge.openapi import OPENAPI_PATH
+
+    caddy = (DEPLOY / "proxy" / "Caddyfile").read_text()
+    matcher = re.search(r"@edge path (.+)", caddy)
+    assert matcher is not None
+    patterns = matcher.group(1).split()
+    for path in [e.path for e in ENDPOINTS] + [XAPI_STATEMENTS_PATH, XAPI_ABOUT_PATH, OPENAPI_PATH]:
+        assert any(fnmatch(path, p) for p in patterns), path
+    for path in ("/app", "/auth/login", "/v1/alerts", "/v1/students/1"):
+        assert not any(fnmatch(path, p) for p in patterns), path
+    assert "reverse_proxy edge:6066" in caddy and "reverse_proxy web:6066" in caddy
+
+
+def test_prometheus_scrapes_every_kind_of_process() -> None:
+    config = load(DEPLOY / "prometheus" / "prometheus.yml")
+    names = {c["dns_sd_configs"][0]["names"][0] for c in config["scrape_configs"]}
+    assert names == {"worker", "web", "edge"}

@@ -151,3 +151,17 @@ def test_a_writer_that_returns_its_row_count_is_counted_by_it() -> None:
     sink = ClickHouseSink(metrics, FaultSwitch(None), retry_max_seconds=5.0)
     assert asyncio.run(sink.write("students", lambda rows: len(rows) * 2, [1, 2], rows=2)) == 4
     assert sample(metrics, "lde_sink_rows_written_total", sink="students") == 4
+
+
+def test_writes_run_on_the_streams_own_pool_never_the_default_executor() -> None:
+    # Issue 26: a queue of staff pages on asyncio's default executor must not delay a write.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="lde-sink")
+    writer = RetryingWriter("clickhouse", Metrics(), Backoff(), CLICKHOUSE_WORDS, executor=pool)
+    try:
+        name, _ = asyncio.run(writer.run("daily_scores", lambda: threading.current_thread().name))
+    finally:
+        pool.shutdown()
+    assert name.startswith("lde-sink")

@@ -6,7 +6,14 @@ from models.activity import StudentActivity
 from models.events import SOURCE_INDEX, encode_envelope, parse_event
 from models.partitioning import partition_for
 from models.timebuckets import zone
-from streams.batch import RawMessage, oldest_accepted_days, process_batch
+from streams.batch import (
+    BatchOutcome,
+    RawMessage,
+    merge_outcome,
+    oldest_accepted_days,
+    process_batch,
+    slice_loader,
+)
 
 LONDON = zone("Europe/London")
 PARTITIONS = 4
@@ -139,3 +146,67 @@ def test_newest_event_time_is_reported_per_source_duplicates_included() -> None:
     again = process_batch(first, lambda sid: state, LONDON, PARTITIONS, {})
     assert again.applied_by_source == {}
     assert again.newest_by_source == out.newest_by_source
+
+
+def mixed_batch() -> list[RawMessage]:
+    """Students on several partitions over several days and messages: a re-sent event, an event too
+    late, an undecodable message, an event on the wrong partition, a replayed offset."""
+    students = [f"9001{n:05d}" for n in range(12)]
+    out: list[RawMessage] = []
+    offsets: dict[int, int] = {}
+    for n in range(40):
+        sid = students[n % len(students)]
+        day = 18 + n % 5
+        events = [ev(f"e{n}", sid, f"2026-10-{day}T10:00:00Z", ["vle", "library", "print"][n % 3])]
+        if n % 7 == 0:
+            events.append(ev(f"e{n - 1}", sid, f"2026-10-{day}T11:00:00Z"))  # a re-send (or a new one)
+        if n % 11 == 0:
+            events.append(ev(f"late{n}", sid, "2026-09-01T10:00:00Z"))
+        part = partition_for(sid, PARTITIONS)
+        offset = offsets[part] = offsets.get(part, 9) + 1
+        out.append(RawMessage(part, offset, encode_envelope(events)))
+    wrong = next(p for p in range(PARTITIONS) if p != partition_for(students[0], PARTITIONS))
+    out.append(RawMessage(wrong, 99, encode_envelope([ev("w1", students[0])])))
+    out.append(RawMessage(0, 100, b"not an envelope"))
+    return out
+
+
+def test_a_batch_applied_in_slices_ends_as_one_pass() -> None:
+    batch = mixed_batch()
+    stored = {
+        "900100003": process_batch(batch[:5], lambda s: None, LONDON, PARTITIONS, {}).states.get("900100003")
+    }
+    oldest = {p: date(2026, 10, 1).toordinal() for p in range(PARTITIONS)}
+
+    def fresh() -> dict[str, StudentActivity]:
+        return {k: StudentActivity.from_bytes(v.to_bytes()) for k, v in stored.items() if v is not None}
+
+    whole_store = fresh()
+    whole = process_batch(batch, whole_store.get, LONDON, PARTITIONS, oldest)
+    for step in (1, 3, 7):
+        sliced_store = fresh()
+        total = BatchOutcome()
+        for start in range(0, len(batch), step):
+            part = process_batch(
+                batch[start : start + step], slice_loader(total, sliced_store.get), LONDON, PARTITIONS, oldest
+            )
+            merge_outcome(total, part)
+        assert total.states == whole.states, step
+        assert {(r[0], r[1]): r[2] for r in total.rows} == {(r[0], r[1]): r[2] for r in whole.rows}, step
+        assert len(total.rows) == len(whole.rows), step
+        for name in (
+            "partition_of",
+            "dead_letters",
+            "misrouted",
+            "watermarks",
+            "last_offsets",
+            "applied_by_source",
+            "duplicates_by_source",
+            "too_late_by_source",
+            "forget",
+            "newest_by_source",
+            "newest_event",
+            "replayed",
+        ):
+            assert getattr(total, name) == getattr(whole, name), (step, name)
+    assert whole.applied_by_source and whole.duplicates and whole.dead_letters and whole.misrouted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.offsets import Delivered, OffsetGuard, Reseek, Seek, SeekStep, after_seek_back
+from streams.offsets import Delivered, OffsetGuard, Reseek, Seek, SeekStep, after_seek_back, idle_since
 
 TOPIC = "lde.activity"
 
@@ -107,3 +107,38 @@ def test_stalled_partitions_are_those_short_of_their_end_and_idle() -> None:
     assert stalled == [((TOPIC, 1), 4, 10, 11.0), ((TOPIC, 3), -1, 5, 61.0)]
     guard.forget((TOPIC, 1))
     assert (TOPIC, 1) not in guard.delivered
+
+
+def test_a_slow_first_batch_is_not_a_stall() -> None:
+    # Issue 26: the worker starts at 50; the agents' first batch (of partition 0) takes 30 s, while
+    # partition 1's messages wait in the consumer. Nothing is stalled while the batch runs, and
+    # partition 1's idle time counts from the batch's end, not from the start.
+    guard = OffsetGuard()
+    owned = [(TOPIC, 0), (TOPIC, 1)]
+    ends = {(TOPIC, 0): 100, (TOPIC, 1): 100}
+    guard.batch_started()
+    guard.last_delivery[(TOPIC, 0)] = 50.0
+    assert guard.stalled_partitions(owned, {(TOPIC, 0): 40}, ends, now=80.0, started=50.0) == []
+    guard.batch_done(80.0)
+    assert guard.stalled_partitions(owned, {(TOPIC, 0): 40}, ends, now=85.0, started=50.0) == []
+    # Ten seconds after the batch with nothing delivered, both are short of their end: a stall.
+    stalled = guard.stalled_partitions(owned, {(TOPIC, 0): 40}, ends, now=90.0, started=50.0)
+    assert stalled == [((TOPIC, 0), 40, 100, 10.0), ((TOPIC, 1), -1, 100, 10.0)]
+
+
+def test_idle_time_begins_at_the_latest_of_delivery_start_and_last_batch() -> None:
+    assert idle_since(None, 50.0, None) == 50.0
+    assert idle_since(60.0, 50.0, None) == 60.0
+    assert idle_since(60.0, 50.0, 70.0) == 70.0
+    assert idle_since(75.0, 50.0, 70.0) == 75.0
+
+
+def test_batches_in_flight_are_counted_per_agent() -> None:
+    guard = OffsetGuard()
+    guard.batch_started()
+    guard.batch_started()
+    guard.batch_done(1.0)
+    assert guard.batches_in_flight == 1
+    guard.batch_done(2.0)
+    guard.batch_done(3.0)  # never below zero
+    assert guard.batches_in_flight == 0 and guard.last_batch_done == 3.0

@@ -17,12 +17,12 @@ from models.clock import WallClock
 from ops.edge.collector import register_collector
 from ops.http.proxy import parse_networks
 from ops.http.ratelimit import FailureLimiter
+from ops.http.surface import as_html
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import Authenticator
 from ops.staff.auth.web import Guard, install_guard, install_security_headers
 from ops.staff.deps import RouteDeps, Uses
-from ops.staff.http import as_html
 from ops.staff.routes import ROUTES, RouteKind, register_routes, report_name, route_kinds
 
 OPERATOR = "operator-token-for-the-route-tests"

@@ -11,11 +11,11 @@ from pydantic import SecretStr
 from models.access import Grant, Role, Staff, StaffDirectory
 from ops.http.proxy import parse_networks
 from ops.http.ratelimit import FailureLimiter
+from ops.http.surface import RouteKind
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.authenticator import Authenticator, BadCredential
 from ops.staff.auth.web import VIEWER_KEY, Guard
-from ops.staff.http import RouteKind
 
 OPERATOR = "operator-token-for-the-guard-tests"
 DIRECTORY = StaffDirectory(

@@ -1,0 +1,134 @@
+"""The staff surface's own bounded thread pool, with back-pressure (issue 26).
+
+Pages and personal-data reads never run on asyncio's default executor: the stream's writes and the
+evaluator have pools of their own (streams.app), so a queue of pages cannot make an alert wait. The
+pool takes at most `threads` requests at once and lets `queue` more wait; beyond that, or while the
+event loop is late (in the embedded mode the stream shares the process, and alerts come first), a
+request is shed at once: `Shed`, answered 503 with Retry-After by the middleware `install_shedding`,
+never queued for seconds. `admit` is the decision, pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ops.http.surface import Request, as_html, as_json
+from ops.metrics import Metrics
+
+_Result = TypeVar("_Result")
+
+#: What a shed staff request says (no personal data; the same for every page).
+BUSY_MESSAGE = "LDE is busy keeping alerts flowing; please try again in a moment."
+
+
+class ShedReason(StrEnum):
+    """Why a staff request was not admitted (lde_web_shed_total's `reason`)."""
+
+    POOL_FULL = "pool_full"
+    LOOP_LAG = "loop_lag"
+
+
+class Shed(Exception):
+    """A staff request not admitted to the page pool: answer 503 with Retry-After (back-pressure,
+    one of the three kinds of failure: the caller waits, then retries)."""
+
+    def __init__(self, reason: ShedReason, retry_after: int) -> None:
+        super().__init__(f"shed: {reason.value}")
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: float) -> ShedReason | None:
+    """None to admit one more request; else why it is shed. A late event loop sheds first (the stream
+    is behind its timers: every page would make it later), then a full pool (every thread busy and
+    `queue` requests already waiting)."""
+    if loop_lag > max_lag:
+        return ShedReason.LOOP_LAG
+    if in_flight >= threads + queue:
+        return ShedReason.POOL_FULL
+    return None
+
+
+class PagePool:
+    """Runs the staff surface's blocking work (queries, view building, templates) on threads of its
+    own; `run` raises Shed instead of queueing beyond the bound. `lag` is the event loop's latest lag
+    in seconds (ops.runtime.loop_lag)."""
+
+    def __init__(
+        self,
+        *,
+        threads: int,
+        queue: int,
+        retry_after: int,
+        max_lag: float,
+        lag: Callable[[], float],
+        metrics: Metrics,
+    ) -> None:
+        self.threads = threads
+        self.queue = queue
+        self.retry_after = retry_after
+        self.max_lag = max_lag
+        self.lag = lag
+        self.metrics = metrics
+        self.in_flight = 0
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lde-pages")
+
+    def check(self) -> None:
+        """Raise Shed when one more request would not be admitted now."""
+        reason = admit(self.in_flight, self.threads, self.queue, self.lag(), self.max_lag)
+        if reason is not None:
+            self.metrics.web_shed.labels(reason=reason.value).inc()
+            raise Shed(reason, self.retry_after)
+
+    async def run(self, call: Callable[..., _Result], *args: Any) -> _Result:
+        """`call(*args)` on a page thread, once admitted (raises Shed otherwise)."""
+        self.check()
+        self.in_flight += 1
+        self.metrics.web_in_flight.set(self.in_flight)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, functools.partial(call, *args))
+        finally:
+            self.in_flight -= 1
+            self.metrics.web_in_flight.set(self.in_flight)
+
+    def close(self) -> None:
+        """Stop taking work; running pages finish on their threads, waiting ones are dropped."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def shed_response(request: Request, error: Shed) -> web.Response:
+    """503 with Retry-After: a page for the web app's addresses, JSON for the API."""
+    headers = {"Retry-After": str(error.retry_after), "Cache-Control": "no-store"}
+    if request.path.startswith("/app"):
+        body = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Busy: LDE</title>'
+            f"</head><body><main><h1>Busy</h1><p>{BUSY_MESSAGE}</p></main></body></html>"
+        )
+        return as_html(body, status=503, headers=headers)
+    return as_json(
+        {"error": BUSY_MESSAGE, "status": 503, "retry_after": error.retry_after}, status=503, headers=headers
+    )
+
+
+def install_shedding(web_app: web.Application) -> None:
+    """Answer every Shed raised under a handler with 503 and Retry-After (outermost middleware, so
+    the guard's own checks are shed too)."""
+
+    @web.middleware
+    async def shedding(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Shed as error:
+            return shed_response(request, error)
+
+    web_app.middlewares.insert(0, shedding)

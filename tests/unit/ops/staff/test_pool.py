@@ -1,0 +1,97 @@
+"""The page pool's back-pressure (issue 26): admitted, or shed at once with the reason and a
+Retry-After; never queued beyond its bound."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from ops.metrics import Metrics
+from ops.staff.pool import PagePool, Shed, ShedReason, admit, shed_response
+
+
+def test_admitted_while_a_thread_or_a_queue_place_is_free() -> None:
+    assert admit(in_flight=0, threads=2, queue=3, loop_lag=0.0, max_lag=0.5) is None
+    assert admit(in_flight=4, threads=2, queue=3, loop_lag=0.0, max_lag=0.5) is None
+
+
+def test_shed_when_every_thread_and_queue_place_is_taken() -> None:
+    assert admit(in_flight=5, threads=2, queue=3, loop_lag=0.0, max_lag=0.5) is ShedReason.POOL_FULL
+    assert admit(in_flight=2, threads=2, queue=0, loop_lag=0.0, max_lag=0.5) is ShedReason.POOL_FULL
+
+
+def test_a_late_event_loop_sheds_first_whatever_the_pool() -> None:
+    assert admit(in_flight=0, threads=2, queue=3, loop_lag=0.51, max_lag=0.5) is ShedReason.LOOP_LAG
+    assert admit(in_flight=0, threads=2, queue=3, loop_lag=0.5, max_lag=0.5) is None
+
+
+def pool(lag: float = 0.0, threads: int = 1, queue: int = 1) -> tuple[PagePool, Metrics]:
+    metrics = Metrics()
+    return PagePool(
+        threads=threads, queue=queue, retry_after=3, max_lag=0.5, lag=lambda: lag, metrics=metrics
+    ), metrics
+
+
+def shed_count(metrics: Metrics, reason: str) -> float:
+    value = metrics.registry.get_sample_value("lde_web_shed_total", {"reason": reason})
+    assert value is not None
+    return value
+
+
+def test_a_full_pool_sheds_the_next_request_and_counts_it() -> None:
+    pages, metrics = pool(threads=1, queue=1)
+    release = threading.Event()
+
+    async def scenario() -> None:
+        running = [asyncio.ensure_future(pages.run(release.wait)) for _ in range(2)]
+        await asyncio.sleep(0)  # both admitted: one on the thread, one waiting
+        assert pages.in_flight == 2
+        with pytest.raises(Shed) as shed:
+            await pages.run(lambda: None)
+        assert shed.value.reason is ShedReason.POOL_FULL and shed.value.retry_after == 3
+        release.set()
+        assert await asyncio.gather(*running) == [True, True]
+        assert pages.in_flight == 0
+        assert await pages.run(lambda: 7) == 7  # room again
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pages.close()
+    assert shed_count(metrics, "pool_full") == 1
+    assert shed_count(metrics, "loop_lag") == 0
+
+
+def test_a_late_loop_sheds_and_a_failure_frees_its_place() -> None:
+    late, metrics = pool(lag=2.0)
+    on_time, _ = pool()
+
+    def broken() -> None:
+        raise ValueError("a bug")
+
+    async def scenario() -> None:
+        with pytest.raises(Shed):
+            await late.run(lambda: None)
+        with pytest.raises(ValueError):
+            await on_time.run(broken)
+        assert on_time.in_flight == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        late.close()
+        on_time.close()
+    assert shed_count(metrics, "loop_lag") == 1
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/app", "text/html"), ("/v1/alerts", "application/json")])
+def test_a_shed_request_is_answered_503_with_retry_after(path: str, kind: str) -> None:
+    answer = shed_response(make_mocked_request("GET", path), Shed(ShedReason.POOL_FULL, 4))
+    assert isinstance(answer, web.Response)
+    assert answer.status == 503
+    assert answer.headers["Retry-After"] == "4"
+    assert answer.content_type == kind

@@ -1,0 +1,132 @@
+"""The caseload's precomputed view (issue 26): every page read from it equals the page built per
+request from the same data (ops.staff.web.views.caseload), for every order, filter, page and scope."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import pytest
+
+from models.access import Grant, Role, Staff
+from models.cases import case_state
+from ops.staff.web.views.caseload import (
+    SORTS,
+    CaseloadQuery,
+    OpenAlert,
+    build_caseload,
+    programme_average,
+    with_details,
+)
+from ops.staff.web.views.precomputed import build_trends, build_view, page_from_view, with_alerts
+from sinks.clickhouse.caseload import RosterLine
+
+DAY = date(2026, 11, 20)
+WEEKS = [date(2026, 9, 28) + timedelta(weeks=i) for i in range(8)]
+rng = random.Random(26)
+ROSTER = [
+    RosterLine(
+        f"9{i:05d}",
+        f"{rng.choice(['Ada', 'Ben', 'Cat'])} {rng.choice(['Ames', 'Bell', 'Cole'])}",
+        f"P{i % 7}",
+        "",
+        f"S{i % 3}",
+        1 + i % 3,
+        "PT" if i % 5 == 0 else "FT",
+        f"T{i % 11}",
+    )
+    for i in range(400)
+]
+STANDINGS = {
+    s.student_id: (float(rng.randrange(100)), rng.choice(["None", "Low", "Good"]), DAY) for s in ROSTER[:350]
+}
+ALERTS = {
+    s.student_id: [
+        OpenAlert(
+            f"a{s.student_id}",
+            rng.choice(["no_engagement", "low_attendance"]),
+            DAY,
+            case_state(f"a{s.student_id}", [], DAY),
+        )
+    ]
+    for s in ROSTER[::9]
+}
+WEEKLY = {s.student_id: {w: rng.randrange(30) for w in WEEKS} for s in ROSTER[:300]}
+ACTIVE = {s.student_id: DAY - timedelta(days=rng.randrange(60)) for s in ROSTER[:320]}
+TRENDS = build_trends(ROSTER, WEEKLY, ACTIVE, WEEKS, 8)
+VIEWERS = [
+    Staff("E1", "Officer", "e@x", (Grant(Role.STUDENT_ENGAGEMENT_OFFICER),)),
+    Staff("T3", "Tutor", "t@x", (Grant(Role.PERSONAL_TUTOR),)),
+    Staff("L1", "Leader", "l@x", (Grant(Role.PROGRAMME_LEADER, "P2"), Grant(Role.PERSONAL_TUTOR))),
+    Staff("D1", "Director", "d@x", (Grant(Role.DIRECTOR_OF_SCHOOL, "S1"),)),
+]
+QUERIES = [CaseloadQuery(sort=sort, page=page) for sort in SORTS for page in (1, 2, 9)] + [
+    CaseloadQuery(programme="P3"),
+    CaseloadQuery(band="Low", page=2),
+    CaseloadQuery(band="Not scored"),
+    CaseloadQuery(rule="low_attendance", sort="name"),
+    CaseloadQuery(no_action=True),
+    CaseloadQuery(search="bell", sort="score"),
+    CaseloadQuery(year=2, mode="PT"),
+]
+
+
+def per_request(viewer: Staff, query: CaseloadQuery, page_size: int) -> object:
+    """The page as ops.staff.web.caseload.load_caseload builds it from the stores' rows."""
+    from models.access import ScopeIndex, may_see_programme
+
+    scope = ScopeIndex.of(ROSTER).students_for(viewer)
+    page = build_caseload(scope, STANDINGS, ALERTS, query, page_size)
+    members: dict[str, list[str]] = {}
+    for s in ROSTER:
+        members.setdefault(s.programme_code, []).append(s.student_id)
+    averages = {code: programme_average(WEEKLY, ids, WEEKS, 8) for code, ids in members.items()}
+    active = {
+        r.student.student_id: ACTIVE[r.student.student_id]
+        for r in page.rows
+        if r.student.student_id in ACTIVE
+    }
+    schools = {s.programme_code: s.school for s in scope}
+    opened = sorted(c for c, school in schools.items() if may_see_programme(viewer, c, school))
+    from dataclasses import replace
+
+    return replace(with_details(page, WEEKLY, averages, active, WEEKS), programme_pages=opened)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: v.staff_id)
+def test_every_page_from_the_view_equals_the_page_built_per_request(viewer: Staff) -> None:
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, TRENDS)
+    for query in QUERIES:
+        got = page_from_view(view, viewer, query, 20)
+        want = per_request(viewer, query, 20)
+        assert got.rows == want.rows, query  # type: ignore[attr-defined]
+        for name in ("query", "matching", "in_scope", "pages", "trend_weeks"):
+            assert getattr(got, name) == getattr(want, name), (query, name)
+        for name in ("programmes", "years", "modes", "rules", "programme_pages"):
+            assert list(getattr(got, name)) == list(getattr(want, name)), (query, name)
+
+
+def test_a_scope_comes_out_of_the_view_already_in_order_and_its_options_are_kept() -> None:
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, TRENDS)
+    officer = VIEWERS[0]
+    first = page_from_view(view, officer, CaseloadQuery(), 50)
+    assert first.matching == first.in_scope == len(ROSTER)
+    # untouched alerts first: every one of the 45 alerted students leads the institution's order
+    assert all(r.alerts for r in first.rows[:45]) and not first.rows[45].alerts
+    assert len(view._options) == 1 and set(view._orders) == {"concern"}
+    page_from_view(view, officer, CaseloadQuery(page=2), 50)
+    assert len(view._options) == 1  # the same scope's filter choices, computed once
+    page_from_view(view, officer, CaseloadQuery(sort="name"), 50)
+    assert set(view._orders) == {"concern", "name"}  # another order made on first use
+
+
+def test_a_case_moved_is_the_same_as_building_the_view_again() -> None:
+    view = build_view(DAY, ROSTER, STANDINGS, ALERTS, TRENDS)
+    target = ROSTER[0].student_id
+    assert target in ALERTS
+    moved = with_alerts(view, target, [])
+    rebuilt = build_view(DAY, ROSTER, STANDINGS, {**ALERTS, target: []}, TRENDS)
+    for viewer in VIEWERS:
+        for query in QUERIES:
+            assert page_from_view(moved, viewer, query, 20) == page_from_view(rebuilt, viewer, query, 20)
+    assert with_alerts(view, "not-on-the-roster", []) is view
