@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,15 +126,20 @@ def test_lde_edge_publishes_posted_events_to_kafka(tmp_path: Path, redis_url: st
         assert wait_until(lambda: get(port, "/health/ready")[0] == 200, 60, 0.3), (
             tmp_path / "edge.log"
         ).read_text()
+        now = datetime.now(UTC)  # lde edge runs on the wall clock, with the stream's lateness limit
         event = {
             "event_id": "edge-1",
             "student_id": "900100001",
             "source": "vle",
-            "occurred_at": datetime(2026, 10, 20, 9, tzinfo=UTC).isoformat(),
+            "occurred_at": (now - timedelta(hours=1)).isoformat(),
         }
         auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         status, body = get(port, "/v1/events", auth, json.dumps(event).encode())
         assert status == 202 and json.loads(body)["accepted"] == 1, body
+        old = {**event, "event_id": "edge-2", "occurred_at": (now - timedelta(days=30)).isoformat()}
+        status, body = get(port, "/v1/events", auth, json.dumps(old).encode())
+        answer = json.loads(body)
+        assert (answer["accepted"], answer["too_late"]) == (0, 1), body  # told, and not published
         assert get(port, "/v1/events", {"Content-Type": "application/json"}, b"{}")[0] == 401
         assert get(port, "/app")[0] == 404  # the staff surface is not served here
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
