@@ -296,18 +296,30 @@ def _binding_cookie(signin: SignIn, response: Response, value: str) -> Response:
     return response
 
 
+def _rate_limited(
+    signin: SignIn, limiter: FailureLimiter, peer: str, title: str, what: str
+) -> Response | None:
+    """The 429 page when `peer` must wait on `limiter` (counted), else None; `what` says what was too
+    many ("Too many {what} from this address")."""
+    wait = limiter.wait(peer)
+    if wait <= 0:
+        return None
+    signin.metrics.auth_failures.labels(reason="rate_limited").inc()
+    seconds = max(1, round(wait))
+    return _failure(
+        signin,
+        429,
+        title,
+        f"Too many {what} from this address. Try again in {seconds} s.",
+        {"Retry-After": str(seconds)},
+    )
+
+
 async def login(signin: SignIn, request: Request) -> Response:
     peer, starts = signin.address(request), signin.starts
-    wait = starts.wait(peer)
-    if wait > 0:
-        signin.metrics.auth_failures.labels(reason="rate_limited").inc()
-        return _failure(
-            signin,
-            429,
-            "Too many sign-ins",
-            f"Too many sign-ins were started from this address. Try again in {max(1, round(wait))} s.",
-            {"Retry-After": str(max(1, round(wait)))},
-        )
+    limited = _rate_limited(signin, starts, peer, "Too many sign-ins", "sign-ins were started")
+    if limited is not None:
+        return limited
     starts.failed(peer)  # every start takes a token: the bucket bounds the pending states
     binding = secrets.token_urlsafe(32)
     try:
@@ -319,16 +331,9 @@ async def login(signin: SignIn, request: Request) -> Response:
 
 async def callback(signin: SignIn, request: Request) -> Response:
     peer = signin.address(request)
-    wait = signin.limiter.wait(peer)
-    if wait > 0:
-        signin.metrics.auth_failures.labels(reason="rate_limited").inc()
-        return _failure(
-            signin,
-            429,
-            "Too many failed sign-ins",
-            f"Too many failed sign-ins from this address. Try again in {max(1, round(wait))} s.",
-            {"Retry-After": str(max(1, round(wait)))},
-        )
+    limited = _rate_limited(signin, signin.limiter, peer, "Too many failed sign-ins", "failed sign-ins")
+    if limited is not None:
+        return limited
     try:
         session, return_to = await signin.complete(request.query, request.cookies.get(SIGN_IN_COOKIE, ""))
     except UnknownStaff:
