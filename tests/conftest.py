@@ -72,6 +72,8 @@ def outside_repository(
         return None
     if any(_inside(path, root) for root in ALLOWED) or scratch(path, repository=repository, temp=temp):
         return None
+    if path == str(temp):  # the temporary directory itself (listed when scratch folders are made)
+        return None
     return path
 
 

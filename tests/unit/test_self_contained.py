@@ -251,6 +251,9 @@ def test_what_counts_as_beside_the_repository(target: object, beside: bool) -> N
         ("/tmp/h3-clone", "/tmp/pytest-of-root/pytest-7/test_a0/lde/roster.csv", False),
         ("/tmp/h3-clone", "/tmp/tmpq1w2e3r4/data.json", False),
         ("/tmp/h3-clone", "/tmp/h3-clone/tests/fixtures/upstream/roster.csv", False),
+        # the temporary directory itself, listed when a scratch folder is made (CI's clone in /tmp)
+        ("/tmp/lde-fresh", "/tmp", False),
+        ("/tmp/lde-fresh", "/tmp/lde-other/README.md", True),
         # a clone inside a scratch folder: that folder is the one watched
         ("/tmp/tmpq1w2e3r4/repo", "/tmp/tmpq1w2e3r4/shared/samples/roster.csv", True),
         ("/tmp/tmpq1w2e3r4/repo", "/tmp/pytest-of-root/test_a0/x", False),
