@@ -179,6 +179,8 @@ class LdeApp:
             redis=self.redis,
             dead_letters=self.dead_letters,
             metrics=metrics,
+            guard=self.guard,
+            progress=self.progress,
         )
 
         app.agent(self.activity_topic, name="apply_activity")(self.activity_agent.run)

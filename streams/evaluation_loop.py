@@ -145,13 +145,19 @@ class EvaluationLoop:
             self.takeover_pending = frozenset()
             await self._expect_backlog({tp for tp in owned_tps if tp[1] in new})
             self._judging_for = frozenset(owned)
-        note_committed(self.app, self.progress, owned_tps)
+        alerts_tps = {(s.topic("alerts"), p) for p in owned}  # co-partitioned with the inputs
+        note_committed(self.app, self.progress, owned_tps | alerts_tps)
         restoring = bool(self.app.rebalancing or self.app.in_recovery)
         caught_up = self.progress.check(owned_tps, restoring)
         if not restoring:  # a restoring partition delivers nothing by design: not a stall
             lagging = not caught_up or bool(self.activity_lag)
             await self.guard.unstall(
-                owned_tps, lagging, self.idle_for_a_reason(), time.monotonic(), self._started
+                owned_tps,
+                lagging,
+                self.idle_for_a_reason(),
+                time.monotonic(),
+                self._started,
+                watched=alerts_tps,
             )
         self.metrics.caught_up.set(1 if caught_up else 0)
         if not caught_up:

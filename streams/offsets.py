@@ -289,6 +289,7 @@ class ContiguityShell:
         idle_for_a_reason: bool,
         now: float,
         started: float,
+        watched: set[TopicPartitionKey] | None = None,
     ) -> None:
         """Seek a partition again when consumption stopped short of what is there.
 
@@ -297,9 +298,17 @@ class ContiguityShell:
         When a partition has delivered nothing for UNSTALL_SECONDS while the worker is not caught up
         or has lag, every owned partition short of its end is sought to the next offset not yet
         consumed (a replay is harmless: the state skips what it already holds). `idle_for_a_reason`:
-        the batch in flight waits for ClickHouse or the broker, so nothing is sought.
+        the batch in flight waits for ClickHouse or the broker, so nothing is sought. `watched`
+        partitions (the alerts topic's: nothing else reveals a dropped last alert) are checked
+        whether or not the worker lags.
         """
-        if idle_for_a_reason or not lagging or now - self._last_unstall < UNSTALL_SECONDS:
+        watched = watched or set()
+        if idle_for_a_reason or now - self._last_unstall < UNSTALL_SECONDS:
+            return
+        if not lagging:
+            owned = set()
+        owned = owned | watched
+        if not owned:
             return
         self._last_unstall = now
         consumer = self.app.consumer

@@ -1,11 +1,17 @@
 """The alerts agent: store every alert (idempotent by id), record its deliveries (the outbox, through
 the recorders) before the batch commits, and announce each alert id once (the Redis ledger). Also the
-dead-letter topic's counter of CLI letters."""
+dead-letter topic's counter of CLI letters.
+
+Its batches pass the offset guard (streams.offsets) like the input topics' do: the consumer fault that
+skips a run of offsets after a restart would otherwise skip alerts for good (an alert is raised once,
+so nothing would ever send it again), with every event still counted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -23,6 +29,8 @@ from sinks.retry import ClickHouseSink, RetryingWriter, Unavailable
 from streams import faust_compat
 from streams.batch import DeadLetter
 from streams.dead_letters import DeadLetterSender
+from streams.offsets import ContiguityShell
+from streams.progress import Progress
 
 log = logging.getLogger("lde.stream")
 
@@ -45,8 +53,12 @@ class AlertsAgent:
         redis: RetryingWriter,
         dead_letters: DeadLetterSender,
         metrics: Metrics,
+        guard: ContiguityShell,
+        progress: Progress,
     ) -> None:
         self.settings = settings
+        self.guard = guard
+        self.progress = progress
         self.sink = sink
         self.store = store
         self.ledger = ledger
@@ -61,16 +73,23 @@ class AlertsAgent:
         """A batch is stored, recorded for delivery and announced whole, or not committed: a batch
         the worker stops in (or that fails) is held back and consumed again."""
         s = self.settings
-        async for events in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
+        async for batch in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
             done = False
+            events = batch
             try:
-                await self.apply(events)
+                # Messages beyond an offset gap are held back and their partition read again.
+                events = await self.guard.contiguous(batch, time.monotonic())
+                if events:
+                    await self.apply(events)
                 done = True
             except asyncio.CancelledError:
                 raise  # the worker is stopping: `finally` holds the batch back
             finally:
+                self.guard.done(time.monotonic())
                 if not done:
                     faust_compat.hold_back(events)
+            for event in events:  # stored: what the stall check compares with the partition's end
+                self.progress.record(self.topic, event.message.partition, event.message.offset)
 
     async def apply(self, events: Sequence[EventT]) -> None:
         alerts: list[Alert] = []

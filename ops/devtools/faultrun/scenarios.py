@@ -51,8 +51,9 @@ def run_with_kills(
             victim.start(wait=True)
         feeder.join()
         if not cluster.wait_settled(load.days[-1], timeout=150):
-            keep_logs(work, seed, "not settled")
-            raise AssertionError("the cluster did not settle:\n" + cluster.describe())
+            described = cluster.describe()  # the workers' stacks go into their logs first
+            keep_logs(work, seed, "not settled\n" + described)
+            raise AssertionError("the cluster did not settle:\n" + described)
         report = verdict(cluster, load, started, expected, cohort=True)
         if not report.exact():
             kept = keep_logs(work, seed, report.line())

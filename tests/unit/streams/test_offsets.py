@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-from streams.offsets import Delivered, OffsetGuard, Reseek, Seek, SeekStep, after_seek_back, idle_since
+from faust.types import TP
+
+from ops.metrics import Metrics
+from streams.offsets import (
+    ContiguityShell,
+    Delivered,
+    OffsetGuard,
+    Reseek,
+    Seek,
+    SeekStep,
+    after_seek_back,
+    idle_since,
+)
+from streams.progress import Progress
 
 TOPIC = "lde.activity"
 
@@ -142,3 +157,52 @@ def test_batches_in_flight_are_counted_per_agent() -> None:
     guard.batch_done(2.0)
     guard.batch_done(3.0)  # never below zero
     assert guard.batches_in_flight == 0 and guard.last_batch_done == 3.0
+
+
+class _Consumer:
+    """What ContiguityShell.unstall asks of Faust's consumer: each partition's high-water mark, its
+    gap bookkeeping (Consumer._gap, which a seek clears), and the seeks it makes (recorded)."""
+
+    def __init__(self, marks: dict[tuple[str, int], int]) -> None:
+        self.marks = marks
+        self._gap: dict[TP, list[int]] = {}
+        self.seeks: list[tuple[tuple[str, int], int]] = []
+
+    def highwater(self, tp: TP) -> int:
+        return self.marks[(tp.topic, tp.partition)]
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append(((tp.topic, tp.partition), offset))
+
+
+def _shell(
+    marks: dict[tuple[str, int], int], consumed: dict[tuple[str, int], int]
+) -> tuple[ContiguityShell, _Consumer]:
+    consumer = _Consumer(marks)
+    assigned = [TP(topic, partition) for topic, partition in marks]
+    app = SimpleNamespace(consumer=consumer, assignor=SimpleNamespace(assigned_actives=lambda: assigned))
+    progress = Progress(consumed=dict(consumed))
+    return ContiguityShell(app, OffsetGuard(), progress, Metrics()), consumer
+
+
+def test_a_dropped_last_alert_is_read_again_though_the_inputs_are_caught_up() -> None:
+    """Nothing later reveals a skipped last alert, and an alert is raised once: the alerts topic's
+    partitions are watched for a stall even while the worker does not lag (its inputs caught up)."""
+    alerts, activity = ("lde.alerts", 0), (TOPIC, 0)
+    shell, consumer = _shell({alerts: 8, activity: 40}, {alerts: 5, activity: 30})
+    asyncio.run(shell.unstall({activity}, False, False, now=100.0, started=0.0, watched={alerts}))
+    assert consumer.seeks == [(alerts, 6)]  # the input partition is left alone: not lagging
+
+
+def test_a_caught_up_alerts_partition_is_not_sought() -> None:
+    alerts = ("lde.alerts", 0)
+    shell, consumer = _shell({alerts: 8}, {alerts: 7})
+    asyncio.run(shell.unstall(set(), False, False, now=100.0, started=0.0, watched={alerts}))
+    assert consumer.seeks == []
+
+
+def test_a_batch_waiting_for_a_store_seeks_nothing() -> None:
+    alerts = ("lde.alerts", 0)
+    shell, consumer = _shell({alerts: 8}, {alerts: 2})
+    asyncio.run(shell.unstall(set(), True, True, now=100.0, started=0.0, watched={alerts}))
+    assert consumer.seeks == []
