@@ -9,7 +9,7 @@ cookie, and the triage forms carry the session's CSRF token."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,11 @@ class App:
         run.start()
         return run
 
-    def restart(self) -> None:
+    def restart(self, meanwhile: Callable[[Path], None] | None = None) -> None:
+        """Stop the service, let `meanwhile` write to its data folder (chDB has one owner), start it."""
         self.run.stop()
+        if meanwhile is not None:
+            meanwhile(self.data_dir)
         self.run = self._start()
 
     def url(self, path: str) -> str:
