@@ -141,7 +141,8 @@ class CaseloadRow:
         c = self.case
         if c is None:
             return []
-        out = [f"Owner: {names.get(c.owner, c.owner)}"]
+        owner = names.get(c.owner) or f"{c.owner} (not in the staff directory)"
+        out = [f"Owner: {owner}"]
         if c.last_action:
             who = names.get(c.last_action_by, c.last_action_by)
             out.append(

@@ -79,7 +79,8 @@ def _num(value: object, places: int = 1) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{places}f}".rstrip("0").rstrip(".")
+        text = f"{value:.{places}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
 
 
