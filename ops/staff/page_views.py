@@ -35,11 +35,6 @@ from streams.gc_pause import collector_paused
 
 log = logging.getLogger("lde.web")
 
-#: How far back the trends look (eight weeks). Open cases have no such limit: a case shows however
-#: old its alerts are until someone resolves it (issue 27: nothing expires unseen).
-OPEN_ALERT_DAYS = 7 * TREND_WEEKS
-
-
 @dataclass(frozen=True)
 class OpenCases:
     """Each student's open case as a caseload row (models.case_clock.CaseLine) and its alerts."""
@@ -68,11 +63,6 @@ def open_cases(
         lines[sid] = line
         alerts[sid] = [OpenAlert(a.alert_id, a.rule, a.raised_on, current.state) for a in current.alerts]
     return OpenCases(lines, alerts)
-
-
-def open_alerts(store: ClickHouseStore, as_of: date) -> dict[str, list[OpenAlert]]:
-    """The alerts of each student's open case, however old (the per-request caseload's reference)."""
-    return open_cases(store, as_of, {}, OverduePolicy()).alerts
 
 
 def load_trends(store: ClickHouseStore, as_of: date, min_group: int) -> Trends:

@@ -51,7 +51,9 @@ def test_built_once_then_rebuilt_only_when_moved_and_due(store: ClickHouseStore)
     action = CaseAction("a-00000001", alert.alert_id, alerted, ActionKind.RESOLVE, "S1042", datetime.now(UTC))
     write_actions(store, [action])
     views.case_moved(alerted)  # what the triage handler does: the row now, not in 30 s
+    assert first.rows[alerted].case is not None and first.rows[alerted].case.status.value == "open"
     assert views.view is not None and views.view.rows[alerted].alerts == ()
+    assert views.view.rows[alerted].case is None  # resolved: no open case
     assert views.view.rows.keys() == first.rows.keys()
     trends = views.trends
     assert views.refresh()  # a case action moved: rebuilt
