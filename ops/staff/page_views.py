@@ -35,6 +35,7 @@ from streams.gc_pause import collector_paused
 
 log = logging.getLogger("lde.web")
 
+
 @dataclass(frozen=True)
 class OpenCases:
     """Each student's open case as a caseload row (models.case_clock.CaseLine) and its alerts."""

@@ -59,6 +59,8 @@ class CaseloadView:
     #: never changed).
     _orders: dict[str, ScopeIndex] = field(default_factory=dict, compare=False, repr=False)
     _options: dict[Any, ScopeOptions] = field(default_factory=dict, compare=False, repr=False)
+    #: The overdue cases gone up to each viewer (by staff id): found on their first page of this view
+    _desks: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.order("concern")
@@ -213,12 +215,18 @@ def page_from_view(
     """One page of the viewer's caseload from the view: the scope comes from the access policy
     already in the order asked; filters walk it once; only the page's rows are taken. The counts of
     the scope's cases are kept with the view; the cases gone up to the viewer are found among its
-    overdue ones only (few), with `escalation` (none without it)."""
+    overdue ones only, with `escalation` (none without it), once per viewer and view: a directory
+    load shows within the view's next refresh."""
     rows = view.rows
     scope: list[Any] = view.order(query.sort).students_for(viewer)
     options = view.options_for(viewer, scope)
     in_scope = len(scope)
-    mine = escalated_to(view, viewer, options.overdue, escalation) if escalation else frozenset()
+    mine: frozenset[str] = frozenset()
+    if escalation is not None:
+        found = view._desks.get(viewer.staff_id)
+        if found is None:
+            found = view._desks[viewer.staff_id] = escalated_to(view, viewer, options.overdue, escalation)
+        mine = found
     unfiltered = query == CaseloadQuery(sort=query.sort, page=query.page)
     as_of = view.as_of
     if unfiltered:

@@ -13,6 +13,7 @@ from typing import Any
 from models.case_clock import CaseLine, next_step
 from models.cases import ActionKind, Case, CaseAction, StudentCases, case_actions, describe
 from models.reports import REPORT_SOURCES, SOURCE_LABELS
+from ops.staff.web.views.caseload import ACTION_WORDS
 
 #: What a count of each source is (the figures' and the timelines' unit).
 UNITS: dict[str, str] = {
@@ -180,6 +181,7 @@ class CaseBox:
     earlier: list[tuple[Case, list[str]]]
     loose_notes: list[str]
     actions: list[str]  # action kinds offered, in order (their forms)
+    last: str = ""  # the open case's last action in a few words: "referred, 17 Nov (Dr One)"
     reopen_alert: str = ""  # the alert a reopen acts on ('' when the last case cannot be reopened)
     pending_referrals: list[str] = field(default_factory=list)
 
@@ -207,6 +209,9 @@ def case_box(
         mine.sort(key=lambda a: (a["raised_on"], a["alert_id"]), reverse=True)
         if mine:
             happening = str(mine[0].get("explanation") or rule_words(str(mine[0]["rule"])))
+            if len(mine) > 1:
+                earlier_rules = ", ".join(dict.fromkeys(rule_words(str(a["rule"])).lower() for a in mine[1:]))
+                happening = f"{happening} (Also in this case: {earlier_rules}.)"
         else:
             happening = f"A member of staff raised a concern: {case.reason}"
         allowed = {k.value for k in case_actions(case.state)}
@@ -215,11 +220,16 @@ def case_box(
         history = history_words(case.state.history, names)
     else:
         mine, pending, history = [], [], []
-        happening = (
-            "No open case. "
-            + (f"Engagement band: {band}." if band else "Not scored yet.")
-            + " LDE opens a case when it raises an alert."
-        )
+        happening = "No open case. " + (f"Engagement band: {band}." if band else "Not scored yet.")
+        closed = cases.latest
+        done = closed.last_action if closed is not None else None
+        if closed is not None and done is not None and done.kind is ActionKind.RESOLVE:
+            who = names.get(done.staff_id, done.staff_id)
+            happening += (
+                f" The last case (opened {closed.opened_at:%d %b}) was resolved on {done.at:%d %b} by {who}."
+            )
+        else:
+            happening += " LDE opens a case when it raises an alert."
         offered = ["raise", "note"]
     latest = cases.latest
     reopen = ""
@@ -227,7 +237,13 @@ def case_box(
         reopen = latest.alerts[-1].alert_id
         offered.append("reopen")
     earlier = [(c, history_words(c.state.history, names)) for c in reversed(cases.cases) if c is not case]
+    last = ""
+    if case is not None and case.last_action is not None:
+        done = case.last_action
+        who = names.get(done.staff_id, done.staff_id)
+        last = f"{ACTION_WORDS.get(done.kind.value, done.kind.value)}, {done.at:%d %b} ({who})"
     return CaseBox(
+        last=last,
         happening=happening,
         case=case,
         line=line,

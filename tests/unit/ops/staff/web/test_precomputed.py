@@ -180,6 +180,7 @@ def test_an_overdue_case_comes_up_to_the_programme_leader_and_only_there() -> No
     assert overdue_in_p2
     page = page_from_view(view, leader, CaseloadQuery(), 50, escalation)
     assert page.escalated == overdue_in_p2
+    assert view._desks == {"L9": overdue_in_p2}  # found once per viewer and view
     mine = page_from_view(view, leader, CaseloadQuery(case="escalated"), 50, escalation)
     assert {r.student.student_id for r in mine.rows} == overdue_in_p2
     assert mine.in_scope == page.in_scope  # the scope is still the programme

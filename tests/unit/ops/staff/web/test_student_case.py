@@ -101,13 +101,22 @@ def test_the_box_says_what_is_happening_the_case_and_what_to_do_next() -> None:
     assert box.happening == ALERT["explanation"]
     assert box.next_step == "Waiting for wellbeing: record the outcome when you hear."
     assert box.history == ["referred to wellbeing by Dr One on 2026-11-17"]
+    assert box.last == "referred, 17 Nov (Dr One)"
     assert box.actions[:3] == ["acknowledge", "note", "follow_up"] and box.actions[-1] == "resolve"
     assert "outcome" in box.actions and "raise" not in box.actions and box.pending_referrals == ["wellbeing"]
+    joined = [*alerts, CaseAlert("al-2", SID, "low_attendance", date(2026, 11, 18))]
+    second = {**ALERT, "alert_id": "al-2", "rule": "low_attendance", "raised_on": date(2026, 11, 18)}
+    second["explanation"] = "Attended 0 of 8 sessions."
+    both = case_box(student_cases(SID, joined, actions, DAY), None, [ALERT, second], None, {}, DAY)
+    assert both.happening == "Attended 0 of 8 sessions. (Also in this case: no engagement.)"
+    assert [a["alert_id"] for a in both.alerts] == ["al-2", "al-1"]  # newest first
     # resolved: no open case, a concern may be raised or a note added, and the case reopened
     done = [*actions, CaseAction("a-00000002", "", SID, ActionKind.RESOLVE, "S1", at(18))]
     closed = student_cases(SID, alerts, done, DAY)
     box = case_box(closed, None, [ALERT], "Low", {}, DAY)
-    assert box.case is None and box.happening.startswith("No open case. Engagement band: Low.")
+    assert box.case is None and box.happening == (
+        "No open case. Engagement band: Low. The last case (opened 16 Nov) was resolved on 18 Nov by S1."
+    )
     assert box.actions == ["raise", "note", "reopen"] and box.reopen_alert == "al-1"
     assert [c.case_id for c, _ in box.earlier] == ["case-al-1"]
     # a concern raised by staff: the box says so
