@@ -290,3 +290,56 @@ def test_a_case_form_about_a_student_outside_scope_is_not_found_and_changes_noth
     follow = {"action_id": "f-00000079", "kind": "follow_up", "until": "2026-12-01"}
     assert fetch(run, f"{amina}/case", leader, follow).status == 303
     assert "Follow-up" in fetch(run, amina, leader).body
+
+
+def test_a_new_alert_after_resolving_opens_a_new_case(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from models.alerts import Alert, Rule, alert_id
+
+    run, _, data_dir = served
+    officer, sid = "S9001", "900700003"  # its alert untouched so far
+    path = f"/app/students/{sid}"
+    assert (
+        post(run, officer, fetch(run, path, officer), "resolve", detail="Spoke to the student").status == 303
+    )
+    assert "The last case (opened 18 Nov) was resolved" in fetch(run, path, officer).body
+    run.stop()  # chDB has one owner: the evaluator's next alert written with the service stopped
+    try:
+        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+        try:
+            # raised after the resolve on the same clock (the actions carry the wall clock)
+            raised = datetime.now(UTC).date()
+            start = raised - timedelta(days=5)
+            store.write_alerts(
+                [
+                    Alert(
+                        alert_id=alert_id(sid, Rule.LOW_ATTENDANCE, start),
+                        student_id=sid,
+                        rule=Rule.LOW_ATTENDANCE,
+                        raised_on=raised,
+                        episode_start=start,
+                        days_silent=0,
+                        last_active_on=None,
+                        programme_code="BSC-CS",
+                        year_of_study=1,
+                        mode="FT",
+                        school="",
+                        personal_tutor_id="S5555",
+                        explanation="Attended 0 of 6 timetabled sessions in the last 14 days.",
+                    )
+                ]
+            )
+        finally:
+            store.close()
+    finally:
+        run.start()
+    page = fetch(run, path, officer)
+    assert "Attended 0 of 6 timetabled sessions" in page.body.split('id="alerts-h"')[0]  # the box
+    assert page.forms("resolve") and not page.forms("reopen")  # a new case, open
+    assert "Case opened Wed 18 Nov (No engagement): resolved" in page.body  # the old one, closed
+    row = re.search(rf'href="/app/students/{sid}".*?</tr>', fetch(run, f"/app?q={sid}", officer).body, re.S)
+    assert row is not None and "no action yet" in row.group(0) and "low attendance" in row.group(0)
+    assert "no engagement" not in row.group(0)  # the resolved case's alert is not the new case's
