@@ -416,6 +416,7 @@ class Action(StrEnum):
     CASELOAD = "caseload"
     PROGRAMME_VIEW = "programme_view"
     CASE_ACTION = "case_action"
+    CASELOAD_EXPORT = "caseload_export"  # the caseload as a CSV download (issue 27)
 
 
 class Outcome(StrEnum):

@@ -143,3 +143,52 @@ def case_line(cases: StudentCases, tutor_id: str, today: date, policy: OverduePo
         awaiting_since=awaiting_since(case, today),
         overdue=is_overdue(case, today, policy),
     )
+
+
+def week_end(today: date) -> date:
+    """The Sunday ending today's week (the caseload's "follow-up due this week")."""
+    return today + timedelta(days=6 - today.weekday())
+
+
+def line_follow_up_due(line: CaseLine, week_end: date) -> bool:
+    """`follow_up_due` on a case's row: its follow-up date falls by `week_end`, no action since."""
+    due = line.follow_up
+    if due is None or due > week_end:
+        return False
+    return line.last_action_on is None or line.last_action_on < due
+
+
+def count_lines(lines: Iterable[CaseLine], today: date) -> CaseCounts:
+    """`count_cases` from the open cases' rows (what a precomputed caseload view keeps): the same
+    four counts without the cases' histories."""
+    end = week_end(today)
+    need = progress = overdue = due = 0
+    for line in lines:
+        if line.status is CaseStatus.OPEN:
+            need += 1
+        else:
+            progress += 1
+        overdue += line.overdue
+        due += line_follow_up_due(line, end)
+    return CaseCounts(need, progress, overdue, due)
+
+
+def next_step(line: CaseLine | None, today: date) -> str:
+    """What to do next about a student's open case, in a tutor's words (the student page's box)."""
+    if line is None:
+        return "Nothing is open. If something worries you, raise a concern; a note can be added at any time."
+    if line.status is CaseStatus.SNOOZED:
+        return "Set aside for now; nothing to do until the date it comes back."
+    if line.follow_up is not None and line_follow_up_due(line, today):
+        return f"Follow up now: the follow-up date ({line.follow_up:%d %b}) has come."
+    if line.overdue:
+        return "Overdue: nobody has acted on this case yet. Contact the student and record what you did."
+    if line.awaiting_since is not None and line.last_action:
+        return "A new alert joined the case since the last action: look at it and record what you did."
+    if line.status is CaseStatus.OPEN:
+        return "Contact the student (a meeting, an email or a call) and record it."
+    if line.referrals:
+        return f"Waiting for {', '.join(line.referrals)}: record the outcome when you hear."
+    if line.follow_up is not None:
+        return f"In progress: follow up by {line.follow_up:%d %b}."
+    return "In progress: set a follow-up date, or resolve the case when the student is back on track."

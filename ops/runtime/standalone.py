@@ -149,6 +149,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         refresh_seconds=settings.web_view_refresh_seconds,
         trend_refresh_seconds=settings.web_trend_refresh_seconds,
         today=lambda: clock_today(clock, tz),
+        policy=settings.overdue_policy,
     )
     guard, signin, tokens = build_auth(settings, store, redis_client, metrics, directory)
     staff = StaffDeps(

@@ -17,38 +17,53 @@ import asyncio
 import logging
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from models.cases import CaseStatus, case_state
-from models.reports import CONCERN_RULES, TREND_WEEKS
+from models.case_clock import CaseLine, OverduePolicy, case_line
+from models.reports import TREND_WEEKS
 from ops.metrics import Metrics
 from ops.staff.web.views.caseload import OpenAlert
-from ops.staff.web.views.precomputed import CaseloadView, Trends, build_trends, build_view, with_alerts
+from ops.staff.web.views.precomputed import CaseloadView, Trends, build_trends, build_view, with_case
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
-from sinks.clickhouse.cases import actions_by_alert
+from sinks.clickhouse.cases import load_cases
 from streams.gc_pause import collector_paused
 
 log = logging.getLogger("lde.web")
 
-#: How far back an alert still counts as open when nobody has resolved it (eight weeks, as the trend).
-OPEN_ALERT_DAYS = 7 * TREND_WEEKS
+
+@dataclass(frozen=True)
+class OpenCases:
+    """Each student's open case as a caseload row (models.case_clock.CaseLine) and its alerts."""
+
+    lines: dict[str, CaseLine]
+    alerts: dict[str, list[OpenAlert]]
 
 
-def open_alerts(store: ClickHouseStore, as_of: date) -> dict[str, list[OpenAlert]]:
-    """Concern alerts of the last eight weeks whose case is not resolved, per student."""
-    alerts = queries.recent_alerts(store, as_of - timedelta(days=OPEN_ALERT_DAYS), sorted(CONCERN_RULES))
-    actions = actions_by_alert(store, [a["alert_id"] for a in alerts]) if alerts else {}
-    out: dict[str, list[OpenAlert]] = defaultdict(list)
-    for a in alerts:
-        state = case_state(a["alert_id"], actions.get(a["alert_id"], ()), as_of)
-        if state.status is not CaseStatus.RESOLVED:
-            out[a["student_id"]].append(OpenAlert(a["alert_id"], a["rule"], a["raised_on"], state))
-    return dict(out)
+def open_cases(
+    store: ClickHouseStore,
+    as_of: date,
+    tutors: Mapping[str, str],
+    policy: OverduePolicy,
+    student_ids: Sequence[str] | None = None,
+) -> OpenCases:
+    """The open cases of everyone (or of the students named) on `as_of`, from every concern alert
+    and action however old (sinks.clickhouse.cases.load_cases: two queries). `tutors`: each
+    student's personal tutor (a case's owner unless given to a colleague)."""
+    lines: dict[str, CaseLine] = {}
+    alerts: dict[str, list[OpenAlert]] = {}
+    for sid, cases in load_cases(store, as_of, student_ids).items():
+        line = case_line(cases, tutors.get(sid, ""), as_of, policy)
+        current = cases.current
+        if line is None or current is None:
+            continue
+        lines[sid] = line
+        alerts[sid] = [OpenAlert(a.alert_id, a.rule, a.raised_on, current.state) for a in current.alerts]
+    return OpenCases(lines, alerts)
 
 
 def load_trends(store: ClickHouseStore, as_of: date, min_group: int) -> Trends:
@@ -65,13 +80,17 @@ def load_trends(store: ClickHouseStore, as_of: date, min_group: int) -> Trends:
         return build_trends(roster, weekly, active, weeks, min_group)
 
 
-def load_view(store: ClickHouseStore, as_of: date, trends: Trends) -> CaseloadView:
-    """Read every rostered student's standing and open alerts on `as_of` and build the view with
+def load_view(
+    store: ClickHouseStore, as_of: date, trends: Trends, policy: OverduePolicy | None = None
+) -> CaseloadView:
+    """Read every rostered student's standing and open case on `as_of` and build the view with
     `trends`. Blocking; about a second at 30,000 students."""
     with collector_paused():
         roster = queries.roster_lines(store, as_of)
         standings = queries.latest_standings(store, as_of, [s.student_id for s in roster])
-        return build_view(as_of, roster, standings, open_alerts(store, as_of), trends)
+        tutors = {s.student_id: s.personal_tutor_id for s in roster}
+        cases = open_cases(store, as_of, tutors, policy or OverduePolicy())
+        return build_view(as_of, roster, standings, cases.alerts, trends, cases.lines)
 
 
 class PageViews:
@@ -88,6 +107,7 @@ class PageViews:
         trend_refresh_seconds: float,
         today: Callable[[], date],
         now: Callable[[], float] = time.monotonic,
+        policy: OverduePolicy | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -98,6 +118,7 @@ class PageViews:
         self.trends_at: float | None = None
         self.today = today
         self.now = now
+        self.policy = policy or OverduePolicy()
         self.view: CaseloadView | None = None
         self.seen: tuple[Any, ...] | None = None
         self.built_at: float | None = None
@@ -136,9 +157,11 @@ class PageViews:
         member of staff sees it on the next page (the rest waits for the next refresh). Blocking."""
         with self._lock:
             view = self.view
-            if view is not None:
-                self.view = with_alerts(
-                    view, student_id, open_alerts(self.store, view.as_of).get(student_id, [])
+            if view is not None and student_id in view.rows:
+                tutor = view.rows[student_id].student.personal_tutor_id
+                cases = open_cases(self.store, view.as_of, {student_id: tutor}, self.policy, [student_id])
+                self.view = with_case(
+                    view, student_id, cases.alerts.get(student_id, []), cases.lines.get(student_id)
                 )
 
     def institution_sources(self, first: date, last: date) -> tuple[dict[str, int], int]:
@@ -170,7 +193,7 @@ class PageViews:
         ):
             self.trends = load_trends(self.store, as_of, self.min_group)
             self.trends_at = now
-        self.view = load_view(self.store, as_of, self.trends)
+        self.view = load_view(self.store, as_of, self.trends, self.policy)
         self.seen = seen
         self.built_at = self.now()
         took = time.perf_counter() - started

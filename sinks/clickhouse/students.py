@@ -129,3 +129,13 @@ def group_weekly_events(
         f"(SELECT student_id FROM students FINAL WHERE {group.where}) GROUP BY week, source",
         {**group.params, "first": first},
     )
+
+
+def student_absences(store: ClickHouseStore, student_id: str) -> list[tuple[date, date, str]]:
+    """The student's approved absences, placements and interruptions: (first day, last day, reason)."""
+    rows = store.query(
+        "SELECT from_date, to_date, reason FROM absences FINAL WHERE student_id = {sid:String} "
+        "ORDER BY from_date",
+        {"sid": student_id},
+    )
+    return [(r[0], r[1], str(r[2])) for r in rows]

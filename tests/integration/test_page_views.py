@@ -51,7 +51,9 @@ def test_built_once_then_rebuilt_only_when_moved_and_due(store: ClickHouseStore)
     action = CaseAction("a-00000001", alert.alert_id, alerted, ActionKind.RESOLVE, "S1042", datetime.now(UTC))
     write_actions(store, [action])
     views.case_moved(alerted)  # what the triage handler does: the row now, not in 30 s
+    assert first.rows[alerted].case is not None and first.rows[alerted].case.status.value == "open"
     assert views.view is not None and views.view.rows[alerted].alerts == ()
+    assert views.view.rows[alerted].case is None  # resolved: no open case
     assert views.view.rows.keys() == first.rows.keys()
     trends = views.trends
     assert views.refresh()  # a case action moved: rebuilt
@@ -77,3 +79,38 @@ def test_a_failed_refresh_keeps_the_last_good_view(
     assert "page_views_refresh_failed" in caplog.text
     assert views.current() is good
     views.close()
+
+
+def test_an_untouched_case_never_expires_and_goes_overdue(store: ClickHouseStore) -> None:
+    """Issue 27: an alert of twenty weeks ago that nobody acted on is still the student's open case,
+    overdue, on the view (the caseload once kept eight weeks of alerts only)."""
+    from datetime import date, timedelta
+
+    from models.alerts import Alert, Rule, alert_id
+
+    report_data.seed(store)
+    quiet = "900412771"  # Carys Khan: no alert in the data set
+    old = report_data.WEEK - timedelta(weeks=20)
+    store.write_alerts(
+        [
+            Alert(
+                alert_id=alert_id(quiet, Rule.LOW_ENGAGEMENT, old),
+                student_id=quiet,
+                rule=Rule.LOW_ENGAGEMENT,
+                raised_on=old,
+                episode_start=old,
+                days_silent=0,
+                last_active_on=None,
+                programme_code="BSC-CS",
+                year_of_study=1,
+                mode="FT",
+                school="",
+                personal_tutor_id="S1042",
+                explanation="Among the least engaged of the cohort for 3 days in a row.",
+            )
+        ]
+    )
+    row = views_of(store, Clock()).current().rows[quiet]
+    assert row.case is not None and row.case.overdue and row.case.opened_on == old + timedelta(days=1)
+    assert [a.raised_on for a in row.alerts] == [old] and row.case.owner == "S1042"
+    assert row.case.opened_on < date(2026, 11, 22) - timedelta(weeks=8)

@@ -129,7 +129,7 @@ def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
     assert done.status == 303 and done.headers["Location"].startswith(f"{path}?done=acknowledge")
     page = fetch(run, path, tutor)
     assert "Saved" not in page.body  # the notice is only on the page the redirect names
-    assert "alert acknowledged" in fetch(run, f"{path}?done=acknowledge", tutor).body
+    assert "case acknowledged" in fetch(run, f"{path}?done=acknowledge", tutor).body
     note_form = page.forms("note")[0]
     action = note_form.pop("_action")
     for _ in range(2):  # the same form sent twice
@@ -137,6 +137,7 @@ def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
             run, action, tutor, {**note_form, "channel": "meeting", "detail": "Met after the lecture"}
         )
         assert sent.status == 303
+    assert fetch(run, f"{path}?done=note", tutor).body.count("<li>noted (meeting)") == 1  # stored once
     refused = post(run, tutor, fetch(run, path, tutor), "refer", service="astrology")
     assert refused.status == 400 and "unknown support service" in refused.body
     stranger = post(run, "S2210", page, "resolve")  # a tutor of other students: as if no such alert
@@ -148,7 +149,7 @@ def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
     )
     assert unknown.status == 404
     assert post(run, tutor, fetch(run, path, tutor), "assign", assignee="S1001").status == 303
-    assert "with Prof Ian Mercer" in fetch(run, "/app?q=Liam", "S9001").body
+    assert "Owner: Prof Ian Mercer" in fetch(run, "/app?q=Liam", "S9001").body
     assert post(run, tutor, fetch(run, path, tutor), "refer", service="wellbeing").status == 303
     assert (
         post(run, tutor, fetch(run, path, tutor), "outcome", service="wellbeing", detail="Seen").status == 303
@@ -159,7 +160,8 @@ def test_a_triage_round_is_stored_once_shown_and_refusals_change_nothing(
     assert [h.split(" ")[0] for h in history] == ["acknowledged", "noted", "referred", "outcome", "resolved"]
     assert all("Dr Helen Park" in h for h in history)
     assert "Met after the lecture" in page.body
-    assert page.forms("reopen") and not page.forms("note")
+    assert page.forms("reopen") and not page.forms("resolve")  # closed: reopen, or a note outside it
+    assert page.forms("raise")  # and a new concern opens a new case
     caseload = fetch(run, "/app?no_action=1", "S9001")
     assert SILENT_CS not in caseload_ids(caseload)
     own = fetch(run, f"{path}/view", tutor)
@@ -214,3 +216,130 @@ def test_weekly_reports_through_the_service_name_no_server_path(
     assert cli.main(["report", "weekly", "--week", "2026-W47", "--staff", "S1042", "--out", str(out)]) == 0
     assert "by the running service" in capsys.readouterr().out
     assert sorted(p.name for p in (out / "2026-W47").iterdir()) == ["S1042.html", "S1042.pdf", "S1042.txt"]
+
+
+def test_the_caseload_downloads_as_csv_in_scope_and_audited(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    import csv
+    import io
+
+    run, names, data_dir = served
+    tutor = fetch(run, "/app/caseload.csv", "S1042")
+    assert tutor.status == 200
+    assert tutor.headers["Content-Type"].startswith("text/csv")
+    disposition = tutor.headers["Content-Disposition"]
+    assert re.fullmatch(r'attachment; filename="lde-caseload-\d{4}-\d{2}-\d{2}\.csv"', disposition)
+    rows = list(csv.DictReader(io.StringIO(tutor.body.lstrip("\ufeff"))))
+    assert {r["student_id"] for r in rows} == REPORT_SCOPE["S1042"]  # the tutor's tutees, nobody else
+    for sid, name in names.items():
+        if sid not in REPORT_SCOPE["S1042"]:
+            assert sid not in tutor.body and name not in tutor.body
+    assert next(r for r in rows if r["student_id"] == SILENT_CS)["name"] == names[SILENT_CS]
+    officer = list(
+        csv.DictReader(io.StringIO(fetch(run, "/app/caseload.csv", "S9001").body.lstrip("\ufeff")))
+    )
+    assert len(officer) == len(REPORT_SCOPE["S9001"])  # every student in scope, not one page
+    untouched = next(r for r in officer if r["student_id"] == "900700003")  # nobody has acted on it
+    assert (untouched["case_status"], untouched["alerts"], untouched["owner"]) == (
+        "open",
+        "no_engagement 2026-11-17",
+        "S5555",  # the tutor, not in the staff directory: by id
+    )
+    filtered = fetch(run, "/app/caseload.csv?programme=BSC-PSY", "S9001")
+    assert {r["programme"] for r in csv.DictReader(io.StringIO(filtered.body.lstrip("\ufeff")))} == {
+        "BSC-PSY"
+    }
+    assert fetch(run, "/app/caseload.csv?case=lost", "S1042").status == 400
+    assert fetch(run, "/app/caseload.csv").status == 401
+    run.stop()  # chDB has one owner: read the audit with the service stopped, then start it again
+    try:
+        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+        try:
+            audit = store.query(
+                "SELECT student_ids, outcome FROM access_audit "
+                "WHERE staff_id = 'S1042' AND action = 'caseload_export'"
+            )
+        finally:
+            store.close()
+    finally:
+        run.start()
+    assert [(sorted(ids), outcome) for ids, outcome in audit] == [(sorted(REPORT_SCOPE["S1042"]), "allowed")]
+
+
+def test_a_case_form_about_a_student_outside_scope_is_not_found_and_changes_nothing(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    run, names, _ = served
+    form = {"action_id": "f-00000077", "kind": "raise", "detail": "worried"}
+    stranger = fetch(run, f"/app/students/{TOMASZ}/case", "S1042", form)
+    missing = fetch(run, "/app/students/000000000/case", "S1042", form)
+    assert stranger.status == missing.status == 404
+    assert stranger.body == missing.body and names[TOMASZ] not in stranger.body
+    assert "worried" not in fetch(run, f"/app/students/{TOMASZ}", "S9001").body
+    # with no case open: raise a concern (a reason needed), then the case is open and a note joins it
+    amina = f"/app/students/{AMINA}"
+    leader = "S3301"  # Amina's personal tutor
+    assert fetch(run, f"{amina}/case", leader, {**form, "detail": " "}).status == 400
+    assert fetch(run, f"{amina}/case", leader, {**form, "kind": "resolve"}).status == 400  # no case
+    raised = fetch(run, f"{amina}/case", leader, form)
+    assert raised.status == 303 and raised.headers["Location"] == f"{amina}?done=raise#case"
+    page = fetch(run, amina, leader)
+    assert "A member of staff raised a concern: worried" in page.body and not page.forms("raise")
+    assert fetch(run, f"{amina}/case", leader, {**form, "action_id": "f-00000078"}).status == 400
+    follow = {"action_id": "f-00000079", "kind": "follow_up", "until": "2026-12-01"}
+    assert fetch(run, f"{amina}/case", leader, follow).status == 303
+    assert "Follow-up" in fetch(run, amina, leader).body
+
+
+def test_a_new_alert_after_resolving_opens_a_new_case(
+    served: tuple[EventTimeRun, dict[str, str], Path],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from models.alerts import Alert, Rule, alert_id
+
+    run, _, data_dir = served
+    officer, sid = "S9001", "900700003"  # its alert untouched so far
+    path = f"/app/students/{sid}"
+    assert (
+        post(run, officer, fetch(run, path, officer), "resolve", detail="Spoke to the student").status == 303
+    )
+    assert "The last case (opened 18 Nov) was resolved" in fetch(run, path, officer).body
+    run.stop()  # chDB has one owner: the evaluator's next alert written with the service stopped
+    try:
+        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+        try:
+            # raised after the resolve on the same clock (the actions carry the wall clock)
+            raised = datetime.now(UTC).date()
+            start = raised - timedelta(days=5)
+            store.write_alerts(
+                [
+                    Alert(
+                        alert_id=alert_id(sid, Rule.LOW_ATTENDANCE, start),
+                        student_id=sid,
+                        rule=Rule.LOW_ATTENDANCE,
+                        raised_on=raised,
+                        episode_start=start,
+                        days_silent=0,
+                        last_active_on=None,
+                        programme_code="BSC-CS",
+                        year_of_study=1,
+                        mode="FT",
+                        school="",
+                        personal_tutor_id="S5555",
+                        explanation="Attended 0 of 6 timetabled sessions in the last 14 days.",
+                    )
+                ]
+            )
+        finally:
+            store.close()
+    finally:
+        run.start()
+    page = fetch(run, path, officer)
+    assert "Attended 0 of 6 timetabled sessions" in page.body.split('id="alerts-h"')[0]  # the box
+    assert page.forms("resolve") and not page.forms("reopen")  # a new case, open
+    assert "Case opened Wed 18 Nov (No engagement): resolved" in page.body  # the old one, closed
+    row = re.search(rf'href="/app/students/{sid}".*?</tr>', fetch(run, f"/app?q={sid}", officer).body, re.S)
+    assert row is not None and "no action yet" in row.group(0) and "low attendance" in row.group(0)
+    assert "no engagement" not in row.group(0)  # the resolved case's alert is not the new case's

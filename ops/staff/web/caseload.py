@@ -15,20 +15,30 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from models.access import Action, IdentityRequired, ScopeIndex, Staff, UnknownStaff, may_see_programme
+from models.access import (
+    Action,
+    CaseEscalation,
+    IdentityRequired,
+    ScopeIndex,
+    Staff,
+    UnknownStaff,
+    may_see_programme,
+)
+from models.case_clock import OverduePolicy
 from models.outbox import undelivered_notice
 from models.reports import TREND_WEEKS
-from ops.http.surface import Request, Response
+from ops.http.surface import Request, Response, as_bytes
 from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
-from ops.staff.page_views import open_alerts
-from ops.staff.web.common import names_of, record_read, refused, render, respond, viewer_of
+from ops.staff.page_views import open_cases
+from ops.staff.web.common import NO_STORE, names_of, record_read, refused, render, respond, viewer_of
 from ops.staff.web.views.caseload import (
     BANDS,
     BadQuery,
     CaseloadPage,
     CaseloadQuery,
     build_caseload,
+    caseload_csv,
     programme_average,
     with_details,
 )
@@ -37,9 +47,18 @@ from sinks.clickhouse import ClickHouseStore, outbox
 from sinks.clickhouse import caseload as queries
 from streams.gc_pause import collector_paused
 
+#: The most students one export holds (an institution's whole caseload fits).
+EXPORT_LIMIT = 1_000_000
+
 
 def load_caseload(
-    store: ClickHouseStore, viewer: Staff, query: CaseloadQuery, as_of: date, page_size: int, min_group: int
+    store: ClickHouseStore,
+    viewer: Staff,
+    query: CaseloadQuery,
+    as_of: date,
+    page_size: int,
+    min_group: int,
+    policy: OverduePolicy | None = None,
 ) -> CaseloadPage:
     """The caseload page's data: the viewer's scope from the access policy, then filtered and paged.
 
@@ -47,18 +66,26 @@ def load_caseload(
     state: the cyclic collector is paused meanwhile (streams.gc_pause), as on the stream's hot paths.
     """
     with collector_paused():
-        return _load_caseload(store, viewer, query, as_of, page_size, min_group)
+        return _load_caseload(store, viewer, query, as_of, page_size, min_group, policy)
 
 
 def _load_caseload(
-    store: ClickHouseStore, viewer: Staff, query: CaseloadQuery, as_of: date, page_size: int, min_group: int
+    store: ClickHouseStore,
+    viewer: Staff,
+    query: CaseloadQuery,
+    as_of: date,
+    page_size: int,
+    min_group: int,
+    policy: OverduePolicy | None,
 ) -> CaseloadPage:
     roster = queries.roster_lines(store, as_of)
     scope: list[Any] = ScopeIndex.of(roster).students_for(viewer)
     schools = {s.programme_code: s.school for s in scope}
     pages_open = sorted(code for code, school in schools.items() if may_see_programme(viewer, code, school))
     standings = queries.latest_standings(store, as_of, [s.student_id for s in scope])
-    page = build_caseload(scope, standings, open_alerts(store, as_of), query, page_size)
+    tutors = {s.student_id: s.personal_tutor_id for s in roster}
+    cases = open_cases(store, as_of, tutors, policy or OverduePolicy())
+    page = build_caseload(scope, standings, cases.alerts, query, page_size, cases.lines, as_of)
     first, last = queries.weeks_back(as_of, TREND_WEEKS)
     weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
     programmes = {r.student.programme_code for r in page.rows}
@@ -75,6 +102,25 @@ def _load_caseload(
     return replace(with_details(page, weekly, averages, active, weeks), programme_pages=pages_open)
 
 
+#: The orders offered, with the words the page uses.
+SORT_LABELS = (
+    ("concern", "concern"),
+    ("activity", "case activity, least recent first"),
+    ("age", "case age, oldest first"),
+    ("name", "name"),
+    ("score", "score"),
+    ("programme", "programme"),
+)
+#: The case filters with the words the page uses.
+CASE_FILTER_LABELS = (
+    ("need_action", "Need action"),
+    ("in_progress", "In progress"),
+    ("overdue", "Overdue"),
+    ("follow_up", "Follow-up due this week"),
+    ("escalated", "Come up to me"),
+)
+
+
 def caseload_as_of(store: ClickHouseStore, fallback: date) -> date:
     """The day the caseload describes: the evaluator's latest scored day (else the service's today)."""
     return queries.latest_scored_day(store) or fallback
@@ -87,6 +133,7 @@ def caseload_html(
     as_of: date,
     notice: str = "",
     csrf: str = "",
+    overdue_days: int = 3,
 ) -> str:
     """The page; `notice` tells the viewer of emails to them not delivered (the alert outbox); `csrf`
     (the session's token, '' without a session) goes in its sign-out form."""
@@ -99,6 +146,10 @@ def caseload_html(
         bands=BANDS,
         notice=notice,
         csrf_token=csrf,
+        sorts=SORT_LABELS,
+        sort_label=dict(SORT_LABELS).get(page.query.sort, page.query.sort),
+        case_filters=CASE_FILTER_LABELS,
+        overdue_days=overdue_days,
     )
 
 
@@ -117,11 +168,47 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
 
     def work() -> str:
         view = deps.views.current()
-        page = page_from_view(view, viewer, query, settings.web_page_size)
+        escalation = CaseEscalation(deps.directory())
+        page = page_from_view(view, viewer, query, settings.web_page_size, escalation)
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
         notice = undelivered_notice(*outbox.undelivered_to(deps.store, viewer.staff_id))
-        return caseload_html(page, viewer, names_of(deps), view.as_of, notice, csrf)
+        return caseload_html(
+            page, viewer, names_of(deps), view.as_of, notice, csrf, settings.case_overdue_working_days
+        )
 
     body = await deps.pages.run(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
     return respond(deps, "caseload", body)
+
+
+async def caseload_export(deps: StaffDeps, request: Request) -> Response:
+    """GET /app/caseload.csv: the viewer's caseload as the page's filters choose it, every matching
+    student (not one page), as a CSV download; audited as one read of those students."""
+    try:
+        viewer = viewer_of(request)
+        query = CaseloadQuery.parse(request.query)
+    except (IdentityRequired, UnknownStaff) as error:
+        return refused(deps, request, "caseload", error)
+    except BadQuery as error:
+        body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
+        return respond(deps, "caseload", body, 400)
+
+    def work() -> tuple[str, date]:
+        view = deps.views.current()
+        every = page_from_view(
+            view, viewer, replace(query, page=1), EXPORT_LIMIT, CaseEscalation(deps.directory())
+        )
+        ids = [r.student.student_id for r in every.rows]
+        record_read(deps.reads, viewer, Action.CASELOAD_EXPORT, ids)
+        return caseload_csv(every.rows, names_of(deps)), view.as_of
+
+    text, as_of = await deps.pages.run(work)
+    deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
+    deps.metrics.web_pages.labels(page="caseload", status="2xx").inc()
+    headers = {
+        **NO_STORE,
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="lde-caseload-{as_of.isoformat()}.csv"',
+    }
+    # a byte-order mark: spreadsheets then read the names' accents and scripts as UTF-8
+    return as_bytes(("\ufeff" + text).encode("utf-8"), headers=headers)

@@ -177,3 +177,78 @@ def stacked_bars(
 
 def _number(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+#: Marks on a timeline (issue 27): an alert (a dark red line with a triangle), a case action (a
+#: green diamond), an absence (the week shaded). Told by shape and colour, and listed in the table.
+MARK_COLOURS = {"alert": "#b91c1c", "action": "#15803d", "absence": "#e5e7eb"}
+
+
+def timeline(
+    series: Sequence[Series],
+    labels: Sequence[str],
+    marks: Sequence[Sequence[str]],
+    *,
+    width: int = 400,
+    height: int = 170,
+) -> str:
+    """Weekly lines with what happened each week marked (kinds per position: alert, action,
+    absence). Drawn at about the size it is shown at on a phone, so its dates (12 px, every other
+    one when there are more than six) stay legible and never overlap."""
+    left, bottom, top_pad, right = 34, 24, 16, 14
+    plot_w, plot_h = width - left - right, height - bottom - top_pad
+    top = _scale([v for s in series for v in s.values])
+    n = max(len(labels), 2)
+    dx = plot_w / (n - 1)
+    half = dx / 2
+    parts = [
+        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet" '
+        'aria-hidden="true" focusable="false" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for i, kinds in enumerate(marks):
+        if "absence" in kinds:
+            x0 = max(left, left + i * dx - half)
+            x1 = min(left + plot_w, left + i * dx + half)
+            parts.append(
+                f'<rect x="{x0:.1f}" y="{top_pad}" width="{x1 - x0:.1f}" height="{plot_h}" '
+                f'fill="{MARK_COLOURS["absence"]}"/>'
+            )
+    parts += [
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
+        'stroke="#6b7280"/>',
+        f'<text x="{left - 5}" y="{top_pad + 5}" text-anchor="end" font-size="12">{_number(top)}</text>',
+        f'<text x="{left - 5}" y="{top_pad + plot_h}" text-anchor="end" font-size="12">0</text>',
+    ]
+    step = 1 if len(labels) <= 6 else 2
+    last = len(labels) - 1
+    for i, label in enumerate(labels):
+        if (last - i) % step == 0:  # the latest week always labelled
+            anchor = "end" if i == last else "start" if i == 0 else "middle"
+            parts.append(
+                f'<text x="{left + i * dx:.1f}" y="{height - 6}" text-anchor="{anchor}" font-size="12">'
+                f"{escape(label)}</text>"
+            )
+    for i, kinds in enumerate(marks):
+        x = left + i * dx
+        if "alert" in kinds:
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{top_pad}" x2="{x:.1f}" y2="{top_pad + plot_h}" '
+                f'stroke="{MARK_COLOURS["alert"]}" stroke-width="2"/>'
+                f'<path d="M{x - 6:.1f},{top_pad - 12} L{x + 6:.1f},{top_pad - 12} L{x:.1f},{top_pad - 2} Z" '
+                f'fill="{MARK_COLOURS["alert"]}"/>'
+            )
+        if "action" in kinds:
+            y = top_pad + plot_h
+            parts.append(
+                f'<path d="M{x:.1f},{y - 7} L{x + 6:.1f},{y} L{x:.1f},{y + 7} L{x - 6:.1f},{y} Z" '
+                f'fill="{MARK_COLOURS["action"]}" stroke="#fff"/>'
+            )
+    for s in series:
+        colour, dash = STYLES.get(s.style, STYLES["student"])
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        for seg in _points(s.values, top, left, dx, top_pad, plot_h):
+            parts.append(
+                f'<polyline points="{seg}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)

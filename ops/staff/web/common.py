@@ -39,11 +39,19 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.globals.update(sparkline=charts.sparkline, line_chart=charts.line_chart, stacked_bars=charts.stacked_bars)
+ENV.globals.update(
+    sparkline=charts.sparkline,
+    line_chart=charts.line_chart,
+    stacked_bars=charts.stacked_bars,
+    timeline=charts.timeline,
+)
 ENV.globals["Series"] = charts.Series
 ENV.filters["number"] = lambda v, digits=0: "-" if v is None else f"{v:,.{digits}f}"
 ENV.filters["day"] = lambda d: "-" if d is None else d.strftime("%a %d %b")
 ENV.filters["md"] = lambda iso: date.fromisoformat(iso).strftime("%d %b")
+ENV.filters["iso_day"] = lambda iso: date.fromisoformat(iso).strftime("%a %d %b")
+ENV.filters["day_month"] = lambda d: d.strftime("%d %b")
+ENV.filters["mark_kinds"] = lambda marks: [m.kind for m in marks]
 ENV.globals["source_labels"] = SOURCE_LABELS
 ENV.globals["programme_links"] = lambda viewer: [
     g.value for g in viewer.grants if g.role is Role.PROGRAMME_LEADER
@@ -90,7 +98,7 @@ def page_of(path: str) -> str:
         return "static"
     if path.startswith("/app/programmes/"):
         return "programme"
-    if path.startswith("/app/alerts/"):
+    if path.startswith("/app/alerts/") or (path.startswith("/app/students/") and path.endswith("/case")):
         return "triage"
     if path.startswith("/app/students/"):
         return "student_view" if path.endswith("/view") else "student"

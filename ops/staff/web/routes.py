@@ -6,7 +6,8 @@ to a browser without a session, are styled with it."""
 from __future__ import annotations
 
 from ops.http.surface import Handler
-from ops.staff.web.caseload import caseload_page
+from ops.staff.web.case_form import case_form
+from ops.staff.web.caseload import caseload_export, caseload_page
 from ops.staff.web.common import static_page
 from ops.staff.web.programme import programme_page
 from ops.staff.web.student import student_page
@@ -15,9 +16,11 @@ from ops.staff.web.triage import triage_form
 
 PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("/app", "GET", caseload_page),
+    ("/app/caseload.csv", "GET", caseload_export),
     ("/app/students/{student_id}", "GET", student_page),
     ("/app/students/{student_id}/view", "GET", student_view_page),
     ("/app/alerts/{alert_id}/actions", "POST", triage_form),
+    ("/app/students/{student_id}/case", "POST", case_form),
     ("/app/programmes/{programme_code}", "GET", programme_page),
 )
 

@@ -14,8 +14,12 @@ from models.case_clock import (
     awaiting_since,
     case_line,
     count_cases,
+    count_lines,
     follow_up_due,
     is_overdue,
+    line_follow_up_due,
+    next_step,
+    week_end,
 )
 from models.cases import ActionKind, Case, CaseAction, CaseAlert, CaseStatus, student_cases
 from models.workdays import WorkingCalendar
@@ -161,3 +165,62 @@ def test_a_students_open_case_as_one_row() -> None:
     assert (
         case_line(student_cases(SID, [], [], date(2026, 11, 5)), "S1042", date(2026, 11, 5), POLICY) is None
     )
+
+
+def test_the_rows_counts_equal_the_cases_counts() -> None:
+    today = date(2026, 11, 18)
+    plans: list[tuple[list[int], list[tuple[int, ActionKind, dict[str, object]]]]] = [
+        ([1], []),
+        ([16], []),
+        ([1], [(3, ACK, {})]),
+        ([1], [(3, ActionKind.FOLLOW_UP, {"until": date(2026, 11, 20)})]),
+        ([1], [(3, ActionKind.FOLLOW_UP, {"until": date(2026, 11, 17)}), (18, ACK, {})]),  # answered
+        ([1], [(3, ActionKind.FOLLOW_UP, {"until": date(2026, 11, 30)})]),  # next week: not due
+    ]
+    cases = [case_of(raised, actions, today) for raised, actions in plans]
+    lines = [case_line(student_cases(SID, [], [], today), "T", today, POLICY)]
+    assert lines == [None]
+    rows = []
+    for raised, actions in plans:
+        alerts = [CaseAlert(f"alert-{d}", SID, "no_engagement", date(2026, 11, d)) for d in raised]
+        done = [
+            CaseAction(f"action-{i:04d}", "", SID, kind, "S1042", at(d), **fields)  # type: ignore[arg-type]
+            for i, (d, kind, fields) in enumerate(actions)
+        ]
+        row = case_line(student_cases(SID, alerts, done, today), "S1042", today, POLICY)
+        assert row is not None
+        rows.append(row)
+    assert count_lines(rows, today) == count_cases(cases, today, POLICY)
+    assert count_lines(rows, today) == CaseCounts(need_action=2, in_progress=4, overdue=1, follow_up_due=1)
+    assert week_end(today) == date(2026, 11, 22) and week_end(date(2026, 11, 22)) == date(2026, 11, 22)
+    assert line_follow_up_due(rows[3], week_end(today)) and not line_follow_up_due(rows[5], week_end(today))
+
+
+def test_the_next_step_in_words() -> None:
+    today = date(2026, 11, 18)
+
+    def row(raised: list[int], actions: list[tuple[int, ActionKind, dict[str, object]]]) -> CaseLine:
+        alerts = [CaseAlert(f"alert-{d}", SID, "no_engagement", date(2026, 11, d)) for d in raised]
+        done = [
+            CaseAction(f"action-{i:04d}", "", SID, kind, "S1042", at(d), **fields)  # type: ignore[arg-type]
+            for i, (d, kind, fields) in enumerate(actions)
+        ]
+        found = case_line(student_cases(SID, alerts, done, today), "S1042", today, POLICY)
+        assert found is not None
+        return found
+
+    assert next_step(None, today).startswith("Nothing is open")
+    assert next_step(row([16], []), today).startswith("Contact the student")
+    assert next_step(row([1], []), today).startswith("Overdue")
+    assert next_step(row([1, 15], [(3, ACK, {})]), today).startswith("A new alert joined")
+    referred = (3, ActionKind.REFER, {"service": "wellbeing"})
+    assert (
+        next_step(row([1], [referred]), today) == "Waiting for wellbeing: record the outcome when you hear."
+    )
+    follow = (3, ActionKind.FOLLOW_UP, {"until": date(2026, 11, 17)})
+    assert next_step(row([1], [follow]), today).startswith("Follow up now")
+    later = (3, ActionKind.FOLLOW_UP, {"until": date(2026, 11, 27)})
+    assert next_step(row([1], [later]), today) == "In progress: follow up by 27 Nov."
+    assert next_step(row([1], [(3, ACK, {})]), today).startswith("In progress: set a follow-up")
+    snoozed = (3, ActionKind.SNOOZE, {"until": date(2026, 11, 30), "detail": "placement"})
+    assert next_step(row([1], [snoozed]), today).startswith("Set aside")

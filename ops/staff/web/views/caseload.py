@@ -5,19 +5,38 @@ reads the figures in bulk (sinks.clickhouse.caseload) and the scope from models.
 
 from __future__ import annotations
 
+import csv
 import heapq
+import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from models.case_clock import CaseCounts, CaseLine, count_lines, line_follow_up_due, week_end
 from models.cases import CaseState, CaseStatus
 from models.reports import BAND_ORDER
 from sinks.clickhouse.caseload import RosterLine
 
-SORTS = ("concern", "name", "score", "programme")
+SORTS = ("concern", "name", "score", "programme", "activity", "age")
 BANDS = ("None", "Low", "Partial", "Good", "High", "Not scored")
+#: The case filters (the counts at the top of the caseload link to them): `escalated` is the viewer's
+#: own (overdue cases gone up to them, models.access.CaseEscalation), the others the case's.
+CASE_FILTERS = ("need_action", "in_progress", "overdue", "follow_up", "escalated")
+#: A case's last action in a few words (the caseload's "Being done", the CSV export).
+ACTION_WORDS = {
+    "acknowledge": "acknowledged",
+    "snooze": "set aside",
+    "assign": "given to a colleague",
+    "note": "note",
+    "refer": "referred",
+    "outcome": "referral outcome",
+    "resolve": "resolved",
+    "reopen": "reopened",
+    "raise": "concern raised",
+    "follow_up": "follow-up date set",
+}
 
 
 class BadQuery(ValueError):
@@ -37,6 +56,7 @@ class CaseloadQuery:
     search: str = ""
     sort: str = "concern"
     page: int = 1
+    case: str = ""
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> CaseloadQuery:
@@ -55,6 +75,9 @@ class CaseloadQuery:
         band = get("band")
         if band and band not in BANDS:
             raise BadQuery(f"band: one of {', '.join(BANDS)}")
+        case = get("case")
+        if case and case not in CASE_FILTERS:
+            raise BadQuery(f"case: one of {', '.join(CASE_FILTERS)}")
         return cls(
             programme=get("programme"),
             year=year,
@@ -65,10 +88,12 @@ class CaseloadQuery:
             search=get("q")[:100],
             sort=sort,
             page=page,
+            case=case,
         )
 
-    def address(self, **changes: object) -> str:
-        """The caseload's address with some fields changed (for sort links and paging)."""
+    def address(self, path: str = "/app", **changes: object) -> str:
+        """The caseload's address with some fields changed (for sort links and paging); `path` for
+        the same query elsewhere (the CSV export)."""
         q = replace(self, **changes)  # type: ignore[arg-type]
         pairs = {
             "programme": q.programme,
@@ -78,11 +103,12 @@ class CaseloadQuery:
             "rule": q.rule,
             "no_action": "1" if q.no_action else "",
             "q": q.search,
+            "case": q.case,
             "sort": "" if q.sort == "concern" else q.sort,
             "page": "" if q.page == 1 else str(q.page),
         }
         encoded = urlencode({k: v for k, v in pairs.items() if v})
-        return "/app" + (f"?{encoded}" if encoded else "")
+        return path + (f"?{encoded}" if encoded else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,26 +128,38 @@ class CaseloadRow:
     trend: tuple[int, ...] = ()
     group_trend: tuple[float | None, ...] = ()
     last_active: date | None = None
+    case: CaseLine | None = None  # the student's open case (models.case_clock), None when none is
 
     @property
     def untouched(self) -> int:
         """Open alerts nobody has acted on yet."""
         return _untouched(self.alerts)
 
-    def doing(self, names: Mapping[str, str]) -> list[str]:
-        """What is already being done, in short words, newest alert first (staff by name)."""
-        out = []
-        for a in sorted(self.alerts, key=lambda a: a.raised_on, reverse=True):
-            c = a.case
-            if c.status is CaseStatus.SNOOZED:
-                out.append(f"snoozed until {c.snoozed_until}")
-            if c.acknowledged_by:
-                out.append(f"acknowledged by {names.get(c.acknowledged_by, c.acknowledged_by)}")
-            if c.assignee:
-                out.append(f"with {names.get(c.assignee, c.assignee)}")
-            if c.last_note is not None:
-                out.append(f"note {c.last_note.at.date()}: {c.last_note.detail[:80]}")
+    def doing(self, names: Mapping[str, str], today: date) -> list[str]:
+        """What is being done about the open case, in short words: its owner, the last action and
+        its date, the referrals waiting for an outcome and the follow-up date (staff by name)."""
+        c = self.case
+        if c is None:
+            return []
+        owner = names.get(c.owner) or f"{c.owner} (not in the staff directory)"
+        out = [f"Owner: {owner}"]
+        if c.last_action:
+            who = names.get(c.last_action_by, c.last_action_by)
+            out.append(
+                f"Last: {ACTION_WORDS.get(c.last_action, c.last_action)}, {_short(c.last_action_on)} ({who})"
+            )
+        else:
+            out.append("No action yet")
+        if c.referrals:
+            out.append(f"Referred: {', '.join(c.referrals)}")
+        if c.follow_up is not None:
+            due = " (due)" if line_follow_up_due(c, week_end(today)) else ""
+            out.append(f"Follow-up: {_short(c.follow_up)}{due}")
         return out
+
+
+def _short(day: date | None) -> str:
+    return "-" if day is None else day.strftime("%d %b")
 
 
 def _untouched(alerts: Sequence[OpenAlert]) -> int:
@@ -129,10 +167,16 @@ def _untouched(alerts: Sequence[OpenAlert]) -> int:
 
 
 def concern_order(
-    student: RosterLine, band: str | None, score: float | None, alerts: Sequence[OpenAlert]
-) -> tuple[int, int, int, float, str, str]:
-    """Most worrying first: untouched alerts, open alerts, band, score (lowest first), name, id."""
+    student: RosterLine,
+    band: str | None,
+    score: float | None,
+    alerts: Sequence[OpenAlert],
+    case: CaseLine | None = None,
+) -> tuple[int, int, int, int, float, str, str]:
+    """Most worrying first: overdue cases, untouched alerts, open alerts, band, score (lowest
+    first), name, id."""
     return (
+        -(case is not None and case.overdue),
         -_untouched(alerts),
         -len(alerts),
         BAND_ORDER.get(band, 5),
@@ -142,12 +186,25 @@ def concern_order(
     )
 
 
-_SortKey = Callable[[RosterLine, "str | None", "float | None", Sequence[OpenAlert]], tuple[Any, ...]]
+_SortKey = Callable[
+    [RosterLine, "str | None", "float | None", Sequence[OpenAlert], "CaseLine | None"], tuple[Any, ...]
+]
+_NO_CASE = date.max.toordinal()
 _SORT_KEYS: dict[str, _SortKey] = {
     "concern": concern_order,
-    "name": lambda s, b, sc, a: (s.name.casefold(), s.student_id),
-    "score": lambda s, b, sc, a: (sc if sc is not None else 101.0, s.student_id),
-    "programme": lambda s, b, sc, a: (s.programme_code, *concern_order(s, b, sc, a)),
+    "name": lambda s, b, sc, a, c: (s.name.casefold(), s.student_id),
+    "score": lambda s, b, sc, a, c: (sc if sc is not None else 101.0, s.student_id),
+    "programme": lambda s, b, sc, a, c: (s.programme_code, *concern_order(s, b, sc, a, c)),
+    # the open case whose last activity is oldest first (what has waited longest), then no case
+    "activity": lambda s, b, sc, a, c: (
+        c.last_activity_on.toordinal() if c else _NO_CASE,
+        *concern_order(s, b, sc, a, c),
+    ),
+    # the oldest open case first, then no case
+    "age": lambda s, b, sc, a, c: (
+        c.opened_on.toordinal() if c else _NO_CASE,
+        *concern_order(s, b, sc, a, c),
+    ),
 }
 
 
@@ -164,9 +221,33 @@ class CaseloadPage:
     rules: Sequence[str] = ()
     trend_weeks: Sequence[date] = field(default=())
     programme_pages: Sequence[str] = ()  # programmes whose page the viewer may open (models.access)
+    counts: CaseCounts = field(default_factory=CaseCounts)  # the open cases in scope, not only the page's
+    #: students in scope whose overdue case went up to the viewer (models.access.CaseEscalation)
+    escalated: frozenset[str] = frozenset()
 
 
-def _matches(s: RosterLine, band: str | None, alerts: Sequence[OpenAlert], q: CaseloadQuery) -> bool:
+def _case_matches(case: CaseLine | None, wanted: str, today: date) -> bool:
+    """Whether a student's open case is of the kind a case filter asks for (`escalated` is decided
+    by the caller, who knows the viewer: here any overdue case)."""
+    if case is None:
+        return False
+    if wanted == "need_action":
+        return case.status is CaseStatus.OPEN
+    if wanted == "in_progress":
+        return case.status is not CaseStatus.OPEN
+    if wanted == "follow_up":
+        return line_follow_up_due(case, week_end(today))
+    return case.overdue  # overdue, escalated
+
+
+def _matches(
+    s: RosterLine,
+    band: str | None,
+    alerts: Sequence[OpenAlert],
+    q: CaseloadQuery,
+    case: CaseLine | None = None,
+    today: date = date.min,
+) -> bool:
     if q.programme and s.programme_code != q.programme:
         return False
     if q.year is not None and s.year_of_study != q.year:
@@ -178,6 +259,8 @@ def _matches(s: RosterLine, band: str | None, alerts: Sequence[OpenAlert], q: Ca
     if q.rule and not any(a.rule == q.rule for a in alerts):
         return False
     if q.no_action and not _untouched(alerts):
+        return False
+    if q.case and not _case_matches(case, q.case, today):
         return False
     if q.search:
         needle = q.search.casefold()
@@ -191,21 +274,30 @@ def build_caseload(
     alerts: Mapping[str, Sequence[OpenAlert]],
     query: CaseloadQuery,
     page_size: int,
+    cases: Mapping[str, CaseLine] | None = None,
+    today: date = date.min,
+    escalated: frozenset[str] = frozenset(),
 ) -> CaseloadPage:
-    """One page of the students given (already cut to the viewer's scope), filtered and ordered.
+    """One page of the students given (already cut to the viewer's scope), filtered and ordered;
+    `cases` the open cases by student, `escalated` the students whose overdue case went up to the
+    viewer.
 
     Runs over a whole institution per request: the filter and the order work on plain tuples, and
     rows are built for the page's students only."""
     sort_key = _SORT_KEYS[query.sort]
     no_alerts: tuple[OpenAlert, ...] = ()
+    cases = cases or {}
     unfiltered = query == CaseloadQuery(sort=query.sort, page=query.page)
     chosen = []
     for s in students:
         standing = standings.get(s.student_id)
         band, score = (standing[1], standing[0]) if standing else (None, None)
         own = alerts.get(s.student_id, no_alerts)
-        if unfiltered or _matches(s, band, own, query):
-            chosen.append((sort_key(s, band, score, own), s, band, score, own))
+        case = cases.get(s.student_id)
+        if query.case == "escalated" and s.student_id not in escalated:
+            continue
+        if unfiltered or _matches(s, band, own, query, case, today):
+            chosen.append((sort_key(s, band, score, own, case), s, band, score, own, case))
     matching = len(chosen)
     pages = max(1, -(-matching // page_size))
     page = min(query.page, pages)
@@ -217,8 +309,8 @@ def build_caseload(
     return CaseloadPage(
         query=replace(query, page=page),
         rows=[
-            CaseloadRow(s, band, score, tuple(own))
-            for _, s, band, score, own in chosen[(page - 1) * page_size : page * page_size]
+            CaseloadRow(s, band, score, tuple(own), case=case)
+            for _, s, band, score, own, case in chosen[(page - 1) * page_size : page * page_size]
         ],
         matching=matching,
         in_scope=len(students),
@@ -227,6 +319,8 @@ def build_caseload(
         years=sorted({s.year_of_study for s in students}),
         modes=sorted({s.mode for s in students}),
         rules=sorted({a.rule for sid, own in alerts.items() if sid in in_scope for a in own}),
+        counts=count_lines((c for sid, c in cases.items() if sid in in_scope), today),
+        escalated=escalated & in_scope,
     )
 
 
@@ -259,3 +353,69 @@ def programme_average(
     if len(members) < min_group:
         return [None] * len(weeks)
     return [round(sum(weekly.get(m, {}).get(w, 0) for m in members) / len(members), 1) for w in weeks]
+
+
+#: The caseload export's columns (one row per student in scope and matching the filters).
+CSV_COLUMNS = (
+    "student_id",
+    "name",
+    "programme",
+    "year",
+    "mode",
+    "band",
+    "score",
+    "last_engaged",
+    "case_status",
+    "overdue",
+    "case_opened",
+    "alerts",
+    "owner",
+    "last_action",
+    "last_action_on",
+    "referrals_waiting",
+    "follow_up",
+)
+#: A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets a quote mark first."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def caseload_csv(rows: Sequence[CaseloadRow], names: Mapping[str, str]) -> str:
+    """The rows as CSV (a header, then one line per student; staff by name; dates ISO), every
+    cell safe to open in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        s, c = r.student, r.case
+        cells: list[object] = [
+            s.student_id,
+            s.name,
+            s.programme_code,
+            s.year_of_study,
+            s.mode,
+            r.band or "Not scored",
+            "" if r.score is None else f"{r.score:.0f}",
+            r.last_active,
+        ]
+        if c is None:
+            cells += ["none", "", "", "", "", "", "", "", ""]
+        else:
+            cells += [
+                c.status.value,
+                "yes" if c.overdue else "no",
+                c.opened_on,
+                "; ".join(f"{a.rule} {a.raised_on}" for a in r.alerts),
+                names.get(c.owner, c.owner),
+                ACTION_WORDS.get(c.last_action, c.last_action),
+                c.last_action_on,
+                "; ".join(c.referrals),
+                c.follow_up,
+            ]
+        writer.writerow([safe_cell(v) for v in cells])
+    return out.getvalue()

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from models.access import Role, ScopeIndex, Staff, may_see_programme
+from models.access import CaseEscalation, Role, ScopeIndex, Staff, may_see_programme
+from models.case_clock import CaseCounts, CaseLine, count_lines
 from ops.staff.web.views.caseload import (
     _SORT_KEYS,
     CaseloadPage,
@@ -42,6 +43,8 @@ class ScopeOptions:
     modes: tuple[str, ...]
     rules: tuple[str, ...]
     programme_pages: tuple[str, ...]
+    counts: CaseCounts = field(default_factory=CaseCounts)  # the scope's open cases
+    overdue: tuple[str, ...] = ()  # the scope's students with an overdue case, in the view's order
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class CaseloadView:
     #: never changed).
     _orders: dict[str, ScopeIndex] = field(default_factory=dict, compare=False, repr=False)
     _options: dict[Any, ScopeOptions] = field(default_factory=dict, compare=False, repr=False)
+    #: The overdue cases gone up to each viewer (by staff id): found on their first page of this view
+    _desks: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.order("concern")
@@ -83,6 +88,10 @@ class CaseloadView:
                     sorted(
                         code for code, school in schools.items() if may_see_programme(viewer, code, school)
                     )
+                ),
+                counts=count_lines((c for s in scope if (c := rows[s.student_id].case)), self.as_of),
+                overdue=tuple(
+                    s.student_id for s in scope if (c := rows[s.student_id].case) is not None and c.overdue
                 ),
             )
             self._options[key] = found
@@ -137,8 +146,11 @@ def build_view(
     standings: Mapping[str, tuple[float, str, date]],
     alerts: Mapping[str, Sequence[OpenAlert]],
     trends: Trends,
+    cases: Mapping[str, CaseLine] | None = None,
 ) -> CaseloadView:
-    """The view of every student on the roster (see the module docstring)."""
+    """The view of every student on the roster (see the module docstring); `alerts` the alerts of
+    each student's open case, `cases` the open case as a row (models.case_clock.case_line)."""
+    cases = cases or {}
     no_alerts: tuple[OpenAlert, ...] = ()
     rows: dict[str, CaseloadRow] = {}
     for s in roster:
@@ -153,6 +165,7 @@ def build_view(
             trend=trend,
             group_trend=group_trend,
             last_active=last,
+            case=cases.get(sid),
         )
     return CaseloadView(as_of=as_of, weeks=trends.weeks, rows=rows)
 
@@ -160,41 +173,82 @@ def build_view(
 def _ordered(rows: Mapping[str, CaseloadRow], sort: str) -> ScopeIndex:
     """The roster indexed by scope in one order (each index's lists keep that order)."""
     key = _SORT_KEYS[sort]
-    keyed = [(key(r.student, r.band, r.score, r.alerts), r.student) for r in rows.values()]
+    keyed = [(key(r.student, r.band, r.score, r.alerts, r.case), r.student) for r in rows.values()]
     keyed.sort(key=lambda pair: pair[0])
     return ScopeIndex.of(s for _, s in keyed)
 
 
-def with_alerts(view: CaseloadView, student_id: str, alerts: Sequence[OpenAlert]) -> CaseloadView:
-    """The view with one student's open alerts replaced (a triage action just moved their case);
-    the same as building it again with those alerts. A student not in it: unchanged."""
+def with_case(
+    view: CaseloadView, student_id: str, alerts: Sequence[OpenAlert], case: CaseLine | None
+) -> CaseloadView:
+    """The view with one student's open case and its alerts replaced (an action just moved it); the
+    same as building it again with those. A student not in it: unchanged."""
     row = view.rows.get(student_id)
     if row is None:
         return view
-    rows = {**view.rows, student_id: replace(row, alerts=tuple(alerts))}
+    rows = {**view.rows, student_id: replace(row, alerts=tuple(alerts), case=case)}
     return CaseloadView(as_of=view.as_of, weeks=view.weeks, rows=rows)
 
 
-def page_from_view(view: CaseloadView, viewer: Staff, query: CaseloadQuery, page_size: int) -> CaseloadPage:
+def escalated_to(
+    view: CaseloadView, viewer: Staff, overdue: Sequence[str], escalation: CaseEscalation
+) -> frozenset[str]:
+    """Of the students with an overdue case, those whose case went up to the viewer (not the ones the
+    viewer owns: those are theirs already)."""
+    out = set()
+    for sid in overdue:
+        row = view.rows[sid]
+        case = row.case
+        mine = case is not None and case.owner != viewer.staff_id
+        if mine and case is not None and escalation.on_desk(viewer, case.owner, row.student, True):
+            out.add(sid)
+    return frozenset(out)
+
+
+def page_from_view(
+    view: CaseloadView,
+    viewer: Staff,
+    query: CaseloadQuery,
+    page_size: int,
+    escalation: CaseEscalation | None = None,
+) -> CaseloadPage:
     """One page of the viewer's caseload from the view: the scope comes from the access policy
-    already in the order asked; filters walk it once; only the page's rows are taken."""
+    already in the order asked; filters walk it once; only the page's rows are taken. The counts of
+    the scope's cases are kept with the view; the cases gone up to the viewer are found among its
+    overdue ones only, with `escalation` (none without it), once per viewer and view: a directory
+    load shows within the view's next refresh."""
     rows = view.rows
     scope: list[Any] = view.order(query.sort).students_for(viewer)
+    options = view.options_for(viewer, scope)
+    in_scope = len(scope)
+    mine: frozenset[str] = frozenset()
+    if escalation is not None:
+        found = view._desks.get(viewer.staff_id)
+        if found is None:
+            found = view._desks[viewer.staff_id] = escalated_to(view, viewer, options.overdue, escalation)
+        mine = found
     unfiltered = query == CaseloadQuery(sort=query.sort, page=query.page)
-    chosen = (
-        scope
-        if unfiltered
-        else [s for s in scope if _matches(s, rows[s.student_id].band, rows[s.student_id].alerts, query)]
-    )
+    as_of = view.as_of
+    if unfiltered:
+        chosen = scope
+    else:
+        if query.case == "escalated":
+            scope = [s for s in scope if s.student_id in mine]
+        chosen = [
+            s
+            for s in scope
+            if _matches(
+                s, rows[s.student_id].band, rows[s.student_id].alerts, query, rows[s.student_id].case, as_of
+            )
+        ]
     matching = len(chosen)
     pages = max(1, -(-matching // page_size))
     page = min(query.page, pages)
-    options = view.options_for(viewer, scope)
     return CaseloadPage(
         query=replace(query, page=page),
         rows=[rows[s.student_id] for s in chosen[(page - 1) * page_size : page * page_size]],
         matching=matching,
-        in_scope=len(scope),
+        in_scope=in_scope,
         pages=pages,
         programmes=options.programmes,
         years=options.years,
@@ -202,4 +256,6 @@ def page_from_view(view: CaseloadView, viewer: Staff, query: CaseloadQuery, page
         rules=options.rules,
         trend_weeks=view.weeks,
         programme_pages=options.programme_pages,
+        counts=options.counts,
+        escalated=mine,
     )

@@ -3,23 +3,30 @@ the group; the programme's bands; the charts."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from models.cases import ActionKind, CaseAction, case_state
+from models.case_clock import CaseCounts, CaseLine
+from models.cases import ActionKind, CaseAction, CaseStatus, case_state
 from ops.staff.web import charts
 from ops.staff.web.views.caseload import (
+    CSV_COLUMNS,
     BadQuery,
     CaseloadQuery,
     OpenAlert,
     build_caseload,
+    caseload_csv,
     programme_average,
+    safe_cell,
     with_details,
 )
 from ops.staff.web.views.programme import band_distribution, moving_down, source_comparison
-from ops.staff.web.views.student import alert_cards, attendance_weeks, day_series, days_back
+from ops.staff.web.views.student import attendance_weeks
 from sinks.clickhouse.caseload import RosterLine
 
 DAY = date(2026, 11, 20)
@@ -98,30 +105,108 @@ def test_details_fill_the_sparkline_and_the_average_is_suppressed_for_small_grou
     assert detailed.rows[1].group_trend == (None, None, None)  # BSC-PSY: no average given
 
 
-def test_what_is_being_done_names_the_colleague() -> None:
-    page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50)
-    row = next(r for r in page.rows if r.student.student_id == "3")
-    assert row.doing({"S1": "Dr One"}) == ["acknowledged by Dr One"]
-    assert row.untouched == 0
+def case_line(sid: str, **changes: object) -> CaseLine:
+    base = CaseLine(
+        student_id=sid,
+        case_id=f"case-al-{sid}",
+        status=CaseStatus.OPEN,
+        owner="S1",
+        opened_on=DAY - timedelta(days=10),
+        alerts=1,
+        last_action="",
+        last_action_by="",
+        last_action_on=None,
+        last_activity_on=DAY - timedelta(days=10),
+        referrals=(),
+        follow_up=None,
+        awaiting_since=DAY - timedelta(days=10),
+        overdue=False,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_day_series_against_the_groups_mean_and_quartiles() -> None:
-    days = days_back(DAY, 2)
-    rows = [
-        ("me", days[0], "vle", 4, 0),
-        ("a", days[0], "vle", 2, 0),
-        ("b", days[0], "vle", 6, 0),
-        ("me", days[1], "attendance", 2, 1),
+CASES = {
+    "1": case_line("1"),
+    "3": case_line(
+        "3",
+        status=CaseStatus.IN_PROGRESS,
+        owner="S2",
+        opened_on=DAY - timedelta(days=20),
+        last_action="refer",
+        last_action_by="S2",
+        last_action_on=date(2026, 11, 18),
+        last_activity_on=date(2026, 11, 18),
+        referrals=("wellbeing",),
+        follow_up=date(2026, 11, 21),
+        awaiting_since=None,
+    ),
+}
+
+
+def case_ids(query: CaseloadQuery, cases: dict[str, CaseLine] = CASES) -> list[str]:
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, query, 50, cases, DAY)
+    return [r.student.student_id for r in page.rows]
+
+
+def test_what_is_being_done_is_the_cases_owner_last_action_referral_and_follow_up() -> None:
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50, CASES, DAY)
+    rows = {r.student.student_id: r for r in page.rows}
+    names = {"S1": "Dr One", "S2": "Dr Two"}
+    assert rows["3"].doing(names, DAY) == [
+        "Owner: Dr Two",
+        "Last: referred, 18 Nov (Dr Two)",
+        "Referred: wellbeing",
+        "Follow-up: 21 Nov (due)",  # Saturday 21st: this week, nothing since
     ]
-    members = ["me", "a", "b", "c"]  # c did nothing: a zero, not a missing value
-    series = day_series("me", rows, members, days, min_group=4)
-    assert [s.source for s in series] == ["attendance", "vle"]
-    vle = series[1]
-    assert vle.own == [4, 0]
-    assert vle.mean == [3.0, 0.0]
-    assert (vle.q1[0], vle.q3[0]) == (1.5, 4.5)
-    assert series[0].own == [0, 1]  # attendance counts sessions attended
-    assert day_series("me", rows, members, days, min_group=5)[1].mean == [None, None]
+    assert rows["1"].doing(names, DAY) == ["Owner: Dr One", "No action yet"]
+    assert rows["2"].doing(names, DAY) == []  # no open case
+    assert rows["1"].doing({}, DAY)[0] == "Owner: S1 (not in the staff directory)"
+    assert rows["3"].untouched == 0
+
+
+def test_the_case_filters_and_counts() -> None:
+    assert case_ids(CaseloadQuery(case="need_action")) == ["1"]
+    assert case_ids(CaseloadQuery(case="in_progress")) == ["3"]
+    assert case_ids(CaseloadQuery(case="follow_up")) == ["3"]
+    assert case_ids(CaseloadQuery(case="overdue")) == []
+    overdue = {**CASES, "1": replace(CASES["1"], overdue=True)}
+    assert case_ids(CaseloadQuery(case="overdue"), overdue) == ["1"]
+    page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50, overdue, DAY)
+    assert page.counts == CaseCounts(need_action=1, in_progress=1, overdue=1, follow_up_due=1)
+    escalated = build_caseload(
+        STUDENTS, STANDINGS, ALERTS, CaseloadQuery(case="escalated"), 50, overdue, DAY, frozenset({"1", "9"})
+    )
+    assert [r.student.student_id for r in escalated.rows] == ["1"]
+    assert escalated.escalated == frozenset({"1"})  # only students in scope
+    assert CaseloadQuery.parse({"case": "overdue"}).address(page=1) == "/app?case=overdue"
+    with pytest.raises(BadQuery):
+        CaseloadQuery.parse({"case": "lost"})
+
+
+def test_an_overdue_case_leads_and_cases_sort_by_age_and_by_last_activity() -> None:
+    assert case_ids(CaseloadQuery()) == ["1", "3", "2", "4"]
+    overdue = {**CASES, "3": replace(CASES["3"], overdue=True)}
+    assert case_ids(CaseloadQuery(), overdue)[0] == "3"  # overdue before untouched
+    assert case_ids(CaseloadQuery(sort="age")) == ["3", "1", "2", "4"]  # oldest case first, then none
+    assert case_ids(CaseloadQuery(sort="activity")) == ["1", "3", "2", "4"]  # least recent activity first
+
+
+def test_the_csv_export_has_a_row_per_student_and_cells_a_spreadsheet_cannot_run() -> None:
+    risky = [*STUDENTS[:3], line("4", '=HYPERLINK("http://x")')]
+    page = build_caseload(risky, STANDINGS, ALERTS, CaseloadQuery(sort="name"), 50, CASES, DAY)
+    text = caseload_csv(page.rows, {"S1": "Dr One", "S2": "Dr Two"})
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == list(CSV_COLUMNS)
+    assert [r[0] for r in rows[1:]] == ["4", "1", "2", "3"]
+    by_id = {r[0]: dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows[1:]}
+    assert by_id["4"]["name"] == '\'=HYPERLINK("http://x")'
+    assert by_id["3"]["owner"] == "Dr Two" and by_id["3"]["referrals_waiting"] == "wellbeing"
+    assert by_id["3"]["follow_up"] == "2026-11-21" and by_id["3"]["case_status"] == "in progress"
+    assert by_id["1"]["last_action"] == "" and by_id["1"]["alerts"] == "no_engagement 2026-11-20"
+    assert by_id["2"]["case_status"] == "none"
+    for cell in ("-1", "+1", "@x", "\tx"):
+        assert safe_cell(cell) == "'" + cell
+    assert safe_cell("Ada") == "Ada" and safe_cell(None) == ""
 
 
 def test_attendance_by_week() -> None:
@@ -129,30 +214,6 @@ def test_attendance_by_week() -> None:
     rows = [("me", monday, "attendance", 2, 1), ("me", monday + timedelta(days=1), "attendance", 2, 2)]
     weeks = attendance_weeks("me", rows, [monday, monday + timedelta(weeks=1)])
     assert [(w.expected, w.attended, w.rate) for w in weeks] == [(4, 3, "75%"), (0, 0, "no sessions")]
-
-
-def test_alert_cards_newest_first_with_history_in_words() -> None:
-    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
-    alerts = [
-        {"alert_id": "old", "raised_on": date(2026, 11, 1), "figures": {"days_silent": 7}},
-        {"alert_id": "new", "raised_on": date(2026, 11, 15), "figures": "{}"},
-    ]
-    actions = {
-        "old": [
-            CaseAction("a-00001", "old", "me", ActionKind.NOTE, "S1", at, "called", channel="call"),
-            CaseAction("a-00002", "old", "me", ActionKind.REFER, "S1", at, service="wellbeing"),
-            CaseAction("a-00003", "old", "me", ActionKind.OUTCOME, "S1", at, "seen", service="wellbeing"),
-        ]
-    }
-    cards = alert_cards(alerts, actions, {"S1": "Dr One"}, DAY)
-    assert [c.alert_id for c in cards] == ["new", "old"]
-    assert cards[1].history == [
-        "noted (call) by Dr One on 2026-11-20: called",
-        "referred to wellbeing by Dr One on 2026-11-20",
-        "outcome from wellbeing: seen by Dr One on 2026-11-20",  # its words said once
-    ]
-    assert cards[1].figures == [("days silent", "7")]
-    assert cards[0].allowed[0] is ActionKind.ACKNOWLEDGE
 
 
 def test_band_distribution_and_students_moving_down() -> None:
