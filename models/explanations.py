@@ -17,6 +17,7 @@ from models.comparative_rules import AttendanceDecision, LowEngagementDecision
 from models.comparison import GroupStats, StudentBenchmark
 from models.engagement import COUNT_SOURCES, EngagementSettings
 from models.events import SOURCES, Source
+from models.groups import BASIS_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +40,8 @@ _LABELS: dict[str, tuple[str, str, str]] = {
 #: How the explanations name the offered days (EngagementSettings.offered_days: a model constant).
 _OFFERED_WORDS = f"{EngagementSettings().offered_days} days"
 
-_BASIS_WORDS: dict[str, str] = {
-    "cohort": "cohort",
-    "programme": "programme",
-    "school": "school",
-    "institution": "institution",
-}
+#: The groups' names: the same words on every page and report (models.groups).
+_BASIS_WORDS: dict[str, str] = BASIS_NAMES
 
 
 def _round(value: float, places: int = 1, scale: int = 1) -> float:
