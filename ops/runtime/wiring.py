@@ -72,6 +72,7 @@ class Service:
             refresh_seconds=settings.web_view_refresh_seconds,
             trend_refresh_seconds=settings.web_trend_refresh_seconds,
             today=lambda: clock_today(lde.clock, lde.tz),
+            calendar=settings.overdue_policy.calendar,
         )
         if serves:
             app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)

@@ -51,26 +51,16 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
-class PdfReport:
-    """A landscape A4 table: one row per student (two when there are alerts to explain)."""
+class PdfCanvas:
+    """An A4 page in points with the fonts its text needs (ops.jobs.reports.fonts): text placed by
+    its baseline and wrapped between words, never cut. What every LDE PDF shares."""
 
-    LEFT, TOP, BOTTOM = 28.0, 30.0, 565.0
-    ROW = 22.0
-    COLS = {"name": 28.0, "band": 210.0, "src": 268.0, "trend": 640.0, "end": 814.0}
-    SRC_W = 53.0
-
-    def __init__(self, report: WeeklyReport, intro: tuple[str, str, str], own: bool = False) -> None:
-        self.own = own  # the student's own report: no case lines (staff's business)
-        self.report = report
-        self.scale = report.bars
-        self.intro = intro
-        self.pdf = FPDF(orientation="L", unit="pt", format="A4")
+    def __init__(self, strings: Sequence[str], title: str, orientation: str = "L") -> None:
+        self.pdf = FPDF(orientation=orientation, unit="pt", format="A4")
         self.pdf.set_auto_page_break(False)
         self.pdf.set_creator("LDE")
-        self.family = install_fonts(self.pdf, [*intro, *strings_of(report)])
-        self.pdf.set_title(intro[0] if self.family else latin1(intro[0]))
-        self.y = 0.0
-        self.page = 0
+        self.family = install_fonts(self.pdf, [title, *strings])
+        self.pdf.set_title(title if self.family else latin1(title))
 
     def _font(self, style: str, size: float) -> None:
         self.pdf.set_font(self.family or "Helvetica", style, size)
@@ -85,6 +75,39 @@ class PdfReport:
         size = pdf.font_size
         pdf.set_xy(x, y - 0.8 * size)
         pdf.cell(h=size, text=text, new_x=XPos.RIGHT, new_y=YPos.TOP)
+
+    def _wrap(self, text: str, width: float) -> list[str]:
+        """Lines of at most `width` points in the current font, broken between words."""
+        measure = self.pdf.get_string_width
+        shown = text if self.family else latin1(text)
+        lines: list[str] = []
+        current = ""
+        for word in shown.split():
+            trial = f"{current} {word}" if current else word
+            if current and measure(trial) > width:
+                lines.append(current)
+                current = word
+            else:
+                current = trial
+        return [*lines, current] if current else lines or [""]
+
+
+class PdfReport(PdfCanvas):
+    """A landscape A4 table: one row per student (two when there are alerts to explain)."""
+
+    LEFT, TOP, BOTTOM = 28.0, 30.0, 565.0
+    ROW = 22.0
+    COLS = {"name": 28.0, "band": 210.0, "src": 268.0, "trend": 640.0, "end": 814.0}
+    SRC_W = 53.0
+
+    def __init__(self, report: WeeklyReport, intro: tuple[str, str, str], own: bool = False) -> None:
+        super().__init__([*intro[1:], *strings_of(report)], intro[0])
+        self.own = own  # the student's own report: no case lines (staff's business)
+        self.report = report
+        self.scale = report.bars
+        self.intro = intro
+        self.y = 0.0
+        self.page = 0
 
     def render(self) -> bytes:
         self._new_page(first=True)
@@ -212,21 +235,6 @@ class PdfReport:
     def _alert_text(line: AlertLine) -> str:
         text = f"{line.raised_on} {line.rule}: {line.explanation}"
         return text + (f" [{line.action}]" if line.action else "")
-
-    def _wrap(self, text: str, width: float) -> list[str]:
-        """Lines of at most `width` points in the current font, broken between words."""
-        measure = self.pdf.get_string_width
-        shown = text if self.family else latin1(text)
-        lines: list[str] = []
-        current = ""
-        for word in shown.split():
-            trial = f"{current} {word}" if current else word
-            if current and measure(trial) > width:
-                lines.append(current)
-                current = word
-            else:
-                current = trial
-        return [*lines, current] if current else lines or [""]
 
     def _student(self, s: StudentWeek, group: GroupWeek | None) -> None:
         pdf = self.pdf
