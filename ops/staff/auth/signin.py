@@ -69,7 +69,10 @@ class SignOutForm(NamedTuple):
     """The sign-out button a page draws: a form posting the session's CSRF token to /auth/logout."""
 
     csrf_token: str
-    message: str = "Sign out of LDE on this browser? Your session ends here and at your identity provider."
+    message: str = (
+        "Sign out of LDE on this browser? Your LDE session ends at once; where your identity provider "
+        "offers it, you are then signed out there too."
+    )
 
 
 class PageRenderer(Protocol):
