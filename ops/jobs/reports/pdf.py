@@ -76,10 +76,20 @@ class PdfCanvas:
         pdf.set_xy(x, y - 0.8 * size)
         pdf.cell(h=size, text=text, new_x=XPos.RIGHT, new_y=YPos.TOP)
 
+    def _measure(self, text: str) -> float:
+        """The width of `text` in points in the current font: for the core fonts, summed from their
+        widths table directly (fpdf2's own call costs more than the sum: a report measures thousands)."""
+        if self.family is None:
+            widths: dict[str, float] = self.pdf.current_font.cw  # type: ignore[union-attr, assignment]
+            return sum(widths.get(c, 0.0) for c in text) * self.pdf.font_size_pt / 1000
+        return float(self.pdf.get_string_width(text))
+
     def _wrap(self, text: str, width: float) -> list[str]:
         """Lines of at most `width` points in the current font, broken between words."""
-        measure = self.pdf.get_string_width
+        measure = self._measure
         shown = text if self.family else latin1(text)
+        if measure(shown) <= width:  # most lines fit whole: one measure, not one per word
+            return [shown] if shown else [""]
         lines: list[str] = []
         current = ""
         for word in shown.split():
