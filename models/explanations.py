@@ -210,16 +210,21 @@ def explain_low_engagement(
     return Explanation(text, fields)
 
 
-def explain_low_attendance(decision: AttendanceDecision, group_rate: float | None = None) -> Explanation:
+def explain_low_attendance(
+    decision: AttendanceDecision, group_rate: float | None = None, basis: str | None = None
+) -> Explanation:
     """Alert text for low attendance, e.g. "Attended 1 of 5 expected sessions (20%) in the last 14
-    days, against 84% for comparable students."
+    days, against a cohort average of 84%." (the group named as every page names it, models.groups;
+    "for comparable students" when the group is not known).
     """
     rate = decision.rate if decision.rate is not None else 0.0
     text = (
         f"Attended {decision.attended} of {decision.expected} expected sessions ({_percent(rate)}) "
         f"in the last {decision.days} days"
     )
-    if group_rate is not None:
+    if group_rate is not None and basis in _BASIS_WORDS:
+        text += f", against a {_BASIS_WORDS[basis]} average of {_percent(group_rate)}"
+    elif group_rate is not None:
         text += f", against {_percent(group_rate)} for comparable students"
     fields: dict[str, Any] = {
         "attended": decision.attended,
