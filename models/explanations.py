@@ -17,6 +17,7 @@ from models.comparative_rules import AttendanceDecision, LowEngagementDecision
 from models.comparison import GroupStats, StudentBenchmark
 from models.engagement import COUNT_SOURCES, EngagementSettings
 from models.events import SOURCES, Source
+from models.groups import BASIS_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +40,8 @@ _LABELS: dict[str, tuple[str, str, str]] = {
 #: How the explanations name the offered days (EngagementSettings.offered_days: a model constant).
 _OFFERED_WORDS = f"{EngagementSettings().offered_days} days"
 
-_BASIS_WORDS: dict[str, str] = {
-    "cohort": "cohort",
-    "programme": "programme",
-    "school": "school",
-    "institution": "institution",
-}
+#: The groups' names: the same words on every page and report (models.groups).
+_BASIS_WORDS: dict[str, str] = BASIS_NAMES
 
 
 def _round(value: float, places: int = 1, scale: int = 1) -> float:
@@ -213,16 +210,21 @@ def explain_low_engagement(
     return Explanation(text, fields)
 
 
-def explain_low_attendance(decision: AttendanceDecision, group_rate: float | None = None) -> Explanation:
+def explain_low_attendance(
+    decision: AttendanceDecision, group_rate: float | None = None, basis: str | None = None
+) -> Explanation:
     """Alert text for low attendance, e.g. "Attended 1 of 5 expected sessions (20%) in the last 14
-    days, against 84% for comparable students."
+    days, against a cohort average of 84%." (the group named as every page names it, models.groups;
+    "for comparable students" when the group is not known).
     """
     rate = decision.rate if decision.rate is not None else 0.0
     text = (
         f"Attended {decision.attended} of {decision.expected} expected sessions ({_percent(rate)}) "
         f"in the last {decision.days} days"
     )
-    if group_rate is not None:
+    if group_rate is not None and basis in _BASIS_WORDS:
+        text += f", against a {_BASIS_WORDS[basis]} average of {_percent(group_rate)}"
+    elif group_rate is not None:
         text += f", against {_percent(group_rate)} for comparable students"
     fields: dict[str, Any] = {
         "attended": decision.attended,

@@ -5,23 +5,28 @@ Pure: no I/O, no rendering. `sinks.clickhouse.reports.load_week` loads a `WeekDa
 `ops.jobs.reports.render` and `ops.jobs.reports.pdf` turn a report into HTML, text and PDF.
 
 Figures per student: band and score (the latest on or before the week's last day), each source's
-activity that week against the programme average, 8 weekly activity totals (the trend chart) against
-the programme average, and the alerts raised that week. Programme averages are shown only for groups
-of at least `min_group` students, so that an average never reveals a handful of other students.
+activity that week against the average of the student's comparison group (models.groups: the cohort,
+widened as the scoring widens it), 8 weekly activity totals (the trend chart) against the group's,
+the alerts raised that week, and the student's open case (models.report_cases) until it is resolved.
+Averages are shown only for groups of at least `min_group` students, so that an average never
+reveals a handful of other students. Every bar of a report is drawn on one scale (`ReportScale`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from models.access import SUMMARY_ROLES, ScopeIndex, Staff, StaffDirectory
 from models.alerts import Rule
 from models.events import SOURCES
+from models.groups import GroupMember, comparison_groups, group_label
+from models.report_cases import CaseTotals, ReportCase, case_totals
 
 #: Sources in report order (attendance, the strongest sign, first; then by weight).
 REPORT_SOURCES: tuple[str, ...] = ("attendance", "vle", "eresource", "library", "pc_logon", "remote", "print")
@@ -117,6 +122,8 @@ class StudentWeek:
     attended: int  # sessions attended this week
     trend: tuple[int, ...]  # weekly activity totals, oldest first (TREND_WEEKS values)
     alerts: tuple[AlertLine, ...] = ()  # raised this week
+    group: str = ""  # the comparison group's label (models.groups.group_label), set by assign_groups
+    case: ReportCase | None = None  # the open case at the week's end, if any
 
     @property
     def attendance_rate(self) -> float | None:
@@ -129,10 +136,11 @@ class StudentWeek:
 
 
 @dataclass(frozen=True, slots=True)
-class ProgrammeWeek:
-    """Programme averages (per student) for the week and the trend; None where suppressed."""
+class GroupWeek:
+    """A comparison group's averages (per student) for the week and the trend; None where suppressed."""
 
-    programme_code: str
+    group: str  # models.groups.group_label
+    basis: str  # cohort, programme, school, institution
     students: int
     week: Mapping[str, float | None]
     attendance_rate: float | None
@@ -159,17 +167,21 @@ class WeekData(_Week):
 
     week_start: date
     students: Sequence[StudentWeek]
-    programmes: Mapping[str, ProgrammeWeek]
+    groups: Mapping[str, GroupWeek]
 
     @property
     def trend_weeks(self) -> list[date]:
         return [self.week_start - timedelta(weeks=TREND_WEEKS - 1 - i) for i in range(TREND_WEEKS)]
 
 
-def concern_key(student: StudentWeek) -> tuple[int, int, float, str, str]:
-    """Most worrying first: alerts this week that ask for action, then band (None before Low before
-    Partial...), then score (lowest first), then name and id so the order is stable."""
+def concern_key(student: StudentWeek) -> tuple[int, int, int, int, float, str, str]:
+    """Most worrying first: an overdue case, then a case awaiting action or a follow-up due, then
+    alerts this week that ask for action, then band (None before Low before Partial...), then score
+    (lowest first), then name and id so the order is stable."""
+    case = student.case
     return (
+        -int(case is not None and case.overdue),
+        -int(case is not None and case.needs_action),
         -student.concern_alerts,
         BAND_ORDER.get(student.band, 5),
         student.score if student.score is not None else 101.0,
@@ -225,12 +237,26 @@ class WeeklyReport(_Week):
     week_start: date
     trend_weeks: Sequence[date]
     students: Sequence[StudentWeek]
-    programmes: Mapping[str, ProgrammeWeek]
+    groups: Mapping[str, GroupWeek]
     summary: Sequence[CohortLine] | None = None  # programme leaders, directors, engagement officers
+    scale: ReportScale | None = None  # one scale for every bar of the report (None: report_scale)
 
     @property
     def student_ids(self) -> list[str]:
         return [s.student_id for s in self.students]
+
+    @property
+    def bars(self) -> ReportScale:
+        return self.scale or report_scale(self.students, self.groups)
+
+    @property
+    def cases(self) -> list[StudentWeek]:
+        """The students whose open case needs action (overdue first), in the report's order."""
+        return [s for s in self.students if s.case is not None and s.case.needs_action]
+
+    @property
+    def case_totals(self) -> CaseTotals:
+        return case_totals([s.case for s in self.students])
 
 
 def build_weekly_reports(
@@ -251,49 +277,110 @@ def build_weekly_reports(
     for staff in chosen:
         mine: list[StudentWeek] = index.students_for(staff)  # type: ignore[assignment]
         ordered = order_by_concern(mine)
-        codes = {s.programme_code for s in ordered}
+        labels = {s.group for s in ordered}
+        groups = {g: p for g, p in data.groups.items() if g in labels}
         reports.append(
             WeeklyReport(
                 staff=staff,
                 week_start=data.week_start,
                 trend_weeks=data.trend_weeks,
                 students=ordered,
-                programmes={c: p for c, p in data.programmes.items() if c in codes},
+                groups=groups,
                 summary=cohort_summary(ordered) if staff.roles & SUMMARY_ROLES or staff.operator else None,
+                scale=report_scale(ordered, groups),
             )
         )
     return reports
 
 
-# -- averages ----------------------------------------------------------------------------------------
+# -- averages ---------------------------------------------------------------------------------------
 @dataclass
 class _Totals:
+    basis: str = ""
     students: int = 0
     week: Counter[str] = field(default_factory=Counter)
     attended: int = 0
     trend: list[int] = field(default_factory=lambda: [0] * TREND_WEEKS)
 
 
-def programme_averages(students: Iterable[StudentWeek], min_group: int) -> dict[str, ProgrammeWeek]:
-    """Per-student programme averages; suppressed (None) for programmes under `min_group` students."""
+def assign_groups(students: Iterable[StudentWeek], min_group: int) -> list[StudentWeek]:
+    """The students with their comparison group (models.groups), chosen over the students given:
+    pass everyone of the week, or a group's averages would be over a part of it."""
+    everyone = list(students)
+    chosen = comparison_groups(
+        (GroupMember(s.student_id, s.programme_code, s.year_of_study, s.mode, s.school) for s in everyone),
+        min_group,
+    )
+    return [replace(s, group=group_label(chosen[s.student_id])) for s in everyone]
+
+
+def group_averages(students: Iterable[StudentWeek], min_group: int) -> dict[str, GroupWeek]:
+    """Per-student averages of each comparison group (the students' `group`, see assign_groups) over
+    the students given; suppressed (None) for groups under `min_group` students."""
     totals: dict[str, _Totals] = defaultdict(_Totals)
     for s in students:
-        t = totals[s.programme_code]
+        t = totals[s.group]
+        t.basis = s.group.split(" ", 1)[0]
         t.students += 1
         t.week.update(s.week)
         t.attended += s.attended
         for i, value in enumerate(s.trend):
             t.trend[i] += value
     out = {}
-    for code, t in totals.items():
+    for label, t in totals.items():
         shown = t.students >= min_group
         n = t.students
         expected = t.week.get("attendance", 0)
-        out[code] = ProgrammeWeek(
-            code,
+        out[label] = GroupWeek(
+            label,
+            t.basis,
             n,
             {src: (round(t.week.get(src, 0) / n, 1) if shown else None) for src in REPORT_SOURCES},
             (t.attended / expected if expected else None) if shown else None,
             tuple((round(v / n, 1) if shown else None) for v in t.trend),
         )
     return out
+
+
+# -- one scale for every bar -------------------------------------------------------------------------
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above `value` (1 for nothing): a scale a reader can
+    read off, and one that many reports share (so their drawn fragments can be shared too)."""
+    if value <= 1:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10.0 * magnitude  # pragma: no cover - the loop ends at 10 x magnitude >= value
+
+
+@dataclass(frozen=True, slots=True)
+class ReportScale:
+    """The full length of every bar of one report: per source (attendance: 100%) and for the weekly
+    trend, so that equal figures draw equal bars on every row (issue 27: a 42-event week had looked
+    like a 119-event one)."""
+
+    sources: tuple[tuple[str, float], ...]
+    trend: float
+
+    def source(self, name: str) -> float:
+        return dict(self.sources).get(name, 1.0)
+
+
+def report_scale(students: Iterable[StudentWeek], groups: Mapping[str, GroupWeek]) -> ReportScale:
+    """One scale over every student of a report and their groups' averages."""
+    tops: dict[str, float] = dict.fromkeys(REPORT_SOURCES, 0.0)
+    trend = 0.0
+    for s in students:
+        group = groups.get(s.group)
+        for src in REPORT_SOURCES:
+            if src != "attendance":
+                average = group.week.get(src) if group else None
+                tops[src] = max(tops[src], float(s.week.get(src, 0)), average or 0.0)
+        trend = max(trend, *s.trend, *((v or 0.0) for v in (group.trend if group else ())), 0.0)
+    tops["attendance"] = 1.0  # a rate: the whole bar is every session attended
+    return ReportScale(
+        tuple((src, nice_ceiling(top) if src != "attendance" else 1.0) for src, top in tops.items()),
+        nice_ceiling(trend),
+    )

@@ -216,7 +216,7 @@ class StudentJudgement:
         if attendance.holds and Rule.LOW_ATTENDANCE not in memory.episodes and not cooling and enough_history:
             memory.episodes[Rule.LOW_ATTENDANCE] = Episode(day, day)
             group_rate = bench.group.sources["attendance"].mean if bench is not None else None
-            text = explain_low_attendance(attendance, group_rate)
+            text = explain_low_attendance(attendance, group_rate, bench.basis if bench is not None else None)
             self._raise(
                 result,
                 self._alert(Rule.LOW_ATTENDANCE, day, day, view, bench, text.text, text.fields, last_day),

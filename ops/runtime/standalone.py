@@ -121,7 +121,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     from ops.staff.page_views import PageViews
     from ops.staff.pool import install_shedding
     from ops.staff.routes import ROUTES, route_kinds
-    from ops.staff.web.common import page_refusal
+    from ops.staff.web.common import page_refusal, sign_in_page
     from sinks import clickhouse, redis_store
     from sinks.clickhouse import ClickHouseStore
 
@@ -165,6 +165,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         views=views,
     )
     guard.page_refusal = page_refusal(staff)
+    signin.page = sign_in_page  # sign-in failures and the signed-out page as styled pages (issue 27)
     checks = {"clickhouse": answers(store.ping), "redis": answers(redis_client.ping)}
     app = probe_app("web", metrics, checks)
 

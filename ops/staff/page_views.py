@@ -24,13 +24,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from models.case_clock import CaseLine, OverduePolicy, case_line
+from models.impact import ImpactSummary
 from models.reports import TREND_WEEKS
 from ops.metrics import Metrics
 from ops.staff.web.views.caseload import OpenAlert
 from ops.staff.web.views.precomputed import CaseloadView, Trends, build_trends, build_view, with_case
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
-from sinks.clickhouse.cases import load_cases
+from sinks.clickhouse.cases import load_cases, programme_impact
 from streams.gc_pause import collector_paused
 
 log = logging.getLogger("lde.web")
@@ -124,6 +125,8 @@ class PageViews:
         self.built_at: float | None = None
         self._lock = threading.Lock()
         self._sources: dict[tuple[Any, ...], tuple[dict[str, int], int]] = {}
+        self._impact: dict[tuple[Any, ...], ImpactSummary] = {}
+        self.calendar = self.policy.calendar
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lde-views")
 
     def current(self) -> CaseloadView:
@@ -172,6 +175,19 @@ class PageViews:
         if found is None:
             found = queries.source_totals(self.store, None, first, last)
             self._sources = {key: found}  # one entry: the current view's days
+        return found
+
+    def programme_impact(self, code: str, first: date, last: date) -> ImpactSummary:
+        """A programme's impact summary of the cases opened between two days (issue 27.7), read once
+        per view and programme (the programme's cases), so the page stays as fast as the view makes
+        it. Blocking."""
+        key = (code, first, last, self.built_at)
+        found = self._impact.get(key)
+        if found is None:
+            found = programme_impact(self.store, code, first, last, self.calendar)
+            if any(k[3] != self.built_at for k in self._impact):
+                self._impact = {}  # a new view: forget the last one's
+            self._impact[key] = found
         return found
 
     async def moved(self, student_id: str) -> None:

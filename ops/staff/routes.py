@@ -282,6 +282,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/auth/callback", "GET", RouteKind.SIGN_IN, signin.callback, Uses.SIGNIN),
     Route("/auth/session", "GET", RouteKind.SIGN_IN, signin.session_info, Uses.SIGNIN),
     Route("/auth/logout", "POST", RouteKind.SIGN_IN, signin.logout, Uses.SIGNIN),
+    Route("/auth/sign-out", "GET", RouteKind.SIGN_IN, signin.logout_page, Uses.SIGNIN),
     Route("/auth/signed-out", "GET", RouteKind.SIGN_IN, signin.signed_out, Uses.SIGNIN),
     Route("/auth/local", "GET", RouteKind.SIGN_IN, signin.local_sign_in, Uses.SIGNIN),
     Route("/v1/tokens", "GET", RouteKind.ADMINISTRATOR, api_tokens.list_route, Uses.TOKENS),

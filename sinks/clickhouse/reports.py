@@ -8,16 +8,19 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from models.case_clock import OverduePolicy
 from models.cases import describe
+from models.report_cases import ReportCase, cases_as_of, reader_week_end, report_case
 from models.reports import (
     REPORT_SOURCES,
     TREND_WEEKS,
     AlertLine,
     StudentWeek,
     WeekData,
-    programme_averages,
+    assign_groups,
+    group_averages,
 )
-from sinks.clickhouse.cases import actions_by_alert
+from sinks.clickhouse.cases import actions_by_alert, actions_by_student, concern_alerts
 from sinks.clickhouse.schema import TREND_COLUMNS
 from sinks.clickhouse.store import ClickHouseStore
 
@@ -46,12 +49,18 @@ _WEEK_SQL = """
 
 
 def load_week(
-    store: ClickHouseStore, week_start: date, min_group: int = 8, student_ids: Sequence[str] | None = None
+    store: ClickHouseStore,
+    week_start: date,
+    min_group: int = 8,
+    student_ids: Sequence[str] | None = None,
+    policy: OverduePolicy | None = None,
 ) -> WeekData:
-    """Every figure of the week's reports in five bulk queries (or for some students only).
+    """Every figure of the week's reports in a few bulk queries (or for some students only).
 
-    Students on the roster who had started by the week's end and had not left before it began.
-    Programme averages are over the students loaded, so callers wanting programme averages load all.
+    Students on the roster who had started by the week's end and had not left before it began. Each
+    student's comparison group and its averages are chosen over the students loaded, so callers
+    wanting them load all. With a `policy`, each student's open case as it stood at the week's end
+    (two more queries; models.report_cases); without, none (the student's own report shows none).
     """
     end = week_start + timedelta(days=6)
     first = week_start - timedelta(weeks=TREND_WEEKS - 1)
@@ -91,7 +100,10 @@ def load_week(
         params,
     )
     actions = actions_by_alert(store, [row[4] for row in week_alerts]) if week_alerts else {}
-    names = {r.staff_id: r.name for r in store.staff_rows()} if actions else {}
+    names = {r.staff_id: r.name for r in store.staff_rows()} if actions or policy else {}
+    tutors = {str(r[0]): str(r[8]) for r in roster}
+    everyone = student_ids is None
+    cases = _open_cases(store, week_start, tutors, names, policy, everyone) if policy else {}
     for sid, raised_on, rule, explanation, alert_id in week_alerts:
         done = actions.get(alert_id)
         line = describe(done[-1], names) if done else ""
@@ -116,9 +128,36 @@ def load_week(
                 attended=attended.get(sid, 0),
                 trend=tuple(trend.get(sid, empty_trend)),
                 alerts=tuple(alerts.get(sid, ())),
+                case=cases.get(sid),
             )
         )
-    return WeekData(week_start, students, programme_averages(students, min_group))
+    grouped = assign_groups(students, min_group)
+    return WeekData(week_start, grouped, group_averages(grouped, min_group))
+
+
+def _open_cases(
+    store: ClickHouseStore,
+    week_start: date,
+    tutors: dict[str, str],
+    names: dict[str, str],
+    policy: OverduePolicy,
+    everyone: bool,
+) -> dict[str, ReportCase]:
+    """Each student's open case at the end of the week (two queries whatever the number): `tutors`
+    maps the students loaded to their personal tutors (a case's owner unless given to a colleague)."""
+    if not tutors:
+        return {}
+    week_end = week_start + timedelta(days=6)
+    ids = None if everyone else list(tutors)  # everyone: no list of ids to send
+    alerts = concern_alerts(store, ids)
+    actions = actions_by_student(store, ids)
+    out = {}
+    for sid in (alerts.keys() | actions.keys()) & tutors.keys():
+        case = cases_as_of(sid, alerts.get(sid, ()), actions.get(sid, ()), week_end).current
+        if case is not None:
+            due_by = reader_week_end(week_start)
+            out[sid] = report_case(case, tutors.get(sid, ""), names, week_end, due_by, policy)
+    return out
 
 
 # -- anonymised export -------------------------------------------------------------------------------

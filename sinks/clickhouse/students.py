@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from models.groups import GroupMember, choose_group, group_id, group_sizes
 from sinks.clickhouse.store import ClickHouseStore
 
 _COHORT_WHERE = "programme_code = {p:String} AND year_of_study = {y:UInt8} AND mode = {m:String}"
@@ -42,6 +43,60 @@ class ComparisonGroup:
     @classmethod
     def programme(cls, programme_code: str) -> ComparisonGroup:
         return cls(_PROGRAMME_WHERE, {"p": programme_code})
+
+
+#: Who counts in a group: on the roster and not left (or, for a week, started by its end and not
+#: left before its start), as the weekly report's groups are counted.
+_PRESENT = "(leave_date IS NULL OR leave_date >= {since:Date}) AND start_date <= {until:Date}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenGroup:
+    """A student's comparison group (models.groups): its level and its members."""
+
+    basis: str
+    member_ids: list[str]
+
+
+def comparison_group(
+    store: ClickHouseStore, student_id: str, min_group: int, since: date, until: date
+) -> ChosenGroup | None:
+    """The student's comparison group, the same everywhere (models.groups: the cohort, widened to the
+    programme, the school, the institution while under `min_group`), counting the students present
+    between `since` and `until`; None for a student not on the roster. Two queries."""
+    rows = store.query(
+        "SELECT programme_code, year_of_study, mode, school FROM students FINAL "
+        "WHERE student_id = {sid:String}",
+        {"sid": student_id},
+    )
+    if not rows:
+        return None
+    member = GroupMember(student_id, rows[0][0], int(rows[0][1]), rows[0][2], rows[0][3])
+    present = store.query(
+        "SELECT student_id, programme_code, year_of_study, mode FROM students FINAL "
+        f"WHERE school = {{s:String}} AND {_PRESENT}",
+        {"s": member.school, "since": since, "until": until},
+    )
+    others = [GroupMember(r[0], r[1], int(r[2]), r[3], member.school) for r in present]
+    chosen = choose_group(member, group_sizes(others), min_group)
+    if chosen[0] != "institution":
+        return ChosenGroup(chosen[0], [o.student_id for o in others if group_id(o, chosen[0]) == chosen])
+    everyone = store.query(
+        f"SELECT student_id FROM students FINAL WHERE {_PRESENT}", {"since": since, "until": until}
+    )
+    return ChosenGroup("institution", [r[0] for r in everyone])
+
+
+def members_weekly_events(
+    store: ClickHouseStore, ids: Sequence[str], first: date
+) -> list[tuple[date, str, int]]:
+    """(week, source, events of the students named together) from the week starting `first` on:
+    totals, never a row per student."""
+    return store.query(  # type: ignore[return-value]
+        f"SELECT week, source, sum(events) FROM ({_WEEKLY_EVENTS_SQL}) WHERE student_id IN "
+        "{ids:Array(String)} GROUP BY week, source",
+        {"ids": list(ids), "first": first},
+    )
 
 
 def access_scope(store: ClickHouseStore, student_id: str) -> tuple[str, str, str, str] | None:
@@ -139,3 +194,21 @@ def student_absences(store: ClickHouseStore, student_id: str) -> list[tuple[date
         {"sid": student_id},
     )
     return [(r[0], r[1], str(r[2])) for r in rows]
+
+
+_WEEKLY_ATTENDANCE_SQL = """
+    SELECT week, sum(expected), sum(came) FROM (
+        SELECT student_id, toMonday(day) AS week, events AS expected, attended AS came
+        FROM activity_daily FINAL WHERE source = 'attendance' AND day >= {first:Date}
+        UNION ALL
+        SELECT student_id, week, events AS expected, attended AS came
+        FROM activity_weekly FINAL WHERE source = 'attendance' AND week >= {first:Date}
+    ) WHERE student_id IN {ids:Array(String)} GROUP BY week ORDER BY week
+"""
+
+
+def weekly_attendance(store: ClickHouseStore, ids: Sequence[str], first: date) -> dict[date, tuple[int, int]]:
+    """Sessions expected and attended per week from the week starting `first` on, of the students
+    named together (one student: theirs; a group: its totals, never a row per student)."""
+    rows = store.query(_WEEKLY_ATTENDANCE_SQL, {"ids": list(ids), "first": first})
+    return {week: (int(expected), int(came)) for week, expected, came in rows}

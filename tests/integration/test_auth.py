@@ -404,7 +404,7 @@ def test_sign_out_is_a_plain_form_on_every_page_and_ends_the_provider_session(wo
     revoked server-side, then RP-initiated logout at the provider (end_session_endpoint) with the ID
     token as hint, back to LDE's signed-out page."""
     cookie = {"Cookie": cookie_of(sign_in(world, "S1042"))}
-    for path in ("/app", f"/app/students/{TUTEE}"):
+    for path in ("/app", f"/app/students/{TUTEE}", f"/app/students/{TUTEE}/view"):
         page = call(world.port, "GET", path, cookie)
         assert page.status == 200, page.text
         form = re.search(
@@ -414,6 +414,11 @@ def test_sign_out_is_a_plain_form_on_every_page_and_ends_the_provider_session(wo
     found = re.search(r'name="csrf_token" value="([^"]+)"', form.group(1))
     assert found
     csrf = found.group(1)
+    # an error page links to the sign-out page, which draws the same form with the session's token
+    missing = call(world.port, "GET", "/app/students/000000000", cookie)
+    assert missing.status == 404 and 'href="/auth/sign-out"' in missing.text
+    confirm = call(world.port, "GET", "/auth/sign-out", cookie)
+    assert confirm.status == 200 and f'name="csrf_token" value="{csrf}"' in confirm.text
     plain = {**cookie, "Content-Type": "application/x-www-form-urlencoded"}
     assert call(world.port, "POST", "/auth/logout", plain, b"csrf_token=wrong").status == 403
     assert call(world.port, "GET", "/app", cookie).status == 200  # a forged sign-out changed nothing
@@ -433,7 +438,11 @@ def test_sign_out_is_a_plain_form_on_every_page_and_ends_the_provider_session(wo
     assert back.status == 302 and back.headers["Location"] == query["post_logout_redirect_uri"]
     landed = call(world.port, "GET", urllib.parse.urlsplit(back.headers["Location"]).path)
     assert landed.status == 200 and "signed out" in landed.text
+    assert 'href="/app/static/app.css"' in landed.text and 'class="outcome' in landed.text
     assert call(world.port, "GET", "/app", cookie).status == 401  # the session is gone server-side
+    # the sign-out page (linked from error pages) says so once the session has gone
+    gone = call(world.port, "GET", "/auth/sign-out", cookie)
+    assert gone.status == 200 and "Not signed in" in gone.text and 'href="/auth/login"' in gone.text
 
 
 def test_the_staff_claim_comes_from_userinfo_when_the_id_token_lacks_it(world: World) -> None:
@@ -510,12 +519,18 @@ def test_the_demo_link_works_once_and_only_from_loopback(world: World) -> None:
     assert link_file.stat().st_mode & 0o777 == 0o600
     link = link_file.read_text().strip()
     path = link[link.index("/auth/local") :]
-    assert call(world.port, "GET", path, source=PROXY).status == 404  # not from 127.0.0.1
+    elsewhere = call(world.port, "GET", path, source=PROXY)  # not from 127.0.0.1
+    assert elsewhere.status == 404 and "No one-time sign-in here" in elsewhere.text
     first = call(world.port, "GET", path)
     assert first.status == 302
     cookie = cookie_of(first)
     assert call(world.port, "GET", f"/v1/students/{THIRD}", {"Cookie": cookie}).status == 200
-    assert call(world.port, "GET", path).status == 401  # used once
+    used = call(world.port, "GET", path)  # used once: a styled page with a way back, not JSON
+    assert used.status == 401 and used.headers["Content-Type"].startswith("text/html")
+    assert "This sign-in link has been used" in used.text and 'href="/auth/login"' in used.text
+    assert 'href="/app/static/app.css"' in used.text
+    asked = call(world.port, "GET", path, {"Accept": "application/json"})  # an API client: JSON
+    assert asked.status == 401 and json.loads(asked.text)["status"] == 401
     # lde demo's second link: a personal tutor, who sees only their tutees
     tutor_file = world.run.settings.data_dir / "demo-sign-in-S1042.url"
     assert tutor_file.stat().st_mode & 0o777 == 0o600

@@ -96,6 +96,8 @@ def test_lde_web_serves_the_staff_app_from_clickhouse_and_redis(tmp_path: Path, 
         status, page = get(port, "/app", {STAFF_HEADER: "S9001"})  # the engagement officer
         assert status == 200 and 'href="/app/students/' in page
         assert get(port, "/app")[0] == 401  # the guard stands in front of the web process too
+        status, page = get(port, "/auth/login")  # no provider: a styled page, as in lde up (issue 27)
+        assert status == 503 and "Sign-in is not set up" in page and "/app/static/app.css" in page
         assert get(port, "/v1/events", body=b"{}")[0] == 404  # the edge is not served here
         status, metrics = get(port, "/metrics")
         assert status == 200 and "lde_event_loop_lag_seconds" in metrics

@@ -27,12 +27,14 @@ def student_view(
     student_id: str,
     via: str,
     credential: str = "",
+    min_group: int = 8,
 ) -> dict[str, Any]:
     """`lde student show` / `/v1/students/{id}` and the web app's student pages: raises
-    UnknownStudent or AccessDenied; audited by the gateway."""
+    UnknownStudent or AccessDenied; audited by the gateway. Averages over groups of `min_group`
+    students or more (LDE_MIN_COHORT_SIZE)."""
 
     def read() -> dict[str, Any]:
-        report = student_view_figures(store, student_id)
+        report = student_view_figures(store, student_id, min_group=min_group)
         if report is None:
             raise UnknownStudent(student_id)
         return report

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from models.access import Role
 from models.alerts import Alert
+from models.groups import BASIS_NAMES, report_comparison
+from models.report_cases import ReportCase
 from models.reports import (
     REPORT_SOURCES,
     SOURCE_LABELS,
     TREND_WEEKS,
     CohortLine,
-    ProgrammeWeek,
+    GroupWeek,
+    ReportScale,
     StudentWeek,
     WeeklyReport,
 )
@@ -40,7 +43,7 @@ from ops.jobs.reports.format import (
 )
 from ops.jobs.reports.pdf import PdfReport
 
-BAR_WIDTH = 120  # px of the longest bar of a source row
+BAR_WIDTH = 120  # px of a bar at the report's scale (ReportScale: the same for every row)
 TREND_HEIGHT = 36  # px of the tallest trend bar
 
 STYLE = (
@@ -51,7 +54,26 @@ STYLE = (
     ".l{padding:1px 6px 1px 0;white-space:nowrap}"
     ".card{background:#ffffff;border:1px solid #d1d5db;margin:0 0 12px 0}"
     ".al{font-size:12px;padding:2px 0}.sum td{border-bottom:1px solid #e5e7eb;padding:3px 6px}"
+    ".case{font-size:12px;padding:2px 0;color:#7a2e0e}"
 )
+#: A group's name in a column head: "cohort", "programme", ...
+GROUP_WORD = BASIS_NAMES
+
+
+def group_word(group: GroupWeek | None) -> str:
+    return GROUP_WORD.get(group.basis, "group") if group else "group"
+
+
+def case_flags(case: ReportCase) -> str:
+    """What a case asks for, in a few words (the case list's second column)."""
+    flags = []
+    if case.overdue:
+        flags.append("overdue")
+    elif case.awaiting_since is not None:
+        flags.append("awaiting action")
+    if case.follow_up_due and case.follow_up is not None:
+        flags.append(f"follow-up due {day_month(case.follow_up)}")
+    return ", ".join(flags) or case.status
 
 
 def _e(text: object) -> str:
@@ -93,40 +115,44 @@ def _vbar(height: int, colour: str) -> str:
 class Renderer:
     """Formats one week's reports; caches each student's fragments (see the module docstring)."""
 
-    def __init__(self, email_max_students: int = 25, group_label: str = "programme") -> None:
+    def __init__(self, email_max_students: int = 25, min_group: int = 8, own: bool = False) -> None:
         self.email_max_students = email_max_students
-        self.group_label = group_label
-        self._html: dict[str, str] = {}
+        self.min_group = min_group
+        self.own = own  # the student's own report: "your cohort", no case (staff's business)
+        self._html: dict[tuple[str, ReportScale], str] = {}
         self._text: dict[str, str] = {}
         self._pdf: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
 
     # -- student fragments -------------------------------------------------------------------------
-    def student_html(self, s: StudentWeek, programme: ProgrammeWeek | None, weeks: Sequence[date]) -> str:
-        cached = self._html.get(s.student_id)
+    def student_html(
+        self, s: StudentWeek, group: GroupWeek | None, weeks: Sequence[date], scale: ReportScale
+    ) -> str:
+        cached = self._html.get((s.student_id, scale))
         if cached is not None:
             return cached
+        word = group_word(group)
         rows = []
         for src in REPORT_SOURCES:
             if src == "attendance":
                 mine_v: float | None = s.attendance_rate
-                avg_v = programme.attendance_rate if programme else None
+                avg_v = group.attendance_rate if group else None
                 mine_t, avg_t = percent(mine_v), percent(avg_v)
                 label = f"{SOURCE_LABELS[src]} ({s.attended}/{s.week.get(src, 0)})"
             else:
                 mine_v = float(s.week.get(src, 0))
-                avg_v = programme.week.get(src) if programme else None
+                avg_v = group.week.get(src) if group else None
                 mine_t, avg_t = number(mine_v), number(avg_v)
                 label = SOURCE_LABELS[src]
-            top = max(mine_v or 0.0, avg_v or 0.0)
-            w_mine = round(BAR_WIDTH * (mine_v or 0) / top) if top else 0
-            w_avg = round(BAR_WIDTH * (avg_v or 0) / top) if top else 0
+            full = scale.source(src)
+            w_mine = min(BAR_WIDTH, round(BAR_WIDTH * (mine_v or 0) / full))
+            w_avg = min(BAR_WIDTH, round(BAR_WIDTH * (avg_v or 0) / full))
             rows.append(
                 f'<tr><td class="l">{_e(label)}</td><td class="n"><b>{mine_t}</b></td>'
                 f'<td class="n m">{avg_t}</td><td width="{BAR_WIDTH}">'
                 f"{_hbar(w_mine, STUDENT_BAR)}{_hbar(w_avg, AVERAGE_BAR)}</td></tr>"
             )
-        avg_trend = programme.trend if programme else (None,) * TREND_WEEKS
-        top_t = max([*s.trend, *(v or 0 for v in avg_trend), 1])
+        avg_trend = group.trend if group else (None,) * TREND_WEEKS
+        top_t = scale.trend
         bars = "".join(
             f'<td valign="bottom" align="center" style="padding:0 3px"><table role="presentation" '
             f'cellpadding="0" cellspacing="0"><tr valign="bottom">'
@@ -142,6 +168,11 @@ class Renderer:
             f"<br><i>{_e(a.action or 'no action recorded yet')}</i></div>"
             for a in s.alerts
         )
+        case = (
+            f'<div class="case"><b>{_e(case_flags(s.case))}</b>: {_e(s.case.words())}</div>'
+            if s.case is not None and not self.own
+            else ""
+        )
         fragment = (
             f'<table role="presentation" class="card" width="100%" cellpadding="8" cellspacing="0">'
             f'<tr><td><b style="font-size:15px">{_e(s.name or s.student_id)}</b> '
@@ -151,21 +182,23 @@ class Renderer:
             f'<tr><td colspan="2"><table role="presentation" cellpadding="0" cellspacing="0" width="100%">'
             f'<tr><td valign="top"><table role="presentation" cellpadding="0" cellspacing="0">'
             '<tr><td class="l s">this week</td><td class="n s">student</td>'
-            f'<td class="n s">{self.group_label}</td>'
+            f'<td class="n s">{word} average</td>'
             f"<td></td></tr>{''.join(rows)}</table></td>"
             f'<td valign="top" align="right"><table role="presentation" cellpadding="0" cellspacing="0">'
             f'<tr><td colspan="{TREND_WEEKS}" class="s">activity per week, 8 weeks '
             f'(<span style="color:{STUDENT_BAR}">&#9632;</span> student, '
-            f'<span style="color:{AVERAGE_BAR}">&#9632;</span> {self.group_label} average)</td></tr>'
+            f'<span style="color:{AVERAGE_BAR}">&#9632;</span> {word} average; '
+            f"full height {number(top_t)})</td></tr>"
             f'<tr valign="bottom" style="height:{TREND_HEIGHT}px">{bars}</tr><tr>{values}</tr>'
             f"<tr>{labels}</tr></table></td></tr></table>"
+            + case
             + (f'<div style="padding-top:6px">{alerts}</div>' if alerts else "")
             + "</td></tr></table>"
         )
-        self._html[s.student_id] = fragment
+        self._html[(s.student_id, scale)] = fragment
         return fragment
 
-    def student_text(self, s: StudentWeek, programme: ProgrammeWeek | None) -> str:
+    def student_text(self, s: StudentWeek, group: GroupWeek | None) -> str:
         cached = self._text.get(s.student_id)
         if cached is not None:
             return cached
@@ -175,27 +208,30 @@ class Renderer:
             else (s.band or "not scored")
         )
         parts = []
+        word = group_word(group)
         for src in REPORT_SOURCES:
             if src == "attendance":
-                avg = programme.attendance_rate if programme else None
+                avg = group.attendance_rate if group else None
                 parts.append(
                     f"Attendance {percent(s.attendance_rate)} "
                     f"({s.attended}/{s.week.get(src, 0)}; avg {percent(avg)})"
                 )
             else:
-                avg_v = programme.week.get(src) if programme else None
+                avg_v = group.week.get(src) if group else None
                 parts.append(f"{SOURCE_LABELS[src]} {s.week.get(src, 0)} (avg {number(avg_v)})")
-        avg_trend = programme.trend if programme else (None,) * TREND_WEEKS
+        avg_trend = group.trend if group else (None,) * TREND_WEEKS
         lines = [
             f"{s.name or s.student_id} ({s.student_id}), {s.programme_code} year {s.year_of_study} "
             f"{s.mode}: {standing}",
             "  this week: " + ", ".join(parts),
             "  activity per week, oldest first: "
             + " ".join(str(v) for v in s.trend)
-            + "  (programme average: "
+            + f"  ({word} average: "
             + " ".join(number(v, 0) for v in avg_trend)
             + ")",
         ]
+        if s.case is not None and not self.own:
+            lines.append(f"  CASE ({case_flags(s.case)}): {s.case.words()}")
         for a in s.alerts:
             lines.append(f"  ALERT {a.raised_on} {a.rule}: {a.explanation}")
             lines.append(f"    action: {a.action or 'none recorded yet'}")
@@ -210,18 +246,23 @@ class Renderer:
         who = f"For {staff.name} ({staff.staff_id}), {staff.describe()}"
         n = len(report.students)
         concern = sum(1 for s in report.students if s.concern_alerts or s.band in ("None", "Low"))
+        totals = report.case_totals
         lead = (
             f"{n} student{'s' if n != 1 else ''} in your scope, most worrying first; {concern} with an "
-            f"alert this week or in band Low or None. Programme averages are per student on the programme, "
-            f"shown only for programmes of 8 or more students."
+            f"alert this week or in band Low or None. Open cases: {totals.open}, of which "
+            f"{totals.awaiting_action} await action ({totals.overdue} overdue) and {totals.follow_up_due} "
+            f"have a follow-up due by {day_month(report.week_end + timedelta(days=7))}; every open case is "
+            f"listed each week until it is resolved. {report_comparison(self.min_group)} Averages are per "
+            f"student, shown only for groups of {self.min_group} or more students."
         )
         return title, who, lead
 
     def html(self, report: WeeklyReport) -> str:
         title, who, lead = self._intro(report)
         shown = report.students[: self.email_max_students]
+        scale = report.bars
         cards = "".join(
-            self.student_html(s, report.programmes.get(s.programme_code), report.trend_weeks) for s in shown
+            self.student_html(s, report.groups.get(s.group), report.trend_weeks, scale) for s in shown
         )
         more = len(report.students) - len(shown)
         more_html = (
@@ -242,10 +283,30 @@ class Renderer:
             f'<div style="font-size:20px;font-weight:bold">{_e(title)}</div>'
             f'<div class="m">{week_span(report.week_start, report.week_end)}</div>'
             f'<div style="padding-top:6px">{_e(who)}</div><p class="m">{_e(lead)}</p></td></tr>'
-            f"<tr><td>{self._summary_html(report.summary)}{empty}{cards}{more_html}"
+            f"<tr><td>{self._cases_html(report)}{self._summary_html(report.summary)}{empty}{cards}{more_html}"
             '<p class="s">Learner Digital Engagement. Personal data: for your role only; do not forward. '
             "This email's reading of student records is logged.</p></td></tr></table>"
             "</td></tr></table></body></html>"
+        )
+
+    def _cases_html(self, report: WeeklyReport) -> str:
+        """Every open case that needs action (overdue first), whether or not its student's card fits
+        in the email: an open case reappears every Monday until it is resolved."""
+        listed = report.cases
+        if not listed or self.own:
+            return ""
+        rows = "".join(
+            f'<tr><td><b>{_e(s.name or s.student_id)}</b> <span class="m">{_e(s.student_id)}</span></td>'
+            f"<td><b>{_e(case_flags(s.case))}</b></td><td>{_e(s.case.words())}</td></tr>"
+            for s in listed
+            if s.case is not None
+        )
+        return (
+            '<table role="presentation" class="card sum" width="100%" cellpadding="0" cellspacing="0">'
+            '<tr><td colspan="3" style="font-weight:bold;padding:8px 6px">'
+            f"Cases needing action ({len(listed)})</td></tr>"
+            "<tr><td><b>student</b></td><td><b>what is due</b></td><td><b>the case</b></td></tr>"
+            f"{rows}</table>"
         )
 
     def _summary_html(self, summary: Sequence[CohortLine] | None) -> str:
@@ -282,9 +343,18 @@ class Renderer:
                     f"{number(c.median_score)}; {alerts}"
                 )
             out.append("")
+        if report.cases and not self.own:
+            out.append(f"Cases needing action ({len(report.cases)}):")
+            for s in report.cases:
+                if s.case is not None:
+                    case = s.case
+                    out.append(
+                        f"  {s.name or s.student_id} ({s.student_id}): {case_flags(case)}. {case.words()}"
+                    )
+            out.append("")
         shown = report.students[: self.email_max_students]
         for i, s in enumerate(shown, 1):
-            out.append(f"{i}. " + self.student_text(s, report.programmes.get(s.programme_code)))
+            out.append(f"{i}. " + self.student_text(s, report.groups.get(s.group)))
             out.append("")
         more = len(report.students) - len(shown)
         if more > 0:

@@ -1,11 +1,11 @@
 """What a student may be shown about themselves: their view and their own weekly report.
 
 - the student view (`lde student show ID`, `/v1/students/{id}`), which a tutor can show them: their
-  band and score, their activity per source per week against the average of comparable students
-  (cohort, or programme when the cohort is under 8), and their alerts (`student_view_figures`, a
-  dict, and `student_view_text`);
+  band and score, their activity and attendance per week against the average of their comparison
+  group (models.groups: the cohort, widened as the score widens it), and their alerts
+  (`student_view_figures`, a dict, and `student_view_text`);
 - the student's own weekly report (`lde report student`, `/v1/reports/student/{id}`): the weekly
-  report's figures for one student against their cohort's averages (`student_weekly_report`, a
+  report's figures for one student against the same group's averages (`student_weekly_report`, a
   StudentReport, and `render_student_report`: HTML, text and PDF).
 Nothing about any other individual: comparison groups appear only as averages.
 """
@@ -17,16 +17,17 @@ from datetime import date, timedelta
 from typing import Any
 
 from models.access import Action, Staff
+from models.groups import compared_with
 from models.reports import (
     TREND_WEEKS,
-    ProgrammeWeek,
+    GroupWeek,
     StudentWeek,
     WeeklyReport,
-    programme_averages,
+    group_averages,
     week_label,
 )
 from ops.jobs.reports.audited import AuditedReads, UnknownStudent
-from ops.jobs.reports.format import week_span
+from ops.jobs.reports.format import percent, week_span
 from ops.jobs.reports.pdf import PdfReport
 from ops.jobs.reports.render import STYLE, Renderer
 from sinks.clickhouse import ClickHouseStore
@@ -36,8 +37,15 @@ from sinks.clickhouse.reports import load_week
 MIN_GROUP = 8
 
 
-def student_view_figures(store: ClickHouseStore, student_id: str, weeks: int = 8) -> dict[str, Any] | None:
-    """The figures of the student view, or None for an unknown student."""
+def student_view_figures(
+    store: ClickHouseStore, student_id: str, weeks: int = 8, min_group: int = MIN_GROUP
+) -> dict[str, Any] | None:
+    """The figures of the student view, or None for an unknown student.
+
+    Averages are over the student's comparison group (models.groups, the same on every page and
+    report: the cohort, widened while under `min_group`), counted over the students present in the
+    weeks shown; attendance is sessions attended of those expected, per week, against the group's rate.
+    """
     found = queries.profile(store, student_id)
     if found is None:
         return None
@@ -45,20 +53,34 @@ def student_view_figures(store: ClickHouseStore, student_id: str, weeks: int = 8
     latest = queries.latest_standing(store, student_id)
     as_of: date = latest[0] if latest else date.today()  # noqa: DTZ011 - a calendar day, no instant
     first_week = as_of - timedelta(days=as_of.weekday()) - timedelta(weeks=weeks - 1)
-    group = queries.ComparisonGroup.cohort(programme, year, mode)
-    size = queries.group_size(store, group)
-    basis = "cohort"
-    if size < MIN_GROUP:
-        group, basis = queries.ComparisonGroup.programme(programme), "programme"
-        size = queries.group_size(store, group)
+    chosen = queries.comparison_group(store, student_id, min_group, first_week, as_of)
+    basis, members = (chosen.basis, chosen.member_ids) if chosen else ("cohort", [])
+    size = len(members)
+    shown = size >= min_group
     own = queries.weekly_events(store, student_id, first_week)
-    group_rows = queries.group_weekly_events(store, group, first_week)
+    group_rows = queries.members_weekly_events(store, members, first_week) if shown else []
     series: dict[str, dict[str, dict[str, float]]] = {}
     for week, source, events in own:
         series.setdefault(source, {}).setdefault(week.isoformat(), {})["student"] = int(events)
     for week, source, total in group_rows:
         cell = series.setdefault(source, {}).setdefault(week.isoformat(), {})
-        cell["average"] = round(float(total) / size, 1) if size >= MIN_GROUP else None  # type: ignore[assignment]
+        cell["average"] = round(float(total) / size, 1)
+    week_days = [first_week + timedelta(weeks=i) for i in range(weeks)]
+    mine = queries.weekly_attendance(store, [student_id], first_week)
+    theirs = queries.weekly_attendance(store, members, first_week) if shown else {}
+    attendance = []
+    for week in week_days:
+        expected, came = mine.get(week, (0, 0))
+        g_expected, g_came = theirs.get(week, (0, 0))
+        attendance.append(
+            {
+                "week": week.isoformat(),
+                "expected": expected,
+                "attended": came,
+                "rate": round(came / expected, 3) if expected else None,
+                "average_rate": round(g_came / g_expected, 3) if g_expected else None,
+            }
+        )
     return {
         "student_id": student_id,
         "name": f"{given} {family}".strip(),
@@ -70,9 +92,12 @@ def student_view_figures(store: ClickHouseStore, student_id: str, weeks: int = 8
         "as_of": as_of.isoformat(),
         "score": float(latest[1]) if latest else None,
         "band": latest[2] if latest else None,
-        "compared_with": f"{basis} ({size} students)",
-        "weeks": [(first_week + timedelta(weeks=i)).isoformat() for i in range(weeks)],
+        "basis": basis,
+        "group_size": size,
+        "compared_with": compared_with(basis, size),
+        "weeks": [w.isoformat() for w in week_days],
         "activity": series,
+        "attendance": attendance,
         "alerts": [
             {k: a[k] for k in ("raised_on", "rule", "about_rule", "explanation")}
             for a in store.alerts(student_id=student_id)
@@ -86,10 +111,10 @@ def student_view_text(report: dict[str, Any]) -> str:
         f"{report['name'] or report['student_id']} ({report['student_id']}), {report['programme']}, "
         f"year {report['year_of_study']} {report['mode']}",
         f"Engagement on {report['as_of']}: "
-        + (f"{report['band']} (score {report['score']:.0f} of 100)" if report["band"] else "not scored yet")
-        + f", compared with the {report['compared_with']}",
+        + (f"{report['band']} (score {report['score']:.0f} of 100)" if report["band"] else "not scored yet"),
+        report["compared_with"],
         "",
-        "Activity per week (yours / average of comparable students):",
+        "Activity per week (yours / average of the group):",
         "  source      " + " ".join(f"{w[5:]:>11}" for w in report["weeks"]),
     ]
     for source, weeks in sorted(report["activity"].items()):
@@ -99,6 +124,8 @@ def student_view_text(report: dict[str, Any]) -> str:
             average = cell.get("average")
             cells.append(f"{cell.get('student', 0):>5} / {'-' if average is None else f'{average:.0f}':>3}")
         lines.append(f"  {source:<11} " + " ".join(f"{c:>11}" for c in cells))
+    cells = [f"{percent(a['rate']):>5} / {percent(a['average_rate']):>3}" for a in report["attendance"]]
+    lines.append("  attendance  " + " ".join(f"{c:>11}" for c in cells))
     lines.append("")
     lines.append("Alerts:" if report["alerts"] else "Alerts: none")
     for alert in report["alerts"]:
@@ -109,11 +136,11 @@ def student_view_text(report: dict[str, Any]) -> str:
 # -- the student's own report ------------------------------------------------------------------------
 @dataclass
 class StudentReport:
-    """One student's figures against the average of comparable students (cohort, else programme)."""
+    """One student's figures against the average of their comparison group (models.groups)."""
 
     student: StudentWeek
-    group: ProgrammeWeek
-    basis: str
+    group: GroupWeek
+    compared_with: str  # models.groups.compared_with
     week_start: date
     trend_weeks: list[date]
 
@@ -133,31 +160,28 @@ def student_weekly_report(
 ) -> StudentReport:
     """The student's own report, checked against the access policy and audited.
 
-    Raises UnknownStudent or AccessDenied. Averages are over the student's cohort (programme, year,
-    mode), or the programme when the cohort is under `min_group`; only averages, never another
-    student's figures.
+    Raises UnknownStudent or AccessDenied. Averages are over the student's comparison group
+    (models.groups: the cohort, widened while under `min_group`), counting the students present that
+    week; only averages, never another student's figures.
     """
-    key = queries.cohort_key(store, student_id)
-    if key is None:
-        raise UnknownStudent(student_id)
-    programme, year, mode = key
     own = load_week(store, week_start, min_group, [student_id])
     if not own.students:
         raise UnknownStudent(student_id)
     # the policy decides on the student as enrolled that week; a refusal is audited too (issue 15)
     reads.admit(viewer, own.students[0], Action.STUDENT_REPORT, via)
-    cohort = queries.group_member_ids(store, queries.ComparisonGroup.cohort(programme, year, mode))
-    basis = "cohort"
-    if len(cohort) < min_group:
-        basis = "programme"
-        cohort = queries.group_member_ids(store, queries.ComparisonGroup.programme(programme))
-    group = load_week(store, week_start, min_group, cohort)
-    averages = programme_averages([replace(s, programme_code="group") for s in group.students], min_group)
+    end = week_start + timedelta(days=6)
+    chosen = queries.comparison_group(store, student_id, min_group, week_start, end)
+    if chosen is None:
+        raise UnknownStudent(student_id)
+    group = load_week(store, week_start, min_group, chosen.member_ids)
+    label = f"{chosen.basis} of {student_id}"
+    averages = group_averages([replace(s, group=label) for s in group.students], min_group)
     reads.record(viewer, Action.STUDENT_REPORT, via, [student_id])
+    empty = GroupWeek(label, chosen.basis, 0, {}, None, (None,) * TREND_WEEKS)
     return StudentReport(
-        own.students[0],
-        averages.get("group", ProgrammeWeek("group", 0, {}, None, (None,) * TREND_WEEKS)),
-        f"{basis} ({len(group.students)} students)",
+        replace(own.students[0], group=label),
+        averages.get(label, empty),
+        compared_with(chosen.basis, len(group.students)),
         week_start,
         own.trend_weeks,
     )
@@ -171,16 +195,16 @@ def render_student_report(report: StudentReport) -> dict[str, str | bytes]:
         week_start=report.week_start,
         trend_weeks=report.trend_weeks,
         students=[s],
-        programmes={s.programme_code: report.group},
+        groups={s.group: report.group},
     )
-    renderer = Renderer(email_max_students=1, group_label=report.basis.split()[0])
+    renderer = Renderer(email_max_students=1, own=True)
     span = week_span(report.week_start, report.week_start + timedelta(days=6))
     title = f"Your engagement, week {report.label}"
     note = (
-        f"{span}. Compared with the average student of your {report.basis}; averages are shown only "
-        f"for groups of 8 or more. No other student's figures are shown."
+        f"{span}. {report.compared_with} Averages are shown only for groups of 8 or more. "
+        "No other student's figures are shown."
     )
-    card = renderer.student_html(s, report.group, report.trend_weeks)
+    card = renderer.student_html(s, report.group, report.trend_weeks, weekly.bars)
     html = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{STYLE}</style></head><body>"
@@ -190,5 +214,5 @@ def render_student_report(report: StudentReport) -> dict[str, str | bytes]:
         f'<p class="m">{note}</p>{card}</td></tr></table></td></tr></table></body></html>'
     )
     text = "\n".join([title, note, "", renderer.student_text(s, report.group)]) + "\n"
-    pdf = PdfReport(weekly, (title, "", note), group_label=report.basis.split()[0]).render()
+    pdf = PdfReport(weekly, (title, "", note), own=True).render()
     return {"html": html, "txt": text, "pdf": pdf}

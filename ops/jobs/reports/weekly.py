@@ -91,11 +91,13 @@ class SmtpDelivery:
     def deliver(self, rendered: Rendered) -> str:
         report = rendered.report
         concern = sum(1 for s in report.students if s.concern_alerts or s.band in ("None", "Low"))
+        cases = len(report.cases)
         message = compose(
             self.sender,
             report.staff.name,
             report.staff.email,
-            f"LDE weekly report {report.label}: {len(report.students)} students, {concern} of concern",
+            f"LDE weekly report {report.label}: {len(report.students)} students, {concern} of concern, "
+            f"{cases} case{'s' if cases != 1 else ''} needing action",
             rendered.text,
             rendered.html,
             ((f"{rendered.stem}.pdf", rendered.pdf),),
@@ -167,10 +169,11 @@ class ReportJob:
         directory = load_directory(self.store)
         if not len(directory):
             raise NoStaffDirectory()
-        data = load_week(self.store, week_start, self.settings.min_cohort_size)
+        min_group = self.settings.min_cohort_size
+        data = load_week(self.store, week_start, min_group, policy=self.settings.overdue_policy)
         reports = build_weekly_reports(data, directory, staff_ids)
         run.seconds["load"] = round(time.perf_counter() - started, 3)
-        renderer = Renderer(self.settings.report_email_max_students)
+        renderer = Renderer(self.settings.report_email_max_students, min_group)
         entries: list[AuditEntry] = []
         render_s = deliver_s = 0.0
         try:

@@ -8,7 +8,8 @@ an access token may put profile claims such as preferred_username there only). U
 be the ID token's (5.3.2), else its claims are not used. `staff_id_from_userinfo` decides, pure.
 
 Routes (kind sign_in): GET /auth/login, GET /auth/callback, GET /auth/session (who is signed in, and
-the CSRF token scripts send back), POST /auth/logout, GET /auth/signed-out (where the provider sends
+the CSRF token scripts send back), POST /auth/logout, GET /auth/sign-out (its button, for pages
+that cannot draw it), GET /auth/signed-out (where the provider sends
 the browser back after RP-initiated logout), and GET /auth/local (the demo's one-time link, embedded
 mode on 127.0.0.1 only).
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode
 
 from authlib.common.security import generate_token
@@ -64,10 +65,28 @@ SIGNED_OUT_PATH = "/auth/signed-out"
 SIGN_IN_COOKIE_PATH = "/auth"
 
 
-class PageRenderer(Protocol):
-    """An HTML page for a sign-in outcome: status, title, message, and links (label -> path)."""
+class SignOutForm(NamedTuple):
+    """The sign-out button a page draws: a form posting the session's CSRF token to /auth/logout."""
 
-    def __call__(self, status: int, title: str, message: str, links: Mapping[str, str]) -> str: ...
+    csrf_token: str
+    message: str = (
+        "Sign out of LDE on this browser? Your LDE session ends at once; where your identity provider "
+        "offers it, you are then signed out there too."
+    )
+
+
+class PageRenderer(Protocol):
+    """An HTML page for a sign-in outcome: status, title, message, links (label -> path), and a
+    sign-out form to draw (or None)."""
+
+    def __call__(
+        self,
+        status: int,
+        title: str,
+        message: str,
+        links: Mapping[str, str],
+        form: SignOutForm | None = None,
+    ) -> str: ...
 
 
 class SignInFailed(Exception):
@@ -248,14 +267,30 @@ def _error(status: int, message: str) -> Response:
     return as_json({"error": message, "status": status}, status=status)
 
 
+def wants_json(request: Request | None) -> bool:
+    """A client that asks for JSON and not for HTML (a script, an API client): it gets JSON answers;
+    a browser (which asks for text/html) gets pages."""
+    if request is None:
+        return False
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
 def _failure(
-    signin: SignIn, status: int, title: str, message: str, headers: dict[str, str] | None = None
+    signin: SignIn,
+    status: int,
+    title: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    request: Request | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> Response:
-    """A sign-in failure: an HTML page with a way back (start again, or the app), JSON without pages."""
-    if signin.page is None:
+    """A sign-in failure: an HTML page with a way back (start again, or the app); JSON without pages
+    or for a client asking for JSON only."""
+    if signin.page is None or wants_json(request):
         return as_json({"error": message, "status": status}, status=status, headers=headers or {})
-    links = {"Sign in again": "/auth/login", "Go to My students": "/app"}
-    body = signin.page(status, title, message, links)
+    ways = links if links is not None else {"Sign in again": "/auth/login", "Go to My students": "/app"}
+    body = signin.page(status, title, message, ways)
     return as_html(body, status=status, headers=headers or {})
 
 
@@ -324,8 +359,20 @@ async def login(signin: SignIn, request: Request) -> Response:
     binding = secrets.token_urlsafe(32)
     try:
         url = await signin.login_url(request.query.get("next"), binding)
-    except (SignInFailed, ProviderError) as error:
-        return _failure(signin, 503, "Sign-in is not available", str(error))
+    except SignInFailed as error:
+        if signin.provider is None:
+            return _failure(
+                signin,
+                503,
+                "Sign-in is not set up",
+                "LDE has no identity provider configured, so nobody can sign in here yet. "
+                "Ask your LDE administrator (the setting is LDE_OIDC_ISSUER).",
+                request=request,
+                links={"Go to My students": "/app"},
+            )
+        return _failure(signin, 503, "Sign-in is not available", str(error), request=request)
+    except ProviderError as error:
+        return _failure(signin, 503, "Sign-in is not available", str(error), request=request)
     return _binding_cookie(signin, _redirect(url), binding)
 
 
@@ -343,13 +390,16 @@ async def callback(signin: SignIn, request: Request) -> Response:
             "You signed in, but your account is not in LDE's staff directory. "
             "Ask your LDE administrator to add you."
         )
-        return _binding_cookie(signin, _failure(signin, 403, "Not in the staff directory", message), "")
+        refusal = _failure(signin, 403, "Not in the staff directory", message, request=request)
+        return _binding_cookie(signin, refusal, "")
     except (SignInFailed, ProviderError) as error:
         signin.metrics.logins.labels(outcome="failed").inc()
         signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
         signin.limiter.failed(peer)
         log.warning("sign_in_failed peer=%s", peer)
-        return _binding_cookie(signin, _failure(signin, 401, "Sign-in failed", str(error)), "")
+        return _binding_cookie(
+            signin, _failure(signin, 401, "Sign-in failed", str(error), request=request), ""
+        )
     signin.metrics.logins.labels(outcome="success").inc()
     log.info("signed_in credential=session")
     return _binding_cookie(signin, _with_cookie(signin, _redirect(return_to), session), "")
@@ -397,6 +447,8 @@ async def logout(signin: SignIn, request: Request) -> Response:
             "Not signed out",
             f"Sign-out needs the session cookie and its CSRF token (the {CSRF_HEADER} header or the "
             f"form's {CSRF_FIELD} field). Reload the page and use its Sign out button.",
+            request=request,
+            links={"Sign out": "/auth/sign-out", "Go to My students": "/app"},
         )
     id_token = await sessions.id_token_of(session_id)
     await sessions.revoke(session_id)
@@ -412,6 +464,21 @@ async def logout(signin: SignIn, request: Request) -> Response:
     return response
 
 
+async def logout_page(signin: SignIn, request: Request) -> Response:
+    """GET /auth/sign-out: a page with the Sign out button (the form carries the session's CSRF token),
+    for pages that cannot draw the form themselves (an error page); not signed in: a page saying so."""
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    csrf = await signin.sessions.csrf_of(session_id) if session_id else None
+    if signin.page is None or wants_json(request):
+        return as_json({"signed_in": csrf is not None, "sign_out": "POST /auth/logout"})
+    if csrf is None:
+        message = "You are not signed in to LDE in this browser."
+        return as_html(signin.page(200, "Not signed in", message, {"Sign in": "/auth/login"}))
+    form = SignOutForm(csrf)
+    body = signin.page(200, "Sign out of LDE", form.message, {"Go to My students": "/app"}, form)
+    return as_html(body)
+
+
 async def signed_out(signin: SignIn, request: Request) -> Response:
     """GET /auth/signed-out: where the browser lands after signing out (the provider sends it back)."""
     message = "You have signed out of LDE. Close the browser if this is a shared computer."
@@ -424,11 +491,25 @@ async def local_sign_in(signin: SignIn, request: Request) -> Response:
     """The demo's one-time link: embedded mode, from 127.0.0.1 only, used once."""
     settings = signin.settings
     if settings.mode != "embedded" or not settings.demo_sign_in or request.remote not in LOOPBACK:
-        return _error(404, "no local sign-in here")
+        return _failure(
+            signin,
+            404,
+            "No one-time sign-in here",
+            "One-time sign-in links work only for the demo, from this computer. Sign in as yourself.",
+            request=request,
+        )
     staff_id = signin.demo_codes.pop(request.query.get("code", ""), None)
     if staff_id is None:
         signin.metrics.auth_failures.labels(reason="sign_in_failed").inc()
-        return _error(401, "this local sign-in link is unknown or used")
+        return _failure(
+            signin,
+            401,
+            "This sign-in link has been used",
+            "A one-time sign-in link works once: this one is unknown or has been used already. "
+            "The demo prints a new link each time it starts; with an identity provider configured, "
+            "sign in as yourself.",
+            request=request,
+        )
     session = await signin.sessions.create(staff_id)
     signin.metrics.logins.labels(outcome="success").inc()
     return _with_cookie(signin, _redirect("/app"), session)

@@ -22,6 +22,7 @@ from models.reports import SOURCE_LABELS
 from ops.http.surface import Request, Response, as_bytes, as_html
 from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.staff.auth import web as guard
+from ops.staff.auth.signin import SignOutForm
 from ops.staff.deps import StaffDeps
 from ops.staff.web import charts
 
@@ -29,6 +30,9 @@ log = logging.getLogger("lde.web")
 
 #: The sign-in route (ops.staff.auth.signin): a 401 page links to it with the page to come back to.
 LOGIN_PATH = "/auth/login"
+#: The page with the sign-out button (ops.staff.auth.signin.logout_page), linked from error pages a
+#: signed-in viewer sees (they cannot draw the form: no session's CSRF token at hand).
+SIGN_OUT_PATH = "/auth/sign-out"
 #: Personal data must not stay in shared caches or the browser's back-forward cache.
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -71,9 +75,14 @@ def render(template: str, **context: Any) -> str:
     return ENV.get_template(template).render(**context)
 
 
-def sign_in_page(status: int, title: str, message: str, links: Mapping[str, str]) -> str:
-    """A sign-in outcome (a failure, signed out) as a page with its ways on (ops.staff.auth.signin)."""
-    return render("notice.html", viewer=None, title=title, message=message, status=status, links=links)
+def sign_in_page(
+    status: int, title: str, message: str, links: Mapping[str, str], form: SignOutForm | None = None
+) -> str:
+    """A sign-in outcome (a failure, signed out, the sign-out button) as a styled page with its ways on
+    (ops.staff.auth.signin); the stylesheet is public, so it is styled before any session exists."""
+    return render(
+        "notice.html", viewer=None, title=title, message=message, status=status, links=links, form=form
+    )
 
 
 def respond(deps: StaffDeps, page: str, body: str, status: int = 200) -> Response:
@@ -101,7 +110,7 @@ def page_of(path: str) -> str:
     if path.startswith("/app/alerts/") or (path.startswith("/app/students/") and path.endswith("/case")):
         return "triage"
     if path.startswith("/app/students/"):
-        return "student_view" if path.endswith("/view") else "student"
+        return "student_view" if path.endswith(("/view", "/view.pdf")) else "student"
     return "caseload"
 
 
@@ -130,10 +139,11 @@ def refused(deps: StaffDeps, request: Request, page: str, error: Exception) -> R
             403,
             "Not in the staff directory",
             "Your account is not in LDE's staff directory. Ask your LDE administrator to add you.",
+            sign_out=SIGN_OUT_PATH,
         )
     if isinstance(error, AccessDenied | UnknownStudent):  # the refusal is audited by the gateway
-        return error_page(deps, page, 404, "Not found", NOT_VISIBLE_PAGE)
-    return error_page(deps, page, 404, "Not found", str(error))
+        return error_page(deps, page, 404, "Not found", NOT_VISIBLE_PAGE, sign_out=SIGN_OUT_PATH)
+    return error_page(deps, page, 404, "Not found", str(error), sign_out=SIGN_OUT_PATH)
 
 
 def page_refusal(deps: StaffDeps) -> guard.PageRefusal:

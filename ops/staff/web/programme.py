@@ -1,6 +1,8 @@
 """The programme page, for programme leaders, directors and engagement officers (models.access
-`may_see_programme`): the cohort's bands week by week, the students moving down, and engagement by
-source against the institution."""
+`may_see_programme`): the cohort's bands week by week, the students moving down (with their ids:
+two students may share a name), engagement by source against the institution, and the impact
+summary of the programme's cases (models.impact, issue 27.7: aggregated, counts rounded to 5 and
+figures over fewer than 8 cases suppressed, as the trends are)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from models.access import (
     may_see,
     may_see_programme,
 )
+from models.impact import ImpactSummary
 from models.reports import TREND_WEEKS
+from models.workdays import WorkingCalendar
 from ops.http.surface import Request, Response
 from ops.jobs.reports.audited import AuditedReads
 from ops.staff.auth.web import csrf_token
@@ -27,9 +31,12 @@ from ops.staff.web.views.programme import BAND_ROWS, band_distribution, moving_d
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse.caseload import RosterLine
+from sinks.clickhouse.cases import programme_impact
 
 #: The institution's events per source over some days, and its student count (queries.source_totals).
 Institution = Callable[[date, date], tuple[dict[str, int], int]]
+#: A programme's impact summary of the cases opened between two days (sinks.clickhouse.cases).
+Impact = Callable[[str, date, date], ImpactSummary]
 
 
 def load_programme(
@@ -41,14 +48,16 @@ def load_programme(
     min_group: int,
     members: Sequence[RosterLine] | None = None,
     institution: Institution | None = None,
+    impact: Impact | None = None,
 ) -> dict[str, Any]:
     """The programme page's data. Raises NotFound, also for a programme outside the viewer's scope
     (the same answer as for one that does not exist: no oracle), that refusal audited; audited (the
     students named).
 
-    `members` and `institution` come from the precomputed views (ops.staff.page_views, issue 26):
-    the programme's students and the institution's figures, the same for every programme's page;
-    without them both are read here (the whole roster, every student's days)."""
+    `members`, `institution` and `impact` come from the precomputed views (ops.staff.page_views,
+    issue 26): the programme's students, the institution's figures (the same for every programme's
+    page) and the programme's impact summary, each read once per view; without them they are read
+    here (the whole roster, every student's days, the programme's cases)."""
     if members is None:
         members = [s for s in queries.roster_lines(store, as_of) if s.programme_code == code]
     members = list(members)
@@ -84,6 +93,10 @@ def load_programme(
         "since": since,
         "latest": weeks[-1],
         "sources": source_comparison(own, n, everyone, total, min_group),
+        "impact": (impact or (lambda c, f, a: programme_impact(store, c, f, a, WorkingCalendar())))(
+            code, first, as_of
+        ),
+        "min_group": min_group,
     }
 
 
@@ -106,6 +119,7 @@ async def programme_page(deps: StaffDeps, request: Request, programme_code: str)
             deps.settings.min_cohort_size,
             view.order("concern").by_programme.get(programme_code, []),
             deps.views.institution_sources,
+            deps.views.programme_impact,
         )
     except (IdentityRequired, UnknownStaff, AccessDenied) as error:
         return refused(deps, request, "programme", error)

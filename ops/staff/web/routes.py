@@ -11,7 +11,7 @@ from ops.staff.web.caseload import caseload_export, caseload_page
 from ops.staff.web.common import static_page
 from ops.staff.web.programme import programme_page
 from ops.staff.web.student import student_page
-from ops.staff.web.student_view import student_view_page
+from ops.staff.web.student_view import student_view_page, student_view_pdf
 from ops.staff.web.triage import triage_form
 
 PAGES: tuple[tuple[str, str, Handler], ...] = (
@@ -19,6 +19,7 @@ PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("/app/caseload.csv", "GET", caseload_export),
     ("/app/students/{student_id}", "GET", student_page),
     ("/app/students/{student_id}/view", "GET", student_view_page),
+    ("/app/students/{student_id}/view.pdf", "GET", student_view_pdf),
     ("/app/alerts/{alert_id}/actions", "POST", triage_form),
     ("/app/students/{student_id}/case", "POST", case_form),
     ("/app/programmes/{programme_code}", "GET", programme_page),

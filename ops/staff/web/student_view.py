@@ -1,17 +1,21 @@
-"""The student's own view: the page a tutor shows the student in a meeting. Only the student's own
-figures against their comparison group's averages (groups of 8 or more): nothing about any other
-student and no staff notes or alerts. Printable (the stylesheet's print rules)."""
+"""The student's own view: the page a tutor shows the student in a meeting, and the same as a PDF to
+give them (issue 27.4). Only the student's own figures (activity and attendance) against their
+comparison group's averages (models.groups, groups of 8 or more): nothing about any other student and
+no staff notes or alerts. Each read is audited like every personal read (the page and the PDF each
+as a `student_view` by the one gateway, with its own `via`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
-from ops.http.surface import Request, Response
+from ops.http.surface import Request, Response, as_bytes
 from ops.jobs.reports.audited import UnknownStudent
+from ops.jobs.reports.own_pdf import own_view_pdf
 from ops.jobs.reports.personal import student_view
+from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
-from ops.staff.web.common import refused, render, respond, viewer_of
+from ops.staff.web.common import NO_STORE, refused, render, respond, viewer_of
 
 #: What of the student view's figures this page may show (never the alerts: staff wording).
 SHOWN = (
@@ -37,18 +41,50 @@ def own_figures(figures: dict[str, Any]) -> dict[str, Any]:
         }
         for source, weeks in figures["activity"].items()
     }
+    out["attendance"] = [
+        {k: a[k] for k in ("week", "expected", "attended", "rate", "average_rate")}
+        for a in figures.get("attendance", [])
+    ]
     return out
+
+
+async def _figures(deps: StaffDeps, request: Request, student_id: str, via: str) -> dict[str, Any]:
+    viewer = viewer_of(request)
+    figures = await deps.pages.run(
+        student_view,
+        deps.store,
+        deps.reads,
+        viewer,
+        student_id,
+        via,
+        "",
+        deps.settings.min_cohort_size,
+    )
+    deps.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
+    return own_figures(figures)
 
 
 async def student_view_page(deps: StaffDeps, request: Request, student_id: str) -> Response:
     """GET /app/students/{id}/view."""
     try:
-        viewer = viewer_of(request)
-        figures = await deps.pages.run(
-            student_view, deps.store, deps.reads, viewer, student_id, "web-student-view"
-        )
+        figures = await _figures(deps, request, student_id, "web-student-view")
     except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:
         return refused(deps, request, "student_view", error)
-    deps.metrics.personal_data_reads.labels(action="student_view", outcome="allowed").inc()
-    body = render("student_view.html", viewer=viewer, figures=own_figures(figures))
+    csrf = await csrf_token(deps.sessions, request)
+    body = render("student_view.html", viewer=viewer_of(request), figures=figures, csrf_token=csrf)
     return respond(deps, "student_view", body)
+
+
+async def student_view_pdf(deps: StaffDeps, request: Request, student_id: str) -> Response:
+    """GET /app/students/{id}/view.pdf: the same figures as a PDF to download."""
+    try:
+        figures = await _figures(deps, request, student_id, "web-student-view-pdf")
+    except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:
+        return refused(deps, request, "student_view", error)
+    body = await deps.pages.run(own_view_pdf, figures)
+    deps.metrics.web_pages.labels(page="student_view", status="2xx").inc()
+    headers = {
+        **NO_STORE,
+        "Content-Disposition": f'attachment; filename="lde-engagement-{figures["student_id"]}.pdf"',
+    }
+    return as_bytes(body, content_type="application/pdf", headers=headers)

@@ -481,10 +481,12 @@ def test_low_engagement_and_low_attendance_alert_texts() -> None:
         "with 10% of the typical student's activity. VLE activity 3 events"
     )
     assert text.fields["days_in_a_row"] == 3
-    attendance = explain_low_attendance(low_attendance(1, 5), group_rate=0.84)
+    attendance = explain_low_attendance(low_attendance(1, 5), group_rate=0.84, basis="cohort")
     assert attendance.text == (
-        "Attended 1 of 5 expected sessions (20%) in the last 14 days, against 84% for comparable students."
-    )
+        "Attended 1 of 5 expected sessions (20%) in the last 14 days, against a cohort average of 84%."
+    )  # the group named in the words of every page and report (issue 27)
+    unnamed = explain_low_attendance(low_attendance(1, 5), group_rate=0.84)
+    assert unnamed.text.endswith("against 84% for comparable students.")
     assert attendance.fields == {
         "attended": 1,
         "expected": 5,

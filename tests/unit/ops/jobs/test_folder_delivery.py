@@ -16,9 +16,7 @@ from sinks.mail import DeliveryError
 
 def rendered(staff_id: str) -> Rendered:
     staff = Staff(staff_id, "A Tutor", "a.tutor@example.ac.uk", ())
-    report = WeeklyReport(
-        staff=staff, week_start=date(2026, 10, 19), trend_weeks=(), students=(), programmes={}
-    )
+    report = WeeklyReport(staff=staff, week_start=date(2026, 10, 19), trend_weeks=(), students=(), groups={})
     return Rendered(report, "<p>x</p>", "x", b"%PDF")
 
 

@@ -60,7 +60,7 @@ def render(names: list[str]) -> bytes:
         week_start=MONDAY,
         trend_weeks=[MONDAY - timedelta(weeks=w) for w in range(TREND_WEEKS, 0, -1)],
         students=[student(i, n) for i, n in enumerate(names)],
-        programmes={},
+        groups={},
     )
     return PdfReport(report, ("Weekly engagement report", "Jo Marsh", "Your students.")).render()
 
@@ -131,7 +131,7 @@ def test_a_long_alert_is_wrapped_whole_never_cut_mid_sentence(tmp_path: Path) ->
         week_start=MONDAY,
         trend_weeks=[MONDAY - timedelta(weeks=w) for w in range(TREND_WEEKS, 0, -1)],
         students=[alerted],
-        programmes={},
+        groups={},
     )
     text = extracted(PdfReport(report, ("Weekly", "Jo Marsh", "Yours.")).render(), tmp_path)
     assert bare(sentence) in bare(text)
