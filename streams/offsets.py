@@ -119,6 +119,22 @@ class Verdict:
     seeks: dict[TopicPartitionKey, Seek] = field(default_factory=dict)
 
 
+def first_expected(committed: int | None, applied: int | None) -> int | None:
+    """The offset a partition's first message after an assignment must not be beyond: the committed
+    offset, or the one after the last offset its state applied when that is earlier.
+
+    The state's own record catches what the commit cannot: a commit that moved past offsets nobody
+    applied (seed 82 of the kill runs: a worker caught a skip, sought back, lost the partition in a
+    rebalance before the seek landed, and the next owner started at a commit beyond the skipped run).
+    Reading a few messages again is harmless (the state skips offsets it holds); a partition whose
+    last messages touched no student (watermarks, dead letters) is read again from its last student
+    message, once per assignment."""
+    found = committed if committed is not None and committed > 0 else None
+    if applied is not None and applied >= 0 and (found is None or applied + 1 < found):
+        return applied + 1
+    return found
+
+
 def idle_since(last_delivery: float | None, started: float, last_batch_done: float | None) -> float:
     """When a partition's idle time begins: the latest of its last delivery, the worker's start and
     the end of the agents' last batch (a partition cannot deliver while the agents are busy)."""
@@ -150,10 +166,12 @@ class OffsetGuard:
         generation: int,
         committed: Callable[[TopicPartitionKey], int | None],
         now: float,
+        applied: Callable[[TopicPartitionKey], int | None] | None = None,
     ) -> Verdict:
         """Decide for each message of a batch whether it follows on from what this worker already
         received on its partition. The first message after an assignment (a new consumer
-        generation) is checked against the committed offset."""
+        generation) is checked against the committed offset and, when `applied` is given, against
+        the last offset the partition's state has applied (`first_expected`)."""
         verdict = Verdict()
         for index, message in enumerate(messages):
             partition, offset = message.partition, message.offset
@@ -184,8 +202,7 @@ class OffsetGuard:
             if known is not None and known.generation == generation:
                 expected = known.offset + 1
             else:
-                found = committed(key)
-                expected = found if found is not None and found > 0 else None
+                expected = first_expected(committed(key), applied(key) if applied else None)
             if expected is not None and offset > expected:
                 verdict.held.append(index)
                 verdict.seeks[key] = Seek(key, expected, offset, 1)
@@ -244,10 +261,16 @@ class ContiguityShell:
         self.metrics = metrics
         self._last_unstall = 0.0
 
-    async def contiguous(self, events: Sequence[EventT], now: float) -> list[EventT]:
+    async def contiguous(
+        self,
+        events: Sequence[EventT],
+        now: float,
+        applied: Callable[[TopicPartitionKey], int | None] | None = None,
+    ) -> list[EventT]:
         """The batch's messages that follow on from what this worker already received, per partition
         (see the module docstring); the others are held back and their partitions sought. The
-        batch counts as in flight from here until `done` (the caller's `finally`)."""
+        batch counts as in flight from here until `done` (the caller's `finally`). `applied`: the
+        last offset a partition's state applied (OffsetGuard.sort)."""
         self.guard.batch_started()
         consumer = self.app.consumer
         tps = {(e.message.topic, e.message.partition): e.message.tp for e in events}
@@ -256,6 +279,7 @@ class ContiguityShell:
             self.app.consumer_generation_id,
             lambda key: faust_compat.committed_offset(consumer, tps[key]),
             now,
+            applied,
         )
         if verdict.held:
             faust_compat.hold_back([events[i] for i in verdict.held])

@@ -15,6 +15,7 @@ import faust
 from faust.serializers import codecs
 
 from models.activity import StudentActivity
+from models.partitioning import partition_for
 from streams import faust_compat
 from streams.batch import BatchOutcome
 
@@ -69,6 +70,16 @@ class ChangelogWriter:
         student per batch)."""
         value: StudentActivity | None = faust_compat.table_dict(self.table).get(student_id)
         return value
+
+    def applied_offsets(self, partitions: int) -> dict[int, int]:
+        """The last message offset each partition's students' states applied (the highest of its
+        students'): where a new owner of the partition must continue from at the latest."""
+        applied: dict[int, int] = {}
+        for student_id, state in list(faust_compat.table_dict(self.table).items()):
+            partition = partition_for(student_id, partitions)
+            if state.offset > applied.get(partition, -1):
+                applied[partition] = state.offset
+        return applied
 
     async def write(self, outcome: BatchOutcome) -> None:
         """The same records Faust's table writes (key serialised by the table's JSON codec, value by

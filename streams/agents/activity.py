@@ -154,6 +154,10 @@ class ActivityAgent:
         self.topic = settings.topic("activity")
         #: Set when the agent stops the worker (ops.runtime.service returns it as `lde up`'s exit code).
         self.exit_code: int | None = None
+        #: The last offset each partition's states applied, read from the table once per consumer
+        #: generation and kept up to date by every batch (the offset guard's check at assignment).
+        self._applied: dict[int, int] = {}
+        self._applied_generation: int | None = None
 
     async def run(self, stream: StreamT) -> None:
         """Every batch is applied whole or not at all. A batch that raises while it is decided or its
@@ -167,7 +171,7 @@ class ActivityAgent:
             applied = False
             events = batch
             try:
-                events = await self.guard.contiguous(batch, time.monotonic())
+                events = await self.guard.contiguous(batch, time.monotonic(), self.applied_through)
                 if events:
                     await self.apply(events)
                 applied = True
@@ -183,6 +187,15 @@ class ActivityAgent:
                 if not applied:
                     faust_compat.hold_back(events)
             self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def applied_through(self, key: tuple[str, int]) -> int | None:
+        """The last offset partition `key` has applied to its students' states (None: none yet).
+        The table is read again when the consumer generation changes (partitions may have moved)."""
+        generation = self.guard.app.consumer_generation_id
+        if generation != self._applied_generation:
+            self._applied = self.states.applied_offsets(self.settings.partitions)
+            self._applied_generation = generation
+        return self._applied.get(key[1])
 
     async def apply(self, events: Sequence[EventT]) -> None:
         """Decide and store a batch; on a failure to decide, message by message (see `run`)."""
@@ -254,6 +267,8 @@ class ActivityAgent:
             self.watermarks.advance(partition, mark)
         for partition, offset in outcome.last_offsets.items():
             self.progress.record(self.topic, partition, offset)
+            if offset > self._applied.get(partition, -1):
+                self._applied[partition] = offset
         for partition, offsets in outcome.replayed.items():
             log.info("replayed partition=%d offsets=%s", partition, ",".join(map(str, offsets)))
             self.metrics.messages_reconsumed.inc(len(offsets))

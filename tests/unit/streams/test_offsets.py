@@ -17,6 +17,7 @@ from streams.offsets import (
     Seek,
     SeekStep,
     after_seek_back,
+    first_expected,
     idle_since,
 )
 from streams.progress import Progress
@@ -206,3 +207,23 @@ def test_a_batch_waiting_for_a_store_seeks_nothing() -> None:
     shell, consumer = _shell({alerts: 8}, {alerts: 2})
     asyncio.run(shell.unstall(set(), True, True, now=100.0, started=0.0, watched={alerts}))
     assert consumer.seeks == []
+
+
+def test_the_first_message_after_an_assignment_continues_from_the_earlier_of_commit_and_state() -> None:
+    assert first_expected(24, None) == 24
+    assert first_expected(24, 1) == 2  # the commit moved past offsets no state applied
+    assert first_expected(2, 5) == 2  # applied but not yet committed: replays, skipped by the state
+    assert first_expected(None, 7) == 8
+    assert first_expected(0, -1) is None and first_expected(None, None) is None
+
+
+def test_a_new_owner_behind_a_commit_that_skipped_unapplied_offsets_reads_them_again() -> None:
+    """Seed 82 of the kill runs: the partition's commit said 24, its students' states had applied
+    through offset 1. The first message, 24, is held and the partition sought back to 2."""
+    guard = OffsetGuard()
+    committed = {(TOPIC, 1): 24}
+    applied = {(TOPIC, 1): 1}
+    verdict = guard.sort([At(24, partition=1)], 4, committed.get, 1.0, applied.get)
+    assert verdict.held == [0] and verdict.seeks[(TOPIC, 1)].offset == 2
+    # Without the state's record the same message passes (what happened before).
+    assert OffsetGuard().sort([At(24, partition=1)], 4, committed.get, 1.0).keep == [0]
