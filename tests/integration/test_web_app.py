@@ -295,9 +295,13 @@ def test_a_case_form_about_a_student_outside_scope_is_not_found_and_changes_noth
 def test_a_new_alert_after_resolving_opens_a_new_case(
     served: tuple[EventTimeRun, dict[str, str], Path],
 ) -> None:
+    """On the event-time clock (replays, the demo): the resolve is stamped with the service's clock,
+    so the evaluator's next alert, a day later in event time, opens a new case."""
     from datetime import UTC, datetime, timedelta
 
     from models.alerts import Alert, Rule, alert_id
+    from models.cases import ActionKind
+    from sinks.clickhouse.cases import actions_for_student
 
     run, _, data_dir = served
     officer, sid = "S9001", "900700003"  # its alert untouched so far
@@ -310,8 +314,12 @@ def test_a_new_alert_after_resolving_opens_a_new_case(
     try:
         store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
         try:
-            # raised after the resolve on the same clock (the actions carry the wall clock)
-            raised = datetime.now(UTC).date()
+            # the resolve carries the service's clock (event time here), as the alerts do, not
+            # the wall clock: the evaluator's next alert, a day later in event time, comes after it
+            resolved = [a for a in actions_for_student(store, sid) if a.kind is ActionKind.RESOLVE]
+            assert len(resolved) == 1
+            assert abs(datetime.now(UTC) - resolved[0].at) > timedelta(days=1), "stamped on the wall clock"
+            raised = resolved[0].at.date() + timedelta(days=1)
             start = raised - timedelta(days=5)
             store.write_alerts(
                 [
