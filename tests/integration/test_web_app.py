@@ -309,7 +309,7 @@ def test_a_new_alert_after_resolving_opens_a_new_case(
     assert (
         post(run, officer, fetch(run, path, officer), "resolve", detail="Spoke to the student").status == 303
     )
-    assert "The last case (opened 18 Nov) was resolved" in fetch(run, path, officer).body
+    assert "The last case (opened Wed 18 Nov) was resolved" in fetch(run, path, officer).body
     run.stop()  # chDB has one owner: the evaluator's next alert written with the service stopped
     try:
         store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from models.case_clock import CaseCounts, CaseLine, count_lines, line_follow_up_due, week_end
 from models.cases import CaseState, CaseStatus
 from models.reports import BAND_ORDER
+from models.timebuckets import day_month
 from sinks.clickhouse.caseload import RosterLine
 
 SORTS = ("concern", "name", "score", "programme", "activity", "age")
@@ -159,7 +160,7 @@ class CaseloadRow:
 
 
 def _short(day: date | None) -> str:
-    return "-" if day is None else day.strftime("%d %b")
+    return "-" if day is None else day_month(day)
 
 
 def _untouched(alerts: Sequence[OpenAlert]) -> int:
