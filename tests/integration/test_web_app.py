@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from models.groups import report_comparison
 from ops.devtools.replay import EventTimeRun
 from ops.settings import Settings
 from sinks import clickhouse
@@ -64,7 +65,9 @@ def test_the_caseload_filters_searches_sorts_and_pages(
     assert set(by_name) == everyone and by_name != order
     assert fetch(run, "/app?year=first", officer).status == 400
     assert fetch(run, "/app?sort=shoe", officer).status == 400
-    assert "<svg" in first.body and "programme average" in first.body
+    # the 8-week line against each student's comparison group (models.groups), named once
+    assert "<svg" in first.body and "cohort average" in first.body
+    assert report_comparison(Settings().min_cohort_size) in first.body
 
 
 def test_requests_without_a_known_identity_or_out_of_scope_are_refused(

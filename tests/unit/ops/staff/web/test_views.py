@@ -21,7 +21,6 @@ from ops.staff.web.views.caseload import (
     OpenAlert,
     build_caseload,
     caseload_csv,
-    programme_average,
     safe_cell,
     with_details,
 )
@@ -93,16 +92,23 @@ def test_the_query_parses_and_writes_its_address() -> None:
             CaseloadQuery.parse(bad)
 
 
-def test_details_fill_the_sparkline_and_the_average_is_suppressed_for_small_groups() -> None:
+def test_details_fill_the_sparkline_against_each_students_own_group() -> None:
     weeks = [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
     weekly = {"1": {weeks[0]: 4, weeks[2]: 6}, "2": {weeks[1]: 2}}
-    assert programme_average(weekly, ["1", "2"], weeks, 2) == [2.0, 1.0, 3.0]
-    assert programme_average(weekly, ["1"], weeks, 2) == [None, None, None]
+    cohort, programme = ("cohort", ("BSC-CS", 1, "FT")), ("programme", ("BSC-CS",))
+    groups = {"1": cohort, "2": programme, "4": cohort}  # "3": not on the roster in these weeks
+    averages = {cohort: (2.0, 1.0, 3.0), programme: (None, None, None)}  # the programme under the minimum
     page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50)
-    detailed = with_details(page, weekly, {"BSC-CS": [2.0, 1.0, 3.0]}, {"1": DAY}, weeks)
-    first = detailed.rows[0]
+    detailed = {
+        r.student.student_id: r for r in with_details(page, weekly, groups, averages, {"1": DAY}, weeks).rows
+    }
+    first = detailed["1"]
     assert (first.trend, first.group_trend, first.last_active) == ((4, 0, 6), (2.0, 1.0, 3.0), DAY)
-    assert detailed.rows[1].group_trend == (None, None, None)  # BSC-PSY: no average given
+    assert (first.group_basis, first.group_words) == ("cohort", "cohort average")
+    assert (
+        detailed["2"].group_trend == (None, None, None) and detailed["2"].group_words == "programme average"
+    )
+    assert detailed["3"].group_trend == (None, None, None) and detailed["3"].group_words == "group average"
 
 
 def case_line(sid: str, **changes: object) -> CaseLine:
