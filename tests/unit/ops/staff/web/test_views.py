@@ -305,3 +305,40 @@ def test_a_posted_form_becomes_a_request_of_strings_cut_to_size() -> None:
         4000,
         "",
     )
+
+
+def test_the_own_views_charts_come_heaviest_first_with_attendance_on_a_per_cent_axis() -> None:
+    """Issue 27: attendance and the VLE lead, as on the staff student page; attendance is a rate drawn
+    from 0 to 100% (a 40% week never fills the chart); a source with no figures draws nothing."""
+    from ops.staff.web.common import ENV
+    from ops.staff.web.views.student_case import by_weight
+
+    weeks = ["2026-11-09", "2026-11-16"]
+    figures = {
+        "weeks": weeks,
+        "activity": {
+            "library": {weeks[0]: {"student": 1, "average": 0.5}},
+            "vle": {weeks[1]: {"student": 9, "average": 12.0}},
+            "attendance": {weeks[1]: {"student": 5}},  # sessions timetabled, not drawn as events
+        },
+        "attendance": [
+            {"week": weeks[0], "expected": 5, "attended": 2, "rate": 0.4, "average_rate": 0.5},
+            {"week": weeks[1], "expected": 0, "attended": 0, "rate": None, "average_rate": None},
+        ],
+    }
+    order = by_weight({"attendance": 3, "vle": 2, "eresource": 1.5, "library": 1, "print": 0.5})
+    html = ENV.get_template("_weeks.html").render(figures=figures, order=order, who="You")
+    headings = re.findall(r'<h3 id="wk-([a-z_]+)">', html)
+    assert headings == ["attendance", "vle", "library"]
+    attendance = html[html.index('id="wk-attendance"') : html.index('id="wk-vle"')]
+    assert ">100%</text>" in attendance and ">0%</text>" in attendance  # the fixed axis, in per cent
+    assert "2 of 5 (40%)" in attendance and "no sessions" in attendance
+    nothing = {"weeks": weeks, "activity": {}, "attendance": []}
+    empty = ENV.get_template("_weeks.html").render(figures=nothing, order=order, who="You")
+    assert "<h3" not in empty and "No attendance or activity recorded" in empty
+
+
+def test_a_chart_axis_runs_to_the_data_or_to_a_fixed_top() -> None:
+    free = charts.line_chart([charts.Series("s", [10, 40], "student")], ["a", "b"])
+    fixed = charts.line_chart([charts.Series("s", [10, 40], "student")], ["a", "b"], axis_top=100, unit="%")
+    assert ">40</text>" in free and ">100%</text>" in fixed and ">40%</text>" not in fixed
