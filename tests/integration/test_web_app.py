@@ -12,6 +12,7 @@ import pytest
 
 from models.groups import report_comparison
 from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
@@ -300,7 +301,7 @@ def test_a_new_alert_after_resolving_opens_a_new_case(
 ) -> None:
     """On the event-time clock (replays, the demo): the resolve is stamped with the service's clock,
     so the evaluator's next alert, a day later in event time, opens a new case."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, date, datetime, timedelta
 
     from models.alerts import Alert, Rule, alert_id
     from models.cases import ActionKind
@@ -309,6 +310,11 @@ def test_a_new_alert_after_resolving_opens_a_new_case(
     run, _, data_dir = served
     officer, sid = "S9001", "900700003"  # its alert untouched so far
     path = f"/app/students/{sid}"
+    # the service's event-time clock reaches the end of Thu 19 Nov (weeks behind the wall clock)
+    run.publish(through=date(2026, 11, 19))
+    assert wait_until(lambda: run.status()["clock"] is not None, 30, 0.2)
+    clock = datetime.fromisoformat(run.status()["clock"])
+    assert clock == datetime(2026, 11, 20, tzinfo=UTC)
     assert (
         post(run, officer, fetch(run, path, officer), "resolve", detail="Spoke to the student").status == 303
     )
@@ -321,8 +327,8 @@ def test_a_new_alert_after_resolving_opens_a_new_case(
             # the wall clock: the evaluator's next alert, a day later in event time, comes after it
             resolved = [a for a in actions_for_student(store, sid) if a.kind is ActionKind.RESOLVE]
             assert len(resolved) == 1
-            assert abs(datetime.now(UTC) - resolved[0].at) > timedelta(days=1), "stamped on the wall clock"
-            raised = resolved[0].at.date() + timedelta(days=1)
+            assert resolved[0].at == clock, "the resolve is stamped on the service's clock"
+            raised = date(2026, 11, 20)  # the next day the evaluator judges
             start = raised - timedelta(days=5)
             store.write_alerts(
                 [
