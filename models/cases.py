@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from models.access import Staff, StaffDirectory, StudentRef, UnknownStaff, may_see
+from models.timebuckets import day_words
 
 #: Referral services when the settings name none (LDE_SUPPORT_SERVICES).
 DEFAULT_SUPPORT_SERVICES: tuple[str, ...] = (
@@ -324,13 +325,15 @@ def _assignee(staff_id: str, student: StudentRef, directory: StaffDirectory) -> 
 
 # -- words -------------------------------------------------------------------------------------------
 def describe(action: CaseAction, names: dict[str, str] | None = None) -> str:
-    """One line for the report and the alert: "noted (call) by Dr Helen Park on 2026-11-03"."""
+    """One line for the report and the case's history: "noted (call) by Dr Helen Park on Tue 3 Nov"
+    (dates as every page and report shows them, `day_words`)."""
     names = names or {}
     who = names.get(action.staff_id, action.staff_id)
-    when = action.at.date().isoformat()
+    when = day_words(action.at.date())
+    until = day_words(action.until) if action.until else ""
     what = {
         ActionKind.ACKNOWLEDGE: "acknowledged",
-        ActionKind.SNOOZE: f"snoozed until {action.until} ({action.detail})",
+        ActionKind.SNOOZE: f"snoozed until {until} ({action.detail})",
         ActionKind.ASSIGN: f"assigned to {names.get(action.assignee, action.assignee)}",
         ActionKind.NOTE: f"noted ({action.channel})",
         ActionKind.REFER: f"referred to {action.service}",
@@ -338,7 +341,7 @@ def describe(action: CaseAction, names: dict[str, str] | None = None) -> str:
         ActionKind.RESOLVE: "resolved",
         ActionKind.REOPEN: "reopened",
         ActionKind.RAISE: "concern raised",
-        ActionKind.FOLLOW_UP: f"follow-up set for {action.until}",
+        ActionKind.FOLLOW_UP: f"follow-up set for {until}",
     }[action.kind]
     return f"{what} by {who} on {when}"
 

@@ -11,8 +11,9 @@ reads the same group and the same words wherever a student's average appears.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 Basis = Literal["cohort", "programme", "school", "institution"]
@@ -116,3 +117,39 @@ def report_comparison(min_group: int) -> str:
         f"({BASIS_MEANING['cohort']}), widened to the programme, the school or the institution "
         f"when it has fewer than {min_group} students, as the engagement score is."
     )
+
+
+def weekly_group_averages(
+    members: Iterable[GroupMember],
+    chosen: Iterable[GroupId],
+    weekly: Mapping[str, Mapping[date, int]],
+    weeks: Sequence[date],
+    min_group: int,
+) -> dict[GroupId, tuple[float | None, ...]]:
+    """The average per week of each group in `chosen` (the caseload's 8-week line): the events of
+    every member in the group (all of the programme for a cohort widened to its programme, as
+    `choose_group` counts it) over their number, a member with no events that week counting as 0;
+    None for every week of a group under `min_group` students, so that an average never reveals a
+    handful of others. `members` are everyone the groups were chosen among."""
+    wanted = set(chosen)
+    in_group: dict[GroupId, list[str]] = {g: [] for g in wanted}
+    for member in members:
+        for level in LEVELS:
+            ids = in_group.get(group_id(member, level))
+            if ids is not None:
+                ids.append(member.student_id)
+    out: dict[GroupId, tuple[float | None, ...]] = {}
+    for group, ids in in_group.items():
+        if len(ids) < min_group:
+            out[group] = (None,) * len(weeks)
+            continue
+        out[group] = tuple(round(sum(weekly.get(m, {}).get(w, 0) for m in ids) / len(ids), 1) for w in weeks)
+    return out
+
+
+def group_average_words(basis: str) -> str:
+    """The row-level words for a group's average, e.g. "cohort average" (the group itself is named
+    once per page, by `compared_with` or `report_comparison`)."""
+    if basis not in BASIS_NAMES:
+        raise ValueError(f"no comparison group {basis!r}: one of {', '.join(LEVELS)}")
+    return f"{BASIS_NAMES[basis]} average"

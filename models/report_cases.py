@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from models.case_clock import OverduePolicy, awaiting_since, follow_up_due, is_overdue
 from models.cases import Case, CaseAction, CaseAlert, StudentCases, describe, student_cases
+from models.timebuckets import day_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +37,16 @@ class ReportCase:
         return self.overdue or self.awaiting_since is not None or self.follow_up_due
 
     def words(self) -> str:
-        """The case in one sentence, whole (never cut): state, what is due, what was done last."""
-        parts = [f"Case open since {self.opened_on:%d %b %Y} ({self.status}; owner {self.owner})"]
+        """The case in one sentence, whole (never cut): state, what is due, what was done last; days
+        as the pages show them ("Thu 26 Nov")."""
+        parts = [f"Case open since {day_words(self.opened_on)} ({self.status}; owner {self.owner})"]
         if self.overdue and self.awaiting_since is not None:
-            parts.append(f"OVERDUE: waiting for action since {self.awaiting_since:%d %b}")
+            parts.append(f"OVERDUE: waiting for action since {day_words(self.awaiting_since)}")
         elif self.awaiting_since is not None:
-            parts.append(f"awaiting action since {self.awaiting_since:%d %b}")
+            parts.append(f"awaiting action since {day_words(self.awaiting_since)}")
         if self.follow_up is not None:
             due = "follow-up DUE" if self.follow_up_due else "follow-up"
-            parts.append(f"{due} {self.follow_up:%d %b %Y}")
+            parts.append(f"{due} {day_words(self.follow_up)}")
         parts.append(f"last action: {self.last_action}" if self.last_action else "no action yet")
         return "; ".join(parts) + "."
 

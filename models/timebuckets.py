@@ -21,6 +21,17 @@ def local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
+def day_words(day: date) -> str:
+    """A day as every page and report shows it: "Fri 4 Dec" (weekday, day without a leading zero,
+    month; no year: the pages are about the current term)."""
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def day_month(day: date) -> str:
+    """A day where the weekday would crowd (chart axes, short columns): "4 Dec"."""
+    return f"{day.day} {day:%b}"
+
+
 def local_today(now: datetime, tz: ZoneInfo) -> date:
     """Today's date in the institution's zone at `now` (a clock's aware instant, passed in: this stays pure).
 

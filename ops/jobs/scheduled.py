@@ -33,10 +33,16 @@ from sinks.retry import is_transient
 log = logging.getLogger("lde.jobs")
 
 
+def clock_now(clock: Clock) -> datetime:
+    """Now on the service's clock: the event-time clock in replays and the demo, the wall clock in
+    production; the wall clock when the event clock has no time yet (no watermark seen)."""
+    return clock.now() or datetime.now(UTC)
+
+
 def clock_today(clock: Clock, tz: ZoneInfo) -> date:
     """Today in the institution's time zone on the service's clock (the wall clock when the event
     clock has not started)."""
-    return local_today(clock.now() or datetime.now(UTC), tz)
+    return local_today(clock_now(clock), tz)
 
 
 def record_period_run(

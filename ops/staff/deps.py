@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from models.access import StaffDirectory
 from models.clock import Clock
 from ops.jobs.reports.audited import AuditedReads
-from ops.jobs.scheduled import JobRunner, clock_today
+from ops.jobs.scheduled import JobRunner, clock_now, clock_today
 from ops.metrics import Metrics
 from ops.settings import Settings
 from ops.staff.auth.api_tokens import ApiTokens
@@ -96,6 +96,11 @@ class StaffDeps:
     def today(self) -> date:
         """Today in the institution's time zone on the service's clock."""
         return clock_today(self.clock, self.tz)
+
+    def now(self) -> datetime:
+        """Now on the service's clock (the wall clock while an event clock has no time yet): what
+        case actions are stamped with, so they sort with the alerts, which carry the same clock."""
+        return clock_now(self.clock)
 
 
 @dataclass(frozen=True, slots=True)

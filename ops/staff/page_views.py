@@ -3,7 +3,7 @@ ops.staff.web.views.precomputed.
 
 `PageViews.current()` is the caseload view every page reads; `refresh()` rebuilds it when what it
 shows has moved (a day scored, an alert raised, a case action, a roster load: `changes`), at most
-every `refresh_seconds`; the trends (sparklines, programme averages, last activity: every student's
+every `refresh_seconds`; the trends (sparklines, comparison groups' averages, last activity: every student's
 days read) at most every `trend_refresh_seconds`. A triage action redoes its student's row at once
 (`case_moved`). In the worker a timer calls `tick`, which builds on a thread of its own (never the
 page pool's, never the stream's); a standalone `lde web` process does the same from ClickHouse.
@@ -31,6 +31,7 @@ from ops.staff.web.views.caseload import OpenAlert
 from ops.staff.web.views.precomputed import CaseloadView, Trends, build_trends, build_view, with_case
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
+from sinks.clickhouse import students as student_queries
 from sinks.clickhouse.cases import load_cases, programme_impact
 from streams.gc_pause import collector_paused
 
@@ -68,17 +69,19 @@ def open_cases(
 
 
 def load_trends(store: ClickHouseStore, as_of: date, min_group: int) -> Trends:
-    """Every student's engagement per week for the eight weeks to `as_of`, their programme's average
-    and their last active day. Blocking, and the costliest read (every student's days)."""
+    """Every student's engagement per week for the eight weeks to `as_of`, their comparison group's
+    average (the students on the roster in those weeks, as the own view counts them) and their last
+    active day. Blocking, and the costliest read (every student's days)."""
     with collector_paused():
         roster = queries.roster_lines(store, as_of)
         first, last = queries.weeks_back(as_of, TREND_WEEKS)
+        members = student_queries.present_members(store, first, as_of)
         weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
         weekly, active = queries.weekly_totals_of_everyone(store, first, last + timedelta(days=6))
         quiet = [s.student_id for s in roster if s.student_id not in active]
         if quiet:  # nothing in eight weeks: look further back, for these only
             active = {**active, **queries.last_active(store, quiet)}
-        return build_trends(roster, weekly, active, weeks, min_group)
+        return build_trends(members, weekly, active, weeks, min_group)
 
 
 def load_view(

@@ -7,16 +7,13 @@ only: no query here returns another student's figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from models.groups import GroupMember, choose_group, group_id, group_sizes
 from sinks.clickhouse.store import ClickHouseStore
-
-_COHORT_WHERE = "programme_code = {p:String} AND year_of_study = {y:UInt8} AND mode = {m:String}"
-_PROGRAMME_WHERE = "programme_code = {p:String}"
 
 #: Events per student, week and source from `first` on, daily and compacted weekly rows alike.
 _WEEKLY_EVENTS_SQL = """
@@ -27,22 +24,6 @@ _WEEKLY_EVENTS_SQL = """
             SELECT student_id, week, source, events FROM activity_weekly FINAL WHERE week >= {first:Date}
         ) GROUP BY student_id, week, source
     """
-
-
-@dataclass(frozen=True, slots=True)
-class ComparisonGroup:
-    """The students one is compared with: a cohort (programme, year of study, mode) or a programme."""
-
-    where: str  # the condition on `students` that selects the group
-    params: Mapping[str, Any]
-
-    @classmethod
-    def cohort(cls, programme_code: str, year_of_study: int, mode: str) -> ComparisonGroup:
-        return cls(_COHORT_WHERE, {"p": programme_code, "y": year_of_study, "m": mode})
-
-    @classmethod
-    def programme(cls, programme_code: str) -> ComparisonGroup:
-        return cls(_PROGRAMME_WHERE, {"p": programme_code})
 
 
 #: Who counts in a group: on the roster and not left (or, for a week, started by its end and not
@@ -87,6 +68,17 @@ def comparison_group(
     return ChosenGroup("institution", [r[0] for r in everyone])
 
 
+def present_members(store: ClickHouseStore, since: date, until: date) -> list[GroupMember]:
+    """Everyone on the roster between `since` and `until`, as the comparison groups count them
+    (models.groups; `comparison_group` counts the same students). One query."""
+    rows = store.query(
+        "SELECT student_id, programme_code, year_of_study, mode, school FROM students FINAL "
+        f"WHERE {_PRESENT}",
+        {"since": since, "until": until},
+    )
+    return [GroupMember(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows]
+
+
 def members_weekly_events(
     store: ClickHouseStore, ids: Sequence[str], first: date
 ) -> list[tuple[date, str, int]]:
@@ -122,15 +114,6 @@ def access_scopes(store: ClickHouseStore, student_ids: Sequence[str]) -> dict[st
     return {str(r[0]): (str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows}
 
 
-def cohort_key(store: ClickHouseStore, student_id: str) -> tuple[str, int, str] | None:
-    """(programme_code, year_of_study, mode) of the student's cohort; None when not on the roster."""
-    rows = store.query(
-        "SELECT programme_code, year_of_study, mode FROM students FINAL WHERE student_id = {sid:String}",
-        {"sid": student_id},
-    )
-    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
-
-
 def profile(store: ClickHouseStore, student_id: str) -> tuple[Any, ...] | None:
     """(given_name, family_name, programme_code, programme_name, year_of_study, mode, school, status);
     None when not on the roster."""
@@ -152,37 +135,11 @@ def latest_standing(store: ClickHouseStore, student_id: str) -> tuple[date, floa
     return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else None
 
 
-def group_size(store: ClickHouseStore, group: ComparisonGroup) -> int:
-    """Students on the roster in the group."""
-    rows = store.query(f"SELECT count() FROM students FINAL WHERE {group.where}", dict(group.params))
-    return int(rows[0][0])
-
-
-def group_member_ids(store: ClickHouseStore, group: ComparisonGroup) -> list[str]:
-    """The ids of the group's students (to load their week for the group's averages)."""
-    return [
-        r[0]
-        for r in store.query(f"SELECT student_id FROM students FINAL WHERE {group.where}", dict(group.params))
-    ]
-
-
 def weekly_events(store: ClickHouseStore, student_id: str, first: date) -> list[tuple[date, str, int]]:
     """(week, source, events) of the student from the week starting `first` (a Monday) on."""
     return store.query(  # type: ignore[return-value]
         f"SELECT week, source, events FROM ({_WEEKLY_EVENTS_SQL}) WHERE student_id = {{sid:String}}",
         {"sid": student_id, "first": first},
-    )
-
-
-def group_weekly_events(
-    store: ClickHouseStore, group: ComparisonGroup, first: date
-) -> list[tuple[date, str, int]]:
-    """(week, source, events of the whole group) from the week starting `first` (a Monday) on:
-    totals, never a row per student."""
-    return store.query(  # type: ignore[return-value]
-        f"SELECT week, source, sum(events) FROM ({_WEEKLY_EVENTS_SQL}) WHERE student_id IN "
-        f"(SELECT student_id FROM students FINAL WHERE {group.where}) GROUP BY week, source",
-        {**group.params, "first": first},
     )
 
 

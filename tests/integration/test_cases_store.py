@@ -103,7 +103,7 @@ def test_the_weekly_report_shows_each_alerts_latest_action(
     write_actions(store, round_of(str(alert["alert_id"])))
     after = load_week(store, week, student_ids=[LEAVER])
     assert [a.action for s in after.students for a in s.alerts] == [
-        "referred to wellbeing by Dr Helen Park on 2025-10-13"
+        "referred to wellbeing by Dr Helen Park on Mon 13 Oct"
     ]
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from models.groups import report_comparison
 from ops.devtools.replay import EventTimeRun
+from ops.runtime.embedded import wait_until
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
@@ -64,7 +66,9 @@ def test_the_caseload_filters_searches_sorts_and_pages(
     assert set(by_name) == everyone and by_name != order
     assert fetch(run, "/app?year=first", officer).status == 400
     assert fetch(run, "/app?sort=shoe", officer).status == 400
-    assert "<svg" in first.body and "programme average" in first.body
+    # the 8-week line against each student's comparison group (models.groups), named once
+    assert "<svg" in first.body and "cohort average" in first.body
+    assert report_comparison(Settings().min_cohort_size) in first.body
 
 
 def test_requests_without_a_known_identity_or_out_of_scope_are_refused(
@@ -295,23 +299,36 @@ def test_a_case_form_about_a_student_outside_scope_is_not_found_and_changes_noth
 def test_a_new_alert_after_resolving_opens_a_new_case(
     served: tuple[EventTimeRun, dict[str, str], Path],
 ) -> None:
-    from datetime import UTC, datetime, timedelta
+    """On the event-time clock (replays, the demo): the resolve is stamped with the service's clock,
+    so the evaluator's next alert, a day later in event time, opens a new case."""
+    from datetime import UTC, date, datetime, timedelta
 
     from models.alerts import Alert, Rule, alert_id
+    from models.cases import ActionKind
+    from sinks.clickhouse.cases import actions_for_student
 
     run, _, data_dir = served
     officer, sid = "S9001", "900700003"  # its alert untouched so far
     path = f"/app/students/{sid}"
+    # the service's event-time clock reaches the end of Thu 19 Nov (weeks behind the wall clock)
+    run.publish(through=date(2026, 11, 19))
+    assert wait_until(lambda: run.status()["clock"] is not None, 30, 0.2)
+    clock = datetime.fromisoformat(run.status()["clock"])
+    assert clock == datetime(2026, 11, 20, tzinfo=UTC)
     assert (
         post(run, officer, fetch(run, path, officer), "resolve", detail="Spoke to the student").status == 303
     )
-    assert "The last case (opened 18 Nov) was resolved" in fetch(run, path, officer).body
+    assert "The last case (opened Wed 18 Nov) was resolved" in fetch(run, path, officer).body
     run.stop()  # chDB has one owner: the evaluator's next alert written with the service stopped
     try:
         store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
         try:
-            # raised after the resolve on the same clock (the actions carry the wall clock)
-            raised = datetime.now(UTC).date()
+            # the resolve carries the service's clock (event time here), as the alerts do, not
+            # the wall clock: the evaluator's next alert, a day later in event time, comes after it
+            resolved = [a for a in actions_for_student(store, sid) if a.kind is ActionKind.RESOLVE]
+            assert len(resolved) == 1
+            assert resolved[0].at == clock, "the resolve is stamped on the service's clock"
+            raised = date(2026, 11, 20)  # the next day the evaluator judges
             start = raised - timedelta(days=5)
             store.write_alerts(
                 [

@@ -56,9 +56,12 @@ def test_the_own_view_shows_attendance_and_names_the_group_once(
     page = fetch(run, f"/app/students/{CARYS}/view", "S1042")
     assert page.status == 200
     body = page.body
-    assert "Your attendance each week" in body and re.search(r"\d+ of \d+ \(\d+%\)", body)
+    assert 'id="wk-attendance"' in body and re.search(r"\d+ of \d+ \(\d+%\)", body)
+    # heaviest-weighted first, as on the staff page: attendance (on a 0-100% axis), then the VLE
+    assert re.findall(r'<h3 id="wk-([a-z_]+)">', body)[:2] == ["attendance", "vle"]
+    assert ">100%</text>" in body[body.index('id="wk-attendance"') : body.index('id="wk-vle"')]
     assert body.count(compared_with("cohort", 12)) == 1  # the report's group, in its words
-    assert "attendance at timetabled sessions, shown above" in body  # the footnote is true
+    assert "and attendance at timetabled sessions)" in body  # the footnote is true
     assert f'href="/app/students/{CARYS}/view.pdf"' in body
     assert 'class="signout"' not in body  # the staff header: no session cookie here (a proxy header)
     for sid, name in names.items():

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from models.reports import REPORT_SOURCES, SOURCE_LABELS
+from models.timebuckets import day_month
 from ops.jobs.reports.format import number, percent
 from ops.jobs.reports.pdf import PdfCanvas
 
@@ -111,7 +112,7 @@ class OwnViewPdf(PdfCanvas):
         self.y += 12
         self._text(self.LEFT, self.y, "Week of")
         for i, week in enumerate(weeks):
-            self._text(self.LEFT + self.LABEL_W + i * col, self.y, f"{date.fromisoformat(week):%d %b}")
+            self._text(self.LEFT + self.LABEL_W + i * col, self.y, day_month(date.fromisoformat(week)))
         pdf.set_draw_color(156, 163, 175)
         pdf.line(self.LEFT, self.y + 4, self.RIGHT, self.y + 4)
         self.y += 6

@@ -11,7 +11,7 @@ twice stores one action. A student outside the viewer's scope is answered as one
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from urllib.parse import quote
 
 from models.access import AccessDenied, Action, IdentityRequired, Staff, StaffDirectory, UnknownStaff
@@ -100,7 +100,7 @@ def take_case_action(
         student=student,
         directory=deps.directory(),
         services=list(deps.settings.support_services),
-        now=datetime.now(UTC),
+        now=deps.now(),  # the service's clock, as the alerts' (audit rows keep the wall clock)
         today=day,
     )
     write_actions(store, [action])

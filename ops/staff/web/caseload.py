@@ -10,7 +10,6 @@ from the stores per request: what the view must equal (tested), and the benchmar
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from models.access import (
     may_see_programme,
 )
 from models.case_clock import OverduePolicy
+from models.groups import comparison_groups, group_id, report_comparison, weekly_group_averages
 from models.outbox import undelivered_notice
 from models.reports import TREND_WEEKS
 from ops.http.surface import Request, Response, as_bytes
@@ -39,12 +39,12 @@ from ops.staff.web.views.caseload import (
     CaseloadQuery,
     build_caseload,
     caseload_csv,
-    programme_average,
     with_details,
 )
 from ops.staff.web.views.precomputed import page_from_view
 from sinks.clickhouse import ClickHouseStore, outbox
 from sinks.clickhouse import caseload as queries
+from sinks.clickhouse import students as student_queries
 from streams.gc_pause import collector_paused
 
 #: The most students one export holds (an institution's whole caseload fits).
@@ -88,18 +88,20 @@ def _load_caseload(
     page = build_caseload(scope, standings, cases.alerts, query, page_size, cases.lines, as_of)
     first, last = queries.weeks_back(as_of, TREND_WEEKS)
     weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
-    programmes = {r.student.programme_code for r in page.rows}
-    members: dict[str, list[str]] = defaultdict(list)
-    for s in roster:
-        if s.programme_code in programmes:
-            members[s.programme_code].append(s.student_id)
-    ids = sorted({r.student.student_id for r in page.rows} | {m for ms in members.values() for m in ms})
+    # each row's comparison group (models.groups), counted over the students on the roster in these
+    # weeks; the events read are the page's students' and their groups' members' only
+    everyone = student_queries.present_members(store, first, as_of)
+    group_of = comparison_groups(everyone, min_group)
+    wanted = {group_of[r.student.student_id] for r in page.rows if r.student.student_id in group_of}
+    levels = {basis for basis, _ in wanted}
+    in_groups = [m.student_id for m in everyone if any(group_id(m, lvl) in wanted for lvl in levels)]
+    ids = sorted({r.student.student_id for r in page.rows} | set(in_groups))
     weekly, active = queries.weekly_totals(store, ids, first, last + timedelta(days=6)) if ids else ({}, {})
-    averages = {code: programme_average(weekly, ms, weeks, min_group) for code, ms in members.items()}
+    averages = weekly_group_averages(everyone, wanted, weekly, weeks, min_group)
     quiet = [r.student.student_id for r in page.rows if r.student.student_id not in active]
     if quiet:  # nothing in eight weeks: look further back, for these few only
         active = {**active, **queries.last_active(store, quiet)}
-    return replace(with_details(page, weekly, averages, active, weeks), programme_pages=pages_open)
+    return replace(with_details(page, weekly, group_of, averages, active, weeks), programme_pages=pages_open)
 
 
 #: The orders offered, with the words the page uses.
@@ -134,9 +136,11 @@ def caseload_html(
     notice: str = "",
     csrf: str = "",
     overdue_days: int = 3,
+    min_group: int = 8,
 ) -> str:
     """The page; `notice` tells the viewer of emails to them not delivered (the alert outbox); `csrf`
-    (the session's token, '' without a session) goes in its sign-out form."""
+    (the session's token, '' without a session) goes in its sign-out form; `min_group` the smallest
+    comparison group (LDE_MIN_COHORT_SIZE), named once with the sparklines."""
     return render(
         "caseload.html",
         page=page,
@@ -150,6 +154,7 @@ def caseload_html(
         sort_label=dict(SORT_LABELS).get(page.query.sort, page.query.sort),
         case_filters=CASE_FILTER_LABELS,
         overdue_days=overdue_days,
+        comparison=report_comparison(min_group),
     )
 
 
@@ -173,7 +178,14 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
         notice = undelivered_notice(*outbox.undelivered_to(deps.store, viewer.staff_id))
         return caseload_html(
-            page, viewer, names_of(deps), view.as_of, notice, csrf, settings.case_overdue_working_days
+            page,
+            viewer,
+            names_of(deps),
+            view.as_of,
+            notice,
+            csrf,
+            settings.case_overdue_working_days,
+            settings.min_cohort_size,
         )
 
     body = await deps.pages.run(work)

@@ -90,14 +90,18 @@ def line_chart(
     spread: tuple[Sequence[float | None], Sequence[float | None]] | None = None,
     width: int = 640,
     height: int = 220,
+    axis_top: float | None = None,
+    unit: str = "",
 ) -> str:
-    """Lines over labelled x positions, with an optional shaded spread (the quartiles) behind them."""
+    """Lines over labelled x positions, with an optional shaded spread (the quartiles) behind them.
+    The axis runs from 0 to the highest value, or to `axis_top` when given (100 for a rate in per
+    cent: a fixed scale, so 40% never looks like a full week); `unit` follows the axis labels."""
     left, bottom, top_pad, right = 44, 28, 10, 28
     plot_w, plot_h = width - left - right, height - bottom - top_pad
     everything: list[float | None] = [v for s in series for v in s.values]
     if spread:
         everything += list(spread[1])
-    top = _scale(everything)
+    top = _scale(everything) if axis_top is None else _scale(everything, axis_top)
     n = max(len(labels), 2)
     dx = plot_w / (n - 1)
     parts = [
@@ -105,8 +109,9 @@ def line_chart(
         'aria-hidden="true" focusable="false" xmlns="http://www.w3.org/2000/svg">',
         f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
         'stroke="#6b7280"/>',
-        f'<text x="{left - 6}" y="{top_pad + 4}" text-anchor="end" font-size="11">{_number(top)}</text>',
-        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" font-size="11">0</text>',
+        f'<text x="{left - 6}" y="{top_pad + 4}" text-anchor="end" font-size="11">'
+        f"{_number(top)}{unit}</text>",
+        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" font-size="11">0{unit}</text>',
     ]
     if spread:
         low, high = spread

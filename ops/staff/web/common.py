@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from models.access import AccessDenied, Action, IdentityRequired, Role, Staff, UnknownStaff
 from models.reports import SOURCE_LABELS
+from models.timebuckets import day_month, day_words
 from ops.http.surface import Request, Response, as_bytes, as_html
 from ops.jobs.reports.audited import AuditedReads, UnknownStudent
 from ops.staff.auth import web as guard
@@ -51,10 +52,10 @@ ENV.globals.update(
 )
 ENV.globals["Series"] = charts.Series
 ENV.filters["number"] = lambda v, digits=0: "-" if v is None else f"{v:,.{digits}f}"
-ENV.filters["day"] = lambda d: "-" if d is None else d.strftime("%a %d %b")
-ENV.filters["md"] = lambda iso: date.fromisoformat(iso).strftime("%d %b")
-ENV.filters["iso_day"] = lambda iso: date.fromisoformat(iso).strftime("%a %d %b")
-ENV.filters["day_month"] = lambda d: d.strftime("%d %b")
+ENV.filters["day"] = lambda d: "-" if d is None else day_words(d)
+ENV.filters["md"] = lambda iso: day_month(date.fromisoformat(iso))
+ENV.filters["iso_day"] = lambda iso: day_words(date.fromisoformat(iso))
+ENV.filters["day_month"] = day_month
 ENV.filters["mark_kinds"] = lambda marks: [m.kind for m in marks]
 ENV.globals["source_labels"] = SOURCE_LABELS
 ENV.globals["programme_links"] = lambda viewer: [

@@ -62,26 +62,9 @@ class StudentPage:
     timelines: list[Timeline]
     alert_figures: dict[str, FigureTable]
     choices: TriageChoices
-    compared_with: str
+    compared_with: str  # the one sentence naming the comparison group (models.groups.compared_with)
     unused: list[str]  # sources with no use in these weeks (no timeline drawn)
     as_of: date
-
-
-def comparison_members(store: ClickHouseStore, student_id: str, min_group: int) -> tuple[list[str], str]:
-    """The ids of the student's comparison group (cohort, else programme) and its name; the group's
-    figures are only ever shown as averages and quartiles."""
-    key = student_queries.cohort_key(store, student_id)
-    if key is None:
-        return [], "nobody"
-    programme, year, mode = key
-    group = student_queries.ComparisonGroup.cohort(programme, year, mode)
-    members, basis = student_queries.group_member_ids(store, group), "cohort"
-    if len(members) < min_group:
-        members = student_queries.group_member_ids(
-            store, student_queries.ComparisonGroup.programme(programme)
-        )
-        basis = "programme"
-    return members, f"{basis} ({len(members)} students)"
 
 
 def load_student_page(
@@ -98,11 +81,10 @@ def load_student_page(
     weights: Mapping[str, float],
 ) -> StudentPage:
     """Raises UnknownStudent or AccessDenied (before reading anything else); audited."""
-    figures = student_view(store, reads, viewer, student_id, "web")
+    figures = student_view(store, reads, viewer, student_id, "web", min_group=min_group)
     scope = student_queries.access_scope(store, student_id)
     assert scope is not None  # student_view found the student
     ref = RosterLine(scope[0], figures["name"], scope[2], "", scope[3], 0, "", scope[1])
-    _, compared_with = comparison_members(store, student_id, min_group)
     weeks = [date.fromisoformat(w) for w in figures["weeks"]]
     own_rows = queries.daily_counts(store, [student_id], weeks[0], weeks[-1] + timedelta(days=6))
     attended = {w.week: (w.expected, w.attended) for w in attendance_weeks(student_id, own_rows, weeks)}
@@ -121,7 +103,7 @@ def load_student_page(
         timelines=drawn,
         alert_figures={str(a["alert_id"]): figure_table(a.get("figures") or {}, order) for a in alerts},
         choices=TriageChoices(assignable(ref, directory), services),
-        compared_with=compared_with,
+        compared_with=str(figures["compared_with"]),
         unused=[SOURCE_LABELS[s] for s in order if s not in shown],
         as_of=as_of,
     )

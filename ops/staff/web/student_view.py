@@ -16,6 +16,7 @@ from ops.jobs.reports.personal import student_view
 from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
 from ops.staff.web.common import NO_STORE, refused, render, respond, viewer_of
+from ops.staff.web.views.student_case import by_weight
 
 #: What of the student view's figures this page may show (never the alerts: staff wording).
 SHOWN = (
@@ -71,7 +72,13 @@ async def student_view_page(deps: StaffDeps, request: Request, student_id: str) 
     except (IdentityRequired, UnknownStaff, AccessDenied, UnknownStudent) as error:
         return refused(deps, request, "student_view", error)
     csrf = await csrf_token(deps.sessions, request)
-    body = render("student_view.html", viewer=viewer_of(request), figures=figures, csrf_token=csrf)
+    body = render(
+        "student_view.html",
+        viewer=viewer_of(request),
+        figures=figures,
+        order=by_weight(deps.settings.engagement_weights),
+        csrf_token=csrf,
+    )
     return respond(deps, "student_view", body)
 
 

@@ -6,7 +6,7 @@ action id chosen when the form was drawn, so a form sent twice stores one action
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from urllib.parse import quote
 
 from models.access import AccessDenied, Action, IdentityRequired, Staff, UnknownStaff
@@ -73,7 +73,7 @@ def take_action(
         student=student,
         directory=deps.directory(),
         services=list(deps.settings.support_services),
-        now=datetime.now(UTC),
+        now=deps.now(),  # the service's clock, as the alerts' (audit rows keep the wall clock)
         today=day,
         on_alert=alert_id,
     )

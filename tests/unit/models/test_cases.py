@@ -210,7 +210,7 @@ def test_the_alert_goes_only_to_colleagues_who_may_see_the_student() -> None:
 
 def test_describe_names_the_person_and_the_day() -> None:
     names = {"S1042": "Dr Helen Park", "S1001": "Prof Ian Mercer"}
-    assert describe(act(ActionKind.ACKNOWLEDGE, 1), names) == "acknowledged by Dr Helen Park on 2026-11-10"
+    assert describe(act(ActionKind.ACKNOWLEDGE, 1), names) == "acknowledged by Dr Helen Park on Tue 10 Nov"
     assert describe(act(ActionKind.ASSIGN, 1, assignee="S1001"), names).startswith(
         "assigned to Prof Ian Mercer"
     )
@@ -406,5 +406,5 @@ def test_describe_says_meetings_raised_concerns_and_follow_ups() -> None:
     assert describe(act(ActionKind.NOTE, 1, channel="meeting", detail="x")).startswith("noted (meeting) by")
     assert describe(act(ActionKind.RAISE, 1, detail="x")).startswith("concern raised by S1042")
     assert describe(act(ActionKind.FOLLOW_UP, 1, until=date(2026, 11, 20))).startswith(
-        "follow-up set for 2026-11-20"
+        "follow-up set for Fri 20 Nov"
     )

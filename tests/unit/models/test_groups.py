@@ -4,6 +4,7 @@ sentence naming it; the report's averages are over that group, its alert text sa
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import pytest
 
@@ -16,10 +17,12 @@ from models.groups import (
     choose_group,
     compared_with,
     comparison_groups,
+    group_average_words,
     group_id,
     group_label,
     group_sizes,
     report_comparison,
+    weekly_group_averages,
 )
 from models.reports import TREND_WEEKS, StudentWeek, assign_groups, group_averages
 
@@ -124,3 +127,29 @@ def test_a_group_under_the_minimum_shows_no_average() -> None:
     # no students: no groups
     assert group_averages([], 8) == {} and assign_groups([], 8) == []
     assert replace(small[0], group="x").group == "x"
+
+
+def test_the_weekly_averages_are_over_everyone_in_the_group_and_hidden_for_small_groups() -> None:
+    """The caseload's 8-week line: each student's own group (the cohort, widened), averaged over every
+    student in it (a cohort of 3 widened to its programme: all 11), a member with no events counting
+    as 0; a group under the minimum shows no average."""
+    weeks = [date(2026, 11, 2), date(2026, 11, 9)]
+    everyone = [*members("CS", 1, "FT", "Computing", 8), *members("CS", 2, "PT", "Computing", 3)]
+    groups = comparison_groups(everyone, 8)
+    weekly = {"CS-1-FT-0": {weeks[0]: 8, weeks[1]: 4}, "CS-2-PT-0": {weeks[0]: 14}}
+    averages = weekly_group_averages(everyone, set(groups.values()), weekly, weeks, 8)
+    cohort, programme = groups["CS-1-FT-0"], groups["CS-2-PT-0"]
+    assert cohort == ("cohort", ("CS", 1, "FT")) and programme == ("programme", ("CS",))
+    assert set(averages) == {cohort, programme}
+    assert averages[cohort] == (1.0, 0.5)  # 8 and 4 events over the cohort's 8
+    assert averages[programme] == (2.0, 0.4)  # 22 and 4 events over the programme's 11
+    few = everyone[:5]
+    small = weekly_group_averages(few, set(comparison_groups(few, 8).values()), weekly, weeks, 8)
+    assert small == {("institution", ()): (None, None)}  # 5 students in all: no average
+
+
+def test_a_group_average_is_named_by_its_level() -> None:
+    assert group_average_words("cohort") == "cohort average"
+    assert group_average_words("institution") == "institution average"
+    with pytest.raises(ValueError, match="no comparison group"):
+        group_average_words("galaxy")

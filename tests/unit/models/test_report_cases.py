@@ -48,8 +48,8 @@ def test_an_untouched_case_is_overdue_and_says_since_when() -> None:
     assert case.overdue and case.awaiting_since == date(2026, 11, 10) and case.needs_action
     assert case.owner == "Dr Helen Park" and case.status == "open" and case.alerts == 1
     assert case.words() == (
-        "Case open since 10 Nov 2026 (open; owner Dr Helen Park); OVERDUE: waiting for action since "
-        "10 Nov; no action yet."
+        "Case open since Tue 10 Nov (open; owner Dr Helen Park); OVERDUE: waiting for action since "
+        "Tue 10 Nov; no action yet."
     )
 
 
@@ -63,15 +63,15 @@ def test_a_case_in_progress_with_a_follow_up_due_in_the_readers_week() -> None:
     )
     assert not case.overdue and case.awaiting_since is None and case.status == "in progress"
     assert case.follow_up == date(2026, 11, 26) and case.follow_up_due and case.needs_action
-    assert "follow-up DUE 26 Nov 2026" in case.words()
-    assert "last action: follow-up set for 2026-11-26 by Dr Helen Park on 2026-11-11" in case.words()
+    assert "follow-up DUE Thu 26 Nov" in case.words()
+    assert "last action: follow-up set for Thu 26 Nov by Dr Helen Park on Wed 11 Nov" in case.words()
 
 
 def test_a_follow_up_after_the_readers_week_and_an_answered_case_need_nothing() -> None:
     later = case_for(
         [action(1, 11, ActionKind.ACKNOWLEDGE), action(2, 11, ActionKind.FOLLOW_UP, until=date(2026, 12, 7))]
     )
-    assert not later.needs_action and "follow-up 07 Dec 2026" in later.words()
+    assert not later.needs_action and "follow-up Mon 7 Dec" in later.words()
     assert "DUE" not in later.words()
 
 
@@ -79,7 +79,7 @@ def test_a_joining_alert_unanswered_waits_but_is_not_yet_overdue() -> None:
     joined = CaseAlert("alert-19", SID, "low_attendance", date(2026, 11, 19))
     case = case_for([action(1, 11, ActionKind.ACKNOWLEDGE)], [ALERT, joined])
     assert case.awaiting_since == date(2026, 11, 20) and not case.overdue and case.alerts == 2
-    assert "awaiting action since 20 Nov" in case.words()
+    assert "awaiting action since Fri 20 Nov" in case.words()
 
 
 def test_later_alerts_and_actions_are_left_out_of_a_past_weeks_report() -> None:

@@ -7,6 +7,7 @@ import pytest
 from models.timebuckets import (
     day_end,
     day_start,
+    day_words,
     days_between,
     last_complete_day,
     local_day,
@@ -78,3 +79,8 @@ def test_last_complete_day_and_ranges() -> None:
         date(2026, 2, 2),
     ]
     assert days_between(date(2026, 2, 2), date(2026, 2, 1)) == []
+
+
+def test_a_day_in_words_is_weekday_day_and_month_with_no_leading_zero() -> None:
+    assert day_words(date(2026, 12, 4)) == "Fri 4 Dec"
+    assert day_words(date(2026, 11, 18)) == "Wed 18 Nov"

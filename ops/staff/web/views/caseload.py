@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 
 from models.case_clock import CaseCounts, CaseLine, count_lines, line_follow_up_due, week_end
 from models.cases import CaseState, CaseStatus
+from models.groups import GroupId, group_average_words
 from models.reports import BAND_ORDER
+from models.timebuckets import day_month
 from sinks.clickhouse.caseload import RosterLine
 
 SORTS = ("concern", "name", "score", "programme", "activity", "age")
@@ -127,8 +129,14 @@ class CaseloadRow:
     alerts: tuple[OpenAlert, ...] = ()
     trend: tuple[int, ...] = ()
     group_trend: tuple[float | None, ...] = ()
+    group_basis: str = ""  # the comparison group's level (models.groups): cohort, programme, ...
     last_active: date | None = None
     case: CaseLine | None = None  # the student's open case (models.case_clock), None when none is
+
+    @property
+    def group_words(self) -> str:
+        """The row's average in words: "cohort average", "programme average" (widened), ..."""
+        return group_average_words(self.group_basis) if self.group_basis else "group average"
 
     @property
     def untouched(self) -> int:
@@ -159,7 +167,7 @@ class CaseloadRow:
 
 
 def _short(day: date | None) -> str:
-    return "-" if day is None else day.strftime("%d %b")
+    return "-" if day is None else day_month(day)
 
 
 def _untouched(alerts: Sequence[OpenAlert]) -> int:
@@ -327,32 +335,29 @@ def build_caseload(
 def with_details(
     page: CaseloadPage,
     weekly: Mapping[str, Mapping[date, int]],
-    group_average: Mapping[str, Sequence[float | None]],
+    groups: Mapping[str, GroupId],
+    averages: Mapping[GroupId, Sequence[float | None]],
     last_active: Mapping[str, date],
     weeks: Sequence[date],
 ) -> CaseloadPage:
-    """The page's rows with their sparkline figures (the student's weeks against their programme's
-    average) and last activity, read for the page's students only."""
-    rows = [
-        replace(
-            r,
-            trend=tuple(weekly.get(r.student.student_id, {}).get(w, 0) for w in weeks),
-            group_trend=tuple(group_average.get(r.student.programme_code, [None] * len(weeks))),
-            last_active=last_active.get(r.student.student_id),
+    """The page's rows with their sparkline figures (the student's weeks against the average of
+    their comparison group, models.groups: `groups` each student's, `averages` each group's) and
+    last activity, read for the page's students only."""
+    none = (None,) * len(weeks)
+    rows = []
+    for r in page.rows:
+        sid = r.student.student_id
+        group = groups.get(sid)
+        rows.append(
+            replace(
+                r,
+                trend=tuple(weekly.get(sid, {}).get(w, 0) for w in weeks),
+                group_trend=tuple(averages.get(group, none)) if group else none,
+                group_basis=group[0] if group else "",
+                last_active=last_active.get(sid),
+            )
         )
-        for r in page.rows
-    ]
     return replace(page, rows=rows, trend_weeks=tuple(weeks))
-
-
-def programme_average(
-    weekly: Mapping[str, Mapping[date, int]], members: Sequence[str], weeks: Sequence[date], min_group: int
-) -> list[float | None]:
-    """A programme's average engagement per week over its members (None under `min_group` students,
-    so that an average never reveals a handful of others)."""
-    if len(members) < min_group:
-        return [None] * len(weeks)
-    return [round(sum(weekly.get(m, {}).get(w, 0) for m in members) / len(members), 1) for w in weeks]
 
 
 #: The caseload export's columns (one row per student in scope and matching the filters).

@@ -2,15 +2,16 @@
 
 `build_view` takes what the evaluator and the stores say about every student on the roster and
 returns a `CaseloadView`: one `CaseloadRow` per student, complete (band, score, open alerts, the
-sparkline against the programme's average, last activity), and the roster indexed by scope
-(models.access.ScopeIndex) once per order, each already sorted. A page (`page_from_view`) then asks the
-one access policy for the viewer's scope, which comes out in the order wanted, filters it if asked and
-cuts the page: no request orders every student in scope. Pure: the shell is ops.staff.web.caseload.
+sparkline against the average of the student's comparison group, last activity), and the roster
+indexed by scope (models.access.ScopeIndex) once per order, each already sorted. A page
+(`page_from_view`) then asks the one access policy for the viewer's scope, which comes out in the
+order wanted, filters it if asked and cuts the page: no request orders every student in scope. Pure:
+the shell is ops.staff.web.caseload.
 
 A new per-student figure (issue 27's cases, say) is a field of CaseloadRow filled in `build_view`.
-The trends (`Trends`: weekly sparklines, programme averages, last activity) are read from every
-student's days and built apart, on a slower cadence; orders other than the default are made on
-first use.
+The trends (`Trends`: weekly sparklines, each comparison group's weekly averages, last activity)
+are read from every student's days and built apart, on a slower cadence; orders other than the
+default are made on first use.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from models.access import CaseEscalation, Role, ScopeIndex, Staff, may_see_programme
 from models.case_clock import CaseCounts, CaseLine, count_lines
+from models.groups import GroupId, GroupMember, comparison_groups, weekly_group_averages
 from ops.staff.web.views.caseload import (
     _SORT_KEYS,
     CaseloadPage,
@@ -29,7 +31,6 @@ from ops.staff.web.views.caseload import (
     CaseloadRow,
     OpenAlert,
     _matches,
-    programme_average,
 )
 from sinks.clickhouse.caseload import RosterLine
 
@@ -105,39 +106,45 @@ def _has_own_tutees(viewer: Staff) -> bool:
 
 @dataclass(frozen=True)
 class Trends:
-    """The sparkline figures of every student (engagement per week), their programme's average and
-    their last active day. The costliest part of the view to read (every student's days for eight
-    weeks), so kept apart and refreshed less often: a trend of a few minutes ago is still the trend."""
+    """The sparkline figures of every student (engagement per week), their comparison group
+    (models.groups: the cohort, widened as the score widens it; the same group as the student page,
+    the own view and the weekly report) with each group's weekly average, and their last active day.
+    The costliest part of the view to read (every student's days for eight weeks), so kept apart and
+    refreshed less often: a trend of a few minutes ago is still the trend."""
 
     weeks: tuple[date, ...]
     own: Mapping[str, tuple[int, ...]]
-    group: Mapping[str, tuple[float | None, ...]]
+    group_of: Mapping[str, GroupId]
+    group: Mapping[GroupId, tuple[float | None, ...]]
     last_active: Mapping[str, date]
 
-    def of(self, student: RosterLine) -> tuple[tuple[int, ...], tuple[float | None, ...], date | None]:
+    def of(self, student: RosterLine) -> tuple[tuple[int, ...], tuple[float | None, ...], str, date | None]:
+        """(own weeks, the group's average per week, the group's level, last active day)."""
         sid = student.student_id
         none = (None,) * len(self.weeks)
+        chosen = self.group_of.get(sid)
         return (
             self.own.get(sid, (0,) * len(self.weeks)),
-            self.group.get(student.programme_code, none),
+            self.group.get(chosen, none) if chosen else none,
+            chosen[0] if chosen else "",
             self.last_active.get(sid),
         )
 
 
 def build_trends(
-    roster: Sequence[RosterLine],
+    members: Sequence[GroupMember],
     weekly: Mapping[str, Mapping[date, int]],
     last_active: Mapping[str, date],
     weeks: Sequence[date],
     min_group: int,
 ) -> Trends:
-    """Every student's weeks and each programme's average (None under `min_group` students)."""
-    members: dict[str, list[str]] = {}
-    for s in roster:
-        members.setdefault(s.programme_code, []).append(s.student_id)
-    group = {code: tuple(programme_average(weekly, ids, weeks, min_group)) for code, ids in members.items()}
+    """Every student's weeks, group and each group's weekly average (None under `min_group`
+    students); `members` everyone on the roster in those weeks, whom the groups are counted over."""
+    everyone = list(members)
+    group_of = comparison_groups(everyone, min_group)
+    group = weekly_group_averages(everyone, set(group_of.values()), weekly, weeks, min_group)
     own = {sid: tuple(days.get(w, 0) for w in weeks) for sid, days in weekly.items()}
-    return Trends(tuple(weeks), own, group, dict(last_active))
+    return Trends(tuple(weeks), own, group_of, group, dict(last_active))
 
 
 def build_view(
@@ -156,7 +163,7 @@ def build_view(
     for s in roster:
         sid = s.student_id
         standing = standings.get(sid)
-        trend, group_trend, last = trends.of(s)
+        trend, group_trend, basis, last = trends.of(s)
         rows[sid] = CaseloadRow(
             student=s,
             band=standing[1] if standing else None,
@@ -164,6 +171,7 @@ def build_view(
             alerts=tuple(alerts.get(sid, no_alerts)),
             trend=trend,
             group_trend=group_trend,
+            group_basis=basis,
             last_active=last,
             case=cases.get(sid),
         )

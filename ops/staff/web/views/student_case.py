@@ -13,6 +13,7 @@ from typing import Any
 from models.case_clock import CaseLine, next_step
 from models.cases import ActionKind, Case, CaseAction, StudentCases, case_actions, describe
 from models.reports import REPORT_SOURCES, SOURCE_LABELS
+from models.timebuckets import day_words
 from ops.staff.web.views.caseload import ACTION_WORDS
 
 #: What a count of each source is (the figures' and the timelines' unit).
@@ -226,7 +227,8 @@ def case_box(
         if closed is not None and done is not None and done.kind is ActionKind.RESOLVE:
             who = names.get(done.staff_id, done.staff_id)
             happening += (
-                f" The last case (opened {closed.opened_at:%d %b}) was resolved on {done.at:%d %b} by {who}."
+                f" The last case (opened {day_words(closed.opened_at.date())}) was resolved on"
+                f" {day_words(done.at.date())} by {who}."
             )
         else:
             happening += " LDE opens a case when it raises an alert."
@@ -241,7 +243,7 @@ def case_box(
     if case is not None and case.last_action is not None:
         done = case.last_action
         who = names.get(done.staff_id, done.staff_id)
-        last = f"{ACTION_WORDS.get(done.kind.value, done.kind.value)}, {done.at:%d %b} ({who})"
+        last = f"{ACTION_WORDS.get(done.kind.value, done.kind.value)}, {day_words(done.at.date())} ({who})"
     return CaseBox(
         last=last,
         happening=happening,

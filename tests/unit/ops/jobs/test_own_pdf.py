@@ -49,7 +49,7 @@ def test_the_pdf_holds_the_figures_the_group_named_once_and_the_footnote(tmp_pat
     for whole in ("Your engagement, Ольга Иванова", compared_with("cohort", 12), FOOTNOTE, "3/4 (75%)"):
         assert bare(whole) in flat, whole
     assert flat.count(bare(compared_with("cohort", 12))) == 1
-    assert "Partial" in text and "score 41 of 100" in text and "09 Nov" in text
+    assert "Partial" in text and "score 41 of 100" in text and "9 Nov" in text
 
 
 def test_a_student_with_no_activity_is_told_so(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ OVERDUE = ReportCase(
 FOLLOW_UP = replace(
     OVERDUE,
     status="in progress",
-    last_action="referred to wellbeing by Dr Helen Park on 2026-11-17",
+    last_action="referred to wellbeing by Dr Helen Park on Tue 17 Nov",
     follow_up=date(2026, 11, 26),
     awaiting_since=None,
     overdue=False,
@@ -95,13 +95,13 @@ def test_the_cases_needing_action_are_listed_first_in_every_form(tmp_path: Path)
     text = renderer.text(r)
     assert "Cases needing action (2):" in text
     assert text.index("Cases needing action") < text.index("1. ")
-    assert f"{LONG_NAME} (900000001): overdue. Case open since 02 Nov 2026" in text
-    assert "follow-up due 26 Nov" in text and "follow-up DUE 26 Nov 2026" in text
+    assert f"{LONG_NAME} (900000001): overdue. Case open since Mon 2 Nov" in text
+    assert "follow-up due 26 Nov" in text and "follow-up DUE Thu 26 Nov" in text
     assert "Open cases: 2, of which 1 await action (1 overdue) and 1 have a follow-up due by 29 Nov" in text
     html = renderer.html(r)
     # the email shows one card, but every case needing action is listed
     assert "Cases needing action (2)" in html and "Carys Khan" in html
-    assert "referred to wellbeing by Dr Helen Park on 2026-11-17" in html
+    assert "referred to wellbeing by Dr Helen Park on Tue 17 Nov" in html
     pdf = bare(extracted(renderer.pdf(r), tmp_path))
     assert bare(OVERDUE_WORDS) in pdf and bare(FOLLOW_UP.words()) in pdf
 

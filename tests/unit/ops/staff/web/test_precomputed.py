@@ -11,13 +11,13 @@ import pytest
 from models.access import CaseEscalation, Grant, Role, Staff, StaffDirectory
 from models.case_clock import CaseCounts, CaseLine
 from models.cases import CaseStatus, case_state
+from models.groups import GroupMember, comparison_groups, weekly_group_averages
 from ops.staff.web.views.caseload import (
     CASE_FILTERS,
     SORTS,
     CaseloadQuery,
     OpenAlert,
     build_caseload,
-    programme_average,
     with_details,
 )
 from ops.staff.web.views.precomputed import build_trends, build_view, page_from_view, with_case
@@ -82,7 +82,8 @@ def case_of(s: RosterLine, i: int) -> CaseLine:
 CASES = {s.student_id: case_of(s, i) for i, s in enumerate(ROSTER[::9])}
 WEEKLY = {s.student_id: {w: rng.randrange(30) for w in WEEKS} for s in ROSTER[:300]}
 ACTIVE = {s.student_id: DAY - timedelta(days=rng.randrange(60)) for s in ROSTER[:320]}
-TRENDS = build_trends(ROSTER, WEEKLY, ACTIVE, WEEKS, 8)
+MEMBERS = [GroupMember(s.student_id, s.programme_code, s.year_of_study, s.mode, s.school) for s in ROSTER]
+TRENDS = build_trends(MEMBERS, WEEKLY, ACTIVE, WEEKS, 8)
 VIEWERS = [
     Staff("E1", "Officer", "e@x", (Grant(Role.STUDENT_ENGAGEMENT_OFFICER),)),
     Staff("T3", "Tutor", "t@x", (Grant(Role.PERSONAL_TUTOR),)),
@@ -108,10 +109,9 @@ def per_request(viewer: Staff, query: CaseloadQuery, page_size: int) -> object:
 
     scope = ScopeIndex.of(ROSTER).students_for(viewer)
     page = build_caseload(scope, STANDINGS, ALERTS, query, page_size, CASES, DAY)
-    members: dict[str, list[str]] = {}
-    for s in ROSTER:
-        members.setdefault(s.programme_code, []).append(s.student_id)
-    averages = {code: programme_average(WEEKLY, ids, WEEKS, 8) for code, ids in members.items()}
+    groups = comparison_groups(MEMBERS, 8)
+    wanted = {groups[r.student.student_id] for r in page.rows}
+    averages = weekly_group_averages(MEMBERS, wanted, WEEKLY, WEEKS, 8)
     active = {
         r.student.student_id: ACTIVE[r.student.student_id]
         for r in page.rows
@@ -121,7 +121,7 @@ def per_request(viewer: Staff, query: CaseloadQuery, page_size: int) -> object:
     opened = sorted(c for c, school in schools.items() if may_see_programme(viewer, c, school))
     from dataclasses import replace
 
-    return replace(with_details(page, WEEKLY, averages, active, WEEKS), programme_pages=opened)
+    return replace(with_details(page, WEEKLY, groups, averages, active, WEEKS), programme_pages=opened)
 
 
 @pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: v.staff_id)

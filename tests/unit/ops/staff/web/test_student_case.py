@@ -100,8 +100,8 @@ def test_the_box_says_what_is_happening_the_case_and_what_to_do_next() -> None:
     box = case_box(cases, line, [ALERT], "None", {"S1": "Dr One"}, DAY)
     assert box.happening == ALERT["explanation"]
     assert box.next_step == "Waiting for wellbeing: record the outcome when you hear."
-    assert box.history == ["referred to wellbeing by Dr One on 2026-11-17"]
-    assert box.last == "referred, 17 Nov (Dr One)"
+    assert box.history == ["referred to wellbeing by Dr One on Tue 17 Nov"]
+    assert box.last == "referred, Tue 17 Nov (Dr One)"
     assert box.actions[:3] == ["acknowledge", "note", "follow_up"] and box.actions[-1] == "resolve"
     assert "outcome" in box.actions and "raise" not in box.actions and box.pending_referrals == ["wellbeing"]
     joined = [*alerts, CaseAlert("al-2", SID, "low_attendance", date(2026, 11, 18))]
@@ -115,7 +115,8 @@ def test_the_box_says_what_is_happening_the_case_and_what_to_do_next() -> None:
     closed = student_cases(SID, alerts, done, DAY)
     box = case_box(closed, None, [ALERT], "Low", {}, DAY)
     assert box.case is None and box.happening == (
-        "No open case. Engagement band: Low. The last case (opened 16 Nov) was resolved on 18 Nov by S1."
+        "No open case. Engagement band: Low. "
+        "The last case (opened Mon 16 Nov) was resolved on Wed 18 Nov by S1."
     )
     assert box.actions == ["raise", "note", "reopen"] and box.reopen_alert == "al-1"
     assert [c.case_id for c, _ in box.earlier] == ["case-al-1"]

@@ -21,7 +21,6 @@ from ops.staff.web.views.caseload import (
     OpenAlert,
     build_caseload,
     caseload_csv,
-    programme_average,
     safe_cell,
     with_details,
 )
@@ -93,16 +92,23 @@ def test_the_query_parses_and_writes_its_address() -> None:
             CaseloadQuery.parse(bad)
 
 
-def test_details_fill_the_sparkline_and_the_average_is_suppressed_for_small_groups() -> None:
+def test_details_fill_the_sparkline_against_each_students_own_group() -> None:
     weeks = [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
     weekly = {"1": {weeks[0]: 4, weeks[2]: 6}, "2": {weeks[1]: 2}}
-    assert programme_average(weekly, ["1", "2"], weeks, 2) == [2.0, 1.0, 3.0]
-    assert programme_average(weekly, ["1"], weeks, 2) == [None, None, None]
+    cohort, programme = ("cohort", ("BSC-CS", 1, "FT")), ("programme", ("BSC-CS",))
+    groups = {"1": cohort, "2": programme, "4": cohort}  # "3": not on the roster in these weeks
+    averages = {cohort: (2.0, 1.0, 3.0), programme: (None, None, None)}  # the programme under the minimum
     page = build_caseload(STUDENTS, STANDINGS, ALERTS, CaseloadQuery(), 50)
-    detailed = with_details(page, weekly, {"BSC-CS": [2.0, 1.0, 3.0]}, {"1": DAY}, weeks)
-    first = detailed.rows[0]
+    detailed = {
+        r.student.student_id: r for r in with_details(page, weekly, groups, averages, {"1": DAY}, weeks).rows
+    }
+    first = detailed["1"]
     assert (first.trend, first.group_trend, first.last_active) == ((4, 0, 6), (2.0, 1.0, 3.0), DAY)
-    assert detailed.rows[1].group_trend == (None, None, None)  # BSC-PSY: no average given
+    assert (first.group_basis, first.group_words) == ("cohort", "cohort average")
+    assert (
+        detailed["2"].group_trend == (None, None, None) and detailed["2"].group_words == "programme average"
+    )
+    assert detailed["3"].group_trend == (None, None, None) and detailed["3"].group_words == "group average"
 
 
 def case_line(sid: str, **changes: object) -> CaseLine:
@@ -299,3 +305,40 @@ def test_a_posted_form_becomes_a_request_of_strings_cut_to_size() -> None:
         4000,
         "",
     )
+
+
+def test_the_own_views_charts_come_heaviest_first_with_attendance_on_a_per_cent_axis() -> None:
+    """Issue 27: attendance and the VLE lead, as on the staff student page; attendance is a rate drawn
+    from 0 to 100% (a 40% week never fills the chart); a source with no figures draws nothing."""
+    from ops.staff.web.common import ENV
+    from ops.staff.web.views.student_case import by_weight
+
+    weeks = ["2026-11-09", "2026-11-16"]
+    figures = {
+        "weeks": weeks,
+        "activity": {
+            "library": {weeks[0]: {"student": 1, "average": 0.5}},
+            "vle": {weeks[1]: {"student": 9, "average": 12.0}},
+            "attendance": {weeks[1]: {"student": 5}},  # sessions timetabled, not drawn as events
+        },
+        "attendance": [
+            {"week": weeks[0], "expected": 5, "attended": 2, "rate": 0.4, "average_rate": 0.5},
+            {"week": weeks[1], "expected": 0, "attended": 0, "rate": None, "average_rate": None},
+        ],
+    }
+    order = by_weight({"attendance": 3, "vle": 2, "eresource": 1.5, "library": 1, "print": 0.5})
+    html = ENV.get_template("_weeks.html").render(figures=figures, order=order, who="You")
+    headings = re.findall(r'<h3 id="wk-([a-z_]+)">', html)
+    assert headings == ["attendance", "vle", "library"]
+    attendance = html[html.index('id="wk-attendance"') : html.index('id="wk-vle"')]
+    assert ">100%</text>" in attendance and ">0%</text>" in attendance  # the fixed axis, in per cent
+    assert "2 of 5 (40%)" in attendance and "no sessions" in attendance
+    nothing = {"weeks": weeks, "activity": {}, "attendance": []}
+    empty = ENV.get_template("_weeks.html").render(figures=nothing, order=order, who="You")
+    assert "<h3" not in empty and "No attendance or activity recorded" in empty
+
+
+def test_a_chart_axis_runs_to_the_data_or_to_a_fixed_top() -> None:
+    free = charts.line_chart([charts.Series("s", [10, 40], "student")], ["a", "b"])
+    fixed = charts.line_chart([charts.Series("s", [10, 40], "student")], ["a", "b"], axis_top=100, unit="%")
+    assert ">40</text>" in free and ">100%</text>" in fixed and ">40%</text>" not in fixed
