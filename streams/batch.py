@@ -7,7 +7,7 @@ reasons, events to re-route to their student's partition, and watermarks.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -373,44 +373,68 @@ def _process_batch(
     return out
 
 
-def merge_outcome(total: BatchOutcome, part: BatchOutcome) -> None:
-    """Add the outcome of a batch's next slice to the outcome of the slices before it (issue 26: a
-    batch is applied a slice at a time, giving the event loop back between slices).
+class SlicedBatch:
+    """A batch applied a slice at a time (issue 26: the event loop is given back between slices),
+    gathered into the outcome one pass over the whole batch would give.
 
-    The slice was processed with the earlier slices' states (see `slice_loader`), so its states are
-    the same objects, further on: the total ends as one pass over the whole batch would, except that
-    a (student, day) touched in several slices has a row from each; `merge_outcome` keeps the last,
-    which holds the day's final counts (its version is the student's revision at that slice, lower
-    than one pass would give when a later slice touched only other days: versions only order a
-    student's rows, and the counts are absolute)."""
-    for student_id, partition in part.forget.items():  # erased: the earlier slices' rows go too
-        total.forget[student_id] = partition
-        total.states.pop(student_id, None)
-        total.rows = [r for r in total.rows if r[0] != student_id]
-    total.states.update(part.states)
-    total.partition_of.update(part.partition_of)
-    if part.rows:
-        replaced = {(student_id, day) for student_id, day, _, _ in part.rows}
-        total.rows = [r for r in total.rows if (r[0], r[1]) not in replaced] + part.rows
-    total.dead_letters.extend(part.dead_letters)
-    total.misrouted.extend(part.misrouted)
-    for partition, mark in part.watermarks.items():
-        if partition not in total.watermarks or mark > total.watermarks[partition]:
-            total.watermarks[partition] = mark
-    for partition, offset in part.last_offsets.items():
-        total.last_offsets[partition] = max(offset, total.last_offsets.get(partition, -1))
-    total.applied_by_source.update(part.applied_by_source)
-    total.duplicates_by_source.update(part.duplicates_by_source)
-    total.too_late_by_source.update(part.too_late_by_source)
-    total.out_of_window_by_source.update(part.out_of_window_by_source)
-    total.retracted_by_source.update(part.retracted_by_source)
-    total.retractions_skipped.update(part.retractions_skipped)
-    for source, moment in part.newest_by_source.items():
-        if source not in total.newest_by_source or moment > total.newest_by_source[source]:
-            total.newest_by_source[source] = moment
-    total.newest_event = max(total.newest_by_source.values(), default=None)
-    for partition, offsets in part.replayed.items():
-        total.replayed.setdefault(partition, []).extend(offsets)
+    Each slice is processed with the earlier slices' states (`loader`), so its states are the same
+    objects, further on. A (student, day) touched in several slices has a row from each; the last
+    is kept, which holds the day's final counts (its version is the student's revision at that
+    slice, lower than one pass would give when a later slice touched only other days: versions only
+    order a student's rows, and the counts are absolute). Rows are kept by (student, day) as they
+    come, so a batch of many slices costs what its rows cost, not rows times slices (the first
+    version filtered every earlier row at each slice: at 30,000 students it took most of the loop)."""
+
+    def __init__(self) -> None:
+        self.total = BatchOutcome()
+        self._rows: dict[tuple[str, int], tuple[str, int, list[int], int]] = {}
+        self._days: dict[str, list[tuple[str, int]]] = defaultdict(list)
+
+    def loader(
+        self, load_state: Callable[[str], StudentActivity | None]
+    ) -> Callable[[str], StudentActivity | None]:
+        """The next slice's state loader (see `slice_loader`)."""
+        return slice_loader(self.total, load_state)
+
+    def add(self, part: BatchOutcome) -> None:
+        """Add the outcome of the batch's next slice."""
+        total = self.total
+        for student_id, partition in part.forget.items():  # erased: the earlier slices' rows go too
+            total.forget[student_id] = partition
+            total.states.pop(student_id, None)
+            for key in self._days.pop(student_id, ()):
+                self._rows.pop(key, None)
+        total.states.update(part.states)
+        total.partition_of.update(part.partition_of)
+        for row in part.rows:
+            key = (row[0], row[1])
+            if key not in self._rows:
+                self._days[row[0]].append(key)
+            self._rows[key] = row
+        total.dead_letters.extend(part.dead_letters)
+        total.misrouted.extend(part.misrouted)
+        for partition, mark in part.watermarks.items():
+            if partition not in total.watermarks or mark > total.watermarks[partition]:
+                total.watermarks[partition] = mark
+        for partition, offset in part.last_offsets.items():
+            total.last_offsets[partition] = max(offset, total.last_offsets.get(partition, -1))
+        total.applied_by_source.update(part.applied_by_source)
+        total.duplicates_by_source.update(part.duplicates_by_source)
+        total.too_late_by_source.update(part.too_late_by_source)
+        total.out_of_window_by_source.update(part.out_of_window_by_source)
+        total.retracted_by_source.update(part.retracted_by_source)
+        total.retractions_skipped.update(part.retractions_skipped)
+        for source, moment in part.newest_by_source.items():
+            if source not in total.newest_by_source or moment > total.newest_by_source[source]:
+                total.newest_by_source[source] = moment
+        total.newest_event = max(total.newest_by_source.values(), default=None)
+        for partition, offsets in part.replayed.items():
+            total.replayed.setdefault(partition, []).extend(offsets)
+
+    def outcome(self) -> BatchOutcome:
+        """The batch's outcome, rows included."""
+        self.total.rows = list(self._rows.values())
+        return self.total
 
 
 def slice_loader(

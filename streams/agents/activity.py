@@ -32,10 +32,9 @@ from streams import faust_compat
 from streams.batch import (
     BatchOutcome,
     RawMessage,
-    merge_outcome,
+    SlicedBatch,
     oldest_accepted_days,
     process_batch,
-    slice_loader,
 )
 from streams.dead_letters import DeadLetterSender
 from streams.offsets import ContiguityShell
@@ -326,19 +325,19 @@ class ActivityAgent:
         step = s.batch_slice_messages
         if len(messages) <= step:
             return process_batch(messages, self._state_copy, self.tz, s.partitions, oldest, window)
-        total = BatchOutcome()
+        sliced = SlicedBatch()
         for start in range(0, len(messages), step):
             part = process_batch(
                 messages[start : start + step],
-                slice_loader(total, self._state_copy),
+                sliced.loader(self._state_copy),
                 self.tz,
                 s.partitions,
                 oldest,
                 window,
             )
-            merge_outcome(total, part)
+            sliced.add(part)
             await asyncio.sleep(0)
-        return total
+        return sliced.outcome()
 
     def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:
         """Each partition's instant for the lateness limit: on the event clock the partition's own

@@ -7,12 +7,10 @@ from models.events import SOURCE_INDEX, encode_envelope, parse_event
 from models.partitioning import partition_for
 from models.timebuckets import zone
 from streams.batch import (
-    BatchOutcome,
     RawMessage,
-    merge_outcome,
+    SlicedBatch,
     oldest_accepted_days,
     process_batch,
-    slice_loader,
 )
 
 LONDON = zone("Europe/London")
@@ -185,12 +183,13 @@ def test_a_batch_applied_in_slices_ends_as_one_pass() -> None:
     whole = process_batch(batch, whole_store.get, LONDON, PARTITIONS, oldest)
     for step in (1, 3, 7):
         sliced_store = fresh()
-        total = BatchOutcome()
+        sliced = SlicedBatch()
         for start in range(0, len(batch), step):
             part = process_batch(
-                batch[start : start + step], slice_loader(total, sliced_store.get), LONDON, PARTITIONS, oldest
+                batch[start : start + step], sliced.loader(sliced_store.get), LONDON, PARTITIONS, oldest
             )
-            merge_outcome(total, part)
+            sliced.add(part)
+        total = sliced.outcome()
         assert total.states == whole.states, step
         assert {(r[0], r[1]): r[2] for r in total.rows} == {(r[0], r[1]): r[2] for r in whole.rows}, step
         assert len(total.rows) == len(whole.rows), step
@@ -210,3 +209,16 @@ def test_a_batch_applied_in_slices_ends_as_one_pass() -> None:
         ):
             assert getattr(total, name) == getattr(whole, name), (step, name)
     assert whole.applied_by_source and whole.duplicates and whole.dead_letters and whole.misrouted
+
+
+def test_a_student_erased_in_a_later_slice_loses_the_earlier_slices_rows_only() -> None:
+    first, erased, again = BatchOutcome(), BatchOutcome(), BatchOutcome()
+    first.rows = [("S1", 10, [1], 1), ("S1", 11, [2], 1), ("S2", 10, [5], 1)]
+    erased.forget = {"S1": 0}
+    again.rows = [("S1", 12, [3], 2), ("S2", 10, [6], 2)]  # S2's day 10 again: the last row wins
+    sliced = SlicedBatch()
+    for part in (first, erased, again):
+        sliced.add(part)
+    rows = sliced.outcome().rows
+    assert sorted(rows) == [("S1", 12, [3], 2), ("S2", 10, [6], 2)]
+    assert sliced.total.forget == {"S1": 0}
