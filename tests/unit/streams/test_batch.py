@@ -7,6 +7,7 @@ from models.events import SOURCE_INDEX, encode_envelope, parse_event
 from models.partitioning import partition_for
 from models.timebuckets import zone
 from streams.batch import (
+    BatchOutcome,
     RawMessage,
     SlicedBatch,
     oldest_accepted_days,
