@@ -29,13 +29,16 @@ from models.reports import TREND_WEEKS
 from ops.metrics import Metrics
 from ops.staff.web.views.caseload import OpenAlert
 from ops.staff.web.views.precomputed import CaseloadView, Trends, build_trends, build_view, with_case
-from sinks.clickhouse import ClickHouseStore
+from sinks.clickhouse import ClickHouseStore, outbox
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse import students as student_queries
 from sinks.clickhouse.cases import load_cases, programme_impact
 from streams.gc_pause import collector_paused
 
 log = logging.getLogger("lde.web")
+
+#: How long the caseload's "alert emails to you not delivered" counts are reused (seconds).
+UNDELIVERED_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ class PageViews:
         self.built_at: float | None = None
         self._lock = threading.Lock()
         self._sources: dict[tuple[Any, ...], tuple[dict[str, int], int]] = {}
+        self._undelivered: dict[str, tuple[int, int]] = {}
+        self._undelivered_at: float | None = None
         self._impact: dict[tuple[Any, ...], ImpactSummary] = {}
         self.calendar = self.policy.calendar
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lde-views")
@@ -169,6 +174,15 @@ class PageViews:
                 self.view = with_case(
                     view, student_id, cases.alerts.get(student_id, []), cases.lines.get(student_id)
                 )
+
+    def undelivered(self, staff_id: str) -> tuple[int, int]:
+        """(pending, dead) alert emails to a member of staff, for the caseload's notice: one grouped
+        read for everyone at most every UNDELIVERED_SECONDS, not a query per page. Blocking."""
+        now = self.now()
+        if self._undelivered_at is None or now - self._undelivered_at >= UNDELIVERED_SECONDS:
+            self._undelivered = outbox.undelivered_by_target(self.store)
+            self._undelivered_at = now
+        return self._undelivered.get(staff_id, (0, 0))
 
     def institution_sources(self, first: date, last: date) -> tuple[dict[str, int], int]:
         """The institution's events per source between two days and its student count: what every

@@ -109,11 +109,10 @@ def summary(store: ClickHouseStore) -> OutboxSummary:
     return OutboxSummary(pending=int(pending), dead=int(dead), oldest_pending_at=oldest)
 
 
-def undelivered_to(store: ClickHouseStore, target: str) -> tuple[int, int]:
-    """(pending, dead) deliveries addressed to one member of staff (the web app tells them)."""
+def undelivered_by_target(store: ClickHouseStore) -> dict[str, tuple[int, int]]:
+    """(pending, dead) deliveries per member of staff with any (one query for every page's notice)."""
     rows = store.query(
-        "SELECT countIf(status = 'pending'), countIf(status = 'dead') FROM alert_outbox FINAL "
-        "WHERE target = {t:String}",
-        {"t": target},
+        "SELECT target, countIf(status = 'pending'), countIf(status = 'dead') FROM alert_outbox FINAL "
+        "WHERE status IN ('pending', 'dead') GROUP BY target"
     )
-    return int(rows[0][0]), int(rows[0][1])
+    return {str(target): (int(pending), int(dead)) for target, pending, dead in rows}

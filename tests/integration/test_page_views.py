@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from models.cases import ActionKind, CaseAction
+from models.outbox import OutboxEntry, OutboxStatus
 from ops.metrics import Metrics
-from ops.staff.page_views import PageViews
-from sinks.clickhouse import ClickHouseStore
+from ops.staff.page_views import UNDELIVERED_SECONDS, PageViews
+from sinks.clickhouse import ClickHouseStore, outbox
 from sinks.clickhouse.cases import write_actions
 from tests.integration import report_data
 
@@ -114,3 +115,22 @@ def test_an_untouched_case_never_expires_and_goes_overdue(store: ClickHouseStore
     assert row.case is not None and row.case.overdue and row.case.opened_on == old + timedelta(days=1)
     assert [a.raised_on for a in row.alerts] == [old] and row.case.owner == "S1042"
     assert row.case.opened_on < date(2026, 11, 22) - timedelta(weeks=8)
+
+
+def test_undelivered_alert_emails_are_counted_for_everyone_at_once_and_reused_briefly(
+    store: ClickHouseStore,
+) -> None:
+    """The caseload's notice reads one grouped count for every member of staff, reused for
+    UNDELIVERED_SECONDS rather than queried per page."""
+    clock = Clock()
+    views = views_of(store, clock)
+    at = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    pending = OutboxEntry("a1", "900000001", "email", "S1042", at)
+    dead = OutboxEntry("a2", "900000002", "email", "S1042", at, status=OutboxStatus.DEAD, version=1)
+    outbox.write_entries(store, [pending, dead])
+    assert views.undelivered("S1042") == (1, 1)
+    assert views.undelivered("S9999") == (0, 0)
+    outbox.write_entries(store, [OutboxEntry("a3", "900000003", "email", "S1042", at)])
+    assert views.undelivered("S1042") == (1, 1)  # reused within the period
+    clock.now += UNDELIVERED_SECONDS
+    assert views.undelivered("S1042") == (2, 1)

@@ -42,7 +42,7 @@ from ops.staff.web.views.caseload import (
     with_details,
 )
 from ops.staff.web.views.precomputed import page_from_view
-from sinks.clickhouse import ClickHouseStore, outbox
+from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse import students as student_queries
 from streams.gc_pause import collector_paused
@@ -176,7 +176,7 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
         escalation = CaseEscalation(deps.directory())
         page = page_from_view(view, viewer, query, settings.web_page_size, escalation)
         record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
-        notice = undelivered_notice(*outbox.undelivered_to(deps.store, viewer.staff_id))
+        notice = undelivered_notice(*deps.views.undelivered(viewer.staff_id))
         return caseload_html(
             page,
             viewer,
