@@ -61,6 +61,45 @@ def _points(
     return segments
 
 
+def _value_axis(
+    left: float,
+    top_pad: float,
+    plot_w: float,
+    plot_h: float,
+    top_label: str,
+    unit: str = "",
+    *,
+    font_size: int,
+    gap: int,
+    top_drop: int,
+) -> list[str]:
+    """The value axis of a line chart: the baseline, and the top value and 0 (each followed by
+    `unit`) right-aligned `gap` px left of the plot, the top value's baseline `top_drop` px below
+    the plot's top edge."""
+    label = f'text-anchor="end" font-size="{font_size}"'
+    return [
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
+        'stroke="#6b7280"/>',
+        f'<text x="{left - gap}" y="{top_pad + top_drop}" {label}>{top_label}{unit}</text>',
+        f'<text x="{left - gap}" y="{top_pad + plot_h}" {label}>0{unit}</text>',
+    ]
+
+
+def _lines(
+    series: Sequence[Series], top: float, left: float, dx: float, top_pad: float, plot_h: float
+) -> list[str]:
+    """Each series as polylines in its style (a gap wherever a value is missing), 2.5 px wide."""
+    drawn = []
+    for s in series:
+        colour, dash = STYLES.get(s.style, STYLES["student"])
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        for seg in _points(s.values, top, left, dx, top_pad, plot_h):
+            drawn.append(
+                f'<polyline points="{seg}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
+            )
+    return drawn
+
+
 def sparkline(
     values: Sequence[float], average: Sequence[float | None], width: int = 120, height: int = 28
 ) -> str:
@@ -107,11 +146,7 @@ def line_chart(
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet" '
         'aria-hidden="true" focusable="false" xmlns="http://www.w3.org/2000/svg">',
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
-        'stroke="#6b7280"/>',
-        f'<text x="{left - 6}" y="{top_pad + 4}" text-anchor="end" font-size="11">'
-        f"{_number(top)}{unit}</text>",
-        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" font-size="11">0{unit}</text>',
+        *_value_axis(left, top_pad, plot_w, plot_h, _number(top), unit, font_size=11, gap=6, top_drop=4),
     ]
     if spread:
         low, high = spread
@@ -130,13 +165,7 @@ def line_chart(
                 f'<text x="{left + i * dx:.1f}" y="{height - 8}" text-anchor="middle" font-size="11">'
                 f"{escape(label)}</text>"
             )
-    for s in series:
-        colour, dash = STYLES.get(s.style, STYLES["student"])
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        for seg in _points(s.values, top, left, dx, top_pad, plot_h):
-            parts.append(
-                f'<polyline points="{seg}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
-            )
+    parts += _lines(series, top, left, dx, top_pad, plot_h)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -218,12 +247,7 @@ def timeline(
                 f'<rect x="{x0:.1f}" y="{top_pad}" width="{x1 - x0:.1f}" height="{plot_h}" '
                 f'fill="{MARK_COLOURS["absence"]}"/>'
             )
-    parts += [
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
-        'stroke="#6b7280"/>',
-        f'<text x="{left - 5}" y="{top_pad + 5}" text-anchor="end" font-size="12">{_number(top)}</text>',
-        f'<text x="{left - 5}" y="{top_pad + plot_h}" text-anchor="end" font-size="12">0</text>',
-    ]
+    parts += _value_axis(left, top_pad, plot_w, plot_h, _number(top), font_size=12, gap=5, top_drop=5)
     step = 1 if len(labels) <= 6 else 2
     last = len(labels) - 1
     for i, label in enumerate(labels):
@@ -248,12 +272,6 @@ def timeline(
                 f'<path d="M{x:.1f},{y - 7} L{x + 6:.1f},{y} L{x:.1f},{y + 7} L{x - 6:.1f},{y} Z" '
                 f'fill="{MARK_COLOURS["action"]}" stroke="#fff"/>'
             )
-    for s in series:
-        colour, dash = STYLES.get(s.style, STYLES["student"])
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        for seg in _points(s.values, top, left, dx, top_pad, plot_h):
-            parts.append(
-                f'<polyline points="{seg}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
-            )
+    parts += _lines(series, top, left, dx, top_pad, plot_h)
     parts.append("</svg>")
     return "".join(parts)
