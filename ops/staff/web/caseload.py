@@ -158,8 +158,9 @@ def caseload_html(
     )
 
 
-async def caseload_page(deps: StaffDeps, request: Request) -> Response:
-    """GET /app: the viewer's students, most worrying first."""
+def caseload_request(deps: StaffDeps, request: Request) -> tuple[Staff, CaseloadQuery] | Response:
+    """Who asks for the caseload (page or export) and with which filters, or the page refusing
+    them: no verified identity (refused) or a filter that does not parse (400, "Bad filter")."""
     try:
         viewer = viewer_of(request)
         query = CaseloadQuery.parse(request.query)
@@ -168,6 +169,15 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
     except BadQuery as error:
         body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
         return respond(deps, "caseload", body, 400)
+    return viewer, query
+
+
+async def caseload_page(deps: StaffDeps, request: Request) -> Response:
+    """GET /app: the viewer's students, most worrying first."""
+    asked = caseload_request(deps, request)
+    if isinstance(asked, Response):
+        return asked
+    viewer, query = asked
     settings = deps.settings
     csrf = await csrf_token(deps.sessions, request)
 
@@ -196,14 +206,10 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
 async def caseload_export(deps: StaffDeps, request: Request) -> Response:
     """GET /app/caseload.csv: the viewer's caseload as the page's filters choose it, every matching
     student (not one page), as a CSV download; audited as one read of those students."""
-    try:
-        viewer = viewer_of(request)
-        query = CaseloadQuery.parse(request.query)
-    except (IdentityRequired, UnknownStaff) as error:
-        return refused(deps, request, "caseload", error)
-    except BadQuery as error:
-        body = render("error.html", viewer=None, title="Bad filter", message=str(error), status=400)
-        return respond(deps, "caseload", body, 400)
+    asked = caseload_request(deps, request)
+    if isinstance(asked, Response):
+        return asked
+    viewer, query = asked
 
     def work() -> tuple[str, date]:
         view = deps.views.current()
