@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from urllib.parse import quote
 
-from models.access import AccessDenied, Action, IdentityRequired, Staff, StaffDirectory, UnknownStaff
+from models.access import Staff, StaffDirectory
 from models.cases import (
     ActionKind,
     CaseAction,
@@ -26,14 +26,11 @@ from models.cases import (
     raise_concern,
 )
 from ops.http.surface import Request, Response
-from ops.jobs.reports.audited import Subject
-from ops.staff.auth.web import credential_of, csrf_matches
 from ops.staff.deps import StaffDeps
-from ops.staff.web.common import NOT_VISIBLE_PAGE, NotFound, error_page, record_read, redirect, viewer_of
-from ops.staff.web.common import refused as refused_page
-from ops.staff.web.triage import request_from
+from ops.staff.web.common import NOT_VISIBLE_PAGE, NotFound, error_page, redirect
+from ops.staff.web.triage import action_stored, admitted_student, not_saved, posted_form, store_action
 from sinks.clickhouse.caseload import RosterLine
-from sinks.clickhouse.cases import load_cases, write_actions
+from sinks.clickhouse.cases import load_cases
 from sinks.clickhouse.students import access_scope
 
 
@@ -83,14 +80,7 @@ def take_case_action(
     roster, or outside the viewer's scope by the roster now: the refusal audited) or CaseRefused;
     the action is audited as a case_action."""
     store = deps.store
-    subject = access_scope(store, student_id)
-    if subject is None:
-        raise NotFound(NOT_VISIBLE_PAGE)
-    try:
-        deps.reads.admit(viewer, Subject(*subject), Action.CASE_ACTION, "web", credential)
-    except AccessDenied:
-        raise NotFound(NOT_VISIBLE_PAGE) from None
-    student = RosterLine(subject[0], "", subject[2], "", subject[3], 0, "", subject[1])
+    student = admitted_student(deps, viewer, access_scope(store, student_id), credential, NOT_VISIBLE_PAGE)
     day = deps.views.current().as_of
     cases = load_cases(store, day, [student_id]).get(student_id) or StudentCases(student_id)
     action = case_action(
@@ -103,36 +93,23 @@ def take_case_action(
         now=deps.now(),  # the service's clock, as the alerts' (audit rows keep the wall clock)
         today=day,
     )
-    write_actions(store, [action])
-    record_read(deps.reads, viewer, Action.CASE_ACTION, [student_id])
+    store_action(deps, viewer, action)
     return action
 
 
 async def case_form(deps: StaffDeps, request: Request, student_id: str) -> Response:
     """POST /app/students/{id}/case: store the action, then back to the student's page (303)."""
-    metrics = deps.metrics
-    try:
-        viewer = viewer_of(request)
-    except (IdentityRequired, UnknownStaff) as error:
-        return refused_page(deps, request, "triage", error)
-    form = await request.post()
-    if not await csrf_matches(deps.sessions, request, str(form.get("csrf_token", ""))):
-        return error_page(
-            deps, "triage", 403, "Form expired", "This form has expired. Reload the page and try again."
-        )
-    wanted = request_from(form)
+    posted = await posted_form(deps, request)
+    if isinstance(posted, Response):
+        return posted
     page = f"/app/students/{quote(student_id, safe='')}"
     try:
         action = await deps.pages.run(
-            take_case_action, deps, viewer, student_id, wanted, credential_of(request)
+            take_case_action, deps, posted.viewer, student_id, posted.wanted, posted.credential
         )
     except NotFound as error:
         return error_page(deps, "triage", 404, "Not found", str(error))
     except CaseRefused as error:
-        kind = wanted.kind if wanted.kind in {k.value for k in ActionKind} else "note"
-        metrics.case_actions.labels(kind=kind, outcome="refused").inc()
-        return error_page(deps, "triage", 400, "Not saved", str(error), back=page)
-    metrics.case_actions.labels(kind=action.kind.value, outcome="stored").inc()
-    # The caseload shows the action at once: the one student's row in the precomputed view is redone.
-    await deps.views.moved(action.student_id)
+        return not_saved(deps, posted.wanted, error, back=page)
+    await action_stored(deps, action)
     return redirect(deps, "triage", f"{page}?done={action.kind.value}#case")
