@@ -1,5 +1,7 @@
 """Browser harness for the web app's tests: Debian's chromium driven by Playwright (launched by
-path: no browser download, never `playwright install`), and axe-core from npm in a gitignored cache.
+path: no browser download, never `playwright install`), axe-core from npm in a gitignored cache, and
+the service it drives (`App`, served for a test module by `served_app`), each member of staff
+signing in through the suite's OpenID Connect provider.
 
 Missing pieces fail the tests with the command that fixes them: the browser tests must never skip
 silently in CI (.ci/run installs chromium).
@@ -9,10 +11,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ops.devtools.replay import EventTimeRun
+from ops.settings import Settings
+from tests.integration.web_helpers import ENV, seed_data_dir
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -76,3 +85,88 @@ def serious_violations(page: Any, axe: str) -> list[str]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def scrolls_sideways(page: Any) -> bool:
+    """The page is wider than the window (WCAG 1.4.10 reflow: it must not be at 320 px)."""
+    return bool(page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth"))
+
+
+class App:
+    """The service (restartable on its data folder), the browser and the screenshot folder."""
+
+    def __init__(self, data_dir: Path, shots: Path, browser: Any, provider: OidcTestProvider) -> None:
+        self.data_dir, self.shots, self.browser, self.provider = data_dir, shots, browser, provider
+        self.run = self._start()
+
+    def _start(self) -> EventTimeRun:
+        sign_in = {
+            "LDE_OIDC_ISSUER": self.provider.issuer,
+            "LDE_OIDC_CLIENT_ID": CLIENT_ID,
+            "LDE_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        }
+        run = EventTimeRun(
+            Settings(),
+            self.data_dir,
+            evaluate_from=date(2027, 1, 4),
+            extra_env={**ENV, **sign_in},
+            trust_local_proxy=False,  # no header shortcut: the browser signs in
+        )
+        run.start()
+        return run
+
+    def restart(self, meanwhile: Callable[[Path], None] | None = None) -> None:
+        """Stop the service, let `meanwhile` write to its data folder (chDB has one owner), start it."""
+        self.run.stop()
+        if meanwhile is not None:
+            meanwhile(self.data_dir)
+        self.run = self._start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.run.settings.web_port}{path}"
+
+    def page_as(self, staff: str, width: int = 1280) -> Any:
+        """A browser page signed in as `staff` through the identity provider (its own cookies)."""
+        context = self.browser.new_context(
+            viewport={"width": width, "height": 900},
+            bypass_csp=True,  # lets the test inject axe-core under any Content-Security-Policy
+            locale="en-GB",
+        )
+        page = context.new_page()
+        refused = page.goto(self.url("/app"))
+        assert refused is not None and refused.status == 401  # not signed in yet: a sign-in page
+        link = page.get_attribute("a:text('Sign in')", "href")
+        assert link is not None and link.startswith("/auth/login?next=")
+        self.provider.user = staff
+        signed_in = page.goto(self.url(link))  # LDE -> the provider -> LDE's callback -> back to /app
+        assert signed_in is not None and signed_in.status == 200 and page.url == self.url("/app")
+        assert any(c["name"] == "lde_session" and c["httpOnly"] for c in context.cookies())
+        return page
+
+    def shot(self, page: Any, name: str) -> None:
+        path = self.shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+
+
+def served_app(tmp_path_factory: pytest.TempPathFactory, data: str, shots: str) -> Iterator[App]:
+    """A module's `app` fixture: the service on a seeded data folder (`data`), Debian's chromium and
+    the suite's identity provider, screenshots in the folder `shots` (its path printed); everything
+    stopped at the end."""
+    chromium = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    data_dir = tmp_path_factory.mktemp(data)
+    seed_data_dir(data_dir)
+    shots_dir = tmp_path_factory.mktemp(shots)
+    print(f"screenshots in {shots_dir}")
+    provider = OidcTestProvider().start()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        served = App(data_dir, shots_dir, browser, provider)
+        try:
+            yield served
+        finally:
+            served.run.stop()
+            browser.close()
+            provider.stop()

@@ -9,101 +9,22 @@ cookie, and the triage forms carry the session's CSRF token."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from datetime import date
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ops.devtools.replay import EventTimeRun
-from ops.settings import Settings
-from tests.integration.browser import CHROMIUM_ARGS, axe_script, require_chromium, serious_violations
+from tests.integration.browser import App, axe_script, scrolls_sideways, serious_violations, served_app
 from tests.integration.test_role_matrix import AMINA, REPORT_SCOPE
-from tests.integration.web_helpers import ENV, seed_data_dir
-from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 
 pytestmark = pytest.mark.integration
 SILENT = "900700003"  # a BSC-CS student (tutor not in the directory) with an alert: the officer triages
 TUTOR, LEADER, DIRECTOR, OFFICER = "S1042", "S1001", "S1000", "S9001"
 
 
-class App:
-    """The service (restartable on its data folder), the browser and the screenshot folder."""
-
-    def __init__(self, data_dir: Path, shots: Path, browser: Any, provider: OidcTestProvider) -> None:
-        self.data_dir, self.shots, self.browser, self.provider = data_dir, shots, browser, provider
-        self.run = self._start()
-
-    def _start(self) -> EventTimeRun:
-        sign_in = {
-            "LDE_OIDC_ISSUER": self.provider.issuer,
-            "LDE_OIDC_CLIENT_ID": CLIENT_ID,
-            "LDE_OIDC_CLIENT_SECRET": CLIENT_SECRET,
-        }
-        run = EventTimeRun(
-            Settings(),
-            self.data_dir,
-            evaluate_from=date(2027, 1, 4),
-            extra_env={**ENV, **sign_in},
-            trust_local_proxy=False,  # no header shortcut: the browser signs in
-        )
-        run.start()
-        return run
-
-    def restart(self, meanwhile: Callable[[Path], None] | None = None) -> None:
-        """Stop the service, let `meanwhile` write to its data folder (chDB has one owner), start it."""
-        self.run.stop()
-        if meanwhile is not None:
-            meanwhile(self.data_dir)
-        self.run = self._start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.run.settings.web_port}{path}"
-
-    def page_as(self, staff: str, width: int = 1280) -> Any:
-        """A browser page signed in as `staff` through the identity provider (its own cookies)."""
-        context = self.browser.new_context(
-            viewport={"width": width, "height": 900},
-            bypass_csp=True,  # lets the test inject axe-core under any Content-Security-Policy
-            locale="en-GB",
-        )
-        page = context.new_page()
-        refused = page.goto(self.url("/app"))
-        assert refused is not None and refused.status == 401  # not signed in yet: a sign-in page
-        link = page.get_attribute("a:text('Sign in')", "href")
-        assert link is not None and link.startswith("/auth/login?next=")
-        self.provider.user = staff
-        signed_in = page.goto(self.url(link))  # LDE -> the provider -> LDE's callback -> back to /app
-        assert signed_in is not None and signed_in.status == 200 and page.url == self.url("/app")
-        assert any(c["name"] == "lde_session" and c["httpOnly"] for c in context.cookies())
-        return page
-
-    def shot(self, page: Any, name: str) -> None:
-        path = self.shots / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        print(f"screenshot: {path}")
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    chromium = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    data_dir = tmp_path_factory.mktemp("browser")
-    seed_data_dir(data_dir)
-    shots = tmp_path_factory.mktemp("screenshots")
-    print(f"screenshots in {shots}")
-    provider = OidcTestProvider().start()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        served = App(data_dir, shots, browser, provider)
-        try:
-            yield served
-        finally:
-            served.run.stop()
-            browser.close()
-            provider.stop()
+    yield from served_app(tmp_path_factory, "browser", "screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +78,7 @@ def test_every_page_passes_axe_and_reflows_at_320_px(app: App, axe: str) -> None
             page.goto(app.url(path))
             app.shot(page, f"{name}-{width}")
             assert serious_violations(page, axe) == [], name
-            overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"{name} scrolls sideways at {width} px"
+            assert not scrolls_sideways(page), f"{name} scrolls sideways at {width} px"
             page.context.close()
 
 

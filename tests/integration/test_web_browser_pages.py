@@ -11,17 +11,13 @@ from typing import Any
 import pytest
 
 from models.groups import compared_with
-from tests.integration.browser import serious_violations
-from tests.integration.test_web_browser import LEADER, OFFICER, SILENT, TUTOR, App, app, axe
+from tests.integration.browser import App, scrolls_sideways, serious_violations
+from tests.integration.test_web_browser import LEADER, OFFICER, SILENT, TUTOR, app, axe
 
 pytestmark = pytest.mark.integration
 __all__ = ["app", "axe"]  # the fixtures, shared with the browser suite
 CARYS = "900412771"  # a tutee of S1042
 WIDTHS = (1280, 390)
-
-
-def no_sideways_scroll(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
 
 
 def styled(page: Any, selector: str) -> bool:
@@ -38,7 +34,7 @@ def test_the_own_view_with_attendance_and_its_pdf(app: App, axe: str, width: int
     assert page.locator("#att-units").is_visible()  # units in view, not only for screen readers
     assert page.locator("form.signout button").is_visible()  # the tutor's session can end here too
     assert serious_violations(page, axe) == []
-    assert no_sideways_scroll(page), f"the own view scrolls sideways at {width} px"
+    assert not scrolls_sideways(page), f"the own view scrolls sideways at {width} px"
     app.shot(page, f"own-view-{width}")
     link = page.locator(f'a[href="/app/students/{CARYS}/view.pdf"]')
     assert link.is_visible()
@@ -64,7 +60,7 @@ def test_the_programme_page_with_ids_units_and_impact(app: App, axe: str, width:
         assert row.locator("span.sid").inner_text().isdigit()
     assert page.locator("form.signout button").is_visible()
     assert serious_violations(page, axe) == []
-    assert no_sideways_scroll(page), f"the programme page scrolls sideways at {width} px"
+    assert not scrolls_sideways(page), f"the programme page scrolls sideways at {width} px"
     app.shot(page, f"programme-{width}")
     page.context.close()
 
@@ -85,7 +81,7 @@ def test_signed_out_pages_are_styled_without_a_session(app: App, axe: str, width
         assert styled(page, "div.outcome"), f"{name}: unstyled"
         assert page.get_by_role("link", name=way_back, exact=True).is_visible(), name
         assert serious_violations(page, axe) == [], name
-        assert no_sideways_scroll(page), name
+        assert not scrolls_sideways(page), name
         app.shot(page, f"{name}-{width}")
     context.close()
 

@@ -3,7 +3,7 @@ case. An alert arrives and the tutor opens the case from the caseload, records a
 referral with a follow-up date; a second alert joins the same case; the caseload shows it in progress
 with its follow-up; the case is resolved. Meanwhile an untouched case becomes overdue and comes up to
 the programme leader's caseload. Every page passes axe, never scrolls sideways at 390 px, and is kept
-as a full-page screenshot (the folder is printed). The harness is tests/integration/test_web_browser.py's.
+as a full-page screenshot (the folder is printed). The harness is tests/integration/browser.py.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from models.evaluation import ScoreRow
 from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
-from tests.integration.browser import CHROMIUM_ARGS, axe_script, require_chromium, serious_violations
-from tests.integration.test_web_browser import App
-from tests.integration.web_helpers import seed_data_dir
-from tests.oidc_provider import OidcTestProvider
+from tests.integration.browser import App, axe_script, scrolls_sideways, serious_violations, served_app
 
 pytestmark = pytest.mark.integration
 LIAM = "900201777"  # a tutee of S1042 (Dr Helen Park) with a no_engagement alert raised on 15 Nov
@@ -36,23 +33,7 @@ OLD_HEIGHT = {1280: 5453, 390: 9157}
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    chromium = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    data_dir = tmp_path_factory.mktemp("cases-browser")
-    seed_data_dir(data_dir)
-    shots = tmp_path_factory.mktemp("case-screenshots")
-    print(f"screenshots in {shots}")
-    provider = OidcTestProvider().start()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        served = App(data_dir, shots, browser, provider)
-        try:
-            yield served
-        finally:
-            served.run.stop()
-            browser.close()
-            provider.stop()
+    yield from served_app(tmp_path_factory, "cases-browser", "case-screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +59,7 @@ class Pages:
         for width, page in self.by_width.items():
             page.goto(self.app.url(path))
             assert serious_violations(page, axe) == [], (name, width)
-            overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"{name} scrolls sideways at {width} px"
+            assert not scrolls_sideways(page), f"{name} scrolls sideways at {width} px"
             self.app.shot(page, f"{name}-{width}")
             heights[width] = page.evaluate("document.documentElement.scrollHeight")
         return heights
