@@ -14,10 +14,8 @@ from models.groups import report_comparison
 from ops.devtools.replay import EventTimeRun
 from ops.runtime.embedded import wait_until
 from ops.settings import Settings
-from sinks import clickhouse
-from sinks.clickhouse import ClickHouseStore
 from tests.integration.test_role_matrix import AMINA, CS_EXTRA, CS_SAMPLE, PSY_EXTRA, REPORT_SCOPE, TOMASZ
-from tests.integration.web_helpers import Page, fetch, seed_data_dir, service_on
+from tests.integration.web_helpers import Page, fetch, seed_data_dir, service_on, store_while_stopped
 
 pytestmark = pytest.mark.integration
 SILENT_CS = "900201777"  # a tutee of S1042 with a no_engagement alert
@@ -182,18 +180,10 @@ def test_every_page_read_is_in_the_access_audit(served: tuple[EventTimeRun, dict
     fetch(run, f"/app/students/{AMINA}", "S3301")
     fetch(run, f"/app/students/{TOMASZ}", "S3301")  # refused (404), and audited as refused
     fetch(run, "/app/programmes/BSC-CS", "S3301")
-    run.stop()  # chDB has one owner: read the audit with the service stopped, then start it again
-    try:
-        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
-        try:
-            rows = store.query(
-                "SELECT action, via, student_ids, outcome FROM access_audit WHERE staff_id = 'S3301' "
-                "ORDER BY at"
-            )
-        finally:
-            store.close()
-    finally:
-        run.start()
+    with store_while_stopped(run, data_dir) as store:
+        rows = store.query(
+            "SELECT action, via, student_ids, outcome FROM access_audit WHERE staff_id = 'S3301' ORDER BY at"
+        )
     assert ("caseload", "web", [AMINA], "allowed") in rows
     assert ("student_view", "web", [AMINA], "allowed") in rows
     assert ("student_view", "web", [TOMASZ], "refused") in rows
@@ -256,18 +246,11 @@ def test_the_caseload_downloads_as_csv_in_scope_and_audited(
     }
     assert fetch(run, "/app/caseload.csv?case=lost", "S1042").status == 400
     assert fetch(run, "/app/caseload.csv").status == 401
-    run.stop()  # chDB has one owner: read the audit with the service stopped, then start it again
-    try:
-        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
-        try:
-            audit = store.query(
-                "SELECT student_ids, outcome FROM access_audit "
-                "WHERE staff_id = 'S1042' AND action = 'caseload_export'"
-            )
-        finally:
-            store.close()
-    finally:
-        run.start()
+    with store_while_stopped(run, data_dir) as store:
+        audit = store.query(
+            "SELECT student_ids, outcome FROM access_audit "
+            "WHERE staff_id = 'S1042' AND action = 'caseload_export'"
+        )
     assert [(sorted(ids), outcome) for ids, outcome in audit] == [(sorted(REPORT_SCOPE["S1042"]), "allowed")]
 
 
@@ -319,40 +302,34 @@ def test_a_new_alert_after_resolving_opens_a_new_case(
         post(run, officer, fetch(run, path, officer), "resolve", detail="Spoke to the student").status == 303
     )
     assert "The last case (opened Wed 18 Nov) was resolved" in fetch(run, path, officer).body
-    run.stop()  # chDB has one owner: the evaluator's next alert written with the service stopped
-    try:
-        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
-        try:
-            # the resolve carries the service's clock (event time here), as the alerts do, not
-            # the wall clock: the evaluator's next alert, a day later in event time, comes after it
-            resolved = [a for a in actions_for_student(store, sid) if a.kind is ActionKind.RESOLVE]
-            assert len(resolved) == 1
-            assert resolved[0].at == clock, "the resolve is stamped on the service's clock"
-            raised = date(2026, 11, 20)  # the next day the evaluator judges
-            start = raised - timedelta(days=5)
-            store.write_alerts(
-                [
-                    Alert(
-                        alert_id=alert_id(sid, Rule.LOW_ATTENDANCE, start),
-                        student_id=sid,
-                        rule=Rule.LOW_ATTENDANCE,
-                        raised_on=raised,
-                        episode_start=start,
-                        days_silent=0,
-                        last_active_on=None,
-                        programme_code="BSC-CS",
-                        year_of_study=1,
-                        mode="FT",
-                        school="",
-                        personal_tutor_id="S5555",
-                        explanation="Attended 0 of 6 timetabled sessions in the last 14 days.",
-                    )
-                ]
-            )
-        finally:
-            store.close()
-    finally:
-        run.start()
+    # the evaluator's next alert, written with the service stopped as the stream would
+    with store_while_stopped(run, data_dir) as store:
+        # the resolve carries the service's clock (event time here), as the alerts do, not
+        # the wall clock: the evaluator's next alert, a day later in event time, comes after it
+        resolved = [a for a in actions_for_student(store, sid) if a.kind is ActionKind.RESOLVE]
+        assert len(resolved) == 1
+        assert resolved[0].at == clock, "the resolve is stamped on the service's clock"
+        raised = date(2026, 11, 20)  # the next day the evaluator judges
+        start = raised - timedelta(days=5)
+        store.write_alerts(
+            [
+                Alert(
+                    alert_id=alert_id(sid, Rule.LOW_ATTENDANCE, start),
+                    student_id=sid,
+                    rule=Rule.LOW_ATTENDANCE,
+                    raised_on=raised,
+                    episode_start=start,
+                    days_silent=0,
+                    last_active_on=None,
+                    programme_code="BSC-CS",
+                    year_of_study=1,
+                    mode="FT",
+                    school="",
+                    personal_tutor_id="S5555",
+                    explanation="Attended 0 of 6 timetabled sessions in the last 14 days.",
+                )
+            ]
+        )
     page = fetch(run, path, officer)
     assert "Attended 0 of 6 timetabled sessions" in page.body.split('id="alerts-h"')[0]  # the box
     assert page.forms("resolve") and not page.forms("reopen")  # a new case, open

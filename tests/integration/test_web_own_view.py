@@ -15,11 +15,8 @@ import pytest
 from models.groups import compared_with
 from ops.devtools.replay import EventTimeRun
 from ops.http.proxy import STAFF_HEADER
-from ops.settings import Settings
-from sinks import clickhouse
-from sinks.clickhouse import ClickHouseStore
 from tests.integration.mailhelpers import pdf_text
-from tests.integration.web_helpers import fetch, seed_data_dir, service_on
+from tests.integration.web_helpers import fetch, seed_data_dir, service_on, store_while_stopped
 
 pytestmark = pytest.mark.integration
 LIAM, CARYS = "900201777", "900412771"  # tutees of S1042 (Liam silent since 8 November)
@@ -125,17 +122,10 @@ def test_the_pdf_download_is_audited_like_the_page(served: tuple[EventTimeRun, d
     run, _, data_dir = served
     assert raw(run, f"/app/students/{CARYS}/view.pdf", "S1042")[0] == 200
     assert raw(run, f"/app/students/{CARYS}/view.pdf", "S2210")[0] == 404  # refused, audited as such
-    run.stop()  # chDB has one owner: read the audit with the service stopped, then start it again
-    try:
-        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
-        try:
-            rows = store.query(
-                "SELECT staff_id, action, via, student_ids, outcome FROM access_audit "
-                "WHERE via = 'web-student-view-pdf' ORDER BY at"
-            )
-        finally:
-            store.close()
-    finally:
-        run.start()
+    with store_while_stopped(run, data_dir) as store:
+        rows = store.query(
+            "SELECT staff_id, action, via, student_ids, outcome FROM access_audit "
+            "WHERE via = 'web-student-view-pdf' ORDER BY at"
+        )
     assert ("S1042", "student_view", "web-student-view-pdf", [CARYS], "allowed") in rows
     assert ("S2210", "student_view", "web-student-view-pdf", [CARYS], "refused") in rows

@@ -45,6 +45,21 @@ def service_on(data_dir: Path) -> Iterator[EventTimeRun]:
         run.stop()
 
 
+@contextmanager
+def store_while_stopped(run: EventTimeRun, data_dir: Path) -> Iterator[ClickHouseStore]:
+    """The service's store, opened with the service stopped (chDB has one owner) to read what it
+    stored or write as the stream would; the service is started again afterwards, whatever happens."""
+    run.stop()
+    try:
+        store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+        try:
+            yield store
+        finally:
+            store.close()
+    finally:
+        run.start()
+
+
 @dataclass
 class Page:
     status: int
