@@ -88,8 +88,13 @@ def webhook_server(fail_first: int = 0) -> Iterator[tuple[Hooks, str]]:
 def pdf_text(data: bytes) -> str:
     """The text drawn in a PDF made by fpdf2 (inflate each stream, keep the (...) Tj strings)."""
     out = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        raw = match.group(1)
+    # Each stream is read by its /Length: compressed bytes may end in a CR, which a pattern looking
+    # for the line end before "endstream" would take for that line end (a cut stream inflates to nothing).
+    for match in re.finditer(rb"<<((?:(?!<<|>>).)*?)>>\s*stream\r?\n", data, re.S):
+        length = re.search(rb"/Length (\d+)", match.group(1))
+        if length is None:
+            continue
+        raw = data[match.end() : match.end() + int(length.group(1))]
         with suppress(zlib.error):
             raw = zlib.decompress(raw)
         out += [s.decode("latin-1") for s in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", raw)]

@@ -65,6 +65,9 @@ def student_view_figures(
     for week, source, total in group_rows:
         cell = series.setdefault(source, {}).setdefault(week.isoformat(), {})
         cell["average"] = round(float(total) / size, 1)
+    for cells in series.values():  # every cell says its average: None while the group is too small
+        for cell in cells.values():
+            cell.setdefault("average", 0.0 if shown else None)  # type: ignore[arg-type]
     week_days = [first_week + timedelta(weeks=i) for i in range(weeks)]
     mine = queries.weekly_attendance(store, [student_id], first_week)
     theirs = queries.weekly_attendance(store, members, first_week) if shown else {}
