@@ -36,6 +36,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--restart", action="store_true", help="forget an earlier run's spool and checkpoint, start again"
     )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=30.0,
+        help="write the checkpoint after a day once this long has passed since the last (default 30; "
+        "a crash judges at most that much again)",
+    )
     p.set_defaults(func=cmd_backfill)
 
 
@@ -117,7 +124,17 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
         print(f"backfill: {len(inputs)} files, {len(roster):,} students, writing {where}", file=sys.stderr)
         try:
             report = backfill(
-                settings, store, inputs, roster, absences, work, bar, first, through, args.restart
+                settings,
+                store,
+                inputs,
+                roster,
+                absences,
+                work,
+                bar,
+                first,
+                through,
+                args.restart,
+                args.checkpoint_seconds,
             )
         except (CheckpointMismatch, NothingToJudge) as error:
             return fail(str(error))

@@ -84,10 +84,11 @@ class DayJudge:
         self.students = [s for p in sorted(by_partition) for s in by_partition[p]]
         (work / "judged").mkdir(parents=True, exist_ok=True)
 
-    def run_day(self, day: date, inputs: Sequence[Path], first_day: date) -> DayDone:
+    def run_day(self, day: date, inputs: Sequence[Path], first_day: date, save: bool = True) -> DayDone:
         """Apply the day's spooled envelopes (from every input, in input order), judge the day when
-        it is one to judge, write it all and move the checkpoint past it. `first_day` is the first
-        day applied (no watermark came before it)."""
+        it is one to judge, write it all and move the checkpoint past it (written to disk when
+        `save`; otherwise a crash judges this day again from an earlier checkpoint, which writes the
+        same rows). `first_day` is the first day applied (no watermark came before it)."""
         outcome = self._apply(day, inputs, first_day)
         letters = self._dead_letters(day, outcome.dead_letters)
         alerts: Counter[str] = Counter()
@@ -108,8 +109,13 @@ class DayJudge:
             counts[name] = counts.get(name, 0) + value
         for rule, n in alerts.items():
             counts[f"alerts_{rule}"] = counts.get(f"alerts_{rule}", 0) + n
-        checkpoint.save(self.work / "checkpoint.bin")
+        if save:
+            self.save()
         return DayDone(day, applied, alerts, letters, judged)
+
+    def save(self) -> None:
+        """Write the checkpoint as it stands (after the last day run)."""
+        self.checkpoint.save(self.work / "checkpoint.bin")
 
     # -- the stream's half ---------------------------------------------------------------------------
     def _apply(self, day: date, inputs: Sequence[Path], first_day: date) -> BatchOutcome:

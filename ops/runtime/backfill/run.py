@@ -122,11 +122,14 @@ def backfill(
     first: date | None = None,
     through: date | None = None,
     restart: bool = False,
+    checkpoint_seconds: float = 30.0,
 ) -> BackfillReport:
     """Backfill `inputs` into `store` (see the module). `roster` and `absences` are every student to
     judge and their approved absences; both are written to ClickHouse too, as `lde roster load`
-    would have them stored. Raises CheckpointMismatch when `work` holds another backfill (unless
-    `restart`), NothingToJudge when there is nothing to judge, UpstreamBroken from a broken export."""
+    would have them stored. The checkpoint is written after the first day run at least
+    `checkpoint_seconds` after the last one, and after the last day. Raises CheckpointMismatch
+    when `work` holds another backfill (unless `restart`), NothingToJudge when there is nothing to
+    judge, UpstreamBroken from a broken export."""
     # The event-time clock, whatever the service runs on: "now" is the end of the day before the one
     # applied (the watermark of a live replay), and event times have no upper bound of their own.
     settings = settings.model_copy(update={"clock": "event"})
@@ -182,8 +185,12 @@ def backfill(
     total_events = sum(events_by_day[d.toordinal()] for d in days)
     to_judge = sum(1 for d in days if d >= judge_from)
     done_events = done_days = 0
+    saved = time.monotonic()
     for day in days:
-        done = judge.run_day(day, folders, first_day)
+        due = day == days[-1] or time.monotonic() - saved >= checkpoint_seconds
+        done = judge.run_day(day, folders, first_day, save=due)
+        if due:
+            saved = time.monotonic()
         done_events += events_by_day.get(day.toordinal(), 0)
         done_days += 1 if done.judged else 0
         elapsed = time.monotonic() - judging_started

@@ -1,0 +1,131 @@
+"""`lde backfill` equals live: a simulated term published day by day through the service (`lde up` on the
+event clock) and the same term backfilled from its file leave the same rows in ClickHouse (alerts,
+daily counts, scores, rule memory, group statistics, progress, roster), also when the backfill is
+killed with -9 part-way and run again; and bad lines in the file are dead-lettered, not fatal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.devtools.replay import EventTimeRun
+from ops.devtools.simulator import Profiles, simulate, write_files
+from ops.runtime.backfill.checkpoint import MAGIC
+from ops.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PARTITIONS = 4
+
+
+def environment(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LDE_")}
+    return {**env, "LDE_DATA_DIR": str(data_dir), "LDE_PARTITIONS": str(PARTITIONS)}
+
+
+def stored_rows(data_dir: Path) -> dict[str, list[list[Any]]]:
+    """What a stopped run left in ClickHouse (read in a process of its own: chDB opens one folder
+    per process)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.integration.chdb_rows", str(data_dir)],
+        cwd=ROOT,
+        env=environment(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows: dict[str, list[list[Any]]] = json.loads(result.stdout)
+    # A live row's version is the student's revision when its batch was written, which depends on
+    # how the worker cut its batches; versions only order a student's rows, the counts are absolute.
+    rows["activity_daily"] = [row[:-1] for row in rows["activity_daily"]]
+    return rows
+
+
+def judged_through(checkpoint: Path) -> date | None:
+    """The last day a backfill's checkpoint holds as judged (None before the first checkpoint)."""
+    try:
+        data = checkpoint.read_bytes()
+    except FileNotFoundError:
+        return None
+    (length,) = struct.unpack_from("<I", data, len(MAGIC))
+    header = json.loads(data[len(MAGIC) + 4 : len(MAGIC) + 4 + length])
+    return date.fromisoformat(header["through"]) if header["through"] else None
+
+
+def test_backfill_leaves_the_rows_live_leaves_even_after_a_kill_and_a_resume(tmp_path: Path) -> None:
+    sim = simulate(students=150, weeks=5, seed=5, profiles=Profiles(reading_week=None))
+    assert sim.absences(), "the term should hold approved absences"
+    paths = write_files(sim, tmp_path / "sim")
+
+    live = EventTimeRun(Settings(), tmp_path / "live", evaluate_from=sim.term_start, partitions=PARTITIONS)
+    with live:
+        live.publish(roster=[s.record for s in sim.students], absences=sim.absences())
+        live.publish_days({d: sim.events_on(d) for d in sim.days()}, sim.term_start, sim.term_end)
+        assert live.wait_judged_through(sim.term_end, timeout=300)
+    expected = stored_rows(tmp_path / "live")
+    assert {row[2] for row in expected["alerts"]} >= {"no_engagement", "escalation"}
+
+    # The same events with two bad lines among them (a record cut short, one without its fields).
+    lines = paths["events"].read_text().splitlines()
+    lines.insert(1000, '{"event_id": "cut-short", "student_id": "9050')
+    lines.insert(5000, '{"event_id": "no-fields"}')
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines) + "\n")
+    data = tmp_path / "backfilled"
+    work = data / "backfill"
+    command = [
+        sys.executable,
+        "-m",
+        "ops.cli",
+        "backfill",
+        *("--roster", str(paths["roster"]), "--absences", str(paths["absences"])),
+        *("--checkpoint-seconds", "0"),
+        str(events),
+    ]
+    killed_after = sim.term_start + timedelta(days=22)  # alerts raised, escalations not yet due
+    first = subprocess.Popen(
+        command, cwd=ROOT, env=environment(data), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while (judged_through(work / "checkpoint.bin") or date.min) < killed_after:
+            assert first.poll() is None, first.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the backfill did not judge its first days in time"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.communicate(timeout=60)
+    assert first.returncode == -signal.SIGKILL
+    stopped_at = judged_through(work / "checkpoint.bin")
+    assert stopped_at is not None and killed_after <= stopped_at < sim.term_end
+
+    again = subprocess.run(
+        command, cwd=ROOT, env=environment(data), capture_output=True, text=True, timeout=600, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"continued:   after {stopped_at}" in again.stdout
+    assert "dead letters: 2 " in again.stdout
+    assert judged_through(work / "checkpoint.bin") == sim.term_end
+
+    backfilled = stored_rows(data)
+    for table, rows in expected.items():
+        assert rows, f"live wrote no {table} rows: the comparison would prove nothing"
+        assert backfilled[table] == rows, table
+
+    letters = [json.loads(line) for line in (work / "dead_letters.jsonl").open()]
+    assert [letter["position"] for letter in letters] == [f"{events}:line 1001", f"{events}:line 5001"]
+    assert all(letter["reason"] for letter in letters)
+    assert "9050" not in (work / "dead_letters.jsonl").read_text()  # redacted: a digest, not the line
