@@ -4,6 +4,7 @@ have judged it live, straight into ClickHouse (ops.runtime.backfill)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -42,6 +43,19 @@ def add_parser(sub: Any) -> None:
         default=30.0,
         help="write the checkpoint after a day once this long has passed since the last (default 30; "
         "a crash judges at most that much again)",
+    )
+    p.add_argument(
+        "--read-processes",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes reading the files (a large canonical file is read in as many pieces; default: "
+        "up to 2)",
+    )
+    p.add_argument(
+        "--apply-processes",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes applying the days' events, each a share of the partitions (default: up to 2)",
     )
     p.set_defaults(func=cmd_backfill)
 
@@ -135,6 +149,8 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
                 through,
                 args.restart,
                 args.checkpoint_seconds,
+                args.read_processes,
+                args.apply_processes,
             )
         except (CheckpointMismatch, NothingToJudge) as error:
             return fail(str(error))

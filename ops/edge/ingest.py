@@ -237,13 +237,15 @@ def read_records(
     out: EventSink,
     dead_letter: Callable[[Invalid], None],
     block_bytes: int = BLOCK_BYTES,
+    first_line: int = 1,
 ) -> None:
     """Read the source, counting and dead-lettering as it goes, and queue the accepted events in `out`
-    (the one reading loop of `lde ingest` and `lde backfill`). Raises UpstreamBroken from the guard."""
+    (the one reading loop of `lde ingest` and `lde backfill`). Raises UpstreamBroken from the guard.
+    `first_line` numbers the source's first line (canonical JSONL read from part-way into a file)."""
     summary = out.summary
     binary = _binary(source)
     if binary is not None and adapter_name == "lde-jsonl":
-        for chunk in _jsonl_chunks(binary, block_bytes):
+        for chunk in _jsonl_chunks(binary, block_bytes, first_line):
             done = 0
             for valid_before, bad in chunk.invalid:
                 guard.observe_valid(valid_before - done)
@@ -293,12 +295,11 @@ def _text(binary: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(cast(BinaryIO, binary), encoding="utf-8", errors="replace", newline="")
 
 
-def _jsonl_chunks(binary: IO[bytes], block_bytes: int) -> Iterator[JsonlChunk]:
+def _jsonl_chunks(binary: IO[bytes], block_bytes: int, first_line: int = 1) -> Iterator[JsonlChunk]:
     """Validated blocks of whole lines, read `block_bytes` at a time (memory stays bounded by it and
     the longest line). read1 returns what a pipe has, so stdin is not held back until a block fills."""
     read = getattr(binary, "read1", binary.read)
     rest = b""
-    first_line = 1
     while True:
         data = read(block_bytes)
         final = not data

@@ -44,6 +44,7 @@ class Checkpoint:
     memory: dict[str, StudentMemory] = field(default_factory=dict)
     raised: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=dict)  # events applied, alerts, dead letters...
+    parts: list[str] = field(default_factory=list)  # the files of the partition shares' states
 
     def save(self, path: Path) -> None:
         """Write atomically (temporary file, fsync, rename, fsync of the folder)."""
@@ -56,6 +57,7 @@ class Checkpoint:
                 "memory": {sid: m.to_json() for sid, m in self.memory.items()},
                 "raised": sorted(self.raised),
                 "counts": self.counts,
+                "parts": self.parts,
             },
             sort_keys=True,
         ).encode()
@@ -116,4 +118,5 @@ class Checkpoint:
             {sid: StudentMemory.from_json(m) for sid, m in header["memory"].items()},
             set(header["raised"]),
             dict(header["counts"]),
+            list(header.get("parts", [])),
         )

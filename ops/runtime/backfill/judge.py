@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
+from models.activity_columns import DayFigures
 from models.evaluation import PartitionProgress
 from models.partitioning import partition_for
 from models.roster import Absence, RosterRecord
-from models.timebuckets import day_end, zone
+from ops.runtime.backfill.appliers import Applied, Applier, Appliers, StreamSettings, shares
 from ops.runtime.backfill.checkpoint import Checkpoint
-from ops.runtime.backfill.spool import read_day
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
-from streams.agents.activity import oldest_day_to_keep
-from streams.batch import BatchOutcome, DeadLetter, RawMessage, oldest_accepted_days, process_batch
+from streams.batch import DeadLetter
 from streams.evaluator import Evaluator, StudentView, cohort_rows
 
 #: Activity rows per ClickHouse insert (a day of a large institution is a few hundred thousand).
@@ -50,7 +50,8 @@ class DayDone:
 class DayJudge:
     """Applies and judges days in order from a checkpoint, keeping it up to date (see the module).
 
-    Not thread-safe. `store` is written directly (no service runs beside a backfill)."""
+    Not thread-safe. `store` is written directly (no service runs beside a backfill); the states
+    live in the partition shares' processes (ops.runtime.backfill.appliers). `close` when done."""
 
     def __init__(
         self,
@@ -61,14 +62,13 @@ class DayJudge:
         checkpoint: Checkpoint,
         judge_from: date,
         work: Path,
+        processes: int = 1,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.tz = zone(settings.timezone)
         self.checkpoint = checkpoint
         self.judge_from = judge_from
         self.work = work
-        self.states = checkpoint.states
         self.evaluator = Evaluator(
             settings.rules, settings.engagement, memory=checkpoint.memory, already_raised=checkpoint.raised
         )
@@ -76,32 +76,59 @@ class DayJudge:
         for absence in absences:
             away.setdefault(absence.student_id, []).append(absence)
         partitions = settings.partitions
-        by_partition: dict[int, list[tuple[RosterRecord, tuple[Absence, ...]]]] = {}
-        for record in roster:
-            student = (record, tuple(away.get(record.student_id, ())))
-            by_partition.setdefault(partition_for(record.student_id, partitions), []).append(student)
-        #: Every rostered student, partition by partition (as the evaluation loop lists them).
-        self.students = [s for p in sorted(by_partition) for s in by_partition[p]]
+        of = {r.student_id: partition_for(r.student_id, partitions) for r in roster}
+        ordered = sorted(roster, key=lambda r: of[r.student_id])  # stable: roster order in a partition
+        #: Every rostered student, partition by partition (as the evaluation loop lists them). The
+        #: judgement reads their activity only through the figures the shares compute.
+        self.views = [StudentView(r, tuple(away.get(r.student_id, ())), None) for r in ordered]
+        lengths = self.evaluator.window_lengths(self.views)
+        stream = StreamSettings(
+            settings.timezone,
+            partitions,
+            settings.lateness_hours,
+            settings.state_horizon_days,
+            settings.event_time_window(None),
+            settings.engagement.attendance_days,
+            settings.engagement.offered_days,
+        )
+        appliers = []
+        for share in shares(partitions, processes):
+            rows = [n for n, r in enumerate(ordered) if of[r.student_id] in share]
+            first, last = (rows[0], rows[-1] + 1) if rows else (0, 0)
+            ids = [r.student_id for r in ordered[first:last]]
+            appliers.append(Applier(stream, share, ids, lengths[first:last], judge_from))
+        self.count = len(appliers)
         (work / "judged").mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="backfill-clickhouse")
+        self._pending: list[Future[object]] = []
+        self.appliers = Appliers(appliers)
+        if checkpoint.parts:
+            self.appliers.call("load", *[(work / name,) for name in checkpoint.parts])
 
     def run_day(self, day: date, inputs: Sequence[Path], first_day: date, save: bool = True) -> DayDone:
         """Apply the day's spooled envelopes (from every input, in input order), judge the day when
         it is one to judge, write it all and move the checkpoint past it (written to disk when
         `save`; otherwise a crash judges this day again from an earlier checkpoint, which writes the
         same rows). `first_day` is the first day applied (no watermark came before it)."""
-        outcome = self._apply(day, inputs, first_day)
-        letters = self._dead_letters(day, outcome.dead_letters)
-        alerts: Counter[str] = Counter()
         judged = day >= self.judge_from
+        results: list[Applied] = self.appliers.call(
+            "apply", *[(day, list(inputs), first_day, self._progress(), judged)] * self.count
+        )
+        rows = [row for result in results for row in result.rows]
+        for start in range(0, len(rows), ACTIVITY_INSERT_ROWS):
+            self._write(self.store.write_activity, rows[start : start + ACTIVITY_INSERT_ROWS])
+        letters = self._dead_letters(day, [d for result in results for d in result.dead_letters])
+        alerts: Counter[str] = Counter()
         if judged:
-            alerts = self._judge(day)
+            figures = DayFigures.concat([r.figures for r in results if r.figures is not None])
+            alerts = self._judge(day, figures)
         checkpoint = self.checkpoint
         checkpoint.through = day
         counts = checkpoint.counts
-        applied = sum(outcome.applied_by_source.values())
+        applied = sum(result.applied for result in results)
         for name, value in (
             ("events_applied", applied),
-            ("duplicates", outcome.duplicates),
+            ("duplicates", sum(result.duplicates for result in results)),
             ("dead_letters", letters),
             ("alerts", sum(alerts.values())),
             ("days_judged", 1 if judged else 0),
@@ -114,51 +141,46 @@ class DayJudge:
         return DayDone(day, applied, alerts, letters, judged)
 
     def save(self) -> None:
-        """Write the checkpoint as it stands (after the last day run)."""
+        """Write the checkpoint as it stands (after the last day run): once every write of the days
+        run is in ClickHouse, each share's states to a file of its own, then the checkpoint naming
+        them (the commit: the files of the checkpoint before are removed after it)."""
+        self.flush()
+        through = self.checkpoint.through
+        stamp = through.toordinal() if through else 0
+        names = [f"states-{k}-{stamp}.bin" for k in range(self.count)]
+        self.appliers.call("save", *[(self.work / name,) for name in names])
+        self.checkpoint.parts = names
         self.checkpoint.save(self.work / "checkpoint.bin")
+        for old in self.work.glob("states-*.bin"):
+            if old.name not in names:
+                old.unlink()
 
-    # -- the stream's half ---------------------------------------------------------------------------
-    def _apply(self, day: date, inputs: Sequence[Path], first_day: date) -> BatchOutcome:
-        s = self.settings
-        offsets = self.checkpoint.offsets
-        messages: list[RawMessage] = []
-        for folder in inputs:
-            for partition, value in read_day(folder, day.toordinal()):
-                offset = offsets.get(partition, 0)
-                offsets[partition] = offset + 1
-                messages.append(RawMessage(partition, offset, value))
-        # The watermark of a live replay when this day's events arrive: the end of the day before.
-        reference = None if day <= first_day else day_end(day - timedelta(days=1), self.tz)
-        everything = set(range(s.partitions))
-        oldest = oldest_accepted_days(
-            dict.fromkeys(everything, reference), timedelta(hours=s.lateness_hours), self.tz
-        )
-        states = self.states
-        outcome = process_batch(
-            messages, states.get, self.tz, s.partitions, oldest, s.event_time_window(reference)
-        )
-        rows = outcome.rows
-        for start in range(0, len(rows), ACTIVITY_INSERT_ROWS):
-            self.store.write_activity(rows[start : start + ACTIVITY_INSERT_ROWS])
-        progress = self._progress()
-        keep_from = oldest_day_to_keep(
-            reference, self.tz, everything, progress, self.judge_from, s.state_horizon_days
-        )
-        for student_id, state in outcome.states.items():
-            if keep_from is not None:
-                state.trim(keep_from, oldest.get(outcome.partition_of[student_id]))
-            states[student_id] = state
-        for student_id in outcome.forget:
-            states.pop(student_id, None)
-        return outcome
+    def flush(self) -> None:
+        """Wait for every ClickHouse write queued; raises the first that failed."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
-    def _progress(self) -> dict[int, PartitionProgress]:
+    def close(self) -> None:
+        self.appliers.close()
+        self._writer.shutdown(wait=True)
+
+    def _write(self, call: Callable[..., object], *args: object) -> None:
+        """A ClickHouse write, on the writer thread (chDB works outside the GIL while this thread
+        judges the next day), in the order queued."""
+        self._pending.append(self._writer.submit(call, *args))
+        if len(self._pending) >= 256:
+            for future in [f for f in self._pending if f.done()]:
+                future.result()
+            self._pending = [f for f in self._pending if not f.done()]
+
+    def _progress(self) -> PartitionProgress | None:
+        """How far judging has gone (the trimming keeps what the next day to judge needs)."""
         checkpoint = self.checkpoint
         started, through = checkpoint.started_on, checkpoint.through
         if started is None or through is None or through < self.judge_from:
-            return {}
-        record = PartitionProgress(started, through)
-        return dict.fromkeys(range(self.settings.partitions), record)
+            return None
+        return PartitionProgress(started, through)
 
     def _dead_letters(self, day: date, letters: list[DeadLetter]) -> int:
         """The day's dead letters from the stream's core, in their own file (rewritten if the day is
@@ -180,27 +202,25 @@ class DayJudge:
         return len(letters)
 
     # -- the evaluator's half ------------------------------------------------------------------------
-    def _judge(self, day: date) -> Counter[str]:
+    def _judge(self, day: date, figures: DayFigures) -> Counter[str]:
         s, store, checkpoint = self.settings, self.store, self.checkpoint
         if checkpoint.started_on is None:
             checkpoint.started_on = day
-        states = self.states
-        views = [StudentView(record, away, states.get(record.student_id)) for record, away in self.students]
-        figures = self.evaluator.read_figures(day, views)
+        views = self.views
         result = self.evaluator.judge_day(day, views, checkpoint.started_on, views, None, figures)
+        write = self._write
         if result.alerts:
-            store.write_alerts(result.alerts)
+            write(store.write_alerts, result.alerts)
         if result.scores:
-            store.write_scores(result.scores)
+            write(store.write_scores, result.scores)
         if result.changed:
             memory = self.evaluator.memory
-            store.write_memory(
-                day, {sid: (memory[sid].to_json() if sid in memory else "") for sid in result.changed}
-            )
+            changed = {sid: (memory[sid].to_json() if sid in memory else "") for sid in result.changed}
+            write(store.write_memory, day, changed)
         stats = cohort_rows(day, result.groups)
         if stats:
-            store.write_cohort_stats(stats)
+            write(store.write_cohort_stats, stats)
         record = PartitionProgress(checkpoint.started_on, day)
         for partition in range(s.partitions):
-            store.write_progress(partition, record)
+            write(store.write_progress, partition, record)
         return Counter(alert.rule.value for alert in result.alerts)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import resource
 import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,7 +28,15 @@ from models.timebuckets import days_between
 from ops.runtime.backfill.checkpoint import Checkpoint, CheckpointMismatch
 from ops.runtime.backfill.judge import DayJudge
 from ops.runtime.backfill.progress import Figures, ProgressBar
-from ops.runtime.backfill.spool import InputFile, SpooledFile, spool_file, spooled
+from ops.runtime.backfill.spool import (
+    InputFile,
+    SpooledFile,
+    init_reader,
+    pieces,
+    spool_file,
+    spool_task,
+    spooled,
+)
 from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 
@@ -123,11 +133,15 @@ def backfill(
     through: date | None = None,
     restart: bool = False,
     checkpoint_seconds: float = 30.0,
+    read_processes: int = 1,
+    apply_processes: int = 1,
 ) -> BackfillReport:
     """Backfill `inputs` into `store` (see the module). `roster` and `absences` are every student to
     judge and their approved absences; both are written to ClickHouse too, as `lde roster load`
     would have them stored. The checkpoint is written after the first day run at least
-    `checkpoint_seconds` after the last one, and after the last day. Raises CheckpointMismatch
+    `checkpoint_seconds` after the last one, and after the last day. The files are read on
+    `read_processes` processes (a large canonical file in as many pieces), and the days applied on
+    `apply_processes` (each a share of the partitions) while this one judges. Raises CheckpointMismatch
     when `work` holds another backfill (unless `restart`), NothingToJudge when there is nothing to
     judge, UpstreamBroken from a broken export."""
     # The event-time clock, whatever the service runs on: "now" is the end of the day before the one
@@ -141,7 +155,10 @@ def backfill(
             else:
                 path.unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    identity = _identity(settings, inputs, roster, first)
+    identity = _identity(settings, inputs, roster, first) | {
+        "read_processes": read_processes,
+        "apply_processes": apply_processes,
+    }
     known = work / "identity.json"
     if known.exists() and json.loads(known.read_text()) != identity:
         raise CheckpointMismatch(
@@ -151,8 +168,9 @@ def backfill(
     known.write_text(json.dumps(identity, sort_keys=True))
     report = BackfillReport()
     started = time.monotonic()
-    folders = [work / "spool" / f"{n:04d}" for n in range(len(inputs))]
-    report.inputs = _read_inputs(settings, inputs, folders, bar)
+    parts = [piece for item in inputs for piece in pieces(item, read_processes)]
+    folders = [work / "spool" / f"{n:04d}" for n in range(len(parts))]
+    report.inputs = _read_inputs(settings, parts, folders, bar, read_processes)
     report.read_seconds = time.monotonic() - started
 
     events_by_day: Counter[int] = Counter()
@@ -173,7 +191,7 @@ def backfill(
     if checkpoint.through is None:
         store.write_students(roster)
         store.write_absences(absences)
-    judge = DayJudge(settings, store, roster, absences, checkpoint, judge_from, work)
+    judge = DayJudge(settings, store, roster, absences, checkpoint, judge_from, work, apply_processes)
     start = min(first_day, judge_from)
     days = [
         d
@@ -182,33 +200,10 @@ def backfill(
         and (d >= judge_from or events_by_day.get(d.toordinal()))
     ]
     judging_started = time.monotonic()
-    total_events = sum(events_by_day[d.toordinal()] for d in days)
-    to_judge = sum(1 for d in days if d >= judge_from)
-    done_events = done_days = 0
-    saved = time.monotonic()
-    for day in days:
-        due = day == days[-1] or time.monotonic() - saved >= checkpoint_seconds
-        done = judge.run_day(day, folders, first_day, save=due)
-        if due:
-            saved = time.monotonic()
-        done_events += events_by_day.get(day.toordinal(), 0)
-        done_days += 1 if done.judged else 0
-        elapsed = time.monotonic() - judging_started
-        # Work done: events applied, and each day judged worth a day's share of the events.
-        per_day = total_events / to_judge if to_judge else 0.0
-        bar.show(
-            Figures(
-                "judge",
-                done_events + done_days * per_day,
-                total_events + to_judge * per_day,
-                done_events,
-                done_days,
-                to_judge,
-                elapsed,
-                elapsed,
-            ),
-            final=day == days[-1],
-        )
+    try:
+        _judge_days(judge, days, folders, first_day, checkpoint_seconds, bar, events_by_day, judge_from)
+    finally:
+        judge.close()
     report.judge_seconds = time.monotonic() - judging_started
     counts = checkpoint.counts
     report.events_applied = counts.get("events_applied", 0)
@@ -221,39 +216,99 @@ def backfill(
     return report
 
 
+def _judge_days(
+    judge: DayJudge,
+    days: Sequence[date],
+    folders: Sequence[Path],
+    first_day: date,
+    checkpoint_seconds: float,
+    bar: ProgressBar,
+    events_by_day: Counter[int],
+    judge_from: date,
+) -> None:
+    """Run each day, a checkpoint at most every `checkpoint_seconds` and after the last, the bar
+    showing events applied and days judged (each day judged weighs a day's share of the events)."""
+    started = saved = time.monotonic()
+    total_events = sum(events_by_day[d.toordinal()] for d in days)
+    to_judge = sum(1 for d in days if d >= judge_from)
+    per_day = total_events / to_judge if to_judge else 0.0
+    done_events = done_days = 0
+    for day in days:
+        last = day == days[-1]
+        due = last or time.monotonic() - saved >= checkpoint_seconds
+        done = judge.run_day(day, folders, first_day, save=due)
+        if due:
+            saved = time.monotonic()
+        done_events += events_by_day.get(day.toordinal(), 0)
+        done_days += 1 if done.judged else 0
+        elapsed = time.monotonic() - started
+        work = done_events + done_days * per_day
+        figures = Figures(
+            "judge",
+            work,
+            total_events + to_judge * per_day,
+            done_events,
+            done_days,
+            to_judge,
+            elapsed,
+            elapsed,
+        )
+        bar.show(figures, final=last)
+
+
 def _read_inputs(
-    settings: Settings, inputs: Sequence[InputFile], folders: Sequence[Path], bar: ProgressBar
+    settings: Settings,
+    inputs: Sequence[InputFile],
+    folders: Sequence[Path],
+    bar: ProgressBar,
+    processes: int,
 ) -> list[SpooledFile]:
-    """Spool every input not spooled yet (a folder cut short by a crash is read again)."""
-    sizes = [item.path.stat().st_size for item in inputs]
+    """Spool every input piece not spooled yet (a folder cut short by a crash is read again), on
+    `processes` processes (in this one when 1)."""
+    sizes = [item.size for item in inputs]
     total = sum(sizes)
     window = settings.event_time_window(None)
-    out: list[SpooledFile] = []
-    before = 0  # bytes of the inputs done
-    events_before = 0
+    found: list[SpooledFile | None] = [spooled(folder) for folder in folders]
+    todo = [n for n, done in enumerate(found) if done is None]
     started = time.monotonic()
-    for item, folder, size in zip(inputs, folders, sizes, strict=True):
-        done = spooled(folder)
-        if done is None:
-            base_bytes, base_events = before, events_before
+    base_bytes = sum(size for size, done in zip(sizes, found, strict=True) if done is not None)
+    base_events = sum(done.accepted for done in found if done is not None)
+    args = (settings.partitions, settings.envelope_max_events, settings.timezone, window)
+    if processes <= 1 or len(todo) <= 1:
+        for n in todo:
+            before, events = base_bytes, base_events
 
-            def show(position: int, accepted: int, base: int = base_bytes, events: int = base_events) -> None:
+            def show(position: int, accepted: int, before: int = before, events: int = events) -> None:
                 elapsed = time.monotonic() - started
-                bar.show(Figures("read", base + position, total, events + accepted, 0, 0, elapsed))
+                bar.show(Figures("read", before + position, total, events + accepted, 0, 0, elapsed))
 
-            done = spool_file(
-                item,
-                folder,
-                partitions=settings.partitions,
-                max_events=settings.envelope_max_events,
-                timezone=settings.timezone,
+            found[n] = spool_file(
+                inputs[n],
+                folders[n],
+                partitions=args[0],
+                max_events=args[1],
+                timezone=args[2],
                 window=window,
                 on_progress=show,
             )
-        out.append(done)
-        before += size
-        events_before += done.accepted
-    bar.show(Figures("read", total, total, events_before, 0, 0, time.monotonic() - started), final=True)
+            base_bytes += sizes[n]
+            base_events += found[n].accepted  # type: ignore[union-attr]
+    else:
+        context = multiprocessing.get_context("spawn")  # the parent holds chDB's threads: no fork
+        shared = context.Array("q", 2 * len(inputs), lock=False)
+        with ProcessPoolExecutor(processes, context, initializer=init_reader, initargs=(shared,)) as pool:
+            futures = {pool.submit(spool_task, n, inputs[n], folders[n], *args): n for n in todo}
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.5)
+                done_bytes = base_bytes + sum(shared[2 * n] for n in todo)
+                events = base_events + sum(shared[2 * n + 1] for n in todo)
+                bar.show(Figures("read", done_bytes, total, events, 0, 0, time.monotonic() - started))
+            for future, n in futures.items():
+                found[n] = future.result()  # a reading process's error (UpstreamBroken) is raised here
+    out = [done for done in found if done is not None]
+    accepted = sum(done.accepted for done in out)
+    bar.show(Figures("read", total, total, accepted, 0, 0, time.monotonic() - started), final=True)
     return out
 
 

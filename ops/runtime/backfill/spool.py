@@ -15,6 +15,7 @@ published: the judging step applies the same bytes with the same pure core as th
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import shutil
@@ -50,21 +51,64 @@ DONE = "done.json"
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file to backfill and its format (an adapter's name, as for `lde ingest --format`)."""
+    """One file to backfill and its format (an adapter's name, as for `lde ingest --format`), or a
+    piece of one (bytes `start` to `stop`, whole lines, the first numbered `first_line`)."""
 
     path: Path
     format: str
     options: dict[str, Any] | None = None
+    start: int = 0
+    stop: int | None = None
+    first_line: int = 1
 
     def identity(self) -> dict[str, Any]:
-        """What makes a checkpoint belong to this input: its path, format, size and modification time."""
+        """What makes a checkpoint belong to this input: its path, format, size and modification time
+        (and the piece)."""
         stat = self.path.stat()
         return {
             "path": str(self.path.resolve()),
             "format": self.format,
             "bytes": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
+            "piece": [self.start, self.stop],
         }
+
+    @property
+    def size(self) -> int:
+        return (self.path.stat().st_size if self.stop is None else self.stop) - self.start
+
+
+#: Canonical JSONL files at least this large are read in pieces, one process each.
+SPLIT_BYTES = 32 << 20
+
+
+def pieces(item: InputFile, parts: int) -> list[InputFile]:
+    """A canonical JSONL file (not gzip) of SPLIT_BYTES or more cut into `parts` pieces of whole lines,
+    each with the number of its first line; any other file whole. Reading the file to count its lines
+    runs at the disk's speed, a small part of validating them."""
+    size = item.path.stat().st_size
+    if parts < 2 or item.format != "lde-jsonl" or size < SPLIT_BYTES:
+        return [item]
+    with item.path.open("rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            return [item]
+        cuts = [0]
+        for k in range(1, parts):
+            handle.seek(max(size * k // parts, cuts[-1]))
+            handle.readline()  # to the start of the next whole line
+            cuts.append(handle.tell())
+        cuts.append(size)
+        handle.seek(0)
+        out, line = [], 1
+        for start, stop in itertools.pairwise(cuts):
+            if stop > start:
+                out.append(InputFile(item.path, item.format, item.options, start, stop, line))
+            remaining = stop - start
+            while remaining > 0:
+                block = handle.read(min(remaining, 8 << 20))
+                line += block.count(b"\n")
+                remaining -= len(block)
+    return out
 
 
 @dataclass
@@ -233,16 +277,19 @@ def spool_file(
             guard.observe(False)
 
         with item.path.open("rb") as raw, accepting(window):
+            raw.seek(item.start)
             tell = None if on_progress is None else lambda at: on_progress(at, spool.summary.accepted)
-            counted = io.BufferedReader(_Counting(raw, tell), buffer_size=1 << 20)
+            counted = io.BufferedReader(_Counting(raw, tell, item.size), buffer_size=1 << 20)
+            whole = item.start == 0 and item.stop is None
             read_records(
-                decompressed(counted),
+                decompressed(counted) if whole else counted,
                 adapter_for(item.format, item.options),
                 item.format,
                 timezone,
                 guard,
                 spool,
                 dead_letter,
+                first_line=item.first_line,
             )
         spool.finish()
     done = SpooledFile(
@@ -267,10 +314,11 @@ def spooled(folder: Path) -> SpooledFile | None:
 class _Counting(io.RawIOBase):
     """A binary file that tells how far it has been read (for the progress bar)."""
 
-    def __init__(self, inner: IO[bytes], on_progress: Callable[[int], None] | None) -> None:
+    def __init__(self, inner: IO[bytes], on_progress: Callable[[int], None] | None, limit: int) -> None:
         self.inner = inner
         self.on_progress = on_progress
         self.position = 0
+        self.limit = limit  # bytes to read from where `inner` stands
 
     def readable(self) -> bool:
         return True
@@ -279,17 +327,60 @@ class _Counting(io.RawIOBase):
         return self.inner.seekable()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self.position = self.inner.seek(offset, whence)
+        base = self.inner.tell() - self.position
+        if whence == io.SEEK_SET:
+            self.inner.seek(base + offset)
+        else:
+            self.inner.seek(offset, whence)
+        self.position = self.inner.tell() - base
         return self.position
 
     def tell(self) -> int:
         return self.position
 
     def readinto(self, buffer: Any) -> int:
-        data = self.inner.read(len(buffer))
+        data = self.inner.read(max(0, min(len(buffer), self.limit - self.position)))
         count = len(data)
         buffer[:count] = data
         self.position += count
         if self.on_progress is not None:
             self.on_progress(self.position)
         return count
+
+
+#: The shared progress array of a reading process (set by `init_reader`): per task, the bytes read
+#: and the events accepted, for the parent's progress bar. One per process, set once at its start.
+_SHARED_PROGRESS: Any = None
+
+
+def init_reader(progress: Any) -> None:
+    """A reading process's initializer: where to report its progress."""
+    global _SHARED_PROGRESS
+    _SHARED_PROGRESS = progress
+
+
+def spool_task(
+    index: int,
+    item: InputFile,
+    folder: Path,
+    partitions: int,
+    max_events: int,
+    timezone: str,
+    window: TimeWindow,
+) -> SpooledFile:
+    """`spool_file` in a reading process, its progress in slot `index` of the shared array."""
+
+    def tell(position: int, accepted: int) -> None:
+        if _SHARED_PROGRESS is not None:
+            _SHARED_PROGRESS[2 * index] = position
+            _SHARED_PROGRESS[2 * index + 1] = accepted
+
+    return spool_file(
+        item,
+        folder,
+        partitions=partitions,
+        max_events=max_events,
+        timezone=timezone,
+        window=window,
+        on_progress=tell,
+    )

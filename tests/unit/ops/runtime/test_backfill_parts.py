@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, date
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,10 +14,11 @@ from models.activity import StudentActivity
 from models.envelopes import envelopes
 from models.evaluation import StudentMemory
 from models.event_time import TimeWindow
-from models.events import ActivityEvent
+from models.events import ActivityEvent, event_record
+from ops.runtime.backfill.appliers import shares
 from ops.runtime.backfill.checkpoint import Checkpoint, CheckpointMismatch
 from ops.runtime.backfill.progress import Figures, ProgressBar, duration, progress_line, time_left
-from ops.runtime.backfill.spool import DaySpool, InputFile, SpooledFile, read_day, spool_file, spooled
+from ops.runtime.backfill.spool import DaySpool, InputFile, SpooledFile, pieces, read_day, spool_file, spooled
 from ops.settings import Settings
 
 
@@ -77,7 +79,7 @@ def test_on_a_terminal_one_line_redrawn_in_place_then_ended() -> None:
 # -- checkpoint --------------------------------------------------------------------------------------
 def test_a_checkpoint_reads_back_as_written(tmp_path: Path) -> None:
     state = StudentActivity()
-    state.apply([event("e1", "s1", "2026-10-01T10:00:00Z")], 7, UTC)
+    state.apply([event("e1", "s1", "2026-10-01T10:00:00Z")], 7, ZoneInfo("UTC"))
     memory = StudentMemory(low_streak=2)
     written = Checkpoint(
         {"inputs": ["a"]},
@@ -117,7 +119,7 @@ def test_the_spool_sorts_events_by_local_day_into_the_envelopes_ingest_would_pub
     day_two = [event(f"b{i}", f"s{i % 5}", "2026-10-25T12:00:00Z") for i in range(12)]
     spool = DaySpool(tmp_path, partitions=4, max_events=8, timezone="Europe/London")
     mixed = [day_one[0], late_evening, *day_two[:6], *day_one[1:], *day_two[6:], day_two[0]]
-    spool.add([e.model_dump() for e in mixed])
+    spool.add([event_record(e) for e in mixed])
     spool.finish()
     first, second = date(2026, 10, 24).toordinal(), date(2026, 10, 25).toordinal()
     assert spool.events_by_day == {first: 30, second: 13}
@@ -208,3 +210,35 @@ def test_event_times_before_the_floor_are_refused_at_the_spool(tmp_path: Path) -
     assert (done.accepted, done.invalid) == (1, 1)
     (letter,) = [json.loads(line) for line in (tmp_path / "spool" / "dead_letters.jsonl").open()]
     assert "2000-01-01" in letter["reason"]
+
+
+def test_a_large_canonical_file_is_read_in_pieces_of_whole_lines_numbered_as_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ops.runtime.backfill.spool as spool_module
+
+    monkeypatch.setattr(spool_module, "SPLIT_BYTES", 1)
+    times = [f"2026-10-0{1 + i % 5}T10:00:00Z" for i in range(500)]
+    lines = [event(f"e{i}", f"s{i % 9}", when).model_dump_json() for i, when in enumerate(times)]
+    lines[400] = '{"event_id": "broken"'
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    whole = InputFile(path, "lde-jsonl")
+    cut = pieces(whole, 3)
+    assert len(cut) == 3 and cut[0].start == 0 and cut[-1].stop == path.stat().st_size
+    assert [a.stop for a in cut[:-1]] == [b.start for b in cut[1:]]
+    assert [p.first_line for p in cut] == [1 + path.read_bytes()[: p.start].count(b"\n") for p in cut]
+    done = [spool(piece, tmp_path / f"part{n}") for n, piece in enumerate(cut)]
+    assert sum(d.accepted for d in done) == 499 and sum(d.invalid for d in done) == 1
+    files = [tmp_path / f"part{n}" / "dead_letters.jsonl" for n in range(3)]
+    letters = [json.loads(line) for file in files for line in file.open()]
+    assert [letter["position"] for letter in letters] == [f"{path}:line 401"]
+    assert pieces(InputFile(path, "pc-logons"), 3) == [InputFile(path, "pc-logons")]  # CSV: a header
+    assert pieces(whole, 1) == [whole]
+
+
+def test_the_partitions_are_shared_in_runs_none_empty() -> None:
+    assert shares(8, 2) == [frozenset(range(4)), frozenset(range(4, 8))]
+    assert shares(3, 2) == [frozenset({0}), frozenset({1, 2})]
+    assert shares(2, 5) == [frozenset({0}), frozenset({1})]
+    assert shares(4, 1) == [frozenset(range(4))]
