@@ -92,6 +92,7 @@ def _csv(path: str | None, loader: Any, kind: str) -> list[Any] | str | None:
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     from ops.cli.data import user_map_for
     from ops.edge.ingest import UpstreamBroken
+    from ops.runtime.backfill.appliers import ApplierFailed
     from ops.runtime.backfill.checkpoint import CheckpointMismatch
     from ops.runtime.backfill.progress import ProgressBar
     from ops.runtime.backfill.run import NothingToJudge, backfill
@@ -154,6 +155,8 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
             )
         except (CheckpointMismatch, NothingToJudge) as error:
             return fail(str(error))
+        except ApplierFailed as error:
+            return fail(f"{error}; its work folder may be damaged: run again with --restart")
         except UpstreamBroken as error:
             return fail(f"{error} (the backfill stopped; run it again once the file is fixed)", 3)
     finally:

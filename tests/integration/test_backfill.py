@@ -129,3 +129,88 @@ def test_backfill_leaves_the_rows_live_leaves_even_after_a_kill_and_a_resume(tmp
     assert [letter["position"] for letter in letters] == [f"{events}:line 1001", f"{events}:line 5001"]
     assert all(letter["reason"] for letter in letters)
     assert "9050" not in (work / "dead_letters.jsonl").read_text()  # redacted: a digest, not the line
+
+
+def run_backfill(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", "backfill", *args],
+        cwd=ROOT,
+        env=environment(data),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_backfill_says_what_is_wrong_and_stops_cleanly(tmp_path: Path) -> None:
+    sim = simulate(students=20, weeks=3, seed=3)
+    paths = write_files(sim, tmp_path / "sim")
+    roster = ("--roster", str(paths["roster"]))
+    data = tmp_path / "data"
+
+    nothing = run_backfill(data, str(paths["events"]))  # no roster given, none loaded
+    assert nothing.returncode == 2 and "no roster: give --roster" in nothing.stderr
+
+    reversed_days = run_backfill(
+        data, *roster, "--from", "2026-10-10", "--through", "2026-10-01", str(paths["events"])
+    )
+    assert reversed_days.returncode == 2 and "is after the last" in reversed_days.stderr
+
+    broken = tmp_path / "broken.jsonl"
+    good = paths["events"].read_text().splitlines()
+    broken.write_text("\n".join(good[:150] + ["not json"] * 60 + good[150:]) + "\n")
+    stopped = run_backfill(data, *roster, "--work", str(tmp_path / "w1"), str(broken))
+    assert stopped.returncode == 3 and "the upstream export looks broken" in stopped.stderr
+
+    done = run_backfill(data, *roster, "--work", str(tmp_path / "w2"), str(paths["events"]))
+    assert done.returncode == 0, done.stderr
+    other = run_backfill(data, *roster, "--work", str(tmp_path / "w2"), str(broken))
+    assert other.returncode == 2 and "holds a backfill of other inputs" in other.stderr
+    for states in (tmp_path / "w2").glob("states-*.bin"):
+        states.unlink()
+    damaged = run_backfill(data, *roster, "--work", str(tmp_path / "w2"), str(paths["events"]))
+    assert damaged.returncode == 2 and "--restart" in damaged.stderr
+    again = run_backfill(data, *roster, "--work", str(tmp_path / "w2"), "--restart", str(paths["events"]))
+    assert again.returncode == 0, again.stderr
+    assert f"judged:      {sim.term_start} to {sim.term_end}: 21 days" in again.stdout
+
+
+def test_backfill_refuses_while_the_service_runs(tmp_path: Path) -> None:
+    """A service answering on the configured port holds chDB and judges the same days: refused."""
+    import http.server
+    import threading
+
+    from ops.devtools.replay import free_port
+
+    class Live(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"status": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Live)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        events = tmp_path / "events.jsonl"
+        events.write_text("")
+        result = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "backfill", str(events)],
+            cwd=ROOT,
+            env={**environment(tmp_path / "data"), "LDE_WEB_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 2 and "the service is running" in result.stderr
+    assert not (tmp_path / "data" / "chdb").exists()  # ClickHouse was never opened

@@ -141,6 +141,12 @@ class Applier:
         )
 
     def load(self, path: Path) -> None:
+        """The states a checkpoint named (FileNotFoundError when the file is gone: never start the
+        share's students afresh under a checkpoint that has judged days with them)."""
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path}: the checkpoint's states of partitions {sorted(self.partitions)}"
+            )
         found = Checkpoint.load(path, {"partitions": sorted(self.partitions)})
         self.states.clear()
         self.states.update(found.states)

@@ -272,7 +272,7 @@ def _read_inputs(
     todo = [n for n, done in enumerate(found) if done is None]
     started = time.monotonic()
     base_bytes = sum(size for size, done in zip(sizes, found, strict=True) if done is not None)
-    base_events = sum(done.accepted for done in found if done is not None)
+    base_events = 0  # the bar counts (and rates) what this run reads
     args = (settings.partitions, settings.envelope_max_events, settings.timezone, window)
     if processes <= 1 or len(todo) <= 1:
         for n in todo:
@@ -307,7 +307,7 @@ def _read_inputs(
             for future, n in futures.items():
                 found[n] = future.result()  # a reading process's error (UpstreamBroken) is raised here
     out = [done for done in found if done is not None]
-    accepted = sum(done.accepted for done in out)
+    accepted = sum(out[n].accepted for n in todo)
     bar.show(Figures("read", total, total, accepted, 0, 0, time.monotonic() - started), final=True)
     return out
 
