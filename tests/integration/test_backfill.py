@@ -112,8 +112,10 @@ def test_backfill_leaves_the_rows_live_leaves_even_after_a_kill_and_a_resume(tmp
     stopped_at = judged_through(work / "checkpoint.bin")
     assert stopped_at is not None and killed_after <= stopped_at < sim.term_end
 
+    # Resumed with checkpoints far apart, the shares apply each next day while this one judges.
+    resumed = [*command[:-3], "--checkpoint-seconds", "600", command[-1]]
     again = subprocess.run(
-        command, cwd=ROOT, env=environment(data), capture_output=True, text=True, timeout=600, check=False
+        resumed, cwd=ROOT, env=environment(data), capture_output=True, text=True, timeout=600, check=False
     )
     assert again.returncode == 0, again.stderr
     assert f"continued:   after {stopped_at}" in again.stdout

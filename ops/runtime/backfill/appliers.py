@@ -200,8 +200,16 @@ class Appliers:
 
     def call(self, command: str, *per_share: tuple[Any, ...]) -> list[Any]:
         """`command` on every share (share k with `per_share[k]`, else no arguments); their results."""
+        self.send(command, *per_share)
+        return self.receive()
+
+    def send(self, command: str, *per_share: tuple[Any, ...]) -> None:
+        """Start `command` on every share (see `call`); `receive` gives the results."""
         for k, connection in enumerate(self._connections):
             connection.send((command, per_share[k] if per_share else ()))
+
+    def receive(self) -> list[Any]:
+        """The results of the command sent last, in share order (ApplierFailed when one failed)."""
         out = []
         for k, connection in enumerate(self._connections):
             try:

@@ -102,18 +102,33 @@ class DayJudge:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="backfill-clickhouse")
         self._pending: list[Future[object]] = []
         self.appliers = Appliers(appliers)
+        self._in_flight: date | None = None  # the day the shares are applying ahead of judging
         if checkpoint.parts:
             self.appliers.call("load", *[(work / name,) for name in checkpoint.parts])
 
-    def run_day(self, day: date, inputs: Sequence[Path], first_day: date, save: bool = True) -> DayDone:
+    def run_day(
+        self,
+        day: date,
+        inputs: Sequence[Path],
+        first_day: date,
+        save: bool = True,
+        next_day: date | None = None,
+    ) -> DayDone:
         """Apply the day's spooled envelopes (from every input, in input order), judge the day when
         it is one to judge, write it all and move the checkpoint past it (written to disk when
         `save`; otherwise a crash judges this day again from an earlier checkpoint, which writes the
-        same rows). `first_day` is the first day applied (no watermark came before it)."""
+        same rows). `first_day` is the first day applied (no watermark came before it).
+
+        Unless it saves, the shares start on `next_day` while this process judges `day`: judging
+        reads nothing of their states but the figures they already sent, and the trimming of
+        `next_day` is told the progress `day` will make."""
+        if self._in_flight != day:
+            self._start_apply(day, inputs, first_day, self._progress())
+        results: list[Applied] = self.appliers.receive()
+        self._in_flight = None
+        if next_day is not None and not save:
+            self._start_apply(next_day, inputs, first_day, self._progress_after(day))
         judged = day >= self.judge_from
-        results: list[Applied] = self.appliers.call(
-            "apply", *[(day, list(inputs), first_day, self._progress(), judged)] * self.count
-        )
         rows = [row for result in results for row in result.rows]
         for start in range(0, len(rows), ACTIVITY_INSERT_ROWS):
             self._write(self.store.write_activity, rows[start : start + ACTIVITY_INSERT_ROWS])
@@ -139,6 +154,19 @@ class DayJudge:
         if save:
             self.save()
         return DayDone(day, applied, alerts, letters, judged)
+
+    def _start_apply(
+        self, day: date, inputs: Sequence[Path], first_day: date, progress: PartitionProgress | None
+    ) -> None:
+        judged = day >= self.judge_from
+        self.appliers.send("apply", *[(day, list(inputs), first_day, progress, judged)] * self.count)
+        self._in_flight = day
+
+    def _progress_after(self, day: date) -> PartitionProgress | None:
+        """How far judging will have gone once `day` is run (see `_progress`)."""
+        if day < self.judge_from:
+            return self._progress()
+        return PartitionProgress(self.checkpoint.started_on or day, day)
 
     def save(self) -> None:
         """Write the checkpoint as it stands (after the last day run): once every write of the days
@@ -221,6 +249,5 @@ class DayJudge:
         if stats:
             write(store.write_cohort_stats, stats)
         record = PartitionProgress(checkpoint.started_on, day)
-        for partition in range(s.partitions):
-            write(store.write_progress, partition, record)
+        write(store.write_progresses, range(s.partitions), record)
         return Counter(alert.rule.value for alert in result.alerts)

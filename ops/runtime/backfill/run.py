@@ -233,10 +233,10 @@ def _judge_days(
     to_judge = sum(1 for d in days if d >= judge_from)
     per_day = total_events / to_judge if to_judge else 0.0
     done_events = done_days = 0
-    for day in days:
-        last = day == days[-1]
+    for n, day in enumerate(days):
+        last = n == len(days) - 1
         due = last or time.monotonic() - saved >= checkpoint_seconds
-        done = judge.run_day(day, folders, first_day, save=due)
+        done = judge.run_day(day, folders, first_day, save=due, next_day=None if last else days[n + 1])
         if due:
             saved = time.monotonic()
         done_events += events_by_day.get(day.toordinal(), 0)
