@@ -119,6 +119,10 @@ def test_backfill_leaves_the_rows_live_leaves_even_after_a_kill_and_a_resume(tmp
     )
     assert again.returncode == 0, again.stderr
     assert f"continued:   after {stopped_at}" in again.stdout
+    # Not a terminal: plain progress lines, the last saying the days are done.
+    progress = [line for line in again.stderr.splitlines() if line.startswith("judge [")]
+    assert progress and "\r" not in again.stderr and progress[-1].endswith("done")
+    assert " days/s" in progress[-1] and " events" in progress[-1]
     assert "dead letters: 2 " in again.stdout
     assert judged_through(work / "checkpoint.bin") == sim.term_end
 
@@ -216,3 +220,34 @@ def test_backfill_refuses_while_the_service_runs(tmp_path: Path) -> None:
         server.shutdown()
     assert result.returncode == 2 and "the service is running" in result.stderr
     assert not (tmp_path / "data" / "chdb").exists()  # ClickHouse was never opened
+
+
+def test_backfill_reads_each_file_in_its_own_format_and_keeps_nothing_private(tmp_path: Path) -> None:
+    """The upstream exports of the suite, each in its format (`FORMAT:FILE`), backfilled together:
+    every adapter's accepted events applied, its bad records dead-lettered with file and line, and
+    none of their titles, URLs or logins stored."""
+    from tests.fixtures import upstream
+
+    formats = ["pc-logons", "remote-sessions", "library-loans", "attendance", "papercut", "ezproxy", "xapi"]
+    files = [f"{name}:{upstream.path(upstream.FEEDS[name])}" for name in formats]
+    data = tmp_path / "data"
+    roster = (
+        "--roster",
+        str(upstream.path(upstream.ROSTER)),
+        "--absences",
+        str(upstream.path(upstream.ABSENCES)),
+    )
+    result = run_backfill(data, *roster, *files)
+    assert result.returncode == 0, result.stderr
+    invalid = int(result.stdout.split(" invalid")[0].rsplit(", ", 1)[1].replace(",", ""))
+    assert invalid == 6  # one in each file but remote-sessions (README of the fixtures)
+    letters = [json.loads(line) for line in (data / "backfill" / "dead_letters.jsonl").open()]
+    assert len(letters) == invalid
+    assert {letter["source"] for letter in letters} == set(formats) - {"remote-sessions"}
+    assert all(":" in letter["position"] and letter["reason"] for letter in letters)
+    accepted = int(result.stdout.split(" events accepted")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert f"{accepted:,} events applied" in result.stdout
+    rows = stored_rows(data)
+    assert ["900201777", "2026-10-25", "pc_logon", 1, 0] in rows["activity_daily"]  # 23:52Z: local 25 Oct
+    dump = json.dumps(rows)
+    assert [secret for secret in upstream.private_strings() if secret in dump] == []
