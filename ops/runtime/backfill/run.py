@@ -61,7 +61,8 @@ class BackfillReport:
     resumed_after: date | None = None  # the last day judged before this run, when it continued
     read_seconds: float = 0.0
     judge_seconds: float = 0.0
-    peak_rss_bytes: int = 0
+    peak_rss_bytes: int = 0  # this process's
+    helper_peak_rss_bytes: int = 0  # the largest of its reading and applying processes'
 
     @property
     def accepted(self) -> int:
@@ -93,14 +94,16 @@ class BackfillReport:
         total = self.read_seconds + self.judge_seconds
         out.append(
             f"time:        {total:.1f} s (reading {self.read_seconds:.1f} s, "
-            f"judging {self.judge_seconds:.1f} s); peak memory {self.peak_rss_bytes / 2**20:,.0f} MiB"
+            f"judging {self.judge_seconds:.1f} s); peak memory {self.peak_rss_bytes / 2**20:,.0f} MiB "
+            f"(this process; its largest helper process {self.helper_peak_rss_bytes / 2**20:,.0f} MiB)"
         )
         return out
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def peak_rss_bytes(who: int = resource.RUSAGE_SELF) -> int:
+    """This process's peak resident memory, or (RUSAGE_CHILDREN) the largest of its ended child
+    processes' (Linux reports KiB)."""
+    return resource.getrusage(who).ru_maxrss * 1024
 
 
 def _identity(
@@ -213,6 +216,7 @@ def backfill(
     )
     report.dead_letters, report.dead_letters_path = _gather_dead_letters(work, folders)
     report.peak_rss_bytes = peak_rss_bytes()
+    report.helper_peak_rss_bytes = peak_rss_bytes(resource.RUSAGE_CHILDREN)
     return report
 
 
