@@ -125,6 +125,7 @@ def test_backfill_leaves_the_rows_live_leaves_even_after_a_kill_and_a_resume(tmp
     assert " days/s" in progress[-1] and " events" in progress[-1]
     assert "dead letters: 2 " in again.stdout
     assert judged_through(work / "checkpoint.bin") == sim.term_end
+    assert not (work / "spool").exists()  # the events' day spool goes once every day is judged
 
     backfilled = stored_rows(data)
     for table, rows in expected.items():

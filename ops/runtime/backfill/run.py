@@ -215,6 +215,9 @@ def backfill(
         {k.removeprefix("alerts_"): v for k, v in counts.items() if k.startswith("alerts_")}
     )
     report.dead_letters, report.dead_letters_path = _gather_dead_letters(work, folders)
+    # Every day is judged: the spool (the events, personal data) goes; a later --through reads the
+    # files again, the checkpoint keeps the rest.
+    shutil.rmtree(work / "spool", ignore_errors=True)
     report.peak_rss_bytes = peak_rss_bytes()
     report.helper_peak_rss_bytes = peak_rss_bytes(resource.RUSAGE_CHILDREN)
     return report
