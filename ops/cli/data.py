@@ -56,17 +56,23 @@ def cmd_absences_load(settings: Settings, args: argparse.Namespace) -> int:
 
 def _user_map(args: argparse.Namespace) -> dict[str, str] | str:
     """The Canvas user map for canvas-web-logs (or why it cannot be had), its problems on stderr."""
+    return user_map_for(args.format, args.user_map)
+
+
+def user_map_for(format_name: str, user_map: str | None) -> dict[str, str] | str:
+    """The Canvas user map `--user-map` names for a format (or why it cannot be had; {} when the
+    format needs none), its problems on stderr. Shared with `lde backfill`."""
     from models.adapters.canvas_data import read_user_map
     from ops.edge.ingest import decompressed
 
-    if args.format != "canvas-web-logs":
-        return "--user-map applies to --format canvas-web-logs only" if args.user_map else {}
-    if not args.user_map:
+    if format_name != "canvas-web-logs":
+        return "--user-map applies to --format canvas-web-logs only" if user_map else {}
+    if not user_map:
         return (
             "canvas-web-logs needs --user-map FILE (the DAP pseudonyms table as JSONL or CSV, or a CSV "
             "canvas_user_id,sis_user_id): web_logs names users by Canvas id, LDE by SIS id"
         )
-    path = Path(args.user_map)
+    path = Path(user_map)
     if not path.is_file():
         return f"{path}: no such file"
     with path.open("rb") as raw, io.TextIOWrapper(decompressed(raw), encoding="utf-8", newline="") as text:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ops.cli import credentials
+from ops.cli import backfill, credentials
 from ops.cli.data import cmd_absences_load, cmd_db_migrate, cmd_ingest, cmd_roster_load, cmd_staff_load
 from ops.cli.jobs import cmd_job_daily, cmd_privacy_check
 from ops.cli.reads import (
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="path (gzip is read as such), or - for standard input")
     p.set_defaults(func=cmd_ingest)
+
+    backfill.add_parser(sub)  # lde backfill (issue 28)
 
     as_help = "the member of staff reading (the access policy applies; default: the operator)"
     p = sub.add_parser("alerts", help="list alerts")

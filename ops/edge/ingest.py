@@ -15,7 +15,7 @@ import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from models.adapters import ADAPTERS, Adapter, Invalid, Skipped
 from models.envelopes import EnvelopeBuilder, Message
@@ -128,6 +128,15 @@ class RecentIds:
         return True
 
 
+class EventSink(Protocol):
+    """Where `read_records` puts the accepted events (in file order) and counts what it skipped:
+    the ingest's envelopes to Kafka, or `lde backfill`'s day spool."""
+
+    summary: IngestSummary
+
+    def add(self, records: Iterable[EventRecord]) -> None: ...
+
+
 class _Envelopes:
     """Accepted events, de-duplicated, through the one envelope builder (models.envelopes) to the
     publisher: a partition's envelope goes as soon as it is full."""
@@ -161,6 +170,16 @@ class _Envelopes:
         self.summary.messages += len(messages)
 
 
+def adapter_for(adapter_name: str, options: Mapping[str, Any] | None = None) -> Adapter:
+    """The named format's adapter, with the format's own keywords bound; UnknownFormat if none."""
+    adapter = ADAPTERS.get(adapter_name)
+    if adapter is None:
+        raise UnknownFormat(adapter_name)
+    if options:
+        adapter = cast(Adapter, functools.partial(adapter, **options))
+    return adapter
+
+
 #: How much of a file `lde ingest --format lde-jsonl` reads and validates at a time.
 BLOCK_BYTES = 1 << 20
 
@@ -185,11 +204,7 @@ def ingest(
     Canonical JSONL from a binary file takes the bulk path (models.jsonl): same outcome, in blocks.
     `options` are the format's own keywords (canvas-web-logs: `users`, the user map).
     """
-    adapter = ADAPTERS.get(adapter_name)
-    if adapter is None:
-        raise UnknownFormat(adapter_name)
-    if options:
-        adapter = cast(Adapter, functools.partial(adapter, **options))
+    adapter = adapter_for(adapter_name, options)
     summary = IngestSummary()
     guard = guard or InvalidShareGuard()
     out = _Envelopes(publisher, summary, ids or RecentIds())
@@ -202,7 +217,7 @@ def ingest(
         guard.observe(False)
 
     try:
-        _run(source, adapter, adapter_name, timezone, guard, out, dead_letter, block_bytes)
+        read_records(source, adapter, adapter_name, timezone, guard, out, dead_letter, block_bytes)
     except UpstreamBroken as error:
         out.flush()  # what was accepted before the stop is published, as its summary says
         publisher.flush()
@@ -213,21 +228,24 @@ def ingest(
     return summary
 
 
-def _run(
+def read_records(
     source: IO[bytes] | Iterable[str],
     adapter: Adapter,
     adapter_name: str,
     timezone: str,
     guard: InvalidShareGuard,
-    out: _Envelopes,
+    out: EventSink,
     dead_letter: Callable[[Invalid], None],
-    block_bytes: int,
+    block_bytes: int = BLOCK_BYTES,
+    first_line: int = 1,
 ) -> None:
-    """Read the source, counting and dead-lettering as it goes, and queue the accepted events."""
+    """Read the source, counting and dead-lettering as it goes, and queue the accepted events in `out`
+    (the one reading loop of `lde ingest` and `lde backfill`). Raises UpstreamBroken from the guard.
+    `first_line` numbers the source's first line (canonical JSONL read from part-way into a file)."""
     summary = out.summary
     binary = _binary(source)
     if binary is not None and adapter_name == "lde-jsonl":
-        for chunk in _jsonl_chunks(binary, block_bytes):
+        for chunk in _jsonl_chunks(binary, block_bytes, first_line):
             done = 0
             for valid_before, bad in chunk.invalid:
                 guard.observe_valid(valid_before - done)
@@ -277,12 +295,11 @@ def _text(binary: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(cast(BinaryIO, binary), encoding="utf-8", errors="replace", newline="")
 
 
-def _jsonl_chunks(binary: IO[bytes], block_bytes: int) -> Iterator[JsonlChunk]:
+def _jsonl_chunks(binary: IO[bytes], block_bytes: int, first_line: int = 1) -> Iterator[JsonlChunk]:
     """Validated blocks of whole lines, read `block_bytes` at a time (memory stays bounded by it and
     the longest line). read1 returns what a pipe has, so stdin is not held back until a block fills."""
     read = getattr(binary, "read1", binary.read)
     rest = b""
-    first_line = 1
     while True:
         data = read(block_bytes)
         final = not data

@@ -182,9 +182,14 @@ class ClickHouseStore:
         self.insert("alerts", rows, ALERT_COLUMNS)
 
     def write_progress(self, partition: int, progress: PartitionProgress) -> None:
+        self.write_progresses([partition], progress)
+
+    def write_progresses(self, partitions: Iterable[int], progress: PartitionProgress) -> None:
+        """The same progress for several partitions, in one insert (`lde backfill` judges them all)."""
+        now = datetime.now(UTC)
         self.insert(
             "evaluator_progress",
-            [(partition, progress.started_on, progress.evaluated_through, datetime.now(UTC))],
+            [(p, progress.started_on, progress.evaluated_through, now) for p in partitions],
             ("partition", "started_on", "evaluated_through", "updated_at"),
         )
 

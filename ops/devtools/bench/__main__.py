@@ -5,6 +5,7 @@ merges their rows into BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ops.devtools.bench.backfill import bench_backfill
 from ops.devtools.bench.evaluator import bench_evaluator
 from ops.devtools.bench.jobs import bench_clickhouse_sink, bench_daily_job, bench_ingest, bench_reports
 from ops.devtools.bench.markdown import Results, write_markdown
@@ -31,12 +33,23 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="pipeline evaluator sink ingest job reports xapi web staff (default: all)",
+        help="pipeline evaluator sink ingest job reports xapi web staff backfill (default: all)",
     )
     parser.add_argument("--out", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     quick = args.quick
-    everything = ["pipeline", "evaluator", "sink", "ingest", "job", "reports", "xapi", "web", "staff"]
+    everything = [
+        "pipeline",
+        "evaluator",
+        "sink",
+        "ingest",
+        "job",
+        "reports",
+        "xapi",
+        "web",
+        "staff",
+        "backfill",
+    ]
     only = set(args.only or everything)
     work = Path(tempfile.mkdtemp(prefix="lde-bench-"))
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", data_dir=work, partitions=8)
@@ -74,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
                 rounds=1 if quick else 2,
             ),
         ),
+        (
+            "backfill",
+            lambda: bench_backfill(
+                results,
+                settings,
+                work,
+                # (students, weeks): the design's size, then the institution's term (issue 28)
+                terms=((600, 4), (3_000, 12)) if quick else _backfill_terms(),
+                reference_messages=40_000 if quick else 200_000,
+            ),
+        ),
     ]
     try:
         for name, run in sections:
@@ -89,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     if not quick or args.out != "BENCHMARKS.md":
         write_markdown(results, Path(args.out), command + (" --quick" if quick else ""), seconds)
     return 0
+
+
+def _backfill_terms() -> tuple[tuple[int, int], ...]:
+    """The backfill section's terms: 3,000 and 30,000 students x 12 weeks, or those LDE_BENCH_BACKFILL
+    names ("3000x12,30000x12"; the larger term takes most of the run on a shared machine)."""
+    spec = os.environ.get("LDE_BENCH_BACKFILL", "3000x12,30000x12")
+    return tuple((int(a), int(b)) for a, b in (item.split("x") for item in spec.split(",")))
 
 
 if __name__ == "__main__":
