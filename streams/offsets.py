@@ -326,13 +326,10 @@ class ContiguityShell:
         partitions (the alerts topic's: nothing else reveals a dropped last alert) are checked
         whether or not the worker lags.
         """
-        watched = watched or set()
         if idle_for_a_reason or now - self._last_unstall < UNSTALL_SECONDS:
             return
-        if not lagging:
-            owned = set()
-        owned = owned | watched
-        if not owned:
+        candidates = (owned if lagging else set()) | (watched or set())
+        if not candidates:
             return
         self._last_unstall = now
         consumer = self.app.consumer
@@ -345,7 +342,7 @@ class ContiguityShell:
                 continue
             if mark is not None:
                 ends[key] = max(ends.get(key, 0), mark)
-        present = [key for key in owned if key in tps]
+        present = [key for key in candidates if key in tps]
         for key, consumed, end, idle in self.guard.stalled_partitions(
             present, self.progress.consumed, ends, now, started
         ):
