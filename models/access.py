@@ -324,6 +324,11 @@ class StaffDirectory:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StaffDirectory) and self._by_id == other._by_id
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking: compared, never a key
+
     def __iter__(self) -> Iterator[Staff]:
         return iter(sorted(self._by_id.values(), key=lambda s: s.staff_id))
 

@@ -393,6 +393,21 @@ class Settings(BaseSettings):
         description="shed staff requests (503) while the event loop's lag exceeds this: in the embedded "
         "mode the stream shares the process, and alerts come first",
     )
+    web_render_processes: int = Field(
+        1,
+        ge=0,
+        le=1,
+        description="renderer processes making caseload pages and exports from the precomputed view "
+        "(ops.staff.renderer): 1 keeps that work off the interpreter the stream shares in the embedded "
+        "mode; 0 makes them on the page threads",
+    )
+    audit_flush_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="the staff surface's audit rows, spooled in Redis as each read is answered, are written "
+        "to ClickHouse this often in one insert (sinks.audit_spool)",
+    )
     web_view_refresh_seconds: float = Field(
         30.0,
         gt=0,

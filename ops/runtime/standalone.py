@@ -114,12 +114,13 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     """`lde web`'s application and tasks: the route table with its guard, on ClickHouse and Redis."""
     from ops.jobs.reports.audited import AuditedReads
     from ops.jobs.scheduled import JobRunner, clock_today
-    from ops.runtime.wiring import page_pool
+    from ops.runtime.wiring import drain_of, page_pool
     from ops.staff.auth.setup import build_auth
     from ops.staff.auth.web import install_guard, install_security_headers
     from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
     from ops.staff.page_views import PageViews
     from ops.staff.pool import install_shedding
+    from ops.staff.renderer import Renderer
     from ops.staff.routes import ROUTES, route_kinds
     from ops.staff.web.common import page_refusal, sign_in_page
     from sinks import clickhouse, redis_store
@@ -142,6 +143,17 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     clock = WallClock()
     directory = StaffDirectoryCache(store)
     lag = LoopLagProbe(metrics)
+    reads = AuditedReads.of_store(store, clock, spool_in=redis_client)  # spooled: sinks.audit_spool
+
+    async def drain_audit() -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(views.executor, drain_of(reads))
+        except Exception as error:  # ClickHouse or Redis restarting: the rows wait in the spool
+            log.error("audit_spool_drain_failed error=%r", error)
+
+    async def drain_at_stop(_: web.Application) -> None:
+        await drain_audit()  # stored before the process stops
+
     views = PageViews(
         store,
         metrics,
@@ -156,13 +168,14 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         settings=settings,
         metrics=metrics,
         store=store,
-        reads=AuditedReads.of_store(store, clock),
+        reads=reads,
         directory=directory,
         clock=clock,
         tz=tz,
         sessions=signin.sessions,
         pages=page_pool(settings, metrics, lag),
         views=views,
+        renderer=Renderer(settings.web_render_processes),
     )
     guard.page_refusal = page_refusal(staff)
     signin.page = sign_in_page  # sign-in failures and the signed-out page as styled pages (issue 27)
@@ -194,7 +207,13 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     install_guard(app, guard, kinds)
     install_security_headers(app, settings)
     install_shedding(app)
-    tasks = [lag.run, every(settings.web_view_refresh_seconds, views.tick), every(60.0, directory.tick)]
+    app.on_cleanup.append(drain_at_stop)
+    tasks = [
+        lag.run,
+        every(settings.web_view_refresh_seconds, views.tick),
+        every(60.0, directory.tick),
+        every(settings.audit_flush_seconds, drain_audit),
+    ]
     return app, tasks
 
 

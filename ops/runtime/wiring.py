@@ -4,7 +4,9 @@ collector). One process, one web port; `lde up` builds it (ops.runtime.service).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from models.access import Role
@@ -23,6 +25,7 @@ from ops.staff.auth.web import install_guard, install_security_headers
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
 from ops.staff.page_views import PageViews
 from ops.staff.pool import PagePool, install_shedding
+from ops.staff.renderer import Renderer
 from ops.staff.routes import register_routes, route_kinds
 from ops.staff.web.common import page_refusal, sign_in_page
 from sinks.redis_store import DeliveryLedger
@@ -40,8 +43,14 @@ class Service:
         self.lde = lde
         settings = lde.settings
         app = lde.app
-        #: Audit rows are stamped on the wall clock even when the stream runs on event time.
-        self.reads = AuditedReads.of_store(lde.store, WallClock())
+        redis_client = lde.ledger.client
+        if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
+            raise RuntimeError("the service needs its Redis client for sign-in sessions and the audit spool")
+        #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
+        #: in Redis and written to ClickHouse once a second (chDB has one lane, which the stream needs).
+        self.reads = AuditedReads.of_store(lde.store, WallClock(), spool_in=redis_client)
+        app.timer(settings.audit_flush_seconds, name="audit_spool")(self.drain_audit)
+        app.on_before_shutdown.connect(self.drain_audit_at_stop)
         self.directory = StaffDirectoryCache(lde.store)
         self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)
         self.jobs.schedule(app)
@@ -57,9 +66,6 @@ class Service:
         serves = settings.worker_serves_staff
         if serves:
             register_collector(app, lde)
-        redis_client = lde.ledger.client
-        if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
-            raise RuntimeError("the service needs its Redis client for sign-in sessions")
         # Staff work apart from the stream (issue 26): the loop's lag measured, pages on a bounded
         # pool of their own that sheds with 503, page data precomputed after each evaluation.
         self.loop_lag = LoopLagProbe(lde.metrics)
@@ -74,6 +80,7 @@ class Service:
             today=lambda: clock_today(lde.clock, lde.tz),
             policy=settings.overdue_policy,
         )
+        self.renderer = Renderer(settings.web_render_processes)
         if serves:
             app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)
         self.guard, self.signin, self.tokens = build_auth(
@@ -90,6 +97,7 @@ class Service:
             sessions=self.signin.sessions,
             pages=self.pages,
             views=self.views,
+            renderer=self.renderer,
         )
         self.guard.page_refusal = page_refusal(staff)
         self.signin.page = sign_in_page
@@ -112,11 +120,29 @@ class Service:
         install_security_headers(web_app, settings)
         install_shedding(web_app)
 
+    async def drain_audit(self) -> None:
+        """The spooled audit rows into ClickHouse (on the views' thread: never the stream's pools); a
+        failure leaves them spooled for the next tick."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.views.executor, drain_of(self.reads))
+        except Exception as error:  # ClickHouse or Redis restarting: the rows wait in the spool
+            log.error("audit_spool_drain_failed error=%r", error)
+
+    async def drain_audit_at_stop(self, *_: object, **__: object) -> None:
+        """What is spooled is stored before the service stops (it would wait for the next start)."""
+        await self.drain_audit()
+
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)
         if not value:
             return ""
         return f"{value.get('given_name', '')} {value.get('family_name', '')}".strip()
+
+
+def drain_of(reads: AuditedReads) -> Callable[[], int]:
+    """The gateway's spool drain (a gateway built with a spool; nothing to drain without one)."""
+    spool = reads.spool
+    return spool.drain if spool is not None else lambda: 0
 
 
 def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe) -> PagePool:

@@ -37,6 +37,7 @@ from ops.staff.auth.sessions import SessionStore
 from ops.staff.auth.signin import SignIn
 from ops.staff.page_views import PageViews
 from ops.staff.pool import PagePool
+from ops.staff.renderer import Renderer
 from sinks.clickhouse import ClickHouseStore
 
 log = logging.getLogger("lde.service")
@@ -56,7 +57,9 @@ class StaffDirectoryCache:
         return self.directory
 
     def refresh(self) -> None:
-        self.directory = StaffDirectory.from_rows(self.store.staff_rows())
+        loaded = StaffDirectory.from_rows(self.store.staff_rows())
+        if loaded != self.directory:  # the same object while nothing changed: the renderer keeps it
+            self.directory = loaded
 
     def replace(self, directory: StaffDirectory) -> None:
         """A load this worker just made (the others follow within a minute)."""
@@ -92,6 +95,7 @@ class StaffDeps:
     sessions: SessionStore
     pages: PagePool
     views: PageViews
+    renderer: Renderer
 
     def today(self) -> date:
         """Today in the institution's time zone on the service's clock."""

@@ -135,7 +135,7 @@ class PageViews:
         self._undelivered_at: float | None = None
         self._impact: dict[tuple[Any, ...], ImpactSummary] = {}
         self.calendar = self.policy.calendar
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lde-views")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lde-views")
 
     def current(self) -> CaseloadView:
         """The view now (built here on first use). Blocking: call on a page thread."""
@@ -211,7 +211,7 @@ class PageViews:
         """`case_moved` on the views' own thread: the action is stored already, so this is never
         shed; a failure leaves the row to the next refresh."""
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.case_moved, student_id)
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.case_moved, student_id)
         except Exception as error:  # ClickHouse may be restarting: the next refresh redoes the row
             log.error("page_views_case_moved_failed error=%r", error)
 
@@ -237,9 +237,9 @@ class PageViews:
     async def tick(self) -> None:
         """The timer's work: refresh on the views' own thread; a failure keeps the last good view."""
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.refresh)
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.refresh)
         except Exception as error:  # ClickHouse may be restarting: the last view still answers
             log.error("page_views_refresh_failed error=%r", error)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)

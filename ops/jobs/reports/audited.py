@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+import redis
+
 from models.access import Action, AuditEntry, Outcome, Staff, StudentRef, audit, require
 from models.clock import Clock, WallClock
+from sinks.audit_spool import AuditSpool
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse.students import access_scope
 
@@ -57,20 +60,30 @@ class AuditedReads:
         write: Callable[[Sequence[AuditEntry]], None],
         subject_of: Callable[[str], StudentRef | None],
         clock: Clock,
+        spool: AuditSpool | None = None,
     ) -> None:
         self._write = write
         self.subject_of = subject_of
         self.clock = clock
+        #: Where rows wait for ClickHouse, when they are spooled (its owner drains it).
+        self.spool = spool
 
     @classmethod
-    def of_store(cls, store: ClickHouseStore, clock: Clock | None = None) -> AuditedReads:
-        """The gateway over ClickHouse: the roster's students table decides, access_audit records."""
+    def of_store(
+        cls, store: ClickHouseStore, clock: Clock | None = None, spool_in: redis.Redis | None = None
+    ) -> AuditedReads:
+        """The gateway over ClickHouse: the roster's students table decides, access_audit records.
+        With `spool_in` (a long-running process's Redis) rows are spooled there and `spool.drain`
+        stores them, one insert a second instead of one per read (sinks.audit_spool)."""
 
         def subject_of(student_id: str) -> Subject | None:
             found = access_scope(store, student_id)
             return None if found is None else Subject(*found)
 
-        return cls(store.write_audit, subject_of, clock or WallClock())
+        if spool_in is None:
+            return cls(store.write_audit, subject_of, clock or WallClock())
+        spool = AuditSpool(spool_in, store.write_audit)
+        return cls(spool.push, subject_of, clock or WallClock(), spool)
 
     def now(self) -> datetime:
         at = self.clock.now()

@@ -10,7 +10,7 @@ from the stores per request: what the view must equal (tested), and the benchmar
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from models.access import (
     IdentityRequired,
     ScopeIndex,
     Staff,
+    StaffDirectory,
     UnknownStaff,
     may_see_programme,
 )
@@ -31,7 +32,7 @@ from ops.http.surface import Request, Response, as_bytes
 from ops.staff.auth.web import csrf_token
 from ops.staff.deps import StaffDeps
 from ops.staff.page_views import open_cases
-from ops.staff.web.common import NO_STORE, names_of, record_read, refused, render, respond, viewer_of
+from ops.staff.web.common import NO_STORE, record_read, refused, render, respond, viewer_of
 from ops.staff.web.views.caseload import (
     BANDS,
     BadQuery,
@@ -41,7 +42,7 @@ from ops.staff.web.views.caseload import (
     caseload_csv,
     with_details,
 )
-from ops.staff.web.views.precomputed import page_from_view
+from ops.staff.web.views.precomputed import CaseloadView, page_from_view
 from sinks.clickhouse import ClickHouseStore
 from sinks.clickhouse import caseload as queries
 from sinks.clickhouse import students as student_queries
@@ -158,6 +159,53 @@ def caseload_html(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CaseloadAsk:
+    """What one caseload page (or export) asks of the view: who, which filters, and the parts of the
+    page that come from the worker (the undelivered-email notice, the session's CSRF token)."""
+
+    viewer: Staff
+    query: CaseloadQuery
+    page_size: int
+    notice: str = ""
+    csrf: str = ""
+    overdue_days: int = 3
+    min_group: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A page (or CSV) made from the view, the students it shows (for the audit) and its day."""
+
+    text: str
+    student_ids: tuple[str, ...]
+    as_of: date
+
+
+def render_caseload(view: CaseloadView, directory: StaffDirectory, ask: CaseloadAsk) -> Made:
+    """One caseload page from the view and the directory (run by ops.staff.renderer, in a renderer
+    process in the embedded worker). Pure but for the template."""
+    page = page_from_view(view, ask.viewer, ask.query, ask.page_size, CaseEscalation(directory))
+    html = caseload_html(
+        page,
+        ask.viewer,
+        {s.staff_id: s.name for s in directory},
+        view.as_of,
+        ask.notice,
+        ask.csrf,
+        ask.overdue_days,
+        ask.min_group,
+    )
+    return Made(html, tuple(r.student.student_id for r in page.rows), view.as_of)
+
+
+def render_export(view: CaseloadView, directory: StaffDirectory, ask: CaseloadAsk) -> Made:
+    """The caseload's CSV (every matching student) from the view and the directory."""
+    every = page_from_view(view, ask.viewer, ask.query, ask.page_size, CaseEscalation(directory))
+    text = caseload_csv(every.rows, {s.staff_id: s.name for s in directory})
+    return Made(text, tuple(r.student.student_id for r in every.rows), view.as_of)
+
+
 def caseload_request(deps: StaffDeps, request: Request) -> tuple[Staff, CaseloadQuery] | Response:
     """Who asks for the caseload (page or export) and with which filters, or the page refusing
     them: no verified identity (refused) or a filter that does not parse (400, "Bad filter")."""
@@ -183,20 +231,19 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
 
     def work() -> str:
         view = deps.views.current()
-        escalation = CaseEscalation(deps.directory())
-        page = page_from_view(view, viewer, query, settings.web_page_size, escalation)
-        record_read(deps.reads, viewer, Action.CASELOAD, [r.student.student_id for r in page.rows])
         notice = undelivered_notice(*deps.views.undelivered(viewer.staff_id))
-        return caseload_html(
-            page,
+        ask = CaseloadAsk(
             viewer,
-            names_of(deps),
-            view.as_of,
+            query,
+            settings.web_page_size,
             notice,
             csrf,
             settings.case_overdue_working_days,
             settings.min_cohort_size,
         )
+        made = deps.renderer.call(render_caseload, (view, deps.directory()), ask)
+        record_read(deps.reads, viewer, Action.CASELOAD, made.student_ids)
+        return made.text
 
     body = await deps.pages.run(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()
@@ -212,13 +259,10 @@ async def caseload_export(deps: StaffDeps, request: Request) -> Response:
     viewer, query = asked
 
     def work() -> tuple[str, date]:
-        view = deps.views.current()
-        every = page_from_view(
-            view, viewer, replace(query, page=1), EXPORT_LIMIT, CaseEscalation(deps.directory())
-        )
-        ids = [r.student.student_id for r in every.rows]
-        record_read(deps.reads, viewer, Action.CASELOAD_EXPORT, ids)
-        return caseload_csv(every.rows, names_of(deps)), view.as_of
+        ask = CaseloadAsk(viewer, replace(query, page=1), EXPORT_LIMIT)
+        made = deps.renderer.call(render_export, (deps.views.current(), deps.directory()), ask)
+        record_read(deps.reads, viewer, Action.CASELOAD_EXPORT, made.student_ids)
+        return made.text, made.as_of
 
     text, as_of = await deps.pages.run(work)
     deps.metrics.personal_data_reads.labels(action="caseload", outcome="allowed").inc()

@@ -66,6 +66,11 @@ class CaseloadView:
     def __post_init__(self) -> None:
         self.order("concern")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (for the renderer process, ops.staff.renderer) without its caches: the receiver
+        indexes the roster again, on its own interpreter."""
+        return (CaseloadView, (self.as_of, self.weeks, self.rows))
+
     def order(self, sort: str) -> ScopeIndex:
         """The roster indexed by scope in the order `sort` (one of SORTS)."""
         found = self._orders.get(sort)
