@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -37,6 +38,10 @@ _Result = TypeVar("_Result")
 #: The longest a page waits for the renderer before it is an error (seconds): a page is tens of
 #: milliseconds, a new 30,000-student view about a second to unpickle.
 RENDER_TIMEOUT_SECONDS = 60.0
+
+
+#: How much lower the renderer's scheduling priority is than the service's (os.nice).
+RENDERER_NICENESS = 10
 
 
 class StaleState(Exception):
@@ -68,10 +73,12 @@ def _same(state: tuple[Any, ...], sent: tuple[Any, ...] | None) -> bool:
     return all(a is b for a, b in zip(state, sent, strict=True))
 
 
-def _quiet_signals() -> None:
-    """A renderer leaves interrupts to the service that owns it (which stops it on shutdown)."""
+def _start_renderer() -> None:
+    """A renderer leaves interrupts to the service that owns it (which stops it on shutdown), and
+    yields the processor to it: on a machine short of cores the stream and its store come first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(RENDERER_NICENESS)
 
 
 class Renderer:
@@ -113,7 +120,7 @@ class Renderer:
         with self._lock:
             if self._executor is None:
                 context = multiprocessing.get_context("spawn")  # chDB's and Kafka's threads: no fork
-                self._executor = ProcessPoolExecutor(1, context, initializer=_quiet_signals)
+                self._executor = ProcessPoolExecutor(1, context, initializer=_start_renderer)
                 self._sent = None
             held = _same(state, self._sent)
             if resend or not held:

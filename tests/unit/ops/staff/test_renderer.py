@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from models.access import Grant, Role, Staff, StaffDirectory
-from ops.staff.renderer import Renderer
+from ops.staff.renderer import RENDERER_NICENESS, Renderer
 from ops.staff.web.caseload import CaseloadAsk, render_caseload, render_export
 from ops.staff.web.views.caseload import CaseloadQuery
 from ops.staff.web.views.precomputed import build_view
@@ -21,6 +21,10 @@ from tests.unit.ops.staff.web.test_precomputed import ALERTS, CASES, DAY, ROSTER
 def where(numbers: tuple[int, ...], ask: int) -> tuple[int, int]:
     """A build: the process it ran in and a figure from the state and the ask."""
     return os.getpid(), sum(numbers) * ask
+
+
+def niceness(numbers: tuple[int, ...], ask: int) -> int:
+    return os.nice(0)
 
 
 def fails(numbers: tuple[int, ...], ask: str) -> None:
@@ -40,6 +44,7 @@ def test_a_build_runs_in_another_process_and_answers_as_on_the_thread(renderer: 
     assert pid != os.getpid()
     assert figure == 60
     assert Renderer(0).call(where, state, 10) == (os.getpid(), 60)
+    assert renderer.call(niceness, state, 0) == os.nice(0) + RENDERER_NICENESS  # the stream comes first
 
 
 def test_the_state_is_sent_once_and_again_only_when_it_is_another_object(renderer: Renderer) -> None:
