@@ -74,3 +74,54 @@ def test_a_saturated_page_pool_answers_503_with_retry_after(tmp_path: Path) -> N
             if line.startswith('lde_web_shed_total{reason="pool_full"}')
         )
         assert shed == statuses.count(503)
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes `pid` started (Linux's /proc task children lists)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(child) for child in text)
+    return found
+
+
+def test_the_caseload_is_made_in_a_renderer_that_stops_with_the_service_and_its_audit_is_stored(
+    tmp_path: Path,
+) -> None:
+    """The renderer process (ops.staff.renderer) is the worker's child and ends with it; the page's
+    audit row, spooled in Redis (sinks.audit_spool) with the timer set far off, is in ClickHouse
+    once the service has stopped: drained at stop, not lost."""
+    from sinks import clickhouse
+    from sinks.clickhouse import ClickHouseStore
+
+    sim = simulate(students=60, weeks=1, seed=5)
+    data_dir = tmp_path / "svc"
+    run = EventTimeRun(
+        Settings(), data_dir, evaluate_from=sim.term_start, extra_env={"LDE_AUDIT_FLUSH_SECONDS": "60"}
+    )
+    with run:
+        run.publish(roster=[s.record for s in sim.students])
+        run.client.post("/v1/staff", staff_csv(sim).encode())
+        assert wait_until(lambda: run.status()["students"] >= 60, 60, 0.2)
+        worker = run.process.process
+        assert worker is not None
+        before = children_of(worker.pid)
+        connection = http.client.HTTPConnection("127.0.0.1", run.settings.web_port, timeout=60)
+        connection.request("GET", "/app", headers={STAFF_HEADER: OFFICER})
+        response = connection.getresponse()
+        body = response.read().decode()
+        connection.close()
+        assert response.status == 200 and "My students" in body
+        renderers = {
+            pid
+            for pid in children_of(worker.pid) - before
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        }
+        assert len(renderers) == 1, renderers
+    assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in renderers), 10, 0.2)
+    store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
+    try:
+        rows = store.query("SELECT action, via FROM access_audit WHERE staff_id = {s:String}", {"s": OFFICER})
+    finally:
+        store.close()
+    assert ("caseload", "web") in rows
