@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +43,8 @@ RENDER_TIMEOUT_SECONDS = 60.0
 
 #: How much lower the renderer's scheduling priority is than the service's (os.nice).
 RENDERER_NICENESS = 10
+#: How often a renderer looks whether the service that started it is still there (seconds).
+ORPHAN_CHECK_SECONDS = 1.0
 
 
 class StaleState(Exception):
@@ -74,11 +77,23 @@ def _same(state: tuple[Any, ...], sent: tuple[Any, ...] | None) -> bool:
 
 
 def _start_renderer() -> None:
-    """A renderer leaves interrupts to the service that owns it (which stops it on shutdown), and
-    yields the processor to it: on a machine short of cores the stream and its store come first."""
+    """A renderer leaves interrupts to the service that owns it (which stops it on shutdown), yields
+    the processor to it (on a machine short of cores the stream and its store come first), and ends
+    when it is orphaned: a renderer holds its own queue's ends, so a service killed with SIGKILL would
+    otherwise leave it waiting for work forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(RENDERER_NICENESS)
+    watch = threading.Thread(target=_end_when_orphaned, args=(os.getppid(),), name="lde-renderer-watch")
+    watch.daemon = True
+    watch.start()
+
+
+def _end_when_orphaned(parent: int, every: float = ORPHAN_CHECK_SECONDS) -> None:
+    """Exit the renderer once its parent is gone (it is then adopted by another process)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 class Renderer:

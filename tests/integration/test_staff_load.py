@@ -125,3 +125,30 @@ def test_the_caseload_is_made_in_a_renderer_that_stops_with_the_service_and_its_
     finally:
         store.close()
     assert ("caseload", "web") in rows
+
+
+def test_a_renderer_ends_when_its_service_is_killed(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL leaves no renderer behind (it holds its own queue's ends, so it
+    would wait for work forever): the renderer sees it is orphaned and exits."""
+    sim = simulate(students=40, weeks=1, seed=6)
+    run = EventTimeRun(Settings(), tmp_path / "svc", evaluate_from=sim.term_start)
+    with run:
+        run.publish(roster=[s.record for s in sim.students])
+        run.client.post("/v1/staff", staff_csv(sim).encode())
+        assert wait_until(lambda: run.status()["students"] >= 40, 60, 0.2)
+        worker = run.process.process
+        assert worker is not None
+        before = children_of(worker.pid)
+        connection = http.client.HTTPConnection("127.0.0.1", run.settings.web_port, timeout=60)
+        connection.request("GET", "/app", headers={STAFF_HEADER: OFFICER})
+        assert connection.getresponse().status == 200
+        connection.close()
+        renderers = {
+            pid
+            for pid in children_of(worker.pid) - before
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        }
+        assert len(renderers) == 1, renderers
+        run.process.kill()
+        assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in renderers), 15, 0.2)
+        run.start()  # on the same data folder, so that the clean stop ends the embedded stack too
