@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,39 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+#: The simulator's term start (ops.devtools.simulator.simulate's default), the services' first day.
+TERM_START = date(2026, 9, 21)
+
+
+def first_caseload(run: EventTimeRun, students: int, seed: int) -> tuple[str, set[int]]:
+    """Load a simulated roster and staff into the running service, open the officer's caseload once,
+    and return the page and the renderer processes the worker started for it."""
+    sim = simulate(students=students, weeks=1, seed=seed, term_start=TERM_START)
+    run.publish(roster=[s.record for s in sim.students])
+    run.client.post("/v1/staff", staff_csv(sim).encode())
+    assert wait_until(lambda: run.status()["students"] >= students, 60, 0.2)
+    worker = run.process.process
+    assert worker is not None
+    before = children_of(worker.pid)
+    connection = http.client.HTTPConnection("127.0.0.1", run.settings.web_port, timeout=60)
+    connection.request("GET", "/app", headers={STAFF_HEADER: OFFICER})
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    assert response.status == 200, body
+    renderers = {
+        pid
+        for pid in children_of(worker.pid) - before
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    }
+    assert len(renderers) == 1, renderers
+    return body, renderers
+
+
+def gone(pids: set[int]) -> bool:
+    return not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
 def test_the_caseload_is_made_in_a_renderer_that_stops_with_the_service_and_its_audit_is_stored(
     tmp_path: Path,
 ) -> None:
@@ -94,31 +128,13 @@ def test_the_caseload_is_made_in_a_renderer_that_stops_with_the_service_and_its_
     from sinks import clickhouse
     from sinks.clickhouse import ClickHouseStore
 
-    sim = simulate(students=60, weeks=1, seed=5)
     data_dir = tmp_path / "svc"
-    run = EventTimeRun(
-        Settings(), data_dir, evaluate_from=sim.term_start, extra_env={"LDE_AUDIT_FLUSH_SECONDS": "60"}
-    )
+    env = {"LDE_AUDIT_FLUSH_SECONDS": "60"}
+    run = EventTimeRun(Settings(), data_dir, evaluate_from=TERM_START, extra_env=env)
     with run:
-        run.publish(roster=[s.record for s in sim.students])
-        run.client.post("/v1/staff", staff_csv(sim).encode())
-        assert wait_until(lambda: run.status()["students"] >= 60, 60, 0.2)
-        worker = run.process.process
-        assert worker is not None
-        before = children_of(worker.pid)
-        connection = http.client.HTTPConnection("127.0.0.1", run.settings.web_port, timeout=60)
-        connection.request("GET", "/app", headers={STAFF_HEADER: OFFICER})
-        response = connection.getresponse()
-        body = response.read().decode()
-        connection.close()
-        assert response.status == 200 and "My students" in body
-        renderers = {
-            pid
-            for pid in children_of(worker.pid) - before
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        }
-        assert len(renderers) == 1, renderers
-    assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in renderers), 10, 0.2)
+        body, renderers = first_caseload(run, 60, seed=5)
+        assert "My students" in body
+    assert wait_until(lambda: gone(renderers), 10, 0.2)
     store = ClickHouseStore(clickhouse.connect(Settings(data_dir=data_dir)))
     try:
         rows = store.query("SELECT action, via FROM access_audit WHERE staff_id = {s:String}", {"s": OFFICER})
@@ -130,25 +146,9 @@ def test_the_caseload_is_made_in_a_renderer_that_stops_with_the_service_and_its_
 def test_a_renderer_ends_when_its_service_is_killed(tmp_path: Path) -> None:
     """A worker killed with SIGKILL leaves no renderer behind (it holds its own queue's ends, so it
     would wait for work forever): the renderer sees it is orphaned and exits."""
-    sim = simulate(students=40, weeks=1, seed=6)
-    run = EventTimeRun(Settings(), tmp_path / "svc", evaluate_from=sim.term_start)
+    run = EventTimeRun(Settings(), tmp_path / "svc", evaluate_from=TERM_START)
     with run:
-        run.publish(roster=[s.record for s in sim.students])
-        run.client.post("/v1/staff", staff_csv(sim).encode())
-        assert wait_until(lambda: run.status()["students"] >= 40, 60, 0.2)
-        worker = run.process.process
-        assert worker is not None
-        before = children_of(worker.pid)
-        connection = http.client.HTTPConnection("127.0.0.1", run.settings.web_port, timeout=60)
-        connection.request("GET", "/app", headers={STAFF_HEADER: OFFICER})
-        assert connection.getresponse().status == 200
-        connection.close()
-        renderers = {
-            pid
-            for pid in children_of(worker.pid) - before
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        }
-        assert len(renderers) == 1, renderers
+        _, renderers = first_caseload(run, 40, seed=6)
         run.process.kill()
-        assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in renderers), 15, 0.2)
+        assert wait_until(lambda: gone(renderers), 15, 0.2)
         run.start()  # on the same data folder, so that the clean stop ends the embedded stack too
