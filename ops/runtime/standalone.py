@@ -114,7 +114,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     """`lde web`'s application and tasks: the route table with its guard, on ClickHouse and Redis."""
     from ops.jobs.reports.audited import AuditedReads
     from ops.jobs.scheduled import JobRunner, clock_today
-    from ops.runtime.wiring import drain_of, page_pool
+    from ops.runtime.wiring import drain_audit_spool, page_pool
     from ops.staff.auth.setup import build_auth
     from ops.staff.auth.web import install_guard, install_security_headers
     from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
@@ -145,14 +145,11 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     lag = LoopLagProbe(metrics)
     reads = AuditedReads.of_store(store, clock, spool_in=redis_client)  # spooled: sinks.audit_spool
 
-    async def drain_audit() -> None:
-        try:
-            await asyncio.get_running_loop().run_in_executor(views.executor, drain_of(reads))
-        except Exception as error:  # ClickHouse or Redis restarting: the rows wait in the spool
-            log.error("audit_spool_drain_failed error=%r", error)
+    async def drain() -> None:
+        await drain_audit_spool(reads, views.executor)
 
     async def drain_at_stop(_: web.Application) -> None:
-        await drain_audit()  # stored before the process stops
+        await drain()  # stored before the process stops
 
     views = PageViews(
         store,
@@ -212,7 +209,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         lag.run,
         every(settings.web_view_refresh_seconds, views.tick),
         every(60.0, directory.tick),
-        every(settings.audit_flush_seconds, drain_audit),
+        every(settings.audit_flush_seconds, drain),
     ]
     return app, tasks
 

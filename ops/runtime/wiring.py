@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import timedelta
 
 from models.access import Role
@@ -123,10 +123,7 @@ class Service:
     async def drain_audit(self) -> None:
         """The spooled audit rows into ClickHouse (on the views' thread: never the stream's pools); a
         failure leaves them spooled for the next tick."""
-        try:
-            await asyncio.get_running_loop().run_in_executor(self.views.executor, drain_of(self.reads))
-        except Exception as error:  # ClickHouse or Redis restarting: the rows wait in the spool
-            log.error("audit_spool_drain_failed error=%r", error)
+        await drain_audit_spool(self.reads, self.views.executor)
 
     async def drain_audit_at_stop(self, *_: object, **__: object) -> None:
         """What is spooled is stored before the service stops (it would wait for the next start)."""
@@ -139,10 +136,16 @@ class Service:
         return f"{value.get('given_name', '')} {value.get('family_name', '')}".strip()
 
 
-def drain_of(reads: AuditedReads) -> Callable[[], int]:
-    """The gateway's spool drain (a gateway built with a spool; nothing to drain without one)."""
+async def drain_audit_spool(reads: AuditedReads, executor: Executor) -> None:
+    """The gateway's spooled audit rows into ClickHouse on `executor` (the views' thread: never the
+    stream's pools); a failure leaves them spooled for the next tick. `lde up` and `lde web` alike."""
     spool = reads.spool
-    return spool.drain if spool is not None else lambda: 0
+    if spool is None:
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(executor, spool.drain)
+    except Exception as error:  # ClickHouse or Redis restarting: the rows wait in the spool
+        log.error("audit_spool_drain_failed error=%r", error)
 
 
 def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe) -> PagePool:
