@@ -254,12 +254,15 @@ class Metrics:
         # -- the staff surface apart from the stream (issue 26) --
         self.loop_lag = Gauge(
             "lde_event_loop_lag_seconds",
-            "How late the event loop last woke a timer (a batch or a page holding the loop shows here)",
+            "How late the event loop last woke a timer, by loop: stream (the worker's agents, timers and "
+            "probes) or web (the staff surface and the collector, ops.runtime.web_thread)",
+            ["loop"],
             registry=r,
         )
         self.loop_lag_samples = Histogram(
             "lde_event_loop_lag_samples_seconds",
             "Every sample of the event loop's lag (lde_event_loop_lag_seconds), for quantiles and maxima",
+            ["loop"],
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )

@@ -50,10 +50,9 @@ def faust_app(s: Settings) -> faust.App:
         topic_replication_factor=1,
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_bind=s.web_host,
-        web_host=s.web_host,
-        web_port=s.web_port,
+        # HTTP is served by the worker's own server on a thread of its own (ops.runtime.web_thread):
+        # Faust's would answer on the stream's loop, and its table views would hand out state.
+        web_enabled=False,
         datadir=str((s.data_dir / "faust").resolve()),
         broker_commit_every=1000,
         broker_commit_interval=1.0,

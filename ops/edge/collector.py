@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
 from aiohttp import web
 
 from models.adapters import ADAPTERS, Invalid, Parsed, Record, Skipped, read_lde_jsonl
@@ -45,14 +44,14 @@ from ops.edge.canvas_signing import Opened, Refused, key_source, open_live_event
 from ops.edge.endpoints import ENDPOINTS, Endpoint
 from ops.edge.ingest import redacted_record
 from ops.edge.openapi import OPENAPI_PATH, openapi_document
-from ops.edge.shared import PUBLISH_TIMEOUT_SECONDS, THREAD_THRESHOLD_BYTES, check_bearer, read_limited
+from ops.edge.shared import THREAD_THRESHOLD_BYTES, check_bearer, read_limited
 from ops.edge.xapi_resource import ABOUT_PATH as XAPI_ABOUT_PATH
 from ops.edge.xapi_resource import STATEMENTS_PATH as XAPI_STATEMENTS_PATH
-from ops.edge.xapi_resource import XapiResource, register_xapi
+from ops.edge.xapi_resource import XapiResource
 from ops.http.surface import as_bytes, as_json
 from ops.metrics import Metrics
 from ops.settings import Settings
-from sinks.kafka import EnvelopeSender, WorkerPublisher
+from sinks.kafka import EnvelopeSender
 from sinks.statement_ledger import AsyncStatementLedger, async_client
 from streams.batch import TOO_LATE
 
@@ -409,19 +408,6 @@ class Collector:
                 self.metrics.collector_records.labels(endpoint=endpoint.source, outcome=outcome).inc(count)
 
 
-def _view(collector: Collector, endpoint: Endpoint) -> type[faust.web.View]:
-    """A Faust view answering POST on one endpoint (GET and others: 405, from Faust)."""
-
-    class CollectorView(faust.web.View):
-        async def post(self, request: Any) -> Any:
-            reply = await collector.handle(endpoint, request)
-            return self.json(reply.body, status=reply.status, headers=reply.headers or None)
-
-    CollectorView.__name__ = CollectorView.__qualname__ = f"collector_{endpoint.source}"
-    CollectorView.__doc__ = endpoint.summary
-    return CollectorView
-
-
 def statement_ledger(lde: Any) -> AsyncStatementLedger | None:
     """The xAPI statement ledger on the service's Redis (None without one: the resource answers 503)."""
     alerts = getattr(lde, "ledger", None)
@@ -432,31 +418,11 @@ def statement_ledger(lde: Any) -> AsyncStatementLedger | None:
     return AsyncStatementLedger(async_client(client, url), lde.settings.xapi_ledger_days)
 
 
-def register_collector(app: Any, lde: Any) -> None:
-    """Add the collector's endpoints and the xAPI resource to the Faust web app (called by
-    ops.runtime.wiring.Service); `lde` is the streams.app.LdeApp whose producer they publish through."""
-    settings: Settings = lde.settings
-    publisher = WorkerPublisher(lde, PUBLISH_TIMEOUT_SECONDS)
-    collector = Collector(
-        settings, lde.metrics, publisher, clock=lde.clock, oldest_accepted=lde.activity_agent.oldest_accepted
-    )
-    for endpoint in ENDPOINTS:
-        app.page(endpoint.path, name=f"collector_{endpoint.source}")(_view(collector, endpoint))
-    xapi = XapiResource(
-        settings, lde.metrics, collector.tokens, publisher, statement_ledger(lde), clock=lde.clock
-    )
-    register_xapi(app, xapi)
-    document = openapi_document(collector.max_bytes)
-
-    @app.page(OPENAPI_PATH, name="collector_openapi")
-    async def openapi(self: Any, request: Any) -> Any:
-        return self.json(document)
-
-
 def register_collector_routes(
     app: web.Application, collector: Collector, ledger: AsyncStatementLedger | None
 ) -> None:
-    """The same endpoints, xAPI resource and OpenAPI document on a plain aiohttp application: `lde
+    """The collector's endpoints, the xAPI resource and the OpenAPI document on an aiohttp application:
+    the worker's web server (ops.runtime.wiring, publishing through the stream's producer) and `lde
     edge`, a process of the edge's own (ops.runtime.standalone, issue 26)."""
 
     def post_to(endpoint: Endpoint) -> Any:

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
-
 from models.clock import Clock
 from models.envelopes import envelopes
 from models.event_time import TimeWindow, accepting
@@ -263,31 +261,3 @@ def _read_and_prepare(
     """The statements read and prepared; a statement whose time is outside `window` is invalid (400)."""
     with collector_paused(), accepting(window):
         return prepare(read_statements(text, lambda: str(uuid.uuid4()), statement_id), stored)
-
-
-def _render(view: faust.web.View, answer: Answer) -> Any:
-    if answer.body is None:
-        return view.bytes(b"", status=answer.status, headers=answer.headers)
-    return view.json(answer.body, status=answer.status, headers=answer.headers)
-
-
-def register_xapi(app: Any, resource: XapiResource) -> None:
-    """Add the statements and about resources to the Faust web app (ops.edge.collector calls it)."""
-
-    class StatementsView(faust.web.View):
-        """xAPI statements: POST one or an array (200, the ids), PUT one with statementId (204)."""
-
-        async def post(self, request: Any) -> Any:
-            return _render(self, await resource.statements(request, "POST"))
-
-        async def put(self, request: Any) -> Any:
-            return _render(self, await resource.statements(request, "PUT"))
-
-    class AboutView(faust.web.View):
-        """xAPI about: the versions this LRS speaks."""
-
-        async def get(self, request: Any) -> Any:
-            return _render(self, await resource.about(request))
-
-    app.page(STATEMENTS_PATH, name="xapi_statements")(StatementsView)
-    app.page(ABOUT_PATH, name="xapi_about")(AboutView)

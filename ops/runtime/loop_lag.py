@@ -1,8 +1,9 @@
 """The event loop's lag, measured and exported (lde_event_loop_lag_seconds, issue 26).
 
 A task asks to wake every `interval` seconds and records how late it woke: whatever held the loop
-meanwhile (a stream batch, a page rendered on the loop, a blocking call) shows as lag. The page pool
-(ops.staff.pool) sheds staff requests while the lag is high. `lateness` is the rule, pure.
+meanwhile (a stream batch, a blocking call) shows as lag, labelled with the loop's name (`stream`:
+the worker's agents and timers; `web`: the HTTP server's, ops.runtime.web_thread). The page pool
+(ops.staff.pool) sheds staff requests while its own loop's lag is high. `lateness` is the rule, pure.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ class LoopLagProbe:
     def __init__(
         self,
         metrics: Metrics,
+        loop: str,
         interval: float = INTERVAL_SECONDS,
         *,
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        self.metrics = metrics
+        self.gauge = metrics.loop_lag.labels(loop=loop)
+        self.samples = metrics.loop_lag_samples.labels(loop=loop)
         self.interval = interval
         self.now = now
         self.sleep = sleep
@@ -45,8 +48,8 @@ class LoopLagProbe:
 
     def record(self, lag: float) -> None:
         self.latest = lag
-        self.metrics.loop_lag.set(lag)
-        self.metrics.loop_lag_samples.observe(lag)
+        self.gauge.set(lag)
+        self.samples.observe(lag)
 
     async def run(self) -> None:
         while True:

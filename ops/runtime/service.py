@@ -93,9 +93,11 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
     """Publish what an empty broker lacks, then run the Faust worker until it stops."""
     import faust
 
+    from ops.runtime.web_thread import bind
     from ops.runtime.wiring import Service
     from streams.app import LdeApp
 
+    sock = bind(settings.web_host, settings.web_port)  # a port in use stops the start here, clearly
     fresh = ensure_topics(settings)
     if fresh:
         today = local_today(datetime.now(UTC), zone(settings.timezone)).toordinal()
@@ -104,7 +106,7 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
     offsets = end_offsets(settings, ("activity", "roster", "absences"))
     broker_id = broker_cluster_id(settings, timeout_ms=10_000)
     lde = LdeApp(settings, store, ledger, Metrics(), end_offsets_at_start=offsets, broker_id=broker_id)
-    Service(lde)  # the HTTP routes, jobs and alert delivery, on the same Faust app
+    Service(lde, sock)  # the HTTP routes (their own thread), jobs and alert delivery
     log.info(
         "service_starting mode=%s kafka=%s clickhouse=%s schema_version=%d api=%s",
         settings.mode,

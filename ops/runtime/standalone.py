@@ -32,6 +32,7 @@ from models.timebuckets import zone
 from ops.http.surface import RouteKind, as_bytes, as_json
 from ops.metrics import Metrics
 from ops.runtime.loop_lag import LoopLagProbe
+from ops.runtime.web_thread import every
 from ops.settings import Settings
 from sinks.errors import StackError
 
@@ -99,17 +100,6 @@ async def serve(settings: Settings, app: web.Application, tasks: list[Callable[[
         await runner.cleanup()
 
 
-def every(seconds: float, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    """A task running `work` every `seconds` (as Faust's timers do in `lde up`)."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            await work()
-
-    return loop
-
-
 def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], Awaitable[None]]]]:
     """`lde web`'s application and tasks: the route table with its guard, on ClickHouse and Redis."""
     from ops.jobs.reports.audited import AuditedReads
@@ -121,7 +111,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     from ops.staff.page_views import PageViews
     from ops.staff.pool import install_shedding
     from ops.staff.renderer import Renderer
-    from ops.staff.routes import ROUTES, route_kinds
+    from ops.staff.routes import add_routes, route_kinds
     from ops.staff.web.common import page_refusal, sign_in_page
     from sinks import clickhouse, redis_store
     from sinks.clickhouse import ClickHouseStore
@@ -142,7 +132,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     tz = zone(settings.timezone)
     clock = WallClock()
     directory = StaffDirectoryCache(store)
-    lag = LoopLagProbe(metrics)
+    lag = LoopLagProbe(metrics, "web")
     reads = AuditedReads.of_store(store, clock, spool_in=redis_client)  # spooled: sinks.audit_spool
 
     async def drain() -> None:
@@ -196,10 +186,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         signin=signin,
         tokens=tokens,
     )
-    probes = {"/health/live", "/health/ready", "/metrics"}
-    for route in ROUTES:
-        if route.path not in probes:
-            app.router.add_route(route.method, route.path, _bound(route.handler, deps.of(route.uses)))
+    add_routes(app, deps, skip={"/health/live", "/health/ready", "/metrics"})  # probe_app has its own
     kinds = {path: kind for path, kind in route_kinds().items() if kind is not RouteKind.UPSTREAM}
     install_guard(app, guard, kinds)
     install_security_headers(app, settings)
@@ -212,14 +199,6 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         every(settings.audit_flush_seconds, drain),
     ]
     return app, tasks
-
-
-def _bound(handler: Callable[..., Awaitable[web.StreamResponse]], deps: object) -> Any:
-    async def answer(request: web.Request) -> web.StreamResponse:
-        return await handler(deps, request, **request.match_info)
-
-    answer.__name__ = f"lde_{handler.__name__}"
-    return answer
 
 
 def edge_process(settings: Settings) -> tuple[web.Application, list[Callable[[], Awaitable[None]]]]:
@@ -280,7 +259,7 @@ def edge_process(settings: Settings) -> tuple[web.Application, list[Callable[[],
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    lag = LoopLagProbe(metrics)
+    lag = LoopLagProbe(metrics, "web")
     return app, [lag.run]
 
 

@@ -1,24 +1,31 @@
 """The running service: the stream app (streams.app) plus what people and operators use on top of
 it: the staff directory, alert delivery, the scheduled jobs and the HTTP routes (including the
-collector). One process, one web port; `lde up` builds it (ops.runtime.service)."""
+collector). One process, one web port served from a thread of its own (ops.runtime.web_thread);
+`lde up` builds it (ops.runtime.service)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import timedelta
+
+from aiohttp import web
 
 from models.access import Role
 from models.clock import WallClock
 from models.outbox import DeliveryPolicy
-from ops.edge.collector import register_collector
+from ops.edge.collector import Collector, register_collector_routes, statement_ledger
+from ops.edge.shared import PUBLISH_TIMEOUT_SECONDS
 from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import mailer_from
 from ops.jobs.scheduled import JobRunner, clock_today
 from ops.metrics import Metrics
 from ops.runtime.delivery import AlertNotifier
 from ops.runtime.loop_lag import LoopLagProbe
+from ops.runtime.web_thread import StreamLoop, StreamLoopPublisher, WebThread, every
 from ops.settings import Settings
 from ops.staff.auth.setup import build_auth
 from ops.staff.auth.web import install_guard, install_security_headers
@@ -26,8 +33,9 @@ from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirecto
 from ops.staff.page_views import PageViews
 from ops.staff.pool import PagePool, install_shedding
 from ops.staff.renderer import Renderer
-from ops.staff.routes import register_routes, route_kinds
+from ops.staff.routes import add_routes, route_kinds
 from ops.staff.web.common import page_refusal, sign_in_page
+from sinks.kafka import WorkerPublisher
 from sinks.redis_store import DeliveryLedger
 from streams.app import LdeApp
 
@@ -35,11 +43,12 @@ log = logging.getLogger("lde.service")
 
 
 class Service:
-    """Wires the service's parts onto the stream app's Faust app (before the worker starts): each
-    route is given the small dependency object it uses (ops.staff.deps), and the route guard sits in
-    front of every route as aiohttp middleware."""
+    """Wires the service's parts onto the stream app's Faust app (before the worker starts) and its
+    HTTP server onto `sock` (served from a thread of its own once the worker runs): each route is given
+    the small dependency object it uses (ops.staff.deps), and the route guard sits in front of every
+    route as aiohttp middleware."""
 
-    def __init__(self, lde: LdeApp) -> None:
+    def __init__(self, lde: LdeApp, sock: socket.socket) -> None:
         self.lde = lde
         settings = lde.settings
         app = lde.app
@@ -49,8 +58,6 @@ class Service:
         #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
         #: in Redis and written to ClickHouse once a second (chDB has one lane, which the stream needs).
         self.reads = AuditedReads.of_store(lde.store, WallClock(), spool_in=redis_client)
-        app.timer(settings.audit_flush_seconds, name="audit_spool")(self.drain_audit)
-        app.on_before_shutdown.connect(self.drain_audit_at_stop)
         self.directory = StaffDirectoryCache(lde.store)
         self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)
         self.jobs.schedule(app)
@@ -61,16 +68,13 @@ class Service:
             lde.alerts_agent.recorders.append(notifier.record)
             app.task(notifier.run)
             lde.status_parts["alert_outbox"] = lambda: notifier.summary and notifier.summary.as_dict()
-        #: The embedded default serves staff and upstream traffic here too; production leaves them to
-        #: `lde web` and `lde edge` (ops.runtime.standalone) and this worker only streams and evaluates.
-        serves = settings.worker_serves_staff
-        if serves:
-            register_collector(app, lde)
-        # Staff work apart from the stream (issue 26): the loop's lag measured, pages on a bounded
-        # pool of their own that sheds with 503, page data precomputed after each evaluation.
-        self.loop_lag = LoopLagProbe(lde.metrics)
-        app.task(self.loop_lag.run)
-        self.pages = page_pool(settings, lde.metrics, self.loop_lag)
+        # Staff work apart from the stream (issue 26): the HTTP server on a thread and loop of its own
+        # (ops.runtime.web_thread), pages on a bounded pool that sheds with 503, page data precomputed
+        # after each evaluation and made into pages in a renderer process; both loops' lag measured.
+        self.stream_lag = LoopLagProbe(lde.metrics, "stream")
+        app.task(self.stream_lag.run)
+        self.web_lag = LoopLagProbe(lde.metrics, "web")
+        self.pages = page_pool(settings, lde.metrics, self.web_lag)
         self.views = PageViews(
             lde.store,
             lde.metrics,
@@ -81,8 +85,6 @@ class Service:
             policy=settings.overdue_policy,
         )
         self.renderer = Renderer(settings.web_render_processes)
-        if serves:
-            app.timer(settings.web_view_refresh_seconds, name="page_views")(self.views.tick)
         self.guard, self.signin, self.tokens = build_auth(
             settings, lde.store, redis_client, lde.metrics, self.directory
         )
@@ -114,20 +116,42 @@ class Service:
             signin=self.signin,
             tokens=self.tokens,
         )
-        register_routes(app, deps, probes_only=not serves)
-        web_app = app.web.web_app  # type: ignore[attr-defined]
+        self.stream = StreamLoop()
+        web_app = web.Application()
+        #: The embedded default serves staff and upstream traffic here too; production leaves them to
+        #: `lde web` and `lde edge` (ops.runtime.standalone) and this worker only streams and evaluates.
+        serves = settings.worker_serves_staff
+        add_routes(web_app, deps, probes_only=not serves, on_stream=self.stream.run)
+        tasks: list[Callable[[], Awaitable[None]]] = [self.web_lag.run]
+        if serves:
+            publisher = StreamLoopPublisher(WorkerPublisher(lde, PUBLISH_TIMEOUT_SECONDS), self.stream)
+            oldest_accepted = lde.activity_agent.oldest_accepted
+            collector = Collector(settings, lde.metrics, publisher, lde.clock, oldest_accepted)
+            register_collector_routes(web_app, collector, statement_ledger(lde))
+            tasks += [
+                every(settings.web_view_refresh_seconds, self.views.tick),
+                every(settings.audit_flush_seconds, self.drain_audit),
+            ]
         install_guard(web_app, self.guard, route_kinds())
         install_security_headers(web_app, settings)
         install_shedding(web_app)
+        web_app.on_cleanup.append(self.drain_audit_at_stop)  # what is spooled is stored before the stop
+        self.web = WebThread(sock, web_app, tasks, self.stream)
+        app.task(self.web.start)
+        app.on_before_shutdown.connect(self.stop_web)
 
     async def drain_audit(self) -> None:
         """The spooled audit rows into ClickHouse (on the views' thread: never the stream's pools); a
         failure leaves them spooled for the next tick."""
         await drain_audit_spool(self.reads, self.views.executor)
 
-    async def drain_audit_at_stop(self, *_: object, **__: object) -> None:
+    async def drain_audit_at_stop(self, _: web.Application) -> None:
         """What is spooled is stored before the service stops (it would wait for the next start)."""
         await self.drain_audit()
+
+    async def stop_web(self, *_: object, **__: object) -> None:
+        """The HTTP server stops first (its answers finish, the audit spool drains), the stream after."""
+        await asyncio.to_thread(self.web.stop)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)

@@ -1,7 +1,8 @@
-"""The service's HTTP API, served by the Faust worker's web server: health, metrics, status, the
-personal-data reads (through the access policy, audited) and the operators' actions.
+"""The service's HTTP API, served by the worker's web server (ops.runtime.web_thread) and `lde web`:
+health, metrics, status, the personal-data reads (through the access policy, audited) and the
+operators' actions.
 
-Every route is in ROUTES with its kind; `register_routes` adds exactly those (and the collector's, see
+Every route is in ROUTES with its kind; `add_routes` adds exactly those (and the collector's, see
 ops.edge.collector), so a test can enumerate what the service answers. Before any handler runs, the
 guard's middleware (ops.staff.auth.web.install_guard) looks the route's kind up here and verifies who
 is asking: handlers never see an unverified request. Each handler is given the dependency object it
@@ -14,11 +15,13 @@ import asyncio
 import base64
 import json
 import logging
+from collections.abc import Awaitable, Callable, Container, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
-import faust
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.access import AccessDenied, IdentityRequired, UnknownStaff
@@ -48,7 +51,7 @@ from ops.staff.web.routes import PAGES as WEB_PAGES
 from ops.staff.web.routes import PUBLIC_PAGES as WEB_PUBLIC_PAGES
 from sinks.mail import DeliveryError
 
-__all__ = ["ROUTES", "Route", "RouteKind", "register_routes", "route_kinds"]
+__all__ = ["ROUTES", "Route", "RouteKind", "add_routes", "route_kinds"]
 
 log = logging.getLogger("lde.stream")
 
@@ -308,26 +311,55 @@ def route_kinds() -> dict[str, RouteKind]:
     return kinds
 
 
-def _view_class(route: Route, deps: object) -> type[faust.web.View]:
-    """A Faust view answering `route.method` with its handler (other methods: 405, from Faust). The
-    guard has already admitted the request (ops.staff.auth.web.install_guard)."""
-    handler = route.handler
+#: The routes whose handlers run on the stream's event loop in a worker (ops.runtime.web_thread): the
+#: probes (a worker whose stream is stuck is not live) and the administrators' actions (the job
+#: runner's locks and the stream's tables live there). Everything else runs on the web server's loop.
+ON_STREAM_LOOP = frozenset({Uses.PROBES, Uses.ADMIN})
 
-    async def answer(self: faust.web.View, request: Request, **params: str) -> Response:
+#: Runs a handler's coroutine on the stream's event loop (ops.runtime.web_thread.StreamLoop.run).
+OnStream = Callable[[Coroutine[Any, Any, Response]], Awaitable[Response]]
+
+#: What aiohttp's router calls.
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def route_handler(route: Route, deps: object, on_stream: OnStream | None = None) -> AiohttpHandler:
+    """An aiohttp handler answering `route` with its handler and dependencies; with `on_stream`, a
+    route of ON_STREAM_LOOP runs there (its body read first, here: the request's stream is this
+    loop's). The guard has already admitted the request (ops.staff.auth.web.install_guard)."""
+    handler = route.handler
+    bridged = on_stream is not None and route.uses in ON_STREAM_LOOP
+
+    async def handle(request: web.Request, params: dict[str, str]) -> Response:
+        return await handler(deps, request, **params)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        params = dict(request.match_info)
         malformed = path_refusal(params)  # an id outside its pattern names nothing (issue 22)
         if malformed is not None:
             return as_json({"error": malformed}, status=404)
-        return await handler(deps, request, **params)
+        if bridged and on_stream is not None:
+            await request.read()  # kept by the request: the handler's read() returns it on any loop
+            return await on_stream(handle(request, params))
+        return await handle(request, params)
 
-    name = f"lde_{handler.__name__}"
-    return type(name, (faust.web.View,), {route.method.lower(): answer, "__doc__": handler.__doc__})
+    answer.__name__ = f"lde_{handler.__name__}"
+    answer.__doc__ = handler.__doc__
+    return answer
 
 
-def register_routes(app: faust.App, deps: RouteDeps, probes_only: bool = False) -> None:
-    """Add every route of ROUTES to the app's web server, each with the dependencies it uses (only the
-    probes and status with `probes_only`: a production stream worker, issue 26)."""
+def add_routes(
+    app: web.Application,
+    deps: RouteDeps,
+    *,
+    probes_only: bool = False,
+    on_stream: OnStream | None = None,
+    skip: Container[str] = (),
+) -> None:
+    """Add every route of ROUTES (but `skip`) to `app`, each with the dependencies it uses: only the
+    probes and status with `probes_only` (a production stream worker, issue 26); `on_stream` in a
+    worker (see `route_handler`)."""
     for route in ROUTES:
-        if probes_only and route.uses is not Uses.PROBES:
+        if (probes_only and route.uses is not Uses.PROBES) or route.path in skip:
             continue
-        view = _view_class(route, deps.of(route.uses))
-        app.page(route.path, name=f"lde_{route.handler.__name__}")(view)
+        app.router.add_route(route.method, route.path, route_handler(route, deps.of(route.uses), on_stream))

@@ -154,12 +154,12 @@ class StreamSide:
 
 
 def _lag_bucket(text: str) -> str:
-    """The smallest loop-lag bucket holding 99% of the samples (from the histogram)."""
-    count = metric(text, "lde_event_loop_lag_samples_seconds_count")
+    """The smallest bucket holding 99% of the stream loop's lag samples (from the histogram)."""
+    count = metric(text, 'lde_event_loop_lag_samples_seconds_count{loop="stream"}')
     if not count:
         return "-"
     for line in text.splitlines():
-        if line.startswith("lde_event_loop_lag_samples_seconds_bucket{"):
+        if line.startswith('lde_event_loop_lag_samples_seconds_bucket{loop="stream",'):
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             if float(line.rsplit(" ", 1)[1]) >= 0.99 * count:
                 return f"<= {bound} s"

@@ -7,14 +7,13 @@ import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
-import faust
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from models.access import Grant, Role, Staff, StaffDirectory
 from models.clock import WallClock
-from ops.edge.collector import register_collector
+from ops.edge.collector import Collector, register_collector_routes
 from ops.http.proxy import parse_networks
 from ops.http.ratelimit import FailureLimiter
 from ops.http.surface import as_html
@@ -23,7 +22,8 @@ from ops.settings import Settings
 from ops.staff.auth.authenticator import Authenticator
 from ops.staff.auth.web import Guard, install_guard, install_security_headers
 from ops.staff.deps import RouteDeps, Uses
-from ops.staff.routes import ROUTES, RouteKind, register_routes, report_name, route_kinds
+from ops.staff.routes import ROUTES, RouteKind, add_routes, report_name, route_kinds
+from streams.app import faust_app
 
 OPERATOR = "operator-token-for-the-route-tests"
 
@@ -34,29 +34,38 @@ def no_deps() -> RouteDeps:
 
 
 @pytest.fixture
-def app() -> faust.App:
-    """A Faust app with the service's routes, never started (no broker, no web server)."""
-    app = faust.App("routes-test", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=True)
-    register_routes(app, no_deps())  # handlers read their dependencies only when they answer
-    stream = SimpleNamespace(
-        settings=Settings(),
-        metrics=Metrics(),
-        clock=WallClock(),
-        activity_agent=SimpleNamespace(oldest_accepted=lambda partitions: {}),
-    )
-    register_collector(app, stream)
+def app() -> web.Application:
+    """The worker's aiohttp application with the service's routes and the collector's, never served."""
+    app = web.Application()
+    add_routes(app, no_deps())  # handlers read their dependencies only when they answer
+    publisher = SimpleNamespace()  # the collector publishes only when it answers
+    collector = Collector(Settings(), Metrics(), publisher, WallClock(), lambda partitions: {})  # type: ignore[arg-type]
+    register_collector_routes(app, collector, None)
     return app
 
 
-def test_every_route_the_app_answers_is_classified(app: faust.App) -> None:
-    assert set(app.web.views) == set(route_kinds())
+def methods_by_path(app: web.Application) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for route in app.router.routes():
+        if route.resource is not None:
+            found.setdefault(str(route.resource.canonical), set()).add(route.method)
+    return found
 
 
-def test_each_route_answers_its_method_only(app: faust.App) -> None:
+def test_every_route_the_app_answers_is_classified(app: web.Application) -> None:
+    assert set(methods_by_path(app)) == set(route_kinds())
+
+
+def test_each_route_answers_its_method_only(app: web.Application) -> None:
+    answered = methods_by_path(app)
     for route in ROUTES:
-        view = type(app.web.views[route.path])
-        answered = {m for m in ("get", "post", "put", "patch", "delete") if m in vars(view)}
-        assert answered == {route.method.lower()}, route.path
+        assert answered[route.path] == {route.method}, route.path
+
+
+def test_probes_only_is_what_a_production_worker_serves() -> None:
+    app = web.Application()
+    add_routes(app, no_deps(), probes_only=True)
+    assert set(methods_by_path(app)) == {"/health/live", "/health/ready", "/metrics", "/v1/status"}
 
 
 def test_every_handler_takes_the_dependencies_its_route_names() -> None:
@@ -107,8 +116,8 @@ def test_the_kinds_split_as_the_access_rules_need() -> None:
 # -- the guard as middleware, through a real aiohttp server on the loopback ---------------------------
 
 
-def guarded_app(app: faust.App, metrics_token: str = "") -> web.Application:
-    """The Faust app's aiohttp application with the guard installed as the wiring installs it."""
+def guarded_app(web_app: web.Application, metrics_token: str = "") -> web.Application:
+    """The application with the guard installed as the wiring installs it."""
     metrics = Metrics()
     auth = Authenticator(
         metrics=metrics,
@@ -120,7 +129,6 @@ def guarded_app(app: faust.App, metrics_token: str = "") -> web.Application:
     settings = Settings(metrics_token=metrics_token)  # type: ignore[arg-type]
     guard = Guard(settings, metrics, auth, lambda: directory)
     guard.page_refusal = lambda request, error: as_html(f"sign in: {type(error).__name__}", status=401)
-    web_app: web.Application = app.web.web_app
 
     async def unclassified(request: web.Request) -> web.Response:
         return web.Response(text="ran")
@@ -144,7 +152,7 @@ def answers(web_app: web.Application, *requests: tuple[str, str, dict[str, str]]
     return asyncio.run(run())
 
 
-def test_the_guard_refuses_before_any_handler_runs(app: faust.App) -> None:
+def test_the_guard_refuses_before_any_handler_runs(app: web.Application) -> None:
     # The handlers' dependencies are empty: a handler that ran would answer 500.
     [alerts, page, admin, unclassified] = answers(
         guarded_app(app),
@@ -159,7 +167,7 @@ def test_the_guard_refuses_before_any_handler_runs(app: faust.App) -> None:
     assert unclassified[0] == 401  # a route missing from the table is closed, not open
 
 
-def test_the_guard_admits_by_kind_and_leaves_404_and_405_to_aiohttp(app: faust.App) -> None:
+def test_the_guard_admits_by_kind_and_leaves_404_and_405_to_aiohttp(app: web.Application) -> None:
     [live, metrics, wrong_method, nowhere, tutor_as_admin] = answers(
         guarded_app(app, metrics_token="scrape"),
         ("GET", "/health/live", {}),
@@ -174,23 +182,11 @@ def test_the_guard_admits_by_kind_and_leaves_404_and_405_to_aiohttp(app: faust.A
     assert tutor_as_admin[0] == 401
 
 
-def test_faust_s_own_routes_are_behind_the_administrator_guard(app: faust.App) -> None:
-    """Faust adds its router and table views when the web server starts (/router/..., /table/{name}/
-    {key}/, which would hand out a student's table values, and /): they are in no route table, so
-    the guard treats them as administrators' routes (before the middleware they answered anyone)."""
-    app.web.init_server()  # what the worker does at start: Faust's blueprints join the router
-    web_app = guarded_app(app)
-    paths = {route.resource.canonical for route in web_app.router.routes() if route.resource is not None}
-    assert {"/router/", "/table/{name}/{key}/", "/"} <= paths
-    statuses = answers(
-        web_app,
-        ("GET", "/table/activity/S1/", {}),
-        ("GET", "/router/", {}),
-        ("GET", "/", {}),
-        ("GET", "/table/activity/S1/", {"Authorization": f"Bearer {OPERATOR}"}),  # an administrator
-    )
-    assert [status for status, _ in statuses[:3]] == [401, 401, 401]
-    assert statuses[3][0] != 401
+def test_the_worker_runs_no_faust_web_server() -> None:
+    """Faust's own web server would add its router and table views (/table/{name}/{key}/ hands out a
+    student's table values) and answer on the stream's loop: the worker serves HTTP from its own
+    server instead (ops.runtime.web_thread), with only the routes of the table."""
+    assert faust_app(Settings()).conf.web_enabled is False
 
 
 def test_no_version_in_the_server_header_of_any_answer() -> None:
