@@ -280,7 +280,8 @@ class Metrics:
         self.web_shed = Counter(
             "lde_web_shed_total",
             "Staff requests answered 503 with Retry-After instead of queued: pool_full (every page thread "
-            "busy and the queue full) or loop_lag (the event loop late: the stream comes first)",
+            "busy and the queue full), loop_lag (the web server's event loop late) or budget (more than "
+            "LDE_WORKER_PAGES_PER_SECOND in a worker that streams too)",
             ["reason"],
             registry=r,
         )
@@ -301,7 +302,7 @@ class Metrics:
             registry=r,
         )
         self._zero_known_labels()
-        for reason in ("pool_full", "loop_lag"):
+        for reason in ("pool_full", "loop_lag", "budget"):
             self.web_shed.labels(reason=reason)
         for reason in AUTH_FAILURE_REASONS:
             self.auth_failures.labels(reason=reason)

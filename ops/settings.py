@@ -384,14 +384,23 @@ class Settings(BaseSettings):
         description="staff requests that may wait for a page thread; beyond that (and the threads) the "
         "request is answered 503 with Retry-After at once, never queued for seconds",
     )
+    worker_pages_per_second: float = Field(
+        20.0,
+        ge=0,
+        description="staff requests (pages, personal-data reads) a stream worker that serves them admits "
+        "a second, on average; more are answered 503 with Retry-After. The embedded worker shares one "
+        "interpreter between the stream and the pages, and each page costs the stream its share: this "
+        "keeps the stream's loss bounded whatever the number of staff (BENCHMARKS.md, staff load). 0: "
+        "no budget. `lde web` processes have none",
+    )
     web_retry_after_seconds: int = Field(
         2, ge=1, le=600, description="the Retry-After of a staff request shed under load (503)"
     )
     web_shed_loop_lag_seconds: float = Field(
         0.5,
         gt=0,
-        description="shed staff requests (503) while the event loop's lag exceeds this: in the embedded "
-        "mode the stream shares the process, and alerts come first",
+        description="shed staff requests (503) while the web server's event loop is later than this "
+        '(lde_event_loop_lag_seconds{loop="web"}): a page answered that late is better retried',
     )
     web_render_processes: int = Field(
         1,

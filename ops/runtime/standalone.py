@@ -141,6 +141,11 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     async def drain_at_stop(_: web.Application) -> None:
         await drain()  # stored before the process stops
 
+    renderer = Renderer(settings.web_render_processes)
+
+    async def renderer_at_stop(_: web.Application) -> None:
+        await asyncio.to_thread(renderer.close)
+
     views = PageViews(
         store,
         metrics,
@@ -162,7 +167,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
         sessions=signin.sessions,
         pages=page_pool(settings, metrics, lag),
         views=views,
-        renderer=Renderer(settings.web_render_processes),
+        renderer=renderer,
     )
     guard.page_refusal = page_refusal(staff)
     signin.page = sign_in_page  # sign-in failures and the signed-out page as styled pages (issue 27)
@@ -192,6 +197,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     install_security_headers(app, settings)
     install_shedding(app)
     app.on_cleanup.append(drain_at_stop)
+    app.on_cleanup.append(renderer_at_stop)
     tasks = [
         lag.run,
         every(settings.web_view_refresh_seconds, views.tick),

@@ -74,7 +74,7 @@ class Service:
         self.stream_lag = LoopLagProbe(lde.metrics, "stream")
         app.task(self.stream_lag.run)
         self.web_lag = LoopLagProbe(lde.metrics, "web")
-        self.pages = page_pool(settings, lde.metrics, self.web_lag)
+        self.pages = page_pool(settings, lde.metrics, self.web_lag, settings.worker_pages_per_second)
         self.views = PageViews(
             lde.store,
             lde.metrics,
@@ -150,8 +150,10 @@ class Service:
         await self.drain_audit()
 
     async def stop_web(self, *_: object, **__: object) -> None:
-        """The HTTP server stops first (its answers finish, the audit spool drains), the stream after."""
+        """The HTTP server stops first (its answers finish, the audit spool drains), then the renderer,
+        the stream after."""
         await asyncio.to_thread(self.web.stop)
+        await asyncio.to_thread(self.renderer.close)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)
@@ -172,8 +174,9 @@ async def drain_audit_spool(reads: AuditedReads, executor: Executor) -> None:
         log.error("audit_spool_drain_failed error=%r", error)
 
 
-def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe) -> PagePool:
-    """The staff surface's bounded pool, as the settings size it (LDE_WEB_THREADS, LDE_WEB_QUEUE)."""
+def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe, rate: float = 0.0) -> PagePool:
+    """The staff surface's bounded pool, as the settings size it (LDE_WEB_THREADS, LDE_WEB_QUEUE),
+    with `rate` requests a second at most (a worker's LDE_WORKER_PAGES_PER_SECOND; 0: no budget)."""
     return PagePool(
         threads=settings.web_threads,
         queue=settings.web_queue,
@@ -181,6 +184,7 @@ def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe) -> PagePo
         max_lag=settings.web_shed_loop_lag_seconds,
         lag=lag,
         metrics=metrics,
+        rate=rate,
     )
 
 

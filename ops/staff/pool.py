@@ -3,7 +3,7 @@
 Pages and personal-data reads never run on asyncio's default executor: the stream's writes and the
 evaluator have pools of their own (streams.app), so a queue of pages cannot make an alert wait. The
 pool takes at most `threads` requests at once and lets `queue` more wait; beyond that, or while the
-event loop is late (in the embedded mode the stream shares the process, and alerts come first), a
+web server's event loop is late (ops.runtime.web_thread: a page answered that late is better retried), a
 request is shed at once: `Shed`, answered 503 with Retry-After by the middleware `install_shedding`,
 never queued for seconds. `admit` is the decision, pure.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
@@ -33,6 +34,7 @@ class ShedReason(StrEnum):
 
     POOL_FULL = "pool_full"
     LOOP_LAG = "loop_lag"
+    BUDGET = "budget"
 
 
 class Shed(Exception):
@@ -46,8 +48,8 @@ class Shed(Exception):
 
 
 def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: float) -> ShedReason | None:
-    """None to admit one more request; else why it is shed. A late event loop sheds first (the stream
-    is behind its timers: every page would make it later), then a full pool (every thread busy and
+    """None to admit one more request; else why it is shed. A late event loop sheds first (every page
+    admitted would be later still), then a full pool (every thread busy and
     `queue` requests already waiting)."""
     if loop_lag > max_lag:
         return ShedReason.LOOP_LAG
@@ -56,10 +58,35 @@ def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: fl
     return None
 
 
+class Budget:
+    """How many requests a second may be admitted, on average (a token bucket holding a second's
+    worth): in the embedded worker the staff surface shares one interpreter with the stream, and
+    every page admitted costs the stream its share of it (issue 26; `rate` 0: no budget). `take` is
+    the decision, given the time: pure."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.at: float | None = None
+
+    def take(self, now: float) -> bool:
+        """True, and one token spent, when a request may be admitted at `now` (seconds)."""
+        if self.rate <= 0:
+            return True
+        if self.at is not None:
+            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
 class PagePool:
     """Runs the staff surface's blocking work (queries, view building, templates) on threads of its
-    own; `run` raises Shed instead of queueing beyond the bound. `lag` is the event loop's latest lag
-    in seconds (ops.runtime.loop_lag)."""
+    own; `run` raises Shed instead of queueing beyond the bound or the budget (`rate` a second).
+    `lag` is the web server's event loop's latest lag in seconds (ops.runtime.loop_lag)."""
 
     def __init__(
         self,
@@ -70,6 +97,8 @@ class PagePool:
         max_lag: float,
         lag: Callable[[], float],
         metrics: Metrics,
+        rate: float = 0.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threads = threads
         self.queue = queue
@@ -77,12 +106,16 @@ class PagePool:
         self.max_lag = max_lag
         self.lag = lag
         self.metrics = metrics
+        self.budget = Budget(rate)
+        self.now = now
         self.in_flight = 0
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lde-pages")
 
     def check(self) -> None:
         """Raise Shed when one more request would not be admitted now."""
         reason = admit(self.in_flight, self.threads, self.queue, self.lag(), self.max_lag)
+        if reason is None and not self.budget.take(self.now()):
+            reason = ShedReason.BUDGET
         if reason is not None:
             self.metrics.web_shed.labels(reason=reason.value).inc()
             raise Shed(reason, self.retry_after)

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from ops.metrics import Metrics
-from ops.staff.pool import PagePool, Shed, ShedReason, admit, shed_response
+from ops.staff.pool import Budget, PagePool, Shed, ShedReason, admit, shed_response
 
 
 def test_admitted_while_a_thread_or_a_queue_place_is_free() -> None:
@@ -95,3 +95,46 @@ def test_a_shed_request_is_answered_503_with_retry_after(path: str, kind: str) -
     assert answer.status == 503
     assert answer.headers["Retry-After"] == "4"
     assert answer.content_type == kind
+
+
+def test_the_budget_admits_a_second_s_worth_then_its_rate() -> None:
+    budget = Budget(rate=4)
+    assert [budget.take(10.0) for _ in range(5)] == [True, True, True, True, False]  # a second's worth
+    assert budget.take(10.1) is False  # 0.4 of a token back
+    assert budget.take(10.25) is True  # one token back after a quarter of a second
+    assert budget.take(100.0) and budget.tokens == 3.0  # never more than a second's worth saved
+
+
+def test_no_budget_admits_everything() -> None:
+    budget = Budget(rate=0)
+    assert all(budget.take(1.0) for _ in range(1000))
+
+
+def test_over_budget_is_shed_with_its_reason_and_a_shed_request_spends_nothing() -> None:
+    clock = [0.0]
+    metrics = Metrics()
+    pages = PagePool(
+        threads=2,
+        queue=2,
+        retry_after=3,
+        max_lag=0.5,
+        lag=lambda: 0.0,
+        metrics=metrics,
+        rate=1,
+        now=lambda: clock[0],
+    )
+
+    async def scenario() -> list[str]:
+        outcomes = []
+        for at in (0.0, 0.5, 1.0, 1.2):
+            clock[0] = at
+            try:
+                outcomes.append(str(await pages.run(lambda: "page")))
+            except Shed as shed:
+                assert shed.retry_after == 3
+                outcomes.append(shed.reason.value)
+        return outcomes
+
+    assert asyncio.run(scenario()) == ["page", "budget", "page", "budget"]
+    assert shed_count(metrics, "budget") == 2
+    pages.close()
