@@ -378,14 +378,14 @@ class Settings(BaseSettings):
         2, ge=1, le=32, description="threads of the staff pages' and personal-data API's own pool"
     )
     web_queue: int = Field(
-        8,
+        2,
         ge=0,
         le=1000,
         description="staff requests that may wait for a page thread; beyond that (and the threads) the "
         "request is answered 503 with Retry-After at once, never queued for seconds",
     )
     worker_pages_per_second: float = Field(
-        20.0,
+        12.0,
         ge=0,
         description="staff requests (pages, personal-data reads) a stream worker that serves them admits "
         "a second, on average; more are answered 503 with Retry-After. The embedded worker shares one "
@@ -411,11 +411,13 @@ class Settings(BaseSettings):
         "mode; 0 makes them on the page threads",
     )
     audit_flush_seconds: float = Field(
-        1.0,
+        10.0,
         gt=0,
         le=60,
         description="the staff surface's audit rows, spooled in Redis as each read is answered, are written "
-        "to ClickHouse this often in one insert (sinks.audit_spool)",
+        "to ClickHouse this often in one insert (sinks.audit_spool; and at stop). Each insert takes a "
+        "turn of chDB's one query lane, which the stream's own inserts wait for: measured, once a "
+        "second cost the stream about a tenth of its events/s under fifty staff",
     )
     web_view_refresh_seconds: float = Field(
         30.0,

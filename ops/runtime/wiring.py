@@ -56,7 +56,8 @@ class Service:
         if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
             raise RuntimeError("the service needs its Redis client for sign-in sessions and the audit spool")
         #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
-        #: in Redis and written to ClickHouse once a second (chDB has one lane, which the stream needs).
+        #: in Redis and written to ClickHouse every LDE_AUDIT_FLUSH_SECONDS (chDB has one lane, which the
+        #: stream needs).
         self.reads = AuditedReads.of_store(lde.store, WallClock(), spool_in=redis_client)
         self.directory = StaffDirectoryCache(lde.store)
         self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)

@@ -42,7 +42,7 @@ RENDER_TIMEOUT_SECONDS = 60.0
 
 
 #: How much lower the renderer's scheduling priority is than the service's (os.nice).
-RENDERER_NICENESS = 10
+RENDERER_NICENESS = 5
 #: How often a renderer looks whether the service that started it is still there (seconds).
 ORPHAN_CHECK_SECONDS = 1.0
 
