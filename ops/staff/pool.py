@@ -58,15 +58,32 @@ def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: fl
     return None
 
 
+#: How many requests the budget lets through at once after a quiet spell: admissions are spread out
+#: (one every 1/rate seconds), not let in as a burst that would queue for the one renderer.
+BUDGET_BURST = 2.0
+
+#: The longest Retry-After a shed request is given (seconds), however loaded the service.
+MAX_RETRY_AFTER = 60
+
+
+def retry_hint(base: int, shed_last_second: int, rate: float) -> int:
+    """The Retry-After of a shed request: `base`, plus a second for every `rate` requests shed in the
+    last second, so the more clients are turned away, the longer each waits and the fewer come back
+    at once (a flood costs the stream too: every 503 is a request answered). Pure."""
+    if rate <= 0:
+        return base
+    return min(MAX_RETRY_AFTER, base + int(shed_last_second / rate))
+
+
 class Budget:
-    """How many requests a second may be admitted, on average (a token bucket holding a second's
-    worth): in the embedded worker the staff surface shares one interpreter with the stream, and
-    every page admitted costs the stream its share of it (issue 26; `rate` 0: no budget). `take` is
-    the decision, given the time: pure."""
+    """How many requests a second may be admitted, on average (a token bucket holding BUDGET_BURST):
+    in the embedded worker the staff surface shares one interpreter with the stream, and every page
+    admitted costs the stream its share of it (issue 26; `rate` 0: no budget). `take` is the
+    decision, given the time: pure."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = BUDGET_BURST
         self.tokens = self.capacity
         self.at: float | None = None
 
@@ -109,16 +126,26 @@ class PagePool:
         self.budget = Budget(rate)
         self.now = now
         self.in_flight = 0
+        self._second = (0.0, 0, 0)  # (its start, sheds in it, sheds in the one before)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lde-pages")
 
     def check(self) -> None:
         """Raise Shed when one more request would not be admitted now."""
+        now = self.now()
         reason = admit(self.in_flight, self.threads, self.queue, self.lag(), self.max_lag)
-        if reason is None and not self.budget.take(self.now()):
+        if reason is None and not self.budget.take(now):
             reason = ShedReason.BUDGET
         if reason is not None:
             self.metrics.web_shed.labels(reason=reason.value).inc()
-            raise Shed(reason, self.retry_after)
+            raise Shed(reason, retry_hint(self.retry_after, self._shed_at(now), self.budget.rate))
+
+    def _shed_at(self, now: float) -> int:
+        """Count a shed request; returns how many were shed in the last whole second."""
+        start, this, last = self._second
+        if now - start >= 1.0:
+            start, this, last = now, 0, (this if now - start < 2.0 else 0)
+        self._second = (start, this + 1, last)
+        return last
 
     async def run(self, call: Callable[..., _Result], *args: Any) -> _Result:
         """`call(*args)` on a page thread, once admitted (raises Shed otherwise)."""

@@ -11,7 +11,17 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from ops.metrics import Metrics
-from ops.staff.pool import Budget, PagePool, Shed, ShedReason, admit, shed_response
+from ops.staff.pool import (
+    BUDGET_BURST,
+    MAX_RETRY_AFTER,
+    Budget,
+    PagePool,
+    Shed,
+    ShedReason,
+    admit,
+    retry_hint,
+    shed_response,
+)
 
 
 def test_admitted_while_a_thread_or_a_queue_place_is_free() -> None:
@@ -97,12 +107,12 @@ def test_a_shed_request_is_answered_503_with_retry_after(path: str, kind: str) -
     assert answer.content_type == kind
 
 
-def test_the_budget_admits_a_second_s_worth_then_its_rate() -> None:
+def test_the_budget_admits_a_small_burst_then_one_every_one_over_its_rate() -> None:
     budget = Budget(rate=4)
-    assert [budget.take(10.0) for _ in range(5)] == [True, True, True, True, False]  # a second's worth
+    assert [budget.take(10.0) for _ in range(3)] == [True, True, False]  # BUDGET_BURST after quiet
     assert budget.take(10.1) is False  # 0.4 of a token back
     assert budget.take(10.25) is True  # one token back after a quarter of a second
-    assert budget.take(100.0) and budget.tokens == 3.0  # never more than a second's worth saved
+    assert budget.take(100.0) and budget.tokens == BUDGET_BURST - 1  # never more than the burst saved
 
 
 def test_no_budget_admits_everything() -> None:
@@ -110,7 +120,14 @@ def test_no_budget_admits_everything() -> None:
     assert all(budget.take(1.0) for _ in range(1000))
 
 
-def test_over_budget_is_shed_with_its_reason_and_a_shed_request_spends_nothing() -> None:
+def test_the_retry_after_grows_with_how_many_were_shed_and_is_capped() -> None:
+    assert retry_hint(2, shed_last_second=0, rate=12) == 2
+    assert retry_hint(2, shed_last_second=100, rate=12) == 10  # a flood waits longer
+    assert retry_hint(2, shed_last_second=10_000, rate=12) == MAX_RETRY_AFTER
+    assert retry_hint(2, shed_last_second=100, rate=0) == 2  # no budget: the setting's own
+
+
+def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_flood() -> None:
     clock = [0.0]
     metrics = Metrics()
     pages = PagePool(
@@ -124,17 +141,18 @@ def test_over_budget_is_shed_with_its_reason_and_a_shed_request_spends_nothing()
         now=lambda: clock[0],
     )
 
-    async def scenario() -> list[str]:
-        outcomes = []
-        for at in (0.0, 0.5, 1.0, 1.2):
+    async def scenario() -> list[str | int]:
+        outcomes: list[str | int] = []
+        for at in (0.0, 0.0, 0.0, 0.5, 1.0, 1.2, 1.4, 2.1):
             clock[0] = at
             try:
                 outcomes.append(str(await pages.run(lambda: "page")))
             except Shed as shed:
-                assert shed.retry_after == 3
-                outcomes.append(shed.reason.value)
+                assert shed.reason is ShedReason.BUDGET
+                outcomes.append(shed.retry_after)
         return outcomes
 
-    assert asyncio.run(scenario()) == ["page", "budget", "page", "budget"]
-    assert shed_count(metrics, "budget") == 2
+    # two at once, then one a second; Retry-After 3, then 3 + one per request shed the second before
+    assert asyncio.run(scenario()) == ["page", "page", 3, 3, "page", 5, 5, "page"]
+    assert shed_count(metrics, "budget") == 4
     pages.close()
