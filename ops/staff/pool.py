@@ -58,10 +58,6 @@ def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: fl
     return None
 
 
-#: How many requests the budget lets through at once after a quiet spell: admissions are spread out
-#: (one every 1/rate seconds), not let in as a burst that would queue for the one renderer.
-BUDGET_BURST = 2.0
-
 #: The longest Retry-After a shed request is given (seconds), however loaded the service.
 MAX_RETRY_AFTER = 60
 
@@ -76,14 +72,15 @@ def retry_hint(base: int, shed_last_second: int, rate: float) -> int:
 
 
 class Budget:
-    """How many requests a second may be admitted, on average (a token bucket holding BUDGET_BURST):
-    in the embedded worker the staff surface shares one interpreter with the stream, and every page
-    admitted costs the stream its share of it (issue 26; `rate` 0: no budget). `take` is the
-    decision, given the time: pure."""
+    """How many requests a second may be admitted, on average (a token bucket holding a second's
+    worth: a bucket of two, tried, wasted the budget when clients came back together after their
+    Retry-After): in the embedded worker the staff surface shares one interpreter with the stream,
+    and every page admitted costs the stream its share of it (issue 26; `rate` 0: no budget). `take`
+    is the decision, given the time: pure."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self.capacity = BUDGET_BURST
+        self.capacity = max(1.0, rate)
         self.tokens = self.capacity
         self.at: float | None = None
 

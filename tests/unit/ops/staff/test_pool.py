@@ -12,7 +12,6 @@ from aiohttp.test_utils import make_mocked_request
 
 from ops.metrics import Metrics
 from ops.staff.pool import (
-    BUDGET_BURST,
     MAX_RETRY_AFTER,
     Budget,
     PagePool,
@@ -107,12 +106,12 @@ def test_a_shed_request_is_answered_503_with_retry_after(path: str, kind: str) -
     assert answer.content_type == kind
 
 
-def test_the_budget_admits_a_small_burst_then_one_every_one_over_its_rate() -> None:
+def test_the_budget_admits_a_second_s_worth_then_its_rate() -> None:
     budget = Budget(rate=4)
-    assert [budget.take(10.0) for _ in range(3)] == [True, True, False]  # BUDGET_BURST after quiet
+    assert [budget.take(10.0) for _ in range(5)] == [True, True, True, True, False]  # a second's worth
     assert budget.take(10.1) is False  # 0.4 of a token back
     assert budget.take(10.25) is True  # one token back after a quarter of a second
-    assert budget.take(100.0) and budget.tokens == BUDGET_BURST - 1  # never more than the burst saved
+    assert budget.take(100.0) and budget.tokens == 3.0  # never more than a second's worth saved
 
 
 def test_no_budget_admits_everything() -> None:
@@ -143,7 +142,7 @@ def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_
 
     async def scenario() -> list[str | int]:
         outcomes: list[str | int] = []
-        for at in (0.0, 0.0, 0.0, 0.5, 1.0, 1.2, 1.4, 2.1):
+        for at in (0.0, 0.0, 0.5, 1.0, 1.2, 1.4, 2.1):
             clock[0] = at
             try:
                 outcomes.append(str(await pages.run(lambda: "page")))
@@ -152,7 +151,8 @@ def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_
                 outcomes.append(shed.retry_after)
         return outcomes
 
-    # two at once, then one a second; Retry-After 3, then 3 + one per request shed the second before
-    assert asyncio.run(scenario()) == ["page", "page", 3, 3, "page", 5, 5, "page"]
+    # a second's worth (one), then one a second; Retry-After 3, then 3 + one per request shed the
+    # second before
+    assert asyncio.run(scenario()) == ["page", 3, 3, "page", 5, 5, "page"]
     assert shed_count(metrics, "budget") == 4
     pages.close()
