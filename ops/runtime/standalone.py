@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import suppress
 from datetime import timedelta
 from typing import Any, cast
 
@@ -32,11 +32,14 @@ from models.timebuckets import zone
 from ops.http.surface import RouteKind, as_bytes, as_json
 from ops.metrics import Metrics
 from ops.runtime.loop_lag import LoopLagProbe
-from ops.runtime.web_thread import every
+from ops.runtime.web_thread import bind, every, serve_until
 from ops.settings import Settings
 from sinks.errors import StackError
 
 log = logging.getLogger("lde.service")
+
+#: A task running beside the server (the views' refresh, the audit spool's drain, the loop's lag).
+Task = Callable[[], Awaitable[None]]
 
 #: Checked by /health/ready: each of the process's stores answers (blocking; run on a thread).
 Check = Callable[[], bool]
@@ -77,27 +80,14 @@ def probe_app(kind: str, metrics: Metrics, checks: dict[str, Check]) -> web.Appl
     return app
 
 
-async def serve(settings: Settings, app: web.Application, tasks: list[Callable[[], Awaitable[None]]]) -> None:
-    """Serve `app` on LDE_WEB_HOST:LDE_WEB_PORT with `tasks` running beside it, until SIGTERM/SIGINT."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.web_host, settings.web_port)
-    await site.start()
+async def serve(settings: Settings, sock: socket.socket, app: web.Application, tasks: list[Task]) -> None:
+    """Serve `app` on the bound `sock` with `tasks` running beside it, until SIGTERM/SIGINT."""
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
-    running = [asyncio.ensure_future(task()) for task in tasks]
     log.info("process_serving url=%s", settings.service_url)
-    try:
-        await stopped.wait()
-    finally:
-        for task in running:
-            task.cancel()
-        for task in running:
-            with suppress(asyncio.CancelledError):
-                await task
-        await runner.cleanup()
+    await serve_until(app, sock, tasks, stopped)
 
 
 def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], Awaitable[None]]]]:
@@ -276,11 +266,12 @@ def run(settings: Settings, kind: str) -> int:
     configure_logging()
     build = web_process if kind == "web" else edge_process
     try:
+        sock = bind(settings.web_host, settings.web_port)  # a port in use: a clear error, at once
         app, tasks = build(settings)
     except StackError as error:
         log.error("cannot start: %s", error)
         print(f"lde: {error}", file=sys.stderr)
         return 2
     log.info("process_starting kind=%s url=%s", kind, settings.service_url)
-    asyncio.run(serve(settings, app, tasks))
+    asyncio.run(serve(settings, sock, app, tasks))
     return 0

@@ -154,17 +154,30 @@ class WebThread:
 
     async def _serve(self) -> None:
         self._stopped = asyncio.Event()
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.SockSite(runner, self.sock).start()
-        running = [asyncio.ensure_future(task()) for task in self.tasks]
-        self._serving.set()
-        try:
-            await self._stopped.wait()
-        finally:
-            for task in running:
-                task.cancel()
-            for task in running:
-                with suppress(asyncio.CancelledError):
-                    await task
-            await runner.cleanup()
+        await serve_until(self.app, self.sock, self.tasks, self._stopped, self._serving.set)
+
+
+async def serve_until(
+    app: web.Application,
+    sock: socket.socket,
+    tasks: Sequence[Callable[[], Awaitable[None]]],
+    stopped: asyncio.Event,
+    serving: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve `app` on the bound `sock` with `tasks` running beside it (`serving` called once it
+    accepts requests) until `stopped` is set; then the tasks are cancelled and the app's cleanup runs.
+    The worker's web thread and `lde web` / `lde edge` (ops.runtime.standalone) alike."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    running = [asyncio.ensure_future(task()) for task in tasks]
+    serving()
+    try:
+        await stopped.wait()
+    finally:
+        for task in running:
+            task.cancel()
+        for task in running:
+            with suppress(asyncio.CancelledError):
+                await task
+        await runner.cleanup()
