@@ -25,6 +25,14 @@ from hypothesis import settings
 settings.register_profile("lde", deadline=None)
 settings.load_profile("lde")
 
+#: The services the tests start ask faster than any member of staff (a role matrix, route fuzzing,
+#: a browser's page and its assets): a worker's page budget and two-place queue would shed them. Those
+#: are tested on their own (tests/unit/ops/staff/test_pool.py; the integration staff-load tests set
+#: their own pool), so every other service under test runs without them (they reach it through the
+#: environment the service process inherits).
+os.environ.setdefault("LDE_WORKER_PAGES_PER_SECOND", "0")
+os.environ.setdefault("LDE_WEB_QUEUE", "8")
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 BESIDE = REPOSITORY.parent
 #: The temporary directory, where tempfile and pytest make the tests' scratch folders.
