@@ -112,8 +112,9 @@ class WebThread:
         self.app = app
         self.tasks = tasks
         self.stream = stream
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
+        # made before the thread starts, so a stop asked at any moment reaches it
+        self.loop = asyncio.new_event_loop()
+        self._stopped = asyncio.Event()
         self._serving = threading.Event()
         self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -130,18 +131,18 @@ class WebThread:
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop serving and wait for the thread (blocking: call it on a thread of the stream's loop)."""
-        loop, stopped, thread = self.loop, self._stopped, self._thread
-        if loop is not None and stopped is not None and not loop.is_closed():
+        loop, thread = self.loop, self._thread
+        if not loop.is_closed():  # queued until the loop runs, if it does not yet
             with suppress(RuntimeError):  # the loop ended meanwhile
-                loop.call_soon_threadsafe(stopped.set)
+                loop.call_soon_threadsafe(self._stopped.set)
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
                 log.error("web_thread_stop_timeout seconds=%s", timeout)
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self.loop = loop
+        loop = self.loop
+        asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._serve())
         except BaseException as error:  # reported to `start`, or logged when it happens later
@@ -153,7 +154,6 @@ class WebThread:
             loop.close()
 
     async def _serve(self) -> None:
-        self._stopped = asyncio.Event()
         await serve_until(self.app, self.sock, self.tasks, self._stopped, self._serving.set)
 
 

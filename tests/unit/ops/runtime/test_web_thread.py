@@ -134,3 +134,17 @@ def test_a_port_in_use_is_a_clear_error_naming_the_setting() -> None:
         with pytest.raises(StackError, match="LDE_WEB_PORT") as caught:
             bind("127.0.0.1", port)
     assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+def test_a_stop_asked_before_the_server_is_up_still_stops_it() -> None:
+    server = Server()
+
+    async def start_after_stop() -> None:
+        server.thread.stop()  # as a worker told to stop while still starting
+        await server.thread.start()
+
+    asyncio.run(start_after_stop())
+    assert server.thread._thread is not None
+    server.thread._thread.join(10)
+    assert not server.thread._thread.is_alive()
+    assert server.cleaned_up.is_set()
