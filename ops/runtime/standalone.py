@@ -92,17 +92,11 @@ async def serve(settings: Settings, sock: socket.socket, app: web.Application, t
 
 def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], Awaitable[None]]]]:
     """`lde web`'s application and tasks: the route table with its guard, on ClickHouse and Redis."""
-    from ops.jobs.reports.audited import AuditedReads
-    from ops.jobs.scheduled import JobRunner, clock_today
-    from ops.runtime.wiring import drain_audit_spool, page_pool
-    from ops.staff.auth.setup import build_auth
-    from ops.staff.auth.web import install_guard, install_security_headers
-    from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
-    from ops.staff.page_views import PageViews
-    from ops.staff.pool import install_shedding
-    from ops.staff.renderer import Renderer
+    from ops.jobs.scheduled import JobRunner
+    from ops.runtime.wiring import StaffSurface
+    from ops.staff.auth.web import install_guard
+    from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDirectoryCache
     from ops.staff.routes import add_routes, route_kinds
-    from ops.staff.web.common import page_refusal, sign_in_page
     from sinks import clickhouse, redis_store
     from sinks.clickhouse import ClickHouseStore
 
@@ -123,44 +117,8 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     clock = WallClock()
     directory = StaffDirectoryCache(store)
     lag = LoopLagProbe(metrics, "web")
-    reads = AuditedReads.of_store(store, clock, spool_in=redis_client)  # spooled: sinks.audit_spool
-
-    async def drain() -> None:
-        await drain_audit_spool(reads, views.executor)
-
-    async def drain_at_stop(_: web.Application) -> None:
-        await drain()  # stored before the process stops
-
-    renderer = Renderer(settings.web_render_processes)
-
-    async def renderer_at_stop(_: web.Application) -> None:
-        await asyncio.to_thread(renderer.close)
-
-    views = PageViews(
-        store,
-        metrics,
-        min_group=settings.min_cohort_size,
-        refresh_seconds=settings.web_view_refresh_seconds,
-        trend_refresh_seconds=settings.web_trend_refresh_seconds,
-        today=lambda: clock_today(clock, tz),
-        policy=settings.overdue_policy,
-    )
-    guard, signin, tokens = build_auth(settings, store, redis_client, metrics, directory)
-    staff = StaffDeps(
-        settings=settings,
-        metrics=metrics,
-        store=store,
-        reads=reads,
-        directory=directory,
-        clock=clock,
-        tz=tz,
-        sessions=signin.sessions,
-        pages=page_pool(settings, metrics, lag),
-        views=views,
-        renderer=renderer,
-    )
-    guard.page_refusal = page_refusal(staff)
-    signin.page = sign_in_page  # sign-in failures and the signed-out page as styled pages (issue 27)
+    surface = StaffSurface.build(settings, store, metrics, redis_client, directory, clock, lag)
+    views = surface.views
     checks = {"clickhouse": answers(store.ping), "redis": answers(redis_client.ping)}
     app = probe_app("web", metrics, checks)
 
@@ -170,7 +128,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
 
     deps = RouteDeps(
         probes=Probes(ready=lambda: (True, {}), status=status, registry=metrics.registry),
-        staff=staff,
+        staff=surface.staff,
         admin=AdminDeps(
             store=store,
             directory=directory,
@@ -178,23 +136,14 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
             redis=redis_client,
             tables={},  # the stream's tables are in the workers (see the module docstring)
         ),
-        signin=signin,
-        tokens=tokens,
+        signin=surface.signin,
+        tokens=surface.tokens,
     )
     add_routes(app, deps, skip={"/health/live", "/health/ready", "/metrics"})  # probe_app has its own
     kinds = {path: kind for path, kind in route_kinds().items() if kind is not RouteKind.UPSTREAM}
-    install_guard(app, guard, kinds)
-    install_security_headers(app, settings)
-    install_shedding(app)
-    app.on_cleanup.append(drain_at_stop)
-    app.on_cleanup.append(renderer_at_stop)
-    tasks = [
-        lag.run,
-        every(settings.web_view_refresh_seconds, views.tick),
-        every(60.0, directory.tick),
-        every(settings.audit_flush_seconds, drain),
-    ]
-    return app, tasks
+    install_guard(app, surface.guard, kinds)
+    surface.install(app)
+    return app, [lag.run, every(60.0, directory.tick), *surface.tasks()]
 
 
 def edge_process(settings: Settings) -> tuple[web.Application, list[Callable[[], Awaitable[None]]]]:

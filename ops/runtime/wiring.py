@@ -10,13 +10,16 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import timedelta
 
+import redis
 from aiohttp import web
 
 from models.access import Role
-from models.clock import WallClock
+from models.clock import Clock, WallClock
 from models.outbox import DeliveryPolicy
+from models.timebuckets import zone
 from ops.edge.collector import Collector, register_collector_routes, statement_ledger
 from ops.edge.shared import PUBLISH_TIMEOUT_SECONDS
 from ops.jobs.reports.audited import AuditedReads
@@ -27,14 +30,17 @@ from ops.runtime.delivery import AlertNotifier
 from ops.runtime.loop_lag import LoopLagProbe
 from ops.runtime.web_thread import StreamLoop, StreamLoopPublisher, WebThread, every
 from ops.settings import Settings
+from ops.staff.auth.api_tokens import ApiTokens
 from ops.staff.auth.setup import build_auth
-from ops.staff.auth.web import install_guard, install_security_headers
+from ops.staff.auth.signin import SignIn
+from ops.staff.auth.web import Guard, install_guard, install_security_headers
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
 from ops.staff.page_views import PageViews
 from ops.staff.pool import PagePool, install_shedding
 from ops.staff.renderer import Renderer
 from ops.staff.routes import add_routes, route_kinds
 from ops.staff.web.common import page_refusal, sign_in_page
+from sinks.clickhouse import ClickHouseStore
 from sinks.kafka import WorkerPublisher
 from sinks.redis_store import DeliveryLedger
 from streams.app import LdeApp
@@ -55,58 +61,36 @@ class Service:
         redis_client = lde.ledger.client
         if redis_client is None:  # a bug: `lde up` always connects one (sinks.redis_store.connect)
             raise RuntimeError("the service needs its Redis client for sign-in sessions and the audit spool")
-        #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
-        #: in Redis and written to ClickHouse every LDE_AUDIT_FLUSH_SECONDS (chDB has one lane, which the
-        #: stream needs).
-        self.reads = AuditedReads.of_store(lde.store, WallClock(), spool_in=redis_client)
         self.directory = StaffDirectoryCache(lde.store)
         self.jobs = JobRunner(settings, lde.store, lde.ledger, lde.metrics, lde.clock, lde.tz)
         self.jobs.schedule(app)
         app.timer(60.0, name="staff_directory")(self.directory.tick)
-        self.notifier = notifier_for(settings, self)
-        if self.notifier is not None:  # the outbox: recorded before the alerts commit, drained here
-            notifier = self.notifier
-            lde.alerts_agent.recorders.append(notifier.record)
-            app.task(notifier.run)
-            lde.status_parts["alert_outbox"] = lambda: notifier.summary and notifier.summary.as_dict()
         # Staff work apart from the stream (issue 26): the HTTP server on a thread and loop of its own
         # (ops.runtime.web_thread), pages on a bounded pool that sheds with 503, page data precomputed
         # after each evaluation and made into pages in a renderer process; both loops' lag measured.
         self.stream_lag = LoopLagProbe(lde.metrics, "stream")
         app.task(self.stream_lag.run)
         self.web_lag = LoopLagProbe(lde.metrics, "web")
-        self.pages = page_pool(settings, lde.metrics, self.web_lag, settings.worker_pages_per_second)
-        self.views = PageViews(
+        surface = self.surface = StaffSurface.build(
+            settings,
             lde.store,
             lde.metrics,
-            min_group=settings.min_cohort_size,
-            refresh_seconds=settings.web_view_refresh_seconds,
-            trend_refresh_seconds=settings.web_trend_refresh_seconds,
-            today=lambda: clock_today(lde.clock, lde.tz),
-            policy=settings.overdue_policy,
+            redis_client,
+            self.directory,
+            lde.clock,
+            self.web_lag,
+            rate=settings.worker_pages_per_second,
         )
-        self.renderer = Renderer(settings.web_render_processes)
-        self.guard, self.signin, self.tokens = build_auth(
-            settings, lde.store, redis_client, lde.metrics, self.directory
-        )
-        staff = StaffDeps(
-            settings=settings,
-            metrics=lde.metrics,
-            store=lde.store,
-            reads=self.reads,
-            directory=self.directory,
-            clock=lde.clock,
-            tz=lde.tz,
-            sessions=self.signin.sessions,
-            pages=self.pages,
-            views=self.views,
-            renderer=self.renderer,
-        )
-        self.guard.page_refusal = page_refusal(staff)
-        self.signin.page = sign_in_page
+        self.reads, self.views, self.renderer = surface.reads, surface.views, surface.renderer
+        self.notifier = notifier_for(settings, self)
+        if self.notifier is not None:  # the outbox: recorded before the alerts commit, drained here
+            notifier = self.notifier
+            lde.alerts_agent.recorders.append(notifier.record)
+            app.task(notifier.run)
+            lde.status_parts["alert_outbox"] = lambda: notifier.summary and notifier.summary.as_dict()
         deps = RouteDeps(
             probes=Probes(ready=lde.ready, status=lde.status, registry=lde.metrics.registry),
-            staff=staff,
+            staff=surface.staff,
             admin=AdminDeps(
                 store=lde.store,
                 directory=self.directory,
@@ -114,8 +98,8 @@ class Service:
                 redis=lde.ledger.client,
                 tables={"activity": lde.activity, "roster": lde.roster, "absences": lde.absences},
             ),
-            signin=self.signin,
-            tokens=self.tokens,
+            signin=surface.signin,
+            tokens=surface.tokens,
         )
         self.stream = StreamLoop()
         web_app = web.Application()
@@ -129,38 +113,111 @@ class Service:
             oldest_accepted = lde.activity_agent.oldest_accepted
             collector = Collector(settings, lde.metrics, publisher, lde.clock, oldest_accepted)
             register_collector_routes(web_app, collector, statement_ledger(lde))
-            tasks += [
-                every(settings.web_view_refresh_seconds, self.views.tick),
-                every(settings.audit_flush_seconds, self.drain_audit),
-            ]
-        install_guard(web_app, self.guard, route_kinds())
-        install_security_headers(web_app, settings)
-        install_shedding(web_app)
-        web_app.on_cleanup.append(self.drain_audit_at_stop)  # what is spooled is stored before the stop
+            tasks += surface.tasks()
+        install_guard(web_app, surface.guard, route_kinds())
+        surface.install(web_app)
         self.web = WebThread(sock, web_app, tasks, self.stream)
         app.task(self.web.start)
         app.on_before_shutdown.connect(self.stop_web)
 
-    async def drain_audit(self) -> None:
-        """The spooled audit rows into ClickHouse (on the views' thread: never the stream's pools); a
-        failure leaves them spooled for the next tick."""
-        await drain_audit_spool(self.reads, self.views.executor)
-
-    async def drain_audit_at_stop(self, _: web.Application) -> None:
-        """What is spooled is stored before the service stops (it would wait for the next start)."""
-        await self.drain_audit()
-
     async def stop_web(self, *_: object, **__: object) -> None:
-        """The HTTP server stops first (its answers finish, the audit spool drains), then the renderer,
-        the stream after."""
+        """The HTTP server stops first (its answers finish, the audit spool drains, the renderer
+        stops), the stream after."""
         await asyncio.to_thread(self.web.stop)
-        await asyncio.to_thread(self.renderer.close)
 
     def student_name(self, student_id: str) -> str:
         value = self.lde.roster.get(student_id)
         if not value:
             return ""
         return f"{value.get('given_name', '')} {value.get('family_name', '')}".strip()
+
+
+@dataclass(frozen=True)
+class StaffSurface:
+    """What serves staff pages in a process, built one way for the worker (embedded default) and
+    `lde web` (ops.runtime.standalone): the audited reads spooled in Redis, the precomputed views, the
+    renderer, the bounded page pool, sign-in and tokens, and the dependencies the routes are given."""
+
+    settings: Settings
+    reads: AuditedReads
+    views: PageViews
+    renderer: Renderer
+    guard: Guard
+    signin: SignIn
+    tokens: ApiTokens
+    staff: StaffDeps
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        store: ClickHouseStore,
+        metrics: Metrics,
+        redis_client: redis.Redis,
+        directory: StaffDirectoryCache,
+        clock: Clock,
+        lag: LoopLagProbe,
+        rate: float = 0.0,
+    ) -> StaffSurface:
+        """The surface on these stores; `clock` the service's (event time in a replay), `lag` the
+        serving loop's probe, `rate` the page budget a second (a worker's; 0: none)."""
+        tz = zone(settings.timezone)
+        #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
+        #: in Redis and written to ClickHouse every LDE_AUDIT_FLUSH_SECONDS (chDB has one lane, which
+        #: the stream needs).
+        reads = AuditedReads.of_store(store, WallClock(), spool_in=redis_client)
+        views = PageViews(
+            store,
+            metrics,
+            min_group=settings.min_cohort_size,
+            refresh_seconds=settings.web_view_refresh_seconds,
+            trend_refresh_seconds=settings.web_trend_refresh_seconds,
+            today=lambda: clock_today(clock, tz),
+            policy=settings.overdue_policy,
+        )
+        renderer = Renderer(settings.web_render_processes)
+        guard, signin, tokens = build_auth(settings, store, redis_client, metrics, directory)
+        staff = StaffDeps(
+            settings=settings,
+            metrics=metrics,
+            store=store,
+            reads=reads,
+            directory=directory,
+            clock=clock,
+            tz=tz,
+            sessions=signin.sessions,
+            pages=page_pool(settings, metrics, lag, rate),
+            views=views,
+            renderer=renderer,
+        )
+        guard.page_refusal = page_refusal(staff)
+        signin.page = sign_in_page  # sign-in failures and the signed-out page as styled pages
+        return cls(settings, reads, views, renderer, guard, signin, tokens, staff)
+
+    def tasks(self) -> list[Callable[[], Awaitable[None]]]:
+        """What runs beside the server: the views' refresh and the audit spool's drain."""
+        return [
+            every(self.settings.web_view_refresh_seconds, self.views.tick),
+            every(self.settings.audit_flush_seconds, self.drain_audit),
+        ]
+
+    def install(self, app: web.Application) -> None:
+        """The security headers, the shedding answers and the cleanup at stop on `app` (the guard is
+        installed by the caller, with the route kinds the process serves)."""
+        install_security_headers(app, self.settings)
+        install_shedding(app)
+        app.on_cleanup.append(self.at_stop)
+
+    async def drain_audit(self) -> None:
+        """The spooled audit rows into ClickHouse (on the views' thread: never the stream's pools); a
+        failure leaves them spooled for the next tick."""
+        await drain_audit_spool(self.reads, self.views.executor)
+
+    async def at_stop(self, _: web.Application) -> None:
+        """What is spooled is stored before the process stops (it would wait for the next start), and
+        the renderer is stopped."""
+        await self.drain_audit()
+        await asyncio.to_thread(self.renderer.close)
 
 
 async def drain_audit_spool(reads: AuditedReads, executor: Executor) -> None:
