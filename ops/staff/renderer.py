@@ -13,6 +13,15 @@ it once, pickled by the standard library between this service's own processes, a
 call sends only the small `ask` (viewer, filters) and gets back the page and the ids it shows. The
 worker keeps what needs its stores: the audit of the read, the session's CSRF token, the answer.
 
+Two renderers take turns so that no page waits while a new view loads (about a second to unpickle
+and index at 30,000 students, which queued every page behind it): the *serving* one answers pages
+while the *standby* one loads the new state, then they swap. Meanwhile pages are made from the state
+the serving one holds, a view one rebuild older (the view is already up to its refresh old). A
+state element derived from a held one by a small change (a triage action's one row:
+`derived_from = (base, patch, args)`, `patch(base, *args)` equal to it) is not sent whole: the patch
+is applied in the serving renderer, in order before the page, so the member of staff who acted sees
+it on the next page.
+
 With `processes=0` the same function runs on the calling page thread (`lde web` may choose it; the
 tests compare both). A renderer that dies is started again on the next call, which re-sends the
 state; a call that fails in the renderer raises here as it would have in the thread.
@@ -26,25 +35,28 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 log = logging.getLogger("lde.web")
 
-_Ask = TypeVar("_Ask")
 _Result = TypeVar("_Result")
 
 #: The longest a page waits for the renderer before it is an error (seconds): a page is tens of
 #: milliseconds, a new 30,000-student view about a second to unpickle.
 RENDER_TIMEOUT_SECONDS = 60.0
-
-
 #: How much lower the renderer's scheduling priority is than the service's (os.nice).
 RENDERER_NICENESS = 5
 #: How often a renderer looks whether the service that started it is still there (seconds).
 ORPHAN_CHECK_SECONDS = 1.0
+#: The most patches sent in place of a state element; a longer chain is sent whole.
+MAX_PATCHES = 16
+#: How long after a failed load the next one is tried (seconds): pages go on from the serving state,
+#: and a state that cannot load is not sent again to a new process for every page.
+LOAD_RETRY_SECONDS = 10.0
 
 
 class StaleState(Exception):
@@ -52,28 +64,69 @@ class StaleState(Exception):
     failed): the caller sends the state with the call."""
 
 
+@dataclass(frozen=True)
+class Full:
+    """A state sent whole."""
+
+    state: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Patches:
+    """Changes to the state held under `base`: element `index` becomes `patch(element, *args)`."""
+
+    base: int
+    steps: tuple[tuple[int, Callable[..., Any], tuple[Any, ...]], ...]
+
+
 #: In the renderer process: the state version it holds and the state itself.
 _held: tuple[int, tuple[Any, ...]] | None = None
 
 
-def _in_renderer(
-    build: Callable[..., _Result], version: int, state: tuple[Any, ...] | None, ask: Any
-) -> _Result:
-    """The renderer's side of a call: keep a state sent with it, then build from the held one."""
+def _hold(version: int, send: Full | Patches | None) -> int:
+    """The renderer's side of a send: keep a state sent whole, or apply patches to the held one."""
     global _held
-    if state is not None:
-        _held = (version, state)
+    if isinstance(send, Full):
+        _held = (version, send.state)
+    elif isinstance(send, Patches):
+        if _held is None or _held[0] != send.base:
+            raise StaleState(f"renderer holds version {_held and _held[0]}, patches are for {send.base}")
+        elements = list(_held[1])
+        for index, patch, args in send.steps:
+            elements[index] = patch(elements[index], *args)
+        _held = (version, tuple(elements))
+    return version
+
+
+def _in_renderer(
+    build: Callable[..., _Result], version: int, send: Full | Patches | None, ask: Any
+) -> _Result:
+    """The renderer's side of a call: take what is sent with it, then build from the held state."""
+    _hold(version, send)
     if _held is None or _held[0] != version:
         raise StaleState(f"renderer holds version {_held and _held[0]}, asked for {version}")
     return build(*_held[1], ask)
 
 
-def _same(state: tuple[Any, ...], sent: tuple[Any, ...] | None) -> bool:
-    """Whether `state` is the very objects last sent (identity, not equality: a view is replaced,
-    never changed, and comparing 30,000 rows would cost what the renderer saves)."""
-    if sent is None or len(state) != len(sent):
-        return False
-    return all(a is b for a, b in zip(state, sent, strict=True))
+def patches_between(held: tuple[Any, ...] | None, wanted: tuple[Any, ...]) -> list[Any] | None:
+    """The patch steps that turn the `held` objects into `wanted` ([] when they are the very objects;
+    None when some element is not derived from the held one within MAX_PATCHES). Identity, not
+    equality: a view is replaced, never changed, and comparing 30,000 rows would cost what the
+    renderer saves."""
+    if held is None or len(held) != len(wanted):
+        return None
+    steps: list[Any] = []
+    for index, (have, want) in enumerate(zip(held, wanted, strict=True)):
+        chain: list[tuple[int, Callable[..., Any], tuple[Any, ...]]] = []
+        while want is not have:
+            derived = getattr(want, "derived_from", None)
+            if derived is None or len(chain) == MAX_PATCHES:
+                return None
+            base, patch, args = derived
+            chain.append((index, patch, tuple(args)))
+            want = base
+        steps.extend(reversed(chain))
+    return steps
 
 
 def _start_renderer() -> None:
@@ -96,19 +149,50 @@ def _end_when_orphaned(parent: int, every: float = ORPHAN_CHECK_SECONDS) -> None
     os._exit(0)
 
 
-class Renderer:
-    """Runs pure page builders over the service's current state in `processes` renderer processes
-    (0: on the calling thread). Blocking: call it on a page thread."""
+class _Slot:
+    """One renderer process and the state it will hold once the work queued for it is done (its
+    work runs in order: one process)."""
 
-    def __init__(self, processes: int) -> None:
-        if processes > 1:  # one holder of the state: the state is sent once, calls follow in order
-            raise ValueError("at most one renderer process (the state is held once)")
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # chDB's and Kafka's threads: no fork
+        self.executor = ProcessPoolExecutor(1, context, initializer=_start_renderer)
+        self.state: tuple[Any, ...] | None = None  # the objects sent (held: no id is reused)
+        self.version = 0
+        self.loading: Future[int] | None = None  # the last whole state sent ahead of its pages
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _submitted(slot: _Slot, work: Callable[..., _Result], *args: Any) -> Future[_Result]:
+    """`work(*args)` queued for the slot's renderer; a renderer found dead already gives a future
+    failed with BrokenProcessPool, as one that dies later does."""
+    try:
+        return slot.executor.submit(work, *args)
+    except BrokenProcessPool as error:
+        failed: Future[_Result] = Future()
+        failed.set_exception(error)
+        return failed
+
+
+class Renderer:
+    """Runs pure page builders over the service's current state in renderer processes (`processes`
+    1: a serving one and a standby one loading the next state; 0: on the calling thread).
+    Blocking: call it on a page thread."""
+
+    def __init__(self, processes: int, now: Callable[[], float] = time.monotonic) -> None:
+        if processes > 1:  # one serving holder of the state: sent once, calls follow in order
+            raise ValueError("at most one renderer process serving (the state is held once)")
         self.processes = processes
-        self._lock = threading.Lock()
-        self._executor: ProcessPoolExecutor | None = None
-        self._sent: tuple[Any, ...] | None = None  # the objects last sent (held: no id is reused)
+        self._lock = threading.RLock()  # a load done at once calls back on the thread that queued it
+        self._serving: _Slot | None = None
+        self._standby: _Slot | None = None
         self._version = 0
         self.restarts = 0
+        self.loads = 0  # whole states sent
+        self.stale_pages = 0  # pages made from the serving state while a newer one loaded
+        self.now = now
+        self._load_after = 0.0  # no load before this (a load failed)
 
     def call(self, build: Callable[..., _Result], state: tuple[Any, ...], ask: Any) -> _Result:
         """`build(*state, ask)`, in the renderer when there is one. `build` must be a module-level
@@ -116,47 +200,102 @@ class Renderer:
         if self.processes == 0:
             return build(*state, ask)
         for attempt in range(2):
-            executor, future = self._submit(build, state, ask, resend=attempt > 0)
+            slot, future = self._submit(build, state, ask, resend=attempt > 0)
             try:
                 return future.result(RENDER_TIMEOUT_SECONDS)
             except StaleState:
                 continue
             except BrokenProcessPool:
-                self._discard(executor)
+                self._discard(slot)
                 if attempt:
                     raise
         raise RuntimeError("the renderer lost the state twice in a row")
 
+    def _next(self) -> int:
+        self._version += 1
+        return self._version
+
     def _submit(
         self, build: Callable[..., _Result], state: tuple[Any, ...], ask: Any, resend: bool
-    ) -> tuple[ProcessPoolExecutor, Future[_Result]]:
-        """Queue the call, with the state when the renderer may not hold it; under the lock, so calls
-        reach the renderer in the order their states were decided."""
+    ) -> tuple[_Slot, Future[_Result]]:
+        """Queue the call where the state is or will be held; under the lock, so work reaches each
+        renderer in the order its states were decided."""
         with self._lock:
-            if self._executor is None:
-                context = multiprocessing.get_context("spawn")  # chDB's and Kafka's threads: no fork
-                self._executor = ProcessPoolExecutor(1, context, initializer=_start_renderer)
-                self._sent = None
-            held = _same(state, self._sent)
-            if resend or not held:
-                self._version += 1
-                self._sent = state
-            send = None if held and not resend else state
-            return self._executor, self._executor.submit(_in_renderer, build, self._version, send, ask)
+            serving = self._serving
+            if serving is None or resend:  # the first call (or a lost state): send it with the page
+                serving = self._serving = serving or _Slot()
+                serving.state, serving.version = state, self._next()
+                self.loads += 1
+                return serving, self._page(serving, build, Full(state), ask)
+            steps = patches_between(serving.state, state)
+            if steps is not None:
+                send = Patches(serving.version, tuple(steps)) if steps else None
+                if steps:
+                    serving.state, serving.version = state, self._next()
+                return serving, self._page(serving, build, send, ask)
+            self._load(state)
+            self.stale_pages += 1
+            return serving, self._page(serving, build, None, ask)
 
-    def _discard(self, executor: ProcessPoolExecutor) -> None:
+    def _page(self, slot: _Slot, build: Callable[..., _Result], send: Any, ask: Any) -> Future[_Result]:
+        return _submitted(slot, _in_renderer, build, slot.version, send, ask)
+
+    def _load(self, state: tuple[Any, ...]) -> None:
+        """Have the standby renderer hold `state` (patched when it holds or is loading its base,
+        else sent whole), to serve once loaded. Under the lock."""
+        if self.now() < self._load_after:
+            return
+        standby = self._standby = self._standby or _Slot()
+        steps = patches_between(standby.state, state)
+        if steps == []:
+            return  # loading it already
+        base = standby.version
+        standby.state, standby.version = state, self._next()
+        if steps is not None:
+            send: Full | Patches = Patches(base, tuple(steps))
+        else:
+            send = Full(state)
+            self.loads += 1
+        loading = _submitted(standby, _hold, standby.version, send)
+        standby.loading = loading
+        loading.add_done_callback(lambda done: self._loaded(standby, done))
+
+    def _loaded(self, slot: _Slot, done: Future[int]) -> None:
+        """A standby's load ended: loaded, it serves (the old serving one becomes the standby and keeps
+        its state for a later patch); failed, it is dropped and the next page tries again."""
+        with self._lock:
+            if slot is not self._standby or done is not slot.loading:
+                return  # a newer load is queued behind it, or the slot is gone
+            slot.loading = None
+            failed = done.cancelled() or done.exception() is not None
+            if not failed:
+                self._serving, self._standby = slot, self._serving
+                return
+            self._standby = None
+            self._load_after = self.now() + LOAD_RETRY_SECONDS
+        log.error("renderer_load_failed error=%r", None if done.cancelled() else done.exception())
+        slot.close()
+
+    def _discard(self, slot: _Slot) -> None:
         """The renderer died (killed, out of memory): the next call starts another."""
         with self._lock:
-            if self._executor is executor:
-                self._executor = None
-                self._sent = None
-                self.restarts += 1
-                log.error("renderer_restarted restarts=%d", self.restarts)
-        executor.shutdown(wait=False, cancel_futures=True)
+            if slot is self._serving:
+                self._serving = None
+            elif slot is self._standby:
+                self._standby = None
+            else:
+                return
+            self.restarts += 1
+            log.error("renderer_restarted restarts=%d", self.restarts)
+        slot.close()
+
+    def slots(self) -> Sequence[_Slot]:
+        """The renderer processes running now (serving first)."""
+        return [s for s in (self._serving, self._standby) if s is not None]
 
     def close(self) -> None:
-        """Stop the renderer (the service is stopping)."""
+        """Stop the renderers (the service is stopping)."""
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            slots, self._serving, self._standby = self.slots(), None, None
+        for slot in slots:
+            slot.close()

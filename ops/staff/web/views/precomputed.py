@@ -62,6 +62,10 @@ class CaseloadView:
     _options: dict[Any, ScopeOptions] = field(default_factory=dict, compare=False, repr=False)
     #: The overdue cases gone up to each viewer (by staff id): found on their first page of this view
     _desks: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    #: (base view, patch, args) when this view is `patch(base, *args)`: a triage action's one row,
+    #: which the renderer (ops.staff.renderer) applies to the view it holds instead of receiving
+    #: this one whole
+    derived_from: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.order("concern")
@@ -200,7 +204,24 @@ def with_case(
     if row is None:
         return view
     rows = {**view.rows, student_id: replace(row, alerts=tuple(alerts), case=case)}
-    return CaseloadView(as_of=view.as_of, weeks=view.weeks, rows=rows)
+    derived = (view, with_case, (student_id, tuple(alerts), case))
+    return CaseloadView(view.as_of, view.weeks, rows, derived_from=_chained(derived))
+
+
+#: The most views one derived view keeps alive through its bases (each a copy of the rows mapping);
+#: a longer chain is cut, and the renderer is then sent the view whole.
+MAX_DERIVED = 16
+
+
+def _chained(derived: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """`derived`, unless its chain of bases is already MAX_DERIVED long."""
+    base, depth = derived[0], 1
+    while base.derived_from is not None:
+        depth += 1
+        if depth > MAX_DERIVED:
+            return None
+        base = base.derived_from[0]
+    return derived
 
 
 def escalated_to(
