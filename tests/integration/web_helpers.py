@@ -35,9 +35,10 @@ def seed_data_dir(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def service_on(data_dir: Path) -> Iterator[EventTimeRun]:
-    """`lde up` on an existing data folder (again and again: a restart keeps the data)."""
-    run = EventTimeRun(Settings(), data_dir, evaluate_from=date(2027, 1, 4), extra_env=ENV)
+def service_on(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[EventTimeRun]:
+    """`lde up` on an existing data folder (again and again: a restart keeps the data), with `env`
+    over the suite's settings."""
+    run = EventTimeRun(Settings(), data_dir, evaluate_from=date(2027, 1, 4), extra_env={**ENV, **(env or {})})
     run.start()
     try:
         yield run
