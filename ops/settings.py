@@ -408,7 +408,8 @@ class Settings(BaseSettings):
         le=1,
         description="renderer processes making caseload pages and exports from the precomputed view "
         "(ops.staff.renderer): 1 keeps that work off the interpreter the stream shares in the embedded "
-        "mode; 0 makes them on the page threads",
+        "mode (with a standby process loading each new view, so no page waits for one); 0 makes them on "
+        "the page threads",
     )
     audit_flush_seconds: float = Field(
         10.0,

@@ -36,7 +36,7 @@ from ops.staff.auth.signin import SignIn
 from ops.staff.auth.web import Guard, install_guard, install_security_headers
 from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDeps, StaffDirectoryCache
 from ops.staff.page_views import PageViews
-from ops.staff.pool import PagePool, install_shedding
+from ops.staff.pool import PagePool, install_shedding, install_timing
 from ops.staff.renderer import Renderer
 from ops.staff.routes import add_routes, route_kinds
 from ops.staff.web.common import page_refusal, sign_in_page
@@ -202,10 +202,11 @@ class StaffSurface:
         ]
 
     def install(self, app: web.Application) -> None:
-        """The security headers, the shedding answers and the cleanup at stop on `app` (the guard is
-        installed by the caller, with the route kinds the process serves)."""
+        """The security headers, the shedding answers, the requests' timing and the cleanup at stop
+        on `app` (the guard is installed by the caller, with the route kinds the process serves)."""
         install_security_headers(app, self.settings)
         install_shedding(app)
+        install_timing(app, self.staff.metrics)  # outermost: what staff wait for, shedding included
         app.on_cleanup.append(self.at_stop)
 
     async def drain_audit(self) -> None:

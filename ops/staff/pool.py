@@ -11,7 +11,6 @@ never queued for seconds. `admit` is the decision, pure.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -149,9 +148,14 @@ class PagePool:
         self.check()
         self.in_flight += 1
         self.metrics.web_in_flight.set(self.in_flight)
+        queued = time.perf_counter()
+
+        def timed() -> _Result:
+            self.metrics.web_pool_wait_seconds.observe(time.perf_counter() - queued)
+            return call(*args)
+
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.executor, functools.partial(call, *args))
+            return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
         finally:
             self.in_flight -= 1
             self.metrics.web_in_flight.set(self.in_flight)
@@ -189,3 +193,30 @@ def install_shedding(web_app: web.Application) -> None:
             return shed_response(request, error)
 
     web_app.middlewares.insert(0, shedding)
+
+
+def install_timing(web_app: web.Application, metrics: Metrics) -> None:
+    """Time every request from its arrival to its answer (outermost middleware: the guard, the
+    shedding and the page's wait included), by route pattern and status class."""
+
+    @web.middleware
+    async def timing(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        began = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            metrics.web_request_seconds.labels(route=route, status=f"{status // 100}xx").observe(
+                time.perf_counter() - began
+            )
+
+    web_app.middlewares.insert(0, timing)

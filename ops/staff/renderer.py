@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,6 +55,8 @@ RENDERER_NICENESS = 5
 ORPHAN_CHECK_SECONDS = 1.0
 #: The most patches sent in place of a state element; a longer chain is sent whole.
 MAX_PATCHES = 16
+#: How many of the latest distinct asks a standby renderer makes pages of before it serves.
+WARM_ASKS = 8
 #: How long after a failed load the next one is tried (seconds): pages go on from the serving state,
 #: and a state that cannot load is not sent again to a new process for every page.
 LOAD_RETRY_SECONDS = 10.0
@@ -83,8 +86,13 @@ class Patches:
 _held: tuple[int, tuple[Any, ...]] | None = None
 
 
-def _hold(version: int, send: Full | Patches | None) -> int:
-    """The renderer's side of a send: keep a state sent whole, or apply patches to the held one."""
+def _hold(
+    version: int, send: Full | Patches | None, warm: Sequence[tuple[Callable[..., Any], Any]] = ()
+) -> int:
+    """The renderer's side of a send: keep a state sent whole, or apply patches to the held one; then
+    make the pages of `warm` (the latest asks) and throw them away, so that the caches a view fills
+    on its first pages (a scope's filter choices, the cases gone up to a viewer) are full before it
+    serves."""
     global _held
     if isinstance(send, Full):
         _held = (version, send.state)
@@ -95,6 +103,12 @@ def _hold(version: int, send: Full | Patches | None) -> int:
         for index, patch, args in send.steps:
             elements[index] = patch(elements[index], *args)
         _held = (version, tuple(elements))
+    held = _held[1] if _held is not None else ()
+    for build, ask in warm if _held is not None else ():
+        try:
+            build(*held, ask)
+        except Exception:  # the page itself will say what is wrong when it is asked for
+            log.debug("renderer_warm_failed", exc_info=True)
     return version
 
 
@@ -193,6 +207,7 @@ class Renderer:
         self.stale_pages = 0  # pages made from the serving state while a newer one loaded
         self.now = now
         self._load_after = 0.0  # no load before this (a load failed)
+        self._recent: dict[tuple[Callable[..., Any], Any], None] = {}  # the latest asks, oldest first
 
     def call(self, build: Callable[..., _Result], state: tuple[Any, ...], ask: Any) -> _Result:
         """`build(*state, ask)`, in the renderer when there is one. `build` must be a module-level
@@ -221,6 +236,7 @@ class Renderer:
         """Queue the call where the state is or will be held; under the lock, so work reaches each
         renderer in the order its states were decided."""
         with self._lock:
+            self._remember(build, ask)
             serving = self._serving
             if serving is None or resend:  # the first call (or a lost state): send it with the page
                 serving = self._serving = serving or _Slot()
@@ -236,6 +252,14 @@ class Renderer:
             self._load(state)
             self.stale_pages += 1
             return serving, self._page(serving, build, None, ask)
+
+    def _remember(self, build: Callable[..., Any], ask: Any) -> None:
+        """Keep the ask among the latest WARM_ASKS (under the lock)."""
+        with suppress(TypeError):  # an ask that cannot be a key is not kept for warming
+            self._recent.pop((build, ask), None)
+            self._recent[(build, ask)] = None
+            if len(self._recent) > WARM_ASKS:
+                del self._recent[next(iter(self._recent))]
 
     def _page(self, slot: _Slot, build: Callable[..., _Result], send: Any, ask: Any) -> Future[_Result]:
         return _submitted(slot, _in_renderer, build, slot.version, send, ask)
@@ -256,7 +280,7 @@ class Renderer:
         else:
             send = Full(state)
             self.loads += 1
-        loading = _submitted(standby, _hold, standby.version, send)
+        loading = _submitted(standby, _hold, standby.version, send, list(self._recent))
         standby.loading = loading
         loading.add_done_callback(lambda done: self._loaded(standby, done))
 

@@ -132,11 +132,11 @@ class ClientProcess:
         )
 
 
-def metric(text: str, name: str) -> float:
-    """The sum of a metric's samples in a Prometheus exposition (0 when absent)."""
+def metric(text: str, name: str, label: str = "") -> float:
+    """The sum of a metric's samples in a Prometheus exposition (those with `label`; 0 when absent)."""
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if (line.startswith(name + " ") or line.startswith(name + "{")) and label in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -152,20 +152,30 @@ class StreamSide:
     loop_lag_p99_bucket: str
     web_lag_p99_bucket: str
     shed: float
+    #: The worker's own view of the caseload's p95 (the smallest bucket holding 95%): the whole
+    #: request, its wait for a page thread, its time in the renderer
+    served_p95_bucket: str = "-"
+    pool_wait_p95_bucket: str = "-"
+    render_p95_bucket: str = "-"
 
 
-def _lag_bucket(text: str, loop: str) -> str:
-    """The smallest bucket holding 99% of a loop's lag samples (from the histogram; `loop`: stream, web)."""
-    label = f'loop="{loop}"'
-    count = metric(text, f"lde_event_loop_lag_samples_seconds_count{{{label}}}")
+def _bucket(text: str, name: str, label: str = "", q: float = 0.99) -> str:
+    """The smallest bucket of histogram `name` (its series with `label`, if given) holding the share
+    `q` of its samples."""
+    count = metric(text, f"{name}_count", label)
     if not count:
         return "-"
     for line in text.splitlines():
-        if line.startswith("lde_event_loop_lag_samples_seconds_bucket{") and label in line:
+        if line.startswith(f"{name}_bucket{{") and label in line:
             bound = line.split('le="', 1)[1].split('"', 1)[0]
-            if float(line.rsplit(" ", 1)[1]) >= 0.99 * count:
+            if float(line.rsplit(" ", 1)[1]) >= q * count:
                 return f"<= {bound} s"
     return "-"
+
+
+def _lag_bucket(text: str, loop: str) -> str:
+    """The smallest bucket holding 99% of a loop's lag samples (`loop`: stream, web)."""
+    return _bucket(text, "lde_event_loop_lag_samples_seconds", f'loop="{loop}"')
 
 
 @dataclass
@@ -223,6 +233,9 @@ def one_run(
             loop_lag_p99_bucket=_lag_bucket(text, "stream"),
             web_lag_p99_bucket=_lag_bucket(text, "web"),
             shed=metric(text, "lde_web_shed_total"),
+            served_p95_bucket=_bucket(text, "lde_web_request_seconds", 'route="/app",status="2xx"', 0.95),
+            pool_wait_p95_bucket=_bucket(text, "lde_web_pool_wait_seconds", "", 0.95),
+            render_p95_bucket=_bucket(text, "lde_web_render_seconds", "", 0.95),
         )
         return side, tally
     finally:
@@ -283,7 +296,9 @@ def bench_staff_load(
                     f"{sum(s.rebalances for s, _ in runs):.0f}, messages re-read "
                     f"{sum(s.reconsumed for s, _ in runs):.0f}; "
                     f"loop lag p99: stream {runs[-1][0].loop_lag_p99_bucket}, web "
-                    f"{runs[-1][0].web_lag_p99_bucket}",
+                    f"{runs[-1][0].web_lag_p99_bucket}; in the worker (last run) p95 "
+                    f"{runs[-1][0].served_p95_bucket} answered, {runs[-1][0].pool_wait_p95_bucket} "
+                    f"waiting for a page thread, {runs[-1][0].render_p95_bucket} in the renderer",
                     "p95 < 300 ms" if clients == 50 else "",
                     (p95 is not None and p95 < 0.3) if clients == 50 else None,
                 )

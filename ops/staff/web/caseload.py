@@ -10,6 +10,8 @@ from the stores per request: what the view must equal (tested), and the benchmar
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -206,6 +208,20 @@ def render_export(view: CaseloadView, directory: StaffDirectory, ask: CaseloadAs
     return Made(text, tuple(r.student.student_id for r in every.rows), view.as_of)
 
 
+def rendered(
+    deps: StaffDeps,
+    build: Callable[[CaseloadView, StaffDirectory, CaseloadAsk], Made],
+    view: CaseloadView,
+    ask: CaseloadAsk,
+) -> Made:
+    """`build` over the view and the directory in the renderer (ops.staff.renderer), timed
+    (lde_web_render_seconds). Blocking: on a page thread."""
+    began = time.perf_counter()
+    made = deps.renderer.call(build, (view, deps.directory()), ask)
+    deps.metrics.web_render_seconds.observe(time.perf_counter() - began)
+    return made
+
+
 def caseload_request(deps: StaffDeps, request: Request) -> tuple[Staff, CaseloadQuery] | Response:
     """Who asks for the caseload (page or export) and with which filters, or the page refusing
     them: no verified identity (refused) or a filter that does not parse (400, "Bad filter")."""
@@ -241,7 +257,7 @@ async def caseload_page(deps: StaffDeps, request: Request) -> Response:
             settings.case_overdue_working_days,
             settings.min_cohort_size,
         )
-        made = deps.renderer.call(render_caseload, (view, deps.directory()), ask)
+        made = rendered(deps, render_caseload, view, ask)
         record_read(deps.reads, viewer, Action.CASELOAD, made.student_ids)
         return made.text
 
@@ -260,7 +276,7 @@ async def caseload_export(deps: StaffDeps, request: Request) -> Response:
 
     def work() -> tuple[str, date]:
         ask = CaseloadAsk(viewer, replace(query, page=1), EXPORT_LIMIT)
-        made = deps.renderer.call(render_export, (deps.views.current(), deps.directory()), ask)
+        made = rendered(deps, render_export, deps.views.current(), ask)
         record_read(deps.reads, viewer, Action.CASELOAD_EXPORT, made.student_ids)
         return made.text, made.as_of
 

@@ -131,6 +131,29 @@ def test_no_page_waits_while_a_new_state_loads_and_then_pages_come_from_it(rende
     assert renderer.loads == 2
 
 
+_made: list[int] = []  # in a renderer process: the asks it made pages of
+
+
+def counted(numbers: tuple[int, ...], ask: int) -> int:
+    _made.append(ask)
+    return sum(numbers) * ask
+
+
+def made(numbers: tuple[int, ...], ask: int) -> tuple[int, list[int]]:
+    return sum(numbers), list(_made)
+
+
+def test_a_standby_makes_the_latest_pages_before_it_serves(renderer: Renderer) -> None:
+    """A view's first page fills its caches (about 0.15 s at 30,000 students, with pages queued
+    behind it): the standby makes the latest asks' pages before it takes over."""
+    old, new = ((1,),), (SlowNumbers((2,)),)
+    for ask in (2, 3):
+        renderer.call(counted, old, ask)
+    assert renderer.call(counted, new, 5) == 5  # from the old state: the new one is loading
+    until(lambda: renderer.call(made, new, 0)[0] == 2)
+    assert renderer.call(made, new, 0) == (2, [2, 3, 5])  # made in the new renderer before it served
+
+
 def pid_of(renderer: Renderer) -> int:
     """The serving renderer's process id."""
     (pid,) = renderer.slots()[0].executor._processes
