@@ -93,7 +93,7 @@ async def serve(settings: Settings, sock: socket.socket, app: web.Application, t
 def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], Awaitable[None]]]]:
     """`lde web`'s application and tasks: the route table with its guard, on ClickHouse and Redis."""
     from ops.jobs.scheduled import JobRunner
-    from ops.runtime.wiring import StaffSurface
+    from ops.runtime.wiring import StaffSurface, hand_over_sooner
     from ops.staff.auth.web import install_guard
     from ops.staff.deps import AdminDeps, Probes, RouteDeps, StaffDirectoryCache
     from ops.staff.routes import add_routes, route_kinds
@@ -118,6 +118,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     directory = StaffDirectoryCache(store)
     lag = LoopLagProbe(metrics, "web")
     surface = StaffSurface.build(settings, store, metrics, redis_client, directory, clock, lag)
+    hand_over_sooner(settings)
     views = surface.views
     checks = {"clickhouse": answers(store.ping), "redis": answers(redis_client.ping)}
     app = probe_app("web", metrics, checks)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -106,6 +107,8 @@ class Service:
         #: The embedded default serves staff and upstream traffic here too; production leaves them to
         #: `lde web` and `lde edge` (ops.runtime.standalone) and this worker only streams and evaluates.
         serves = settings.worker_serves_staff
+        if serves:
+            hand_over_sooner(settings)
         add_routes(web_app, deps, probes_only=not serves, on_stream=self.stream.run)
         tasks: list[Callable[[], Awaitable[None]]] = [self.web_lag.run]
         if serves:
@@ -219,6 +222,12 @@ class StaffSurface:
         the renderer is stopped."""
         await self.drain_audit()
         await asyncio.to_thread(self.renderer.close)
+
+
+def hand_over_sooner(settings: Settings) -> None:
+    """In a process that serves staff, a thread waiting for the interpreter lock gets it after
+    LDE_INTERPRETER_SWITCH_SECONDS (see the setting: a page changes thread several times)."""
+    sys.setswitchinterval(settings.interpreter_switch_seconds)
 
 
 async def drain_audit_spool(reads: AuditedReads, executor: Executor) -> None:
