@@ -493,7 +493,10 @@ def test_the_answer_counts_accepted_duplicate_too_late_and_refused_apart(wall: E
     assert positions == ["line 3", "line 4", "line 5"]
     today = local_day(now - timedelta(hours=1), zone(wall.settings.timezone)).isoformat()
     wait_activity(wall, "wall-a", {(today, "vle"): 1})
-    freshness = gauge(wall, 'lde_last_event_timestamp_seconds{source="vle"}')
+    # set at the end of the batch, which a count read between its slices can precede
+    freshness_name = 'lde_last_event_timestamp_seconds{source="vle"}'
+    assert wait_until(lambda: gauge(wall, freshness_name) is not None, 30, 0.2)
+    freshness = gauge(wall, freshness_name)
     assert freshness is not None and freshness <= now.timestamp()
 
 
