@@ -11,6 +11,7 @@ never queued for seconds. `admit` is the decision, pure.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,13 +62,42 @@ def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: fl
 MAX_RETRY_AFTER = 60
 
 
-def retry_hint(base: int, shed_last_second: int, rate: float) -> int:
-    """The Retry-After of a shed request: `base`, plus a second for every `rate` requests shed in the
-    last second, so the more clients are turned away, the longer each waits and the fewer come back
-    at once (a flood costs the stream too: every 503 is a request answered). Pure."""
-    if rate <= 0:
-        return base
-    return min(MAX_RETRY_AFTER, base + int(shed_last_second / rate))
+def retry_hint(base: int, shed_per_second: float, rate: float, spread: float = 0.0) -> int:
+    """The Retry-After of a shed request: `base`, plus a second for every `rate` requests shed a
+    second lately, so the more clients are turned away, the longer each waits and the fewer come
+    back at once (a flood costs the stream too: every 503 is a request answered); then stretched by
+    `spread` (0 to 1: up to twice as long) so that clients turned away together do not all come back
+    together. Pure."""
+    hint = base + shed_per_second / rate if rate > 0 else float(base)
+    return min(MAX_RETRY_AFTER, int(hint * (1.0 + spread)))
+
+
+def spread_of(n: int) -> float:
+    """The `n`th of a sequence spread evenly over [0, 1) (the golden ratio's): a shed request's
+    stretch of its Retry-After, with no random source to seed or test around."""
+    return (n * 0.6180339887498949) % 1.0
+
+
+class ShedRate:
+    """Requests shed a second, lately: a count that decays with time constant `seconds`. A count of
+    the last whole second was tried and failed: clients told to come back in two seconds came back
+    together after a quiet second, found the count reset and were told two seconds again."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self.level = 0.0
+        self.at = 0.0
+
+    def _decayed(self, now: float) -> float:
+        return self.level * math.exp(-max(0.0, now - self.at) / self.seconds)
+
+    def note(self, now: float) -> None:
+        """One more shed at `now`."""
+        self.level, self.at = self._decayed(now) + 1.0, now
+
+    def per_second(self, now: float) -> float:
+        """About how many were shed a second over the last `seconds`."""
+        return self._decayed(now) / self.seconds
 
 
 class Budget:
@@ -122,7 +152,8 @@ class PagePool:
         self.budget = Budget(rate)
         self.now = now
         self.in_flight = 0
-        self._second = (0.0, 0, 0)  # (its start, sheds in it, sheds in the one before)
+        self.shed = ShedRate()
+        self._sheds = 0
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lde-pages")
 
     def check(self) -> None:
@@ -133,15 +164,12 @@ class PagePool:
             reason = ShedReason.BUDGET
         if reason is not None:
             self.metrics.web_shed.labels(reason=reason.value).inc()
-            raise Shed(reason, retry_hint(self.retry_after, self._shed_at(now), self.budget.rate))
-
-    def _shed_at(self, now: float) -> int:
-        """Count a shed request; returns how many were shed in the last whole second."""
-        start, this, last = self._second
-        if now - start >= 1.0:
-            start, this, last = now, 0, (this if now - start < 2.0 else 0)
-        self._second = (start, this + 1, last)
-        return last
+            self.shed.note(now)
+            self._sheds += 1
+            hint = retry_hint(
+                self.retry_after, self.shed.per_second(now), self.budget.rate, spread_of(self._sheds)
+            )
+            raise Shed(reason, hint)
 
     async def run(self, call: Callable[..., _Result], *args: Any) -> _Result:
         """`call(*args)` on a page thread, once admitted (raises Shed otherwise)."""

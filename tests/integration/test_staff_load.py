@@ -67,7 +67,8 @@ def test_a_saturated_page_pool_answers_503_with_retry_after(tmp_path: Path) -> N
         statuses = sorted(status for status, _ in answers)
         assert len(answers) == 24
         assert 200 in statuses and 503 in statuses, statuses
-        assert all(retry == "2" for status, retry in answers if status == 503)
+        # the setting's 2 s, stretched by up to twice so that clients turned away together part
+        assert all(retry in ("2", "3") for status, retry in answers if status == 503)
         metrics = run.client.text("/metrics")
         shed = sum(
             float(line.rsplit(" ", 1)[1])

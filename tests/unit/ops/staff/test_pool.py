@@ -16,10 +16,12 @@ from ops.staff.pool import (
     Budget,
     PagePool,
     Shed,
+    ShedRate,
     ShedReason,
     admit,
     retry_hint,
     shed_response,
+    spread_of,
 )
 
 
@@ -61,7 +63,9 @@ def test_a_full_pool_sheds_the_next_request_and_counts_it() -> None:
         assert pages.in_flight == 2
         with pytest.raises(Shed) as shed:
             await pages.run(lambda: None)
-        assert shed.value.reason is ShedReason.POOL_FULL and shed.value.retry_after == 3
+        assert (
+            shed.value.reason is ShedReason.POOL_FULL and 3 <= shed.value.retry_after < 6
+        )  # spread: up to twice
         release.set()
         assert await asyncio.gather(*running) == [True, True]
         assert pages.in_flight == 0
@@ -119,11 +123,33 @@ def test_no_budget_admits_everything() -> None:
     assert all(budget.take(1.0) for _ in range(1000))
 
 
-def test_the_retry_after_grows_with_how_many_were_shed_and_is_capped() -> None:
-    assert retry_hint(2, shed_last_second=0, rate=12) == 2
-    assert retry_hint(2, shed_last_second=100, rate=12) == 10  # a flood waits longer
-    assert retry_hint(2, shed_last_second=10_000, rate=12) == MAX_RETRY_AFTER
-    assert retry_hint(2, shed_last_second=100, rate=0) == 2  # no budget: the setting's own
+def test_the_retry_after_grows_with_how_many_are_shed_is_spread_and_is_capped() -> None:
+    assert retry_hint(2, shed_per_second=0, rate=12) == 2
+    assert retry_hint(2, shed_per_second=96, rate=12) == 10  # a flood waits longer
+    assert retry_hint(2, shed_per_second=96, rate=12, spread=0.5) == 15  # stretched, up to twice
+    assert retry_hint(2, shed_per_second=10_000, rate=12) == MAX_RETRY_AFTER
+    assert retry_hint(2, shed_per_second=100, rate=0) == 2  # no budget: the setting's own
+
+
+def test_the_spread_covers_zero_to_one_evenly() -> None:
+    spreads = [spread_of(n) for n in range(1, 101)]
+    assert all(0.0 <= x < 1.0 for x in spreads)
+    assert all(sum(1 for x in spreads if low <= x < low + 0.1) in range(8, 13) for low in (0.0, 0.3, 0.9))
+
+
+def test_the_shed_rate_follows_a_steady_flood_and_outlives_a_quiet_gap() -> None:
+    rate = ShedRate(seconds=10)
+    for tick in range(600):  # 60 s of ten sheds a second
+        rate.note(tick / 10)
+    assert 9.0 < rate.per_second(60.0) < 10.5
+    # clients told to come back in two seconds come back together: the quiet gap between bursts
+    # does not make the flood look gone (the count of the last whole second did)
+    burst = ShedRate(seconds=10)
+    for start in (0.0, 3.0, 6.0, 9.0):
+        for _ in range(100):
+            burst.note(start)
+    assert burst.per_second(11.5) > 20
+    assert burst.per_second(120.0) < 0.01  # and a flood long gone is forgotten
 
 
 def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_flood() -> None:
@@ -151,8 +177,8 @@ def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_
                 outcomes.append(shed.retry_after)
         return outcomes
 
-    # a second's worth (one), then one a second; Retry-After 3, then 3 + one per request shed the
-    # second before
-    assert asyncio.run(scenario()) == ["page", 3, 3, "page", 5, 5, "page"]
+    # a second's worth (one), then one a second; Retry-After 3 plus the shed rate (0.1, 0.2, 0.3,
+    # 0.4 a second as sheds add up), each stretched by its spread (0.62, 0.24, 0.85, 0.47)
+    assert asyncio.run(scenario()) == ["page", 5, 3, "page", 6, 4, "page"]
     assert shed_count(metrics, "budget") == 4
     pages.close()
