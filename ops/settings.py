@@ -385,12 +385,13 @@ class Settings(BaseSettings):
         "request is answered 503 with Retry-After at once, never queued for seconds",
     )
     worker_pages_per_second: float = Field(
-        12.0,
+        8.0,
         ge=0,
         description="staff requests (pages, personal-data reads) a stream worker that serves them admits "
         "a second, on average; more are answered 503 with Retry-After. The embedded worker shares one "
         "interpreter between the stream and the pages, and each page costs the stream its share: this "
-        "keeps the stream's loss bounded whatever the number of staff (BENCHMARKS.md, staff load). 0: "
+        "keeps the stream's loss bounded whatever the number of staff (BENCHMARKS.md, staff load: at "
+        "30,000 students about 1% of events/s per page a second; 8 a second is 480 pages a minute). 0: "
         "no budget. `lde web` processes have none",
     )
     interpreter_switch_seconds: float = Field(
