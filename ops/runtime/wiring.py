@@ -82,7 +82,6 @@ class Service:
             self.web_lag,
             rate=settings.worker_pages_per_second,
         )
-        self.reads, self.views, self.renderer = surface.reads, surface.views, surface.renderer
         self.notifier = notifier_for(settings, self)
         if self.notifier is not None:  # the outbox: recorded before the alerts commit, drained here
             notifier = self.notifier
@@ -279,7 +278,7 @@ def notifier_for(settings: Settings, service: Service) -> AlertNotifier | None:
         metrics=lde.metrics,
         policy=policy,
         poll_seconds=settings.alert_delivery_poll_seconds,
-        reads=service.reads,
+        reads=service.surface.reads,
         student_name=service.student_name,
         mailer=mailer_from(settings) if settings.smtp_host else None,
         sender=settings.smtp_from,

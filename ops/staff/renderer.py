@@ -103,12 +103,13 @@ def _hold(
         for index, patch, args in send.steps:
             elements[index] = patch(elements[index], *args)
         _held = (version, tuple(elements))
-    held = _held[1] if _held is not None else ()
-    for build, ask in warm if _held is not None else ():
-        try:
-            build(*held, ask)
-        except Exception:  # the page itself will say what is wrong when it is asked for
-            log.debug("renderer_warm_failed", exc_info=True)
+    held = _held
+    if held is not None:
+        for build, ask in warm:
+            try:
+                build(*held[1], ask)
+            except Exception:  # the page itself will say what is wrong when it is asked for
+                log.debug("renderer_warm_failed", exc_info=True)
     return version
 
 
