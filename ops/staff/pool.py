@@ -11,6 +11,7 @@ never queued for seconds. `admit` is the decision, pure.
 from __future__ import annotations
 
 import asyncio
+import html
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -197,9 +198,14 @@ def shed_response(request: Request, error: Shed) -> web.Response:
     """503 with Retry-After: a page for the web app's addresses, JSON for the API."""
     headers = {"Retry-After": str(error.retry_after), "Cache-Control": "no-store"}
     if request.path.startswith("/app"):
+        # the page itself again (a GET is safe to repeat; a form sent is the caseload's to redo),
+        # never an automatic refresh (WCAG 2.2.1: the reader decides when)
+        again = html.escape(request.path_qs if request.method == "GET" else "/app")
         body = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Busy: LDE</title>'
-            f"</head><body><main><h1>Busy</h1><p>{BUSY_MESSAGE}</p></main></body></html>"
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Busy: LDE</title>'
+            f'</head><body><main><h1>Busy</h1><p>{BUSY_MESSAGE}</p><p><a href="{again}">Try again</a></p>'
+            "</main></body></html>"
         )
         return as_html(body, status=503, headers=headers)
     return as_json(

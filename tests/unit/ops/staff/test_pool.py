@@ -110,6 +110,20 @@ def test_a_shed_request_is_answered_503_with_retry_after(path: str, kind: str) -
     assert answer.content_type == kind
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "again"),
+    [
+        ("GET", "/app?status=new&page=2", "/app?status=new&amp;page=2"),
+        ("POST", "/app/students/9/case", "/app"),
+    ],
+)
+def test_a_shed_page_offers_to_try_again_where_it_is_safe(method: str, path: str, again: str) -> None:
+    answer = shed_response(make_mocked_request(method, path), Shed(ShedReason.BUDGET, 3))
+    assert isinstance(answer, web.Response) and answer.text is not None
+    assert f'<a href="{again}">Try again</a>' in answer.text
+    assert "refresh" not in answer.text  # never reloads by itself
+
+
 def test_the_budget_admits_a_second_s_worth_then_its_rate() -> None:
     budget = Budget(rate=4)
     assert [budget.take(10.0) for _ in range(5)] == [True, True, True, True, False]  # a second's worth
