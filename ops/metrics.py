@@ -114,7 +114,7 @@ class Metrics:
             "lde_evaluator_sweep_seconds",
             "Time to judge every owned student for one day",
             registry=r,
-            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30),
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30),
         )
         self.students_evaluated = Counter(
             "lde_students_evaluated_total", "Student-days judged by the evaluator", registry=r

@@ -28,6 +28,7 @@ from streams import faust_compat, state
 from streams.agents.activity import ActivityAgent
 from streams.agents.alerts import AlertsAgent, count_cli_dead_letters
 from streams.agents.keyed import Decoder, KeyedRecordsAgent, decode_absences, decode_roster
+from streams.alerts_first import AlertsFirst
 from streams.dead_letters import DeadLetterSender
 from streams.evaluation_loop import EvaluationLoop
 from streams.health import BrokerWatch, probe_stack
@@ -125,6 +126,8 @@ class LdeApp:
 
         self.dead_letters = DeadLetterSender(self.dead_letter_topic, metrics, s.dead_letter_max_bytes)
         self.guard = ContiguityShell(app, OffsetGuard(), self.progress, metrics)
+        #: While a day is judged the activity agent holds its next batch (streams.alerts_first).
+        self.alerts_first = AlertsFirst()
         self.evaluation = EvaluationLoop(
             settings=s,
             tz=self.tz,
@@ -142,6 +145,7 @@ class LdeApp:
             owned=self.owned_activity,
             idle_for_a_reason=lambda: bool(self.sink.failing) or self.broker.down_since is not None,
             executor=self.evaluator_pool,
+            alerts_first=self.alerts_first,
         )
         self.activity_agent = ActivityAgent(
             settings=s,
@@ -158,6 +162,7 @@ class LdeApp:
             reroute=self.activity_topic,
             owned=self.owned_activity,
             evaluated=self.evaluation.evaluated,
+            alerts_first=self.alerts_first,
         )
         roster_agent = self._keyed(
             "students", "roster", self.roster, decode_roster, store.write_students, list
@@ -276,6 +281,11 @@ class LdeApp:
             "activity_lag": self.evaluation.activity_lag,
             "alerts_sent": self.evaluation.alerts_sent,
             "alerts_recorded": self.alerts_agent.recorded,
+            "recent_judgements": [j.as_status() for j in self.evaluation.recent_judgements],
+            "held_for_judgement": {
+                "batches": self.alerts_first.held,
+                "seconds": round(self.alerts_first.held_seconds, 3),
+            },
             "students": len(self.roster),
             "sinks_failing": {k: round(time.time() - v, 1) for k, v in self.sink.failing.items()},
             "broker_unreachable_seconds": round(time.time() - down, 1) if down is not None else None,

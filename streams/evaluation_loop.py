@@ -12,8 +12,10 @@ import asyncio
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -29,6 +31,7 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import FigureExchange
 from sinks.retry import Backoff, ClickHouseSink, is_transient
+from streams.alerts_first import AlertsFirst
 from streams.evaluator import Evaluator, StudentView, cohort_rows
 from streams.health import note_committed, observe_lag
 from streams.offsets import ContiguityShell
@@ -64,6 +67,38 @@ class TakeoverRetry:
         self.delay, self.retry_at, self.failures = None, 0.0, 0
 
 
+#: How many of the latest judgements /v1/status lists (a month of days).
+RECENT_JUDGEMENTS = 31
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One day judged: its students, the alerts raised, how long it took (seconds) and how much of
+    that its thread ran (the rest it waited: for the interpreter lock, or a core)."""
+
+    day: date
+    students: int
+    alerts: int
+    seconds: float
+    cpu_seconds: float
+
+    def as_status(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "students": self.students,
+            "alerts": self.alerts,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+        }
+
+
+def on_thread_cpu(call: Callable[..., _Result], *args: Any) -> tuple[_Result, float]:
+    """`call(*args)` and the CPU time the calling thread spent in it (seconds)."""
+    began = time.thread_time()
+    result = call(*args)
+    return result, time.thread_time() - began
+
+
 class EvaluationLoop:
     """The evaluator timer's work (see `tick`). `idle_for_a_reason` says whether the stream waits on
     ClickHouse or the broker (then a quiet partition is not a stall)."""
@@ -87,8 +122,11 @@ class EvaluationLoop:
         owned: Callable[[], set[int]],
         idle_for_a_reason: Callable[[], bool],
         executor: Executor | None = None,
+        alerts_first: AlertsFirst | None = None,
     ) -> None:
         self.settings = settings
+        #: Held while a day is judged: the activity agent waits for it (streams.alerts_first).
+        self.alerts_first = alerts_first or AlertsFirst()
         #: The evaluator's own threads (issue 26): judging never queues behind pages or sink writes.
         self.executor = executor
         self.tz = tz
@@ -113,6 +151,8 @@ class EvaluationLoop:
             already_raised=store.alert_keys(),
         )
         self.alerts_sent = 0
+        #: The latest days judged, newest last (/v1/status: how long a day takes, day by day).
+        self.recent_judgements: deque[Judgement] = deque(maxlen=RECENT_JUDGEMENTS)
         self.activity_lag: int | None = None  # messages not yet consumed on the owned partitions
         self._shared: set[tuple[date, int]] = set()  # (day, partition) figures put in Redis
         self._waiting_since: dict[date, float] = {}
@@ -315,11 +355,21 @@ class EvaluationLoop:
             figures = await self._read_figures(day, everyone)
         # Off the event loop: a large institution takes seconds, which must not stall the agents or
         # the consumer's heartbeats. judge_day reads no table state beyond `figures`.
-        result = await self._off_loop(
-            self.evaluator.judge_day, day, views, monitoring_start, everyone, others, figures
-        )
-        self.metrics.sweep_seconds.observe(time.perf_counter() - started)
+        with self.alerts_first.judging():
+            result, cpu = await self._off_loop(
+                on_thread_cpu,
+                self.evaluator.judge_day,
+                day,
+                views,
+                monitoring_start,
+                everyone,
+                others,
+                figures,
+            )
+        took = time.perf_counter() - started
+        self.metrics.sweep_seconds.observe(took)
         self.metrics.students_evaluated.inc(len(views))
+        self.recent_judgements.append(Judgement(day, len(views), len(result.alerts), took, cpu))
         sent = []
         for alert in result.alerts:
             self.alerts_sent += 1

@@ -81,6 +81,7 @@ class Service:
             lde.clock,
             self.web_lag,
             rate=settings.worker_pages_per_second,
+            yield_to=lde.alerts_first.judging_now,
         )
         self.notifier = notifier_for(settings, self)
         if self.notifier is not None:  # the outbox: recorded before the alerts commit, drained here
@@ -160,9 +161,11 @@ class StaffSurface:
         clock: Clock,
         lag: LoopLagProbe,
         rate: float = 0.0,
+        yield_to: Callable[[], bool] = lambda: False,
     ) -> StaffSurface:
         """The surface on these stores; `clock` the service's (event time in a replay), `lag` the
-        serving loop's probe, `rate` the page budget a second (a worker's; 0: none)."""
+        serving loop's probe, `rate` the page budget a second (a worker's; 0: none); while `yield_to`
+        says so (a worker judging a day) no view is rebuilt and no renderer loaded."""
         tz = zone(settings.timezone)
         #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
         #: in Redis and written to ClickHouse every LDE_AUDIT_FLUSH_SECONDS (chDB has one lane, which
@@ -176,8 +179,9 @@ class StaffSurface:
             trend_refresh_seconds=settings.web_trend_refresh_seconds,
             today=lambda: clock_today(clock, tz),
             policy=settings.overdue_policy,
+            paused=yield_to,
         )
-        renderer = Renderer(settings.web_render_processes)
+        renderer = Renderer(settings.web_render_processes, paused=yield_to)
         guard, signin, tokens = build_auth(settings, store, redis_client, metrics, directory)
         staff = StaffDeps(
             settings=settings,

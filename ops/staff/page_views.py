@@ -116,6 +116,7 @@ class PageViews:
         today: Callable[[], date],
         now: Callable[[], float] = time.monotonic,
         policy: OverduePolicy | None = None,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -127,6 +128,8 @@ class PageViews:
         self.today = today
         self.now = now
         self.policy = policy or OverduePolicy()
+        #: True while no rebuild may start (a day being judged in the worker: it comes first)
+        self.paused = paused
         self.view: CaseloadView | None = None
         self.seen: tuple[Any, ...] | None = None
         self.built_at: float | None = None
@@ -155,7 +158,7 @@ class PageViews:
 
     def refresh(self) -> bool:
         """Rebuild if what the view shows has moved and a rebuild is due; True when rebuilt. Blocking."""
-        if not self.due(self.now()):
+        if not self.due(self.now()) or (self.view is not None and self.paused()):
             return False
         seen = queries.changes(self.store)
         if seen == self.seen and self.view is not None:

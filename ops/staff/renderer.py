@@ -195,7 +195,12 @@ class Renderer:
     1: a serving one and a standby one loading the next state; 0: on the calling thread).
     Blocking: call it on a page thread."""
 
-    def __init__(self, processes: int, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        processes: int,
+        now: Callable[[], float] = time.monotonic,
+        paused: Callable[[], bool] = lambda: False,
+    ) -> None:
         if processes > 1:  # one serving holder of the state: sent once, calls follow in order
             raise ValueError("at most one renderer process serving (the state is held once)")
         self.processes = processes
@@ -207,6 +212,9 @@ class Renderer:
         self.loads = 0  # whole states sent
         self.stale_pages = 0  # pages made from the serving state while a newer one loaded
         self.now = now
+        #: True while no new state may be sent (a day being judged in the worker: pickling a view
+        #: would take the interpreter from the judgement); pages meanwhile come from the serving one
+        self.paused = paused
         self._load_after = 0.0  # no load before this (a load failed)
         self._recent: dict[tuple[Callable[..., Any], Any], None] = {}  # the latest asks, oldest first
 
@@ -268,7 +276,7 @@ class Renderer:
     def _load(self, state: tuple[Any, ...]) -> None:
         """Have the standby renderer hold `state` (patched when it holds or is loading its base,
         else sent whole), to serve once loaded. Under the lock."""
-        if self.now() < self._load_after:
+        if self.now() < self._load_after or self.paused():
             return
         standby = self._standby = self._standby or _Slot()
         steps = patches_between(standby.state, state)

@@ -29,6 +29,7 @@ from ops.settings import Settings
 from sinks.clickhouse import ClickHouseStore
 from sinks.retry import ClickHouseSink
 from streams import faust_compat
+from streams.alerts_first import AlertsFirst
 from streams.batch import (
     BatchOutcome,
     RawMessage,
@@ -134,6 +135,7 @@ class ActivityAgent:
         reroute: Any,
         owned: Callable[[], set[int]],
         evaluated: Mapping[int, PartitionProgress],
+        alerts_first: AlertsFirst | None = None,
     ) -> None:
         self.settings = settings
         self.tz = tz
@@ -149,6 +151,8 @@ class ActivityAgent:
         self.reroute_topic = reroute
         self.owned = owned
         self.evaluated = evaluated
+        #: Each batch waits while a day is judged (streams.alerts_first).
+        self.alerts_first = alerts_first or AlertsFirst()
         self.stats = FeedStats()
         self.topic = settings.topic("activity")
         #: Set when the agent stops the worker (ops.runtime.service returns it as `lde up`'s exit code).
@@ -166,6 +170,7 @@ class ActivityAgent:
         the worker with exit code 4: that batch was not committed and is consumed again on restart."""
         s = self.settings
         async for batch in faust_compat.batches(stream, s.batch_max_messages, s.batch_max_seconds):
+            await self.alerts_first.wait()
             started = time.perf_counter()
             applied = False
             events = batch
@@ -337,6 +342,7 @@ class ActivityAgent:
             )
             sliced.add(part)
             await asyncio.sleep(0)
+            await self.alerts_first.wait()  # a day being judged goes first (streams.alerts_first)
         return sliced.outcome()
 
     def _lateness_references(self, partitions: set[int], now: datetime | None) -> dict[int, datetime | None]:

@@ -57,6 +57,10 @@ def test_built_once_then_rebuilt_only_when_moved_and_due(store: ClickHouseStore)
     assert views.view.rows[alerted].case is None  # resolved: no open case
     assert views.view.rows.keys() == first.rows.keys()
     trends = views.trends
+    judging = [True]
+    views.paused = lambda: judging[0]
+    assert not views.refresh()  # moved and due, but a day is being judged: the judgement first
+    judging[0] = False
     assert views.refresh()  # a case action moved: rebuilt
     assert views.trends is trends  # the trends are not due for another 270 s
     clock.now += 300

@@ -170,6 +170,21 @@ def test_a_one_row_change_is_sent_as_a_patch_and_shows_on_the_next_page(renderer
     assert patches_between((changed,), (Tally((1, 2)),)) is None  # not derived from it: sent whole
 
 
+def test_no_new_state_is_sent_while_paused_and_pages_come_from_the_one_held() -> None:
+    judging = [True]
+    paused = Renderer(1, paused=lambda: judging[0])
+    try:
+        assert paused.call(where, ((1, 2),), 1)[1] == 3  # the first state goes with the first page
+        newer = ((10, 20),)
+        assert paused.call(where, newer, 1)[1] == 3  # a day is judged: the old state answers
+        assert (paused.loads, len(paused.slots()), paused.stale_pages) == (1, 1, 1)
+        judging[0] = False
+        until(lambda: paused.call(where, newer, 1)[1] == 30)  # judged: the new state is sent
+        assert paused.loads == 2
+    finally:
+        paused.close()
+
+
 def test_a_state_that_cannot_load_leaves_the_serving_one_answering(renderer: Renderer) -> None:
     good, bad = ((1, 2),), (BadNumbers((7,)),)
     renderer.call(where, good, 1)
