@@ -255,6 +255,7 @@ class ActivityAgent:
         return None if state is None else state.copy()
 
     async def _store(self, decided: Decided) -> None:
+        await self.alerts_first.wait()  # its states' changelog too waits for a day being judged
         s = self.settings
         outcome, now, oldest = decided.outcome, decided.now, decided.oldest
         keep_from = oldest_day_to_keep(
