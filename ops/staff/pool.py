@@ -129,7 +129,7 @@ class Budget:
 
 #: The longest an admitted page waits for a day's judgement before its work starts (seconds): at
 #: 30,000 students a day is judged in about 0.2 s; a much larger institution's pages go on beside it.
-HOLD_SECONDS = 1.0
+HOLD_SECONDS = 0.5
 #: How often a held page looks whether the judgement is over (seconds).
 HOLD_POLL_SECONDS = 0.02
 
