@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -41,10 +42,11 @@ def test_a_late_event_loop_sheds_first_whatever_the_pool() -> None:
     assert admit(in_flight=0, threads=2, queue=3, loop_lag=0.5, max_lag=0.5) is None
 
 
-def pool(lag: float = 0.0, threads: int = 1, queue: int = 1) -> tuple[PagePool, Metrics]:
+def pool(lag: float = 0.0, threads: int = 1, queue: int = 1, **more: Any) -> tuple[PagePool, Metrics]:
+    """A pool with a Retry-After of 3 s and a lag bound of 0.5 s; `more` of PagePool's options."""
     metrics = Metrics()
     return PagePool(
-        threads=threads, queue=queue, retry_after=3, max_lag=0.5, lag=lambda: lag, metrics=metrics
+        threads=threads, queue=queue, retry_after=3, max_lag=0.5, lag=lambda: lag, metrics=metrics, **more
     ), metrics
 
 
@@ -104,16 +106,7 @@ def test_a_late_loop_sheds_and_a_failure_frees_its_place() -> None:
 
 def test_an_admitted_page_waits_while_a_day_is_judged() -> None:
     judging = [True]
-    metrics = Metrics()
-    pages = PagePool(
-        threads=1,
-        queue=1,
-        retry_after=3,
-        max_lag=0.5,
-        lag=lambda: 0.0,
-        metrics=metrics,
-        paused=lambda: judging[0],
-    )
+    pages, metrics = pool(paused=lambda: judging[0])
     order: list[str] = []
 
     async def scenario() -> None:
@@ -134,16 +127,7 @@ def test_an_admitted_page_waits_while_a_day_is_judged() -> None:
 
 def test_a_page_waits_for_a_long_judgement_only_so_long() -> None:
     clock = [0.0]
-    pages = PagePool(
-        threads=1,
-        queue=1,
-        retry_after=3,
-        max_lag=0.5,
-        lag=lambda: 0.0,
-        metrics=Metrics(),
-        paused=lambda: True,
-        now=lambda: clock[0],
-    )
+    pages, _ = pool(paused=lambda: True, now=lambda: clock[0])
 
     async def scenario() -> str:
         async def later() -> None:
@@ -226,17 +210,7 @@ def test_the_shed_rate_follows_a_steady_flood_and_outlives_a_quiet_gap() -> None
 
 def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_flood() -> None:
     clock = [0.0]
-    metrics = Metrics()
-    pages = PagePool(
-        threads=2,
-        queue=2,
-        retry_after=3,
-        max_lag=0.5,
-        lag=lambda: 0.0,
-        metrics=metrics,
-        rate=1,
-        now=lambda: clock[0],
-    )
+    pages, metrics = pool(threads=2, queue=2, rate=1, now=lambda: clock[0])
 
     async def scenario() -> list[str | int]:
         outcomes: list[str | int] = []
