@@ -165,8 +165,7 @@ class StaffSurface:
     ) -> StaffSurface:
         """The surface on these stores; `clock` the service's (event time in a replay), `lag` the
         serving loop's probe, `rate` the page budget a second (a worker's; 0: none); while `yield_to`
-        says so (a worker judging a day) no view is rebuilt, no renderer loaded and admitted pages
-        wait."""
+        says so (a worker judging a day) no view is rebuilt and no renderer loaded."""
         tz = zone(settings.timezone)
         #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
         #: in Redis and written to ClickHouse every LDE_AUDIT_FLUSH_SECONDS (chDB has one lane, which
@@ -193,7 +192,7 @@ class StaffSurface:
             clock=clock,
             tz=tz,
             sessions=signin.sessions,
-            pages=page_pool(settings, metrics, lag, rate, yield_to),
+            pages=page_pool(settings, metrics, lag, rate),
             views=views,
             renderer=renderer,
         )
@@ -246,16 +245,9 @@ async def drain_audit_spool(reads: AuditedReads, executor: Executor) -> None:
         log.error("audit_spool_drain_failed error=%r", error)
 
 
-def page_pool(
-    settings: Settings,
-    metrics: Metrics,
-    lag: LoopLagProbe,
-    rate: float = 0.0,
-    yield_to: Callable[[], bool] = lambda: False,
-) -> PagePool:
+def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe, rate: float = 0.0) -> PagePool:
     """The staff surface's bounded pool, as the settings size it (LDE_WEB_THREADS, LDE_WEB_QUEUE),
-    with `rate` requests a second at most (a worker's LDE_WORKER_PAGES_PER_SECOND; 0: no budget);
-    an admitted page waits while `yield_to` says a day is being judged."""
+    with `rate` requests a second at most (a worker's LDE_WORKER_PAGES_PER_SECOND; 0: no budget)."""
     return PagePool(
         threads=settings.web_threads,
         queue=settings.web_queue,
@@ -264,7 +256,6 @@ def page_pool(
         lag=lag,
         metrics=metrics,
         rate=rate,
-        paused=yield_to,
     )
 
 

@@ -127,19 +127,10 @@ class Budget:
         return True
 
 
-#: The longest an admitted page waits for a day's judgement before its work starts (seconds): at
-#: 30,000 students a day is judged in about 0.2 s; a much larger institution's pages go on beside it.
-HOLD_SECONDS = 0.5
-#: How often a held page looks whether the judgement is over (seconds).
-HOLD_POLL_SECONDS = 0.02
-
-
 class PagePool:
     """Runs the staff surface's blocking work (queries, view building, templates) on threads of its
     own; `run` raises Shed instead of queueing beyond the bound or the budget (`rate` a second).
-    `lag` is the web server's event loop's latest lag in seconds (ops.runtime.loop_lag). While
-    `paused` says so (a worker judging a day: streams.alerts_first) an admitted page waits, up to
-    HOLD_SECONDS, before its work starts: alerts first, the page a fraction of a second later."""
+    `lag` is the web server's event loop's latest lag in seconds (ops.runtime.loop_lag)."""
 
     def __init__(
         self,
@@ -152,10 +143,8 @@ class PagePool:
         metrics: Metrics,
         rate: float = 0.0,
         now: Callable[[], float] = time.monotonic,
-        paused: Callable[[], bool] = lambda: False,
     ) -> None:
         self.threads = threads
-        self.paused = paused
         self.queue = queue
         self.retry_after = retry_after
         self.max_lag = max_lag
@@ -195,17 +184,10 @@ class PagePool:
             return call(*args)
 
         try:
-            await self._after_judgement()
             return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
         finally:
             self.in_flight -= 1
             self.metrics.web_in_flight.set(self.in_flight)
-
-    async def _after_judgement(self) -> None:
-        """Wait while a day is being judged, at most HOLD_SECONDS (counted in the pool's wait)."""
-        until = self.now() + HOLD_SECONDS
-        while self.paused() and self.now() < until:
-            await asyncio.sleep(HOLD_POLL_SECONDS)
 
     def close(self) -> None:
         """Stop taking work; running pages finish on their threads, waiting ones are dropped."""

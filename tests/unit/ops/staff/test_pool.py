@@ -13,7 +13,6 @@ from aiohttp.test_utils import make_mocked_request
 
 from ops.metrics import Metrics
 from ops.staff.pool import (
-    HOLD_SECONDS,
     MAX_RETRY_AFTER,
     Budget,
     PagePool,
@@ -102,45 +101,6 @@ def test_a_late_loop_sheds_and_a_failure_frees_its_place() -> None:
         late.close()
         on_time.close()
     assert shed_count(metrics, "loop_lag") == 1
-
-
-def test_an_admitted_page_waits_while_a_day_is_judged() -> None:
-    judging = [True]
-    pages, metrics = pool(paused=lambda: judging[0])
-    order: list[str] = []
-
-    async def scenario() -> None:
-        page = asyncio.create_task(pages.run(order.append, "page"))
-        await asyncio.sleep(0.2)
-        order.append("judged")
-        judging[0] = False
-        await asyncio.wait_for(page, 5.0)
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        pages.close()
-    assert order == ["judged", "page"]  # the page's work started after the judgement
-    waited = metrics.registry.get_sample_value("lde_web_pool_wait_seconds_sum")
-    assert waited is not None and waited >= 0.15  # and its wait is counted as the pool's
-
-
-def test_a_page_waits_for_a_long_judgement_only_so_long() -> None:
-    clock = [0.0]
-    pages, _ = pool(paused=lambda: True, now=lambda: clock[0])
-
-    async def scenario() -> str:
-        async def later() -> None:
-            await asyncio.sleep(0.05)
-            clock[0] = HOLD_SECONDS  # the hold's time is up: the page goes on beside the judgement
-
-        asyncio.get_running_loop().create_task(later())
-        return await asyncio.wait_for(pages.run(str, "made"), 5.0)
-
-    try:
-        assert asyncio.run(scenario()) == "made"
-    finally:
-        pages.close()
 
 
 @pytest.mark.parametrize(("path", "kind"), [("/app", "text/html"), ("/v1/alerts", "application/json")])
