@@ -77,10 +77,12 @@ def test_alerts_are_delivered_once_to_the_entitled_staff(tmp_path: Path) -> None
             assert elapsed < 30
             # the webhook answered 500 once: retried, then each alert arrived once
             assert sorted(h["student_id"] for h in hooks.received) == ["900398004", "900412771"]
+            # a delivery is counted once its answer is back: the webhook may have the body first
+            sent = 'lde_alert_deliveries_total{channel="webhook",outcome="sent"} 2.0'
+            assert wait_until(lambda: sent in run.client.text("/metrics"), 10, 0.1)
             metrics = run.client.text("/metrics")
             assert 'lde_alert_deliveries_total{channel="webhook",outcome="retried"} 1.0' in metrics
             assert 'lde_alert_deliveries_total{channel="email",outcome="sent"} 6.0' in metrics
-            assert 'lde_alert_deliveries_total{channel="webhook",outcome="sent"} 2.0' in metrics
 
             # the personal-data endpoints apply the policy
             assert run.client.get("/v1/students/900412771", headers={"X-LDE-Staff": "S2210"})["status"] == 404
