@@ -121,12 +121,13 @@ class EvaluationLoop:
         metrics: Metrics,
         owned: Callable[[], set[int]],
         idle_for_a_reason: Callable[[], bool],
+        alerts_first: AlertsFirst,
         executor: Executor | None = None,
-        alerts_first: AlertsFirst | None = None,
     ) -> None:
         self.settings = settings
-        #: Held while a day is judged: the activity agent waits for it (streams.alerts_first).
-        self.alerts_first = alerts_first or AlertsFirst()
+        #: Held while a day is judged: the activity agent waits for it (streams.alerts_first; the
+        #: same gate as the agent's, or nothing would wait).
+        self.alerts_first = alerts_first
         #: The evaluator's own threads (issue 26): judging never queues behind pages or sink writes.
         self.executor = executor
         self.tz = tz

@@ -135,7 +135,7 @@ class ActivityAgent:
         reroute: Any,
         owned: Callable[[], set[int]],
         evaluated: Mapping[int, PartitionProgress],
-        alerts_first: AlertsFirst | None = None,
+        alerts_first: AlertsFirst,
     ) -> None:
         self.settings = settings
         self.tz = tz
@@ -151,8 +151,8 @@ class ActivityAgent:
         self.reroute_topic = reroute
         self.owned = owned
         self.evaluated = evaluated
-        #: Each batch waits while a day is judged (streams.alerts_first).
-        self.alerts_first = alerts_first or AlertsFirst()
+        #: Each batch waits while a day is judged (streams.alerts_first: the evaluation loop's gate).
+        self.alerts_first = alerts_first
         self.stats = FeedStats()
         self.topic = settings.topic("activity")
         #: Set when the agent stops the worker (ops.runtime.service returns it as `lde up`'s exit code).

@@ -17,6 +17,7 @@ from ops.settings import Settings
 from sinks import clickhouse
 from sinks.clickhouse import ClickHouseStore
 from sinks.retry import Backoff
+from streams.alerts_first import AlertsFirst
 from streams.evaluation_loop import EvaluationLoop, TakeoverRetry
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,7 @@ def loop_over(store: ClickHouseStore) -> EvaluationLoop:
         metrics=Metrics(),
         owned=set,
         idle_for_a_reason=lambda: False,
+        alerts_first=AlertsFirst(),
     )
 
 

@@ -272,12 +272,12 @@ def bench_staff_load(
                 folder = work / f"staff-{students}-{clients}-{r}"
                 seen[clients].append(one_run(folder, term, clients, timeout=900))
         base = [s.events / s.ingest_seconds for s, _ in seen[client_counts[0]]]
+        base_days = [d for s, _ in seen[client_counts[0]] for d in s.judge_days]
         for clients in client_counts:
             runs = seen[clients]
             rates = [s.events / s.ingest_seconds for s, _ in runs]
             judged = [s.judged_seconds for s, _ in runs]
             days = [d for s, _ in runs for d in s.judge_days]
-            base_days = [d for s, _ in seen[client_counts[0]] for d in s.judge_days]
             latencies = [t for _, tally in runs for t in tally.latencies]
             merged = Tally(latencies=latencies)
             ok = sum(t.statuses.get(200, 0) for _, t in runs)
