@@ -283,8 +283,9 @@ class Metrics:
         self.web_shed = Counter(
             "lde_web_shed_total",
             "Staff requests answered 503 with Retry-After instead of queued: pool_full (every page thread "
-            "busy and the queue full), loop_lag (the web server's event loop late) or budget (more than "
-            "LDE_WORKER_PAGES_PER_SECOND in a worker that streams too)",
+            "busy and the queue full), loop_lag (the web server's event loop late), budget (more than "
+            "LDE_WORKER_PAGES_PER_SECOND in a worker that streams too) or judging (a read while the worker "
+            "judges a day)",
             ["reason"],
             registry=r,
         )
@@ -325,7 +326,7 @@ class Metrics:
             registry=r,
         )
         self._zero_known_labels()
-        for reason in ("pool_full", "loop_lag", "budget"):
+        for reason in ("pool_full", "loop_lag", "budget", "judging"):
             self.web_shed.labels(reason=reason)
         for reason in AUTH_FAILURE_REASONS:
             self.auth_failures.labels(reason=reason)

@@ -407,6 +407,13 @@ class Settings(BaseSettings):
     web_retry_after_seconds: int = Field(
         2, ge=1, le=600, description="the Retry-After of a staff request shed under load (503)"
     )
+    web_shed_while_judging: bool = Field(
+        True,
+        description="in a worker that serves staff, answer a read (page, personal-data API) 503 with "
+        "Retry-After while a day is being judged (a fraction of a second, once a day in a live term): "
+        "alerts first (BENCHMARKS.md, staff load). A staff action (a note, a referral) is never shed "
+        "for it. `lde web` processes judge nothing",
+    )
     web_shed_loop_lag_seconds: float = Field(
         0.5,
         gt=0,

@@ -28,12 +28,14 @@ settings.load_profile("lde")
 #: The services the tests start ask faster than any member of staff (a role matrix, route fuzzing,
 #: a browser's page and its assets): a worker's page budget and two-place queue would shed them; and
 #: on a machine running three test processes, a service's web loop is now and then late by more than
-#: the half second that sheds pages. Those are tested on their own (tests/unit/ops/staff/test_pool.py;
-#: the integration staff-load tests set their own pool), so every other service under test runs
-#: without them (they reach it through the environment the service process inherits).
+#: the half second that sheds pages; and a read asked while a day is judged is shed too. Those are
+#: tested on their own (tests/unit/ops/staff/test_pool.py; the integration staff-load tests set their
+#: own pool), so every other service under test runs without them (they reach it through the
+#: environment the service process inherits).
 os.environ.setdefault("LDE_WORKER_PAGES_PER_SECOND", "0")
 os.environ.setdefault("LDE_WEB_QUEUE", "8")
 os.environ.setdefault("LDE_WEB_SHED_LOOP_LAG_SECONDS", "30")
+os.environ.setdefault("LDE_WEB_SHED_WHILE_JUDGING", "false")
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BESIDE = REPOSITORY.parent

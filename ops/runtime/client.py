@@ -4,6 +4,7 @@ because only one process may open a chDB path)."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,6 +14,17 @@ from ops.settings import Settings
 
 class ServiceUnavailable(RuntimeError):
     """The service's HTTP API did not answer."""
+
+
+#: How many times a read is asked in all while the service answers it is busy (503 with Retry-After:
+#: shed under load, or while a day is judged), each time after the wait it gives, `timeout` at most.
+BUSY_TRIES = 3
+
+
+def busy_wait(error: urllib.error.HTTPError) -> float | None:
+    """The seconds a 503 asks the client to wait (its Retry-After), or None: not a busy answer."""
+    retry_after = error.headers.get("Retry-After") if error.code == 503 else None
+    return float(retry_after) if retry_after and retry_after.isdigit() else None
 
 
 class ServiceClient:
@@ -44,17 +56,24 @@ class ServiceClient:
 
     def _call(self, request: urllib.request.Request) -> Any:
         path = request.full_url[len(self.base) :]
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            body = error.read().decode(errors="replace")
+        tries = 1
+        while True:
             try:
-                return json.loads(body)
-            except ValueError:
-                raise ServiceUnavailable(f"{self.base}{path} answered {error.code}") from None
-        except (urllib.error.URLError, OSError) as error:
-            raise ServiceUnavailable(f"no LDE service at {self.base}: {error}") from None
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                body = error.read().decode(errors="replace")
+                wait = busy_wait(error)
+                if wait is not None and request.get_method() == "GET" and tries < BUSY_TRIES:
+                    tries += 1
+                    time.sleep(min(wait, self.timeout))  # a read is safe to ask again, as told
+                    continue
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    raise ServiceUnavailable(f"{self.base}{path} answered {error.code}") from None
+            except (urllib.error.URLError, OSError) as error:
+                raise ServiceUnavailable(f"no LDE service at {self.base}: {error}") from None
 
     def text(self, path: str) -> str:
         request = urllib.request.Request(self.base + path, headers=self._headers(None))

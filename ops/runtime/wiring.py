@@ -165,7 +165,8 @@ class StaffSurface:
     ) -> StaffSurface:
         """The surface on these stores; `clock` the service's (event time in a replay), `lag` the
         serving loop's probe, `rate` the page budget a second (a worker's; 0: none); while `yield_to`
-        says so (a worker judging a day) no view is rebuilt and no renderer loaded."""
+        says so (a worker judging a day) no view is rebuilt, no renderer loaded, no audit row drained
+        and a read is shed (503 with Retry-After)."""
         tz = zone(settings.timezone)
         #: Audit rows are stamped on the wall clock even when the stream runs on event time, spooled
         #: in Redis and written to ClickHouse every LDE_AUDIT_FLUSH_SECONDS (chDB has one lane, which
@@ -192,7 +193,9 @@ class StaffSurface:
             clock=clock,
             tz=tz,
             sessions=signin.sessions,
-            pages=page_pool(settings, metrics, lag, rate),
+            pages=page_pool(
+                settings, metrics, lag, rate, yield_to if settings.web_shed_while_judging else never
+            ),
             views=views,
             renderer=renderer,
         )
@@ -204,7 +207,7 @@ class StaffSurface:
         """What runs beside the server: the views' refresh and the audit spool's drain."""
         return [
             every(self.settings.web_view_refresh_seconds, self.views.tick),
-            every(self.settings.audit_flush_seconds, self.drain_audit),
+            every(self.settings.audit_flush_seconds, self.drain_audit_when_free),
         ]
 
     def install(self, app: web.Application) -> None:
@@ -220,11 +223,22 @@ class StaffSurface:
         failure leaves them spooled for the next tick."""
         await drain_audit_spool(self.reads, self.views.executor)
 
+    async def drain_audit_when_free(self) -> None:
+        """A tick's drain, unless a day is being judged (chDB's one lane is the judgement's then):
+        the rows wait in the spool for the next tick."""
+        if not self.views.paused():
+            await self.drain_audit()
+
     async def at_stop(self, _: web.Application) -> None:
         """What is spooled is stored before the process stops (it would wait for the next start), and
         the renderer is stopped."""
         await self.drain_audit()
         await asyncio.to_thread(self.renderer.close)
+
+
+def never() -> bool:
+    """A `judging` that is never true (LDE_WEB_SHED_WHILE_JUDGING off)."""
+    return False
 
 
 def hand_over_sooner(settings: Settings) -> None:
@@ -245,9 +259,16 @@ async def drain_audit_spool(reads: AuditedReads, executor: Executor) -> None:
         log.error("audit_spool_drain_failed error=%r", error)
 
 
-def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe, rate: float = 0.0) -> PagePool:
+def page_pool(
+    settings: Settings,
+    metrics: Metrics,
+    lag: LoopLagProbe,
+    rate: float = 0.0,
+    judging: Callable[[], bool] = lambda: False,
+) -> PagePool:
     """The staff surface's bounded pool, as the settings size it (LDE_WEB_THREADS, LDE_WEB_QUEUE),
-    with `rate` requests a second at most (a worker's LDE_WORKER_PAGES_PER_SECOND; 0: no budget)."""
+    with `rate` requests a second at most (a worker's LDE_WORKER_PAGES_PER_SECOND; 0: no budget),
+    reads shed while `judging` (a worker judging a day)."""
     return PagePool(
         threads=settings.web_threads,
         queue=settings.web_queue,
@@ -256,6 +277,7 @@ def page_pool(settings: Settings, metrics: Metrics, lag: LoopLagProbe, rate: flo
         lag=lag,
         metrics=metrics,
         rate=rate,
+        judging=judging,
     )
 
 

@@ -181,9 +181,11 @@ class PageViews:
 
     def undelivered(self, staff_id: str) -> tuple[int, int]:
         """(pending, dead) alert emails to a member of staff, for the caseload's notice: one grouped
-        read for everyone at most every UNDELIVERED_SECONDS, not a query per page. Blocking."""
+        read for everyone at most every UNDELIVERED_SECONDS, not a query per page, and none while a day
+        is judged unless there is none yet. Blocking."""
         now = self.now()
-        if self._undelivered_at is None or now - self._undelivered_at >= UNDELIVERED_SECONDS:
+        stale = self._undelivered_at is None or now - self._undelivered_at >= UNDELIVERED_SECONDS
+        if stale and (self._undelivered_at is None or not self.paused()):  # a judgement goes first
             self._undelivered = outbox.undelivered_by_target(self.store)
             self._undelivered_at = now
         return self._undelivered.get(staff_id, (0, 0))

@@ -5,7 +5,10 @@ evaluator have pools of their own (streams.app), so a queue of pages cannot make
 pool takes at most `threads` requests at once and lets `queue` more wait; beyond that, or while the
 web server's event loop is late (ops.runtime.web_thread: a page answered that late is better retried), a
 request is shed at once: `Shed`, answered 503 with Retry-After by the middleware `install_shedding`,
-never queued for seconds. `admit` is the decision, pure.
+never queued for seconds. `admit` is the decision, pure. While the worker judges a day (streams.
+alerts_first) a new read is shed too, told to come back in `retry_after`: a judgement takes a fraction
+of a second once a day, and the pages it would share the interpreter with are what slows it most
+(BENCHMARKS.md, staff load). A staff action (`act`: a note, a referral) is never shed for that.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class ShedReason(StrEnum):
     POOL_FULL = "pool_full"
     LOOP_LAG = "loop_lag"
     BUDGET = "budget"
+    JUDGING = "judging"
 
 
 class Shed(Exception):
@@ -143,6 +147,7 @@ class PagePool:
         metrics: Metrics,
         rate: float = 0.0,
         now: Callable[[], float] = time.monotonic,
+        judging: Callable[[], bool] = lambda: False,
     ) -> None:
         self.threads = threads
         self.queue = queue
@@ -152,14 +157,21 @@ class PagePool:
         self.metrics = metrics
         self.budget = Budget(rate)
         self.now = now
+        #: Whether the worker is judging a day (streams.alerts_first): reads wait for it, shed.
+        self.judging = judging
         self.in_flight = 0
         self.shed = ShedRate()
         self._sheds = 0
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lde-pages")
 
-    def check(self) -> None:
-        """Raise Shed when one more request would not be admitted now."""
+    def check(self, *, yields: bool = True) -> None:
+        """Raise Shed when one more request would not be admitted now (`yields`: a read, which
+        also gives way to a day being judged)."""
         now = self.now()
+        if yields and self.judging():
+            # not counted in the shed rate: a judgement is no flood, its Retry-After stays the base
+            self.metrics.web_shed.labels(reason=ShedReason.JUDGING.value).inc()
+            raise Shed(ShedReason.JUDGING, self.retry_after)
         reason = admit(self.in_flight, self.threads, self.queue, self.lag(), self.max_lag)
         if reason is None and not self.budget.take(now):
             reason = ShedReason.BUDGET
@@ -173,8 +185,17 @@ class PagePool:
             raise Shed(reason, hint)
 
     async def run(self, call: Callable[..., _Result], *args: Any) -> _Result:
-        """`call(*args)` on a page thread, once admitted (raises Shed otherwise)."""
+        """`call(*args)`, a read, on a page thread once admitted (raises Shed otherwise)."""
         self.check()
+        return await self._on_thread(call, *args)
+
+    async def act(self, call: Callable[..., _Result], *args: Any) -> _Result:
+        """`call(*args)`, a staff action (what they typed is not to be sent again because a day was
+        being judged), on a page thread once admitted by the bound and the budget."""
+        self.check(yields=False)
+        return await self._on_thread(call, *args)
+
+    async def _on_thread(self, call: Callable[..., _Result], *args: Any) -> _Result:
         self.in_flight += 1
         self.metrics.web_in_flight.set(self.in_flight)
         queued = time.perf_counter()

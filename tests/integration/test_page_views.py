@@ -5,6 +5,7 @@ refresh keeps the last good view."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -26,7 +27,7 @@ class Clock:
         return self.now
 
 
-def views_of(store: ClickHouseStore, clock: Clock) -> PageViews:
+def views_of(store: ClickHouseStore, clock: Clock, paused: Callable[[], bool] = lambda: False) -> PageViews:
     return PageViews(
         store,
         Metrics(),
@@ -35,6 +36,7 @@ def views_of(store: ClickHouseStore, clock: Clock) -> PageViews:
         trend_refresh_seconds=300,
         today=lambda: report_data.WEEK,
         now=clock,
+        paused=paused,
     )
 
 
@@ -138,3 +140,19 @@ def test_undelivered_alert_emails_are_counted_for_everyone_at_once_and_reused_br
     assert views.undelivered("S1042") == (1, 1)  # reused within the period
     clock.now += UNDELIVERED_SECONDS
     assert views.undelivered("S1042") == (2, 1)
+
+
+def test_undelivered_counts_are_not_read_again_while_a_day_is_judged(store: ClickHouseStore) -> None:
+    """A judgement has chDB's one lane first: stale counts are reused until it ends, but a first
+    count is read whatever (a notice is never made up)."""
+    clock = Clock()
+    judging = [True]
+    views = views_of(store, clock, paused=lambda: judging[0])
+    at = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    outbox.write_entries(store, [OutboxEntry("a1", "900000001", "email", "S1042", at)])
+    assert views.undelivered("S1042") == (1, 0)  # the first read, judging or not
+    outbox.write_entries(store, [OutboxEntry("a2", "900000002", "email", "S1042", at)])
+    clock.now += UNDELIVERED_SECONDS
+    assert views.undelivered("S1042") == (1, 0)  # stale, but a day is being judged
+    judging[0] = False
+    assert views.undelivered("S1042") == (2, 0)

@@ -22,7 +22,8 @@ from ops.settings import Settings
 pytestmark = pytest.mark.integration
 
 #: One page thread and one place in the queue: a handful of clients saturate it.
-SMALL_POOL = {"LDE_WEB_THREADS": "1", "LDE_WEB_QUEUE": "1"}
+#: A pool of one thread and one queue place; reads shed while a day is judged, as in production.
+SMALL_POOL = {"LDE_WEB_THREADS": "1", "LDE_WEB_QUEUE": "1", "LDE_WEB_SHED_WHILE_JUDGING": "true"}
 
 
 def test_pages_during_ingest_cause_no_rebalance_and_no_re_read(tmp_path: Path) -> None:

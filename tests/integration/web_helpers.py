@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,7 +79,18 @@ class Page:
 
 
 def fetch(run: EventTimeRun, path: str, staff: str | None = None, form: dict[str, str] | None = None) -> Page:
-    """GET (or POST a form) as a member of staff (the X-LDE-Staff header until issue 15's sign-in)."""
+    """GET (or POST a form) as a member of staff (the X-LDE-Staff header until issue 15's sign-in). A
+    GET the service is busy for (503 with Retry-After: shed, or a day being judged) is asked again as
+    a person would, after the wait it gives, twice at most; a form is sent once."""
+    for _ in range(2):
+        page = fetch_once(run, path, staff, form)
+        if form is not None or page.status != 503 or "Retry-After" not in page.headers:
+            return page
+        time.sleep(int(page.headers["Retry-After"]))
+    return fetch_once(run, path, staff, form)
+
+
+def fetch_once(run: EventTimeRun, path: str, staff: str | None, form: dict[str, str] | None) -> Page:
     connection = http.client.HTTPConnection("127.0.0.1", run.settings.web_port, timeout=30)
     headers = {STAFF_HEADER: staff} if staff else {}
     try:

@@ -161,6 +161,8 @@ class StreamSide:
     loop_lag_p99_bucket: str
     web_lag_p99_bucket: str
     shed: float
+    #: Of those, reads shed while a day was judged (ops.staff.pool: alerts first)
+    shed_judging: float = 0.0
     #: The worker's own view of the caseload's p95 (the smallest bucket holding 95%): the whole
     #: request, its wait for a page thread, its time in the renderer
     served_p95_bucket: str = "-"
@@ -242,6 +244,7 @@ def one_run(
             loop_lag_p99_bucket=_lag_bucket(text, "stream"),
             web_lag_p99_bucket=_lag_bucket(text, "web"),
             shed=metric(text, "lde_web_shed_total"),
+            shed_judging=metric(text, "lde_web_shed_total", 'reason="judging"'),
             served_p95_bucket=_bucket(text, "lde_web_request_seconds", 'route="/app",status="2xx"', 0.95),
             pool_wait_p95_bucket=_bucket(text, "lde_web_pool_wait_seconds", "", 0.95),
             render_p95_bucket=_bucket(text, "lde_web_render_seconds", "", 0.95),
@@ -286,6 +289,7 @@ def bench_staff_load(
             errors = sum(t.errors + t.no_retry_after for _, t in runs)
             seconds = sum(t.seconds for _, t in runs) or 1.0
             p50, p95 = merged.quantile(0.5), merged.quantile(0.95)
+            judging = sum(s.shed_judging for s, _ in runs)
             change = statistics.median(rates) / statistics.median(base) - 1
             results.add(
                 f"staff load: stream, {clients} clients, {students:,} students, {runs[0][0].events:,} events",
@@ -316,7 +320,8 @@ def bench_staff_load(
                     f"staff load: caseload under ingest, {clients} clients, {students:,} students",
                     "-" if p95 is None else f"p95 {p95 * 1000:.0f} ms",
                     f"p50 {'-' if p50 is None else f'{p50 * 1000:.0f} ms'}; {ok / seconds:.1f} pages/s; "
-                    f"503 with Retry-After {shed}, other errors {other + errors}; rebalances "
+                    f"503 with Retry-After {shed} ({judging:.0f} of them while a day was judged), other "
+                    f"errors {other + errors}; rebalances "
                     f"{sum(s.rebalances for s, _ in runs):.0f}, messages re-read "
                     f"{sum(s.reconsumed for s, _ in runs):.0f}; "
                     f"loop lag p99: stream {runs[-1][0].loop_lag_p99_bucket}, web "

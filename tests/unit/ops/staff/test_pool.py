@@ -188,3 +188,26 @@ def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_
     assert asyncio.run(scenario()) == ["page", 5, 3, "page", 6, 4, "page"]
     assert shed_count(metrics, "budget") == 4
     pages.close()
+
+
+def test_a_read_gives_way_to_a_day_being_judged_and_a_staff_action_does_not() -> None:
+    """While the worker judges a day a read is shed with the base Retry-After (a judgement is no
+    flood: the shed rate does not grow), and a note or referral sent is still taken."""
+    judging = [True]
+    pages, metrics = pool(threads=1, queue=1, judging=lambda: judging[0])
+
+    async def scenario() -> None:
+        for _ in range(3):
+            with pytest.raises(Shed) as shed:
+                await pages.run(lambda: "page")
+            assert shed.value.reason is ShedReason.JUDGING and shed.value.retry_after == 3
+        assert await pages.act(lambda: "stored") == "stored"
+        judging[0] = False
+        assert await pages.run(lambda: "page") == "page"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pages.close()
+    assert shed_count(metrics, "judging") == 3
+    assert pages.shed.per_second(pages.now()) == 0.0
