@@ -112,7 +112,8 @@ class Metrics:
         )
         self.sweep_seconds = Histogram(
             "lde_evaluator_sweep_seconds",
-            "Time to judge every owned student for one day",
+            "Time to judge every owned student for one day: from reading the day's figures until its "
+            "alerts are on the broker",
             registry=r,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30),
         )

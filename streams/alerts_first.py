@@ -43,6 +43,7 @@ class AlertsFirst:
         self.began: float | None = None
         self._done = asyncio.Event()
         self._done.set()
+        self._depth = 0
         #: Batches held, and for how long in all (seconds): for /v1/status and the tests.
         self.held = 0
         self.held_seconds = 0.0
@@ -53,14 +54,20 @@ class AlertsFirst:
 
     @contextmanager
     def judging(self) -> Iterator[None]:
-        """Around a day's judgement: batches wait until it ends (or `longest` passes)."""
-        self.began = self.now()
-        self._done.clear()
+        """Around a day's judgement: batches wait until it ends (or `longest` passes from the
+        outermost's start). Nested (the day's figures read, then the judgement proper), the gate
+        stays shut until the outermost ends: opened between the two, a waiting batch would go."""
+        if self._depth == 0:
+            self.began = self.now()
+            self._done.clear()
+        self._depth += 1
         try:
             yield
         finally:
-            self.began = None
-            self._done.set()
+            self._depth -= 1
+            if self._depth == 0:
+                self.began = None
+                self._done.set()
 
     async def wait(self) -> None:
         """Before a batch: return at once unless a day is being judged; else when it is judged, or

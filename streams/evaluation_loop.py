@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from sinks.clickhouse import ClickHouseStore
 from sinks.redis_store import FigureExchange
 from sinks.retry import Backoff, ClickHouseSink, is_transient
 from streams.alerts_first import AlertsFirst
+from streams.day_result import DayResult
 from streams.evaluator import Evaluator, StudentView, cohort_rows
 from streams.health import note_committed, observe_lag
 from streams.offsets import ContiguityShell
@@ -73,13 +75,16 @@ RECENT_JUDGEMENTS = 31
 
 @dataclass(frozen=True)
 class Judgement:
-    """One day judged: its students, the alerts raised, how long it took (seconds) and how much of
-    that its thread ran (the rest it waited: for the interpreter lock, or a core)."""
+    """One day judged: its students, the alerts raised, how long it took from reading the day's
+    figures until its alerts were on the broker (`seconds`: what stands between a complete day and
+    its alerts), the judgement proper on the evaluator's thread (`judge_seconds`) and how much of that
+    its thread ran (`cpu_seconds`; the rest it waited: for the interpreter lock, or a core)."""
 
     day: date
     students: int
     alerts: int
     seconds: float
+    judge_seconds: float
     cpu_seconds: float
 
     def as_status(self) -> dict[str, Any]:
@@ -88,6 +93,7 @@ class Judgement:
             "students": self.students,
             "alerts": self.alerts,
             "seconds": round(self.seconds, 3),
+            "judge_seconds": round(self.judge_seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
         }
 
@@ -218,11 +224,20 @@ class EvaluationLoop:
         everyone = [v for views in views_by_partition.values() for v in views]
         for day in days_between(min(r[0] for r in pending.values()), through):
             parts = sorted(p for p, r in pending.items() if r[0] <= day)
-            figures = await self._read_figures(day, everyone)
-            ready, others = await self._others(day, owned, views_by_partition, figures)
-            if not ready:
-                return  # the other workers' figures of this day are not in yet: next tick
-            await self.judge_day(day, parts, views_by_partition, everyone, others, figures)
+            # Alerts first from the figures on (streams.alerts_first): read on the event loop, they
+            # would otherwise take turns with the stream's batches. Not while waiting for the other
+            # workers' figures of the day: a held read every tick would throttle the stream.
+            hold = nullcontext() if day in self._waiting_since else self.alerts_first.judging()
+            began = time.perf_counter()
+            with hold:
+                figures = await self._read_figures(day, everyone)
+                ready, others = await self._others(day, owned, views_by_partition, figures)
+                if not ready:
+                    return  # the other workers' figures of this day are not in yet: next tick
+                result = await self.judge_day(
+                    day, parts, views_by_partition, everyone, others, figures, began
+                )
+            await self.record_day(day, parts, result)
 
     async def _take_over(self, new: set[int]) -> bool:
         """Partitions this worker now owns: read what their earlier owner recorded in the (shared)
@@ -340,10 +355,12 @@ class EvaluationLoop:
         partitions: list[int],
         views_by_partition: dict[int, list[StudentView]],
         everyone: list[StudentView],
-        others: ComparisonFeatures | None = None,
-        figures: DayFigures | None = None,
-    ) -> None:
-        """Judge one day for the given partitions, then record it (alerts, scores, memory, progress).
+        others: ComparisonFeatures | None,
+        figures: DayFigures,
+        began: float,
+    ) -> DayResult:
+        """Judge one day for the given partitions and put its alerts on the broker; `began` is when
+        its figures were read (perf_counter), what the day's time is counted from.
 
         The comparison group is everyone the worker owns plus `others`, the figures of the students
         the other workers own (none when this worker owns every partition, as the embedded stack does).
@@ -351,12 +368,10 @@ class EvaluationLoop:
         views = [v for p in partitions for v in views_by_partition.get(p, [])]
         starts = [self.evaluated[p].started_on for p in partitions if p in self.evaluated]
         monitoring_start = min(starts) if starts else day
-        started = time.perf_counter()
-        if figures is None:
-            figures = await self._read_figures(day, everyone)
         # Off the event loop: a large institution takes seconds, which must not stall the agents or
         # the consumer's heartbeats. judge_day reads no table state beyond `figures`.
         with self.alerts_first.judging():
+            judging = time.perf_counter()
             result, cpu = await self._off_loop(
                 on_thread_cpu,
                 self.evaluator.judge_day,
@@ -367,24 +382,30 @@ class EvaluationLoop:
                 others,
                 figures,
             )
-        took = time.perf_counter() - started
+            judged = time.perf_counter() - judging
+            sent = []
+            for alert in result.alerts:
+                self.alerts_sent += 1
+                sent.append(
+                    await self.alerts_topic.send(
+                        key=alert.student_id.encode(),
+                        value=alert.model_dump_json().encode(),
+                        partition=partition_for(alert.student_id, self.settings.partitions),
+                    )
+                )
+            # `send` only buffers: wait until the broker has every alert before the day is recorded
+            # as judged. A kill -9 between the progress write and the producer's flush lost the alert
+            # for good: the restarted worker does not judge a recorded day again (issue 23.7).
+            await asyncio.gather(*sent)
+        took = time.perf_counter() - began
         self.metrics.sweep_seconds.observe(took)
         self.metrics.students_evaluated.inc(len(views))
-        self.recent_judgements.append(Judgement(day, len(views), len(result.alerts), took, cpu))
-        sent = []
-        for alert in result.alerts:
-            self.alerts_sent += 1
-            sent.append(
-                await self.alerts_topic.send(
-                    key=alert.student_id.encode(),
-                    value=alert.model_dump_json().encode(),
-                    partition=partition_for(alert.student_id, self.settings.partitions),
-                )
-            )
-        # `send` only buffers: wait until the broker has every alert before the day is recorded as
-        # judged. A kill -9 between the progress write and the producer's flush lost the alert for
-        # good: the restarted worker does not judge a recorded day again (issue 23.7).
-        await asyncio.gather(*sent)
+        self.recent_judgements.append(Judgement(day, len(views), len(result.alerts), took, judged, cpu))
+        return result
+
+    async def record_day(self, day: date, partitions: list[int], result: DayResult) -> None:
+        """The day's outcome stored (scores, rule memory, cohort figures), then its progress: after
+        its alerts are on the broker, and outside the stream's hold (these writes are no alert)."""
         store, sink = self.store, self.sink
         if result.scores:
             await sink.write("daily_scores", store.write_scores, result.scores, rows=len(result.scores))

@@ -57,3 +57,31 @@ def test_a_judgement_that_takes_too_long_lets_the_stream_go_on() -> None:
     assert asyncio.run(scenario()) is True
     assert gate.held == 1
     assert gate.began is None  # the judgement ended
+
+
+def test_nested_the_gate_stays_shut_until_the_outermost_ends() -> None:
+    """The day's figures read, then the judgement proper: a batch waiting through the first does not
+    slip in between the two."""
+    gate = AlertsFirst(longest=30.0)
+    order: list[str] = []
+
+    async def scenario() -> None:
+        async def batch() -> None:
+            await gate.wait()
+            order.append("batch")
+
+        with gate.judging():
+            began = gate.began
+            waiting = asyncio.create_task(batch())
+            with gate.judging():
+                await asyncio.sleep(0.02)
+                order.append("figures")
+            assert gate.judging_now() and gate.began == began  # the bound runs from the outermost
+            with gate.judging():
+                await asyncio.sleep(0.02)
+                order.append("judged")
+        assert not gate.judging_now()
+        await asyncio.wait_for(waiting, 5.0)
+
+    asyncio.run(scenario())
+    assert order == ["figures", "judged", "batch"]
