@@ -214,7 +214,7 @@ class StaffSurface:
         """The security headers, the shedding answers, the requests' timing and the cleanup at stop
         on `app` (the guard is installed by the caller, with the route kinds the process serves)."""
         install_security_headers(app, self.settings)
-        install_shedding(app)
+        install_shedding(app, self.staff.pages, route_kinds())
         install_timing(app, self.staff.metrics)  # outermost: what staff wait for, shedding included
         app.on_cleanup.append(self.at_stop)
 

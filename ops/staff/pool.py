@@ -6,9 +6,10 @@ pool takes at most `threads` requests at once and lets `queue` more wait; beyond
 web server's event loop is late (ops.runtime.web_thread: a page answered that late is better retried), a
 request is shed at once: `Shed`, answered 503 with Retry-After by the middleware `install_shedding`,
 never queued for seconds. `admit` is the decision, pure. While the worker judges a day (streams.
-alerts_first) a new read is shed too, told to come back in `retry_after`: a judgement takes a fraction
-of a second once a day, and the pages it would share the interpreter with are what slows it most
-(BENCHMARKS.md, staff load). A staff action (`act`: a note, a referral) is never shed for that.
+alerts_first) a read of personal data is shed too, before the guard looks at its session, told to
+come back in `retry_after`: a judgement takes a fraction of a second once a day, and the requests it
+would share the interpreter with are what slows it most (BENCHMARKS.md, staff load). A form sent (a
+note, a referral), a probe or an asset is never shed for that (`sheds_for_judgement`, pure).
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import asyncio
 import html
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ops.http.surface import Request, as_html, as_json
+from ops.http.surface import Request, RouteKind, as_html, as_json
 from ops.metrics import Metrics
 
 _Result = TypeVar("_Result")
@@ -61,6 +62,13 @@ def admit(in_flight: int, threads: int, queue: int, loop_lag: float, max_lag: fl
     if in_flight >= threads + queue:
         return ShedReason.POOL_FULL
     return None
+
+
+def sheds_for_judgement(method: str, kind: RouteKind | None, judging: bool) -> bool:
+    """Whether a request waits for a day being judged: a read (GET, HEAD) of personal data (a staff
+    route) while it is judged. A form sent is not to be sent again for it; probes and assets are no
+    page work."""
+    return judging and kind is RouteKind.STAFF and method in ("GET", "HEAD")
 
 
 #: The longest Retry-After a shed request is given (seconds), however loaded the service.
@@ -164,14 +172,9 @@ class PagePool:
         self._sheds = 0
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lde-pages")
 
-    def check(self, *, yields: bool = True) -> None:
-        """Raise Shed when one more request would not be admitted now (`yields`: a read, which
-        also gives way to a day being judged)."""
+    def check(self) -> None:
+        """Raise Shed when one more request would not be admitted now."""
         now = self.now()
-        if yields and self.judging():
-            # not counted in the shed rate: a judgement is no flood, its Retry-After stays the base
-            self.metrics.web_shed.labels(reason=ShedReason.JUDGING.value).inc()
-            raise Shed(ShedReason.JUDGING, self.retry_after)
         reason = admit(self.in_flight, self.threads, self.queue, self.lag(), self.max_lag)
         if reason is None and not self.budget.take(now):
             reason = ShedReason.BUDGET
@@ -184,18 +187,16 @@ class PagePool:
             )
             raise Shed(reason, hint)
 
+    def check_judgement(self, method: str, kind: RouteKind | None) -> None:
+        """Raise Shed when a day is being judged and this request is a read of personal data (not
+        counted in the shed rate: a judgement is no flood, its Retry-After stays the base)."""
+        if sheds_for_judgement(method, kind, self.judging()):
+            self.metrics.web_shed.labels(reason=ShedReason.JUDGING.value).inc()
+            raise Shed(ShedReason.JUDGING, self.retry_after)
+
     async def run(self, call: Callable[..., _Result], *args: Any) -> _Result:
-        """`call(*args)`, a read, on a page thread once admitted (raises Shed otherwise)."""
+        """`call(*args)` on a page thread, once admitted (raises Shed otherwise)."""
         self.check()
-        return await self._on_thread(call, *args)
-
-    async def act(self, call: Callable[..., _Result], *args: Any) -> _Result:
-        """`call(*args)`, a staff action (what they typed is not to be sent again because a day was
-        being judged), on a page thread once admitted by the bound and the budget."""
-        self.check(yields=False)
-        return await self._on_thread(call, *args)
-
-    async def _on_thread(self, call: Callable[..., _Result], *args: Any) -> _Result:
         self.in_flight += 1
         self.metrics.web_in_flight.set(self.in_flight)
         queued = time.perf_counter()
@@ -234,15 +235,21 @@ def shed_response(request: Request, error: Shed) -> web.Response:
     )
 
 
-def install_shedding(web_app: web.Application) -> None:
+def install_shedding(
+    web_app: web.Application, pages: PagePool | None = None, kinds: Mapping[str, RouteKind] | None = None
+) -> None:
     """Answer every Shed raised under a handler with 503 and Retry-After (outermost middleware, so
-    the guard's own checks are shed too)."""
+    the guard's own checks are shed too); with the `pages` pool and the route table's `kinds`, a
+    read of personal data while a day is judged is shed here, before the guard's work."""
 
     @web.middleware
     async def shedding(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
+            if pages is not None and kinds is not None:
+                resource = request.match_info.route.resource
+                pages.check_judgement(request.method, kinds.get(resource.canonical) if resource else None)
             return await handler(request)
         except Shed as error:
             return shed_response(request, error)

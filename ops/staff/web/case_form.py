@@ -104,7 +104,7 @@ async def case_form(deps: StaffDeps, request: Request, student_id: str) -> Respo
         return posted
     page = f"/app/students/{quote(student_id, safe='')}"
     try:
-        action = await deps.pages.act(
+        action = await deps.pages.run(
             take_case_action, deps, posted.viewer, student_id, posted.wanted, posted.credential
         )
     except NotFound as error:

@@ -148,7 +148,7 @@ async def triage_form(deps: StaffDeps, request: Request, alert_id: str) -> Respo
     if isinstance(posted, Response):
         return posted
     try:
-        action = await deps.pages.act(
+        action = await deps.pages.run(
             take_action, deps, posted.viewer, alert_id, posted.wanted, posted.credential
         )
     except NotFound as error:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
+from ops.http.surface import RouteKind
 from ops.metrics import Metrics
 from ops.staff.pool import (
     MAX_RETRY_AFTER,
@@ -20,8 +21,10 @@ from ops.staff.pool import (
     ShedRate,
     ShedReason,
     admit,
+    install_shedding,
     retry_hint,
     shed_response,
+    sheds_for_judgement,
     spread_of,
 )
 
@@ -190,24 +193,56 @@ def test_over_budget_is_shed_with_its_reason_and_a_retry_after_that_follows_the_
     pages.close()
 
 
-def test_a_read_gives_way_to_a_day_being_judged_and_a_staff_action_does_not() -> None:
-    """While the worker judges a day a read is shed with the base Retry-After (a judgement is no
-    flood: the shed rate does not grow), and a note or referral sent is still taken."""
-    judging = [True]
-    pages, metrics = pool(threads=1, queue=1, judging=lambda: judging[0])
+@pytest.mark.parametrize(
+    ("method", "kind", "sheds"),
+    [
+        ("GET", RouteKind.STAFF, True),  # a page, a personal-data read
+        ("HEAD", RouteKind.STAFF, True),
+        ("POST", RouteKind.STAFF, False),  # a note or referral sent is not to be sent again
+        ("GET", RouteKind.PUBLIC, False),  # probes, the stylesheet
+        ("GET", RouteKind.METRICS, False),
+        ("GET", None, False),  # no route: aiohttp's own 404
+    ],
+)
+def test_only_reads_of_personal_data_wait_for_a_day_being_judged(
+    method: str, kind: RouteKind | None, sheds: bool
+) -> None:
+    assert sheds_for_judgement(method, kind, judging=True) is sheds
+    assert sheds_for_judgement(method, kind, judging=False) is False
 
-    async def scenario() -> None:
-        for _ in range(3):
-            with pytest.raises(Shed) as shed:
-                await pages.run(lambda: "page")
-            assert shed.value.reason is ShedReason.JUDGING and shed.value.retry_after == 3
-        assert await pages.act(lambda: "stored") == "stored"
-        judging[0] = False
-        assert await pages.run(lambda: "page") == "page"
+
+def test_a_read_asked_while_a_day_is_judged_is_shed_before_the_guard() -> None:
+    """Answered 503 with the base Retry-After before any later middleware (the guard) or handler
+    runs; not counted as a flood; a form sent goes through."""
+    judging = [True]
+    pages, metrics = pool(judging=lambda: judging[0])
+    reached: list[str] = []
+
+    async def scenario() -> list[tuple[int, str | None]]:
+        app = web.Application()
+
+        async def page(request: web.Request) -> web.Response:
+            reached.append(request.method)
+            return web.Response(text="page")
+
+        app.router.add_get("/app", page)
+        app.router.add_post("/app", page)
+        app.router.add_get("/health/live", page)
+        install_shedding(app, pages, {"/app": RouteKind.STAFF, "/health/live": RouteKind.PUBLIC})
+        async with TestClient(TestServer(app)) as client:
+            answers = []
+            for method, path in (("GET", "/app"), ("POST", "/app"), ("GET", "/health/live")):
+                response = await client.request(method, path)
+                answers.append((response.status, response.headers.get("Retry-After")))
+            judging[0] = False
+            response = await client.get("/app")
+            answers.append((response.status, response.headers.get("Retry-After")))
+            return answers
 
     try:
-        asyncio.run(scenario())
+        assert asyncio.run(scenario()) == [(503, "3"), (200, None), (200, None), (200, None)]
     finally:
         pages.close()
-    assert shed_count(metrics, "judging") == 3
+    assert reached == ["POST", "GET", "GET"]
+    assert shed_count(metrics, "judging") == 1
     assert pages.shed.per_second(pages.now()) == 0.0
