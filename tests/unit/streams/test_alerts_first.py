@@ -25,17 +25,23 @@ def test_nothing_judged_means_no_wait() -> None:
     assert (gate.held, gate.held_seconds) == (0, 0.0)
 
 
+def batch_waiting(gate: AlertsFirst, order: list[str]) -> asyncio.Task[None]:
+    """A batch, on the running loop, that notes "batch" in `order` once the gate lets it go."""
+
+    async def batch() -> None:
+        await gate.wait()
+        order.append("batch")
+
+    return asyncio.create_task(batch())
+
+
 def test_a_batch_goes_on_when_the_day_is_judged() -> None:
     gate = AlertsFirst(longest=30.0)
     order: list[str] = []
 
     async def scenario() -> None:
-        async def batch() -> None:
-            await gate.wait()
-            order.append("batch")
-
         with gate.judging():
-            waiting = asyncio.create_task(batch())
+            waiting = batch_waiting(gate, order)
             await asyncio.sleep(0.05)
             order.append("judged")
         await asyncio.wait_for(waiting, 5.0)
@@ -66,13 +72,9 @@ def test_nested_the_gate_stays_shut_until_the_outermost_ends() -> None:
     order: list[str] = []
 
     async def scenario() -> None:
-        async def batch() -> None:
-            await gate.wait()
-            order.append("batch")
-
         with gate.judging():
             began = gate.began
-            waiting = asyncio.create_task(batch())
+            waiting = batch_waiting(gate, order)
             with gate.judging():
                 await asyncio.sleep(0.02)
                 order.append("figures")
