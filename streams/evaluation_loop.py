@@ -371,7 +371,7 @@ class EvaluationLoop:
         # Off the event loop: a large institution takes seconds, which must not stall the agents or
         # the consumer's heartbeats. judge_day reads no table state beyond `figures`.
         with self.alerts_first.judging():
-            judging = time.perf_counter()
+            judge_began = time.perf_counter()
             result, cpu = await self._off_loop(
                 on_thread_cpu,
                 self.evaluator.judge_day,
@@ -382,7 +382,7 @@ class EvaluationLoop:
                 others,
                 figures,
             )
-            judged = time.perf_counter() - judging
+            judged = time.perf_counter() - judge_began
             sent = []
             for alert in result.alerts:
                 self.alerts_sent += 1

@@ -143,7 +143,7 @@ def web_process(settings: Settings) -> tuple[web.Application, list[Callable[[], 
     add_routes(app, deps, skip={"/health/live", "/health/ready", "/metrics"})  # probe_app has its own
     kinds = {path: kind for path, kind in route_kinds().items() if kind is not RouteKind.UPSTREAM}
     install_guard(app, surface.guard, kinds)
-    surface.install(app)
+    surface.install(app, kinds)
     return app, [lag.run, every(60.0, directory.tick), *surface.tasks()]
 
 

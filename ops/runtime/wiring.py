@@ -9,7 +9,7 @@ import asyncio
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +23,7 @@ from models.outbox import DeliveryPolicy
 from models.timebuckets import zone
 from ops.edge.collector import Collector, register_collector_routes, statement_ledger
 from ops.edge.shared import PUBLISH_TIMEOUT_SECONDS
+from ops.http.surface import RouteKind
 from ops.jobs.reports.audited import AuditedReads
 from ops.jobs.reports.weekly import mailer_from
 from ops.jobs.scheduled import JobRunner, clock_today
@@ -117,8 +118,9 @@ class Service:
             collector = Collector(settings, lde.metrics, publisher, lde.clock, oldest_accepted)
             register_collector_routes(web_app, collector, statement_ledger(lde))
             tasks += surface.tasks()
-        install_guard(web_app, surface.guard, route_kinds())
-        surface.install(web_app)
+        kinds = route_kinds()
+        install_guard(web_app, surface.guard, kinds)
+        surface.install(web_app, kinds)
         self.web = WebThread(sock, web_app, tasks, self.stream)
         app.task(self.web.start)
         app.on_before_shutdown.connect(self.stop_web)
@@ -210,11 +212,12 @@ class StaffSurface:
             every(self.settings.audit_flush_seconds, self.drain_audit_when_free),
         ]
 
-    def install(self, app: web.Application) -> None:
+    def install(self, app: web.Application, kinds: Mapping[str, RouteKind]) -> None:
         """The security headers, the shedding answers, the requests' timing and the cleanup at stop
-        on `app` (the guard is installed by the caller, with the route kinds the process serves)."""
+        on `app`; `kinds` the route kinds the process serves (the caller installs the guard with
+        them)."""
         install_security_headers(app, self.settings)
-        install_shedding(app, self.staff.pages, route_kinds())
+        install_shedding(app, self.staff.pages, kinds)
         install_timing(app, self.staff.metrics)  # outermost: what staff wait for, shedding included
         app.on_cleanup.append(self.at_stop)
 

@@ -184,8 +184,8 @@ class PageViews:
         read for everyone at most every UNDELIVERED_SECONDS, not a query per page, and none while a day
         is judged unless there is none yet. Blocking."""
         now = self.now()
-        stale = self._undelivered_at is None or now - self._undelivered_at >= UNDELIVERED_SECONDS
-        if stale and (self._undelivered_at is None or not self.paused()):  # a judgement goes first
+        read_at = self._undelivered_at
+        if read_at is None or (now - read_at >= UNDELIVERED_SECONDS and not self.paused()):
             self._undelivered = outbox.undelivered_by_target(self.store)
             self._undelivered_at = now
         return self._undelivered.get(staff_id, (0, 0))

@@ -235,21 +235,18 @@ def shed_response(request: Request, error: Shed) -> web.Response:
     )
 
 
-def install_shedding(
-    web_app: web.Application, pages: PagePool | None = None, kinds: Mapping[str, RouteKind] | None = None
-) -> None:
+def install_shedding(web_app: web.Application, pages: PagePool, kinds: Mapping[str, RouteKind]) -> None:
     """Answer every Shed raised under a handler with 503 and Retry-After (outermost middleware, so
-    the guard's own checks are shed too); with the `pages` pool and the route table's `kinds`, a
-    read of personal data while a day is judged is shed here, before the guard's work."""
+    the guard's own checks are shed too); a read of personal data while a day is judged (`pages`'
+    judging, the route's kind in `kinds`, the guard's table) is shed here, before the guard's work."""
 
     @web.middleware
     async def shedding(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
-            if pages is not None and kinds is not None:
-                resource = request.match_info.route.resource
-                pages.check_judgement(request.method, kinds.get(resource.canonical) if resource else None)
+            resource = request.match_info.route.resource
+            pages.check_judgement(request.method, kinds.get(resource.canonical) if resource else None)
             return await handler(request)
         except Shed as error:
             return shed_response(request, error)

@@ -21,8 +21,8 @@ from ops.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-#: One page thread and one place in the queue: a handful of clients saturate it.
-#: A pool of one thread and one queue place; reads shed while a day is judged, as in production.
+#: One page thread and one place in the queue: a handful of clients saturate it; reads shed while a
+#: day is judged, as in production.
 SMALL_POOL = {"LDE_WEB_THREADS": "1", "LDE_WEB_QUEUE": "1", "LDE_WEB_SHED_WHILE_JUDGING": "true"}
 
 
