@@ -117,6 +117,13 @@ class Metrics:
             registry=r,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30),
         )
+        self.gc_full_collection_seconds = Histogram(
+            "lde_gc_full_collection_seconds",
+            "The worker's scheduled full garbage collections (streams.gc_pause): the interpreter lock is "
+            "held throughout",
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
         self.students_evaluated = Counter(
             "lde_students_evaluated_total", "Student-days judged by the evaluator", registry=r
         )

@@ -394,6 +394,15 @@ class Settings(BaseSettings):
         "30,000 students about 1% of events/s per page a second; 8 a second is 480 pages a minute). 0: "
         "no budget. `lde web` processes have none",
     )
+    gc_full_collection_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="a stream worker runs Python's full garbage collection itself, this often (seconds) and "
+        "never while a day is judged, instead of letting the interpreter start one whenever the heap "
+        "has grown by a quarter: at 30,000 students that was every second or two while a term was "
+        "ingested, each holding the interpreter lock 0.3-0.46 s (streams.gc_pause). 0 leaves full "
+        "collections to Python",
+    )
     interpreter_switch_seconds: float = Field(
         0.001,
         gt=0,

@@ -29,6 +29,7 @@ state; a call that fails in the renderer raises here as it would have in the thr
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -41,6 +42,8 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from streams.gc_pause import schedule_full_collections
 
 log = logging.getLogger("lde.web")
 
@@ -87,12 +90,17 @@ _held: tuple[int, tuple[Any, ...]] | None = None
 
 
 def _hold(
-    version: int, send: Full | Patches | None, warm: Sequence[tuple[Callable[..., Any], Any]] = ()
+    version: int,
+    send: Full | Patches | None,
+    warm: Sequence[tuple[Callable[..., Any], Any]] = (),
+    collect: bool = False,
 ) -> int:
     """The renderer's side of a send: keep a state sent whole, or apply patches to the held one; then
     make the pages of `warm` (the latest asks) and throw them away, so that the caches a view fills
     on its first pages (a scope's filter choices, the cases gone up to a viewer) are full before it
-    serves."""
+    serves. With `collect` (a standby's load), then a full garbage collection, while no page waits:
+    a renderer holds a whole view, and Python's own full collections of it (up to half a second,
+    measured at 30,000 students) came in the middle of pages."""
     global _held
     if isinstance(send, Full):
         _held = (version, send.state)
@@ -110,6 +118,8 @@ def _hold(
                 build(*held[1], ask)
             except Exception:  # the page itself will say what is wrong when it is asked for
                 log.debug("renderer_warm_failed", exc_info=True)
+    if collect:
+        gc.collect()
     return version
 
 
@@ -152,6 +162,7 @@ def _start_renderer() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(RENDERER_NICENESS)
+    schedule_full_collections()  # a full collection runs once per state loaded (_hold), not mid-page
     watch = threading.Thread(target=_end_when_orphaned, args=(os.getppid(),), name="lde-renderer-watch")
     watch.daemon = True
     watch.start()
@@ -289,7 +300,7 @@ class Renderer:
         else:
             send = Full(state)
             self.loads += 1
-        loading = _submitted(standby, _hold, standby.version, send, list(self._recent))
+        loading = _submitted(standby, _hold, standby.version, send, list(self._recent), True)
         standby.loading = loading
         loading.add_done_callback(lambda done: self._loaded(standby, done))
 
