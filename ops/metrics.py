@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
 
 from models.alerts import Rule
 from models.cases import ActionKind
@@ -68,6 +69,9 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # python_gc_collections_total{generation} beside lde_gc_full_collection_seconds: a worker's
+        # full collections are its own (streams.gc_pause), so generation 2 should rise only on schedule
+        GCCollector(registry=r)
         self.events_processed = Counter(
             "lde_events_processed_total", "Activity events applied to student state", ["source"], registry=r
         )

@@ -129,6 +129,8 @@ def test_counts_alerts_and_silent_students(harness: EventTimeRun) -> None:
         "lde_consumer_lag_messages",
         "lde_last_event_timestamp_seconds",
         "lde_evaluator_sweep_seconds_bucket",
+        "lde_gc_full_collection_seconds_bucket",
+        "python_gc_collections_total",
         "lde_students_evaluated_total",
         "lde_alerts_raised_total",
         "lde_sink_rows_written_total",
