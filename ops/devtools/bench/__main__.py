@@ -79,12 +79,12 @@ def main(argv: list[str] | None = None) -> int:
             lambda: bench_staff_load(
                 results,
                 work,
-                # (students, weeks): a 12-week term of 3,000 (the million events), and the
-                # caseload of 30,000 over two weeks of theirs (1.7 million events: a whole term of
-                # them would take most of an hour a run on this machine)
+                # (students, weeks): a 12-week term of 3,000 (the million events, 2.5 million
+                # in today's simulator), and the caseload of 30,000 over two weeks of theirs (4.3
+                # million events: a whole term of them would take most of an hour a run)
                 terms=((600, 2), (3_000, 2)) if quick else ((3_000, 12), (30_000, 2)),
                 client_counts=(0, 10, 50, 200),
-                rounds=1 if quick else 2,
+                rounds=1 if quick else 3,
             ),
         ),
         (
