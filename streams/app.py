@@ -31,7 +31,6 @@ from streams.agents.keyed import Decoder, KeyedRecordsAgent, decode_absences, de
 from streams.alerts_first import AlertsFirst
 from streams.dead_letters import DeadLetterSender
 from streams.evaluation_loop import EvaluationLoop
-from streams.gc_pause import FullCollections
 from streams.health import BrokerWatch, probe_stack
 from streams.offsets import ContiguityShell, OffsetGuard
 from streams.progress import Progress, TopicPartitionKey
@@ -39,8 +38,6 @@ from streams.roster_views import RosterViews
 
 #: The topics whose agents this app runs (exported at 0 in lde_dead_letters_total from the start).
 CONSUMED_TOPICS = ("activity", "roster", "absences", "alerts")
-#: How often the worker looks whether its scheduled full garbage collection is due (seconds).
-FULL_COLLECTION_CHECK_SECONDS = 5.0
 
 
 def faust_app(s: Settings) -> faust.App:
@@ -202,13 +199,6 @@ class LdeApp:
         app.timer(5.0, name="feed_freshness")(self._store_freshness)
         if broker_id is not None:
             app.timer(s.broker_check_seconds, name="broker_watch")(self.broker.check)
-        if s.gc_full_collection_seconds:
-            collections = FullCollections(
-                s.gc_full_collection_seconds,
-                self.alerts_first.judging_now,
-                metrics.gc_full_collection_seconds.observe,
-            )
-            app.timer(FULL_COLLECTION_CHECK_SECONDS, name="full_collection")(collections.tick)
         self.assignments = 0
         app.on_partitions_assigned.connect(self._count_rebalance)  # type: ignore[arg-type]
 

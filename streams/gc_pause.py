@@ -43,6 +43,8 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
+#: How often a worker looks whether its scheduled full collection is due (seconds).
+CHECK_SECONDS = 5.0
 #: Python's full-collection threshold when full collections are scheduled: more young collections
 #: than a process makes in its life, so the interpreter never starts one by itself.
 NEVER = 2**30

@@ -96,7 +96,7 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
     from ops.runtime.web_thread import bind
     from ops.runtime.wiring import Service
     from streams.app import LdeApp
-    from streams.gc_pause import schedule_full_collections
+    from streams.gc_pause import CHECK_SECONDS, FullCollections, schedule_full_collections
 
     sock = bind(settings.web_host, settings.web_port)  # a port in use stops the start here, clearly
     fresh = ensure_topics(settings)
@@ -107,8 +107,14 @@ def _serve(settings: Settings, store: ClickHouseStore, ledger: redis_store.Alert
     offsets = end_offsets(settings, ("activity", "roster", "absences"))
     broker_id = broker_cluster_id(settings, timeout_ms=10_000)
     lde = LdeApp(settings, store, ledger, Metrics(), end_offsets_at_start=offsets, broker_id=broker_id)
-    if settings.gc_full_collection_seconds:
-        schedule_full_collections()  # the stream app's timer runs them (streams.gc_pause)
+    if settings.gc_full_collection_seconds:  # full collections on the worker's schedule, not Python's
+        schedule_full_collections()
+        collections = FullCollections(
+            settings.gc_full_collection_seconds,
+            lde.alerts_first.judging_now,
+            lde.metrics.gc_full_collection_seconds.observe,
+        )
+        lde.app.timer(CHECK_SECONDS, name="full_collection")(collections.tick)
     Service(lde, sock)  # the HTTP routes (their own thread), jobs and alert delivery
     log.info(
         "service_starting mode=%s kafka=%s clickhouse=%s schema_version=%d api=%s",

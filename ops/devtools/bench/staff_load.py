@@ -281,8 +281,7 @@ def bench_staff_load(
     results.note(
         f"staff load: load average {os.getloadavg()[0]:.2f} at the start (2 shared cores); page clients "
         "in a second process on loopback at the lowest scheduling priority, each fetching /app as the "
-        "engagement officer as fast as "
-        "answers come (a 503 waits its Retry-After)"
+        "engagement officer as fast as answers come (a 503 waits its Retry-After)"
     )
     for students, weeks in terms:
         term = Term.of(students, weeks)
